@@ -1,0 +1,62 @@
+//! `sixgate`: the command-line front end. Argument parsing and output formatting only;
+//! every subcommand is a thin call into a library crate.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod error;
+mod nat64;
+mod rdns;
+mod sixto4;
+
+pub(crate) use error::CliError;
+
+/// IPv4→IPv6 transition toolkit: 6to4/6rd, address explanation, tunnel configuration,
+/// NAT64 translation, reverse DNS.
+#[derive(Parser)]
+#[command(name = "sixgate", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The 6to4 prefix of an IPv4 address (RFC 3056); `-` reads addresses from stdin.
+    #[command(name = "6to4")]
+    SixToFour(sixto4::SixToFourArgs),
+    /// 6rd delegated prefix of a CE (RFC 5969), or the CE's IPv4 from a delegated prefix.
+    #[command(name = "6rd")]
+    SixRd(sixto4::SixRdArgs),
+    /// Explain an IPv6 (or IPv4) address: class, and any IPv4 address it carries.
+    Addr(sixto4::AddrArgs),
+    /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan).
+    #[command(name = "tunnel-config", subcommand)]
+    TunnelConfig(sixto4::TunnelConfigCmd),
+    /// Reverse DNS: names, zone planning, zone files.
+    #[command(subcommand)]
+    Rdns(rdns::RdnsCmd),
+    /// NAT64 / SIIT translation.
+    #[command(subcommand)]
+    Nat64(nat64::Nat64Cmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::SixToFour(a) => sixto4::run_6to4(a),
+        Cmd::SixRd(a) => sixto4::run_6rd(a),
+        Cmd::Addr(a) => sixto4::run_addr(a),
+        Cmd::TunnelConfig(c) => sixto4::run_tunnel_config(c),
+        Cmd::Rdns(c) => rdns::run(c),
+        Cmd::Nat64(c) => nat64::run(c),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sixgate: {e}");
+            ExitCode::from(e.code)
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! Classification of IPv4 and IPv6 addresses against the IANA special-purpose address
+//! registries (RFC 6890 and its updates), so that any caller can say *why* an address is
+//! refused.
+//!
+//! ```
+//! use sixgate_core::class::{classify_v4, AddrClass};
+//! let c = classify_v4("100.64.0.1".parse().unwrap());
+//! assert_eq!(c.class, AddrClass::SharedAddressSpace);
+//! assert_eq!(c.rfc, "RFC 6598");
+//! assert!(!c.global);
+//! assert!(classify_v4("74.207.254.16".parse().unwrap()).global);
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The class of an address: which special-purpose block (if any) it falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AddrClass {
+    /// Ordinary globally routable unicast.
+    GlobalUnicast,
+    /// IPv4 "this network" 0.0.0.0/8.
+    ThisNetwork,
+    /// Private-use (RFC 1918).
+    Private,
+    /// Shared address space for carrier-grade NAT, 100.64.0.0/10.
+    SharedAddressSpace,
+    /// Loopback.
+    Loopback,
+    /// Link-local unicast.
+    LinkLocal,
+    /// IETF protocol assignments (192.0.0.0/24, 2001::/23) not listed more specifically.
+    IetfProtocolAssignments,
+    /// DS-Lite B4/AFTR addresses 192.0.0.0/29.
+    DsLite,
+    /// IPv4 dummy address 192.0.0.8/32.
+    Ipv4Dummy,
+    /// Port Control Protocol anycast.
+    PcpAnycast,
+    /// TURN anycast.
+    TurnAnycast,
+    /// NAT64/DNS64 discovery addresses 192.0.0.170/31 (ipv4only.arpa).
+    Nat64Discovery,
+    /// Documentation (TEST-NET-1/2/3, 2001:db8::/32, 3fff::/20).
+    Documentation,
+    /// AS112 service.
+    As112,
+    /// Automatic Multicast Tunnelling.
+    Amt,
+    /// The deprecated 6to4 relay anycast block 192.88.99.0/24.
+    SixToFourRelayAnycast,
+    /// Network interconnect device benchmarking.
+    Benchmarking,
+    /// Multicast.
+    Multicast,
+    /// Reserved for future use (240.0.0.0/4) or IETF-reserved IPv6 space.
+    Reserved,
+    /// The limited broadcast address 255.255.255.255.
+    LimitedBroadcast,
+    /// IPv6 unspecified address ::.
+    Unspecified,
+    /// IPv4-mapped IPv6 ::ffff:0:0/96.
+    Ipv4Mapped,
+    /// Deprecated IPv4-compatible IPv6 ::/96.
+    Ipv4Compatible,
+    /// The NAT64 well-known prefix 64:ff9b::/96.
+    Nat64WellKnown,
+    /// The NAT64 local-use prefix 64:ff9b:1::/48.
+    Nat64LocalUse,
+    /// Discard-only 100::/64.
+    DiscardOnly,
+    /// Teredo 2001::/32.
+    Teredo,
+    /// Deprecated ORCHID 2001:10::/28.
+    OrchidDeprecated,
+    /// ORCHIDv2 2001:20::/28.
+    OrchidV2,
+    /// Drone remote ID DETs 2001:30::/28.
+    DroneRemoteId,
+    /// 6to4 2002::/16.
+    SixToFour,
+    /// Segment routing SIDs 5f00::/16.
+    SegmentRouting,
+    /// Unique local fc00::/7.
+    UniqueLocal,
+}
+
+impl AddrClass {
+    /// A short human name, e.g. "private-use".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::GlobalUnicast => "global unicast",
+            Self::ThisNetwork => "\"this network\"",
+            Self::Private => "private-use",
+            Self::SharedAddressSpace => "shared address space (CGN)",
+            Self::Loopback => "loopback",
+            Self::LinkLocal => "link-local",
+            Self::IetfProtocolAssignments => "IETF protocol assignments",
+            Self::DsLite => "DS-Lite",
+            Self::Ipv4Dummy => "IPv4 dummy address",
+            Self::PcpAnycast => "PCP anycast",
+            Self::TurnAnycast => "TURN anycast",
+            Self::Nat64Discovery => "NAT64/DNS64 discovery",
+            Self::Documentation => "documentation",
+            Self::As112 => "AS112",
+            Self::Amt => "AMT",
+            Self::SixToFourRelayAnycast => "deprecated 6to4 relay anycast",
+            Self::Benchmarking => "benchmarking",
+            Self::Multicast => "multicast",
+            Self::Reserved => "reserved",
+            Self::LimitedBroadcast => "limited broadcast",
+            Self::Unspecified => "unspecified",
+            Self::Ipv4Mapped => "IPv4-mapped",
+            Self::Ipv4Compatible => "IPv4-compatible (deprecated)",
+            Self::Nat64WellKnown => "NAT64 well-known prefix",
+            Self::Nat64LocalUse => "NAT64 local-use prefix",
+            Self::DiscardOnly => "discard-only",
+            Self::Teredo => "Teredo",
+            Self::OrchidDeprecated => "ORCHID (deprecated)",
+            Self::OrchidV2 => "ORCHIDv2",
+            Self::DroneRemoteId => "drone remote ID",
+            Self::SixToFour => "6to4",
+            Self::SegmentRouting => "SRv6 SIDs",
+            Self::UniqueLocal => "unique local",
+        }
+    }
+}
+
+impl fmt::Display for AddrClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The result of classifying an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    /// The class.
+    pub class: AddrClass,
+    /// The registry block the address matched, e.g. "10.0.0.0/8".
+    pub block: &'static str,
+    /// The RFC that defines the block, e.g. "RFC 1918".
+    pub rfc: &'static str,
+    /// Whether the IANA registry marks the block globally reachable.
+    pub global: bool,
+}
+
+impl fmt::Display for Classification {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {})", self.class, self.block, self.rfc)
+    }
+}
+
+struct Entry<T> {
+    net: T,
+    len: u8,
+    class: AddrClass,
+    block: &'static str,
+    rfc: &'static str,
+    global: bool,
+}
+
+macro_rules! v4 {
+    ($a:expr, $b:expr, $c:expr, $d:expr, $len:expr, $class:ident, $block:expr, $rfc:expr, $g:expr) => {
+        Entry {
+            net: u32::from_be_bytes([$a, $b, $c, $d]),
+            len: $len,
+            class: AddrClass::$class,
+            block: $block,
+            rfc: $rfc,
+            global: $g,
+        }
+    };
+}
+
+/// IANA IPv4 Special-Purpose Address Registry, plus multicast and limited broadcast.
+/// Longest match wins.
+static V4: &[Entry<u32>] = &[
+    v4!(0, 0, 0, 0, 8, ThisNetwork, "0.0.0.0/8", "RFC 791", false),
+    v4!(10, 0, 0, 0, 8, Private, "10.0.0.0/8", "RFC 1918", false),
+    v4!(100, 64, 0, 0, 10, SharedAddressSpace, "100.64.0.0/10", "RFC 6598", false),
+    v4!(127, 0, 0, 0, 8, Loopback, "127.0.0.0/8", "RFC 1122", false),
+    v4!(169, 254, 0, 0, 16, LinkLocal, "169.254.0.0/16", "RFC 3927", false),
+    v4!(172, 16, 0, 0, 12, Private, "172.16.0.0/12", "RFC 1918", false),
+    v4!(192, 0, 0, 0, 24, IetfProtocolAssignments, "192.0.0.0/24", "RFC 6890", false),
+    v4!(192, 0, 0, 0, 29, DsLite, "192.0.0.0/29", "RFC 7335", false),
+    v4!(192, 0, 0, 8, 32, Ipv4Dummy, "192.0.0.8/32", "RFC 7600", false),
+    v4!(192, 0, 0, 9, 32, PcpAnycast, "192.0.0.9/32", "RFC 7723", true),
+    v4!(192, 0, 0, 10, 32, TurnAnycast, "192.0.0.10/32", "RFC 8155", true),
+    v4!(192, 0, 0, 170, 31, Nat64Discovery, "192.0.0.170/31", "RFC 8880", false),
+    v4!(192, 0, 2, 0, 24, Documentation, "192.0.2.0/24", "RFC 5737", false),
+    v4!(192, 31, 196, 0, 24, As112, "192.31.196.0/24", "RFC 7535", true),
+    v4!(192, 52, 193, 0, 24, Amt, "192.52.193.0/24", "RFC 7450", true),
+    v4!(192, 88, 99, 0, 24, SixToFourRelayAnycast, "192.88.99.0/24", "RFC 7526", false),
+    v4!(192, 168, 0, 0, 16, Private, "192.168.0.0/16", "RFC 1918", false),
+    v4!(192, 175, 48, 0, 24, As112, "192.175.48.0/24", "RFC 7534", true),
+    v4!(198, 18, 0, 0, 15, Benchmarking, "198.18.0.0/15", "RFC 2544", false),
+    v4!(198, 51, 100, 0, 24, Documentation, "198.51.100.0/24", "RFC 5737", false),
+    v4!(203, 0, 113, 0, 24, Documentation, "203.0.113.0/24", "RFC 5737", false),
+    v4!(224, 0, 0, 0, 4, Multicast, "224.0.0.0/4", "RFC 5771", false),
+    v4!(240, 0, 0, 0, 4, Reserved, "240.0.0.0/4", "RFC 1112", false),
+    v4!(255, 255, 255, 255, 32, LimitedBroadcast, "255.255.255.255/32", "RFC 919", false),
+];
+
+macro_rules! v6 {
+    ($a:expr, $len:expr, $class:ident, $block:expr, $rfc:expr, $g:expr) => {
+        Entry { net: $a, len: $len, class: AddrClass::$class, block: $block, rfc: $rfc, global: $g }
+    };
+}
+
+/// IANA IPv6 Special-Purpose Address Registry, plus the IPv6 addressing architecture's
+/// blocks (RFC 4291). Longest match wins.
+static V6: &[Entry<u128>] = &[
+    v6!(0, 128, Unspecified, "::/128", "RFC 4291", false),
+    v6!(1, 128, Loopback, "::1/128", "RFC 4291", false),
+    v6!(0, 96, Ipv4Compatible, "::/96", "RFC 4291", false),
+    v6!(0xffff_0000_0000, 96, Ipv4Mapped, "::ffff:0:0/96", "RFC 4291", false),
+    v6!(0x0064_ff9b_u128 << 96, 96, Nat64WellKnown, "64:ff9b::/96", "RFC 6052", true),
+    v6!(0x0064_ff9b_0001_u128 << 80, 48, Nat64LocalUse, "64:ff9b:1::/48", "RFC 8215", false),
+    v6!(0x0100_u128 << 112, 64, DiscardOnly, "100::/64", "RFC 6666", false),
+    v6!(0x2001_u128 << 112, 23, IetfProtocolAssignments, "2001::/23", "RFC 2928", false),
+    v6!(0x2001_u128 << 112, 32, Teredo, "2001::/32", "RFC 4380", false),
+    v6!((0x2001_0001_u128 << 96) | 1, 128, PcpAnycast, "2001:1::1/128", "RFC 7723", true),
+    v6!((0x2001_0001_u128 << 96) | 2, 128, TurnAnycast, "2001:1::2/128", "RFC 8155", true),
+    v6!(0x2001_0002_0000_u128 << 80, 48, Benchmarking, "2001:2::/48", "RFC 5180", false),
+    v6!(0x2001_0003_u128 << 96, 32, Amt, "2001:3::/32", "RFC 7450", true),
+    v6!(0x2001_0004_0112_u128 << 80, 48, As112, "2001:4:112::/48", "RFC 7535", true),
+    v6!(0x2001_0010_u128 << 96, 28, OrchidDeprecated, "2001:10::/28", "RFC 4843", false),
+    v6!(0x2001_0020_u128 << 96, 28, OrchidV2, "2001:20::/28", "RFC 7343", true),
+    v6!(0x2001_0030_u128 << 96, 28, DroneRemoteId, "2001:30::/28", "RFC 9374", true),
+    v6!(0x2001_0db8_u128 << 96, 32, Documentation, "2001:db8::/32", "RFC 3849", false),
+    v6!(0x2002_u128 << 112, 16, SixToFour, "2002::/16", "RFC 3056", true),
+    v6!(0x2620_004f_8000_u128 << 80, 48, As112, "2620:4f:8000::/48", "RFC 7534", true),
+    v6!(0x3fff_u128 << 112, 20, Documentation, "3fff::/20", "RFC 9637", false),
+    v6!(0x5f00_u128 << 112, 16, SegmentRouting, "5f00::/16", "RFC 9602", false),
+    v6!(0xfc00_u128 << 112, 7, UniqueLocal, "fc00::/7", "RFC 4193", false),
+    v6!(0xfe80_u128 << 112, 10, LinkLocal, "fe80::/10", "RFC 4291", false),
+    v6!(0xff00_u128 << 112, 8, Multicast, "ff00::/8", "RFC 4291", false),
+];
+
+fn mask32(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    }
+}
+
+fn mask128(len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(len))
+    }
+}
+
+fn to_class<T>(e: &Entry<T>) -> Classification {
+    Classification { class: e.class, block: e.block, rfc: e.rfc, global: e.global }
+}
+
+/// Classifies an IPv4 address. Addresses in no special-purpose block are
+/// [`AddrClass::GlobalUnicast`].
+pub fn classify_v4(a: Ipv4Addr) -> Classification {
+    let x = u32::from(a);
+    V4.iter().filter(|e| x & mask32(e.len) == e.net).max_by_key(|e| e.len).map(to_class).unwrap_or(Classification {
+        class: AddrClass::GlobalUnicast,
+        block: "0.0.0.0/0",
+        rfc: "RFC 791",
+        global: true,
+    })
+}
+
+/// Classifies an IPv6 address. Outside the special-purpose blocks, 2000::/3 is global
+/// unicast and everything else is reserved by the IETF (RFC 4291 §2.4).
+pub fn classify_v6(a: Ipv6Addr) -> Classification {
+    let x = u128::from(a);
+    if let Some(e) = V6.iter().filter(|e| x & mask128(e.len) == e.net).max_by_key(|e| e.len) {
+        return to_class(e);
+    }
+    if x >> 125 == 1 {
+        Classification { class: AddrClass::GlobalUnicast, block: "2000::/3", rfc: "RFC 4291", global: true }
+    } else {
+        Classification { class: AddrClass::Reserved, block: "::/0", rfc: "RFC 4291", global: false }
+    }
+}
+
+/// Classifies either family.
+pub fn classify(a: IpAddr) -> Classification {
+    match a {
+        IpAddr::V4(a) => classify_v4(a),
+        IpAddr::V6(a) => classify_v6(a),
+    }
+}
+
+/// Whether an IPv4 address is globally reachable per the IANA registry.
+#[inline]
+pub fn is_global_v4(a: Ipv4Addr) -> bool {
+    classify_v4(a).global
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c4(s: &str) -> Classification {
+        classify_v4(s.parse().unwrap())
+    }
+    fn c6(s: &str) -> Classification {
+        classify_v6(s.parse().unwrap())
+    }
+
+    #[test]
+    fn v4_blocks() {
+        assert_eq!(c4("10.1.2.3").class, AddrClass::Private);
+        assert_eq!(c4("10.1.2.3").rfc, "RFC 1918");
+        assert_eq!(c4("172.31.255.255").class, AddrClass::Private);
+        assert_eq!(c4("172.32.0.0").class, AddrClass::GlobalUnicast);
+        assert_eq!(c4("100.64.0.1").class, AddrClass::SharedAddressSpace);
+        assert_eq!(c4("100.128.0.1").class, AddrClass::GlobalUnicast);
+        assert_eq!(c4("192.0.2.1").class, AddrClass::Documentation);
+        assert_eq!(c4("192.0.0.9").class, AddrClass::PcpAnycast);
+        assert!(c4("192.0.0.9").global);
+        assert_eq!(c4("192.0.0.5").class, AddrClass::DsLite);
+        assert_eq!(c4("192.0.0.100").class, AddrClass::IetfProtocolAssignments);
+        assert_eq!(c4("192.0.0.171").class, AddrClass::Nat64Discovery);
+        assert_eq!(c4("192.88.99.1").class, AddrClass::SixToFourRelayAnycast);
+        assert_eq!(c4("198.19.255.1").class, AddrClass::Benchmarking);
+        assert_eq!(c4("239.1.1.1").class, AddrClass::Multicast);
+        assert_eq!(c4("250.0.0.1").class, AddrClass::Reserved);
+        assert_eq!(c4("255.255.255.255").class, AddrClass::LimitedBroadcast);
+        assert_eq!(c4("0.1.2.3").class, AddrClass::ThisNetwork);
+        assert_eq!(c4("127.0.0.1").class, AddrClass::Loopback);
+        assert_eq!(c4("169.254.1.1").class, AddrClass::LinkLocal);
+        assert!(c4("8.8.8.8").global);
+        assert!(c4("74.207.254.16").global);
+    }
+
+    #[test]
+    fn v6_blocks() {
+        assert_eq!(c6("::").class, AddrClass::Unspecified);
+        assert_eq!(c6("::1").class, AddrClass::Loopback);
+        assert_eq!(c6("::1.2.3.4").class, AddrClass::Ipv4Compatible);
+        assert_eq!(c6("::ffff:1.2.3.4").class, AddrClass::Ipv4Mapped);
+        assert_eq!(c6("64:ff9b::1.2.3.4").class, AddrClass::Nat64WellKnown);
+        assert_eq!(c6("64:ff9b:1::1").class, AddrClass::Nat64LocalUse);
+        assert_eq!(c6("2001::1").class, AddrClass::Teredo);
+        assert_eq!(c6("2001:1::1").class, AddrClass::PcpAnycast);
+        assert_eq!(c6("2001:1::5").class, AddrClass::IetfProtocolAssignments);
+        assert_eq!(c6("2001:2::1").class, AddrClass::Benchmarking);
+        assert_eq!(c6("2001:10::1").class, AddrClass::OrchidDeprecated);
+        assert_eq!(c6("2001:20::1").class, AddrClass::OrchidV2);
+        assert_eq!(c6("2001:db8::1").class, AddrClass::Documentation);
+        assert_eq!(c6("3fff:fff::1").class, AddrClass::Documentation);
+        assert_eq!(c6("2002:4acf:fe10::1").class, AddrClass::SixToFour);
+        assert_eq!(c6("fd00::1").class, AddrClass::UniqueLocal);
+        assert_eq!(c6("fe80::1").class, AddrClass::LinkLocal);
+        assert_eq!(c6("ff02::1").class, AddrClass::Multicast);
+        assert_eq!(c6("2600::1").class, AddrClass::GlobalUnicast);
+        assert_eq!(c6("4000::1").class, AddrClass::Reserved);
+        assert_eq!(c6("2001:200::1").class, AddrClass::GlobalUnicast);
+    }
+
+    /// Every block string in the tables parses to exactly the numeric entry it labels.
+    #[test]
+    fn table_labels_match_numbers() {
+        for e in V4 {
+            let n: ipnet::Ipv4Net = e.block.parse().unwrap();
+            assert_eq!((u32::from(n.addr()), n.prefix_len()), (e.net, e.len), "{}", e.block);
+        }
+        for e in V6 {
+            let n: ipnet::Ipv6Net = e.block.parse().unwrap();
+            assert_eq!((u128::from(n.addr()), n.prefix_len()), (e.net, e.len), "{}", e.block);
+        }
+    }
+}

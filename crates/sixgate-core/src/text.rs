@@ -1,0 +1,304 @@
+//! Address text forms as people write them in configurations and logs.
+//!
+//! * RFC 5952 canonical IPv6 text (what [`std::net::Ipv6Addr`]'s `Display` prints, checked
+//!   against RFC 5952's own examples in the tests);
+//! * `[v6]` and `[v6]:port` (RFC 3986 §3.2.2), `v4:port`;
+//! * zone identifiers: `fe80::1%eth0`, and inside brackets also the URI form
+//!   `[fe80::1%25eth0]` (RFC 6874 §2);
+//! * prefixes `2001:db8::/32`, `192.0.2.0/24`.
+//!
+//! An IPv6 address followed by `:port` without brackets is ambiguous (`2001:db8::1:80` is
+//! also a valid address) and is refused with a message that shows the bracketed form.
+//!
+//! ```
+//! use sixgate_core::text::parse_host_port;
+//! let hp = parse_host_port("[2001:db8::1]:53").unwrap();
+//! assert_eq!(hp.port, Some(53));
+//! assert_eq!(hp.to_string(), "[2001:db8::1]:53");
+//! let err = parse_host_port("2001:db8::1:53").unwrap_err();
+//! assert!(err.to_string().contains("[2001:db8::1]:53"));
+//! ```
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+
+/// Why a piece of address text was refused. The message names the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TextError {
+    /// Not an IPv4 or IPv6 address.
+    #[error("{0:?} is not an IPv4 or IPv6 address")]
+    NotAnAddress(String),
+    /// An IPv6 address with a port but no brackets.
+    #[error(
+        "{input:?} is ambiguous: an IPv6 address with a port must be bracketed, as in {suggestion} (RFC 3986 §3.2.2)"
+    )]
+    AmbiguousPort {
+        /// The input.
+        input: String,
+        /// The bracketed form.
+        suggestion: String,
+    },
+    /// A port that is not a number from 0 to 65535.
+    #[error("{0:?} has a bad port (expected a number from 0 to 65535)")]
+    BadPort(String),
+    /// A zone identifier that is empty, on an IPv4 address, or holds forbidden characters.
+    #[error("{0:?} has a bad zone identifier (RFC 6874)")]
+    BadZone(String),
+    /// Unbalanced or misplaced brackets.
+    #[error("{0:?} has unbalanced brackets")]
+    Brackets(String),
+    /// Not a prefix, or host bits set where the caller forbids them.
+    #[error("{0:?} is not a valid IP prefix (expected ADDRESS/LENGTH)")]
+    BadPrefix(String),
+}
+
+/// An address with an optional zone identifier and an optional port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// The address.
+    pub addr: IpAddr,
+    /// The IPv6 zone identifier, without the `%`.
+    pub zone: Option<String>,
+    /// The port.
+    pub port: Option<u16>,
+}
+
+impl fmt::Display for HostPort {
+    /// Prints the canonical form: RFC 5952 text, `%zone`, and brackets when a port follows.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let zone = self.zone.as_deref().map(|z| format!("%{z}")).unwrap_or_default();
+        match (self.addr, self.port) {
+            (IpAddr::V6(a), Some(p)) => write!(f, "[{a}{zone}]:{p}"),
+            (IpAddr::V4(a), Some(p)) => write!(f, "{a}:{p}"),
+            (a, None) => write!(f, "{a}{zone}"),
+        }
+    }
+}
+
+fn valid_zone(z: &str) -> bool {
+    !z.is_empty() && z.len() <= 64 && z.bytes().all(|b| b.is_ascii_graphic() && !b"[]/%".contains(&b))
+}
+
+/// Splits `addr%zone` and parses the address. `uri` accepts the `%25` escape of RFC 6874.
+fn parse_addr_zone(s: &str, whole: &str, uri: bool) -> Result<(IpAddr, Option<String>), TextError> {
+    if let Some((a, z)) = s.split_once('%') {
+        let z = if uri { z.strip_prefix("25").unwrap_or(z) } else { z };
+        let a: Ipv6Addr = a.parse().map_err(|_| {
+            if a.parse::<Ipv4Addr>().is_ok() {
+                TextError::BadZone(whole.to_owned())
+            } else {
+                TextError::NotAnAddress(whole.to_owned())
+            }
+        })?;
+        if !valid_zone(z) {
+            return Err(TextError::BadZone(whole.to_owned()));
+        }
+        return Ok((IpAddr::V6(a), Some(z.to_owned())));
+    }
+    s.parse::<IpAddr>().map(|a| (a, None)).map_err(|_| TextError::NotAnAddress(whole.to_owned()))
+}
+
+/// Parses a bare address, a bracketed IPv6 address, or either with a zone identifier.
+///
+/// ```
+/// use sixgate_core::text::parse_addr;
+/// assert_eq!(parse_addr("[2001:DB8::1]").unwrap().addr.to_string(), "2001:db8::1");
+/// assert_eq!(parse_addr("fe80::1%eth0").unwrap().zone.as_deref(), Some("eth0"));
+/// ```
+pub fn parse_addr(s: &str) -> Result<HostPort, TextError> {
+    let t = s.trim();
+    if let Some(inner) = t.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or_else(|| TextError::Brackets(s.to_owned()))?;
+        let (addr, zone) = parse_addr_zone(inner, s, true)?;
+        if addr.is_ipv4() {
+            return Err(TextError::Brackets(s.to_owned()));
+        }
+        return Ok(HostPort { addr, zone, port: None });
+    }
+    if t.contains(']') {
+        return Err(TextError::Brackets(s.to_owned()));
+    }
+    let (addr, zone) = parse_addr_zone(t, s, false)?;
+    Ok(HostPort { addr, zone, port: None })
+}
+
+fn parse_port(p: &str, whole: &str) -> Result<u16, TextError> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TextError::BadPort(whole.to_owned()));
+    }
+    p.parse().map_err(|_| TextError::BadPort(whole.to_owned()))
+}
+
+/// Parses an address with an optional port: `192.0.2.1`, `192.0.2.1:53`, `2001:db8::1`,
+/// `[2001:db8::1]`, `[2001:db8::1]:53`, `[fe80::1%25eth0]:53`, `fe80::1%eth0`.
+///
+/// An unbracketed IPv6 address whose last group could be a port (`2001:db8::1:53`) is
+/// refused as ambiguous, with the bracketed form in the message.
+pub fn parse_host_port(s: &str) -> Result<HostPort, TextError> {
+    let t = s.trim();
+    if let Some(rest) = t.strip_prefix('[') {
+        let (inner, after) = rest.split_once(']').ok_or_else(|| TextError::Brackets(s.to_owned()))?;
+        let (addr, zone) = parse_addr_zone(inner, s, true)?;
+        if addr.is_ipv4() {
+            return Err(TextError::Brackets(s.to_owned()));
+        }
+        let port = match after {
+            "" => None,
+            _ => Some(parse_port(after.strip_prefix(':').ok_or_else(|| TextError::Brackets(s.to_owned()))?, s)?),
+        };
+        return Ok(HostPort { addr, zone, port });
+    }
+    if t.contains(']') {
+        return Err(TextError::Brackets(s.to_owned()));
+    }
+    let colons = t.bytes().filter(|&b| b == b':').count();
+    if colons == 1 {
+        // IPv4 with a port.
+        let (a, p) = t.split_once(':').unwrap_or((t, ""));
+        let a: Ipv4Addr = a.parse().map_err(|_| TextError::NotAnAddress(s.to_owned()))?;
+        return Ok(HostPort { addr: IpAddr::V4(a), zone: None, port: Some(parse_port(p, s)?) });
+    }
+    if colons >= 2 {
+        // Could the last `:N` be a port?
+        if let Some((head, tail)) = t.rsplit_once(':') {
+            let tail_is_port = !tail.is_empty() && tail.len() <= 5 && tail.bytes().all(|b| b.is_ascii_digit());
+            if tail_is_port {
+                if let Ok((a, z)) = parse_addr_zone(head, s, false) {
+                    if a.is_ipv6() && !head.ends_with(':') {
+                        let hp = HostPort { addr: a, zone: z, port: tail.parse().ok() };
+                        return Err(TextError::AmbiguousPort { input: s.to_owned(), suggestion: hp.to_string() });
+                    }
+                }
+            }
+        }
+    }
+    parse_addr(t)
+}
+
+/// Parses a prefix `ADDRESS/LENGTH` of either family. Host bits are allowed (the address
+/// part is kept); use [`IpNet::trunc`] to drop them, or [`parse_prefix_strict`].
+pub fn parse_prefix(s: &str) -> Result<IpNet, TextError> {
+    let t = s.trim();
+    // Accept the bracketed form "[2001:db8::]/32" too.
+    let joined;
+    let t = match t.strip_prefix('[') {
+        Some(r) => {
+            let (a, l) = r.split_once(']').ok_or_else(|| TextError::Brackets(s.to_owned()))?;
+            joined = format!("{a}{l}");
+            joined.as_str()
+        }
+        None => t,
+    };
+    t.parse::<IpNet>().map_err(|_| TextError::BadPrefix(s.to_owned()))
+}
+
+/// Like [`parse_prefix`] but refuses a prefix with bits set after its length.
+pub fn parse_prefix_strict(s: &str) -> Result<IpNet, TextError> {
+    let n = parse_prefix(s)?;
+    if n.trunc() != n {
+        return Err(TextError::BadPrefix(s.to_owned()));
+    }
+    Ok(n)
+}
+
+/// RFC 5952 canonical text of an IPv6 address (§4: lowercase, leading zeros dropped, the
+/// longest run of two or more zero groups compressed, the first on a tie; §5: IPv4-mapped
+/// addresses in dotted-quad form).
+pub fn canonical_v6(a: Ipv6Addr) -> String {
+    a.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc5952_examples() {
+        let cases = [
+            ("2001:db8:0:0:0:0:2:1", "2001:db8::2:1"),
+            ("2001:0db8::0001", "2001:db8::1"),
+            ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),
+            ("2001:0:0:1:0:0:0:1", "2001:0:0:1::1"),
+            ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"),
+            ("2001:DB8::AAAA", "2001:db8::aaaa"),
+            ("0:0:0:0:0:ffff:c000:0201", "::ffff:192.0.2.1"),
+            ("2001:db8:aaaa:bbbb:cccc:dddd:eeee:0001", "2001:db8:aaaa:bbbb:cccc:dddd:eeee:1"),
+        ];
+        for (i, o) in cases {
+            assert_eq!(canonical_v6(i.parse().unwrap()), o, "{i}");
+        }
+    }
+
+    #[test]
+    fn host_port_forms() {
+        let hp = parse_host_port("192.0.2.1:53").unwrap();
+        assert_eq!((hp.addr.to_string(), hp.port), ("192.0.2.1".into(), Some(53)));
+        assert_eq!(parse_host_port("192.0.2.1").unwrap().port, None);
+        assert_eq!(parse_host_port("[2001:db8::1]").unwrap().port, None);
+        let hp = parse_host_port("[fe80::1%25eth0]:8080").unwrap();
+        assert_eq!(hp.zone.as_deref(), Some("eth0"));
+        assert_eq!(hp.to_string(), "[fe80::1%eth0]:8080");
+        assert_eq!(parse_host_port("fe80::1%eth0").unwrap().zone.as_deref(), Some("eth0"));
+        // A bare IPv6 with no digit-only last group is not ambiguous.
+        assert_eq!(parse_host_port("2001:db8::abcd").unwrap().port, None);
+        assert_eq!(parse_host_port("2001:db8::").unwrap().port, None);
+    }
+
+    #[test]
+    fn ambiguous_refused_with_suggestion() {
+        let e = parse_host_port("2001:db8::1:80").unwrap_err();
+        assert_eq!(
+            e,
+            TextError::AmbiguousPort { input: "2001:db8::1:80".into(), suggestion: "[2001:db8::1]:80".into() }
+        );
+        // Nine groups: only valid as address + port.
+        let e = parse_host_port("2001:db8:1:2:3:4:5:6:443").unwrap_err();
+        assert!(e.to_string().contains("[2001:db8:1:2:3:4:5:6]:443"), "{e}");
+    }
+
+    #[test]
+    fn bad_inputs() {
+        assert!(matches!(parse_host_port("[2001:db8::1"), Err(TextError::Brackets(_))));
+        assert!(matches!(parse_host_port("[192.0.2.1]:53"), Err(TextError::Brackets(_))));
+        assert!(matches!(parse_host_port("192.0.2.1:99999"), Err(TextError::BadPort(_))));
+        assert!(matches!(parse_host_port("[::1]:x"), Err(TextError::BadPort(_))));
+        assert!(matches!(parse_host_port("fe80::1%"), Err(TextError::BadZone(_))));
+        assert!(matches!(parse_host_port("192.0.2.1%eth0"), Err(TextError::BadZone(_))));
+        assert!(matches!(parse_host_port("example.net"), Err(TextError::NotAnAddress(_))));
+        assert!(matches!(parse_prefix("2001:db8::/129"), Err(TextError::BadPrefix(_))));
+        assert!(matches!(parse_prefix_strict("2001:db8::1/32"), Err(TextError::BadPrefix(_))));
+        assert_eq!(parse_prefix("[2001:db8::]/32").unwrap().to_string(), "2001:db8::/32");
+    }
+
+    proptest! {
+        /// Printing then parsing any address, zone and port gives back the same value.
+        #[test]
+        fn display_parse_roundtrip(a in any::<[u8;16]>(), v4 in any::<bool>(), port in proptest::option::of(any::<u16>()),
+                                   zone in proptest::option::of("[a-z][a-z0-9]{0,8}")) {
+            let addr = if v4 { IpAddr::V4(Ipv4Addr::new(a[0],a[1],a[2],a[3])) } else { IpAddr::V6(Ipv6Addr::from(a)) };
+            let zone = if v4 { None } else { zone };
+            let hp = HostPort { addr, zone, port };
+            let text = hp.to_string();
+            if hp.port.is_none() {
+                prop_assert_eq!(parse_addr(&text).map_err(|e| e.to_string()), Ok(hp.clone()));
+                // Without a port, an IPv6 address is unambiguous in host:port context only
+                // when bracketed.
+                let text = if v4 { text } else { format!("[{text}]") };
+                prop_assert_eq!(parse_host_port(&text).map_err(|e| e.to_string()), Ok(hp));
+            } else {
+                prop_assert_eq!(parse_host_port(&text).map_err(|e| e.to_string()), Ok(hp));
+            }
+        }
+
+        #[test]
+        fn never_panics(s in "\\PC{0,60}") {
+            let _ = parse_host_port(&s);
+            let _ = parse_addr(&s);
+            let _ = parse_prefix(&s);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! sixgate-nat64 (under construction).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

@@ -1,0 +1,3 @@
+//! sixgate-rdns (under construction).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
