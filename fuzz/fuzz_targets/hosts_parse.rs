@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `hosts_parse` (being built).
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});

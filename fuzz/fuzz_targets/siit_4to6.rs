@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzz target `siit_4to6` (being built).
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = data;
+});
