@@ -1,0 +1,471 @@
+//! 6to4 (RFC 3056): the /48 of a global IPv4 address, its first host, its reverse zone.
+//!
+//! 6to4 is deprecated for new deployments (RFC 7526): the anycast relays are gone and
+//! the return path is not under the site's control. It still matters for reading old
+//! addresses and for running a tunnel between consenting sites.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::Ipv6Net;
+use serde::Serialize;
+use sixgate_core::class::{classify_v4, Classification};
+use sixgate_core::rfc6052::sixtofour_prefix;
+
+use crate::error::Error;
+use crate::ser;
+
+/// The one-line deprecation notice printed wherever 6to4 is recommended to someone.
+pub const DEPRECATION_NOTE: &str =
+    "6to4 is deprecated for new deployments (RFC 7526): prefer native IPv6, 6rd (RFC 5969) or a 6in4 tunnel broker";
+
+/// Whether a non-global IPv4 address may be used anyway (for a lab).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Only globally reachable IPv4 addresses (RFC 3056 §2: "a globally unique IPv4 address").
+    #[default]
+    GlobalOnly,
+    /// Any IPv4 address, for lab use.
+    AllowNonGlobal,
+}
+
+/// The 6to4 facts about one IPv4 address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SixToFour {
+    /// The IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// Its classification in the IANA special-purpose registry.
+    #[serde(serialize_with = "ser::class")]
+    pub class: Classification,
+    /// The site's /48: `2002:V4ADDR::/48`.
+    #[serde(serialize_with = "ser::display")]
+    pub prefix: Ipv6Net,
+    /// The first host address of the /48, `2002:V4ADDR::1`, the conventional router address.
+    pub first_host: Ipv6Addr,
+    /// How many /64 subnets the /48 holds (2^16).
+    pub subnets_64: u32,
+    /// The reverse zone origin of the /48 (12 nibbles under `ip6.arpa.`).
+    pub reverse_zone: String,
+    /// The deprecation notice ([`DEPRECATION_NOTE`]).
+    pub note: &'static str,
+}
+
+/// The 6to4 /48 of `v4`, its first host, /64 count and reverse zone origin.
+///
+/// A non-global address (RFC 1918, shared, documentation, …) is refused unless `scope` is
+/// [`Scope::AllowNonGlobal`]: RFC 3056 §2 builds the prefix from a globally unique address.
+///
+/// ```
+/// use sixgate_6to4::sixto4::{six_to_four, Scope};
+/// let s = six_to_four("74.207.254.16".parse().unwrap(), Scope::GlobalOnly).unwrap();
+/// assert_eq!(s.prefix.to_string(), "2002:4acf:fe10::/48");
+/// assert_eq!(s.first_host.to_string(), "2002:4acf:fe10::1");
+/// assert_eq!(s.subnets_64, 65536);
+/// assert_eq!(s.reverse_zone, "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.");
+/// assert!(six_to_four("10.1.2.3".parse().unwrap(), Scope::GlobalOnly).is_err());
+/// ```
+pub fn six_to_four(v4: Ipv4Addr, scope: Scope) -> Result<SixToFour, Error> {
+    let class = classify_v4(v4);
+    if !class.global && scope == Scope::GlobalOnly {
+        return Err(Error::not_global(v4));
+    }
+    let prefix = sixtofour_prefix(v4);
+    Ok(SixToFour {
+        ipv4: v4,
+        class,
+        prefix,
+        first_host: Ipv6Addr::from(u128::from(prefix.addr()) | 1),
+        subnets_64: 1 << (64 - 48),
+        reverse_zone: reverse_zone_48(prefix.addr()),
+        note: DEPRECATION_NOTE,
+    })
+}
+
+impl fmt::Display for SixToFour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "IPv4 address   {} ({})", self.ipv4, self.class)?;
+        writeln!(f, "6to4 prefix    {}", self.prefix)?;
+        writeln!(f, "first host     {}", self.first_host)?;
+        writeln!(f, "/64 subnets    {}", self.subnets_64)?;
+        writeln!(f, "reverse zone   {}", self.reverse_zone)?;
+        write!(f, "note: {}", self.note)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The `ip6.arpa.` origin of the /48 that starts with `a`: its first 12 nibbles, reversed
+/// (RFC 3596 §2.5).
+///
+/// ```
+/// let a = "2002:4acf:fe10::".parse().unwrap();
+/// assert_eq!(sixgate_6to4::sixto4::reverse_zone_48(a), "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.");
+/// ```
+pub fn reverse_zone_48(a: Ipv6Addr) -> String {
+    let o = a.octets();
+    let mut s = String::with_capacity(12 * 2 + 9);
+    for b in o[..6].iter().rev() {
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+        s.push('.');
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push('.');
+    }
+    s.push_str("ip6.arpa.");
+    s
+}
+
+/// Parses dotted-quad IPv4 text exactly as [`std::net::Ipv4Addr`]'s `FromStr` does (four
+/// decimal octets, no leading zeros, nothing else), without allocating. The batch fast
+/// path; the fuzz target `text_parse` checks it against std.
+#[inline]
+pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    if s.len() < 7 || s.len() > 15 {
+        return None;
+    }
+    let mut out = [0u8; 4];
+    let mut i = 0;
+    for (k, slot) in out.iter_mut().enumerate() {
+        if k > 0 {
+            if s.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(&c) = s.get(i) {
+            if !c.is_ascii_digit() || i - start == 3 {
+                break;
+            }
+            v = v * 10 + u32::from(c - b'0');
+            i += 1;
+        }
+        let n = i - start;
+        // No digits, a leading zero (std refuses "01"), or above 255.
+        if n == 0 || (n > 1 && s[start] == b'0') || v > 255 {
+            return None;
+        }
+        *slot = v as u8;
+    }
+    (i == s.len()).then_some(Ipv4Addr::from(out))
+}
+
+/// Appends one 16-bit group in RFC 5952 form (no leading zeros) to `out`.
+#[inline]
+fn push_group(out: &mut Vec<u8>, g: u16) {
+    let n = if g >= 0x1000 {
+        4
+    } else if g >= 0x100 {
+        3
+    } else if g >= 0x10 {
+        2
+    } else {
+        1
+    };
+    for k in (0..n).rev() {
+        out.push(HEX[usize::from((g >> (4 * k)) & 0xf)]);
+    }
+}
+
+/// Appends the 6to4 prefix of `v4` as RFC 5952 text with `/48`, e.g.
+/// `2002:4acf:fe10::/48`, to `out`, byte for byte what `sixtofour_prefix(v4).to_string()`
+/// gives, without allocating (when `out` has room).
+///
+/// ```
+/// let mut out = Vec::new();
+/// sixgate_6to4::sixto4::push_prefix48(&mut out, "10.0.0.1".parse().unwrap());
+/// assert_eq!(out, b"2002:a00:1::/48");
+/// ```
+#[inline]
+pub fn push_prefix48(out: &mut Vec<u8>, v4: Ipv4Addr) -> usize {
+    let start = out.len();
+    let o = v4.octets();
+    let hi = u16::from_be_bytes([o[0], o[1]]);
+    let lo = u16::from_be_bytes([o[2], o[3]]);
+    out.extend_from_slice(b"2002");
+    // RFC 5952 §4.2: the longest run of zero groups is compressed; groups 3..8 are zero.
+    match (hi, lo) {
+        (0, 0) => out.extend_from_slice(b"::/48"),
+        (_, 0) => {
+            out.push(b':');
+            push_group(out, hi);
+            out.extend_from_slice(b"::/48");
+        }
+        _ => {
+            out.push(b':');
+            push_group(out, hi);
+            out.push(b':');
+            push_group(out, lo);
+            out.extend_from_slice(b"::/48");
+        }
+    }
+    out.len() - start
+}
+
+/// What a batch run did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BatchStats {
+    /// Prefixes written.
+    pub converted: u64,
+    /// Blank lines skipped.
+    pub blank: u64,
+}
+
+/// Batch mode: reads one IPv4 address per line from `input` and writes its 6to4 prefix,
+/// one per line, to `output`. Blank lines are skipped; surrounding whitespace (and a
+/// `\r`) is ignored. The first bad or (with [`Scope::GlobalOnly`]) non-global address
+/// stops the run with [`Error::Line`]; what came before it has been written.
+///
+/// ```
+/// use sixgate_6to4::sixto4::{batch, Scope};
+/// let mut out = Vec::new();
+/// batch(&b"74.207.254.16\n8.8.8.8\n"[..], &mut out, Scope::GlobalOnly).unwrap();
+/// assert_eq!(out, b"2002:4acf:fe10::/48\n2002:808:808::/48\n");
+/// ```
+pub fn batch<R: std::io::Read, W: std::io::Write>(
+    mut input: R,
+    mut output: W,
+    scope: Scope,
+) -> Result<BatchStats, Error> {
+    const CHUNK: usize = 256 * 1024;
+    let mut stats = BatchStats::default();
+    let mut buf = vec![0u8; CHUNK];
+    let mut have = 0usize; // bytes of buf holding unread input
+    let mut out = Vec::with_capacity(CHUNK * 2);
+    let mut line_no = 0u64;
+    let mut eof = false;
+    while !eof || have > 0 {
+        if !eof && have < buf.len() {
+            let n = loop {
+                match input.read(&mut buf[have..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            eof = n == 0;
+            have += n;
+        }
+        // Process the complete lines in buf[..have]; at EOF the remainder is a line too.
+        let mut pos = 0;
+        loop {
+            let rest = &buf[pos..have];
+            let (line, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(k) => (&rest[..k], pos + k + 1),
+                None if eof && !rest.is_empty() => (rest, have),
+                None => break,
+            };
+            line_no += 1;
+            if let Err(e) = convert_line(line, line_no, scope, &mut out, &mut stats) {
+                output.write_all(&out)?;
+                output.flush()?;
+                return Err(e);
+            }
+            pos = next;
+            if out.len() >= CHUNK {
+                output.write_all(&out)?;
+                out.clear();
+            }
+        }
+        if pos == 0 && !eof && have == buf.len() {
+            // A "line" longer than the whole buffer: no IPv4 address is that long.
+            line_no += 1;
+            let shown = String::from_utf8_lossy(&buf[..40]).into_owned() + "…";
+            output.write_all(&out)?;
+            return Err(Error::Line { line: line_no, source: Box::new(Error::NotIpv4(shown)) });
+        }
+        buf.copy_within(pos..have, 0);
+        have -= pos;
+        if eof {
+            break;
+        }
+    }
+    output.write_all(&out)?;
+    output.flush()?;
+    Ok(stats)
+}
+
+#[inline]
+fn convert_line(raw: &[u8], line: u64, scope: Scope, out: &mut Vec<u8>, stats: &mut BatchStats) -> Result<(), Error> {
+    let t = raw.trim_ascii();
+    if t.is_empty() {
+        stats.blank += 1;
+        return Ok(());
+    }
+    let Some(v4) = parse_ipv4(t) else {
+        return Err(Error::Line {
+            line,
+            source: Box::new(Error::NotIpv4(String::from_utf8_lossy(t).into_owned())),
+        });
+    };
+    if scope == Scope::GlobalOnly && !is_global_fast(v4) {
+        return Err(Error::Line { line, source: Box::new(Error::not_global(v4)) });
+    }
+    push_prefix48(out, v4);
+    out.push(b'\n');
+    stats.converted += 1;
+    Ok(())
+}
+
+/// First octets under which the IANA IPv4 special-purpose registry has a block: 0/8, 10/8,
+/// 100.64/10, 127/8, 169.254/16, 172.16/12, 192.x, 198.18/15 and 198.51.100/24,
+/// 203.0.113/24, 224/4 and 240/4. Any other first octet is global unicast, which the
+/// tests check against [`classify_v4`] for every first octet.
+const SPECIAL_FIRST_OCTET: [bool; 256] = {
+    let mut t = [false; 256];
+    let list = [0u8, 10, 100, 127, 169, 172, 192, 198, 203];
+    let mut i = 0;
+    while i < list.len() {
+        t[list[i] as usize] = true;
+        i += 1;
+    }
+    let mut o = 224;
+    while o < 256 {
+        t[o] = true;
+        o += 1;
+    }
+    t
+};
+
+/// [`classify_v4`]`(a).global`, with a table lookup in front for the common case.
+#[inline]
+pub(crate) fn is_global_fast(a: Ipv4Addr) -> bool {
+    if !SPECIAL_FIRST_OCTET[usize::from(a.octets()[0])] {
+        return true;
+    }
+    classify_v4(a).global
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn issue_example() {
+        let s = six_to_four(Ipv4Addr::new(74, 207, 254, 16), Scope::GlobalOnly).unwrap();
+        assert_eq!(s.prefix.to_string(), "2002:4acf:fe10::/48");
+        assert_eq!(s.reverse_zone, "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.");
+        let text = s.to_string();
+        assert!(text.contains("2002:4acf:fe10::/48") && text.contains("RFC 7526"), "{text}");
+    }
+
+    #[test]
+    fn non_global_refused_naming_class_and_rfc() {
+        for (a, class, rfc) in [
+            ("10.1.2.3", "private-use", "RFC 1918"),
+            ("100.64.0.1", "shared address space", "RFC 6598"),
+            ("192.0.2.1", "documentation", "RFC 5737"),
+            ("192.88.99.1", "6to4 relay anycast", "RFC 7526"),
+        ] {
+            let e = six_to_four(a.parse().unwrap(), Scope::GlobalOnly).unwrap_err();
+            let m = e.to_string();
+            assert!(m.contains(a) && m.contains(class) && m.contains(rfc), "{m}");
+            assert!(six_to_four(a.parse().unwrap(), Scope::AllowNonGlobal).is_ok());
+        }
+    }
+
+    #[test]
+    fn fast_global_agrees_with_classify_on_every_first_octet() {
+        // Every first octet not in the table must be global whatever follows; sample
+        // the other three octets densely enough to hit any /16 block.
+        for first in 0..=255u8 {
+            if SPECIAL_FIRST_OCTET[usize::from(first)] {
+                continue;
+            }
+            for second in 0..=255u8 {
+                for third in [0u8, 1, 99, 100, 113, 255] {
+                    let a = Ipv4Addr::new(first, second, third, 1);
+                    assert!(classify_v4(a).global, "{a}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn parse_ipv4_edge_cases() {
+        for ok in ["0.0.0.0", "255.255.255.255", "1.2.3.4", "10.0.100.200"] {
+            assert_eq!(parse_ipv4(ok.as_bytes()), ok.parse().ok(), "{ok}");
+        }
+        for bad in ["", "1.2.3", "1.2.3.4.", "01.2.3.4", "1.2.3.256", "1.2.3.4 ", "1..2.3", "1.2.3.0004", "a.b.c.d"] {
+            assert_eq!(parse_ipv4(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn batch_stops_at_first_bad_line() {
+        let mut out = Vec::new();
+        let e = batch(&b"8.8.8.8\r\n\n  1.1.1.1 \n10.0.0.1\n9.9.9.9\n"[..], &mut out, Scope::GlobalOnly).unwrap_err();
+        assert_eq!(out, b"2002:808:808::/48\n2002:101:101::/48\n");
+        let m = e.to_string();
+        assert!(m.starts_with("line 4: 10.0.0.1 is private-use"), "{m}");
+        let mut out = Vec::new();
+        let s = batch(&b"10.0.0.1\n\n0.0.0.0"[..], &mut out, Scope::AllowNonGlobal).unwrap();
+        assert_eq!(out, b"2002:a00:1::/48\n2002::/48\n");
+        assert_eq!(s, BatchStats { converted: 2, blank: 1 });
+        let e = batch(&b"8.8.8.8\nexample.net\n"[..], Vec::new(), Scope::GlobalOnly).unwrap_err();
+        assert_eq!(e.to_string(), "line 2: \"example.net\" is not an IPv4 address");
+    }
+
+    /// A reader that hands out one byte at a time, to cross every buffer boundary.
+    struct Trickle<'a>(&'a [u8]);
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), b.first_mut()) {
+                (Some((&x, rest)), Some(slot)) => {
+                    *slot = x;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    #[test]
+    fn batch_long_line_refused() {
+        let long = vec![b'1'; 300 * 1024];
+        let e = batch(&long[..], Vec::new(), Scope::GlobalOnly).unwrap_err();
+        assert!(e.to_string().starts_with("line 1: "), "{e}");
+    }
+
+    proptest! {
+        #[test]
+        fn parse_ipv4_agrees_with_std(s in "[0-9.]{0,17}") {
+            prop_assert_eq!(parse_ipv4(s.as_bytes()), s.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn parse_ipv4_roundtrip(a in any::<u32>()) {
+            let a = Ipv4Addr::from(a);
+            prop_assert_eq!(parse_ipv4(a.to_string().as_bytes()), Some(a));
+        }
+
+        #[test]
+        fn push_prefix48_matches_display(a in any::<u32>(), zero_hi in any::<bool>(), zero_lo in any::<bool>()) {
+            let mut a = a;
+            if zero_hi { a &= 0xffff; }
+            if zero_lo { a &= 0xffff_0000; }
+            let v4 = Ipv4Addr::from(a);
+            let mut out = Vec::new();
+            push_prefix48(&mut out, v4);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), sixtofour_prefix(v4).to_string());
+        }
+
+        #[test]
+        fn batch_agrees_with_library(addrs in proptest::collection::vec(any::<u32>(), 0..50), crlf in any::<bool>()) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let text: String = addrs.iter().map(|&a| format!("{}{eol}", Ipv4Addr::from(a))).collect();
+            let mut out = Vec::new();
+            batch(Trickle(text.as_bytes()), &mut out, Scope::AllowNonGlobal).unwrap();
+            let want: String = addrs.iter().map(|&a| format!("{}\n", sixtofour_prefix(Ipv4Addr::from(a)))).collect();
+            prop_assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+
+        #[test]
+        fn fast_global_agrees_with_classify(a in any::<u32>()) {
+            let a = Ipv4Addr::from(a);
+            prop_assert_eq!(is_global_fast(a), classify_v4(a).global);
+        }
+    }
+}
