@@ -1,0 +1,139 @@
+//! `sixgate rdns …` end to end through the binary.
+
+use std::process::{Command, Output};
+
+fn sixgate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sixgate")).args(args).output().expect("run sixgate")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = sixgate(args);
+    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).expect("utf-8 output")
+}
+
+/// Runs a command that must fail with exit 2 and one stderr line; returns that line.
+fn bad(args: &[&str]) -> String {
+    let o = sixgate(args);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8(o.stderr).expect("utf-8 stderr");
+    assert!(err.starts_with("sixgate: ") && err.lines().count() == 1, "{err}");
+    err
+}
+
+#[test]
+fn name_and_parse() {
+    assert_eq!(
+        ok(&["rdns", "name", "2002:4acf:fe10::1"]),
+        "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.\n"
+    );
+    assert_eq!(ok(&["rdns", "name", "192.0.2.1"]), "1.2.0.192.in-addr.arpa.\n");
+    assert_eq!(ok(&["rdns", "name", "2002:4acf:fe10::/48"]), "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.\n");
+    assert_eq!(ok(&["rdns", "parse", "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa."]), "2002:4acf:fe10::/48\n");
+    assert_eq!(ok(&["rdns", "parse", "1.2.0.192.IN-ADDR.ARPA"]), "192.0.2.1\n");
+    assert!(ok(&["rdns", "parse", "0/25.2.0.192.in-addr.arpa."]).starts_with("192.0.2.0/25 "));
+    assert!(bad(&["rdns", "parse", "1.g.ip6.arpa."]).contains("\"g\""));
+    assert!(bad(&["rdns", "parse", "1.2.0.192.example."]).contains("1.2.0.192.example."));
+    assert!(bad(&["rdns", "name", "fe80::1%eth0"]).contains("zone index"));
+    assert!(bad(&["rdns", "name", "2001:db8::/200"]).contains("2001:db8::/200"));
+}
+
+#[test]
+fn zones_and_delegations() {
+    let z = ok(&["rdns", "zones", "2001:db8::/50"]);
+    assert_eq!(z.lines().count(), 4);
+    assert!(z.starts_with("0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.\t2001:db8::/52\n"), "{z}");
+    assert_eq!(ok(&["rdns", "zones", "2001:db8::/127"]).lines().count(), 2);
+    let d = ok(&["rdns", "zones", "192.0.2.128/25", "--ns", "ns1", "--domain", "example.net"]);
+    assert_eq!(d.lines().count(), 1 + 128);
+    assert!(d.starts_with("128/25.2.0.192.in-addr.arpa.\tIN\tNS\tns1.example.net.\n"), "{d}");
+    assert!(d.contains("\n200.2.0.192.in-addr.arpa.\tIN\tCNAME\t200.128/25.2.0.192.in-addr.arpa.\n"));
+    assert!(bad(&["rdns", "zones", "192.0.2.0/24", "--ns", "ns1"]).contains("relative"));
+}
+
+const ZONE: &[&str] =
+    &["rdns", "zone", "--ns", "ns1.example.net.", "--hostmaster", "hostmaster@example.net", "--serial", "2026010101"];
+
+fn zone(extra: &[&str]) -> Output {
+    let args: Vec<&str> = ZONE.iter().chain(extra).copied().collect();
+    sixgate(&args)
+}
+
+#[test]
+fn zone_from_hosts_with_warnings_and_strict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hosts = dir.path().join("hosts");
+    std::fs::write(
+        &hosts,
+        "# lab\n2001:db8::2 two\n2001:db8::1 one.example.net.\n2001:db9::1 away\n2001:db8::1 other\n",
+    )
+    .expect("write hosts");
+    let h = hosts.to_str().expect("utf-8 path");
+    let o = zone(&["2001:db8::/64", "--domain", "example.net", "--hosts", h]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let ptrs: Vec<&str> = text.lines().filter(|l| l.contains("\tPTR\t")).collect();
+    assert_eq!(
+        ptrs,
+        [
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0\tIN\tPTR\tone.example.net.",
+            "2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0\tIN\tPTR\ttwo.example.net."
+        ]
+    );
+    let err = String::from_utf8(o.stderr).expect("utf-8");
+    assert!(err.contains("warning: line 4: 2001:db9::1 is outside zone"), "{err}");
+    assert!(err.contains("warning: line 5: 2001:db8::1 already has name one.example.net. (line 3)"), "{err}");
+    // --strict: the same input is refused, nothing is written.
+    let out = dir.path().join("z.zone");
+    let o = zone(&[
+        "2001:db8::/64",
+        "--domain",
+        "example.net",
+        "--hosts",
+        h,
+        "--strict",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 problem(s)"));
+}
+
+#[test]
+fn zone_refusals() {
+    let refused = |extra: &[&str], needle: &str| {
+        let o = zone(extra);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    };
+    refused(&["2001:db8::/50"], "covered by 4 zones");
+    refused(&["2001:db8::/64", "--template", "h-{dashed}.x.", "--limit", "1000"], "more than the limit of 1000");
+    refused(&["2001:db8::/120", "--template", "h-{bogus}.x."], "unknown placeholder {bogus}");
+    refused(&["2001:db8::/120", "--template", "h-{dashed}"], "relative");
+    refused(&["2001:db8::/120", "--template", "h-{dashed}.x.", "--range", "2001:db9::/120"], "not inside zone");
+    refused(&["2001:db8::/120", "--hosts", "/nonexistent/hosts"], "cannot read");
+    refused(&["2001:db8::/120", "--retry", "90000"], "retry < refresh < expire");
+}
+
+#[test]
+fn zone_from_template_and_forward_zone() {
+    let o = zone(&["192.0.2.0/24", "--template", "host-{dashed}.example.net.", "--range", "192.0.2.8-192.0.2.11"]);
+    assert!(o.status.success());
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    let owners: Vec<&str> =
+        text.lines().filter(|l| l.contains("\tPTR\t")).filter_map(|l| l.split('\t').next()).collect();
+    // RFC 4034 §6.1 order of the labels "10" "11" "8" "9".
+    assert_eq!(owners, ["10", "11", "8", "9"]);
+    assert!(text.contains("$ORIGIN 2.0.192.in-addr.arpa.\n") && text.contains("2026010101\t; serial"));
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fwd = dir.path().join("example.net.zone");
+    std::fs::write(&fwd, "$TTL 300\n@ IN SOA ns1 hm 1 2 3 4 5\nwww IN AAAA 2001:db8::80\nwww IN A 192.0.2.80\n")
+        .expect("write zone");
+    let o = zone(&["2001:db8::/64", "--domain", "example.net", "--forward-zone", fwd.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).expect("utf-8");
+    assert!(text.contains("0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0\tIN\tPTR\twww.example.net.\n"), "{text}");
+}
