@@ -91,9 +91,6 @@ pub enum RdnsError {
     /// A bad SOA/NS setting.
     #[error("{0}")]
     BadSetting(String),
-    /// Problems found in the input when the caller asked for strictness.
-    #[error("{} problem(s) in the input, the first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
-    Strict(Vec<crate::zone::Diagnostic>),
     /// Writing the zone failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

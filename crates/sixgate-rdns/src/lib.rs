@@ -2,7 +2,7 @@
 //! planning (including RFC 2317 classless delegation) and complete, checked zone files.
 //!
 //! * [`name`]: the reverse name of an address or prefix, and parsing one back;
-//! * [`plan`]: the zones that cover a prefix exactly, the records a parent needs to
+//! * [`plan`](mod@plan): the zones that cover a prefix exactly, the records a parent needs to
 //!   delegate them, and RFC 4034 §6.1 canonical order;
 //! * [`hostname`]: host-name rules for PTR targets (RFC 1035 §2.3.1, RFC 1123 §2.1);
 //! * [`hosts`], [`template`]: PTR sources (hosts files, name templates over ranges; forward
