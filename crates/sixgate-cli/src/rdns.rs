@@ -104,7 +104,8 @@ pub(crate) struct ZoneArgs {
     /// name) as an error instead of a warning.
     #[arg(long)]
     strict: bool,
-    /// Write to FILE (atomically, through a temporary file) instead of standard output.
+    /// Write to FILE instead of standard output (a regular file is replaced atomically, through a
+    /// temporary file next to it).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -243,6 +244,14 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
         None => {
             let mut out = io::stdout().lock();
             write(&mut out).map_err(lib_err)?;
+        }
+        Some(path) if fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            // A device or pipe (/dev/null, a FIFO): write straight to it, no rename.
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| CliError::failure(format!("cannot open {}: {e}", path.display())))?;
+            write(&mut f).map_err(lib_err)?;
         }
         Some(path) => {
             let mut tmp = path.clone().into_os_string();

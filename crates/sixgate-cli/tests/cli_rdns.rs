@@ -136,4 +136,15 @@ fn zone_from_template_and_forward_zone() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8(o.stdout).expect("utf-8");
     assert!(text.contains("0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0\tIN\tPTR\twww.example.net.\n"), "{text}");
+
+    // -o: the file is written whole, and no temporary file is left behind.
+    let out = dir.path().join("rev.zone");
+    let o = zone(&["192.0.2.0/24", "--template", "h{v4}.example.net.", "-o", out.to_str().expect("utf-8")]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrote 256 PTR record(s)"));
+    let text = std::fs::read_to_string(&out).expect("zone written");
+    assert_eq!(text.lines().filter(|l| l.contains("\tPTR\t")).count(), 256);
+    let names: Vec<_> =
+        std::fs::read_dir(dir.path()).expect("dir").filter_map(Result::ok).map(|e| e.file_name()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 }

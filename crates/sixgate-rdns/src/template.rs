@@ -70,6 +70,10 @@ impl Template {
             }
             format!("{text}.{d}.")
         };
+        // Checked again once qualified, so that the printed template always parses back.
+        if full.len() > MAX_NAME_LEN + 1 {
+            return Err(bad("longer than 254 characters once qualified"));
+        }
         let mut parts = Vec::new();
         let mut rest = full.as_str();
         while !rest.is_empty() {
@@ -385,6 +389,9 @@ mod tests {
         assert_eq!(s, "h-c0000207.192-0-2-7.x-300.example.");
         assert_eq!(t.to_string(), "h-{hex}.{v4}.x-{index}.example.");
         assert!(matches!(Template::parse("h-{dashed}", None), Err(RdnsError::RelativeName(_))));
+        // Found by the fuzzer: short enough alone, too long once qualified.
+        let near = format!("{}{{hex}}.x", "a".repeat(240));
+        assert!(matches!(Template::parse(&near, Some("example.net")), Err(RdnsError::BadTemplate { .. })));
         for bad in ["h-{oops}.x.", "h-{dashed.x.", "host.example.", "h_{dashed}.x.", "h {dashed}.x."] {
             assert!(matches!(Template::parse(bad, None), Err(RdnsError::BadTemplate { .. })), "{bad}");
         }
