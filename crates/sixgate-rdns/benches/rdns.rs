@@ -24,7 +24,8 @@ fn names(c: &mut Criterion) {
         b.iter(|| write_v6_name(black_box(a), &mut buf))
     });
     g.bench_function("reverse_name_v6_string", |b| b.iter(|| reverse_name(black_box(IpAddr::V6(a)))));
-    g.bench_function("reverse_name_v4_string", |b| b.iter(|| reverse_name(black_box("192.0.2.1".parse().unwrap()))));
+    let v4: IpAddr = "192.0.2.1".parse().unwrap();
+    g.bench_function("reverse_name_v4_string", |b| b.iter(|| reverse_name(black_box(v4))));
     g.finish();
 }
 

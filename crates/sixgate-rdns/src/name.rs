@@ -69,11 +69,17 @@ pub fn reverse_name(a: IpAddr) -> String {
         IpAddr::V6(a) => {
             let mut buf = [0u8; V6_NAME_LEN];
             write_v6_name(a, &mut buf);
-            buf.iter().map(|&b| b as char).collect()
+            // Only ASCII is written.
+            String::from_utf8(buf.to_vec()).unwrap_or_default()
         }
         IpAddr::V4(a) => {
-            let [x, y, z, w] = a.octets();
-            format!("{w}.{z}.{y}.{x}.{IN_ADDR_ARPA}")
+            let mut out = Vec::with_capacity(16 + IN_ADDR_ARPA.len());
+            for o in a.octets().into_iter().rev() {
+                push_octet(o, &mut out);
+                out.push(b'.');
+            }
+            out.extend_from_slice(IN_ADDR_ARPA.as_bytes());
+            String::from_utf8(out).unwrap_or_default()
         }
     }
 }
