@@ -1,7 +1,11 @@
 #![no_main]
-//! Fuzz target `text_parse` (being built).
+//! Fuzz target `text_parse`. Text parsing: the batch IPv4 parser against std, the 6to4 text formatter against Display, sixgate-core's
+//! address, host:port and prefix parsers (print→parse round trip), batch mode against std line by line.
+//!
+//! The checks live in `sixgate_6to4::fuzzing` so that `tests/fuzz_corpus_6to4.rs` replays the
+//! corpus through exactly the same code in `cargo test`.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = data;
+    sixgate::sixto4::fuzzing::text_parse(data);
 });

@@ -109,7 +109,7 @@ pub enum Error {
         /// The line number, from 1.
         line: u64,
         /// What was wrong with it.
-        source: Box<Error>,
+        source: Box<Self>,
     },
     /// Reading or writing failed.
     #[error("I/O error: {0}")]

@@ -436,10 +436,7 @@ mod tests {
         assert_eq!(e.expanded.as_deref(), Some("2001:0db8:0000:0000:000a:0bff:fe01:0203"));
         assert_eq!(e.prefix64.unwrap().to_string(), "2001:db8::/64");
         assert!(e.interface_id_kind.unwrap().contains("MAC 02:0a:0b:01:02:03"));
-        assert_eq!(
-            e.reverse_name,
-            "3.0.2.0.1.0.e.f.f.f.b.0.a.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
-        );
+        assert_eq!(e.reverse_name, "3.0.2.0.1.0.e.f.f.f.b.0.a.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
         assert_eq!(ex("ff02::1").multicast_scope, Some("link-local"));
         let v4 = ex("74.207.254.16");
         assert_eq!(v4.sixtofour_prefix.unwrap().to_string(), "2002:4acf:fe10::/48");

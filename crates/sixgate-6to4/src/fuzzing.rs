@@ -8,7 +8,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv6Net};
 use sixgate_core::class::classify;
-use sixgate_core::rfc6052::{embed, extract, sixtofour_extract, sixtofour_prefix, Pool6, Rfc6052Error, ALLOWED_LENGTHS};
+use sixgate_core::rfc6052::{
+    embed, extract, sixtofour_extract, sixtofour_prefix, Pool6, Rfc6052Error, ALLOWED_LENGTHS,
+};
 use sixgate_core::text::{parse_addr, parse_host_port, parse_prefix};
 
 use crate::explain::{explain, explain_str, Carrier, Explanation};
@@ -112,10 +114,13 @@ fn check_explanation(e: &Explanation) {
         assert!(e.embedded.is_empty());
         if let Some(p) = e.sixtofour_prefix {
             assert!(e.class.global);
-            assert_eq!(p, sixtofour_prefix(match a {
-                IpAddr::V4(v4) => v4,
-                IpAddr::V6(_) => unreachable!(),
-            }));
+            assert_eq!(
+                p,
+                sixtofour_prefix(match a {
+                    IpAddr::V4(v4) => v4,
+                    IpAddr::V6(_) => unreachable!(),
+                })
+            );
         }
         return;
     };
@@ -137,8 +142,7 @@ fn check_explanation(e: &Explanation) {
             }
             Carrier::TeredoServer | Carrier::TeredoClient => {
                 let t = e.teredo.unwrap_or_else(|| panic!("{v6}: Teredo carrier without Teredo fields"));
-                teredo::encode(&t) == v6
-                    && (if m.carrier == Carrier::TeredoServer { t.server } else { t.client }) == v4
+                teredo::encode(&t) == v6 && (if m.carrier == Carrier::TeredoServer { t.server } else { t.client }) == v4
             }
         };
         assert!(ok, "{v6}: {} address {v4} does not re-embed to it", m.carrier.name());

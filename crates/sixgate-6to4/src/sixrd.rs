@@ -270,7 +270,10 @@ mod tests {
         assert!(SixRd::new("2001:db8::/40".parse().unwrap(), 8).is_ok()); // exactly /64
         let dom = d("2001:db8::/32", 8).with_relay("10.0.0.1".parse().unwrap());
         let e = dom.delegated_prefix("11.1.1.1".parse().unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), "CE address 11.1.1.1 is outside the 6rd domain's IPv4 relay prefix 10.0.0.0/8 (RFC 5969 §4)");
+        assert_eq!(
+            e.to_string(),
+            "CE address 11.1.1.1 is outside the 6rd domain's IPv4 relay prefix 10.0.0.0/8 (RFC 5969 §4)"
+        );
         assert!(matches!(
             d("2001:db8::/32", 8).ce_ipv4("2001:db8::1".parse().unwrap()),
             Err(Error::SixRdRelayNeeded(8))

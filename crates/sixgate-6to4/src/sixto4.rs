@@ -9,7 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
 use serde::Serialize;
-use sixgate_core::class::{classify_v4, Classification};
+use sixgate_core::class::{classify_v4, is_global_v4, Classification};
 use sixgate_core::rfc6052::sixtofour_prefix;
 
 use crate::error::Error;
@@ -83,7 +83,7 @@ pub fn six_to_four(v4: Ipv4Addr, scope: Scope) -> Result<SixToFour, Error> {
 
 impl fmt::Display for SixToFour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "IPv4 address   {} ({})", self.ipv4, self.class)?;
+        writeln!(f, "IPv4 address   {}, {}", self.ipv4, self.class)?;
         writeln!(f, "6to4 prefix    {}", self.prefix)?;
         writeln!(f, "first host     {}", self.first_host)?;
         writeln!(f, "/64 subnets    {}", self.subnets_64)?;
@@ -293,47 +293,15 @@ fn convert_line(raw: &[u8], line: u64, scope: Scope, out: &mut Vec<u8>, stats: &
         return Ok(());
     }
     let Some(v4) = parse_ipv4(t) else {
-        return Err(Error::Line {
-            line,
-            source: Box::new(Error::NotIpv4(String::from_utf8_lossy(t).into_owned())),
-        });
+        return Err(Error::Line { line, source: Box::new(Error::NotIpv4(String::from_utf8_lossy(t).into_owned())) });
     };
-    if scope == Scope::GlobalOnly && !is_global_fast(v4) {
+    if scope == Scope::GlobalOnly && !is_global_v4(v4) {
         return Err(Error::Line { line, source: Box::new(Error::not_global(v4)) });
     }
     push_prefix48(out, v4);
     out.push(b'\n');
     stats.converted += 1;
     Ok(())
-}
-
-/// First octets under which the IANA IPv4 special-purpose registry has a block: 0/8, 10/8,
-/// 100.64/10, 127/8, 169.254/16, 172.16/12, 192.x, 198.18/15 and 198.51.100/24,
-/// 203.0.113/24, 224/4 and 240/4. Any other first octet is global unicast, which the
-/// tests check against [`classify_v4`] for every first octet.
-const SPECIAL_FIRST_OCTET: [bool; 256] = {
-    let mut t = [false; 256];
-    let list = [0u8, 10, 100, 127, 169, 172, 192, 198, 203];
-    let mut i = 0;
-    while i < list.len() {
-        t[list[i] as usize] = true;
-        i += 1;
-    }
-    let mut o = 224;
-    while o < 256 {
-        t[o] = true;
-        o += 1;
-    }
-    t
-};
-
-/// [`classify_v4`]`(a).global`, with a table lookup in front for the common case.
-#[inline]
-pub(crate) fn is_global_fast(a: Ipv4Addr) -> bool {
-    if !SPECIAL_FIRST_OCTET[usize::from(a.octets()[0])] {
-        return true;
-    }
-    classify_v4(a).global
 }
 
 #[cfg(test)]
@@ -362,23 +330,6 @@ mod tests {
             let m = e.to_string();
             assert!(m.contains(a) && m.contains(class) && m.contains(rfc), "{m}");
             assert!(six_to_four(a.parse().unwrap(), Scope::AllowNonGlobal).is_ok());
-        }
-    }
-
-    #[test]
-    fn fast_global_agrees_with_classify_on_every_first_octet() {
-        // Every first octet not in the table must be global whatever follows; sample
-        // the other three octets densely enough to hit any /16 block.
-        for first in 0..=255u8 {
-            if SPECIAL_FIRST_OCTET[usize::from(first)] {
-                continue;
-            }
-            for second in 0..=255u8 {
-                for third in [0u8, 1, 99, 100, 113, 255] {
-                    let a = Ipv4Addr::new(first, second, third, 1);
-                    assert!(classify_v4(a).global, "{a}");
-                }
-            }
         }
     }
 
@@ -460,12 +411,6 @@ mod tests {
             batch(Trickle(text.as_bytes()), &mut out, Scope::AllowNonGlobal).unwrap();
             let want: String = addrs.iter().map(|&a| format!("{}\n", sixtofour_prefix(Ipv4Addr::from(a)))).collect();
             prop_assert_eq!(String::from_utf8(out).unwrap(), want);
-        }
-
-        #[test]
-        fn fast_global_agrees_with_classify(a in any::<u32>()) {
-            let a = Ipv4Addr::from(a);
-            prop_assert_eq!(is_global_fast(a), classify_v4(a).global);
         }
     }
 }

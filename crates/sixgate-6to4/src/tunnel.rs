@@ -177,12 +177,10 @@ impl TunnelSpec {
 
     fn header(&self, out: &mut String, c: &str) {
         let m = self.mtu;
-        let _ = writeln!(
-            out,
-            "{c} MTU {}: link MTU {} minus the 20-byte IPv4 header (RFC 4213 §3.2).",
-            m.tunnel, m.link
-        );
-        let _ = writeln!(out, "{c} TCP MSS {}: tunnel MTU {} minus 40 (IPv6 header) and 20 (TCP header).", m.mss, m.tunnel);
+        let _ =
+            writeln!(out, "{c} MTU {}: link MTU {} minus the 20-byte IPv4 header (RFC 4213 §3.2).", m.tunnel, m.link);
+        let _ =
+            writeln!(out, "{c} TCP MSS {}: tunnel MTU {} minus 40 (IPv6 header) and 20 (TCP header).", m.mss, m.tunnel);
         let _ = writeln!(
             out,
             "{c} TTL 255 is fixed, so Linux sets DF on the outer IPv4 header and runs path MTU discovery (ip-tunnel(8))."
@@ -274,7 +272,11 @@ impl TunnelSpec {
                 let _ = writeln!(o, "# /etc/netplan/60-{n}.yaml (netplan)");
                 self.header(&mut o, "#");
                 let _ = writeln!(o, "network:\n  version: 2\n  tunnels:\n    {n}:\n      mode: sit");
-                let _ = writeln!(o, "      local: {local}\n      remote: {remote}\n      ttl: 255\n      mtu: {}", m.tunnel);
+                let _ = writeln!(
+                    o,
+                    "      local: {local}\n      remote: {remote}\n      ttl: 255\n      mtu: {}",
+                    m.tunnel
+                );
                 let _ = writeln!(o, "      addresses:\n        - \"{client}\"");
                 let _ = writeln!(o, "      routes:\n        - to: default\n          via: \"{server}\"");
             }

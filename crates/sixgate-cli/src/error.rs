@@ -11,7 +11,6 @@ pub(crate) struct CliError {
 
 impl CliError {
     /// Bad input from the user (exit status 2, as for usage errors).
-    #[allow(dead_code)]
     pub(crate) fn input(message: impl fmt::Display) -> Self {
         Self { message: message.to_string(), code: 2 }
     }

@@ -1,33 +1,281 @@
-//! `sixgate 6to4`, `6rd`, `addr` and `tunnel-config` (being built).
+//! `sixgate 6to4`, `6rd`, `addr` and `tunnel-config`: argument parsing and output only;
+//! the work is done by `sixgate-6to4`.
 
+use std::io::{ErrorKind, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use sixgate_6to4::explain::explain_str;
+use sixgate_6to4::sixrd::SixRd;
+use sixgate_6to4::sixto4::{batch, six_to_four, Scope};
+use sixgate_6to4::tunnel::{Format, TunnelSpec};
+use sixgate_6to4::Error;
+use sixgate_core::text::{parse_addr, parse_prefix};
 
 use crate::CliError;
 
+/// The hint added to a refusal of a non-global address.
+const LAB_HINT: &str = "--allow-non-global allows it for lab use";
+
 /// Arguments of `sixgate 6to4`.
 #[derive(Args)]
-pub(crate) struct SixToFourArgs {}
+#[command(after_help = "6to4 is deprecated for new deployments (RFC 7526).")]
+pub(crate) struct SixToFourArgs {
+    /// A global IPv4 address, or `-` to read one per line from standard input and write one
+    /// prefix per line.
+    address: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Accept non-global IPv4 addresses (private, shared, documentation, …) for lab use.
+    #[arg(long)]
+    allow_non_global: bool,
+}
+
 /// Arguments of `sixgate 6rd`.
 #[derive(Args)]
-pub(crate) struct SixRdArgs {}
+pub(crate) struct SixRdArgs {
+    /// The domain's 6rd prefix, e.g. 2001:db8::/32.
+    #[arg(long)]
+    prefix: String,
+    /// IPv4MaskLen: how many leading bits all CE IPv4 addresses share (0 to 32).
+    #[arg(long, default_value_t = 0)]
+    ipv4_mask_len: u8,
+    /// The BR's IPv4 address, or the domain's common IPv4 prefix (e.g. 10.0.0.0/8); CEs
+    /// outside it are refused, and going back from IPv6 to IPv4 needs it.
+    #[arg(long)]
+    relay: Option<String>,
+    /// The CE's IPv4 address (gives its delegated prefix), or an IPv6 address or prefix
+    /// under the 6rd prefix (gives the CE's IPv4 address).
+    target: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Arguments of `sixgate addr`.
 #[derive(Args)]
-pub(crate) struct AddrArgs {}
+pub(crate) struct AddrArgs {
+    /// An IPv6 or IPv4 address (brackets and a %zone are accepted).
+    address: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Output formats of `tunnel-config`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// Every format below.
+    All,
+    /// ifupdown `/etc/network/interfaces`.
+    Ifupdown,
+    /// iproute2 commands.
+    Iproute2,
+    /// systemd-networkd files.
+    Networkd,
+    /// netplan YAML.
+    Netplan,
+    /// The nftables MSS clamp.
+    Nftables,
+}
+
+/// Options shared by both tunnel kinds.
+#[derive(Args)]
+pub(crate) struct TunnelCommon {
+    /// The MTU of the IPv4 link under the tunnel (1500 Ethernet, 1492 PPPoE).
+    #[arg(long, default_value_t = 1500)]
+    link_mtu: u32,
+    /// Which configuration to print.
+    #[arg(long, value_enum, default_value_t = FormatArg::All)]
+    format: FormatArg,
+}
+
 /// `sixgate tunnel-config` kinds.
 #[derive(Subcommand)]
-pub(crate) enum TunnelConfigCmd {}
+pub(crate) enum TunnelConfigCmd {
+    /// A 6to4 tunnel (RFC 3056; deprecated for new deployments by RFC 7526).
+    #[command(name = "6to4")]
+    SixToFour {
+        /// The local global IPv4 address.
+        #[arg(long)]
+        local: String,
+        /// The tunnel interface name.
+        #[arg(long, default_value = "tun6to4")]
+        name: String,
+        /// Accept a non-global local address for lab use.
+        #[arg(long)]
+        allow_non_global: bool,
+        #[command(flatten)]
+        common: TunnelCommon,
+    },
+    /// A static 6in4 tunnel to a tunnel broker (RFC 4213).
+    #[command(name = "6in4")]
+    SixInFour {
+        /// The local IPv4 address.
+        #[arg(long)]
+        local: String,
+        /// The broker's IPv4 address.
+        #[arg(long)]
+        remote: String,
+        /// The client's IPv6 address with its prefix length, e.g. 2001:db8:1::2/64.
+        #[arg(long)]
+        client: String,
+        /// The server's IPv6 address (the default gateway), e.g. 2001:db8:1::1.
+        #[arg(long)]
+        server: String,
+        /// The tunnel interface name.
+        #[arg(long, default_value = "sit6in4")]
+        name: String,
+        #[command(flatten)]
+        common: TunnelCommon,
+    },
+}
 
-pub(crate) fn run_6to4(_a: SixToFourArgs) -> Result<ExitCode, CliError> {
-    Err(CliError::failure("not built yet"))
+/// A library error as a CLI error: I/O failures exit 1, everything else is bad input (2).
+fn lib_err(e: Error) -> CliError {
+    match e {
+        Error::Io(e) => CliError::from(e),
+        Error::NotGlobal { .. } => CliError::input(format!("{e}; {LAB_HINT}")),
+        Error::Line { ref source, .. } if matches!(**source, Error::NotGlobal { .. }) => {
+            CliError::input(format!("{e}; {LAB_HINT}"))
+        }
+        e => CliError::input(e),
+    }
 }
-pub(crate) fn run_6rd(_a: SixRdArgs) -> Result<ExitCode, CliError> {
-    Err(CliError::failure("not built yet"))
+
+fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
+    match parse_addr(s) {
+        Ok(hp) => match hp.addr {
+            IpAddr::V4(a) => Ok(a),
+            IpAddr::V6(_) => {
+                Err(CliError::input(format!("{what} {s:?} is an IPv6 address; an IPv4 address is needed")))
+            }
+        },
+        Err(_) => Err(CliError::input(format!("{what} {s:?} is not an IPv4 address"))),
+    }
 }
-pub(crate) fn run_addr(_a: AddrArgs) -> Result<ExitCode, CliError> {
-    Err(CliError::failure("not built yet"))
+
+fn parse_v6(s: &str, what: &str) -> Result<Ipv6Addr, CliError> {
+    match parse_addr(s).map(|hp| hp.addr) {
+        Ok(IpAddr::V6(a)) => Ok(a),
+        _ => Err(CliError::input(format!("{what} {s:?} is not an IPv6 address"))),
+    }
 }
+
+fn parse_v6_net(s: &str, what: &str) -> Result<Ipv6Net, CliError> {
+    match parse_prefix(s) {
+        Ok(IpNet::V6(n)) => Ok(n),
+        _ => Err(CliError::input(format!("{what} {s:?} is not an IPv6 prefix (ADDRESS/LENGTH)"))),
+    }
+}
+
+fn json_err(e: serde_json::Error) -> CliError {
+    CliError::failure(format!("cannot write JSON: {e}"))
+}
+
+/// Writes `text` and a newline to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Result<ExitCode, CliError> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
+    let scope = if a.allow_non_global { Scope::AllowNonGlobal } else { Scope::GlobalOnly };
+    if a.address == "-" {
+        if a.json {
+            return Err(CliError::input("--json is not available in batch mode (-)"));
+        }
+        let stdin = std::io::stdin().lock();
+        let stdout = std::io::stdout().lock();
+        return match batch(stdin, stdout, scope) {
+            Ok(_) => Ok(ExitCode::SUCCESS),
+            Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+            Err(e) => Err(lib_err(e)),
+        };
+    }
+    let v4 = parse_v4(&a.address, "address")?;
+    let s = six_to_four(v4, scope).map_err(lib_err)?;
+    if a.json {
+        emit(&serde_json::to_string_pretty(&s).map_err(json_err)?)
+    } else {
+        emit(&s.to_string())
+    }
+}
+
+pub(crate) fn run_6rd(a: SixRdArgs) -> Result<ExitCode, CliError> {
+    let prefix = parse_v6_net(&a.prefix, "6rd prefix")?;
+    let mut dom = SixRd::new(prefix, a.ipv4_mask_len).map_err(lib_err)?;
+    if let Some(r) = &a.relay {
+        dom = if r.contains('/') {
+            let net: Ipv4Net = match parse_prefix(r) {
+                Ok(IpNet::V4(n)) => n,
+                _ => return Err(CliError::input(format!("relay prefix {r:?} is not an IPv4 prefix"))),
+            };
+            dom.with_relay_prefix(net).map_err(lib_err)?
+        } else {
+            dom.with_relay(parse_v4(r, "relay")?)
+        };
+    }
+    let t = a.target.trim();
+    let ce = if t.contains(':') {
+        // From IPv6 back to the CE's IPv4 address (RFC 5969 §7.2).
+        if t.contains('/') {
+            dom.ce_ipv4_from_prefix(parse_v6_net(t, "delegated prefix")?)
+        } else {
+            dom.ce_ipv4(parse_v6(t, "address")?)
+        }
+        .map_err(lib_err)?
+    } else {
+        parse_v4(t, "CE address")?
+    };
+    let r = dom.ce(ce).map_err(lib_err)?;
+    if a.json {
+        emit(&serde_json::to_string_pretty(&r).map_err(json_err)?)
+    } else {
+        emit(&r.to_string())
+    }
+}
+
+pub(crate) fn run_addr(a: AddrArgs) -> Result<ExitCode, CliError> {
+    let e = explain_str(&a.address).map_err(lib_err)?;
+    if a.json {
+        emit(&serde_json::to_string_pretty(&e).map_err(json_err)?)
+    } else {
+        emit(&e.to_string())
+    }
+}
+
 pub(crate) fn run_tunnel_config(c: TunnelConfigCmd) -> Result<ExitCode, CliError> {
-    match c {}
+    let (spec, format) = match c {
+        TunnelConfigCmd::SixToFour { local, name, allow_non_global, common } => {
+            let scope = if allow_non_global { Scope::AllowNonGlobal } else { Scope::GlobalOnly };
+            let local = parse_v4(&local, "--local")?;
+            (TunnelSpec::six_to_four(&name, local, common.link_mtu, scope).map_err(lib_err)?, common.format)
+        }
+        TunnelConfigCmd::SixInFour { local, remote, client, server, name, common } => {
+            let local = parse_v4(&local, "--local")?;
+            let remote = parse_v4(&remote, "--remote")?;
+            let client = parse_v6_net(&client, "--client")?;
+            let server = parse_v6(&server, "--server")?;
+            let spec =
+                TunnelSpec::six_in_four(&name, local, remote, client, server, common.link_mtu).map_err(lib_err)?;
+            (spec, common.format)
+        }
+    };
+    let text = match format {
+        FormatArg::All => spec.render_all(),
+        FormatArg::Ifupdown => spec.render(Format::Ifupdown),
+        FormatArg::Iproute2 => spec.render(Format::Iproute2),
+        FormatArg::Networkd => spec.render(Format::Networkd),
+        FormatArg::Netplan => spec.render(Format::Netplan),
+        FormatArg::Nftables => spec.render(Format::Nftables),
+    };
+    emit(text.trim_end())
 }
