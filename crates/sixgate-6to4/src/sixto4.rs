@@ -150,9 +150,10 @@ pub fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     (i == s.len()).then_some(Ipv4Addr::from(out))
 }
 
-/// Appends one 16-bit group in RFC 5952 form (no leading zeros) to `out`.
-#[inline]
-fn push_group(out: &mut Vec<u8>, g: u16) {
+/// Writes one 16-bit group in RFC 5952 form (no leading zeros) at `b[i..]`; returns the
+/// new index.
+#[inline(always)]
+fn put_group(b: &mut [u8; 24], mut i: usize, g: u16) -> usize {
     let n = if g >= 0x1000 {
         4
     } else if g >= 0x100 {
@@ -163,13 +164,37 @@ fn push_group(out: &mut Vec<u8>, g: u16) {
         1
     };
     for k in (0..n).rev() {
-        out.push(HEX[usize::from((g >> (4 * k)) & 0xf)]);
+        b[i] = HEX[usize::from((g >> (4 * k)) & 0xf)];
+        i += 1;
     }
+    i
+}
+
+/// Writes `2002:…::/48` for `v4` into `b` and returns its length (at most 19).
+#[inline(always)]
+fn write_prefix48(b: &mut [u8; 24], v4: Ipv4Addr) -> usize {
+    let o = v4.octets();
+    let hi = u16::from_be_bytes([o[0], o[1]]);
+    let lo = u16::from_be_bytes([o[2], o[3]]);
+    b[..4].copy_from_slice(b"2002");
+    let mut i = 4;
+    // RFC 5952 §4.2: the longest run of zero groups is compressed; groups 3 to 8 are zero,
+    // and so are groups 2 and 3 when the IPv4 halves are.
+    if hi != 0 || lo != 0 {
+        b[i] = b':';
+        i = put_group(b, i + 1, hi);
+        if lo != 0 {
+            b[i] = b':';
+            i = put_group(b, i + 1, lo);
+        }
+    }
+    b[i..i + 5].copy_from_slice(b"::/48");
+    i + 5
 }
 
 /// Appends the 6to4 prefix of `v4` as RFC 5952 text with `/48`, e.g.
 /// `2002:4acf:fe10::/48`, to `out`, byte for byte what `sixtofour_prefix(v4).to_string()`
-/// gives, without allocating (when `out` has room).
+/// gives, without allocating (when `out` has room). Returns the number of bytes added.
 ///
 /// ```
 /// let mut out = Vec::new();
@@ -178,28 +203,49 @@ fn push_group(out: &mut Vec<u8>, g: u16) {
 /// ```
 #[inline]
 pub fn push_prefix48(out: &mut Vec<u8>, v4: Ipv4Addr) -> usize {
-    let start = out.len();
-    let o = v4.octets();
-    let hi = u16::from_be_bytes([o[0], o[1]]);
-    let lo = u16::from_be_bytes([o[2], o[3]]);
-    out.extend_from_slice(b"2002");
-    // RFC 5952 §4.2: the longest run of zero groups is compressed; groups 3..8 are zero.
-    match (hi, lo) {
-        (0, 0) => out.extend_from_slice(b"::/48"),
-        (_, 0) => {
-            out.push(b':');
-            push_group(out, hi);
-            out.extend_from_slice(b"::/48");
+    let mut b = [0u8; 24];
+    let n = write_prefix48(&mut b, v4);
+    out.extend_from_slice(&b[..n]);
+    n
+}
+
+/// The batch fast path: `rest` starts with a plain dotted quad (no leading zeros) and a
+/// `\n`. Returns the address and the bytes used, or `None` to leave the line to the
+/// general path (which also produces every error).
+#[inline(always)]
+fn fast_line(rest: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut i = 0;
+    let mut q = [0u8; 4];
+    for (k, slot) in q.iter_mut().enumerate() {
+        if k > 0 {
+            if *rest.get(i)? != b'.' {
+                return None;
+            }
+            i += 1;
         }
-        _ => {
-            out.push(b':');
-            push_group(out, hi);
-            out.push(b':');
-            push_group(out, lo);
-            out.extend_from_slice(b"::/48");
+        let d0 = rest.get(i)?.wrapping_sub(b'0');
+        if d0 > 9 {
+            return None;
         }
+        i += 1;
+        let mut v = u32::from(d0);
+        if d0 != 0 {
+            for _ in 0..2 {
+                match rest.get(i).map(|c| c.wrapping_sub(b'0')) {
+                    Some(d) if d <= 9 => {
+                        v = v * 10 + u32::from(d);
+                        i += 1;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if v > 255 {
+            return None;
+        }
+        *slot = v as u8;
     }
-    out.len() - start
+    (*rest.get(i)? == b'\n').then_some((Ipv4Addr::from(q), i + 1))
 }
 
 /// What a batch run did.
@@ -231,7 +277,10 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
     let mut stats = BatchStats::default();
     let mut buf = vec![0u8; CHUNK];
     let mut have = 0usize; // bytes of buf holding unread input
-    let mut out = Vec::with_capacity(CHUNK * 2);
+                           // The output is written in place at out[olen..]: one bounds check per line, no
+                           // per-line copy or allocation. 24 bytes of slack hold the longest line (20 bytes).
+    let mut out = vec![0u8; CHUNK + 24];
+    let mut olen = 0usize;
     let mut line_no = 0u64;
     let mut eof = false;
     while !eof || have > 0 {
@@ -249,29 +298,59 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
         // Process the complete lines in buf[..have]; at EOF the remainder is a line too.
         let mut pos = 0;
         loop {
+            if olen >= CHUNK {
+                output.write_all(&out[..olen])?;
+                olen = 0;
+            }
             let rest = &buf[pos..have];
+            // The fast path: a plain dotted quad and '\n'. Anything else (and every
+            // refusal) goes through the general path below.
+            if let Some((v4, used)) = fast_line(rest) {
+                if scope == Scope::AllowNonGlobal || is_global_v4(v4) {
+                    let Some(slot) = out.get_mut(olen..olen + 24).and_then(|s| <&mut [u8; 24]>::try_from(s).ok())
+                    else {
+                        unreachable!("out always has 24 bytes of room past olen < CHUNK")
+                    };
+                    let n = write_prefix48(slot, v4);
+                    slot[n] = b'\n';
+                    olen += n + 1;
+                    line_no += 1;
+                    stats.converted += 1;
+                    pos += used;
+                    continue;
+                }
+            }
             let (line, next) = match rest.iter().position(|&b| b == b'\n') {
                 Some(k) => (&rest[..k], pos + k + 1),
                 None if eof && !rest.is_empty() => (rest, have),
                 None => break,
             };
             line_no += 1;
-            if let Err(e) = convert_line(line, line_no, scope, &mut out, &mut stats) {
-                output.write_all(&out)?;
-                output.flush()?;
-                return Err(e);
-            }
             pos = next;
-            if out.len() >= CHUNK {
-                output.write_all(&out)?;
-                out.clear();
+            match convert_line(line, line_no, scope) {
+                Ok(Some(v4)) => {
+                    let Some(slot) = out.get_mut(olen..olen + 24).and_then(|s| <&mut [u8; 24]>::try_from(s).ok())
+                    else {
+                        unreachable!("out always has 24 bytes of room past olen < CHUNK")
+                    };
+                    let n = write_prefix48(slot, v4);
+                    slot[n] = b'\n';
+                    olen += n + 1;
+                    stats.converted += 1;
+                }
+                Ok(None) => stats.blank += 1,
+                Err(e) => {
+                    output.write_all(&out[..olen])?;
+                    output.flush()?;
+                    return Err(e);
+                }
             }
         }
         if pos == 0 && !eof && have == buf.len() {
             // A "line" longer than the whole buffer: no IPv4 address is that long.
             line_no += 1;
             let shown = String::from_utf8_lossy(&buf[..40]).into_owned() + "…";
-            output.write_all(&out)?;
+            output.write_all(&out[..olen])?;
             return Err(Error::Line { line: line_no, source: Box::new(Error::NotIpv4(shown)) });
         }
         buf.copy_within(pos..have, 0);
@@ -280,17 +359,16 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
             break;
         }
     }
-    output.write_all(&out)?;
+    output.write_all(&out[..olen])?;
     output.flush()?;
     Ok(stats)
 }
 
-#[inline]
-fn convert_line(raw: &[u8], line: u64, scope: Scope, out: &mut Vec<u8>, stats: &mut BatchStats) -> Result<(), Error> {
+/// The general path of one line: `None` for a blank line, the address, or the error.
+fn convert_line(raw: &[u8], line: u64, scope: Scope) -> Result<Option<Ipv4Addr>, Error> {
     let t = raw.trim_ascii();
     if t.is_empty() {
-        stats.blank += 1;
-        return Ok(());
+        return Ok(None);
     }
     let Some(v4) = parse_ipv4(t) else {
         return Err(Error::Line { line, source: Box::new(Error::NotIpv4(String::from_utf8_lossy(t).into_owned())) });
@@ -298,10 +376,7 @@ fn convert_line(raw: &[u8], line: u64, scope: Scope, out: &mut Vec<u8>, stats: &
     if scope == Scope::GlobalOnly && !is_global_v4(v4) {
         return Err(Error::Line { line, source: Box::new(Error::not_global(v4)) });
     }
-    push_prefix48(out, v4);
-    out.push(b'\n');
-    stats.converted += 1;
-    Ok(())
+    Ok(Some(v4))
 }
 
 #[cfg(test)]
