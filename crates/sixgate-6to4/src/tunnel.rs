@@ -288,7 +288,11 @@ impl TunnelSpec {
                      # IPv6 packet when ICMPv6 Packet Too Big is filtered on the way.",
                     m.mss, m.tunnel
                 );
-                let _ = writeln!(o, "table inet sixgate-mss-{n} {{\n    chain forward {{");
+                // nft identifiers are letters, digits, '_', '-', '.' and '/'; an interface
+                // name may hold other characters, which become '_' in the table name.
+                let table: String =
+                    n.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+                let _ = writeln!(o, "table inet sixgate_mss_{table} {{\n    chain forward {{");
                 let _ = writeln!(o, "        type filter hook forward priority mangle; policy accept;");
                 for dir in ["oifname", "iifname"] {
                     let _ = writeln!(

@@ -250,3 +250,41 @@ fn tunnel_config_6to4() {
         &["1200", "1280"],
     );
 }
+
+/// The nftables rules pass `nft -c` (a check that changes nothing) when nft is installed.
+#[test]
+fn nftables_rules_pass_nft_check() {
+    if Command::new("nft").arg("--version").output().is_err() {
+        println!("SKIPPED: nft is not installed (Debian package nftables)");
+        return;
+    }
+    for name in ["he-ipv6", "tun@x+1"] {
+        let o = sixgate(&[
+            "tunnel-config",
+            "6in4",
+            "--local",
+            "192.0.2.10",
+            "--remote",
+            "198.51.100.1",
+            "--client",
+            "2001:db8:1::2/64",
+            "--server",
+            "2001:db8:1::1",
+            "--name",
+            name,
+            "--format",
+            "nftables",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let file = dir.path().join("mss.nft");
+        std::fs::write(&file, &o.stdout).expect("write rules");
+        let check = Command::new("nft").arg("-c").arg("-f").arg(&file).output().expect("run nft");
+        let err = String::from_utf8_lossy(&check.stderr);
+        if err.contains("Operation not permitted") {
+            println!("SKIPPED: nft -c needs CAP_NET_ADMIN here: {err}");
+            return;
+        }
+        assert!(check.status.success(), "nft -c refuses the rules for {name:?}: {err}\n{}", stdout(&o));
+    }
+}
