@@ -1,5 +1,6 @@
 //! Differential test against the real `ipv6calc` (Debian package `ipv6calc`): 6to4
-//! prefixes of random global IPv4 addresses, and 6rd delegated prefixes. the 6to4
+//! prefixes of random global IPv4 addresses, 6rd delegated prefixes, and the IPv4
+//! addresses `ipv6calc --showinfo` finds inside IPv6 addresses. the 6to4
 //! comparison runs ipv6calc once in pipe mode (addresses on stdin), not once per address. Skips, saying
 //! why, when `ipv6calc` is not installed.
 
@@ -8,6 +9,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Stdio};
 
 use sixgate::core::class::is_global_v4;
+use sixgate::sixto4::explain::{explain, Carrier};
 use sixgate::sixto4::sixrd::SixRd;
 use sixgate::sixto4::sixto4::{batch, six_to_four, Scope};
 
@@ -119,5 +121,81 @@ fn sixrd_prefixes_agree_with_ipv6calc() {
             assert_eq!(theirs.trim(), ours.to_string(), "{prefix} IPv4MaskLen {mask} CE {ce}");
             assert_eq!(dom.ce_ipv4_from_prefix(ours).unwrap(), ce);
         }
+    }
+}
+
+/// `sixgate addr` finds the same embedded IPv4 addresses (and Teredo port) as
+/// `ipv6calc --showinfo --machine_readable`, run once in pipe mode over a few hundred
+/// addresses of every kind and some plain global unicast ones.
+#[test]
+fn embedded_ipv4_agrees_with_ipv6calc_showinfo() {
+    if !have_ipv6calc() {
+        return;
+    }
+    let mut x: u64 = 0x0123_4567_89ab_cdef;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut addrs: Vec<Ipv6Addr> = Vec::new();
+    for i in 0..60u32 {
+        let r = u128::from(next()) << 64 | u128::from(next());
+        let v4 = global_addresses(1, u64::from(i) * 31 + 1)[0];
+        let v4b = u128::from(u32::from(v4));
+        addrs.push(Ipv6Addr::from((0x2001_0000u128 << 96) | (r & ((1u128 << 96) - 1)))); // Teredo
+        addrs.push(Ipv6Addr::from((0x2002u128 << 112) | (v4b << 80) | (r & ((1u128 << 80) - 1)))); // 6to4
+        let u = if i % 2 == 0 { 0x0200_5efe_u128 } else { 0x5efe };
+        // ISATAP on a 2000::/3 or link-local /64 (ipv6calc does not look at interface
+        // identifiers in reserved space).
+        let p64 = if i % 3 == 0 { 0xfe80u128 << 112 } else { (1u128 << 125) | ((r >> 3) & !((1u128 << 64) - 1)) };
+        addrs.push(Ipv6Addr::from(p64 | (u << 32) | v4b));
+        addrs.push(Ipv6Addr::from((0x2002u128 << 112) | (v4b << 80) | (0x0200_5efe_u128 << 32) | v4b)); // both
+        addrs.push(Ipv6Addr::from((0x0064_ff9b_u128 << 96) | v4b)); // RFC 6052 well-known prefix
+        addrs.push(v4.to_ipv6_mapped());
+        addrs.push(v4.to_ipv6_compatible());
+        addrs.push(Ipv6Addr::from((1u128 << 125) | (r >> 3))); // 2000::/3
+    }
+    let input: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    let lines = ipv6calc_pipe(&["-q", "--showinfo", "--machine_readable"], &input);
+
+    // One record per address, each starting with IPV6=.
+    let mut records: Vec<(Vec<(String, String)>, Option<u16>)> = Vec::new();
+    for l in &lines {
+        if l.starts_with("IPV6=") {
+            records.push((Vec::new(), None));
+        } else if let (Some(rec), Some(rest)) = (records.last_mut(), l.strip_prefix("IPV4_SOURCE[")) {
+            if let Some((v4, kind)) = rest.split_once("]=") {
+                rec.0.push((v4.to_owned(), kind.to_owned()));
+            }
+        } else if let (Some(rec), Some(p)) = (records.last_mut(), l.strip_prefix("TEREDO_PORT_CLIENT=")) {
+            rec.1 = p.parse().ok();
+        }
+    }
+    assert_eq!(records.len(), addrs.len(), "one ipv6calc record per address");
+
+    for (a, (mut theirs, their_port)) in addrs.iter().zip(records) {
+        let e = explain((*a).into());
+        let mut ours: Vec<(String, String)> = e
+            .embedded
+            .iter()
+            .map(|m| {
+                let kind = match m.carrier {
+                    Carrier::SixToFour => "6TO4",
+                    Carrier::Nat64WellKnown => "NAT64",
+                    Carrier::Ipv4Mapped | Carrier::Ipv4Compatible => "COMPAT/MAPPED",
+                    Carrier::Isatap => "ISATAP",
+                    Carrier::TeredoServer => "TEREDO-SERVER",
+                    Carrier::TeredoClient => "TEREDO-CLIENT",
+                    _ => "other",
+                };
+                (m.ipv4.to_string(), kind.to_owned())
+            })
+            .collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "embedded IPv4 of {a}");
+        assert_eq!(e.teredo.map(|t| t.port), their_port, "Teredo port of {a}");
     }
 }

@@ -131,9 +131,9 @@ impl SixRd {
         Ok(Ipv6Addr::from(u128::from(p.addr()) | u128::from(u32::from(ce))))
     }
 
-    /// The CE's IPv4 address from any address under one of its delegated prefixes (RFC 5969
-    /// §7.2: the BR and other CEs do this to find the IPv4 destination). Needs the common
-    /// IPv4 prefix unless IPv4MaskLen is 0.
+    /// The CE's IPv4 address from any address under one of its delegated prefixes: the
+    /// §4 format read backwards, as a BR or another CE does to find the IPv4 destination
+    /// of a packet (RFC 5969 §4). Needs the common IPv4 prefix unless IPv4MaskLen is 0.
     pub fn ce_ipv4(&self, addr: Ipv6Addr) -> Result<Ipv4Addr, Error> {
         if !self.prefix.contains(&addr) {
             return Err(Error::NotInSixRdPrefix { given: host_net(addr), prefix: self.prefix });

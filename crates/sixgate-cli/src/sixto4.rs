@@ -225,7 +225,7 @@ pub(crate) fn run_6rd(a: SixRdArgs) -> Result<ExitCode, CliError> {
     }
     let t = a.target.trim();
     let ce = if t.contains(':') {
-        // From IPv6 back to the CE's IPv4 address (RFC 5969 §7.2).
+        // From IPv6 back to the CE's IPv4 address (the RFC 5969 §4 format read backwards).
         if t.contains('/') {
             dom.ce_ipv4_from_prefix(parse_v6_net(t, "delegated prefix")?)
         } else {
