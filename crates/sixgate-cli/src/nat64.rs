@@ -22,7 +22,7 @@ use crate::CliError;
 pub(crate) enum Nat64Cmd {
     /// Translate packets with the stateless translator (RFC 7915): a pcap/pcapng file
     /// into another, or one bare IP packet from standard input to standard output.
-    Translate(TranslateArgs),
+    Translate(Box<TranslateArgs>),
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -50,7 +50,7 @@ pub(crate) struct TranslateArgs {
 
 pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
     match cmd {
-        Nat64Cmd::Translate(a) => translate(a),
+        Nat64Cmd::Translate(a) => translate(*a),
     }
 }
 
@@ -113,7 +113,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
 
 fn parse_hex(raw: &[u8]) -> Result<Vec<u8>, CliError> {
     let digits: Vec<u8> = raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(CliError::input("hex input has an odd number of digits"));
     }
     digits
