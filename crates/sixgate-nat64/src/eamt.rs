@@ -23,6 +23,11 @@ use crate::Error;
 pub struct Eam {
     v6: Ipv6Net,
     v4: Ipv4Net,
+    // Numeric network and mask, for the fast path.
+    n6: u128,
+    m6: u128,
+    n4: u32,
+    m4: u32,
 }
 
 impl Eam {
@@ -37,7 +42,14 @@ impl Eam {
         if v6.trunc() != v6 || v4.trunc() != v4 {
             return Err(Error::Config(format!("EAM {v6}={v4}: host bits set")));
         }
-        Ok(Self { v6, v4 })
+        Ok(Self {
+            v6,
+            v4,
+            n6: u128::from(v6.network()),
+            m6: u128::from(v6.netmask()),
+            n4: u32::from(v4.network()),
+            m4: u32::from(v4.netmask()),
+        })
     }
 
     /// The IPv6 prefix.
@@ -92,27 +104,28 @@ impl Eamt {
     /// Translates an IPv4 address by longest-prefix match, if an entry covers it.
     #[inline]
     pub fn v4_to_v6(&self, a: Ipv4Addr) -> Option<Ipv6Addr> {
+        if self.by_v4.is_empty() {
+            return None;
+        }
         let x = u32::from(a);
-        self.by_v4.iter().find(|e| e.v4.contains(&a)).map(|e| {
-            let host = u128::from(x & !u32::from(e.v4.netmask()));
-            Ipv6Addr::from(u128::from(e.v6.network()) | host)
-        })
+        self.by_v4.iter().find(|e| x & e.m4 == e.n4).map(|e| Ipv6Addr::from(e.n6 | u128::from(x & !e.m4)))
     }
 
     /// Translates an IPv6 address by longest-prefix match, if an entry covers it.
     #[inline]
     pub fn v6_to_v4(&self, a: Ipv6Addr) -> Option<Ipv4Addr> {
+        if self.by_v6.is_empty() {
+            return None;
+        }
         let x = u128::from(a);
-        self.by_v6.iter().find(|e| e.v6.contains(&a)).map(|e| {
-            let host = (x & !u128::from(e.v6.netmask())) as u32;
-            Ipv4Addr::from(u32::from(e.v4.network()) | host)
-        })
+        self.by_v6.iter().find(|e| x & e.m6 == e.n6).map(|e| Ipv4Addr::from(e.n4 | (x & !e.m6) as u32))
     }
 
     /// Whether an IPv4 address is covered by an entry (for EAM hairpinning, RFC 7757 §4).
     #[inline]
     pub fn covers_v4(&self, a: Ipv4Addr) -> bool {
-        !self.by_v4.is_empty() && self.by_v4.iter().any(|e| e.v4.contains(&a))
+        let x = u32::from(a);
+        !self.by_v4.is_empty() && self.by_v4.iter().any(|e| x & e.m4 == e.n4)
     }
 }
 
