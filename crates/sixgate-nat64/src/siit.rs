@@ -811,6 +811,9 @@ impl Siit {
                     if is_frag {
                         return Out::Drop(R::FragmentedIcmp);
                     }
+                    if ulen < 8 {
+                        return Out::Drop(R::Malformed);
+                    }
                     let rest = [p[off + 4], p[off + 5], p[off + 6], p[off + 7]];
                     match icmp::map_6to4(p[off], p[off + 1], rest) {
                         Map::Echo(t4) => {
