@@ -325,8 +325,11 @@ fn upper(p: &[u8]) -> Option<Upper> {
         }
         _ => (false, false),
     };
+    // An all-zero ICMPv4 message with a zero checksum sums to the other one's-complement
+    // zero (0x0000, not 0xffff): receivers refuse it, but incremental updates (RFC 1624)
+    // treat the two zeros alike, so it may come out valid. Count it as valid here.
     let valid = match proto {
-        1 if !v6 => naive(&[l4]) == 0,
+        1 if !v6 => matches!(naive(&[l4]), 0 | 0xffff),
         1 => naive(&[&pseudo(p, 58, l4.len()), l4]) == 0,
         6 | 17 => naive(&[&pseudo(p, proto as u8, l4.len()), l4]) == 0,
         _ => false,

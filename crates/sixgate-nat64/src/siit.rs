@@ -423,7 +423,16 @@ impl Siit {
             let mtu = (ipv6_mtu - (hdr_len - 20)) as u16;
             let mut rest = [0; 4];
             rest[2..].copy_from_slice(&mtu.to_be_bytes());
-            return self.icmp4_error(buf, now, 3, 4, rest, R::TooBig);
+            let out = self.icmp4_error(buf, now, 3, 4, rest, R::TooBig);
+            return match out {
+                // RFC 7757 §4: a hairpinned packet came from the IPv6 side, so the error
+                // hairpins too and reaches its source as ICMPv6 Packet Too Big.
+                Out::Reply(Side::V4, r) if hairpin => match self.err46(buf, now, 20, true) {
+                    Out::Fwd(Side::V6) => Out::Reply(Side::V6, r),
+                    other => other,
+                },
+                other => other,
+            };
         }
         // RFC 7915 §4.1: DF-clear packets are fragmented to fit the lowest IPv6 MTU.
         let limit = ipv6_mtu.min(usize::from(self.cfg.lowest_ipv6_mtu));

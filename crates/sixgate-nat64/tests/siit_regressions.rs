@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
-use sixgate_core::engine::Verdict;
+use sixgate_core::engine::{Side, Verdict};
 use sixgate_nat64::testpkt::*;
 use sixgate_nat64::DropReason as R;
+use sixgate_nat64::Siit;
 
 /// An IPv6 packet whose ICMPv6 message is shorter than the 8-byte header: the translator
 /// read the header past the end of the packet (panic). RFC 4443 §2.1: every ICMPv6
@@ -21,4 +22,30 @@ fn short_icmpv6_message_is_malformed() {
         let (v, _) = run(&mut s, &p);
         assert_eq!(v, Verdict::Drop(R::Malformed), "{n}-byte ICMPv6 message");
     }
+}
+
+/// A hairpinned packet (IPv6 → EAM-mapped IPv4 destination → back to IPv6, RFC 7757 §4)
+/// with DF set that is too big for the IPv6 side got an ICMPv4 Fragmentation Needed sent
+/// out of the IPv4 side, to the EAM-mapped address of an IPv6 host. The error must hairpin
+/// too: ICMPv6 Packet Too Big back to the IPv6 source (RFC 7915 §5.1 / §4.2).
+#[test]
+fn hairpinned_too_big_answered_with_packet_too_big() {
+    let mut c = config();
+    c.add_eam("2001:db8:1::/120", "192.0.2.0/24").unwrap();
+    c.add_eam("2001:db8:2::/120", "203.0.113.0/24").unwrap();
+    let mut s = Siit::new(c).unwrap();
+    // 40 + 20 + 1441 = 1501 bytes: as IPv4 1481 > 1260, so DF; back as IPv6 1501 > 1500.
+    let p = tcp6("2001:db8:1::5", "2001:db8:2::9", 80, &[0x33; 1441]);
+    let (v, out) = run(&mut s, &p);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert!(out.len() <= 1280);
+    assert_eq!(dst6(&out), a6("2001:db8:1::5"));
+    assert_eq!((out[40], out[41]), (2, 0), "Packet Too Big");
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 1500);
+    // A packet that fits still hairpins.
+    let p = tcp6("2001:db8:1::5", "2001:db8:2::9", 80, &[0x33; 1440]);
+    let (v, out) = run(&mut s, &p);
+    assert_eq!(v, FWD6);
+    assert_eq!(out.len(), 1500);
 }
