@@ -23,6 +23,27 @@ pub(crate) enum Nat64Cmd {
     /// Translate packets with the stateless translator (RFC 7915): a pcap/pcapng file
     /// into another, or one bare IP packet from standard input to standard output.
     Translate(Box<TranslateArgs>),
+    /// Run the translator as a gateway on a TUN device, in the foreground, until SIGINT or
+    /// SIGTERM (SIGUSR1 prints the counters). Routes are left to the operator.
+    Run(Box<RunArgs>),
+}
+
+/// Arguments of `sixgate nat64 run`.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
+    /// `mode`, `queues` and `stats_interval`).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the file, name every bad line, and exit.
+    #[arg(long)]
+    check: bool,
+    /// TUN device name (overrides `tun` in the file).
+    #[arg(long, value_name = "NAME")]
+    tun: Option<String>,
+    /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
+    #[arg(long, value_name = "N")]
+    queues: Option<usize>,
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -51,6 +72,7 @@ pub(crate) struct TranslateArgs {
 pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
     match cmd {
         Nat64Cmd::Translate(a) => translate(*a),
+        Nat64Cmd::Run(a) => run_gateway(*a),
     }
 }
 
@@ -305,6 +327,128 @@ fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<
     }
     if siit.icmp_suppressed() > 0 {
         println!("  ({} ICMP errors not sent: rate limit or not allowed)", siit.icmp_suppressed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use sixgate_core::engine::Counters;
+    use sixgate_io::signals::{Event, Signals};
+    use sixgate_io::{run_workers, TunDevice, TunOptions, WorkerStats};
+
+    let name = a.config.display().to_string();
+    let text = std::fs::read_to_string(&a.config).map_err(|e| CliError::input(format!("cannot read {name}: {e}")))?;
+    let file = FileConfig::parse(&text, &name)?;
+    let errs = file.check(&text, &name);
+    if !errs.is_empty() {
+        for e in &errs[..errs.len() - 1] {
+            eprintln!("sixgate: {e}");
+        }
+        return Err(CliError::input(errs[errs.len() - 1].clone()));
+    }
+    let tun = a.tun.clone().or_else(|| file.tun.clone());
+    let queues = a.queues.or(file.queues).unwrap_or(1);
+    let interval = file.stats_interval.unwrap_or(10);
+    let mut opts = EngineOpts::default();
+    file.merge_into(&mut opts)?;
+    let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    let Some(tun) = tun else {
+        return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
+    };
+    if a.check {
+        println!("{name}: ok");
+        println!("  tun {tun}, {queues} queue(s), MTU IPv4 {} / IPv6 {}", cfg.ipv4_mtu, cfg.ipv6_mtu);
+        if let Some(p) = &cfg.pool6 {
+            println!(
+                "  pool6 {p}{}",
+                if p.is_well_known() { " (well-known prefix: non-global IPv4 refused, RFC 6052 §3.1)" } else { "" }
+            );
+        }
+        for e in cfg.eamt.entries() {
+            println!("  eam {} = {}", e.v6(), e.v4());
+        }
+        println!("  own addresses {} / {}", cfg.own_ipv4, cfg.own_ipv6);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
+    let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
+    let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None })
+        .map_err(|e| CliError::failure(format!("{e}")))?;
+    eprintln!(
+        "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
+         hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
+    );
+    if let Some(p) = &cfg.pool6 {
+        eprintln!("  ip -6 route add {p} dev {tun}");
+    }
+    for e in cfg.eamt.entries() {
+        eprintln!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
+    }
+    eprintln!(
+        "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
+        cfg.own_ipv4, cfg.own_ipv6
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let published: Arc<Vec<Mutex<WorkerStats<Counters<sixgate_nat64::DropReason>>>>> =
+        Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
+    let total = {
+        let published = Arc::clone(&published);
+        move || {
+            let mut sum = WorkerStats::<Counters<sixgate_nat64::DropReason>>::default();
+            for s in published.iter() {
+                if let Ok(s) = s.lock() {
+                    sum.counters.merge(&s.counters);
+                    sum.received += s.received;
+                    sum.write_errors += s.write_errors;
+                }
+            }
+            format!("received={} {} write_errors={}", sum.received, sum.counters, sum.write_errors)
+        }
+    };
+    let workers = {
+        let stop = Arc::clone(&stop);
+        let published = Arc::clone(&published);
+        let cfg = cfg.clone();
+        std::thread::spawn(move || {
+            let r = run_workers(devs, |_| Siit::new(cfg.clone()).expect("validated configuration"), &stop, &published);
+            // If the workers ended on their own (device error), wake the signal wait.
+            if !stop.load(Ordering::Relaxed) {
+                Signals::wake();
+            }
+            r
+        })
+    };
+    if interval > 0 {
+        let stop = Arc::clone(&stop);
+        let total = total.clone();
+        std::thread::spawn(move || {
+            let mut next = Instant::now() + Duration::from_secs(interval);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if Instant::now() >= next {
+                    eprintln!("sixgate: {}", total());
+                    next += Duration::from_secs(interval);
+                }
+            }
+        });
+    }
+    loop {
+        match signals.wait() {
+            Ok(Event::Report) => eprintln!("sixgate: {}", total()),
+            Ok(Event::Stop) | Err(_) => break,
+        }
+        if workers.is_finished() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let results = workers.join().unwrap_or_default();
+    eprintln!("sixgate: stopped; final counters: {}", total());
+    for r in results {
+        r.map_err(|e| CliError::failure(format!("worker failed: {e}")))?;
     }
     Ok(ExitCode::SUCCESS)
 }

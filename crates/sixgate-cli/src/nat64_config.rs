@@ -28,6 +28,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
 use sixgate_nat64::{IcmpRateLimit, SiitConfig, TosPolicy};
+use toml::Spanned;
 
 use crate::CliError;
 
@@ -91,8 +92,8 @@ pub(crate) struct EngineOpts {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct EamToml {
-    ipv6: String,
-    ipv4: String,
+    ipv6: Spanned<String>,
+    ipv4: Spanned<String>,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -103,23 +104,27 @@ pub(crate) struct FileConfig {
     pub(crate) tun: Option<String>,
     /// Operating mode (the gateway); only "stateless" exists today.
     pub(crate) mode: Option<String>,
-    pool6: Option<String>,
+    pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
     mtu: Option<u16>,
     ipv4_mtu: Option<u16>,
     ipv6_mtu: Option<u16>,
     lowest_ipv6_mtu: Option<u16>,
-    rfc6791_v4: Option<String>,
-    rfc6791_v6: Option<String>,
+    rfc6791_v4: Option<Spanned<String>>,
+    rfc6791_v6: Option<Spanned<String>>,
     amend_udp_checksum_zero: Option<bool>,
-    traffic_class: Option<TomlTos>,
-    tos: Option<TomlTos>,
+    traffic_class: Option<Spanned<TomlTos>>,
+    tos: Option<Spanned<TomlTos>>,
     #[serde(default)]
-    denylist4: Vec<String>,
+    denylist4: Vec<Spanned<String>>,
     icmp_rate: Option<u32>,
     icmp_burst: Option<u32>,
     answer_pings: Option<bool>,
+    /// Worker threads, one TUN queue each (the gateway).
+    pub(crate) queues: Option<usize>,
+    /// Seconds between counter log lines (the gateway); 0 turns them off.
+    pub(crate) stats_interval: Option<u64>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }
@@ -162,6 +167,67 @@ impl FileConfig {
         })
     }
 
+    /// Checks every value on its own and returns one message per bad line
+    /// (`FILE:LINE: key: why`), so `--check` can name them all at once.
+    pub(crate) fn check(&self, text: &str, name: &str) -> Vec<String> {
+        let line = |start: usize| text.as_bytes()[..start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+        let mut errs = Vec::new();
+        let mut bad = |start: usize, key: &str, why: String| errs.push(format!("{name}:{}: {key}: {why}", line(start)));
+        if let Some(p) = &self.pool6 {
+            if let Err(e) = p.get_ref().parse::<Pool6>() {
+                bad(p.span().start, "pool6", format!("{:?}: {e}", p.get_ref()));
+            }
+        }
+        for (key, v) in [("rfc6791_v4", &self.rfc6791_v4)] {
+            if let Some(p) = v {
+                if p.get_ref().parse::<Ipv4Net>().map_or(true, |n| n.trunc() != n) {
+                    bad(p.span().start, key, format!("{:?} is not an IPv4 prefix without host bits", p.get_ref()));
+                }
+            }
+        }
+        if let Some(p) = &self.rfc6791_v6 {
+            if p.get_ref().parse::<Ipv6Net>().map_or(true, |n| n.trunc() != n) {
+                bad(p.span().start, "rfc6791_v6", format!("{:?} is not an IPv6 prefix without host bits", p.get_ref()));
+            }
+        }
+        for (key, v) in [("traffic_class", &self.traffic_class), ("tos", &self.tos)] {
+            if let Some(t) = v {
+                if let Err(e) = t.get_ref().to_text().parse::<TosPolicy>() {
+                    bad(t.span().start, key, e.to_string());
+                }
+            }
+        }
+        for d in &self.denylist4 {
+            if d.get_ref().parse::<Ipv4Net>().is_err() {
+                bad(d.span().start, "denylist4", format!("{:?} is not an IPv4 prefix", d.get_ref()));
+            }
+        }
+        for e in &self.eam {
+            let v6 = e.ipv6.get_ref().parse::<Ipv6Net>();
+            let v4 = e.ipv4.get_ref().parse::<Ipv4Net>();
+            match (v6, v4) {
+                (Err(_), _) => {
+                    bad(e.ipv6.span().start, "eam.ipv6", format!("{:?} is not an IPv6 prefix", e.ipv6.get_ref()))
+                }
+                (_, Err(_)) => {
+                    bad(e.ipv4.span().start, "eam.ipv4", format!("{:?} is not an IPv4 prefix", e.ipv4.get_ref()))
+                }
+                (Ok(a), Ok(b)) => {
+                    if let Err(err) = sixgate_nat64::eamt::Eam::new(a, b) {
+                        bad(e.ipv6.span().start, "eam", err.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(m) = self.lowest_ipv6_mtu.filter(|&m| m < 1280) {
+            errs.push(format!("{name}: lowest_ipv6_mtu: {m} is below 1280"));
+        }
+        if self.queues == Some(0) {
+            errs.push(format!("{name}: queues: must be at least 1"));
+        }
+        errs
+    }
+
     /// Turns the file into flag values (flags given on the command line win).
     pub(crate) fn merge_into(self, o: &mut EngineOpts) -> Result<(), CliError> {
         match self.mode.as_deref() {
@@ -170,22 +236,22 @@ impl FileConfig {
         }
         // The device name matters to the gateway only.
         let _ = self.tun;
-        o.pool6 = o.pool6.take().or(self.pool6);
+        o.pool6 = o.pool6.take().or(self.pool6.map(Spanned::into_inner));
         o.own_ipv4 = o.own_ipv4.or(self.ipv4);
         o.own_ipv6 = o.own_ipv6.or(self.ipv6);
         o.ipv4_mtu = o.ipv4_mtu.or(self.ipv4_mtu).or(self.mtu);
         o.ipv6_mtu = o.ipv6_mtu.or(self.ipv6_mtu).or(self.mtu);
         o.lowest_ipv6_mtu = o.lowest_ipv6_mtu.or(self.lowest_ipv6_mtu);
-        o.rfc6791_v4 = o.rfc6791_v4.take().or(self.rfc6791_v4);
-        o.rfc6791_v6 = o.rfc6791_v6.take().or(self.rfc6791_v6);
+        o.rfc6791_v4 = o.rfc6791_v4.take().or(self.rfc6791_v4.map(Spanned::into_inner));
+        o.rfc6791_v6 = o.rfc6791_v6.take().or(self.rfc6791_v6.map(Spanned::into_inner));
         o.amend_udp_checksum_zero |= self.amend_udp_checksum_zero.unwrap_or(false);
-        o.traffic_class = o.traffic_class.take().or(self.traffic_class.map(|t| t.to_text()));
-        o.tos = o.tos.take().or(self.tos.map(|t| t.to_text()));
-        o.denylist4.extend(self.denylist4);
+        o.traffic_class = o.traffic_class.take().or(self.traffic_class.map(|t| t.get_ref().to_text()));
+        o.tos = o.tos.take().or(self.tos.map(|t| t.get_ref().to_text()));
+        o.denylist4.extend(self.denylist4.into_iter().map(Spanned::into_inner));
         o.icmp_rate = o.icmp_rate.or(self.icmp_rate);
         o.icmp_burst = o.icmp_burst.or(self.icmp_burst);
         o.no_answer_pings |= self.answer_pings == Some(false);
-        o.eam.extend(self.eam.into_iter().map(|e| format!("{}={}", e.ipv6, e.ipv4)));
+        o.eam.extend(self.eam.into_iter().map(|e| format!("{}={}", e.ipv6.get_ref(), e.ipv4.get_ref())));
         Ok(())
     }
 }

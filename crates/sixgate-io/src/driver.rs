@@ -1,0 +1,133 @@
+//! The worker loop: TUN read → engine → TUN write, one worker per queue.
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::engine::{Counters, Engine, Verdict};
+
+use crate::tun::TunDevice;
+
+/// Counters a worker publishes for reporting (updated at least every 100 ms).
+#[derive(Debug, Clone, Default)]
+pub struct WorkerStats<C> {
+    /// The engine's counters.
+    pub counters: C,
+    /// Packets read from the device.
+    pub received: u64,
+    /// Write errors (e.g. a full device queue).
+    pub write_errors: u64,
+}
+
+/// Per-worker statistics slots shared with the reporting thread.
+pub type Published<R> = Arc<Vec<Mutex<WorkerStats<Counters<R>>>>>;
+
+/// Runs one engine per queue, each in its own thread, until `stop` is set. Each worker
+/// publishes its statistics into its slot of the returned vector. Returns when every
+/// worker has ended, with each worker's final statistics or error.
+pub fn run_workers<E, F>(
+    queues: Vec<TunDevice>,
+    mut make_engine: F,
+    stop: &Arc<AtomicBool>,
+    published: &Published<E::Reason>,
+) -> Vec<io::Result<()>>
+where
+    E: Engine + Send + 'static,
+    F: FnMut(usize) -> E,
+{
+    let handles: Vec<_> = queues
+        .into_iter()
+        .enumerate()
+        .map(|(i, dev)| {
+            let engine = make_engine(i);
+            let stop = Arc::clone(stop);
+            let published = Arc::clone(published);
+            std::thread::Builder::new()
+                .name(format!("sixgate-q{i}"))
+                .spawn(move || worker(dev, engine, &stop, &published[i]))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| match h {
+            Ok(h) => h.join().unwrap_or_else(|_| Err(io::Error::other("worker panicked"))),
+            Err(e) => Err(e),
+        })
+        .collect()
+}
+
+fn worker<E: Engine>(
+    dev: TunDevice,
+    mut engine: E,
+    stop: &AtomicBool,
+    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+) -> io::Result<()> {
+    let mut buf = PacketBuf::new();
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut last_publish = Instant::now();
+    let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
+        stats.counters = engine.counters().clone();
+        if let Ok(mut s) = slot.lock() {
+            *s = stats.clone();
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        // Wait for a packet, at most 100 ms, so stop requests and timers are seen.
+        let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
+        let timeout = match engine.poll_timeout() {
+            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
+            None => Duration::from_millis(100),
+        };
+        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let now = Instant::now();
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
+        }
+        if ready > 0 {
+            // Drain what is there without blocking again.
+            for _ in 0..64 {
+                let n = match dev.recv(buf.read_area()) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => break,
+                    Err(e) => return Err(e),
+                };
+                buf.set_len(n);
+                stats.received += 1;
+                match engine.process(&mut buf, now) {
+                    Verdict::Forward(_) | Verdict::Reply(_) => {
+                        if dev.send(&buf).is_err() {
+                            stats.write_errors += 1;
+                        }
+                        while engine.poll_transmit(&mut buf).is_some() {
+                            if dev.send(&buf).is_err() {
+                                stats.write_errors += 1;
+                            }
+                        }
+                    }
+                    Verdict::Drop(_) => {}
+                }
+                if !poll_readable(&dev) {
+                    break;
+                }
+            }
+        }
+        if now.duration_since(last_publish) >= Duration::from_millis(100) {
+            publish(&mut stats, &engine);
+            last_publish = now;
+        }
+    }
+    publish(&mut stats, &engine);
+    Ok(())
+}
+
+fn poll_readable(dev: &TunDevice) -> bool {
+    let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
