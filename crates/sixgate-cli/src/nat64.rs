@@ -435,11 +435,8 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             }
         });
     }
-    loop {
-        match signals.wait() {
-            Ok(Event::Report) => eprintln!("sixgate: {}", total()),
-            Ok(Event::Stop) | Err(_) => break,
-        }
+    while let Ok(Event::Report) = signals.wait() {
+        eprintln!("sixgate: {}", total());
         if workers.is_finished() {
             break;
         }
