@@ -260,7 +260,9 @@ fn icmp_ok(p: &[u8], side: Side, error: bool) {
             if error {
                 assert!(p.len() <= 576, "ICMPv4 error of {} bytes", p.len());
             }
-            assert_eq!(naive(&[&p[20..]]), 0, "ICMPv4 checksum");
+            // 0xffff: an all-zero message with a zero checksum (see `upper`), which the
+            // translator's RFC 1624 update can produce for an all-zero echo reply.
+            assert!(matches!(naive(&[&p[20..]]), 0 | 0xffff), "ICMPv4 checksum");
         }
         Side::V6 => {
             if error {

@@ -323,6 +323,10 @@ impl Siit {
         let dst = v4at(p, 16);
         let is_frag = mf || frag_off != 0;
         let plen = total - ihl;
+        // RFC 791: a fragment may not reach past 65,535 bytes (its offsets would wrap).
+        if frag_off + plen > 0xffff {
+            return Out::Drop(R::Malformed);
+        }
 
         if !hairpin && dst == self.cfg.own_ipv4 {
             return self.local_v4(buf, ihl, now);
@@ -796,6 +800,10 @@ impl Siit {
         let frag_off = frag.map_or(0, |f| f.0);
         let is_frag = frag.is_some_and(|f| f.0 != 0 || f.1);
         let ulen = len - off;
+        // RFC 8200 §4.5: a fragment may not reach past 65,535 bytes (its offsets would wrap).
+        if frag_off + ulen > 0xffff {
+            return Out::Drop(R::Malformed);
+        }
         if nh == 58 && frag_off == 0 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
             if is_frag {
                 return Out::Drop(R::FragmentedIcmp);

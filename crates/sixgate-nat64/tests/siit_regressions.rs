@@ -49,3 +49,26 @@ fn hairpinned_too_big_answered_with_packet_too_big() {
     assert_eq!(v, FWD6);
     assert_eq!(out.len(), 1500);
 }
+
+/// A fragment reaching past 65,535 bytes (offset + length) was split by the translator
+/// into fragments whose offsets wrapped around. Such a fragment is invalid (RFC 8200 §4.5,
+/// RFC 791) and is dropped.
+#[test]
+fn fragment_past_65535_bytes_dropped() {
+    let mut c = config();
+    c.ipv4_mtu = 576; // so that the translator would split the fragment
+    let mut s = Siit::new(c).unwrap();
+    let mut p = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 9, &[1; 1300]);
+    let n = p.len() - 40 + 8;
+    p.splice(40..40, [17, 0, 0xff, 0xf0, 0, 0, 0, 1]); // offset 65520, M clear
+    p[6] = 44;
+    p[4..6].copy_from_slice(&(n as u16).to_be_bytes());
+    let (v, _) = run(&mut s, &p);
+    assert_eq!(v, Verdict::Drop(R::Malformed));
+    let mut q = udp4("192.0.2.10", "198.51.100.20", 9, &[1; 1300]);
+    q[6] = 0x1f;
+    q[7] = 0xfe; // offset 65520, DF clear
+    fix_ipv4_checksum(&mut q);
+    let (v, _) = run(&mut s, &q);
+    assert_eq!(v, Verdict::Drop(R::Malformed));
+}
