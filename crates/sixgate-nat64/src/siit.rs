@@ -331,6 +331,15 @@ impl Siit {
         if !hairpin && dst == self.cfg.own_ipv4 {
             return self.local_v4(buf, ihl, now);
         }
+        // Multicast and broadcast are not translated (and never answered with errors).
+        if dst.is_multicast() || dst.is_broadcast() {
+            return Out::Drop(R::ForbiddenAddress);
+        }
+        // No fragment of an ICMP message can be translated without reassembly: its
+        // checksum needs the whole message's length (ICMPv6 pseudo-header).
+        if proto == 1 && is_frag {
+            return Out::Drop(R::FragmentedIcmp);
+        }
         // RFC 7915 §4.1 Hop Limit: the translator is a router; TTL reaching zero → Time Exceeded.
         if !hairpin && ttl <= 1 {
             return self.icmp4_error(buf, now, 11, 0, [0; 4], R::TtlExceeded);
@@ -793,6 +802,9 @@ impl Siit {
         if dst6 == self.cfg.own_ipv6 {
             return self.local_v6(buf, off, nh, frag.is_some());
         }
+        if dst6.is_multicast() {
+            return Out::Drop(R::ForbiddenAddress);
+        }
         // RFC 7915 §5.1 TTL: hop limit reaching zero → Time Exceeded.
         if hop <= 1 {
             return self.icmp6_error(buf, now, 3, 0, [0; 4], R::HopLimitExceeded);
@@ -804,10 +816,10 @@ impl Siit {
         if frag_off + ulen > 0xffff {
             return Out::Drop(R::Malformed);
         }
-        if nh == 58 && frag_off == 0 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
-            if is_frag {
-                return Out::Drop(R::FragmentedIcmp);
-            }
+        if nh == 58 && is_frag {
+            return Out::Drop(R::FragmentedIcmp);
+        }
+        if nh == 58 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
             return self.err64(buf, now, off);
         }
         let src4 = match self.map64(src6, R::UntranslatableSource) {

@@ -468,10 +468,10 @@ fn roundtrip6(cfg: SiitConfig, s: &Spec, src: Ipv6Addr, dst: Ipv6Addr) -> Result
     let (p, off) = build6(s, src, dst);
     let ulen = p.len() - off;
     let (v, o4) = process(&mut siit, &p);
-    if s.kind >= 2 && s.frag == 2 {
-        // A first fragment of an ICMPv6 message: its checksum covers a pseudo-header with
-        // the whole message's length, unknown without reassembly (later fragments carry no
-        // ICMP header and are translated).
+    if s.kind >= 2 && s.frag >= 2 {
+        // A fragment of an ICMPv6 message: its checksum covers a pseudo-header with the
+        // whole message's length, unknown without reassembly, so no fragment of it is
+        // translated (a later one alone would be useless to the receiver).
         prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::DropReason::FragmentedIcmp));
         return Ok(());
     }
