@@ -352,6 +352,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun = a.tun.clone().or_else(|| file.tun.clone());
     let queues = a.queues.or(file.queues).unwrap_or(1);
     let interval = file.stats_interval.unwrap_or(10);
+    let offload = file.offload.unwrap_or(true);
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
     let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
@@ -360,7 +361,12 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     };
     if a.check {
         println!("{name}: ok");
-        println!("  tun {tun}, {queues} queue(s), MTU IPv4 {} / IPv6 {}", cfg.ipv4_mtu, cfg.ipv6_mtu);
+        println!(
+            "  tun {tun}, {queues} queue(s), offload {}, MTU IPv4 {} / IPv6 {}",
+            if offload { "on" } else { "off" },
+            cfg.ipv4_mtu,
+            cfg.ipv6_mtu
+        );
         if let Some(p) = &cfg.pool6 {
             println!(
                 "  pool6 {p}{}",
@@ -375,7 +381,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
-    let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None })
+    let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
         .map_err(|e| CliError::failure(format!("{e}")))?;
     eprintln!(
         "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \

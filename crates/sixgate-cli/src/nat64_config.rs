@@ -125,6 +125,8 @@ pub(crate) struct FileConfig {
     pub(crate) queues: Option<usize>,
     /// Seconds between counter log lines (the gateway); 0 turns them off.
     pub(crate) stats_interval: Option<u64>,
+    /// virtio-net GSO/GRO offload on the TUN device (the gateway) [default: true].
+    pub(crate) offload: Option<bool>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }

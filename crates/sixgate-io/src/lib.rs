@@ -7,6 +7,7 @@
 //! Engines never see a device: they see bytes, a time and a verdict.
 #![warn(missing_docs)]
 
+mod batch;
 pub mod driver;
 pub mod signals;
 pub mod tun;

@@ -19,11 +19,14 @@ pub struct TunOptions {
     pub ipv4: Option<(Ipv4Addr, u8)>,
     /// An IPv6 address and prefix length to put on the device.
     pub ipv6: Option<(Ipv6Addr, u8)>,
+    /// Use virtio-net headers with GSO/GRO offload (batched reads and writes).
+    pub offload: bool,
 }
 
 /// One queue of a TUN device.
 pub struct TunDevice {
     dev: SyncDevice,
+    offload: bool,
 }
 
 impl std::fmt::Debug for TunDevice {
@@ -37,7 +40,8 @@ impl TunDevice {
     /// addresses, brings it up, and opens `queues` queues.
     pub fn open(o: &TunOptions) -> io::Result<Vec<Self>> {
         let queues = o.queues.max(1);
-        let mut b = DeviceBuilder::new().name(&o.name).mtu(o.mtu).multi_queue(queues > 1).enable(true);
+        let mut b =
+            DeviceBuilder::new().name(&o.name).mtu(o.mtu).multi_queue(queues > 1).offload(o.offload).enable(true);
         if let Some((a, len)) = o.ipv4 {
             b = b.ipv4(a, len, None);
         }
@@ -47,9 +51,9 @@ impl TunDevice {
         let first = b.build_sync().map_err(|e| io::Error::new(e.kind(), format!("TUN device {:?}: {e}", o.name)))?;
         let mut out = Vec::with_capacity(queues);
         for _ in 1..queues {
-            out.push(Self { dev: first.try_clone()? });
+            out.push(Self { dev: first.try_clone()?, offload: o.offload });
         }
-        out.insert(0, Self { dev: first });
+        out.insert(0, Self { dev: first, offload: o.offload });
         Ok(out)
     }
 
@@ -72,5 +76,14 @@ impl TunDevice {
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.dev.as_fd()
+    }
+
+    /// Whether the device was opened with virtio-net offload.
+    pub fn offload(&self) -> bool {
+        self.offload
+    }
+
+    pub(crate) fn dev(&self) -> &SyncDevice {
+        &self.dev
     }
 }
