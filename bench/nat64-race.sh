@@ -6,6 +6,7 @@
 #
 # For each contender: TCP throughput (iperf3, 5 s), UDP packets per second at 64 and 1400
 # bytes with loss (iperf3 -b 0), ping latency, and the translator's CPU time per packet.
+# The translator runs on CPU 1, the iperf3 client and server on CPU 0 (2-core machine).
 # Needs root, iperf3, tayga and a release build of sixgate:
 #   cargo build --release -p sixgate-cli && sudo bench/nat64-race.sh [seconds]
 set -euo pipefail
@@ -56,7 +57,7 @@ stats_interval = 0
 ipv6 = "2001:db8:6::/120"
 ipv4 = "203.0.113.0/24"
 CFG
-    ip netns exec $RT "$BIN" nat64 run --config $WORK/gw.toml 2>$WORK/gw.log &
+    ip netns exec $RT taskset -c 1 "$BIN" nat64 run --config $WORK/gw.toml 2>$WORK/gw.log &
     for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
     routes_via_tun
     PID=$(pgrep -f "sixgate nat64 run --config $WORK" | head -1)
@@ -74,7 +75,7 @@ data-dir $WORK/tayga
 CFG
     ip netns exec $RT tayga -c $WORK/tayga.conf --mktun >/dev/null
     ip -n $RT link set nat64 up mtu 1500
-    ip netns exec $RT tayga -c $WORK/tayga.conf -d >$WORK/tayga.log 2>&1 &
+    ip netns exec $RT taskset -c 1 tayga -c $WORK/tayga.conf -d >$WORK/tayga.log 2>&1 &
     sleep 0.3
     routes_via_tun
     PID=$(pgrep -f "tayga -c $WORK" | head -1)
@@ -92,21 +93,32 @@ cpu_ticks() { [ -n "$PID" ] && awk '{print $14+$15}' /proc/$PID/stat || echo 0; 
 
 measure() {
     local name=$1 dst=$2
-    ip netns exec $H4 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.3
+    ip netns exec $H4 taskset -c 0 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.3
     local tcp
-    tcp=$(ip netns exec $H6 iperf3 -c $dst -t $T -J 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
+    tcp=$(ip netns exec $H6 taskset -c 0 iperf3 -c $dst -t $T -J 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
     local out=""
     for len in 64 1400; do
-        ip netns exec $H4 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.3
-        local c0; c0=$(cpu_ticks)
-        local j; j=$(ip netns exec $H6 iperf3 -u -b 0 -l $len -c $dst -t $T -J 2>/dev/null)
-        local c1; c1=$(cpu_ticks)
-        read -r pps loss sent <<<"$(python3 -c 'import json,sys; e=json.loads(sys.argv[1])["end"]["sum"]; T=e["seconds"]; n=e["packets"]; print(round((n-e["lost_packets"])/T), round(e["lost_percent"],2), n)' "$j")"
-        local us="n/a"
-        if [ -n "$PID" ]; then
-            us=$(python3 -c "print(round(($c1-$c0)/$(getconf CLK_TCK)*1e6/max(1,$sent),2))")
-        fi
-        out="$out | ${pps} pps, ${loss}% loss, ${us} µs CPU/pkt"
+        # The highest rate with at most 1 % loss: a bisection over iperf3's target rate.
+        local lo=0 hi=400000 best_pps=0 best_loss=0 best_us="n/a"
+        for _ in 1 2 3 4 5 6 7 8; do
+            local mid=$(( (lo + hi) / 2 ))
+            ip netns exec $H4 taskset -c 0 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.2
+            local c0; c0=$(cpu_ticks)
+            local j; j=$(ip netns exec $H6 taskset -c 0 iperf3 -u -w 4M -b $(( mid * len * 8 )) -l $len -c $dst -t $T -J 2>/dev/null || true)
+            local c1; c1=$(cpu_ticks)
+            local r; r=$(python3 -c 'import json,sys
+try:
+    e=json.loads(sys.argv[1])["end"]["sum"]; print(round((e["packets"]-e["lost_packets"])/e["seconds"]), e["lost_percent"], e["packets"])
+except Exception: print(0, 100, 0)' "$j")
+            read -r pps loss sent <<<"$r"
+            if python3 -c "import sys; sys.exit(0 if float('$loss') <= 1.0 and $sent > 0 else 1)"; then
+                lo=$mid; best_pps=$pps; best_loss=$loss
+                if [ -n "$PID" ]; then best_us=$(python3 -c "print(round(($c1-$c0)/$(getconf CLK_TCK)*1e6/max(1,$sent),2))"); fi
+            else
+                hi=$mid
+            fi
+        done
+        out="$out | ${best_pps} pps (${best_loss}% loss), ${best_us} µs CPU/pkt"
     done
     local rtt
     rtt=$(ip netns exec $H6 ping -c 200 -i 0.005 -q $dst 2>/dev/null | awk -F/ '/rtt/ {print $5}')
