@@ -6,12 +6,15 @@
 //!   packet buffer and the engine contract;
 //! * [`sixto4`]: 6to4, 6rd, ISATAP and Teredo arithmetic and tunnel configuration;
 //! * [`nat64`]: stateless IP/ICMP translation (RFC 7915);
-//! * [`rdns`]: reverse DNS names, zone planning and zone files.
+//! * [`rdns`]: reverse DNS names, zone planning and zone files;
+//! * `io` (Linux): TUN devices, the worker loop and signals that run engines for real.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use sixgate_6to4 as sixto4;
 pub use sixgate_core as core;
+#[cfg(target_os = "linux")]
+pub use sixgate_io as io;
 pub use sixgate_nat64 as nat64;
 pub use sixgate_rdns as rdns;
 

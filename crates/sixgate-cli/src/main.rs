@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod error;
 mod nat64;
+mod nat64_config;
 mod rdns;
 mod sixto4;
 

@@ -1,15 +1,457 @@
-//! `sixgate nat64` subcommands (being built).
+//! `sixgate nat64` subcommands.
 
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::DataLink;
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::engine::{Engine, Reason, Side, Verdict};
+use sixgate_nat64::Siit;
 
+use crate::nat64_config::{EngineOpts, FileConfig};
 use crate::CliError;
 
 /// `sixgate nat64` subcommands.
 #[derive(Subcommand)]
-pub(crate) enum Nat64Cmd {}
+pub(crate) enum Nat64Cmd {
+    /// Translate packets with the stateless translator (RFC 7915): a pcap/pcapng file
+    /// into another, or one bare IP packet from standard input to standard output.
+    Translate(Box<TranslateArgs>),
+    /// Run the translator as a gateway on a TUN device, in the foreground, until SIGINT or
+    /// SIGTERM (SIGUSR1 prints the counters). Routes are left to the operator.
+    Run(Box<RunArgs>),
+}
+
+/// Arguments of `sixgate nat64 run`.
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
+    /// `mode`, `queues` and `stats_interval`).
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Validate the file, name every bad line, and exit.
+    #[arg(long)]
+    check: bool,
+    /// TUN device name (overrides `tun` in the file).
+    #[arg(long, value_name = "NAME")]
+    tun: Option<String>,
+    /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
+    #[arg(long, value_name = "N")]
+    queues: Option<usize>,
+}
+
+/// Arguments of `sixgate nat64 translate`.
+#[derive(Args)]
+pub(crate) struct TranslateArgs {
+    #[command(flatten)]
+    engine: EngineOpts,
+    /// TOML file with the same options as keys (flags win).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Input capture (pcap or pcapng; raw IP, Ethernet, Linux cooked or loopback links).
+    #[arg(long = "in", value_name = "IN.pcap", requires = "output")]
+    input: Option<PathBuf>,
+    /// Output capture (pcap, raw IP link type): translated packets and, unless
+    /// --replies is given, the ICMP replies the translator generated, in order.
+    #[arg(long = "out", value_name = "OUT.pcap", requires = "input")]
+    output: Option<PathBuf>,
+    /// Write generated ICMP replies to this capture instead of OUT.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    replies: Option<PathBuf>,
+    /// Standard input/output mode: read and write hexadecimal text instead of bytes.
+    #[arg(long, conflicts_with = "input")]
+    hex: bool,
+}
 
 pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
-    match cmd {}
+    match cmd {
+        Nat64Cmd::Translate(a) => translate(*a),
+        Nat64Cmd::Run(a) => run_gateway(*a),
+    }
+}
+
+fn translate(mut a: TranslateArgs) -> Result<ExitCode, CliError> {
+    if let Some(path) = &a.config {
+        FileConfig::load(path)?.merge_into(&mut a.engine)?;
+    }
+    let cfg = a.engine.to_config()?;
+    let mut siit = Siit::new(cfg).map_err(CliError::input)?;
+    match (&a.input, &a.output) {
+        (Some(i), Some(o)) => translate_pcap(&mut siit, i, o, a.replies.as_deref()),
+        _ => translate_stdin(&mut siit, a.hex),
+    }
+}
+
+/// One packet from standard input; results on standard output.
+fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
+    let mut raw = Vec::new();
+    std::io::stdin().read_to_end(&mut raw)?;
+    let pkt = if hex { parse_hex(&raw)? } else { raw };
+    if pkt.is_empty() {
+        return Err(CliError::input("no packet on standard input"));
+    }
+    let mut buf = PacketBuf::from_slice(&pkt);
+    let verdict = siit.process(&mut buf, Instant::now());
+    let mut out = std::io::stdout().lock();
+    let mut emit = |b: &[u8]| -> std::io::Result<()> {
+        if hex {
+            let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
+            writeln!(out, "{s}")
+        } else {
+            out.write_all(b)
+        }
+    };
+    match verdict {
+        Verdict::Drop(r) => {
+            eprintln!("dropped: {} ({r:?})", r.name());
+            Ok(ExitCode::from(1))
+        }
+        Verdict::Forward(side) => {
+            emit(&buf)?;
+            let mut n = 1;
+            while siit.poll_transmit(&mut buf).is_some() {
+                emit(&buf)?;
+                n += 1;
+            }
+            if n > 1 {
+                eprintln!("forwarded to the {} side as {n} fragments", side_name(side));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Verdict::Reply(_) => {
+            emit(&buf)?;
+            let why = siit.counters().nonzero().map(|(r, _)| r.name()).next().unwrap_or("reply");
+            eprintln!("replied with an ICMP message ({why})");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn parse_hex(raw: &[u8]) -> Result<Vec<u8>, CliError> {
+    let digits: Vec<u8> = raw.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err(CliError::input("hex input has an odd number of digits"));
+    }
+    digits
+        .chunks(2)
+        .map(|p| {
+            std::str::from_utf8(p).ok().and_then(|s| u8::from_str_radix(s, 16).ok()).ok_or_else(|| {
+                CliError::input(format!("hex input: {:?} is not a hex byte", String::from_utf8_lossy(p)))
+            })
+        })
+        .collect()
+}
+
+fn side_name(s: Side) -> &'static str {
+    match s {
+        Side::V4 => "IPv4",
+        Side::V6 => "IPv6",
+    }
+}
+
+/// Strips the link layer: the IP packet inside a frame, or `None` for non-IP frames.
+fn ip_payload(link: DataLink, frame: &[u8]) -> Option<&[u8]> {
+    fn ip_by_ethertype(et: u16, rest: &[u8]) -> Option<&[u8]> {
+        matches!(et, 0x0800 | 0x86dd).then_some(rest)
+    }
+    match link {
+        DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 => Some(frame),
+        DataLink::ETHERNET => {
+            let mut off = 12;
+            loop {
+                let et = u16::from_be_bytes([*frame.get(off)?, *frame.get(off + 1)?]);
+                if et == 0x8100 || et == 0x88a8 {
+                    off += 4;
+                    continue;
+                }
+                return ip_by_ethertype(et, frame.get(off + 2..)?);
+            }
+        }
+        DataLink::LINUX_SLL => {
+            ip_by_ethertype(u16::from_be_bytes([*frame.get(14)?, *frame.get(15)?]), frame.get(16..)?)
+        }
+        DataLink::LINUX_SLL2 => {
+            ip_by_ethertype(u16::from_be_bytes([*frame.first()?, *frame.get(1)?]), frame.get(20..)?)
+        }
+        DataLink::NULL | DataLink::LOOP => {
+            let v = frame.get(4..)?;
+            matches!(v.first()? >> 4, 4 | 6).then_some(v)
+        }
+        _ => None,
+    }
+}
+
+/// Reads frames of a pcap or pcapng file: (timestamp, link type, frame).
+struct Frames {
+    inner: FramesInner,
+    /// Link types of the pcapng interfaces seen so far, by interface id.
+    links: Vec<DataLink>,
+}
+
+enum FramesInner {
+    Pcap(PcapReader<BufReader<File>>),
+    PcapNg(Box<PcapNgReader<BufReader<File>>>),
+}
+
+impl Frames {
+    fn open(path: &Path) -> Result<Self, CliError> {
+        let bad = |e: &dyn std::fmt::Display| CliError::input(format!("{}: {e}", path.display()));
+        let mut f = File::open(path).map_err(|e| bad(&e))?;
+        let mut magic = [0u8; 4];
+        f.read_exact(&mut magic).map_err(|_| bad(&"too short to be a capture file"))?;
+        drop(f);
+        let r = BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| bad(&e))?);
+        let inner = if magic == [0x0a, 0x0d, 0x0d, 0x0a] {
+            FramesInner::PcapNg(Box::new(PcapNgReader::new(r).map_err(|e| bad(&e))?))
+        } else {
+            FramesInner::Pcap(PcapReader::new(r).map_err(|e| bad(&format!("not a pcap or pcapng file ({e})")))?)
+        };
+        Ok(Self { inner, links: Vec::new() })
+    }
+
+    /// The next frame, copied into `into`; `Ok(None)` at the end.
+    fn next(&mut self, into: &mut Vec<u8>) -> Result<Option<(Duration, DataLink)>, CliError> {
+        let bad = |e: pcap_file::PcapError| CliError::input(format!("corrupt capture: {e}"));
+        match &mut self.inner {
+            FramesInner::Pcap(r) => {
+                let link = r.header().datalink;
+                match r.next_packet() {
+                    None => Ok(None),
+                    Some(Err(e)) => Err(bad(e)),
+                    Some(Ok(p)) => {
+                        into.clear();
+                        into.extend_from_slice(&p.data);
+                        Ok(Some((p.timestamp, link)))
+                    }
+                }
+            }
+            FramesInner::PcapNg(r) => loop {
+                match r.next_block() {
+                    None => return Ok(None),
+                    Some(Err(e)) => return Err(bad(e)),
+                    Some(Ok(Block::InterfaceDescription(i))) => self.links.push(i.linktype),
+                    Some(Ok(Block::SectionHeader(_))) => self.links.clear(),
+                    Some(Ok(Block::EnhancedPacket(p))) => {
+                        let link = self.links.get(p.interface_id as usize).copied().unwrap_or(DataLink::RAW);
+                        into.clear();
+                        into.extend_from_slice(&p.data);
+                        return Ok(Some((p.timestamp, link)));
+                    }
+                    Some(Ok(Block::SimplePacket(p))) => {
+                        let link = self.links.first().copied().unwrap_or(DataLink::RAW);
+                        into.clear();
+                        into.extend_from_slice(&p.data);
+                        return Ok(Some((Duration::ZERO, link)));
+                    }
+                    Some(Ok(_)) => continue,
+                }
+            },
+        }
+    }
+}
+
+fn raw_writer(path: &Path) -> Result<PcapWriter<BufWriter<File>>, CliError> {
+    let f = File::create(path).map_err(|e| CliError::failure(format!("cannot create {}: {e}", path.display())))?;
+    let header = PcapHeader { datalink: DataLink::RAW, snaplen: 65535 + 40, ..PcapHeader::default() };
+    PcapWriter::with_header(BufWriter::new(f), header)
+        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+}
+
+fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<&Path>) -> Result<ExitCode, CliError> {
+    let mut frames = Frames::open(input)?;
+    let mut out = raw_writer(output)?;
+    let mut rep = replies.map(raw_writer).transpose()?;
+    let werr = |e: pcap_file::PcapError| CliError::failure(format!("write error: {e}"));
+    let base = Instant::now();
+    let mut first_ts: Option<Duration> = None;
+    let mut frame = Vec::with_capacity(65536);
+    let mut buf = PacketBuf::new();
+    let (mut read, mut non_ip, mut to4, mut to6, mut replied, mut dropped) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    while let Some((ts, link)) = frames.next(&mut frame)? {
+        read += 1;
+        let Some(ip) = ip_payload(link, &frame) else {
+            non_ip += 1;
+            continue;
+        };
+        if buf.set(ip).is_err() {
+            non_ip += 1;
+            continue;
+        }
+        // Capture time drives the engine's clock (ICMP rate limiting), so runs repeat.
+        let t0 = *first_ts.get_or_insert(ts);
+        let now = base + ts.saturating_sub(t0);
+        match siit.process(&mut buf, now) {
+            Verdict::Forward(side) => {
+                let mut side = side;
+                loop {
+                    match side {
+                        Side::V4 => to4 += 1,
+                        Side::V6 => to6 += 1,
+                    }
+                    out.write_packet(&PcapPacket::new(ts, buf.len() as u32, &buf)).map_err(werr)?;
+                    match siit.poll_transmit(&mut buf) {
+                        Some(s) => side = s,
+                        None => break,
+                    }
+                }
+            }
+            Verdict::Reply(_) => {
+                replied += 1;
+                let w = rep.as_mut().unwrap_or(&mut out);
+                w.write_packet(&PcapPacket::new(ts, buf.len() as u32, &buf)).map_err(werr)?;
+            }
+            Verdict::Drop(_) => dropped += 1,
+        }
+    }
+    out.into_writer().flush()?;
+    if let Some(r) = rep {
+        r.into_writer().flush()?;
+    }
+    let c = siit.counters();
+    println!(
+        "read {read} frames ({non_ip} not IP); forwarded {} packets ({to6} to IPv6, {to4} to IPv4); \
+         {replied} ICMP replies; {dropped} dropped",
+        to4 + to6
+    );
+    if c.dropped_total() > 0 {
+        println!("not forwarded, by reason (packets answered with an ICMP error included):");
+    }
+    for (r, n) in c.nonzero() {
+        println!("  {:<28} {n}", r.name());
+    }
+    if siit.icmp_suppressed() > 0 {
+        println!("  ({} ICMP errors not sent: rate limit or not allowed)", siit.icmp_suppressed());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use sixgate_core::engine::Counters;
+    use sixgate_io::signals::{Event, Signals};
+    use sixgate_io::{run_workers, TunDevice, TunOptions, WorkerStats};
+
+    let name = a.config.display().to_string();
+    let text = std::fs::read_to_string(&a.config).map_err(|e| CliError::input(format!("cannot read {name}: {e}")))?;
+    let file = FileConfig::parse(&text, &name)?;
+    let errs = file.check(&text, &name);
+    if !errs.is_empty() {
+        for e in &errs[..errs.len() - 1] {
+            eprintln!("sixgate: {e}");
+        }
+        return Err(CliError::input(errs[errs.len() - 1].clone()));
+    }
+    let tun = a.tun.clone().or_else(|| file.tun.clone());
+    let queues = a.queues.or(file.queues).unwrap_or(1);
+    let interval = file.stats_interval.unwrap_or(10);
+    let offload = file.offload.unwrap_or(true);
+    let mut opts = EngineOpts::default();
+    file.merge_into(&mut opts)?;
+    let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    let Some(tun) = tun else {
+        return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
+    };
+    if a.check {
+        println!("{name}: ok");
+        println!(
+            "  tun {tun}, {queues} queue(s), offload {}, MTU IPv4 {} / IPv6 {}",
+            if offload { "on" } else { "off" },
+            cfg.ipv4_mtu,
+            cfg.ipv6_mtu
+        );
+        if let Some(p) = &cfg.pool6 {
+            println!(
+                "  pool6 {p}{}",
+                if p.is_well_known() { " (well-known prefix: non-global IPv4 refused, RFC 6052 §3.1)" } else { "" }
+            );
+        }
+        for e in cfg.eamt.entries() {
+            println!("  eam {} = {}", e.v6(), e.v4());
+        }
+        println!("  own addresses {} / {}", cfg.own_ipv4, cfg.own_ipv6);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
+    let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
+    let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
+        .map_err(|e| CliError::failure(format!("{e}")))?;
+    eprintln!(
+        "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
+         hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
+    );
+    if let Some(p) = &cfg.pool6 {
+        eprintln!("  ip -6 route add {p} dev {tun}");
+    }
+    for e in cfg.eamt.entries() {
+        eprintln!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
+    }
+    eprintln!(
+        "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
+        cfg.own_ipv4, cfg.own_ipv6
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let published: Arc<Vec<Mutex<WorkerStats<Counters<sixgate_nat64::DropReason>>>>> =
+        Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
+    let total = {
+        let published = Arc::clone(&published);
+        move || {
+            let mut sum = WorkerStats::<Counters<sixgate_nat64::DropReason>>::default();
+            for s in published.iter() {
+                if let Ok(s) = s.lock() {
+                    sum.counters.merge(&s.counters);
+                    sum.received += s.received;
+                    sum.write_errors += s.write_errors;
+                }
+            }
+            format!("received={} {} write_errors={}", sum.received, sum.counters, sum.write_errors)
+        }
+    };
+    let workers = {
+        let stop = Arc::clone(&stop);
+        let published = Arc::clone(&published);
+        let cfg = cfg.clone();
+        std::thread::spawn(move || {
+            let r = run_workers(devs, |_| Siit::new(cfg.clone()).expect("validated configuration"), &stop, &published);
+            // If the workers ended on their own (device error), wake the signal wait.
+            if !stop.load(Ordering::Relaxed) {
+                Signals::wake();
+            }
+            r
+        })
+    };
+    if interval > 0 {
+        let stop = Arc::clone(&stop);
+        let total = total.clone();
+        std::thread::spawn(move || {
+            let mut next = Instant::now() + Duration::from_secs(interval);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if Instant::now() >= next {
+                    eprintln!("sixgate: {}", total());
+                    next += Duration::from_secs(interval);
+                }
+            }
+        });
+    }
+    while let Ok(Event::Report) = signals.wait() {
+        eprintln!("sixgate: {}", total());
+        if workers.is_finished() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let results = workers.join().unwrap_or_default();
+    eprintln!("sixgate: stopped; final counters: {}", total());
+    for r in results {
+        r.map_err(|e| CliError::failure(format!("worker failed: {e}")))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

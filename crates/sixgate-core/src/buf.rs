@@ -196,6 +196,38 @@ impl PacketBuf {
     }
 }
 
+impl PacketBuf {
+    /// The whole backing storage (headroom, packet and tailroom), for drivers that hand
+    /// buffers to the kernel. The packet is at [`PacketBuf::bounds`].
+    #[inline]
+    pub fn backing(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The whole backing storage, mutable.
+    #[inline]
+    pub fn backing_mut(&mut self) -> &mut [u8] {
+        &mut self.data
+    }
+
+    /// `(start, end)` of the packet in the backing storage.
+    #[inline]
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.start, self.end)
+    }
+
+    /// Sets the packet to `backing[start..end]` (after a driver wrote it there).
+    #[inline]
+    pub fn set_bounds(&mut self, start: usize, end: usize) -> Result<(), NoRoom> {
+        if start > end || end > self.data.len() {
+            return Err(NoRoom { needed: end, available: self.data.len() });
+        }
+        self.start = start;
+        self.end = end;
+        Ok(())
+    }
+}
+
 impl Deref for PacketBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

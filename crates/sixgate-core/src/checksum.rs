@@ -107,7 +107,11 @@ pub fn sum_v4(a: Ipv4Addr) -> u32 {
 /// Unfolded sum of the 16-bit words of an IPv6 address (for incremental updates).
 #[inline]
 pub fn sum_v6(a: Ipv6Addr) -> u32 {
-    a.segments().iter().map(|&s| u32::from(s)).sum()
+    // Four 32-bit big-endian words summed: congruent, modulo 0xffff, to the sum of the
+    // eight 16-bit words (2^16 ≡ 1), which is all one's-complement arithmetic needs.
+    let x = u128::from(a);
+    let s = (x as u32 as u64) + ((x >> 32) as u32 as u64) + ((x >> 64) as u32 as u64) + ((x >> 96) as u32 as u64);
+    fold64(s)
 }
 
 /// RFC 1624 eqn. 3 incremental update: given the checksum field `hc` of a message, and the
@@ -244,6 +248,12 @@ mod tests {
             ph.extend_from_slice(&[0, p]); ph.extend_from_slice(&len.to_be_bytes());
             prop_assert_eq!(fold(pseudo_v4(src.into(), dst.into(), p, len)), fold(sum(&ph)));
             prop_assert_eq!(fold(sum_v4(src.into())), fold(sum(&src)));
+        }
+
+        #[test]
+        fn sum_v6_matches_bytes(a in any::<[u8;16]>()) {
+            let f = |x: u32| { let v = fold(x); if v == 0xffff { 0 } else { v } };
+            prop_assert_eq!(f(sum_v6(a.into())), f(sum(&a)));
         }
     }
 }

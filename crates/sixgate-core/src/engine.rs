@@ -80,7 +80,7 @@ pub enum Verdict<R> {
 }
 
 /// A drop-reason type: a closed set of reasons with stable names for counters and logs.
-pub trait Reason: Copy + Eq + fmt::Debug + 'static {
+pub trait Reason: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     /// Every reason, in index order.
     const ALL: &'static [Self];
     /// Position in [`Reason::ALL`].

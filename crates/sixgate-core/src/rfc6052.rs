@@ -55,7 +55,13 @@ pub enum Rfc6052Error {
 /// A validated RFC 6052 translation prefix ("pool6"): one of the allowed lengths, no host
 /// bits, u-octet zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Pool6(Ipv6Net);
+pub struct Pool6 {
+    net: Ipv6Net,
+    // Numeric prefix and mask, for the per-packet fast path.
+    prefix: u128,
+    mask: u128,
+    well_known: bool,
+}
 
 impl Pool6 {
     /// Validates a prefix for use with RFC 6052.
@@ -70,33 +76,42 @@ impl Pool6 {
         if net.addr().octets()[8] != 0 {
             return Err(Rfc6052Error::PrefixUOctet(net));
         }
-        Ok(Self(net))
+        Ok(Self {
+            net,
+            prefix: u128::from(net.addr()),
+            mask: u128::MAX << (128 - u32::from(len)),
+            well_known: net == WELL_KNOWN_PREFIX,
+        })
     }
 
     /// The well-known prefix 64:ff9b::/96.
-    pub const fn well_known() -> Self {
-        Self(WELL_KNOWN_PREFIX)
+    pub fn well_known() -> Self {
+        match Self::new(WELL_KNOWN_PREFIX) {
+            Ok(p) => p,
+            Err(_) => unreachable!("the well-known prefix is valid"),
+        }
     }
 
     /// The prefix.
     pub const fn net(&self) -> Ipv6Net {
-        self.0
+        self.net
     }
 
     /// The prefix length.
     pub const fn prefix_len(&self) -> u8 {
-        self.0.prefix_len()
+        self.net.prefix_len()
     }
 
     /// Whether this is the well-known prefix 64:ff9b::/96 (subject to RFC 6052 §3.1).
+    #[inline]
     pub fn is_well_known(&self) -> bool {
-        self.0 == WELL_KNOWN_PREFIX
+        self.well_known
     }
 
     /// Whether `addr` falls under this prefix.
     #[inline]
     pub fn contains(&self, addr: Ipv6Addr) -> bool {
-        self.0.contains(&addr)
+        u128::from(addr) & self.mask == self.prefix
     }
 }
 
@@ -110,7 +125,7 @@ impl FromStr for Pool6 {
 
 impl fmt::Display for Pool6 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        self.net.fmt(f)
     }
 }
 
@@ -118,7 +133,10 @@ impl fmt::Display for Pool6 {
 /// are zero.
 #[inline]
 pub fn embed(pool: &Pool6, v4: Ipv4Addr) -> Ipv6Addr {
-    let mut o = pool.0.addr().octets();
+    if pool.prefix_len() == 96 {
+        return Ipv6Addr::from(pool.prefix | u128::from(u32::from(v4)));
+    }
+    let mut o = pool.net.addr().octets();
     let a = v4.octets();
     // Byte positions of the four IPv4 octets for each prefix length, skipping octet 8 (u).
     let pos: [usize; 4] = match pool.prefix_len() {
@@ -141,11 +159,14 @@ pub fn embed(pool: &Pool6, v4: Ipv4Addr) -> Ipv6Addr {
 #[inline]
 pub fn extract(pool: &Pool6, v6: Ipv6Addr) -> Result<Ipv4Addr, Rfc6052Error> {
     if !pool.contains(v6) {
-        return Err(Rfc6052Error::NotInPrefix { addr: v6, prefix: pool.0 });
+        return Err(Rfc6052Error::NotInPrefix { addr: v6, prefix: pool.net });
+    }
+    let len = pool.prefix_len();
+    if len == 96 {
+        return Ok(Ipv4Addr::from(u128::from(v6) as u32));
     }
     let o = v6.octets();
-    let len = pool.prefix_len();
-    if len < 96 && o[8] != 0 {
+    if o[8] != 0 {
         return Err(Rfc6052Error::UOctet(v6));
     }
     let b = match len {

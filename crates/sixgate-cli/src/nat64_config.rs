@@ -1,0 +1,381 @@
+//! The translator's options as command-line flags and as TOML keys, one set of names.
+//!
+//! ```toml
+//! pool6 = "2001:db8:64::/96"
+//! ipv4 = "192.0.2.1"          # own addresses: sources of the ICMP errors it generates
+//! ipv6 = "2001:db8::1"
+//! mtu = 1500                  # both sides, unless ipv4_mtu / ipv6_mtu say otherwise
+//! lowest_ipv6_mtu = 1280
+//! rfc6791_v4 = "192.0.2.192/28"
+//! rfc6791_v6 = "2001:db8:ffff::/64"
+//! amend_udp_checksum_zero = false
+//! traffic_class = "copy"      # IPv4 TOS → IPv6 traffic class: copy, zero or 0-255
+//! tos = "copy"                # IPv6 traffic class → IPv4 TOS
+//! denylist4 = ["203.0.113.0/24"]
+//! icmp_rate = 1000            # generated ICMP errors per second (0: unlimited)
+//! icmp_burst = 100
+//! answer_pings = true
+//! [[eam]]
+//! ipv6 = "2001:db8:1::/120"
+//! ipv4 = "198.51.100.0/24"
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+
+use clap::Args;
+use ipnet::{Ipv4Net, Ipv6Net};
+use serde::Deserialize;
+use sixgate_core::rfc6052::{self, Pool6};
+use sixgate_nat64::{IcmpRateLimit, SiitConfig, TosPolicy};
+use toml::Spanned;
+
+use crate::CliError;
+
+/// Engine options as flags (every key of the TOML file has a flag).
+#[derive(Args, Debug, Default, Clone)]
+pub(crate) struct EngineOpts {
+    /// RFC 6052 translation prefix (/32, /40, /48, /56, /64 or /96), e.g. 64:ff9b::/96.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) pool6: Option<String>,
+    /// Explicit address mapping V6PREFIX=V4PREFIX (RFC 7757); repeat for more.
+    #[arg(long, value_name = "V6PREFIX=V4PREFIX")]
+    pub(crate) eam: Vec<String>,
+    /// The translator's own IPv4 address (source of the ICMPv4 errors it sends)
+    /// [default: 192.0.0.8, the RFC 7600 IPv4 dummy address].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) own_ipv4: Option<Ipv4Addr>,
+    /// The translator's own IPv6 address (source of the ICMPv6 errors it sends)
+    /// [default: 192.0.0.8 under pool6].
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) own_ipv6: Option<Ipv6Addr>,
+    /// RFC 6791 pool of IPv4 sources for ICMPv6 errors from untranslatable routers.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) rfc6791_v4: Option<String>,
+    /// Pool of IPv6 sources for ICMPv4 errors from untranslatable routers.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) rfc6791_v6: Option<String>,
+    /// MTU of the IPv4 side [default: 1500].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) ipv4_mtu: Option<u16>,
+    /// MTU of the IPv6 side [default: 1500].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) ipv6_mtu: Option<u16>,
+    /// Lowest MTU of the IPv6 domain; DF-clear IPv4 packets are fragmented to fit it
+    /// (RFC 7915 §4.1) [default: 1280].
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) lowest_ipv6_mtu: Option<u16>,
+    /// Compute missing checksums of unfragmented IPv4 UDP packets instead of refusing them.
+    #[arg(long)]
+    pub(crate) amend_udp_checksum_zero: bool,
+    /// IPv4 TOS → IPv6 traffic class: copy, zero, or a value 0-255 [default: copy].
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) traffic_class: Option<String>,
+    /// IPv6 traffic class → IPv4 TOS: copy, zero, or a value 0-255 [default: copy].
+    #[arg(long, value_name = "POLICY")]
+    pub(crate) tos: Option<String>,
+    /// IPv4 prefix never translated through pool6; repeat for more.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) denylist4: Vec<String>,
+    /// ICMP errors the translator generates per second, 0 for no limit [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub(crate) icmp_rate: Option<u32>,
+    /// Burst of generated ICMP errors [default: 100].
+    #[arg(long, value_name = "N")]
+    pub(crate) icmp_burst: Option<u32>,
+    /// Do not answer pings addressed to the translator's own addresses.
+    #[arg(long)]
+    pub(crate) no_answer_pings: bool,
+}
+
+/// One `[[eam]]` table.
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct EamToml {
+    ipv6: Spanned<String>,
+    ipv4: Spanned<String>,
+}
+
+/// The TOML file. Unknown keys are errors.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// TUN device name (used by the gateway).
+    pub(crate) tun: Option<String>,
+    /// Operating mode (the gateway); only "stateless" exists today.
+    pub(crate) mode: Option<String>,
+    pool6: Option<Spanned<String>>,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    mtu: Option<u16>,
+    ipv4_mtu: Option<u16>,
+    ipv6_mtu: Option<u16>,
+    lowest_ipv6_mtu: Option<u16>,
+    rfc6791_v4: Option<Spanned<String>>,
+    rfc6791_v6: Option<Spanned<String>>,
+    amend_udp_checksum_zero: Option<bool>,
+    traffic_class: Option<Spanned<TomlTos>>,
+    tos: Option<Spanned<TomlTos>>,
+    #[serde(default)]
+    denylist4: Vec<Spanned<String>>,
+    icmp_rate: Option<u32>,
+    icmp_burst: Option<u32>,
+    answer_pings: Option<bool>,
+    /// Worker threads, one TUN queue each (the gateway).
+    pub(crate) queues: Option<usize>,
+    /// Seconds between counter log lines (the gateway); 0 turns them off.
+    pub(crate) stats_interval: Option<u64>,
+    /// virtio-net GSO/GRO offload on the TUN device (the gateway) [default: true].
+    pub(crate) offload: Option<bool>,
+    #[serde(default)]
+    eam: Vec<EamToml>,
+}
+
+/// `"copy"`, `"zero"` or a number.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum TomlTos {
+    Num(u8),
+    Text(String),
+}
+
+impl TomlTos {
+    fn to_text(&self) -> String {
+        match self {
+            Self::Num(n) => n.to_string(),
+            Self::Text(t) => t.clone(),
+        }
+    }
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file; errors name the file, line and column.
+    pub(crate) fn load(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::input(format!("cannot read config {}: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub(crate) fn parse(text: &str, name: &str) -> Result<Self, CliError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+            let msg = e.message().trim().to_owned();
+            match line {
+                Some(l) => CliError::input(format!("{name}:{l}: {msg}")),
+                None => CliError::input(format!("{name}: {msg}")),
+            }
+        })
+    }
+
+    /// Checks every value on its own and returns one message per bad line
+    /// (`FILE:LINE: key: why`), so `--check` can name them all at once.
+    pub(crate) fn check(&self, text: &str, name: &str) -> Vec<String> {
+        let line = |start: usize| text.as_bytes()[..start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+        let mut errs = Vec::new();
+        let mut bad = |start: usize, key: &str, why: String| errs.push(format!("{name}:{}: {key}: {why}", line(start)));
+        if let Some(p) = &self.pool6 {
+            if let Err(e) = p.get_ref().parse::<Pool6>() {
+                bad(p.span().start, "pool6", format!("{:?}: {e}", p.get_ref()));
+            }
+        }
+        for (key, v) in [("rfc6791_v4", &self.rfc6791_v4)] {
+            if let Some(p) = v {
+                if p.get_ref().parse::<Ipv4Net>().map_or(true, |n| n.trunc() != n) {
+                    bad(p.span().start, key, format!("{:?} is not an IPv4 prefix without host bits", p.get_ref()));
+                }
+            }
+        }
+        if let Some(p) = &self.rfc6791_v6 {
+            if p.get_ref().parse::<Ipv6Net>().map_or(true, |n| n.trunc() != n) {
+                bad(p.span().start, "rfc6791_v6", format!("{:?} is not an IPv6 prefix without host bits", p.get_ref()));
+            }
+        }
+        for (key, v) in [("traffic_class", &self.traffic_class), ("tos", &self.tos)] {
+            if let Some(t) = v {
+                if let Err(e) = t.get_ref().to_text().parse::<TosPolicy>() {
+                    bad(t.span().start, key, e.to_string());
+                }
+            }
+        }
+        for d in &self.denylist4 {
+            if d.get_ref().parse::<Ipv4Net>().is_err() {
+                bad(d.span().start, "denylist4", format!("{:?} is not an IPv4 prefix", d.get_ref()));
+            }
+        }
+        for e in &self.eam {
+            let v6 = e.ipv6.get_ref().parse::<Ipv6Net>();
+            let v4 = e.ipv4.get_ref().parse::<Ipv4Net>();
+            match (v6, v4) {
+                (Err(_), _) => {
+                    bad(e.ipv6.span().start, "eam.ipv6", format!("{:?} is not an IPv6 prefix", e.ipv6.get_ref()))
+                }
+                (_, Err(_)) => {
+                    bad(e.ipv4.span().start, "eam.ipv4", format!("{:?} is not an IPv4 prefix", e.ipv4.get_ref()))
+                }
+                (Ok(a), Ok(b)) => {
+                    if let Err(err) = sixgate_nat64::eamt::Eam::new(a, b) {
+                        bad(e.ipv6.span().start, "eam", err.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(m) = self.lowest_ipv6_mtu.filter(|&m| m < 1280) {
+            errs.push(format!("{name}: lowest_ipv6_mtu: {m} is below 1280"));
+        }
+        if self.queues == Some(0) {
+            errs.push(format!("{name}: queues: must be at least 1"));
+        }
+        errs
+    }
+
+    /// Turns the file into flag values (flags given on the command line win).
+    pub(crate) fn merge_into(self, o: &mut EngineOpts) -> Result<(), CliError> {
+        match self.mode.as_deref() {
+            None | Some("stateless") => {}
+            Some(m) => return Err(CliError::input(format!("mode {m:?}: only \"stateless\" is available"))),
+        }
+        // The device name matters to the gateway only.
+        let _ = self.tun;
+        o.pool6 = o.pool6.take().or(self.pool6.map(Spanned::into_inner));
+        o.own_ipv4 = o.own_ipv4.or(self.ipv4);
+        o.own_ipv6 = o.own_ipv6.or(self.ipv6);
+        o.ipv4_mtu = o.ipv4_mtu.or(self.ipv4_mtu).or(self.mtu);
+        o.ipv6_mtu = o.ipv6_mtu.or(self.ipv6_mtu).or(self.mtu);
+        o.lowest_ipv6_mtu = o.lowest_ipv6_mtu.or(self.lowest_ipv6_mtu);
+        o.rfc6791_v4 = o.rfc6791_v4.take().or(self.rfc6791_v4.map(Spanned::into_inner));
+        o.rfc6791_v6 = o.rfc6791_v6.take().or(self.rfc6791_v6.map(Spanned::into_inner));
+        o.amend_udp_checksum_zero |= self.amend_udp_checksum_zero.unwrap_or(false);
+        o.traffic_class = o.traffic_class.take().or(self.traffic_class.map(|t| t.get_ref().to_text()));
+        o.tos = o.tos.take().or(self.tos.map(|t| t.get_ref().to_text()));
+        o.denylist4.extend(self.denylist4.into_iter().map(Spanned::into_inner));
+        o.icmp_rate = o.icmp_rate.or(self.icmp_rate);
+        o.icmp_burst = o.icmp_burst.or(self.icmp_burst);
+        o.no_answer_pings |= self.answer_pings == Some(false);
+        o.eam.extend(self.eam.into_iter().map(|e| format!("{}={}", e.ipv6.get_ref(), e.ipv4.get_ref())));
+        Ok(())
+    }
+}
+
+fn prefix6(key: &str, s: &str) -> Result<Ipv6Net, CliError> {
+    s.trim().parse().map_err(|_| CliError::input(format!("{key}: {s:?} is not an IPv6 prefix")))
+}
+
+fn prefix4(key: &str, s: &str) -> Result<Ipv4Net, CliError> {
+    s.trim().parse().map_err(|_| CliError::input(format!("{key}: {s:?} is not an IPv4 prefix")))
+}
+
+impl EngineOpts {
+    /// Builds and validates the engine configuration; every error names the option.
+    pub(crate) fn to_config(&self) -> Result<SiitConfig, CliError> {
+        if self.pool6.is_none() && self.eam.is_empty() {
+            return Err(CliError::input("nothing to translate: give a pool6 prefix or at least one EAM entry"));
+        }
+        let pool6 = match &self.pool6 {
+            None => None,
+            Some(p) => Some(p.parse::<Pool6>().map_err(|e| CliError::input(format!("pool6 {p:?}: {e}")))?),
+        };
+        let own_ipv4 = self.own_ipv4.unwrap_or(Ipv4Addr::new(192, 0, 0, 8));
+        let own_ipv6 = match (self.own_ipv6, &pool6) {
+            (Some(a), _) => a,
+            (None, Some(p)) => rfc6052::embed(p, Ipv4Addr::new(192, 0, 0, 8)),
+            (None, None) => return Err(CliError::input("own-ipv6 is required when there is no pool6")),
+        };
+        let mut c = SiitConfig::new(own_ipv4, own_ipv6);
+        c.pool6 = pool6;
+        for e in &self.eam {
+            let (v6, v4) =
+                e.split_once('=').ok_or_else(|| CliError::input(format!("eam {e:?}: expected V6PREFIX=V4PREFIX")))?;
+            c.add_eam(v6, v4).map_err(|err| CliError::input(format!("eam {e:?}: {err}")))?;
+        }
+        c.rfc6791_v4 = self.rfc6791_v4.as_deref().map(|s| prefix4("rfc6791-v4", s)).transpose()?;
+        c.rfc6791_v6 = self.rfc6791_v6.as_deref().map(|s| prefix6("rfc6791-v6", s)).transpose()?;
+        if let Some(m) = self.ipv4_mtu {
+            c.ipv4_mtu = m;
+        }
+        if let Some(m) = self.ipv6_mtu {
+            c.ipv6_mtu = m;
+        }
+        if let Some(m) = self.lowest_ipv6_mtu {
+            c.lowest_ipv6_mtu = m;
+        }
+        c.amend_udp_checksum_zero = self.amend_udp_checksum_zero;
+        if let Some(t) = &self.traffic_class {
+            c.traffic_class = t.parse::<TosPolicy>().map_err(|e| CliError::input(format!("traffic-class: {e}")))?;
+        }
+        if let Some(t) = &self.tos {
+            c.tos = t.parse::<TosPolicy>().map_err(|e| CliError::input(format!("tos: {e}")))?;
+        }
+        for d in &self.denylist4 {
+            c.denylist4.push(prefix4("denylist4", d)?);
+        }
+        c.icmp_rate = IcmpRateLimit {
+            per_second: self.icmp_rate.unwrap_or(c.icmp_rate.per_second),
+            burst: self.icmp_burst.unwrap_or(c.icmp_rate.burst),
+        };
+        c.answer_pings = !self.no_answer_pings;
+        c.validate().map_err(CliError::input)?;
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_with_every_key() {
+        let text = r#"
+tun = "nat64"
+pool6 = "2001:db8:64::/96"
+ipv4 = "192.0.2.1"
+ipv6 = "2001:db8::1"
+mtu = 1400
+ipv6_mtu = 1500
+lowest_ipv6_mtu = 1400
+rfc6791_v4 = "192.0.2.192/28"
+rfc6791_v6 = "2001:db8:ffff::/64"
+amend_udp_checksum_zero = true
+traffic_class = "zero"
+tos = 32
+denylist4 = ["203.0.113.0/24"]
+icmp_rate = 10
+icmp_burst = 5
+answer_pings = false
+[[eam]]
+ipv6 = "2001:db8:1::/120"
+ipv4 = "198.51.100.0/24"
+"#;
+        let f = FileConfig::parse(text, "t.toml").unwrap();
+        let mut o = EngineOpts::default();
+        f.merge_into(&mut o).unwrap();
+        let c = o.to_config().unwrap();
+        assert_eq!(c.ipv4_mtu, 1400);
+        assert_eq!(c.ipv6_mtu, 1500);
+        assert_eq!(c.lowest_ipv6_mtu, 1400);
+        assert_eq!(c.own_ipv4, "192.0.2.1".parse::<Ipv4Addr>().unwrap());
+        assert!(c.amend_udp_checksum_zero);
+        assert_eq!(c.traffic_class, TosPolicy::Zero);
+        assert_eq!(c.tos, TosPolicy::Force(32));
+        assert_eq!(c.eamt.len(), 1);
+        assert_eq!(c.denylist4.len(), 1);
+        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 10, burst: 5 });
+        assert!(!c.answer_pings);
+    }
+
+    #[test]
+    fn toml_errors_name_the_line() {
+        let e = FileConfig::parse("pool6 = \"64:ff9b::/96\"\nmtu = \"big\"\n", "gw.toml").unwrap_err();
+        assert!(e.message.starts_with("gw.toml:2:"), "{}", e.message);
+        let e = FileConfig::parse("pool6 = \"64:ff9b::/96\"\n\nbogus = 1\n", "gw.toml").unwrap_err();
+        assert!(e.message.starts_with("gw.toml:3:"), "{}", e.message);
+        let mut o = EngineOpts { pool6: Some("2001:db8::/33".into()), ..Default::default() };
+        let e = o.to_config().unwrap_err();
+        assert!(e.message.contains("pool6") && e.message.contains("/33"), "{}", e.message);
+        o.pool6 = Some("2001:db8::/96".into());
+        o.eam = vec!["2001:db8:1::/120=198.51.100.0/25".into()];
+        let e = o.to_config().unwrap_err();
+        assert!(e.message.contains("eam"), "{}", e.message);
+    }
+}

@@ -1,0 +1,16 @@
+//! The only sixgate crate that touches devices, sockets and syscalls: Linux TUN devices
+//! (multi-queue, optional virtio-net offload via `tun-rs`), raw IPv4 sockets (via
+//! `socket2`), signal handling, and the loop that reads packets into
+//! [`PacketBuf`](sixgate_core::buf::PacketBuf)s, runs an [`Engine`](sixgate_core::engine::Engine)
+//! and writes the verdicts back — one worker per queue.
+//!
+//! Engines never see a device: they see bytes, a time and a verdict.
+#![warn(missing_docs)]
+
+mod batch;
+pub mod driver;
+pub mod signals;
+pub mod tun;
+
+pub use driver::{run_workers, Published, WorkerStats};
+pub use tun::{TunDevice, TunOptions};

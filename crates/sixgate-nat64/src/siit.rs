@@ -1,0 +1,1246 @@
+//! The stateless translator engine (RFC 7915).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::checksum::{self, add, finish, pseudo_v6, sum, sum_v4, sum_v6};
+use sixgate_core::class::is_global_v4;
+use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::rfc6052;
+
+use crate::config::SiitConfig;
+use crate::icmp::{self, Map, Rest};
+use crate::reason::DropReason;
+use crate::Error;
+
+use DropReason as R;
+
+/// What a translation step decided (the reason of a reply is counted too).
+enum Out {
+    Fwd(Side),
+    Reply(Side, Option<DropReason>),
+    Drop(DropReason),
+}
+
+#[inline]
+fn be16(p: &[u8], o: usize) -> u16 {
+    u16::from_be_bytes([p[o], p[o + 1]])
+}
+#[inline]
+fn be32(p: &[u8], o: usize) -> u32 {
+    u32::from_be_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
+}
+#[inline]
+fn put16(p: &mut [u8], o: usize, v: u16) {
+    p[o..o + 2].copy_from_slice(&v.to_be_bytes());
+}
+#[inline]
+fn v4at(p: &[u8], o: usize) -> Ipv4Addr {
+    Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3])
+}
+#[inline]
+fn v6at(p: &[u8], o: usize) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&p[o..o + 16]);
+    Ipv6Addr::from(a)
+}
+
+/// Addresses no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
+#[inline]
+fn forbidden4(a: Ipv4Addr) -> bool {
+    let o = a.octets();
+    o[0] == 0 || o[0] == 127 || (o[0] == 169 && o[1] == 254) || (o[0] & 0xf0) == 224 || a == Ipv4Addr::BROADCAST
+}
+
+/// RFC 7915 §4.1: an unexpired Loose or Strict Source Route option (pointer ≤ length).
+fn has_unexpired_source_route(opts: &[u8]) -> bool {
+    let mut i = 0;
+    while i < opts.len() {
+        match opts[i] {
+            0 => return false,
+            1 => i += 1,
+            t => {
+                let Some(&len) = opts.get(i + 1) else { return false };
+                if len < 2 {
+                    return false;
+                }
+                if t == 131 || t == 137 {
+                    return opts.get(i + 2).is_some_and(|&ptr| ptr <= len);
+                }
+                i += usize::from(len);
+            }
+        }
+    }
+    false
+}
+
+/// Writes a 20-byte IPv4 header (no options) with its checksum.
+#[allow(clippy::too_many_arguments)]
+fn write_ipv4_header(
+    h: &mut [u8],
+    tos: u8,
+    total: u16,
+    id: u16,
+    flags_off: u16,
+    ttl: u8,
+    proto: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) {
+    h[0] = 0x45;
+    h[1] = tos;
+    put16(h, 2, total);
+    put16(h, 4, id);
+    put16(h, 6, flags_off);
+    h[8] = ttl;
+    h[9] = proto;
+    h[10] = 0;
+    h[11] = 0;
+    h[12..16].copy_from_slice(&src.octets());
+    h[16..20].copy_from_slice(&dst.octets());
+    let c = finish(sum(&h[..20]));
+    put16(h, 10, c);
+}
+
+/// Writes a 40-byte IPv6 header.
+fn write_ipv6_header(h: &mut [u8], tc: u8, payload_len: u16, nh: u8, hop: u8, src: Ipv6Addr, dst: Ipv6Addr) {
+    let w = (6u32 << 28) | (u32::from(tc) << 20);
+    h[0..4].copy_from_slice(&w.to_be_bytes());
+    put16(h, 4, payload_len);
+    h[6] = nh;
+    h[7] = hop;
+    h[8..24].copy_from_slice(&src.octets());
+    h[24..40].copy_from_slice(&dst.octets());
+}
+
+/// Token bucket for the ICMP errors the translator generates.
+#[derive(Debug, Clone)]
+struct Bucket {
+    /// Tokens × 1,000,000.
+    micro: u64,
+    last: Option<Instant>,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Instant, per_second: u32, burst: u32) -> bool {
+        if per_second == 0 {
+            return true;
+        }
+        let cap = u64::from(burst.max(1)) * 1_000_000;
+        match self.last {
+            None => self.micro = cap,
+            Some(t) => {
+                let us = now.saturating_duration_since(t).as_micros().min(u128::from(u64::MAX / 4)) as u64;
+                self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
+            }
+        }
+        self.last = Some(now);
+        if self.micro >= 1_000_000 {
+            self.micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Fragments still to be sent for the packet last processed.
+#[derive(Debug, Clone)]
+struct Pending {
+    active: bool,
+    v6: bool,
+    hdr: [u8; 48],
+    data: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+    /// Fragment offset (bytes) of `data[0]` in the original datagram.
+    base: usize,
+    /// The MF flag the last fragment carries (set when the original was itself a fragment).
+    last_mf: bool,
+}
+
+/// The stateless IP/ICMP translator (RFC 7915).
+///
+/// See the [crate documentation](crate) for an example. Packets are translated in place;
+/// the common TCP/UDP path neither allocates nor copies the payload.
+#[derive(Debug)]
+pub struct Siit {
+    cfg: SiitConfig,
+    counters: Counters<DropReason>,
+    next_id: u16,
+    bucket: Bucket,
+    scratch: Vec<u8>,
+    pending: Pending,
+    suppressed: u64,
+}
+
+impl Siit {
+    /// A translator with a validated configuration.
+    pub fn new(cfg: SiitConfig) -> Result<Self, Error> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg,
+            counters: Counters::new(),
+            next_id: 1,
+            bucket: Bucket { micro: 0, last: None },
+            scratch: Vec::with_capacity(1500),
+            pending: Pending {
+                active: false,
+                v6: false,
+                hdr: [0; 48],
+                data: Vec::with_capacity(65536),
+                pos: 0,
+                chunk: 0,
+                base: 0,
+                last_mf: false,
+            },
+            suppressed: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SiitConfig {
+        &self.cfg
+    }
+
+    /// ICMP errors the translator wanted to send but did not (rate limit, or packets that
+    /// must not be answered, RFC 1812 §4.3.2.7 / RFC 4443 §2.4(e)).
+    pub fn icmp_suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    fn ident(&mut self) -> u16 {
+        self.next_id = self.next_id.wrapping_add(1);
+        self.next_id
+    }
+
+    // ---------------------------------------------------------------- addresses
+
+    /// RFC 7915 §4.1 address translation IPv4 → IPv6: EAM first (RFC 7757 §3.3), then
+    /// RFC 6052 with pool6.
+    fn map46(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+        if forbidden4(a) {
+            return Err(R::ForbiddenAddress);
+        }
+        if let Some(x) = self.cfg.eamt.v4_to_v6(a) {
+            return Ok(x);
+        }
+        let Some(pool) = self.cfg.pool6.as_ref() else { return Err(untranslatable) };
+        if self.cfg.denylist4.iter().any(|n| n.contains(&a)) {
+            return Err(R::DenylistedAddress);
+        }
+        // RFC 6052 §3.1: the well-known prefix never carries a non-global IPv4 address.
+        if pool.is_well_known() && !is_global_v4(a) {
+            return Err(R::WellKnownPrefixNonGlobal);
+        }
+        Ok(rfc6052::embed(pool, a))
+    }
+
+    /// RFC 7915 §5.1 address translation IPv6 → IPv4.
+    fn map64(&self, a: Ipv6Addr, untranslatable: DropReason) -> Result<Ipv4Addr, DropReason> {
+        if let Some(x) = self.cfg.eamt.v6_to_v4(a) {
+            return if forbidden4(x) { Err(R::ForbiddenAddress) } else { Ok(x) };
+        }
+        let Some(pool) = self.cfg.pool6.as_ref() else { return Err(untranslatable) };
+        if !pool.contains(a) {
+            return Err(untranslatable);
+        }
+        let x = rfc6052::extract(pool, a).map_err(|_| untranslatable)?;
+        if forbidden4(x) {
+            return Err(R::ForbiddenAddress);
+        }
+        if self.cfg.denylist4.iter().any(|n| n.contains(&x)) {
+            return Err(R::DenylistedAddress);
+        }
+        if pool.is_well_known() && !is_global_v4(x) {
+            return Err(R::WellKnownPrefixNonGlobal);
+        }
+        Ok(x)
+    }
+
+    /// RFC 6791: an IPv4 source for a translated ICMPv6 error whose IPv6 source has no
+    /// translation; chosen from the pool by a hash of that source, or the own address.
+    fn rfc6791_v4(&self, a: Ipv6Addr) -> Ipv4Addr {
+        match self.cfg.rfc6791_v4 {
+            None => self.cfg.own_ipv4,
+            Some(p) => {
+                let x = u128::from(a);
+                let h = (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32);
+                let bits = 32 - u32::from(p.prefix_len());
+                let off = if bits == 0 { 0 } else { h & (u32::MAX >> (32 - bits)) };
+                Ipv4Addr::from(u32::from(p.network()) | off)
+            }
+        }
+    }
+
+    /// The IPv6 counterpart of [`Siit::rfc6791_v4`] for translated ICMPv4 errors.
+    fn rfc6791_v6(&self, a: Ipv4Addr) -> Ipv6Addr {
+        match self.cfg.rfc6791_v6 {
+            None => self.cfg.own_ipv6,
+            Some(p) => {
+                let bits = 128 - u32::from(p.prefix_len());
+                let h = u128::from(u32::from(a).wrapping_mul(0x9e37_79b9));
+                let off = if bits == 0 {
+                    0
+                } else if bits >= 32 {
+                    h
+                } else {
+                    h & ((1u128 << bits) - 1)
+                };
+                Ipv6Addr::from(u128::from(p.network()) | off)
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- IPv4 → IPv6
+
+    fn xlate_v4(&mut self, buf: &mut PacketBuf, now: Instant, hairpin: bool) -> Out {
+        let p = buf.as_slice();
+        if p.len() < 20 {
+            return Out::Drop(R::Malformed);
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let total = usize::from(be16(p, 2));
+        if ihl < 20 || total < ihl || total > p.len() {
+            return Out::Drop(R::Malformed);
+        }
+        // RFC 1812 §5.2.2: a router verifies the header checksum.
+        if checksum::checksum(&p[..ihl]) != 0 {
+            return Out::Drop(R::Ipv4HeaderChecksum);
+        }
+        buf.truncate(total);
+        let p = buf.as_slice();
+        let tos = p[1];
+        let id = be16(p, 4);
+        let ff = be16(p, 6);
+        let df = ff & 0x4000 != 0;
+        let mf = ff & 0x2000 != 0;
+        let frag_off = usize::from(ff & 0x1fff) * 8;
+        let ttl = p[8];
+        let proto = p[9];
+        let src = v4at(p, 12);
+        let dst = v4at(p, 16);
+        let is_frag = mf || frag_off != 0;
+        let plen = total - ihl;
+        // RFC 791: a fragment may not reach past 65,535 bytes (its offsets would wrap).
+        if frag_off + plen > 0xffff {
+            return Out::Drop(R::Malformed);
+        }
+
+        if !hairpin && dst == self.cfg.own_ipv4 {
+            return self.local_v4(buf, ihl, now);
+        }
+        // Multicast and broadcast are not translated (and never answered with errors).
+        if dst.is_multicast() || dst.is_broadcast() {
+            return Out::Drop(R::ForbiddenAddress);
+        }
+        // No fragment of an ICMP message can be translated without reassembly: its
+        // checksum needs the whole message's length (ICMPv6 pseudo-header).
+        if proto == 1 && is_frag {
+            return Out::Drop(R::FragmentedIcmp);
+        }
+        // RFC 7915 §4.1 Hop Limit: the translator is a router; TTL reaching zero → Time Exceeded.
+        if !hairpin && ttl <= 1 {
+            return self.icmp4_error(buf, now, 11, 0, [0; 4], R::TtlExceeded);
+        }
+        // RFC 7915 §4.1: options are ignored, but an unexpired source route is refused.
+        if !hairpin && ihl > 20 && has_unexpired_source_route(&p[20..ihl]) {
+            return self.icmp4_error(buf, now, 3, 5, [0; 4], R::SourceRoute);
+        }
+        // RFC 7915 §4.2: IGMP is single-hop.
+        if proto == 2 {
+            return Out::Drop(R::SingleHop);
+        }
+        if proto == 1 && frag_off == 0 && plen >= 8 && icmp::is_icmp4_error(p[ihl]) {
+            if is_frag {
+                return Out::Drop(R::FragmentedIcmp);
+            }
+            return self.err46(buf, now, ihl, hairpin);
+        }
+        let src6 = match self.map46(src, R::UntranslatableSource) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        let dst6 = match self.map46(dst, R::UntranslatableDestination) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        let nh = if proto == 1 { 58 } else { proto };
+
+        // Transport headers (only the first fragment has them).
+        if frag_off == 0 {
+            match proto {
+                1 => {
+                    if is_frag {
+                        // The ICMPv6 checksum covers a pseudo-header with the whole
+                        // message's length, unknown without reassembly.
+                        return Out::Drop(R::FragmentedIcmp);
+                    }
+                    if plen < 8 {
+                        return Out::Drop(R::Malformed);
+                    }
+                    let rest = [p[ihl + 4], p[ihl + 5], p[ihl + 6], p[ihl + 7]];
+                    match icmp::map_4to6(p[ihl], p[ihl + 1], rest) {
+                        Map::Echo(t6) => {
+                            // RFC 7915 §4.2: new type; the checksum gains the ICMPv6
+                            // pseudo-header (RFC 1624 incremental update).
+                            let l4 = &mut buf.as_mut_slice()[ihl..];
+                            let old = u32::from(be16(l4, 0));
+                            let new =
+                                add(u32::from(u16::from_be_bytes([t6, l4[1]])), pseudo_v6(src6, dst6, 58, plen as u32));
+                            let c = checksum::update(be16(l4, 2), old, new);
+                            l4[0] = t6;
+                            put16(l4, 2, c);
+                        }
+                        Map::SingleHop => return Out::Drop(R::SingleHop),
+                        Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
+                    }
+                }
+                6 | 17 => {
+                    let (min, at) = if proto == 6 { (20, 16) } else { (8, 6) };
+                    if plen < min {
+                        return Out::Drop(R::Malformed);
+                    }
+                    let old = add(sum_v4(src), sum_v4(dst));
+                    let new = add(sum_v6(src6), sum_v6(dst6));
+                    let l4 = &mut buf.as_mut_slice()[ihl..];
+                    let hc = be16(l4, at);
+                    let c = if proto == 6 {
+                        checksum::update(hc, old, new)
+                    } else if hc != 0 {
+                        checksum::update_udp(hc, old, new)
+                    } else {
+                        // RFC 7915 §4.5: zero UDP checksum. Computed for unfragmented packets
+                        // when allowed; otherwise refused.
+                        if is_frag || !self.cfg.amend_udp_checksum_zero {
+                            return self.icmp4_error(buf, now, 3, 13, [0; 4], R::UdpZeroChecksum);
+                        }
+                        match finish(add(pseudo_v6(src6, dst6, 17, plen as u32), sum(l4))) {
+                            0 => 0xffff,
+                            c => c,
+                        }
+                    };
+                    put16(l4, at, c);
+                }
+                _ => {}
+            }
+        }
+
+        let frag_hdr = is_frag;
+        let hdr_len = if frag_hdr { 48 } else { 40 };
+        let out_len = hdr_len + plen;
+        let ipv6_mtu = usize::from(self.cfg.ipv6_mtu);
+        if df && out_len > ipv6_mtu {
+            // Fragmentation Needed with the MTU in IPv4 terms.
+            let mtu = (ipv6_mtu - (hdr_len - 20)) as u16;
+            let mut rest = [0; 4];
+            rest[2..].copy_from_slice(&mtu.to_be_bytes());
+            let out = self.icmp4_error(buf, now, 3, 4, rest, R::TooBig);
+            return match out {
+                // RFC 7757 §4: a hairpinned packet came from the IPv6 side, so the error
+                // hairpins too and reaches its source as ICMPv6 Packet Too Big.
+                Out::Reply(Side::V4, r) if hairpin => match self.err46(buf, now, 20, true) {
+                    Out::Fwd(Side::V6) => Out::Reply(Side::V6, r),
+                    other => other,
+                },
+                other => other,
+            };
+        }
+        // RFC 7915 §4.1: DF-clear packets are fragmented to fit the lowest IPv6 MTU.
+        let limit = ipv6_mtu.min(usize::from(self.cfg.lowest_ipv6_mtu));
+        let split = !df && out_len > limit;
+
+        let tc = self.cfg.traffic_class.apply(tos);
+        let hop = if hairpin { ttl } else { ttl - 1 };
+        let Ok(h) = buf.replace_front(ihl, hdr_len) else { return Out::Drop(R::NoRoom) };
+        if frag_hdr {
+            write_ipv6_header(h, tc, (plen + 8) as u16, 44, hop, src6, dst6);
+            // RFC 7915 §4.1 Fragment Header: offset and M copied, identification from the
+            // IPv4 header (high 16 bits zero).
+            h[40] = nh;
+            h[41] = 0;
+            put16(h, 42, (frag_off as u16) | u16::from(mf));
+            h[44..48].copy_from_slice(&u32::from(id).to_be_bytes());
+        } else {
+            write_ipv6_header(h, tc, plen as u16, nh, hop, src6, dst6);
+        }
+        if split {
+            self.split_v6(buf, limit, id);
+        }
+        Out::Fwd(Side::V6)
+    }
+
+    /// Splits the IPv6 packet in `buf` into fragments of at most `mtu` bytes: the first
+    /// stays in `buf`, the rest wait in `pending` for [`Engine::poll_transmit`].
+    fn split_v6(&mut self, buf: &mut PacketBuf, mtu: usize, id16: u16) {
+        let p = buf.as_slice();
+        let (nh, base, last_mf, id, hlen) = if p[6] == 44 {
+            (p[40], usize::from(be16(p, 42) & 0xfff8), be16(p, 42) & 1 == 1, be32(p, 44), 48)
+        } else {
+            (p[6], 0, false, u32::from(id16), 40)
+        };
+        let chunk = (mtu - 48) / 8 * 8;
+        if p.len() - hlen <= chunk {
+            return;
+        }
+        let pd = &mut self.pending;
+        pd.hdr[..40].copy_from_slice(&p[..40]);
+        pd.hdr[6] = 44;
+        pd.hdr[40] = nh;
+        pd.hdr[41] = 0;
+        pd.hdr[44..48].copy_from_slice(&id.to_be_bytes());
+        pd.data.clear();
+        pd.data.extend_from_slice(&p[hlen + chunk..]);
+        pd.pos = 0;
+        pd.chunk = chunk;
+        pd.base = base + chunk;
+        pd.last_mf = last_mf;
+        pd.v6 = true;
+        pd.active = true;
+        if hlen == 40 {
+            // Make room for the fragment header; the payload does not move.
+            if buf.replace_front(40, 48).is_err() {
+                pd.active = false;
+                return;
+            }
+        }
+        buf.truncate(48 + chunk);
+        let h = &mut buf.as_mut_slice()[..48];
+        h.copy_from_slice(&pd.hdr);
+        put16(h, 4, (8 + chunk) as u16);
+        put16(h, 42, (base as u16) | 1);
+    }
+
+    /// Splits the IPv4 packet in `buf` (20-byte header) into fragments of at most `mtu`.
+    fn split_v4(&mut self, buf: &mut PacketBuf, mtu: usize) {
+        let p = buf.as_slice();
+        let ff = be16(p, 6);
+        let base = usize::from(ff & 0x1fff) * 8;
+        let chunk = (mtu - 20) / 8 * 8;
+        if p.len() - 20 <= chunk {
+            return;
+        }
+        let pd = &mut self.pending;
+        pd.hdr[..20].copy_from_slice(&p[..20]);
+        pd.data.clear();
+        pd.data.extend_from_slice(&p[20 + chunk..]);
+        pd.pos = 0;
+        pd.chunk = chunk;
+        pd.base = base + chunk;
+        pd.last_mf = ff & 0x2000 != 0;
+        pd.v6 = false;
+        pd.active = true;
+        buf.truncate(20 + chunk);
+        let h = &mut buf.as_mut_slice()[..20];
+        put16(h, 2, (20 + chunk) as u16);
+        put16(h, 6, 0x2000 | (base / 8) as u16);
+        h[10] = 0;
+        h[11] = 0;
+        let c = finish(sum(h));
+        put16(h, 10, c);
+    }
+
+    /// Echo requests to the translator's own IPv4 address are answered.
+    fn local_v4(&mut self, buf: &mut PacketBuf, ihl: usize, _now: Instant) -> Out {
+        let p = buf.as_slice();
+        let ff = be16(p, 6);
+        if !self.cfg.answer_pings || p[9] != 1 || ff & 0x3fff != 0 || p.len() < ihl + 8 || p[ihl] != 8 {
+            return Out::Drop(R::ToTranslator);
+        }
+        if checksum::checksum(&p[ihl..]) != 0 {
+            return Out::Drop(R::IcmpChecksum);
+        }
+        let src = v4at(p, 12);
+        let own = self.cfg.own_ipv4;
+        let id = self.ident();
+        let len = p.len();
+        let Ok(h) = buf.replace_front(ihl, 20) else { return Out::Drop(R::NoRoom) };
+        write_ipv4_header(h, 0, (len - ihl + 20) as u16, id, 0, 64, 1, own, src);
+        let l4 = &mut buf.as_mut_slice()[20..];
+        let c = checksum::update(be16(l4, 2), 0x0800, 0);
+        l4[0] = 0;
+        put16(l4, 2, c);
+        Out::Reply(Side::V4, None)
+    }
+
+    /// Builds an ICMPv4 error about the IPv4 packet in `buf` (RFC 792, RFC 1812 §4.3.2),
+    /// sent from the translator's own address, at most 576 bytes.
+    fn icmp4_error(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        typ: u8,
+        code: u8,
+        rest: [u8; 4],
+        reason: DropReason,
+    ) -> Out {
+        let p = buf.as_slice();
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let src = v4at(p, 12);
+        let dst = v4at(p, 16);
+        let frag_off = be16(p, 6) & 0x1fff;
+        // RFC 1812 §4.3.2.7: no error about an ICMP error, a non-first fragment, a
+        // non-unicast source or a broadcast/multicast destination.
+        let about_error = p[9] == 1 && p.len() > ihl && icmp::is_icmp4_error(p[ihl]);
+        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback();
+        if frag_off != 0 || about_error || bad_src || dst.is_multicast() || dst.is_broadcast() {
+            self.suppressed += 1;
+            return Out::Drop(reason);
+        }
+        if !self.bucket.take(now, self.cfg.icmp_rate.per_second, self.cfg.icmp_rate.burst) {
+            self.suppressed += 1;
+            return Out::Drop(reason);
+        }
+        let quote = p.len().min(576 - 28);
+        let id = self.ident();
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(28, 0);
+        s.extend_from_slice(&p[..quote]);
+        write_ipv4_header(&mut s[..20], 0xc0, (28 + quote) as u16, id, 0, 64, 1, self.cfg.own_ipv4, src);
+        s[20] = typ;
+        s[21] = code;
+        s[24..28].copy_from_slice(&rest);
+        let c = finish(sum(&s[20..]));
+        put16(&mut s, 22, c);
+        let r = buf.set(&s);
+        self.scratch = s;
+        match r {
+            Ok(()) => Out::Reply(Side::V4, Some(reason)),
+            Err(_) => Out::Drop(R::NoRoom),
+        }
+    }
+
+    /// RFC 7915 §4.2-4.3: translates an ICMPv4 error (unfragmented, header valid) and
+    /// the packet inside it.
+    fn err46(&mut self, buf: &mut PacketBuf, now: Instant, ihl: usize, hairpin: bool) -> Out {
+        let _ = now;
+        let p = buf.as_slice();
+        let msg = &p[ihl..];
+        // The message is rebuilt, so a corrupt one must not come out with a good checksum.
+        if checksum::checksum(msg) != 0 {
+            return Out::Drop(R::IcmpChecksum);
+        }
+        let rest = [msg[4], msg[5], msg[6], msg[7]];
+        let (t6, c6, how) = match icmp::map_4to6(msg[0], msg[1], rest) {
+            Map::Error { typ, code, rest } => (typ, code, rest),
+            Map::SingleHop => return Out::Drop(R::SingleHop),
+            Map::Echo(_) => return Out::Drop(R::UntranslatableIcmp),
+            Map::Drop => {
+                return Out::Drop(if msg[0] == 12 && (msg[1] == 0 || msg[1] == 2) {
+                    R::UntranslatablePointer
+                } else {
+                    R::UntranslatableIcmp
+                })
+            }
+        };
+        // RFC 4884 §4.1: the length attribute (32-bit words) in the sixth octet separates
+        // the original datagram from an extension structure.
+        let la = usize::from(msg[5]) * 4;
+        let (orig, ext) =
+            if la > 0 && 8 + la <= msg.len() { (&msg[8..8 + la], &msg[8 + la..]) } else { (&msg[8..], &[][..]) };
+
+        // The inner packet.
+        if orig.len() < 20 || orig[0] >> 4 != 4 {
+            return Out::Drop(R::Malformed);
+        }
+        let iihl = usize::from(orig[0] & 0x0f) * 4;
+        if iihl < 20 || iihl > orig.len() {
+            return Out::Drop(R::Malformed);
+        }
+        let itotal = usize::from(be16(orig, 2));
+        let iff = be16(orig, 6);
+        let imf = iff & 0x2000 != 0;
+        let ioff = usize::from(iff & 0x1fff) * 8;
+        let ifrag = imf || ioff != 0;
+        let iproto = orig[9];
+        let il4 = &orig[iihl..];
+        // RFC 7915 §4.3: one level only.
+        if iproto == 1 && ioff == 0 && !il4.is_empty() && icmp::is_icmp4_error(il4[0]) {
+            return Out::Drop(R::NestedIcmpError);
+        }
+        let osrc = v4at(p, 12);
+        let odst = v4at(p, 16);
+        // RFC 6791: a router whose address cannot be translated gets a pool address.
+        let osrc6 = self.map46(osrc, R::UntranslatableSource).unwrap_or_else(|_| self.rfc6791_v6(osrc));
+        let odst6 = match self.map46(odst, R::UntranslatableDestination) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        let isrc = v4at(orig, 12);
+        let idst = v4at(orig, 16);
+        let (isrc6, idst6) =
+            match (self.map46(isrc, R::UntranslatableSource), self.map46(idst, R::UntranslatableDestination)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(r), _) | (_, Err(r)) => return Out::Drop(r),
+            };
+
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(48, 0);
+        // Inner IPv6 header (and fragment header), lengths from the original packet.
+        let inh = if iproto == 1 { 58 } else { iproto };
+        let iplen = itotal.saturating_sub(iihl) + if ifrag { 8 } else { 0 };
+        let itc = self.cfg.traffic_class.apply(orig[1]);
+        let mut ih = [0u8; 48];
+        write_ipv6_header(&mut ih, itc, iplen.min(0xffff) as u16, if ifrag { 44 } else { inh }, orig[8], isrc6, idst6);
+        s.extend_from_slice(&ih[..40]);
+        if ifrag {
+            s.extend_from_slice(&[inh, 0]);
+            s.extend_from_slice(&((ioff as u16) | u16::from(imf)).to_be_bytes());
+            s.extend_from_slice(&u32::from(be16(orig, 4)).to_be_bytes());
+        }
+        let l4_at = s.len();
+        s.extend_from_slice(il4);
+        if ioff == 0 {
+            translate_inner_l4_46(&mut s[l4_at..], iproto, isrc, idst, isrc6, idst6, itotal.saturating_sub(iihl));
+        }
+        // RFC 4884 §5.1 for ICMPv6 (types 1 and 3): original datagram padded to a multiple
+        // of 8 bytes and at least 128, length attribute in 64-bit words. Other types
+        // carry no length attribute, so their extensions cannot be kept.
+        let mut len_attr = 0u8;
+        let keep_ext = !ext.is_empty() && (t6 == 1 || t6 == 3);
+        if keep_ext {
+            let mut olen = s.len() - 48;
+            let padded = olen.max(128).div_ceil(8) * 8;
+            if 48 + padded + ext.len() <= 1280 && padded / 8 <= 255 {
+                s.resize(48 + padded, 0);
+                olen = padded;
+                len_attr = (olen / 8) as u8;
+                s.extend_from_slice(ext);
+            }
+        }
+        // RFC 4443 §2.4(c): an ICMPv6 error is at most 1280 bytes.
+        s.truncate(1280);
+        let rest6: [u8; 4] = match how {
+            Rest::Unused => [len_attr, 0, 0, 0],
+            Rest::Pointer(ptr) => u32::from(ptr).to_be_bytes(),
+            Rest::Mtu => {
+                icmp::ptb_mtu_4to6(be16(msg, 6), itotal as u16, self.cfg.ipv6_mtu, self.cfg.ipv4_mtu).to_be_bytes()
+            }
+        };
+        s[40] = t6;
+        s[41] = c6;
+        s[42] = 0;
+        s[43] = 0;
+        s[44..48].copy_from_slice(&rest6);
+        let mlen = s.len() - 40;
+        let c = finish(add(pseudo_v6(osrc6, odst6, 58, mlen as u32), sum(&s[40..])));
+        put16(&mut s, 42, c);
+        let tc = self.cfg.traffic_class.apply(p[1]);
+        let hop = if hairpin { p[8] } else { p[8].saturating_sub(1) };
+        write_ipv6_header(&mut s[..40], tc, mlen as u16, 58, hop, osrc6, odst6);
+        let r = buf.set(&s);
+        self.scratch = s;
+        match r {
+            Ok(()) => Out::Fwd(Side::V6),
+            Err(_) => Out::Drop(R::NoRoom),
+        }
+    }
+
+    // ---------------------------------------------------------------- IPv6 → IPv4
+
+    fn xlate_v6(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
+        let p = buf.as_slice();
+        if p.len() < 40 {
+            return Out::Drop(R::Malformed);
+        }
+        let plen = usize::from(be16(p, 4));
+        // A zero payload length means a jumbogram (RFC 2675), which IPv4 cannot carry.
+        if plen == 0 || 40 + plen > p.len() {
+            return Out::Drop(R::Malformed);
+        }
+        buf.truncate(40 + plen);
+        let p = buf.as_slice();
+        let len = p.len();
+        let tc = ((be16(p, 0) >> 4) & 0xff) as u8;
+        let hop = p[7];
+        let src6 = v6at(p, 8);
+        let dst6 = v6at(p, 24);
+
+        // Walk the extension headers (RFC 7915 §5.1).
+        let mut nh = p[6];
+        let mut off = 40;
+        let mut frag: Option<(usize, bool, u32)> = None;
+        let mut frag_at = 0;
+        loop {
+            match nh {
+                0 | 43 | 60 | 44 if frag.is_some() => {
+                    // An extension header after the fragment header cannot be translated:
+                    // point at the Next Header field that names it.
+                    return self.icmp6_error(buf, now, 4, 0, (frag_at as u32).to_be_bytes(), R::ExtensionAfterFragment);
+                }
+                0 | 60 | 43 => {
+                    if off + 8 > len {
+                        return Out::Drop(R::Malformed);
+                    }
+                    // RFC 7915 §5.1: a routing header with Segments Left ≠ 0 is refused with
+                    // Parameter Problem pointing at Segments Left.
+                    if nh == 43 && p[off + 3] != 0 {
+                        return self.icmp6_error(buf, now, 4, 0, ((off + 3) as u32).to_be_bytes(), R::RoutingHeader);
+                    }
+                    nh = p[off];
+                    off += (usize::from(p[off + 1]) + 1) * 8;
+                }
+                44 => {
+                    if off + 8 > len {
+                        return Out::Drop(R::Malformed);
+                    }
+                    let fo = be16(p, off + 2);
+                    frag = Some((usize::from(fo & 0xfff8), fo & 1 == 1, be32(p, off + 4)));
+                    frag_at = off;
+                    nh = p[off];
+                    off += 8;
+                }
+                _ => break,
+            }
+            if off > len {
+                return Out::Drop(R::Malformed);
+            }
+        }
+        if dst6 == self.cfg.own_ipv6 {
+            return self.local_v6(buf, off, nh, frag.is_some());
+        }
+        if dst6.is_multicast() {
+            return Out::Drop(R::ForbiddenAddress);
+        }
+        // RFC 7915 §5.1 TTL: hop limit reaching zero → Time Exceeded.
+        if hop <= 1 {
+            return self.icmp6_error(buf, now, 3, 0, [0; 4], R::HopLimitExceeded);
+        }
+        let frag_off = frag.map_or(0, |f| f.0);
+        let is_frag = frag.is_some_and(|f| f.0 != 0 || f.1);
+        let ulen = len - off;
+        // RFC 8200 §4.5: a fragment may not reach past 65,535 bytes (its offsets would wrap).
+        if frag_off + ulen > 0xffff {
+            return Out::Drop(R::Malformed);
+        }
+        if nh == 58 && is_frag {
+            return Out::Drop(R::FragmentedIcmp);
+        }
+        if nh == 58 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
+            return self.err64(buf, now, off);
+        }
+        let src4 = match self.map64(src6, R::UntranslatableSource) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        let dst4 = match self.map64(dst6, R::UntranslatableDestination) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        // RFC 7757 §4: a destination that is itself EAM-mapped goes straight back to IPv6.
+        let hairpin = self.cfg.eamt.covers_v4(dst4);
+        let proto = if nh == 58 { 1 } else { nh };
+
+        if frag_off == 0 {
+            match nh {
+                58 => {
+                    if is_frag {
+                        return Out::Drop(R::FragmentedIcmp);
+                    }
+                    if ulen < 8 {
+                        return Out::Drop(R::Malformed);
+                    }
+                    let rest = [p[off + 4], p[off + 5], p[off + 6], p[off + 7]];
+                    match icmp::map_6to4(p[off], p[off + 1], rest) {
+                        Map::Echo(t4) => {
+                            // RFC 7915 §5.2: new type; the pseudo-header leaves the checksum.
+                            let l4 = &mut buf.as_mut_slice()[off..];
+                            let old = add(u32::from(be16(l4, 0)), pseudo_v6(src6, dst6, 58, ulen as u32));
+                            let new = u32::from(u16::from_be_bytes([t4, l4[1]]));
+                            let c = checksum::update(be16(l4, 2), old, new);
+                            l4[0] = t4;
+                            put16(l4, 2, c);
+                        }
+                        Map::SingleHop => return Out::Drop(R::SingleHop),
+                        Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
+                    }
+                }
+                6 | 17 => {
+                    let (min, at) = if nh == 6 { (20, 16) } else { (8, 6) };
+                    if ulen < min {
+                        return Out::Drop(R::Malformed);
+                    }
+                    let old = add(sum_v6(src6), sum_v6(dst6));
+                    let new = add(sum_v4(src4), sum_v4(dst4));
+                    let l4 = &mut buf.as_mut_slice()[off..];
+                    let hc = be16(l4, at);
+                    let c = if nh == 6 {
+                        checksum::update(hc, old, new)
+                    } else if hc == 0 {
+                        // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
+                        return Out::Drop(R::Udp6ZeroChecksum);
+                    } else {
+                        checksum::update_udp(hc, old, new)
+                    };
+                    put16(l4, at, c);
+                }
+                _ => {}
+            }
+        }
+
+        let total = 20 + ulen;
+        if total > 0xffff {
+            return Out::Drop(R::Malformed);
+        }
+        // RFC 7915 §5.1: with a fragment header, its fields are copied and DF is clear;
+        // without, DF is set only above 1260 bytes (so PMTUD works, and nothing ever needs
+        // an atomic fragment, RFC 8021).
+        let (df, id, mf) = match frag {
+            Some((_, m, id)) => (false, id as u16, m),
+            None => (total > 1260, self.ident(), false),
+        };
+        let ipv4_mtu = usize::from(self.cfg.ipv4_mtu);
+        let mut split = false;
+        if !hairpin && total > ipv4_mtu {
+            if df {
+                // Packet Too Big with the MTU in IPv6 terms, never below 1280.
+                let mtu = (ipv4_mtu as u32 + 20).min(u32::from(self.cfg.ipv6_mtu)).max(1280);
+                return self.icmp6_error(buf, now, 2, 0, mtu.to_be_bytes(), R::TooBig);
+            }
+            split = true;
+        }
+        let tos = self.cfg.tos.apply(tc);
+        let flags = (u16::from(df) << 14) | (u16::from(mf) << 13) | (frag_off / 8) as u16;
+        let Ok(h) = buf.replace_front(off, 20) else { return Out::Drop(R::NoRoom) };
+        write_ipv4_header(h, tos, total as u16, id, flags, hop - 1, proto, src4, dst4);
+        if hairpin {
+            return self.xlate_v4(buf, now, true);
+        }
+        if split {
+            self.split_v4(buf, ipv4_mtu);
+        }
+        Out::Fwd(Side::V4)
+    }
+
+    /// Echo requests to the translator's own IPv6 address are answered.
+    fn local_v6(&mut self, buf: &mut PacketBuf, off: usize, nh: u8, fragmented: bool) -> Out {
+        let p = buf.as_slice();
+        if !self.cfg.answer_pings || nh != 58 || fragmented || p.len() < off + 8 || p[off] != 128 {
+            return Out::Drop(R::ToTranslator);
+        }
+        let src = v6at(p, 8);
+        let ulen = p.len() - off;
+        if finish(add(pseudo_v6(src, self.cfg.own_ipv6, 58, ulen as u32), sum(&p[off..]))) != 0 {
+            return Out::Drop(R::IcmpChecksum);
+        }
+        let own = self.cfg.own_ipv6;
+        let Ok(h) = buf.replace_front(off, 40) else { return Out::Drop(R::NoRoom) };
+        write_ipv6_header(h, 0, ulen as u16, 58, 64, own, src);
+        let l4 = &mut buf.as_mut_slice()[40..];
+        let c = checksum::update(be16(l4, 2), 0x8000, 0x8100);
+        l4[0] = 129;
+        put16(l4, 2, c);
+        Out::Reply(Side::V6, None)
+    }
+
+    /// Builds an ICMPv6 error about the IPv6 packet in `buf` (RFC 4443), sent from the
+    /// translator's own address, at most 1280 bytes.
+    fn icmp6_error(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        typ: u8,
+        code: u8,
+        rest: [u8; 4],
+        reason: DropReason,
+    ) -> Out {
+        let p = buf.as_slice();
+        let src = v6at(p, 8);
+        let dst = v6at(p, 24);
+        // RFC 4443 §2.4(e): not about an error message, a multicast destination (bar Packet
+        // Too Big, which is not needed here) or a source that is not a unicast address.
+        let about_error = p[6] == 58 && p.len() > 40 && icmp::is_icmp6_error(p[40]);
+        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
+        if about_error || bad_src || (dst.is_multicast() && typ != 2) {
+            self.suppressed += 1;
+            return Out::Drop(reason);
+        }
+        if !self.bucket.take(now, self.cfg.icmp_rate.per_second, self.cfg.icmp_rate.burst) {
+            self.suppressed += 1;
+            return Out::Drop(reason);
+        }
+        let quote = p.len().min(1280 - 48);
+        let own = self.cfg.own_ipv6;
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(48, 0);
+        s.extend_from_slice(&p[..quote]);
+        let mlen = s.len() - 40;
+        write_ipv6_header(&mut s[..40], 0, mlen as u16, 58, 64, own, src);
+        s[40] = typ;
+        s[41] = code;
+        s[44..48].copy_from_slice(&rest);
+        let c = finish(add(pseudo_v6(own, src, 58, mlen as u32), sum(&s[40..])));
+        put16(&mut s, 42, c);
+        let r = buf.set(&s);
+        self.scratch = s;
+        match r {
+            Ok(()) => Out::Reply(Side::V6, Some(reason)),
+            Err(_) => Out::Drop(R::NoRoom),
+        }
+    }
+
+    /// RFC 7915 §5.2-5.3: translates an ICMPv6 error (unfragmented) and the packet inside.
+    fn err64(&mut self, buf: &mut PacketBuf, now: Instant, off: usize) -> Out {
+        let p = buf.as_slice();
+        let osrc6 = v6at(p, 8);
+        let odst6 = v6at(p, 24);
+        let msg = &p[off..];
+        if finish(add(pseudo_v6(osrc6, odst6, 58, msg.len() as u32), sum(msg))) != 0 {
+            return Out::Drop(R::IcmpChecksum);
+        }
+        let rest = [msg[4], msg[5], msg[6], msg[7]];
+        let (t4, c4, how) = match icmp::map_6to4(msg[0], msg[1], rest) {
+            Map::Error { typ, code, rest } => (typ, code, rest),
+            Map::SingleHop => return Out::Drop(R::SingleHop),
+            Map::Echo(_) => return Out::Drop(R::UntranslatableIcmp),
+            Map::Drop => {
+                return Out::Drop(if msg[0] == 4 && msg[1] == 0 {
+                    R::UntranslatablePointer
+                } else {
+                    R::UntranslatableIcmp
+                })
+            }
+        };
+        // RFC 4884 §4.2: ICMPv6 Destination Unreachable and Time Exceeded carry a length
+        // attribute (64-bit words) in the fifth octet.
+        let la = if msg[0] == 1 || msg[0] == 3 { usize::from(msg[4]) * 8 } else { 0 };
+        let (orig, ext) =
+            if la > 0 && 8 + la <= msg.len() { (&msg[8..8 + la], &msg[8 + la..]) } else { (&msg[8..], &[][..]) };
+
+        // The inner IPv6 packet and its extension headers.
+        if orig.len() < 40 || orig[0] >> 4 != 6 {
+            return Out::Drop(R::Malformed);
+        }
+        let iplen = usize::from(be16(orig, 4));
+        let mut inh = orig[6];
+        let mut ioff_hdr = 40;
+        let mut ifrag: Option<(usize, bool, u32)> = None;
+        while matches!(inh, 0 | 43 | 60 | 44) {
+            if ioff_hdr + 8 > orig.len() {
+                return Out::Drop(R::Malformed);
+            }
+            if inh == 44 {
+                let fo = be16(orig, ioff_hdr + 2);
+                ifrag = Some((usize::from(fo & 0xfff8), fo & 1 == 1, be32(orig, ioff_hdr + 4)));
+                inh = orig[ioff_hdr];
+                ioff_hdr += 8;
+            } else {
+                inh = orig[ioff_hdr];
+                ioff_hdr += (usize::from(orig[ioff_hdr + 1]) + 1) * 8;
+            }
+        }
+        if ioff_hdr > orig.len() {
+            return Out::Drop(R::Malformed);
+        }
+        let ifoff = ifrag.map_or(0, |f| f.0);
+        let il4 = &orig[ioff_hdr..];
+        if inh == 58 && ifoff == 0 && !il4.is_empty() && icmp::is_icmp6_error(il4[0]) {
+            return Out::Drop(R::NestedIcmpError);
+        }
+        let osrc4 = self.map64(osrc6, R::UntranslatableSource).unwrap_or_else(|_| self.rfc6791_v4(osrc6));
+        let odst4 = match self.map64(odst6, R::UntranslatableDestination) {
+            Ok(a) => a,
+            Err(r) => return Out::Drop(r),
+        };
+        let isrc6 = v6at(orig, 8);
+        let idst6 = v6at(orig, 24);
+        let (isrc4, idst4) =
+            match (self.map64(isrc6, R::UntranslatableSource), self.map64(idst6, R::UntranslatableDestination)) {
+                (Ok(a), Ok(b)) => (a, b),
+                (Err(r), _) | (_, Err(r)) => return Out::Drop(r),
+            };
+        // Upper-layer length of the original packet.
+        let iulen = (40 + iplen).saturating_sub(ioff_hdr);
+        let itotal = (20 + iulen).min(0xffff);
+        let (idf, iid, imf) = match ifrag {
+            Some((_, m, id)) => (false, id as u16, m),
+            None => (itotal > 1260, 0, false),
+        };
+        let iproto = if inh == 58 { 1 } else { inh };
+
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(48, 0);
+        let iflags = (u16::from(idf) << 14) | (u16::from(imf) << 13) | (ifoff / 8) as u16;
+        let itos = self.cfg.tos.apply(((be16(orig, 0) >> 4) & 0xff) as u8);
+        write_ipv4_header(&mut s[28..48], itos, itotal as u16, iid, iflags, orig[7], iproto, isrc4, idst4);
+        let l4_at = s.len();
+        s.extend_from_slice(il4);
+        if ifoff == 0 {
+            translate_inner_l4_64(&mut s[l4_at..], inh, isrc6, idst6, isrc4, idst4, iulen);
+        }
+        // RFC 4884 §5.1 for ICMPv4: pad the original datagram to a multiple of 4 bytes and at
+        // least 128, length attribute in 32-bit words.
+        let mut len_attr = 0u8;
+        if !ext.is_empty() {
+            let olen = s.len() - 28;
+            let padded = olen.max(128).div_ceil(4) * 4;
+            if 28 + padded + ext.len() <= 576 && padded / 4 <= 255 {
+                s.resize(28 + padded, 0);
+                len_attr = (padded / 4) as u8;
+                s.extend_from_slice(ext);
+            }
+        }
+        // RFC 1812 §4.3.2.3: an ICMPv4 error is at most 576 bytes.
+        s.truncate(576);
+        let rest4: [u8; 4] = match how {
+            Rest::Unused => [0, len_attr, 0, 0],
+            Rest::Pointer(ptr) => [ptr, len_attr, 0, 0],
+            Rest::Mtu => {
+                let m = icmp::ptb_mtu_6to4(be32(msg, 4), self.cfg.ipv4_mtu, self.cfg.ipv6_mtu).to_be_bytes();
+                [0, len_attr, m[0], m[1]]
+            }
+        };
+        s[20] = t4;
+        s[21] = c4;
+        s[22] = 0;
+        s[23] = 0;
+        s[24..28].copy_from_slice(&rest4);
+        let c = finish(sum(&s[20..]));
+        put16(&mut s, 22, c);
+        let total = s.len();
+        let id = self.ident();
+        let tos = self.cfg.tos.apply(((be16(p, 0) >> 4) & 0xff) as u8);
+        write_ipv4_header(&mut s[..20], tos, total as u16, id, 0, p[7] - 1, 1, osrc4, odst4);
+        let r = buf.set(&s);
+        self.scratch = s;
+        match r {
+            Ok(()) if self.cfg.eamt.covers_v4(odst4) => self.xlate_v4(buf, now, true),
+            Ok(()) => Out::Fwd(Side::V4),
+            Err(_) => Out::Drop(R::NoRoom),
+        }
+    }
+}
+
+/// Updates the transport checksum of a (possibly truncated) inner packet translated
+/// 4→6, when the checksum field is within the quoted bytes.
+fn translate_inner_l4_46(
+    l4: &mut [u8],
+    proto: u8,
+    s4: Ipv4Addr,
+    d4: Ipv4Addr,
+    s6: Ipv6Addr,
+    d6: Ipv6Addr,
+    ulen: usize,
+) {
+    match proto {
+        6 | 17 => {
+            let at = if proto == 6 { 16 } else { 6 };
+            if l4.len() >= at + 2 {
+                let hc = be16(l4, at);
+                if proto == 17 && hc == 0 {
+                    return;
+                }
+                let c = checksum::update(hc, add(sum_v4(s4), sum_v4(d4)), add(sum_v6(s6), sum_v6(d6)));
+                put16(l4, at, if proto == 17 && c == 0 { 0xffff } else { c });
+            }
+        }
+        1 if l4.len() >= 4 && (l4[0] == 8 || l4[0] == 0) => {
+            let t6 = if l4[0] == 8 { 128 } else { 129 };
+            let old = u32::from(be16(l4, 0));
+            let new = add(u32::from(u16::from_be_bytes([t6, l4[1]])), pseudo_v6(s6, d6, 58, ulen as u32));
+            let c = checksum::update(be16(l4, 2), old, new);
+            l4[0] = t6;
+            put16(l4, 2, c);
+        }
+        _ => {}
+    }
+}
+
+/// Updates the transport checksum of a (possibly truncated) inner packet translated 6→4.
+fn translate_inner_l4_64(l4: &mut [u8], nh: u8, s6: Ipv6Addr, d6: Ipv6Addr, s4: Ipv4Addr, d4: Ipv4Addr, ulen: usize) {
+    match nh {
+        6 | 17 => {
+            let at = if nh == 6 { 16 } else { 6 };
+            if l4.len() >= at + 2 {
+                let hc = be16(l4, at);
+                let c = checksum::update(hc, add(sum_v6(s6), sum_v6(d6)), add(sum_v4(s4), sum_v4(d4)));
+                put16(l4, at, if nh == 17 && c == 0 { 0xffff } else { c });
+            }
+        }
+        58 if l4.len() >= 4 && (l4[0] == 128 || l4[0] == 129) => {
+            let t4 = if l4[0] == 128 { 8 } else { 0 };
+            let old = add(u32::from(be16(l4, 0)), pseudo_v6(s6, d6, 58, ulen as u32));
+            let new = u32::from(u16::from_be_bytes([t4, l4[1]]));
+            let c = checksum::update(be16(l4, 2), old, new);
+            l4[0] = t4;
+            put16(l4, 2, c);
+        }
+        _ => {}
+    }
+}
+
+impl Engine for Siit {
+    type Reason = DropReason;
+
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+        self.pending.active = false;
+        let out = match buf.first().map(|b| b >> 4) {
+            Some(4) => self.xlate_v4(buf, now, false),
+            Some(6) => self.xlate_v6(buf, now),
+            _ => Out::Drop(R::Malformed),
+        };
+        match out {
+            Out::Fwd(side) => {
+                self.counters.forwarded += 1;
+                Verdict::Forward(side)
+            }
+            Out::Reply(side, reason) => {
+                self.counters.replied += 1;
+                if let Some(r) = reason {
+                    self.counters.drop(r);
+                }
+                Verdict::Reply(side)
+            }
+            Out::Drop(r) => {
+                self.counters.drop(r);
+                Verdict::Drop(r)
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+        let pd = &mut self.pending;
+        if !pd.active {
+            return None;
+        }
+        let remaining = pd.data.len() - pd.pos;
+        let n = remaining.min(pd.chunk);
+        let last = n == remaining;
+        let offset = pd.base + pd.pos;
+        let hlen = if pd.v6 { 48 } else { 20 };
+        buf.clear();
+        let Ok(out) = buf.extend_back(hlen + n) else {
+            pd.active = false;
+            return None;
+        };
+        out[..hlen].copy_from_slice(&pd.hdr[..hlen]);
+        out[hlen..].copy_from_slice(&pd.data[pd.pos..pd.pos + n]);
+        let mf = !last || pd.last_mf;
+        if pd.v6 {
+            put16(out, 4, (8 + n) as u16);
+            put16(out, 42, (offset as u16) | u16::from(mf));
+        } else {
+            put16(out, 2, (20 + n) as u16);
+            put16(out, 6, (u16::from(mf) << 13) | (offset / 8) as u16);
+            out[10] = 0;
+            out[11] = 0;
+            let c = finish(sum(&out[..20]));
+            put16(out, 10, c);
+        }
+        pd.pos += n;
+        if last {
+            pd.active = false;
+        }
+        self.counters.forwarded += 1;
+        Some(if pd.v6 { Side::V6 } else { Side::V4 })
+    }
+
+    fn counters(&self) -> &Counters<DropReason> {
+        &self.counters
+    }
+}

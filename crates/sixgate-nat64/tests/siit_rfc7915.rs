@@ -1,0 +1,654 @@
+//! RFC 7915 behaviour of the stateless translator, packet by packet. Every translated
+//! packet is checked with an independent checksum implementation (tests/common.rs).
+
+mod common;
+
+use common::*;
+use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_nat64::testpkt::*;
+use sixgate_nat64::{DropReason as R, Siit, TosPolicy};
+
+#[test]
+fn udp_4to6_header_fields() {
+    let mut s = siit();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"hello");
+    pkt[1] = 0xb8; // DSCP EF
+    fix_ipv4_checksum(&mut pkt);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    // §4.1: version 6, traffic class copied, flow label 0.
+    assert_eq!(u32::from_be_bytes([out[0], out[1], out[2], out[3]]), 0x6b80_0000);
+    assert_eq!(out[6], 17, "next header = protocol");
+    assert_eq!(out[7], 63, "hop limit = TTL - 1");
+    assert_eq!(src6(&out), a6("2001:db8:64::c000:20a"));
+    assert_eq!(dst6(&out), a6("2001:db8:64::c633:6414"));
+    assert_eq!(
+        &out[40..],
+        &pkt[20..28]
+            .iter()
+            .copied()
+            .enumerate()
+            .map(|(i, b)| if i == 6 || i == 7 { out[40 + i] } else { b })
+            .chain(b"hello".iter().copied())
+            .collect::<Vec<_>>()[..]
+    );
+}
+
+#[test]
+fn tcp_6to4_header_fields() {
+    let mut s = siit();
+    let pkt = tcp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 80, &[7u8; 100]);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!(out.len(), 20 + 120);
+    assert_eq!(out[8], 63);
+    assert_eq!(out[9], 6);
+    assert_eq!(src4(&out), a4("192.0.2.10"));
+    assert_eq!(dst4(&out), a4("198.51.100.20"));
+    // §5.1: small packet → DF clear, MF clear, offset 0.
+    assert_eq!(u16::from_be_bytes([out[6], out[7]]), 0);
+}
+
+#[test]
+fn df_set_above_1260_only() {
+    let mut s = siit();
+    // 1240-byte payload + 20 TCP + 20 IPv4 = 1280 > 1260 → DF.
+    let (v, out) = run(&mut s, &tcp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 80, &[1u8; 1220]));
+    assert_eq!(v, FWD4);
+    assert_eq!(out.len(), 1260);
+    assert_eq!(out[6] & 0x40, 0, "1260 bytes: DF clear");
+    let (_, out) = run(&mut s, &tcp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 80, &[1u8; 1221]));
+    assert_eq!(out.len(), 1261);
+    assert_eq!(out[6] & 0x40, 0x40, "1261 bytes: DF set");
+}
+
+#[test]
+fn echo_both_ways() {
+    let mut s = siit();
+    let (v, out) = run(&mut s, &echo4("192.0.2.10", "198.51.100.20", 77, 3, b"abcdefg"));
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!(out[6], 58);
+    assert_eq!((out[40], out[41]), (128, 0));
+    assert_eq!(&out[44..48], &[0, 77, 0, 3]);
+    let (v, back) = run(&mut s, &out);
+    assert_eq!(v, FWD4);
+    v4l4ok(&back);
+    assert_eq!((back[20], back[9]), (8, 1));
+    let (v, out) = run(&mut s, &echo6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 1, b"x"));
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!(out[20], 8);
+}
+
+#[test]
+fn ttl_exceeded_answered_from_own_address() {
+    let mut s = siit();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"x");
+    pkt[8] = 1;
+    fix_ipv4_checksum(&mut pkt);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    v4l4ok(&out);
+    assert_eq!(src4(&out), a4("198.51.100.1"));
+    assert_eq!(dst4(&out), a4("192.0.2.10"));
+    assert_eq!((out[20], out[21]), (11, 0));
+    assert_eq!(&out[28..], &pkt[..], "quotes the whole short packet");
+    assert_eq!(s.counters().dropped(R::TtlExceeded), 1);
+    assert_eq!(s.counters().replied, 1);
+}
+
+#[test]
+fn hop_limit_exceeded_answered() {
+    let mut s = siit();
+    let mut pkt = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"x");
+    pkt[7] = 1;
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!(src6(&out), a6("2001:db8::1"));
+    assert_eq!((out[40], out[41]), (3, 0));
+    assert_eq!(&out[48..], &pkt[..]);
+}
+
+#[test]
+fn no_error_about_an_error() {
+    let mut s = siit();
+    let inner = udp4("198.51.100.20", "192.0.2.10", 53, b"x");
+    let mut pkt = icmp4("192.0.2.10", "198.51.100.20", 3, 3, [0; 4], &inner);
+    pkt[8] = 1;
+    fix_ipv4_checksum(&mut pkt);
+    let (v, _) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Drop(R::TtlExceeded));
+    assert_eq!(s.icmp_suppressed(), 1);
+}
+
+#[test]
+fn fragmentation_needed_for_df_packets() {
+    let mut c = config();
+    c.ipv6_mtu = 1400;
+    let mut s = Siit::new(c).unwrap();
+    // 1381 bytes of IPv4 → 1401 of IPv6: too big, DF set by udp4().
+    let pkt = udp4("192.0.2.10", "198.51.100.20", 53, &[0u8; 1381 - 28]);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    v4l4ok(&out);
+    assert_eq!((out[20], out[21]), (3, 4));
+    assert_eq!(u16::from_be_bytes([out[26], out[27]]), 1380, "MTU in IPv4 terms");
+    assert_eq!(out.len(), 576, "ICMPv4 errors are truncated to 576 bytes");
+    // 1380 bytes fit.
+    let (v, out) = run(&mut s, &udp4("192.0.2.10", "198.51.100.20", 53, &[0u8; 1380 - 28]));
+    assert_eq!(v, FWD6);
+    assert_eq!(out.len(), 1400);
+}
+
+#[test]
+fn packet_too_big_for_large_ipv6() {
+    let mut c = config();
+    c.ipv4_mtu = 1400;
+    let mut s = Siit::new(c).unwrap();
+    let pkt = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, &[0u8; 1500 - 48]);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (2, 0));
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 1420);
+    assert_eq!(out.len(), 1280, "ICMPv6 errors are truncated to 1280 bytes");
+}
+
+#[test]
+fn small_ipv4_mtu_fragments_df_clear_packets() {
+    let mut c = config();
+    c.ipv4_mtu = 576;
+    let mut s = Siit::new(c).unwrap();
+    // 1180 bytes of IPv4: DF clear (≤ 1260) and bigger than 576 → IPv4 fragments.
+    let pkt =
+        udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, &(0..1152u32).map(|i| i as u8).collect::<Vec<_>>());
+    let (v, frags) = run_all(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    assert_eq!(frags.len(), 3);
+    let mut data = vec![0u8; 1160];
+    let id = u16::from_be_bytes([frags[0][4], frags[0][5]]);
+    for (i, f) in frags.iter().enumerate() {
+        v4ok(f);
+        assert!(f.len() <= 576);
+        assert_eq!(u16::from_be_bytes([f[4], f[5]]), id);
+        let ff = u16::from_be_bytes([f[6], f[7]]);
+        assert_eq!(ff & 0x2000 != 0, i < 2, "MF on all but the last");
+        let off = usize::from(ff & 0x1fff) * 8;
+        data[off..off + f.len() - 20].copy_from_slice(&f[20..]);
+    }
+    // Reassembled: a valid UDP datagram.
+    let mut whole = frags[0][..20].to_vec();
+    whole.extend_from_slice(&data);
+    whole[2..4].copy_from_slice(&1180u16.to_be_bytes());
+    whole[6] = 0;
+    whole[7] = 0;
+    fix_ipv4_checksum(&mut whole);
+    v4l4ok(&whole);
+}
+
+#[test]
+fn df_clear_ipv4_fragmented_to_lowest_ipv6_mtu() {
+    let mut s = siit();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, &(0..2972u32).map(|i| (i * 7) as u8).collect::<Vec<_>>());
+    pkt[6] = 0; // DF clear
+    fix_ipv4_checksum(&mut pkt);
+    let (v, frags) = run_all(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    assert_eq!(frags.len(), 3);
+    let mut data = vec![0u8; 2980];
+    for (i, f) in frags.iter().enumerate() {
+        assert!(f.len() <= 1280, "fits the lowest IPv6 MTU");
+        assert_eq!(usize::from(u16::from_be_bytes([f[4], f[5]])) + 40, f.len());
+        assert_eq!(f[6], 44, "fragment header");
+        assert_eq!(f[40], 17);
+        assert_eq!(u32::from_be_bytes([f[44], f[45], f[46], f[47]]), 0x1234, "identification from IPv4");
+        let fo = u16::from_be_bytes([f[42], f[43]]);
+        assert_eq!(fo & 1 == 1, i < 2);
+        let off = usize::from(fo & 0xfff8);
+        data[off..off + f.len() - 48].copy_from_slice(&f[48..]);
+    }
+    let mut whole = frags[0][..40].to_vec();
+    whole[6] = 17;
+    whole[4..6].copy_from_slice(&2980u16.to_be_bytes());
+    whole.extend_from_slice(&data);
+    v6ok(&whole);
+}
+
+#[test]
+fn small_df_clear_packet_gets_no_atomic_fragment() {
+    let mut s = siit();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"tiny");
+    pkt[6] = 0;
+    fix_ipv4_checksum(&mut pkt);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    assert_eq!(out[6], 17, "RFC 8021: no atomic fragment");
+}
+
+#[test]
+fn ipv4_fragments_keep_identification_and_offset() {
+    let mut s = siit();
+    // A non-first fragment: offset 185*8, MF set, no transport header.
+    let mut pkt = ipv4_header(a4("192.0.2.10"), a4("198.51.100.20"), 17, 64, 64, 0xbeef, false).to_vec();
+    pkt[6] = 0x20;
+    pkt[7] = 185;
+    fix_ipv4_checksum(&mut pkt);
+    pkt.extend_from_slice(&[0xaa; 64]);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    assert_eq!(out[6], 44);
+    assert_eq!(out[40], 17);
+    assert_eq!(u16::from_be_bytes([out[42], out[43]]), (185 * 8) | 1);
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 0xbeef);
+    assert_eq!(&out[48..], &[0xaa; 64][..], "payload untouched");
+    // And back: the fragment header becomes the IPv4 fragment fields.
+    let (v, back) = run(&mut s, &out);
+    assert_eq!(v, FWD4);
+    v4ok(&back);
+    assert_eq!(u16::from_be_bytes([back[4], back[5]]), 0xbeef);
+    assert_eq!(u16::from_be_bytes([back[6], back[7]]), 0x2000 | 185);
+}
+
+#[test]
+fn routing_header_with_segments_left_is_refused() {
+    let mut s = siit();
+    let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"x");
+    let mut pkt = inner[..40].to_vec();
+    pkt[6] = 43;
+    let rh = [17u8, 0, 0, 1, 0, 0, 0, 0];
+    pkt.extend_from_slice(&rh);
+    pkt.extend_from_slice(&inner[40..]);
+    let pl = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (4, 0));
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 43, "points at Segments Left");
+    // Segments left 0: skipped, translated.
+    pkt[43] = 0;
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4ok(&out);
+    assert_eq!(out[9], 17);
+    assert_eq!(out.len(), 20 + 9);
+}
+
+#[test]
+fn extension_after_fragment_header_is_refused() {
+    let mut s = siit();
+    let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"x");
+    let mut pkt = inner[..40].to_vec();
+    pkt[6] = 44;
+    pkt.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 1]);
+    pkt.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]);
+    pkt.extend_from_slice(&inner[40..]);
+    let pl = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    assert_eq!((out[40], out[41]), (4, 0));
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 40);
+}
+
+#[test]
+fn hop_by_hop_and_destination_options_skipped() {
+    let mut s = siit();
+    let inner = tcp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 80, b"data");
+    let mut pkt = inner[..40].to_vec();
+    pkt[6] = 0;
+    pkt.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]); // HBH with PadN
+    pkt.extend_from_slice(&[6, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // DstOpts 16 bytes
+    pkt.extend_from_slice(&inner[40..]);
+    let pl = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!(out.len(), 20 + 24);
+}
+
+#[test]
+fn udp_zero_checksum() {
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"zero");
+    pkt[26] = 0;
+    pkt[27] = 0;
+    // Default: refused with ICMPv4 administratively prohibited.
+    let mut s = siit();
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    assert_eq!((out[20], out[21]), (3, 13));
+    assert_eq!(s.counters().dropped(R::UdpZeroChecksum), 1);
+    // With the option: computed.
+    let mut c = config();
+    c.amend_udp_checksum_zero = true;
+    let mut s = Siit::new(c).unwrap();
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    // Never for fragments.
+    let mut frag = pkt.clone();
+    frag[6] = 0x20; // MF, DF clear: a first fragment
+    fix_ipv4_checksum(&mut frag);
+    let (v, _) = run(&mut s, &frag);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+}
+
+#[test]
+fn wrong_checksum_stays_exactly_as_wrong() {
+    let mut s = siit();
+    let mut pkt = tcp4("192.0.2.10", "198.51.100.20", 80, b"payload");
+    let good = u16::from_be_bytes([pkt[36], pkt[37]]);
+    pkt[36..38].copy_from_slice(&good.wrapping_add(5).to_be_bytes());
+    let (_, out) = run(&mut s, &pkt);
+    let mut fixed = pkt.clone();
+    fixed[36..38].copy_from_slice(&good.to_be_bytes());
+    let (_, ok) = run(&mut s, &fixed);
+    let d = u16::from_be_bytes([out[56], out[57]]).wrapping_sub(u16::from_be_bytes([ok[56], ok[57]]));
+    assert_eq!(d, 5, "the error is carried over unchanged");
+}
+
+#[test]
+fn well_known_prefix_refuses_non_global() {
+    let mut c = config();
+    c.pool6 = Some("64:ff9b::/96".parse().unwrap());
+    let mut s = Siit::new(c).unwrap();
+    let (v, _) = run(&mut s, &udp4("10.0.0.1", "8.8.8.8", 53, b"x"));
+    assert_eq!(v, Verdict::Drop(R::WellKnownPrefixNonGlobal));
+    let (v, _) = run(&mut s, &udp6("64:ff9b::a00:1", "64:ff9b::808:808", 53, b"x"));
+    assert_eq!(v, Verdict::Drop(R::WellKnownPrefixNonGlobal));
+    let (v, out) = run(&mut s, &udp4("74.207.254.16", "8.8.8.8", 53, b"x"));
+    assert_eq!(v, FWD6);
+    assert_eq!(src6(&out), a6("64:ff9b::4acf:fe10"));
+}
+
+#[test]
+fn forbidden_and_denylisted_addresses() {
+    let mut c = config();
+    c.denylist4.push("203.0.113.0/24".parse().unwrap());
+    let mut s = Siit::new(c).unwrap();
+    for bad in ["127.0.0.1", "0.1.2.3", "169.254.1.1", "224.0.0.5"] {
+        let (v, _) = run(&mut s, &udp4(bad, "198.51.100.20", 53, b"x"));
+        assert_eq!(v, Verdict::Drop(R::ForbiddenAddress), "{bad}");
+    }
+    let (v, _) = run(&mut s, &udp4("203.0.113.9", "198.51.100.20", 53, b"x"));
+    assert_eq!(v, Verdict::Drop(R::DenylistedAddress));
+    let (v, _) = run(&mut s, &udp6("2001:db8:64::7f00:1", "2001:db8:64::c633:6414", 53, b"x"));
+    assert_eq!(v, Verdict::Drop(R::ForbiddenAddress));
+    let (v, _) = run(&mut s, &udp6("2001:db8:99::1", "2001:db8:64::c633:6414", 53, b"x"));
+    assert_eq!(v, Verdict::Drop(R::UntranslatableSource));
+}
+
+#[test]
+fn eam_takes_precedence_and_hairpins() {
+    let mut c = config();
+    c.add_eam("2001:db8:aaaa::/120", "198.51.100.0/24").unwrap();
+    c.add_eam("2001:db8:bbbb::/120", "203.0.113.0/24").unwrap();
+    let mut s = Siit::new(c).unwrap();
+    // 4→6: EAM for the destination, pool6 for the source.
+    let (v, out) = run(&mut s, &udp4("192.0.2.10", "198.51.100.20", 53, b"x"));
+    assert_eq!(v, FWD6);
+    assert_eq!(dst6(&out), a6("2001:db8:aaaa::14"));
+    assert_eq!(src6(&out), a6("2001:db8:64::c000:20a"));
+    v6ok(&out);
+    // Hairpin: an EAM host writes to another EAM host's IPv4 address (RFC 7757 §4).
+    let (v, out) = run(&mut s, &udp6("2001:db8:aaaa::14", "2001:db8:64::cb00:7105", 53, b"hairpin"));
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!(src6(&out), a6("2001:db8:aaaa::14"));
+    assert_eq!(dst6(&out), a6("2001:db8:bbbb::5"));
+    assert_eq!(out[7], 63, "hop limit decremented once");
+}
+
+#[test]
+fn icmpv4_port_unreachable_with_inner_packet() {
+    let mut s = siit();
+    // The IPv6 host 2001:db8:64::c000:20a (192.0.2.10) sent UDP to 198.51.100.20:53, which
+    // answered Port Unreachable.
+    let inner = udp4("192.0.2.10", "198.51.100.20", 53, b"query");
+    let pkt = icmp4("198.51.100.20", "192.0.2.10", 3, 3, [0; 4], &inner);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (1, 4));
+    let inner6 = &out[48..];
+    assert_eq!(inner6[0] >> 4, 6);
+    assert_eq!(src6(inner6), a6("2001:db8:64::c000:20a"));
+    assert_eq!(dst6(inner6), a6("2001:db8:64::c633:6414"));
+    assert_eq!(inner6[7], 64, "inner hop limit not decremented");
+    // The inner packet is complete here, so its UDP checksum must verify too.
+    v6ok(inner6);
+}
+
+#[test]
+fn icmpv6_errors_to_icmpv4() {
+    let mut s = siit();
+    let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"query");
+    // Packet Too Big 1400 → Fragmentation Needed 1380.
+    let pkt = icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 2, 0, 1400u32.to_be_bytes(), &inner);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!((out[20], out[21]), (3, 4));
+    assert_eq!(u16::from_be_bytes([out[26], out[27]]), 1380);
+    let inner4 = &out[28..];
+    v4l4ok(inner4);
+    assert_eq!(src4(inner4), a4("192.0.2.10"));
+    // Parameter Problem pointer 7 (hop limit) → pointer 8 (TTL).
+    let pkt = icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 4, 0, 7u32.to_be_bytes(), &inner);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    assert_eq!((out[20], out[21], out[24]), (12, 0, 8));
+    // Pointer 2 (flow label) has no counterpart.
+    let pkt = icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 4, 0, 2u32.to_be_bytes(), &inner);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::UntranslatablePointer));
+    // Unrecognized next header → Protocol Unreachable.
+    let pkt = icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 4, 1, 6u32.to_be_bytes(), &inner);
+    let (_, out) = run(&mut s, &pkt);
+    assert_eq!((out[20], out[21]), (3, 2));
+    // Neighbour solicitation: single hop.
+    let pkt = icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 135, 0, [0; 4], &[0; 16]);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::SingleHop));
+}
+
+#[test]
+fn router_source_uses_rfc6791_pool() {
+    let mut c = config();
+    c.rfc6791_v4 = Some("192.0.2.200/32".parse().unwrap());
+    let mut s = Siit::new(c).unwrap();
+    let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"q");
+    // A Time Exceeded from an IPv6 router whose address is not under pool6.
+    let pkt = icmp6("2001:db8:ffff::1", "2001:db8:64::c000:20a", 3, 0, [0; 4], &inner);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    assert_eq!(src4(&out), a4("192.0.2.200"));
+    assert_eq!((out[20], out[21]), (11, 0));
+}
+
+#[test]
+fn fragmentation_needed_mtu_zero_uses_plateaus() {
+    let mut c = config();
+    c.ipv6_mtu = 9000;
+    c.ipv4_mtu = 9000;
+    let mut s = Siit::new(c).unwrap();
+    let mut inner = udp4("192.0.2.10", "198.51.100.20", 53, &[0u8; 4000 - 28]);
+    inner.truncate(100);
+    let pkt = icmp4("198.51.100.20", "192.0.2.10", 3, 4, [0; 4], &inner);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!(out[40], 2);
+    // Plateau below 4000 is 2002 → 2022.
+    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 2022);
+}
+
+#[test]
+fn rfc4884_extensions_are_carried() {
+    let mut s = siit();
+    let inner = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    let mut orig = inner.clone();
+    orig.resize(128, 0);
+    let ext = [0x20, 0, 0, 0, 0, 8, 1, 1, 0, 0, 0, 42]; // version 2 header + one object
+    let mut data = orig.clone();
+    data.extend_from_slice(&ext);
+    let pkt = icmp4("198.51.100.20", "192.0.2.10", 11, 0, [0, 32, 0, 0], &data);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    let la = usize::from(out[44]) * 8;
+    assert!(la >= 128 && la % 8 == 0);
+    assert_eq!(&out[48 + la..], &ext[..], "extension structure follows the padded original datagram");
+    // And the reverse direction.
+    let (v, back) = run(&mut s, &{
+        let mut inner6 = out[48..48 + la].to_vec();
+        inner6.extend_from_slice(&ext);
+        icmp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 3, 0, [(la / 8) as u8, 0, 0, 0], &inner6)
+    });
+    assert_eq!(v, FWD4);
+    v4l4ok(&back);
+    let la4 = usize::from(back[25]) * 4;
+    assert!(la4 >= 128 && la4 % 4 == 0);
+    assert_eq!(&back[28 + la4..], &ext[..]);
+}
+
+#[test]
+fn nested_icmp_errors_dropped() {
+    let mut s = siit();
+    let inner_inner = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    let inner = icmp4("192.0.2.10", "198.51.100.20", 3, 3, [0; 4], &inner_inner);
+    let pkt = icmp4("198.51.100.20", "192.0.2.10", 3, 1, [0; 4], &inner);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::NestedIcmpError));
+}
+
+#[test]
+fn unknown_icmp_types_dropped_and_counted() {
+    let mut s = siit();
+    for (t, c, r) in [
+        (13, 0, R::UntranslatableIcmp),
+        (5, 0, R::SingleHop),
+        (4, 0, R::UntranslatableIcmp),
+        (3, 14, R::UntranslatableIcmp),
+    ] {
+        let inner = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+        let pkt = icmp4("198.51.100.20", "192.0.2.10", t, c, [0; 4], &inner);
+        assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(r), "type {t} code {c}");
+    }
+    let (v, _) = run(&mut s, &ipv4_header(a4("192.0.2.10"), a4("224.0.0.1"), 2, 0, 1, 1, false));
+    assert!(matches!(v, Verdict::Drop(_)));
+    assert!(s.counters().dropped_total() >= 4);
+}
+
+#[test]
+fn bad_icmp_error_checksum_dropped() {
+    let mut s = siit();
+    let inner = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    let mut pkt = icmp4("198.51.100.20", "192.0.2.10", 3, 3, [0; 4], &inner);
+    pkt[22] ^= 1;
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::IcmpChecksum));
+}
+
+#[test]
+fn bad_ipv4_header_checksum_dropped() {
+    let mut s = siit();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    pkt[10] ^= 0xff;
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::Ipv4HeaderChecksum));
+}
+
+#[test]
+fn source_route_option_refused() {
+    let mut s = siit();
+    let base = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    let mut pkt = base[..20].to_vec();
+    pkt[0] = 0x47; // IHL 7: 8 bytes of options
+    pkt.extend_from_slice(&[131, 7, 4, 10, 0, 0, 1, 0]); // LSRR, pointer 4 ≤ length 7: unexpired
+    pkt.extend_from_slice(&base[20..]);
+    let tl = pkt.len() as u16;
+    pkt[2..4].copy_from_slice(&tl.to_be_bytes());
+    fix_ipv4_checksum(&mut pkt);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    assert_eq!((out[20], out[21]), (3, 5));
+    // Expired (pointer > length): options ignored, packet translated without them.
+    pkt[22] = 8;
+    fix_ipv4_checksum(&mut pkt);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!(out.len(), 40 + 9);
+}
+
+#[test]
+fn traffic_class_policies() {
+    let mut c = config();
+    c.traffic_class = TosPolicy::Zero;
+    c.tos = TosPolicy::Force(0x20);
+    let mut s = Siit::new(c).unwrap();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    pkt[1] = 0xb8;
+    fix_ipv4_checksum(&mut pkt);
+    let (_, out) = run(&mut s, &pkt);
+    assert_eq!(u32::from_be_bytes([out[0], out[1], out[2], out[3]]), 0x6000_0000);
+    let (_, back) = run(&mut s, &out);
+    assert_eq!(back[1], 0x20);
+}
+
+#[test]
+fn pings_to_the_translator_are_answered() {
+    let mut s = siit();
+    let (v, out) = run(&mut s, &echo4("192.0.2.10", "198.51.100.1", 5, 6, b"ping"));
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    v4l4ok(&out);
+    assert_eq!((src4(&out), dst4(&out), out[20]), (a4("198.51.100.1"), a4("192.0.2.10"), 0));
+    let (v, out) = run(&mut s, &echo6("2001:db8:64::c000:20a", "2001:db8::1", 5, 6, b"ping"));
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!(out[40], 129);
+    let (v, _) = run(&mut s, &udp4("192.0.2.10", "198.51.100.1", 53, b"q"));
+    assert_eq!(v, Verdict::Drop(R::ToTranslator));
+}
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let mut c = config();
+    c.icmp_rate = sixgate_nat64::IcmpRateLimit { per_second: 1, burst: 2 };
+    let mut s = Siit::new(c).unwrap();
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"x");
+    pkt[8] = 1;
+    fix_ipv4_checksum(&mut pkt);
+    let now = std::time::Instant::now();
+    let mut replies = 0;
+    for _ in 0..10 {
+        let mut b = sixgate_core::buf::PacketBuf::from_slice(&pkt);
+        if let Verdict::Reply(_) = s.process(&mut b, now) {
+            replies += 1;
+        }
+    }
+    assert_eq!(replies, 2, "burst of two, then nothing within the same instant");
+    let mut b = sixgate_core::buf::PacketBuf::from_slice(&pkt);
+    assert!(matches!(s.process(&mut b, now + std::time::Duration::from_secs(1)), Verdict::Reply(_)));
+    assert_eq!(s.counters().dropped(R::TtlExceeded), 11);
+}
+
+#[test]
+fn malformed_inputs_are_dropped() {
+    let mut s = siit();
+    for bad in [&[][..], &[0x45][..], &[0x60; 39][..], &[0x10; 60][..]] {
+        assert_eq!(run(&mut s, bad).0, Verdict::Drop(R::Malformed));
+    }
+    // Total length beyond the buffer.
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    pkt[3] += 10;
+    fix_ipv4_checksum(&mut pkt);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::Malformed));
+    // Trailing link padding is cut off.
+    let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"q");
+    pkt.extend_from_slice(&[0; 10]);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+}
