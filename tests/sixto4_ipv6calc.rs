@@ -124,6 +124,9 @@ fn sixrd_prefixes_agree_with_ipv6calc() {
     }
 }
 
+/// What ipv6calc says about one address: (IPv4 address, source kind) pairs, Teredo port.
+type Record = (Vec<(String, String)>, Option<u16>);
+
 /// `sixgate addr` finds the same embedded IPv4 addresses (and Teredo port) as
 /// `ipv6calc --showinfo --machine_readable`, run once in pipe mode over a few hundred
 /// addresses of every kind and some plain global unicast ones.
@@ -161,7 +164,7 @@ fn embedded_ipv4_agrees_with_ipv6calc_showinfo() {
     let lines = ipv6calc_pipe(&["-q", "--showinfo", "--machine_readable"], &input);
 
     // One record per address, each starting with IPV6=.
-    let mut records: Vec<(Vec<(String, String)>, Option<u16>)> = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
     for l in &lines {
         if l.starts_with("IPV6=") {
             records.push((Vec::new(), None));

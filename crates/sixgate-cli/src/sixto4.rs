@@ -9,8 +9,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_6to4::explain::explain_str;
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::sixto4::{batch, six_to_four, Scope};
-use sixgate_6to4::tunnel::{Format, TunnelSpec};
+use sixgate_6to4::sixto4::{batch, six_to_four, Scope, DEPRECATION_NOTE};
+use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
 use sixgate_core::text::{parse_addr, parse_prefix};
 
@@ -269,13 +269,19 @@ pub(crate) fn run_tunnel_config(c: TunnelConfigCmd) -> Result<ExitCode, CliError
             (spec, common.format)
         }
     };
-    let text = match format {
-        FormatArg::All => spec.render_all(),
-        FormatArg::Ifupdown => spec.render(Format::Ifupdown),
-        FormatArg::Iproute2 => spec.render(Format::Iproute2),
-        FormatArg::Networkd => spec.render(Format::Networkd),
-        FormatArg::Netplan => spec.render(Format::Netplan),
-        FormatArg::Nftables => spec.render(Format::Nftables),
+    // render_all() carries the RFC 7526 notice for 6to4 once; a single format gets it here.
+    let note = match (&spec.kind, format) {
+        (Kind::SixToFour { .. }, f) if f != FormatArg::All => format!("# note: {DEPRECATION_NOTE}\n\n"),
+        _ => String::new(),
     };
+    let text = note
+        + &match format {
+            FormatArg::All => spec.render_all(),
+            FormatArg::Ifupdown => spec.render(Format::Ifupdown),
+            FormatArg::Iproute2 => spec.render(Format::Iproute2),
+            FormatArg::Networkd => spec.render(Format::Networkd),
+            FormatArg::Netplan => spec.render(Format::Netplan),
+            FormatArg::Nftables => spec.render(Format::Nftables),
+        };
     emit(text.trim_end())
 }

@@ -244,6 +244,10 @@ fn tunnel_config_6to4() {
     assert!(out.contains("ip tunnel add tun6to4 mode sit remote any local 74.207.254.16 ttl 255"), "{out}");
     assert!(out.contains("2002:4acf:fe10::1/16") && out.contains("mtu 1480"), "{out}");
     assert_eq!(out.matches("RFC 7526").count(), 1, "{out}");
+    for format in ["ifupdown", "iproute2", "networkd", "netplan", "nftables"] {
+        let out = stdout(&sixgate(&["tunnel-config", "6to4", "--local", "74.207.254.16", "--format", format]));
+        assert_eq!(out.matches("RFC 7526").count(), 1, "{format}: {out}");
+    }
     assert_refused(&sixgate(&["tunnel-config", "6to4", "--local", "192.168.1.1"]), &["192.168.1.1", "RFC 1918"]);
     assert_refused(
         &sixgate(&["tunnel-config", "6to4", "--local", "74.207.254.16", "--link-mtu", "1200"]),
