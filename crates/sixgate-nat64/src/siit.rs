@@ -173,6 +173,19 @@ pub struct Siit {
     scratch: Vec<u8>,
     pending: Pending,
     suppressed: u64,
+    /// Precomputed state of the common-case fast path, when the configuration allows it.
+    fast: Option<Fast>,
+}
+
+/// The common case, translated with precomputed constants: pool6 is a /96, no EAM entry and
+/// no denylist, so an address maps by OR-ing or masking 32 bits, and the transport checksum
+/// changes by a constant (the /96 prefix's words, once per address: RFC 1624).
+#[derive(Debug, Clone, Copy)]
+struct Fast {
+    prefix: u128,
+    /// Unfolded sum of the prefix's words, counted twice (source and destination).
+    sum2: u32,
+    well_known: bool,
 }
 
 impl Siit {
@@ -196,7 +209,131 @@ impl Siit {
                 last_mf: false,
             },
             suppressed: 0,
-        })
+            fast: None,
+        }
+        .with_fast_path())
+    }
+
+    fn with_fast_path(mut self) -> Self {
+        self.fast = match self.cfg.pool6 {
+            Some(p) if p.prefix_len() == 96 && self.cfg.eamt.is_empty() && self.cfg.denylist4.is_empty() => {
+                let prefix = u128::from(p.net().network());
+                Some(Fast {
+                    prefix,
+                    sum2: add(sum_v6(p.net().network()), sum_v6(p.net().network())),
+                    well_known: p.is_well_known(),
+                })
+            }
+            _ => None,
+        };
+        self
+    }
+
+    /// IPv4 → IPv6 for the common case: an unfragmented TCP or UDP packet without options
+    /// that fits, between two translatable addresses. `None` sends the packet to the
+    /// general path, which handles (and counts) everything else; both give the same bytes.
+    #[inline]
+    fn fast_v4(&mut self, buf: &mut PacketBuf) -> Option<Out> {
+        let f = self.fast?;
+        let p = buf.as_slice();
+        let h: &[u8; 28] = p.get(..28)?.try_into().ok()?;
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let ff = u16::from_be_bytes([h[6], h[7]]);
+        let (ttl, proto) = (h[8], h[9]);
+        if h[0] != 0x45 || total != p.len() || ff & 0x3fff != 0 || ttl <= 1 || !(proto == 6 || proto == 17) {
+            return None;
+        }
+        if checksum::checksum(&h[..20]) != 0 {
+            return None;
+        }
+        let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+        let (s4, d4) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
+        if forbidden4(s4) || forbidden4(d4) || d4 == self.cfg.own_ipv4 {
+            return None;
+        }
+        if f.well_known && !(is_global_v4(s4) && is_global_v4(d4)) {
+            return None;
+        }
+        let plen = total - 20;
+        let df = ff & 0x4000 != 0;
+        let limit = if df { self.cfg.ipv6_mtu } else { self.cfg.ipv6_mtu.min(self.cfg.lowest_ipv6_mtu) };
+        let at = if proto == 6 { 16 } else { 6 };
+        if 40 + plen > usize::from(limit) || plen < at + 4 {
+            return None;
+        }
+        let hc = u16::from_be_bytes([p[20 + at], p[21 + at]]);
+        if proto == 17 && hc == 0 {
+            return None;
+        }
+        let tc = self.cfg.traffic_class.apply(h[1]);
+        // RFC 1624: the pseudo-header gains the prefix's words for both addresses.
+        let mut c = checksum::update(hc, 0, f.sum2);
+        if proto == 17 && c == 0 {
+            c = 0xffff;
+        }
+        let h6 = buf.replace_front(20, 40).ok()?;
+        write_ipv6_header(
+            h6,
+            tc,
+            plen as u16,
+            proto,
+            ttl - 1,
+            Ipv6Addr::from(f.prefix | u128::from(src)),
+            Ipv6Addr::from(f.prefix | u128::from(dst)),
+        );
+        put16(&mut buf.as_mut_slice()[40..], at, c);
+        Some(Out::Fwd(Side::V6))
+    }
+
+    /// IPv6 → IPv4 for the common case (see [`Siit::fast_v4`]).
+    #[inline]
+    fn fast_v6(&mut self, buf: &mut PacketBuf) -> Option<Out> {
+        let f = self.fast?;
+        let p = buf.as_slice();
+        let h: &[u8; 48] = p.get(..48)?.try_into().ok()?;
+        let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        let (nh, hop) = (h[6], h[7]);
+        if 40 + plen != p.len() || hop <= 1 || !(nh == 6 || nh == 17) {
+            return None;
+        }
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&h[8..24]);
+        let src6 = u128::from_be_bytes(a);
+        a.copy_from_slice(&h[24..40]);
+        let dst6 = u128::from_be_bytes(a);
+        const HIGH96: u128 = !0xffff_ffff;
+        if src6 & HIGH96 != f.prefix || dst6 & HIGH96 != f.prefix {
+            return None;
+        }
+        let (s4, d4) = (Ipv4Addr::from(src6 as u32), Ipv4Addr::from(dst6 as u32));
+        if forbidden4(s4) || forbidden4(d4) || Ipv6Addr::from(dst6) == self.cfg.own_ipv6 {
+            return None;
+        }
+        if f.well_known && !(is_global_v4(s4) && is_global_v4(d4)) {
+            return None;
+        }
+        let total = 20 + plen;
+        let at = if nh == 6 { 16 } else { 6 };
+        if total > usize::from(self.cfg.ipv4_mtu) || plen < at + 4 {
+            return None;
+        }
+        let hc = u16::from_be_bytes([p[40 + at], p[41 + at]]);
+        if nh == 17 && hc == 0 {
+            return None;
+        }
+        let mut c = checksum::update(hc, f.sum2, 0);
+        if nh == 17 && c == 0 {
+            c = 0xffff;
+        }
+        let tos = self.cfg.tos.apply(((u16::from_be_bytes([h[0], h[1]]) >> 4) & 0xff) as u8);
+        // RFC 7915 §5.1: DF only above 1260 bytes; a fresh identification.
+        let df = total > 1260;
+        let id = self.ident();
+        let h4 = buf.replace_front(40, 20).ok()?;
+        write_ipv4_header(h4, tos, total as u16, id, u16::from(df) << 14, hop - 1, nh, s4, d4);
+        put16(&mut buf.as_mut_slice()[20..], at, c);
+        Some(Out::Fwd(Side::V4))
     }
 
     /// The configuration.
@@ -1180,8 +1317,14 @@ impl Engine for Siit {
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
         self.pending.active = false;
         let out = match buf.first().map(|b| b >> 4) {
-            Some(4) => self.xlate_v4(buf, now, false),
-            Some(6) => self.xlate_v6(buf, now),
+            Some(4) => match self.fast_v4(buf) {
+                Some(o) => o,
+                None => self.xlate_v4(buf, now, false),
+            },
+            Some(6) => match self.fast_v6(buf) {
+                Some(o) => o,
+                None => self.xlate_v6(buf, now),
+            },
             _ => Out::Drop(R::Malformed),
         };
         match out {
