@@ -10,6 +10,7 @@ mod nat64;
 mod nat64_config;
 mod rdns;
 mod sixto4;
+mod tunnel;
 
 pub(crate) use error::CliError;
 
@@ -41,6 +42,9 @@ enum Cmd {
     /// NAT64 / SIIT translation.
     #[command(subcommand)]
     Nat64(nat64::Nat64Cmd),
+    /// 6in4 (sit) tunnel endpoints.
+    #[command(subcommand)]
+    Tunnel(tunnel::TunnelCmd),
 }
 
 fn main() -> ExitCode {
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Cmd::TunnelConfig(c) => sixto4::run_tunnel_config(c),
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),
+        Cmd::Tunnel(c) => tunnel::run(c),
     };
     match r {
         Ok(code) => code,

@@ -9,8 +9,12 @@
 
 mod batch;
 pub mod driver;
+pub mod raw;
 pub mod signals;
 pub mod tun;
+pub mod tunnel;
 
 pub use driver::{run_workers, Published, WorkerStats};
+pub use raw::RawIpv4;
 pub use tun::{TunDevice, TunOptions};
+pub use tunnel::{run_tunnel, TunnelIo};

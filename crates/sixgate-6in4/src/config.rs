@@ -1,0 +1,192 @@
+//! Configuration of a tunnel endpoint.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use sixgate_core::class::is_global_v4;
+use sixgate_core::rfc6052::sixtofour_prefix;
+
+use crate::Error;
+
+/// The deprecated 6to4 relay anycast address (RFC 3068), withdrawn by RFC 7526.
+pub const DEPRECATED_ANYCAST_RELAY: Ipv4Addr = Ipv4Addr::new(192, 88, 99, 1);
+
+/// The smallest MTU IPv6 may be offered (RFC 8200 §5).
+pub const IPV6_MIN_MTU: u16 = 1280;
+
+/// How the far end of the tunnel is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A configured (point-to-point) tunnel, RFC 4213 §3: everything goes to `remote`, and
+    /// only packets from `remote` are accepted.
+    Static {
+        /// The remote endpoint's IPv4 address.
+        remote: Ipv4Addr,
+    },
+    /// 6to4 (RFC 3056, with the RFC 3964 security checks): a 2002::/16 destination is sent
+    /// to the IPv4 address it embeds, any other destination to `relay`.
+    SixToFour {
+        /// The 6to4 relay for native IPv6 destinations (none: such packets are dropped).
+        relay: Option<Ipv4Addr>,
+    },
+}
+
+/// What happens to the ECN field (RFC 6040).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EcnMode {
+    /// RFC 6040 §4.1 normal mode: the outer ECN field is a copy of the inner one.
+    #[default]
+    Normal,
+    /// RFC 6040 §4.1 compatibility mode: the outer ECN field is Not-ECT.
+    Compatibility,
+}
+
+/// ICMPv6 error rate limit (RFC 4443 §2.4(f)): a token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpRateLimit {
+    /// Errors per second in the long run; 0 disables the limit.
+    pub per_second: u32,
+    /// Burst size.
+    pub burst: u32,
+}
+
+impl Default for IcmpRateLimit {
+    fn default() -> Self {
+        Self { per_second: 100, burst: 20 }
+    }
+}
+
+/// Configuration of a [`SitTunnel`](crate::SitTunnel).
+///
+/// ```
+/// use sixgate_6in4::{Mode, SitConfig};
+/// let cfg = SitConfig::new_static(
+///     "192.0.2.1".parse().unwrap(),
+///     "198.51.100.1".parse().unwrap(),
+///     "2001:db8:ffff::1".parse().unwrap(),
+/// );
+/// assert_eq!(cfg.tunnel_mtu(), 1480);
+/// cfg.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SitConfig {
+    /// The local IPv4 endpoint (outer source).
+    pub local: Ipv4Addr,
+    /// Static or 6to4.
+    pub mode: Mode,
+    /// The endpoint's IPv6 address: the source of the Packet Too Big messages it sends.
+    pub address: Ipv6Addr,
+    /// Outer TTL (RFC 4213 §3.3) [default: 64].
+    pub ttl: u8,
+    /// Copy the inner DSCP into the outer header (RFC 2983 uniform model); otherwise the
+    /// outer DSCP is 0 [default: false].
+    pub copy_dscp: bool,
+    /// ECN handling (RFC 6040) [default: normal mode].
+    pub ecn: EcnMode,
+    /// MTU of the IPv4 link the outer packets leave by [default: 1500].
+    pub link_mtu: u16,
+    /// The tunnel MTU offered to IPv6; `None` means `link_mtu − 20` (RFC 4213 §3.2).
+    pub mtu: Option<u16>,
+    /// How long a path MTU learned from ICMPv4 lasts (RFC 1191 §6.3) [default: 10 min].
+    pub pmtu_expiry: Duration,
+    /// Most destinations with a learned path MTU (the table never grows beyond it).
+    pub pmtu_entries: usize,
+    /// Rate limit of the Packet Too Big messages the endpoint sends.
+    pub icmp_rate: IcmpRateLimit,
+}
+
+impl SitConfig {
+    /// A configured tunnel from `local` to `remote`, with the defaults.
+    pub fn new_static(local: Ipv4Addr, remote: Ipv4Addr, address: Ipv6Addr) -> Self {
+        Self::with_mode(local, Mode::Static { remote }, address)
+    }
+
+    /// A 6to4 endpoint on `local`; its address is `2002:<local>::1`.
+    pub fn new_6to4(local: Ipv4Addr, relay: Option<Ipv4Addr>) -> Self {
+        let net = sixtofour_prefix(local).network();
+        let address = Ipv6Addr::from(u128::from(net) | 1);
+        Self::with_mode(local, Mode::SixToFour { relay }, address)
+    }
+
+    fn with_mode(local: Ipv4Addr, mode: Mode, address: Ipv6Addr) -> Self {
+        Self {
+            local,
+            mode,
+            address,
+            ttl: 64,
+            copy_dscp: false,
+            ecn: EcnMode::Normal,
+            link_mtu: 1500,
+            mtu: None,
+            pmtu_expiry: Duration::from_secs(600),
+            pmtu_entries: 4096,
+            icmp_rate: IcmpRateLimit::default(),
+        }
+    }
+
+    /// The tunnel MTU offered to IPv6.
+    pub fn tunnel_mtu(&self) -> u16 {
+        self.mtu.unwrap_or(self.link_mtu.saturating_sub(20))
+    }
+
+    /// Checks the values; the error names the bad one.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.local.is_unspecified() || self.local.is_multicast() || self.local.is_broadcast() {
+            return bad(format!("local address {} is not a unicast address", self.local));
+        }
+        if self.ttl == 0 {
+            return bad("ttl must be 1-255".into());
+        }
+        if self.link_mtu < 68 {
+            return bad(format!("link MTU {} is below the IPv4 minimum of 68", self.link_mtu));
+        }
+        let mtu = self.tunnel_mtu();
+        // RFC 4213 §3.2: the tunnel never offers IPv6 less than 1280 bytes.
+        if mtu < IPV6_MIN_MTU {
+            return bad(format!("tunnel MTU {mtu} is below the IPv6 minimum of {IPV6_MIN_MTU}"));
+        }
+        if usize::from(mtu) + 20 > usize::from(u16::MAX) {
+            return bad(format!("tunnel MTU {mtu} leaves no room for the outer header"));
+        }
+        if self.pmtu_entries == 0 {
+            return bad("pmtu_entries must be at least 1".into());
+        }
+        match self.mode {
+            Mode::Static { remote } => {
+                if remote.is_unspecified() || remote.is_multicast() || remote.is_broadcast() {
+                    return bad(format!("remote address {remote} is not a unicast address"));
+                }
+            }
+            Mode::SixToFour { relay } => {
+                // RFC 3964 §5.1: 6to4 needs a global IPv4 address.
+                if !is_global_v4(self.local) {
+                    return bad(format!("6to4 needs a global IPv4 address; {} is not", self.local));
+                }
+                if let Some(r) = relay {
+                    if r.is_unspecified() || r.is_multicast() || r.is_broadcast() {
+                        return bad(format!("relay address {r} is not a unicast address"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Warnings about a valid but questionable configuration (for the operator's log).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if let Mode::SixToFour { relay } = self.mode {
+            match relay {
+                Some(DEPRECATED_ANYCAST_RELAY) => w.push(
+                    "relay 192.88.99.1 is the 6to4 anycast relay address, deprecated by RFC 7526; \
+                     configure a specific relay"
+                        .to_owned(),
+                ),
+                None => w.push("no 6to4 relay: packets to native IPv6 destinations are dropped".to_owned()),
+                Some(_) => {}
+            }
+        }
+        w
+    }
+}

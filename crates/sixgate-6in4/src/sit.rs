@@ -1,0 +1,587 @@
+//! The tunnel endpoint engine.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
+
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::checksum::{add, finish, pseudo_v6, sum};
+use sixgate_core::class::is_global_v4;
+use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::rfc6052::sixtofour_extract;
+
+use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
+use crate::reason::DropReason;
+use crate::Error;
+
+use DropReason as R;
+
+/// IP protocol number of IPv6-in-IPv4 (RFC 4213 §3.5).
+pub const PROTO_IPV6: u8 = 41;
+
+enum Out {
+    Fwd(Side),
+    Reply(Side, DropReason),
+    Drop(DropReason),
+}
+
+#[inline]
+fn be16(p: &[u8], o: usize) -> u16 {
+    u16::from_be_bytes([p[o], p[o + 1]])
+}
+#[inline]
+fn put16(p: &mut [u8], o: usize, v: u16) {
+    p[o..o + 2].copy_from_slice(&v.to_be_bytes());
+}
+#[inline]
+fn v4at(p: &[u8], o: usize) -> Ipv4Addr {
+    Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3])
+}
+#[inline]
+fn v6at(p: &[u8], o: usize) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&p[o..o + 16]);
+    Ipv6Addr::from(a)
+}
+
+/// The 20-byte outer IPv4 header sum without the total length, identification and
+/// checksum fields: added to those per packet, it gives the header checksum without
+/// summing the header again.
+fn header_sum(h: &[u8; 20]) -> u32 {
+    sum(h)
+}
+
+/// RFC 6040 §4.2, Figure 4: the inner ECN field after decapsulation, or `None` where the
+/// packet must be dropped (outer CE on a Not-ECT inner packet).
+#[inline]
+pub fn ecn_decap(inner: u8, outer: u8) -> Option<u8> {
+    const NOT_ECT: u8 = 0;
+    const ECT1: u8 = 1;
+    const CE: u8 = 3;
+    match (inner & 3, outer & 3) {
+        (NOT_ECT, CE) => None,
+        (NOT_ECT, _) => Some(NOT_ECT),
+        (CE, _) => Some(CE),
+        (_, CE) => Some(CE),
+        // Inner ECT(0) with outer ECT(1) becomes ECT(1); every other ECT pair keeps the
+        // inner value (outer Not-ECT or ECT(0), or an inner ECT(1)).
+        (_, ECT1) => Some(ECT1),
+        (i, _) => Some(i),
+    }
+}
+
+/// RFC 1191 §7 plateau table (descending).
+const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+/// Token bucket for the ICMPv6 errors the endpoint generates.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    /// Tokens × 1,000,000.
+    micro: u64,
+    last: Option<Instant>,
+}
+
+impl Bucket {
+    fn take(&mut self, now: Instant, per_second: u32, burst: u32) -> bool {
+        if per_second == 0 {
+            return true;
+        }
+        let cap = u64::from(burst.max(1)) * 1_000_000;
+        match self.last {
+            None => self.micro = cap,
+            Some(t) => {
+                let us = now.saturating_duration_since(t).as_micros().min(u128::from(u64::MAX / 4)) as u64;
+                self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
+            }
+        }
+        self.last = Some(now);
+        if self.micro >= 1_000_000 {
+            self.micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One learned path MTU.
+#[derive(Debug, Clone, Copy)]
+struct PathMtu {
+    /// Path MTU in IPv4 terms (outer packet size).
+    mtu: u16,
+    expires: Instant,
+}
+
+/// Outer fragments still to be sent for the packet last processed.
+#[derive(Debug, Clone)]
+struct Pending {
+    active: bool,
+    hdr: [u8; 20],
+    data: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+/// A 6in4 tunnel endpoint (RFC 4213), static or 6to4 (RFC 3056 with the RFC 3964 checks).
+///
+/// [`Side::V6`] is the inner side (IPv6 packets to encapsulate, decapsulated packets out);
+/// [`Side::V4`] is the outer side (protocol-41 packets and ICMPv4 errors in, encapsulated
+/// packets out). Encapsulation prepends the outer header into the buffer's headroom and
+/// decapsulation strips it: the inner packet is never copied.
+#[derive(Debug)]
+pub struct SitTunnel {
+    cfg: SitConfig,
+    /// Sum of the constant words of the outer header (see [`header_sum`]).
+    hsum_df: u32,
+    hsum_nodf: u32,
+    tunnel_mtu: u16,
+    counters: Counters<DropReason>,
+    next_id: u16,
+    bucket: Bucket,
+    pmtu: HashMap<Ipv4Addr, PathMtu>,
+    next_expiry: Option<Instant>,
+    pending: Pending,
+    scratch: Vec<u8>,
+    suppressed: u64,
+}
+
+impl SitTunnel {
+    /// An endpoint with a validated configuration.
+    pub fn new(cfg: SitConfig) -> Result<Self, Error> {
+        cfg.validate()?;
+        let mut h = [0u8; 20];
+        h[0] = 0x45;
+        h[8] = cfg.ttl;
+        h[9] = PROTO_IPV6;
+        h[12..16].copy_from_slice(&cfg.local.octets());
+        let hsum_nodf = header_sum(&h);
+        h[6] = 0x40;
+        let hsum_df = header_sum(&h);
+        Ok(Self {
+            tunnel_mtu: cfg.tunnel_mtu(),
+            cfg,
+            hsum_df,
+            hsum_nodf,
+            counters: Counters::new(),
+            next_id: 0,
+            bucket: Bucket::default(),
+            pmtu: HashMap::new(),
+            next_expiry: None,
+            pending: Pending { active: false, hdr: [0; 20], data: Vec::new(), pos: 0, chunk: 0 },
+            scratch: Vec::with_capacity(1280),
+            suppressed: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SitConfig {
+        &self.cfg
+    }
+
+    /// Packet Too Big messages the endpoint wanted to send but did not (rate limit, or
+    /// packets that must not be answered, RFC 4443 §2.4(e)).
+    pub fn icmp_suppressed(&self) -> u64 {
+        self.suppressed
+    }
+
+    /// The path MTU (outer, IPv4 terms) learned for `dst` and still valid at `now`.
+    pub fn path_mtu(&self, dst: Ipv4Addr, now: Instant) -> Option<u16> {
+        self.pmtu.get(&dst).filter(|e| e.expires > now).map(|e| e.mtu)
+    }
+
+    /// Number of destinations with a learned path MTU (expired ones included until
+    /// [`Engine::handle_timeout`] removes them).
+    pub fn path_mtu_entries(&self) -> usize {
+        self.pmtu.len()
+    }
+
+    /// The largest inner packet that may go to `dst` now, and whether the outer packet
+    /// carries DF (RFC 4213 §3.2).
+    #[inline]
+    fn inner_limit(&self, dst: Ipv4Addr, now: Instant) -> (usize, bool) {
+        let tmtu = usize::from(self.tunnel_mtu);
+        if self.pmtu.is_empty() {
+            return (tmtu, true);
+        }
+        match self.path_mtu(dst, now) {
+            None => (tmtu, true),
+            Some(p) => {
+                let inner = usize::from(p).saturating_sub(20);
+                if inner < usize::from(IPV6_MIN_MTU) {
+                    // RFC 4213 §3.2: below 1280, offer 1280 anyway and let the outer
+                    // packet be fragmented (DF clear).
+                    (usize::from(IPV6_MIN_MTU).min(tmtu), false)
+                } else {
+                    (inner.min(tmtu), true)
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- encapsulation
+
+    /// RFC 4213 §3.5: an IPv6 packet from the inner side becomes an IPv4 protocol-41
+    /// packet to the tunnel's (or the 6to4 destination's) IPv4 address.
+    fn encap(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
+        let p = buf.as_slice();
+        if p.len() < 40 {
+            return Out::Drop(R::Malformed);
+        }
+        let len = 40 + usize::from(be16(p, 4));
+        if len > p.len() {
+            return Out::Drop(R::Malformed);
+        }
+        buf.truncate(len);
+        let p = buf.as_slice();
+        let tc = ((p[0] & 0x0f) << 4) | (p[1] >> 4);
+        let dst4 = match self.cfg.mode {
+            Mode::Static { remote } => remote,
+            Mode::SixToFour { relay } => {
+                let dst6 = v6at(p, 24);
+                match sixtofour_extract(dst6) {
+                    // RFC 3964 §5.1: never tunnel to a non-global IPv4 address.
+                    Some(a) if !is_global_v4(a) => return Out::Drop(R::NonGlobal6to4),
+                    Some(a) => a,
+                    None => match relay {
+                        Some(r) => r,
+                        None => return Out::Drop(R::NoRelay),
+                    },
+                }
+            }
+        };
+        let (limit, df) = self.inner_limit(dst4, now);
+        if len > limit {
+            // RFC 4213 §3.2: larger than the tunnel (or path) MTU → Packet Too Big.
+            return self.packet_too_big(buf, now, limit as u32, R::TooBig);
+        }
+        let tos = if self.cfg.copy_dscp { tc & 0xfc } else { 0 }
+            | match self.cfg.ecn {
+                // RFC 6040 §4.1 normal mode: copy the ECN field.
+                EcnMode::Normal => tc & 3,
+                // RFC 6040 §4.1 compatibility mode: Not-ECT.
+                EcnMode::Compatibility => 0,
+            };
+        let total = len + 20;
+        self.next_id = self.next_id.wrapping_add(1);
+        let id = self.next_id;
+        let Ok(h) = buf.prepend(20) else { return Out::Drop(R::NoRoom) };
+        // The header checksum from the precomputed sum of the constant fields.
+        let d = dst4.octets();
+        let mut acc = if df { self.hsum_df } else { self.hsum_nodf };
+        acc += u32::from(tos) + total as u32 + u32::from(id);
+        acc += u32::from(u16::from_be_bytes([d[0], d[1]])) + u32::from(u16::from_be_bytes([d[2], d[3]]));
+        h[0] = 0x45;
+        h[1] = tos;
+        put16(h, 2, total as u16);
+        put16(h, 4, id);
+        h[6] = if df { 0x40 } else { 0 };
+        h[7] = 0;
+        h[8] = self.cfg.ttl;
+        h[9] = PROTO_IPV6;
+        put16(h, 10, finish(acc));
+        h[12..16].copy_from_slice(&self.cfg.local.octets());
+        h[16..20].copy_from_slice(&d);
+        if !df {
+            let path = self.path_mtu(dst4, now).map_or(usize::from(self.cfg.link_mtu), usize::from);
+            if total > path {
+                self.split_v4(buf, path);
+            }
+        }
+        Out::Fwd(Side::V4)
+    }
+
+    /// Splits the outer IPv4 packet in `buf` (20-byte header, DF clear) into fragments of
+    /// at most `mtu` bytes: the first stays in `buf`, the rest wait for
+    /// [`Engine::poll_transmit`].
+    fn split_v4(&mut self, buf: &mut PacketBuf, mtu: usize) {
+        let chunk = (mtu.max(68) - 20) / 8 * 8;
+        let p = buf.as_slice();
+        let pd = &mut self.pending;
+        pd.hdr.copy_from_slice(&p[..20]);
+        pd.data.clear();
+        pd.data.extend_from_slice(&p[20 + chunk..]);
+        pd.pos = chunk;
+        pd.chunk = chunk;
+        pd.active = true;
+        buf.truncate(20 + chunk);
+        let h = &mut buf.as_mut_slice()[..20];
+        put16(h, 2, (20 + chunk) as u16);
+        put16(h, 6, 0x2000);
+        h[10] = 0;
+        h[11] = 0;
+        let c = finish(sum(h));
+        put16(h, 10, c);
+    }
+
+    /// RFC 4443 §3.2 Packet Too Big to the source of the IPv6 packet in `buf`, from the
+    /// endpoint's address, quoting as much of the packet as fits in 1280 bytes.
+    fn packet_too_big(&mut self, buf: &mut PacketBuf, now: Instant, mtu: u32, reason: DropReason) -> Out {
+        let p = buf.as_slice();
+        let src = v6at(p, 8);
+        // RFC 4443 §2.4(e): never about an ICMPv6 error, never to a source that is not a
+        // unicast address (a multicast destination is allowed for Packet Too Big).
+        let about_error = p[6] == 58 && p.len() > 40 && p[40] < 128;
+        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
+        if about_error || bad_src || !self.bucket.take(now, self.cfg.icmp_rate.per_second, self.cfg.icmp_rate.burst) {
+            self.suppressed += 1;
+            return Out::Drop(reason);
+        }
+        let quote = p.len().min(1280 - 48);
+        let own = self.cfg.address;
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        s.resize(48, 0);
+        s.extend_from_slice(&p[..quote]);
+        let mlen = s.len() - 40;
+        s[0] = 0x60;
+        put16(&mut s, 4, mlen as u16);
+        s[6] = 58;
+        s[7] = 255;
+        s[8..24].copy_from_slice(&own.octets());
+        s[24..40].copy_from_slice(&src.octets());
+        s[40] = 2;
+        s[41] = 0;
+        s[44..48].copy_from_slice(&mtu.to_be_bytes());
+        let c = finish(add(pseudo_v6(own, src, 58, mlen as u32), sum(&s[40..])));
+        put16(&mut s, 42, c);
+        let r = buf.set(&s);
+        self.scratch = s;
+        match r {
+            Ok(()) => Out::Reply(Side::V6, reason),
+            Err(_) => Out::Drop(R::NoRoom),
+        }
+    }
+
+    // ---------------------------------------------------------------- decapsulation
+
+    /// RFC 4213 §3.6: an IPv4 packet from the outer side: protocol 41 is checked and
+    /// decapsulated; an ICMPv4 Fragmentation Needed about one of our packets lowers the
+    /// path MTU.
+    fn decap(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
+        let p = buf.as_slice();
+        if p.len() < 20 {
+            return Out::Drop(R::Malformed);
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let total = usize::from(be16(p, 2));
+        if ihl < 20 || total < ihl || total > p.len() {
+            return Out::Drop(R::Malformed);
+        }
+        // RFC 1812 §5.2.2: verify the header checksum.
+        if finish(sum(&p[..ihl])) != 0 {
+            return Out::Drop(R::Ipv4HeaderChecksum);
+        }
+        buf.truncate(total);
+        let p = buf.as_slice();
+        if be16(p, 6) & 0x3fff != 0 {
+            return Out::Drop(R::OuterFragment);
+        }
+        let src4 = v4at(p, 12);
+        let dst4 = v4at(p, 16);
+        let proto = p[9];
+        if dst4 != self.cfg.local {
+            return Out::Drop(R::WrongOuterDestination);
+        }
+        if proto == 1 {
+            return self.icmp4(buf, now, ihl);
+        }
+        if proto != PROTO_IPV6 {
+            return Out::Drop(R::NotProtocol41);
+        }
+        // RFC 4213 §3.6: a configured tunnel accepts only its remote endpoint.
+        if let Mode::Static { remote } = self.cfg.mode {
+            if src4 != remote {
+                return Out::Drop(R::WrongOuterSource);
+            }
+        }
+        let outer_ecn = p[1] & 3;
+        let inner = &p[ihl..];
+        if inner.len() < 40 || inner[0] >> 4 != 6 {
+            return Out::Drop(R::InnerMalformed);
+        }
+        let ilen = 40 + usize::from(be16(inner, 4));
+        if ilen > inner.len() {
+            return Out::Drop(R::InnerMalformed);
+        }
+        let src6 = v6at(inner, 8);
+        let s = src6.octets();
+        // RFC 4213 §3.6 / RFC 3964 §5.1: sources that never come through a tunnel.
+        let v4compat = s[..12] == [0; 12];
+        let v4mapped = s[..10] == [0; 10] && s[10] == 0xff && s[11] == 0xff;
+        if src6.is_multicast() || v4compat || v4mapped {
+            // `v4compat` covers :: and ::1 too.
+            return Out::Drop(R::ForbiddenInnerSource);
+        }
+        if let Mode::SixToFour { relay } = self.cfg.mode {
+            let from_relay = relay == Some(src4);
+            match sixtofour_extract(src6) {
+                // RFC 3964 §5.1: 6to4 addresses embed global IPv4 addresses only.
+                Some(a) if !is_global_v4(a) => return Out::Drop(R::NonGlobal6to4),
+                // RFC 3964 §5.1: the 6to4 source must match the IPv4 source, unless the
+                // packet comes from the relay.
+                Some(a) if a != src4 && !from_relay => return Out::Drop(R::Spoofed6to4),
+                Some(_) => {}
+                // A native source comes only through the relay.
+                None if !from_relay => return Out::Drop(R::NotFromRelay),
+                None => {}
+            }
+            if sixtofour_extract(v6at(inner, 24)) != Some(self.cfg.local) {
+                return Out::Drop(R::InnerDestinationNotOurs);
+            }
+        }
+        // RFC 6040 §4.2: combine the outer ECN field into the inner one.
+        let ie = (inner[1] >> 4) & 3;
+        let Some(ne) = ecn_decap(ie, outer_ecn) else { return Out::Drop(R::EcnCeOnNotEct) };
+        if buf.strip_front(ihl).is_err() {
+            return Out::Drop(R::Malformed);
+        }
+        buf.truncate(ilen);
+        if ne != ie {
+            let b = &mut buf.as_mut_slice()[1];
+            *b = (*b & 0xcf) | (ne << 4);
+        }
+        Out::Fwd(Side::V6)
+    }
+
+    /// RFC 4213 §3.2 / §3.4: an ICMPv4 message. Only a Fragmentation Needed that quotes
+    /// one of our outer packets is used: it lowers the path MTU to that destination and,
+    /// when the quote holds the inner IPv6 header and the inner packet no longer fits,
+    /// is relayed to the inner source as a Packet Too Big.
+    fn icmp4(&mut self, buf: &mut PacketBuf, now: Instant, ihl: usize) -> Out {
+        let p = buf.as_slice();
+        let m = &p[ihl..];
+        if m.len() < 8 + 20 || m[0] != 3 || m[1] != 4 {
+            return Out::Drop(R::IcmpNotForUs);
+        }
+        let q = &m[8..];
+        let qihl = usize::from(q[0] & 0x0f) * 4;
+        if q[0] >> 4 != 4 || qihl < 20 || q.len() < qihl || q[9] != PROTO_IPV6 || v4at(q, 12) != self.cfg.local {
+            return Out::Drop(R::IcmpNotForUs);
+        }
+        let qdst = v4at(q, 16);
+        let ours = match self.cfg.mode {
+            Mode::Static { remote } => qdst == remote,
+            Mode::SixToFour { relay } => relay == Some(qdst) || is_global_v4(qdst),
+        };
+        if !ours {
+            return Out::Drop(R::IcmpNotForUs);
+        }
+        let qtotal = be16(q, 2);
+        let advertised = be16(m, 6);
+        // RFC 1191 §5: an old router reports 0; take the plateau below the quoted length.
+        let mtu = if advertised == 0 || advertised >= qtotal {
+            PLATEAUS.iter().copied().find(|&x| x < qtotal).unwrap_or(68)
+        } else {
+            advertised
+        }
+        .max(68);
+        if mtu >= self.cfg.link_mtu {
+            return Out::Drop(R::PathMtuLearned);
+        }
+        self.learn(qdst, mtu, now);
+        // Relay a Packet Too Big when the quote holds the inner header and the inner
+        // packet is too big for the new limit.
+        let inner = &q[qihl..];
+        let inner_len = usize::from(qtotal).saturating_sub(qihl);
+        let (limit, _) = self.inner_limit(qdst, now);
+        if inner.len() >= 40 && inner[0] >> 4 == 6 && inner_len > limit {
+            let (start, _) = buf.bounds();
+            let s = start + ihl + 8 + qihl;
+            let e = start + ihl + m.len();
+            if buf.set_bounds(s, e).is_err() {
+                return Out::Drop(R::PathMtuLearned);
+            }
+            return self.packet_too_big(buf, now, limit as u32, R::PathMtuLearned);
+        }
+        Out::Drop(R::PathMtuLearned)
+    }
+
+    fn learn(&mut self, dst: Ipv4Addr, mtu: u16, now: Instant) {
+        let expires = now + self.cfg.pmtu_expiry;
+        if !self.pmtu.contains_key(&dst) && self.pmtu.len() >= self.cfg.pmtu_entries {
+            // Full: forget the entry that would expire first.
+            if let Some(k) = self.pmtu.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k) {
+                self.pmtu.remove(&k);
+            }
+        }
+        let e = self.pmtu.entry(dst).or_insert(PathMtu { mtu, expires });
+        if e.expires <= now {
+            e.mtu = mtu;
+        } else {
+            e.mtu = e.mtu.min(mtu);
+        }
+        e.expires = expires;
+        self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
+    }
+}
+
+impl Engine for SitTunnel {
+    type Reason = DropReason;
+
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+        self.pending.active = false;
+        let out = match buf.first().map(|b| b >> 4) {
+            Some(6) => self.encap(buf, now),
+            Some(4) => self.decap(buf, now),
+            _ => Out::Drop(R::Malformed),
+        };
+        match out {
+            Out::Fwd(side) => {
+                self.counters.forwarded += 1;
+                Verdict::Forward(side)
+            }
+            Out::Reply(side, r) => {
+                self.counters.replied += 1;
+                self.counters.drop(r);
+                Verdict::Reply(side)
+            }
+            Out::Drop(r) => {
+                self.counters.drop(r);
+                Verdict::Drop(r)
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+        let pd = &mut self.pending;
+        if !pd.active {
+            return None;
+        }
+        let remaining = pd.data.len() - (pd.pos - pd.chunk);
+        let n = remaining.min(pd.chunk);
+        let last = n == remaining;
+        let from = pd.pos - pd.chunk;
+        buf.clear();
+        let Ok(out) = buf.extend_back(20 + n) else {
+            pd.active = false;
+            return None;
+        };
+        out[..20].copy_from_slice(&pd.hdr);
+        out[20..].copy_from_slice(&pd.data[from..from + n]);
+        put16(out, 2, (20 + n) as u16);
+        put16(out, 6, (u16::from(!last) << 13) | (pd.pos / 8) as u16);
+        out[10] = 0;
+        out[11] = 0;
+        let c = finish(sum(&out[..20]));
+        put16(out, 10, c);
+        pd.pos += n;
+        if last {
+            pd.active = false;
+        }
+        self.counters.forwarded += 1;
+        Some(Side::V4)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_expiry
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.pmtu.retain(|_, e| e.expires > now);
+        self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
+    }
+
+    fn counters(&self) -> &Counters<DropReason> {
+        &self.counters
+    }
+}

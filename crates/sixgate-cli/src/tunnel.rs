@@ -1,0 +1,368 @@
+//! `sixgate tunnel run`: a 6in4 (sit) tunnel endpoint on a TUN device and a raw
+//! protocol-41 socket.
+//!
+//! Every flag is also a key of the `--config` TOML file (flags win):
+//!
+//! ```toml
+//! tun = "sit1"
+//! local = "192.0.2.1"
+//! remote = "198.51.100.1"       # static mode
+//! address = "2001:db8:ffff::1/64"
+//! mode = "static"               # or "6to4" (then `relay`, no `remote`)
+//! relay = "192.0.2.99"
+//! link_mtu = 1500               # tunnel MTU = link_mtu − 20 unless `mtu` is given
+//! mtu = 1480
+//! ttl = 64
+//! copy_dscp = false
+//! ecn = "normal"                # RFC 6040: "normal" or "compatibility"
+//! icmp_rate = 100               # Packet Too Big per second (0: unlimited)
+//! icmp_burst = 20
+//! pmtu = true                   # listen to ICMPv4 Fragmentation Needed
+//! stats_interval = 10           # seconds between counter lines (0: none)
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use serde::Deserialize;
+use sixgate_6in4::{DropReason, EcnMode, Mode, SitConfig, SitTunnel};
+use sixgate_core::engine::Counters;
+use sixgate_io::signals::{Event, Signals};
+use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
+
+use crate::CliError;
+
+/// `sixgate tunnel` subcommands.
+#[derive(Subcommand)]
+pub(crate) enum TunnelCmd {
+    /// Run a 6in4 (sit, protocol 41) tunnel endpoint in the foreground until SIGINT or
+    /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
+    /// the encapsulated packets.
+    Run(Box<RunArgs>),
+}
+
+/// Flags of `sixgate tunnel run` (each one also a TOML key).
+#[derive(Args, Default)]
+pub(crate) struct RunArgs {
+    /// TOML file with the same options as keys (flags win).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print it, and exit.
+    #[arg(long)]
+    check: bool,
+    /// TUN device name.
+    #[arg(long, value_name = "NAME")]
+    tun: Option<String>,
+    /// Local IPv4 endpoint (source of the outer packets).
+    #[arg(long, value_name = "V4")]
+    local: Option<Ipv4Addr>,
+    /// Remote IPv4 endpoint (static mode).
+    #[arg(long, value_name = "V4")]
+    remote: Option<Ipv4Addr>,
+    /// IPv6 address and prefix length of the TUN device, e.g. 2001:db8:ffff::1/64
+    /// [6to4 default: 2002:LOCAL::1/16].
+    #[arg(long, value_name = "V6/LEN")]
+    address: Option<String>,
+    /// static (configured tunnel, RFC 4213) or 6to4 (RFC 3056 with RFC 3964 checks)
+    /// [default: static].
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
+    /// 6to4 relay for native IPv6 destinations.
+    #[arg(long, value_name = "V4")]
+    relay: Option<Ipv4Addr>,
+    /// MTU of the IPv4 link [default: 1500]; the tunnel MTU is 20 less.
+    #[arg(long, value_name = "N")]
+    link_mtu: Option<u16>,
+    /// Tunnel MTU offered to IPv6 (at least 1280) [default: link MTU − 20].
+    #[arg(long, value_name = "N")]
+    mtu: Option<u16>,
+    /// Outer TTL [default: 64].
+    #[arg(long, value_name = "N")]
+    ttl: Option<u8>,
+    /// Copy the inner DSCP into the outer header.
+    #[arg(long)]
+    copy_dscp: bool,
+    /// ECN handling, RFC 6040: normal or compatibility [default: normal].
+    #[arg(long, value_name = "MODE")]
+    ecn: Option<String>,
+    /// Packet Too Big messages per second, 0 for no limit [default: 100].
+    #[arg(long, value_name = "N")]
+    icmp_rate: Option<u32>,
+    /// Burst of Packet Too Big messages [default: 20].
+    #[arg(long, value_name = "N")]
+    icmp_burst: Option<u32>,
+    /// Do not listen to ICMPv4 Fragmentation Needed (no dynamic path MTU).
+    #[arg(long)]
+    no_pmtu: bool,
+    /// Seconds between counter lines on standard error, 0 for none [default: 10].
+    #[arg(long, value_name = "N")]
+    stats_interval: Option<u64>,
+}
+
+/// The TOML file. Unknown keys are errors.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    tun: Option<String>,
+    local: Option<Ipv4Addr>,
+    remote: Option<Ipv4Addr>,
+    address: Option<String>,
+    mode: Option<String>,
+    relay: Option<Ipv4Addr>,
+    link_mtu: Option<u16>,
+    mtu: Option<u16>,
+    ttl: Option<u8>,
+    copy_dscp: Option<bool>,
+    ecn: Option<String>,
+    icmp_rate: Option<u32>,
+    icmp_burst: Option<u32>,
+    pmtu: Option<bool>,
+    stats_interval: Option<u64>,
+}
+
+/// Everything `run` needs, resolved.
+struct Resolved {
+    tun: String,
+    prefix_len: u8,
+    cfg: SitConfig,
+    pmtu: bool,
+    stats_interval: u64,
+}
+
+fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
+    if let Some(path) = &a.config {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| CliError::input(format!("cannot read {name}: {e}")))?;
+        let f: FileConfig = toml::from_str(&text).map_err(|e| CliError::input(format!("{name}: {e}")))?;
+        a.tun = a.tun.or(f.tun);
+        a.local = a.local.or(f.local);
+        a.remote = a.remote.or(f.remote);
+        a.address = a.address.or(f.address);
+        a.mode = a.mode.or(f.mode);
+        a.relay = a.relay.or(f.relay);
+        a.link_mtu = a.link_mtu.or(f.link_mtu);
+        a.mtu = a.mtu.or(f.mtu);
+        a.ttl = a.ttl.or(f.ttl);
+        a.copy_dscp = a.copy_dscp || f.copy_dscp.unwrap_or(false);
+        a.ecn = a.ecn.or(f.ecn);
+        a.icmp_rate = a.icmp_rate.or(f.icmp_rate);
+        a.icmp_burst = a.icmp_burst.or(f.icmp_burst);
+        a.no_pmtu = a.no_pmtu || f.pmtu == Some(false);
+        a.stats_interval = a.stats_interval.or(f.stats_interval);
+    }
+    let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
+    let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
+    let mut cfg = match a.mode.as_deref().unwrap_or("static") {
+        "static" => {
+            if a.relay.is_some() {
+                return Err(CliError::input("--relay needs --mode 6to4"));
+            }
+            let remote = a.remote.ok_or_else(|| CliError::input("static mode needs --remote (or `remote`)"))?;
+            SitConfig::new_static(local, remote, Ipv6Addr::UNSPECIFIED)
+        }
+        "6to4" => {
+            if a.remote.is_some() {
+                return Err(CliError::input("--remote is for static mode; 6to4 finds the far end itself"));
+            }
+            SitConfig::new_6to4(local, a.relay)
+        }
+        m => return Err(CliError::input(format!("mode {m:?}: expected static or 6to4"))),
+    };
+    let (address, prefix_len) = match (&a.address, cfg.mode) {
+        (Some(s), _) => {
+            let (addr, len) =
+                s.split_once('/').ok_or_else(|| CliError::input(format!("address {s:?}: expected V6/LEN")))?;
+            let addr: Ipv6Addr = addr.parse().map_err(|e| CliError::input(format!("address {s:?}: {e}")))?;
+            let len: u8 = len
+                .parse()
+                .ok()
+                .filter(|l| *l <= 128)
+                .ok_or_else(|| CliError::input(format!("address {s:?}: bad prefix length")))?;
+            (addr, len)
+        }
+        (None, Mode::SixToFour { .. }) => (cfg.address, 16),
+        (None, Mode::Static { .. }) => return Err(CliError::input("--address (or `address`) is missing")),
+    };
+    cfg.address = address;
+    if let Some(m) = a.link_mtu {
+        cfg.link_mtu = m;
+    }
+    cfg.mtu = a.mtu;
+    if let Some(t) = a.ttl {
+        cfg.ttl = t;
+    }
+    cfg.copy_dscp = a.copy_dscp;
+    cfg.ecn = match a.ecn.as_deref().unwrap_or("normal") {
+        "normal" => EcnMode::Normal,
+        "compatibility" | "compat" => EcnMode::Compatibility,
+        e => return Err(CliError::input(format!("ecn {e:?}: expected normal or compatibility"))),
+    };
+    if let Some(r) = a.icmp_rate {
+        cfg.icmp_rate.per_second = r;
+    }
+    if let Some(b) = a.icmp_burst {
+        cfg.icmp_rate.burst = b;
+    }
+    cfg.validate().map_err(CliError::input)?;
+    Ok(Resolved { tun, prefix_len, cfg, pmtu: !a.no_pmtu, stats_interval: a.stats_interval.unwrap_or(10) })
+}
+
+pub(crate) fn run(cmd: TunnelCmd) -> Result<ExitCode, CliError> {
+    match cmd {
+        TunnelCmd::Run(a) => run_endpoint(*a),
+    }
+}
+
+fn describe(r: &Resolved) -> String {
+    let c = &r.cfg;
+    let far = match c.mode {
+        Mode::Static { remote } => format!("static {} -> {remote}", c.local),
+        Mode::SixToFour { relay } => format!(
+            "6to4 from {} ({}), relay {}",
+            c.local,
+            sixgate_core::rfc6052::sixtofour_prefix(c.local),
+            relay.map_or("none".to_owned(), |r| r.to_string())
+        ),
+    };
+    format!(
+        "tun {} {}/{}, {far}, tunnel MTU {} (link {}), TTL {}, DSCP {}, ECN {:?}, path MTU {}",
+        r.tun,
+        c.address,
+        r.prefix_len,
+        c.tunnel_mtu(),
+        c.link_mtu,
+        c.ttl,
+        if c.copy_dscp { "copied" } else { "0" },
+        c.ecn,
+        if r.pmtu { "on" } else { "off" }
+    )
+}
+
+fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
+    let check = a.check;
+    let r = resolve(a)?;
+    for w in r.cfg.warnings() {
+        eprintln!("sixgate: warning: {w}");
+    }
+    if check {
+        println!("ok: {}", describe(&r));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
+    let mut devs = TunDevice::open(&TunOptions {
+        name: r.tun.clone(),
+        mtu: r.cfg.tunnel_mtu(),
+        queues: 1,
+        ipv4: None,
+        ipv6: Some((r.cfg.address, r.prefix_len)),
+        offload: false,
+    })
+    .map_err(|e| CliError::failure(format!("{e}")))?;
+    let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(|e| CliError::failure(format!("{e}")))?;
+    let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(|e| CliError::failure(format!("{e}")))?) } else { None };
+    let io = TunnelIo { tun: devs.remove(0), outer, icmp };
+    let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
+    eprintln!("sixgate: tunnel up: {}", describe(&r));
+    let stop = Arc::new(AtomicBool::new(false));
+    let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
+    let total = {
+        let slot = Arc::clone(&slot);
+        move || match slot.lock() {
+            Ok(s) => format!("received={} {} write_errors={}", s.received, s.counters, s.write_errors),
+            Err(_) => "counters unavailable".to_owned(),
+        }
+    };
+    let worker = {
+        let stop = Arc::clone(&stop);
+        let slot = Arc::clone(&slot);
+        std::thread::spawn(move || {
+            let res = run_tunnel(&io, engine, &stop, &slot);
+            if !stop.load(Ordering::Relaxed) {
+                Signals::wake();
+            }
+            res
+        })
+    };
+    if r.stats_interval > 0 {
+        let stop = Arc::clone(&stop);
+        let total = total.clone();
+        let interval = r.stats_interval;
+        std::thread::spawn(move || {
+            let mut next = Instant::now() + Duration::from_secs(interval);
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if Instant::now() >= next {
+                    eprintln!("sixgate: {}", total());
+                    next += Duration::from_secs(interval);
+                }
+            }
+        });
+    }
+    while let Ok(Event::Report) = signals.wait() {
+        eprintln!("sixgate: {}", total());
+        if worker.is_finished() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let res = worker.join().unwrap_or_else(|_| Err(std::io::Error::other("worker panicked")));
+    eprintln!("sixgate: stopped; final counters: {}", total());
+    res.map_err(|e| CliError::failure(format!("tunnel failed: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(f: impl FnOnce(&mut RunArgs)) -> RunArgs {
+        let mut a = RunArgs {
+            tun: Some("sit1".into()),
+            local: Some("192.0.2.1".parse().unwrap()),
+            remote: Some("198.51.100.1".parse().unwrap()),
+            address: Some("2001:db8:ffff::1/64".into()),
+            ..RunArgs::default()
+        };
+        f(&mut a);
+        a
+    }
+
+    #[test]
+    fn flags_resolve() {
+        let r = resolve(args(|a| a.link_mtu = Some(1400))).unwrap();
+        assert_eq!((r.cfg.tunnel_mtu(), r.prefix_len), (1380, 64));
+        assert!(resolve(args(|a| a.remote = None)).is_err());
+        assert!(resolve(args(|a| a.mode = Some("gre".into()))).is_err());
+        assert!(resolve(args(|a| a.mtu = Some(1000))).is_err(), "below 1280");
+        let r = resolve(args(|a| {
+            a.mode = Some("6to4".into());
+            a.remote = None;
+            a.local = Some("11.0.0.1".parse().unwrap());
+            a.address = None;
+            a.relay = Some("192.88.99.1".parse().unwrap());
+        }))
+        .unwrap();
+        assert_eq!(r.cfg.address.to_string(), "2002:b00:1::1");
+        assert!(r.cfg.warnings()[0].contains("RFC 7526"));
+    }
+
+    #[test]
+    fn toml_file_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "tun = \"t0\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8::1/64\"\nttl = 9\n",
+        )
+        .unwrap();
+        let r = resolve(RunArgs { config: Some(p.clone()), ttl: Some(3), ..RunArgs::default() }).unwrap();
+        assert_eq!((r.tun.as_str(), r.cfg.ttl), ("t0", 3));
+        std::fs::write(&p, "tun = \"t0\"\nbogus = 1\n").unwrap();
+        assert!(resolve(RunArgs { config: Some(p), ..RunArgs::default() }).is_err(), "unknown keys are errors");
+    }
+}
