@@ -9,12 +9,14 @@
 
 mod batch;
 pub mod driver;
+pub mod packet_io;
 pub mod raw;
 pub mod signals;
 pub mod tun;
 pub mod tunnel;
 
 pub use driver::{run_workers, Published, WorkerStats};
+pub use packet_io::PacketIo;
 pub use raw::RawIpv4;
 pub use tun::{TunDevice, TunOptions};
 pub use tunnel::{run_tunnel, TunnelIo};

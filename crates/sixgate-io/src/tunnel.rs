@@ -7,7 +7,6 @@
 //! the engine, which picks out the ones about its own packets.
 
 use std::io;
-use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 
 use crate::driver::WorkerStats;
+use crate::packet_io::PacketIo;
 use crate::raw::RawIpv4;
 use crate::tun::TunDevice;
 
@@ -34,11 +34,8 @@ pub struct TunnelIo {
 /// Sends what a verdict asks for; counts write errors.
 fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) {
     let r = match side {
-        Side::V6 => io.tun.send(buf),
-        Side::V4 => match buf.get(16..20) {
-            Some(d) => io.outer.send(buf, Ipv4Addr::new(d[0], d[1], d[2], d[3])),
-            None => Err(io::Error::other("short outer packet")),
-        },
+        Side::V6 => io.tun.send_packet(buf),
+        Side::V4 => io.outer.send_packet(buf),
     };
     if r.is_err() {
         *errors += 1;
@@ -89,21 +86,20 @@ pub fn run_tunnel<E: Engine>(
             for (src, _) in readable.iter().enumerate().filter(|(_, r)| **r) {
                 for _ in 0..64 {
                     let r = match src {
-                        0 => io.tun.recv(buf.read_area()),
-                        1 => io.outer.recv(buf.read_area()),
+                        0 => io.tun.recv_packet(&mut buf),
+                        1 => io.outer.recv_packet(&mut buf),
                         _ => match &io.icmp {
-                            Some(i) => i.recv(buf.read_area()),
+                            Some(i) => i.recv_packet(&mut buf),
                             None => break,
                         },
                     };
-                    let n = match r {
-                        Ok(n) => n,
+                    match r {
+                        Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
                             break
                         }
                         Err(e) => return Err(e),
-                    };
-                    buf.set_len(n);
+                    }
                     stats.received += 1;
                     match engine.process(&mut buf, now) {
                         Verdict::Forward(side) | Verdict::Reply(side) => {
