@@ -131,7 +131,7 @@ impl fmt::Display for Pool6 {
 
 /// Embeds `v4` under `pool` (RFC 6052 §2.2, Figure 1). The suffix is zero; bits 64–71
 /// are zero.
-#[inline]
+#[inline(always)]
 pub fn embed(pool: &Pool6, v4: Ipv4Addr) -> Ipv6Addr {
     if pool.prefix_len() == 96 {
         return Ipv6Addr::from(pool.prefix | u128::from(u32::from(v4)));
@@ -156,7 +156,7 @@ pub fn embed(pool: &Pool6, v4: Ipv4Addr) -> Ipv6Addr {
 /// Extracts the IPv4 address embedded in `v6` under `pool` (RFC 6052 §2.2). The address
 /// must be under the prefix and have a zero u-octet (for lengths below 96). The suffix is
 /// ignored, as §2.2 says it "SHOULD be set to zero" by the sender only.
-#[inline]
+#[inline(always)]
 pub fn extract(pool: &Pool6, v6: Ipv6Addr) -> Result<Ipv4Addr, Rfc6052Error> {
     if !pool.contains(v6) {
         return Err(Rfc6052Error::NotInPrefix { addr: v6, prefix: pool.net });

@@ -47,10 +47,11 @@ fn v6at(p: &[u8], o: usize) -> Ipv6Addr {
 }
 
 /// Addresses no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
-#[inline]
+#[inline(always)]
 fn forbidden4(a: Ipv4Addr) -> bool {
-    let o = a.octets();
-    o[0] == 0 || o[0] == 127 || (o[0] == 169 && o[1] == 254) || (o[0] & 0xf0) == 224 || a == Ipv4Addr::BROADCAST
+    let x = u32::from(a);
+    let top = x >> 24;
+    top == 0 || top == 127 || x >> 16 == 0xa9fe || x >> 28 == 0xe || x == u32::MAX
 }
 
 /// RFC 7915 §4.1: an unexpired Loose or Strict Source Route option (pointer ≤ length).
@@ -356,6 +357,7 @@ impl Siit {
 
     /// RFC 7915 §4.1 address translation IPv4 → IPv6: EAM first (RFC 7757 §3.3), then
     /// RFC 6052 with pool6.
+    #[inline(always)]
     fn map46(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
         if forbidden4(a) {
             return Err(R::ForbiddenAddress);
@@ -375,6 +377,7 @@ impl Siit {
     }
 
     /// RFC 7915 §5.1 address translation IPv6 → IPv4.
+    #[inline(always)]
     fn map64(&self, a: Ipv6Addr, untranslatable: DropReason) -> Result<Ipv4Addr, DropReason> {
         if let Some(x) = self.cfg.eamt.v6_to_v4(a) {
             return if forbidden4(x) { Err(R::ForbiddenAddress) } else { Ok(x) };
