@@ -100,7 +100,10 @@ fn write_ipv4_header(
     h[11] = 0;
     h[12..16].copy_from_slice(&src.octets());
     h[16..20].copy_from_slice(&dst.octets());
-    let c = finish(sum(&h[..20]));
+    let c = match <&[u8; 20]>::try_from(&h[..20]) {
+        Ok(h20) => finish(checksum::sum20(h20)),
+        Err(_) => finish(sum(&h[..20])),
+    };
     put16(h, 10, c);
 }
 
@@ -244,7 +247,8 @@ impl Siit {
         if h[0] != 0x45 || total != p.len() || ff & 0x3fff != 0 || ttl <= 1 || !(proto == 6 || proto == 17) {
             return None;
         }
-        if checksum::checksum(&h[..20]) != 0 {
+        let h20: &[u8; 20] = h[..20].try_into().ok()?;
+        if finish(checksum::sum20(h20)) != 0 {
             return None;
         }
         let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
