@@ -314,6 +314,117 @@ fn exchange(p: &Pending, upstream: SocketAddr) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
+    use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use sixgate_nat64::dns64::Dns64Config;
+
+    /// A fake upstream on 127.0.0.1 (UDP and TCP): NODATA for AAAA; for A, 40 A records
+    /// (over 512 bytes: truncated over UDP, whole over TCP) for `big.test.`, one otherwise;
+    /// never answers `slow.test.`.
+    fn fake_upstream() -> SocketAddr {
+        fn answer(q: &[u8], udp: bool) -> Option<Vec<u8>> {
+            let q = Message::from_vec(q).ok()?;
+            let query = q.queries.first()?.clone();
+            if query.name == Name::from_ascii("slow.test.").ok()? {
+                return None;
+            }
+            let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+            m.metadata.response_code = ResponseCode::NoError;
+            m.add_query(query.clone());
+            if query.query_type == RecordType::A {
+                let n = if query.name == Name::from_ascii("big.test.").ok()? { 40 } else { 1 };
+                if n > 1 && udp {
+                    m.metadata.truncation = true;
+                } else {
+                    for i in 0..n {
+                        m.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A([8, 8, 8, i].into()))));
+                    }
+                }
+            }
+            m.to_vec().ok()
+        }
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = TcpListener::bind(addr).unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, peer)) = udp.recv_from(&mut buf) {
+                if let Some(a) = answer(&buf[..n], true) {
+                    let _ = udp.send_to(&a, peer);
+                }
+            }
+        });
+        thread::spawn(move || {
+            for mut c in tcp.incoming().flatten() {
+                while let Ok(Some(q)) = read_framed(&mut c) {
+                    if let Some(a) = answer(&q, false) {
+                        let _ = write_framed(&mut c, &a);
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    fn ask(server: SocketAddr, name: &str, tcp: bool) -> Message {
+        let mut m = Message::new(0x5151, MessageType::Query, OpCode::Query);
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::AAAA));
+        let q = m.to_vec().unwrap();
+        let bytes = if tcp {
+            let mut c = TcpStream::connect(server).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            write_framed(&mut c, &q).unwrap();
+            read_framed(&mut c).unwrap().unwrap()
+        } else {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.send_to(&q, server).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.recv(&mut buf).unwrap();
+            buf[..n].to_vec()
+        };
+        let m = Message::from_vec(&bytes).unwrap();
+        assert_eq!(m.metadata.id, 0x5151);
+        m
+    }
+
+    #[test]
+    fn serves_udp_and_tcp_with_fallback_and_timeout() {
+        let upstream = fake_upstream();
+        let mut cfg = Dns64Config::new("2001:db8:64::/96".parse().unwrap());
+        cfg.upstream_timeout = Duration::from_millis(300);
+        let dns64 = Dns64::new(cfg).unwrap();
+        let server = Dns64Server::bind(dns64, ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream)).unwrap();
+        let addr = server.local_addr().unwrap();
+        let stats = server.stats();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        for tcp in [false, true] {
+            let m = ask(addr, "one.test.", tcp);
+            assert_eq!(m.answers.len(), 1);
+            assert!(
+                matches!(&m.answers[0].data, RData::AAAA(a) if a.0 == "2001:db8:64::808:800".parse::<std::net::Ipv6Addr>().unwrap())
+            );
+        }
+        // The A answer is truncated upstream over UDP: asked again over TCP. 40 AAAA do not
+        // fit the client's 512 bytes over UDP (TC), and do over TCP.
+        let m = ask(addr, "big.test.", false);
+        assert!(m.metadata.truncation && m.answers.is_empty());
+        assert_eq!(ask(addr, "big.test.", true).answers.len(), 40);
+        // No answer upstream: SERVFAIL after the timeout.
+        let t0 = Instant::now();
+        assert_eq!(ask(addr, "slow.test.", false).metadata.response_code, ResponseCode::ServFail);
+        assert!(t0.elapsed() >= Duration::from_millis(300));
+        assert!(stats.upstream_failures.load(Ordering::Relaxed) >= 1);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
     #[test]
     fn framing() {
         let mut v = Vec::new();
