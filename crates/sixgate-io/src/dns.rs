@@ -199,16 +199,34 @@ fn tcp_conn(
     upstream: SocketAddr,
 ) -> io::Result<()> {
     conn.set_nonblocking(false)?;
-    conn.set_read_timeout(Some(idle))?;
     conn.set_write_timeout(Some(idle))?;
     loop {
-        let Some(query) = read_framed(&mut conn)? else { return Ok(()) };
+        // The whole message must arrive within the idle timeout: a client trickling bytes
+        // cannot hold a connection slot for long.
+        let Some(query) = read_framed(&mut Deadlined { conn: &mut conn, deadline: Instant::now() + idle })? else {
+            return Ok(());
+        };
         stats.queries.fetch_add(1, Ordering::Relaxed);
         match answer(dns64, stats, &query, Transport::Tcp, upstream) {
             Some(a) => write_framed(&mut conn, &a)?,
             // A query we will not answer (a response, or no header): close (RFC 7766 §6.2.4).
             None => return Ok(()),
         }
+    }
+}
+
+/// A TCP stream whose reads fail once a deadline has passed.
+struct Deadlined<'a> {
+    conn: &'a mut TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero());
+        let left = left.ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "TCP read deadline"))?;
+        self.conn.set_read_timeout(Some(left))?;
+        self.conn.read(buf)
     }
 }
 
@@ -421,6 +439,36 @@ mod tests {
         assert_eq!(ask(addr, "slow.test.", false).metadata.response_code, ResponseCode::ServFail);
         assert!(t0.elapsed() >= Duration::from_millis(300));
         assert!(stats.upstream_failures.load(Ordering::Relaxed) >= 1);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn tcp_cap_and_idle_timeout() {
+        let upstream = fake_upstream();
+        let dns64 = Dns64::new(Dns64Config::new("64:ff9b::/96".parse().unwrap())).unwrap();
+        let mut opts = ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream);
+        opts.max_tcp_connections = 1;
+        opts.tcp_idle_timeout = Duration::from_millis(500);
+        let server = Dns64Server::bind(dns64, opts).unwrap();
+        let addr = server.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let mut first = TcpStream::connect(addr).unwrap();
+        first.write_all(&[0]).unwrap(); // half a length prefix, then nothing
+        thread::sleep(Duration::from_millis(150));
+        // Over the cap: closed at once.
+        let mut second = TcpStream::connect(addr).unwrap();
+        second.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        assert_eq!(second.read(&mut [0u8; 4]).unwrap_or(0), 0);
+        // The trickling first connection is closed by the deadline.
+        first.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let t0 = Instant::now();
+        assert_eq!(first.read(&mut [0u8; 4]).unwrap_or(0), 0);
+        assert!(t0.elapsed() < Duration::from_secs(2));
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
     }
