@@ -35,9 +35,10 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::op::{Edns, Header, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::rdata::{AAAA, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::rfc6052::{embed, extract, Pool6};
@@ -315,12 +316,21 @@ impl Dns64 {
     /// The upstream's answer to `pending`. `now` restarts the timeout if another query is
     /// needed.
     pub fn handle_upstream(&self, pending: Box<Pending>, bytes: &[u8], now: Instant) -> Action {
-        let msg = match Message::from_vec(bytes) {
-            Ok(m) if m.metadata.message_type == MessageType::Response && answers_query(&m, &pending.asked) => m,
-            // Garbage, or the answer to another question: the upstream failed us.
-            _ => return Action::Reply(build_answer(&pending.client, ResponseCode::ServFail, false, Vec::new())),
-        };
         let client = &pending.client;
+        let servfail = || Action::Reply(build_answer(client, ResponseCode::ServFail, false, Vec::new()));
+        // Garbage, or the answer to another question: the upstream failed us.
+        if !header_answers(bytes, &pending.asked) {
+            return servfail();
+        }
+        let Ok(msg) = Message::from_vec(bytes) else {
+            // A well-formed header and question but records hickory-proto cannot decode: no
+            // synthesis is possible; relay what can be relayed.
+            return match pending.step {
+                Step::Forward | Step::Aaaa => Action::Reply(relay(client, bytes)),
+                Step::A { aaaa_answer, .. } => Action::Reply(relay(client, &aaaa_answer)),
+                Step::Ptr { .. } => servfail(),
+            };
+        };
         match pending.step {
             Step::Forward => Action::Reply(relay(client, bytes)),
             Step::Aaaa => self.after_aaaa(pending.client, msg, bytes, now),
@@ -470,12 +480,18 @@ impl Dns64 {
     }
 }
 
-/// Whether a response's question is `q` (names compared case-insensitively, RFC 4343).
-fn answers_query(m: &Message, q: &Query) -> bool {
-    m.queries.len() == 1
-        && m.queries[0].query_type == q.query_type
-        && m.queries[0].query_class == q.query_class
-        && m.queries[0].name.eq_ignore_root(&q.name)
+/// Whether `bytes` starts with a response header with one question, `q` (names compared
+/// case-insensitively, RFC 4343). Only the header and the question are decoded.
+fn header_answers(bytes: &[u8], q: &Query) -> bool {
+    let mut d = BinDecoder::new(bytes);
+    let (Ok(h), Ok(got)) = (Header::read(&mut d), Query::read(&mut d)) else {
+        return false;
+    };
+    h.metadata.message_type == MessageType::Response
+        && h.counts.queries == 1
+        && got.query_type == q.query_type
+        && got.query_class == q.query_class
+        && got.name.eq_ignore_root(&q.name)
 }
 
 /// The names of the CNAME chain from `start` in the answer section, `start` first. Bounded
@@ -889,6 +905,21 @@ mod tests {
         let m = Message::from_vec(&d.handle_timeout(p)).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
         assert_eq!(m.metadata.id, 5);
+    }
+
+    #[test]
+    fn undecodable_records_are_relayed() {
+        let d = d64("64:ff9b::/96");
+        let q = query(5, "x.example.", RecordType::AAAA, None, false);
+        let p = ask(d.handle_query(&q, Transport::Udp, now()));
+        let mut up = answer(p.query(), ResponseCode::NoError, vec![], None);
+        up[7] = 1; // ANCOUNT 1: an A record with a 3-byte address
+        up.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 3, 1, 2, 3]);
+        assert!(Message::from_vec(&up).is_err());
+        match d.handle_upstream(p, &up, now()) {
+            Action::Reply(r) => assert_eq!(r, up),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
