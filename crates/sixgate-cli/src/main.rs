@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod dns64;
 mod error;
 mod nat64;
 mod nat64_config;
@@ -45,6 +46,8 @@ enum Cmd {
     /// 6in4 (sit) tunnel endpoints.
     #[command(subcommand)]
     Tunnel(tunnel::TunnelCmd),
+    /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
+    Dns64(dns64::Dns64Args),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
+        Cmd::Dns64(a) => dns64::run(a),
     };
     match r {
         Ok(code) => code,

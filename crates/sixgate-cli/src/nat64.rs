@@ -353,6 +353,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let queues = a.queues.or(file.queues).unwrap_or(1);
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
+    let prefix_warnings = file.prefix_warnings();
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
     let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
@@ -377,6 +378,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             println!("  eam {} = {}", e.v6(), e.v4());
         }
         println!("  own addresses {} / {}", cfg.own_ipv4, cfg.own_ipv6);
+        for w in &prefix_warnings {
+            println!("  warning: {w}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;

@@ -15,6 +15,8 @@
 //! icmp_rate = 1000            # generated ICMP errors per second (0: unlimited)
 //! icmp_burst = 100
 //! answer_pings = true
+//! dns64_prefix = "2001:db8:64::/96"  # checked by `nat64 run --check`: warns unless pool6
+//! pref64 = "2001:db8:64::/96"        # the RFC 8781 router-advertised prefix, ditto
 //! [[eam]]
 //! ipv6 = "2001:db8:1::/120"
 //! ipv4 = "198.51.100.0/24"
@@ -129,6 +131,11 @@ pub(crate) struct FileConfig {
     pub(crate) offload: Option<bool>,
     #[serde(default)]
     eam: Vec<EamToml>,
+    /// The prefix the network's DNS64 synthesizes under; `--check` warns if it is not pool6.
+    dns64_prefix: Option<Spanned<String>>,
+    /// The prefix the routers announce in PREF64 (RFC 8781); `--check` warns if it is not
+    /// pool6.
+    pref64: Option<Spanned<String>>,
 }
 
 /// `"copy"`, `"zero"` or a number.
@@ -221,6 +228,21 @@ impl FileConfig {
                 }
             }
         }
+        if let Some(p) = &self.dns64_prefix {
+            if let Err(e) = p.get_ref().parse::<Pool6>() {
+                bad(p.span().start, "dns64_prefix", format!("{:?}: {e}", p.get_ref()));
+            }
+        }
+        if let Some(p) = &self.pref64 {
+            let ok = p
+                .get_ref()
+                .parse::<Ipv6Net>()
+                .map_err(|e| e.to_string())
+                .and_then(|n| sixgate_nat64::pref64::Pref64::new(n, 0).map_err(|e| e.to_string()).map(|_| ()));
+            if let Err(e) = ok {
+                bad(p.span().start, "pref64", format!("{:?}: {e}", p.get_ref()));
+            }
+        }
         if let Some(m) = self.lowest_ipv6_mtu.filter(|&m| m < 1280) {
             errs.push(format!("{name}: lowest_ipv6_mtu: {m} is below 1280"));
         }
@@ -228,6 +250,22 @@ impl FileConfig {
             errs.push(format!("{name}: queues: must be at least 1"));
         }
         errs
+    }
+
+    /// Warnings for `--check`: the DNS64 prefix and the announced PREF64, where given, that
+    /// differ from the file's pool6 (clients would get addresses nothing translates).
+    pub(crate) fn prefix_warnings(&self) -> Vec<String> {
+        let get = |v: &Option<Spanned<String>>| v.as_ref().and_then(|p| p.get_ref().parse::<Ipv6Net>().ok());
+        let (dns64, pref64) = (get(&self.dns64_prefix), get(&self.pref64));
+        match self.pool6.as_ref().and_then(|p| p.get_ref().parse::<Pool6>().ok()) {
+            Some(p) => {
+                sixgate_nat64::pref64::check_agreement(pref64, dns64, p.net()).iter().map(ToString::to_string).collect()
+            }
+            None => [("DNS64 prefix", dns64), ("announced PREF64", pref64)]
+                .into_iter()
+                .filter_map(|(what, n)| n.map(|n| format!("{what} {n} is set but the translator has no pool6")))
+                .collect(),
+        }
     }
 
     /// Turns the file into flag values (flags given on the command line win).

@@ -176,3 +176,29 @@ fn config_file_keys_and_line_numbers() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("gw.toml:2:"), "{err}");
 }
+
+/// `nat64 run --check` warns when the DNS64 prefix or the announced PREF64 is not pool6.
+#[test]
+fn check_warns_on_prefix_disagreement() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    let run = |extra: &str| {
+        std::fs::write(&path, format!("tun = \"nat64\"\npool6 = \"64:ff9b::/96\"\n{extra}")).unwrap();
+        let o = sixgate(&["nat64", "run", "--check", "--config", path.to_str().unwrap()], b"");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = run("dns64_prefix = \"64:ff9b::/96\"\npref64 = \"64:ff9b::/96\"\n");
+    assert!(!out.contains("warning"), "{out}");
+    let out = run("dns64_prefix = \"2001:db8:64::/96\"\npref64 = \"2001:db8:46::/96\"\n");
+    assert!(
+        out.contains("warning: DNS64 prefix 2001:db8:64::/96 differs from the translator's pool6 64:ff9b::/96"),
+        "{out}"
+    );
+    assert!(out.contains("warning: announced PREF64 2001:db8:46::/96 differs"), "{out}");
+    // A prefix PREF64 cannot carry is an error of the file.
+    std::fs::write(&path, "tun = \"nat64\"\npool6 = \"64:ff9b::/96\"\npref64 = \"2001:db8::/60\"\n").unwrap();
+    let o = sixgate(&["nat64", "run", "--check", "--config", path.to_str().unwrap()], b"");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(":3: pref64:"), "{}", String::from_utf8_lossy(&o.stderr));
+}

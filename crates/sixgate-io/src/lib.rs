@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+pub mod dns;
 pub mod driver;
 pub mod packet_io;
 pub mod raw;

@@ -31,10 +31,12 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod dns64;
 pub mod eamt;
 #[doc(hidden)]
 pub mod fuzzing;
 mod icmp;
+pub mod pref64;
 mod reason;
 mod siit;
 #[doc(hidden)]

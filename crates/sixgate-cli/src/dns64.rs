@@ -1,0 +1,101 @@
+//! `sixgate dns64`: a DNS64 server (RFC 6147) in front of an upstream resolver.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use ipnet::{Ipv4Net, Ipv6Net};
+use sixgate_core::rfc6052::Pool6;
+use sixgate_io::dns::{Dns64Server, ServerOptions};
+use sixgate_io::signals::{Event, Signals};
+use sixgate_nat64::dns64::{Dns64, Dns64Config};
+
+use crate::CliError;
+
+/// Arguments of `sixgate dns64`.
+#[derive(Args)]
+pub(crate) struct Dns64Args {
+    /// Address to serve DNS on, UDP and TCP (e.g. `[::]:53`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: SocketAddr,
+    /// The recursive resolver to ask (UDP; TCP for truncated answers).
+    #[arg(long, value_name = "ADDR:PORT")]
+    upstream: SocketAddr,
+    /// RFC 6052 prefix to synthesize under; must be the translator's pool6.
+    #[arg(long, value_name = "PREFIX", default_value = "64:ff9b::/96")]
+    prefix: String,
+    /// IPv6 range whose AAAA records count as absent (RFC 6147 §5.1.4); repeat for more
+    /// [default: ::ffff:0:0/96].
+    #[arg(long, value_name = "PREFIX")]
+    exclude_aaaa: Vec<Ipv6Net>,
+    /// IPv4 range never synthesized; repeat for more.
+    #[arg(long, value_name = "PREFIX")]
+    exclude_a: Vec<Ipv4Net>,
+    /// Forward PTR queries under the prefix as they are instead of answering them from
+    /// in-addr.arpa (RFC 6147 §5.3.1).
+    #[arg(long)]
+    no_ptr: bool,
+    /// Upstream timeout per query, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    timeout_ms: u64,
+    /// Concurrent TCP connections.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_tcp: usize,
+    /// Threads answering UDP queries.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    workers: usize,
+}
+
+pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
+    let prefix: Pool6 = a.prefix.parse().map_err(|e| CliError::input(format!("--prefix {}: {e}", a.prefix)))?;
+    let mut cfg = Dns64Config::new(prefix);
+    if !a.exclude_aaaa.is_empty() {
+        cfg.exclude_aaaa = a.exclude_aaaa;
+    }
+    cfg.exclude_a = a.exclude_a;
+    cfg.synthesize_ptr = !a.no_ptr;
+    cfg.upstream_timeout = Duration::from_millis(a.timeout_ms);
+    let dns64 = Dns64::new(cfg).map_err(CliError::input)?;
+    let mut opts = ServerOptions::new(a.listen, a.upstream);
+    opts.max_tcp_connections = a.max_tcp.max(1);
+    opts.udp_workers = a.workers.max(1);
+
+    let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
+    let server =
+        Dns64Server::bind(dns64, opts).map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", a.listen)))?;
+    let stats = server.stats();
+    eprintln!(
+        "sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}",
+        server.local_addr()?,
+        a.upstream
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let r = server.run(stop);
+            Signals::wake();
+            r
+        })
+    };
+    let report = || {
+        eprintln!(
+            "sixgate dns64: {} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
+            stats.queries.load(Ordering::Relaxed),
+            stats.upstream_failures.load(Ordering::Relaxed),
+            stats.udp_dropped.load(Ordering::Relaxed),
+            stats.tcp_refused.load(Ordering::Relaxed),
+        );
+    };
+    while let Ok(Event::Report) = signals.wait() {
+        report();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let r = runner.join().map_err(|_| CliError::failure("the server thread panicked"))?;
+    report();
+    r.map_err(|e| CliError::failure(format!("DNS server: {e}")))?;
+    Ok(ExitCode::SUCCESS)
+}
