@@ -476,6 +476,26 @@ impl Nat64 {
         self.heap.reserve(n);
     }
 
+    /// Bytes the tables hold (computed from their capacities: a hash table of capacity
+    /// `c` has `c × 8 / 7` buckets rounded up to a power of two, each an entry plus one
+    /// control byte; the timer heap is a vector). Excludes the allocator's own overhead.
+    pub fn table_bytes(&self) -> usize {
+        fn map<K, V>(m: &HashMap<K, V>) -> usize {
+            let c = m.capacity();
+            if c == 0 {
+                return 0;
+            }
+            let buckets = (c * 8 / 7).next_power_of_two();
+            buckets * (size_of::<(K, V)>() + 1) + 16
+        }
+        map(&self.bib6)
+            + map(&self.bib4)
+            + map(&self.sessions)
+            + map(&self.adf)
+            + map(&self.per_source)
+            + self.heap.capacity() * size_of::<Reverse<(u64, SKey)>>()
+    }
+
     /// What the tables hold.
     pub fn stats(&self) -> TableStats {
         TableStats { bib: self.bib6.len(), sessions: self.sessions.len(), timers: self.heap.len() }
