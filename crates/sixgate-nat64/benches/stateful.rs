@@ -33,7 +33,7 @@ fn engine() -> Nat64 {
     let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = Filtering::EndpointIndependent;
     c.max_sessions = 4_000_000;
-    c.max_sessions_per_source = 1 << 20;
+    c.max_sessions_per_source = 65535;
     Nat64::new(c).unwrap()
 }
 
@@ -50,12 +50,22 @@ fn template6() -> Vec<u8> {
 /// Creates `n` UDP sessions, each from its own client; returns their pool transport
 /// addresses.
 fn fill(e: &mut Nat64, n: u32, now: Instant) -> Vec<(u32, u16)> {
+    fill_grouped(e, n, 1, now)
+}
+
+/// Creates `n` UDP sessions, `per` from each client (from ports 1024, 1025, …).
+fn fill_grouped(e: &mut Nat64, n: u32, per: u32, now: Instant) -> Vec<(u32, u16)> {
     let t = template6();
     let mut buf = PacketBuf::new();
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
         let _ = buf.set(&t);
-        patch6(&mut buf, i);
+        if per == 1 {
+            patch6(&mut buf, i);
+        } else {
+            buf[20..24].copy_from_slice(&(i / per).to_be_bytes());
+            buf[40..42].copy_from_slice(&(1024 + (i % per) as u16).to_be_bytes());
+        }
         let v = e.process(&mut buf, now);
         assert_eq!(v, Verdict::Forward(Side::V4));
         out.push((u32::from_be_bytes([buf[12], buf[13], buf[14], buf[15]]), u16::from_be_bytes([buf[20], buf[21]])));
@@ -82,15 +92,21 @@ fn memory() {
     e.reserve(1_000_000);
     let reserved = e.table_bytes();
     drop(e);
+    let mut e = engine();
+    let _ = fill_grouped(&mut e, 1_000_000, 16, now);
+    let grouped = e.table_bytes();
+    drop(e);
     println!(
         "stateful memory: {} sessions, {} BIB entries; tables {} bytes = {:.0} bytes/session (RSS growth {} bytes/session); \
-         reserve(1,000,000) allocates {:.0} bytes/session; 1,000,000 new sessions in {:.2?} ({:.2} M sessions/s)",
+         reserve(1,000,000) allocates {:.0} bytes/session; 62,500 clients × 16 sessions: {:.0} bytes/session; \
+         1,000,000 new sessions in {:.2?} ({:.2} M sessions/s)",
         s.sessions,
         s.bib,
         bytes,
         bytes as f64 / s.sessions as f64,
         rss_per,
         reserved as f64 / 1e6,
+        grouped as f64 / 1e6,
         dt,
         1.0 / dt.as_secs_f64()
     );

@@ -26,9 +26,13 @@
 //! idles out moves to the transitory state instead of being probed.
 //!
 //! # Memory
-//! One session with its own BIB entry costs about 150 bytes of table entries plus hash
-//! table slack; `BENCHMARKS.md` gives the measured bytes per session at 1,000,000
-//! sessions.
+//! Tables are per protocol. A session costs a 40-byte entry (24-byte key, 16-byte value:
+//! expiry and timer ticks of 100 ms, pool address and port, state), its timer a 32-byte
+//! heap entry, its BIB entry 32 bytes in each direction and its filtering count 16 bytes:
+//! about 150 bytes of entries. Hash tables keep between 1/8 and 9/16 of their buckets
+//! free (power-of-two growth), so the measured cost at 1,000,000 UDP sessions is 297–346
+//! bytes per session (`BENCHMARKS.md`), above the 200 aimed at; a direct-indexed port
+//! table per pool address in place of the IPv4-side BIB map would be the next step.
 //!
 //! # Sharding
 //! An engine is meant to run on one worker. To scale out without shared state give every
@@ -188,6 +192,9 @@ impl StatefulConfig {
         if self.max_sessions == 0 || self.max_sessions_per_source == 0 {
             return Err(Error::Config("session limits must be at least 1".into()));
         }
+        if self.max_sessions_per_source > 65535 {
+            return Err(Error::Config("at most 65,535 sessions per source".into()));
+        }
         Ok(())
     }
 
@@ -311,10 +318,24 @@ impl Reason for Nat64Drop {
 
 // ------------------------------------------------------------------ tables
 
-/// Protocols as stored: 6 TCP, 17 UDP, 1 ICMP (queries).
+/// Protocols as stored: 6 TCP, 17 UDP, 1 ICMP (queries). Each has its own tables.
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
+
+/// Table index of a protocol (TCP, UDP, ICMP; ICMPv6 counts as ICMP).
+fn pi(proto: u8) -> Option<usize> {
+    match proto {
+        TCP => Some(0),
+        UDP => Some(1),
+        ICMP | 58 => Some(2),
+        _ => None,
+    }
+}
+
+/// Time in the tables: ticks of 100 ms since the engine's time base, in 32 bits (13 years).
+/// Deadlines are rounded up, so a lifetime is never cut short.
+const TICK_MS: u64 = 100;
 
 /// An IPv6 transport address (BIB key, IPv6 side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -322,7 +343,6 @@ struct B6 {
     hi: u64,
     lo: u64,
     port: u16,
-    proto: u8,
 }
 
 /// An IPv4 pool transport address (BIB key, IPv4 side).
@@ -330,7 +350,6 @@ struct B6 {
 struct B4 {
     addr: u32,
     port: u16,
-    proto: u8,
 }
 
 /// A BIB entry as stored under its IPv6 key.
@@ -338,7 +357,8 @@ struct B4 {
 struct Bib {
     addr: u32,
     port: u16,
-    sessions: u32,
+    /// Sessions using it (at most the per-source limit, itself at most 65,535).
+    sessions: u16,
 }
 
 /// A session: the IPv6 transport address and the remote IPv4 transport address (the
@@ -350,12 +370,11 @@ struct SKey {
     remote: u32,
     port: u16,
     rport: u16,
-    proto: u8,
 }
 
 impl SKey {
     fn b6(&self) -> B6 {
-        B6 { hi: self.hi, lo: self.lo, port: self.port, proto: self.proto }
+        B6 { hi: self.hi, lo: self.lo, port: self.port }
     }
 }
 
@@ -383,13 +402,23 @@ pub enum TcpState {
 
 #[derive(Debug, Clone, Copy)]
 struct Sess {
-    /// Expiry, milliseconds since the engine's time base.
-    expires: u64,
-    /// The deadline of this session's entry in the timer heap.
-    queued: u64,
+    /// Expiry (ticks).
+    expires: u32,
+    /// The deadline of this session's entry in the timer heap (ticks).
+    queued: u32,
     addr4: u32,
     port4: u16,
     state: TcpState,
+}
+
+/// One protocol's tables.
+#[derive(Debug, Default)]
+struct Table {
+    bib6: HashMap<B6, Bib>,
+    bib4: HashMap<B4, B6>,
+    sessions: HashMap<SKey, Sess>,
+    /// Address-dependent filtering: sessions per (BIB entry, remote IPv4 address).
+    adf: HashMap<(B4, u32), u32>,
 }
 
 fn split6(a: Ipv6Addr) -> (u64, u64) {
@@ -423,19 +452,20 @@ pub struct Nat64 {
     siit: Siit,
     pool6: Pool6,
     pool4: Vec<Pool4Range>,
+    /// `pool4` as (first address, last address) for quick membership tests.
+    pool4_spans: Vec<(u32, u32)>,
     n_addrs: u32,
     filtering: Filtering,
     timers: Timers,
     max_sessions: usize,
     max_per_source: usize,
     seed: u64,
-    bib6: HashMap<B6, Bib>,
-    bib4: HashMap<B4, B6>,
-    sessions: HashMap<SKey, Sess>,
-    /// Address-dependent filtering: sessions per (BIB entry, remote IPv4 address).
-    adf: HashMap<(B4, u32), u32>,
+    /// TCP, UDP, ICMP.
+    t: [Table; 3],
+    n_sessions: usize,
     per_source: HashMap<(u64, u64), u32>,
-    heap: BinaryHeap<Reverse<(u64, SKey)>>,
+    /// (deadline in ticks, protocol, session).
+    heap: BinaryHeap<Reverse<(u32, u8, SKey)>>,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
 }
@@ -446,20 +476,21 @@ impl Nat64 {
         cfg.validate()?;
         let pool6 = cfg.xlate.pool6.ok_or_else(|| Error::Config("stateful NAT64 needs a pool6 prefix".into()))?;
         let n_addrs = cfg.pool4.iter().map(|r| 1u32 << (32 - r.prefix.prefix_len())).sum();
+        let pool4_spans =
+            cfg.pool4.iter().map(|r| (u32::from(r.prefix.network()), u32::from(r.prefix.broadcast()))).collect();
         Ok(Self {
             siit: Siit::new(cfg.xlate)?,
             pool6,
             pool4: cfg.pool4,
+            pool4_spans,
             n_addrs,
             filtering: cfg.filtering,
             timers: cfg.timers,
             max_sessions: cfg.max_sessions,
             max_per_source: cfg.max_sessions_per_source,
             seed: cfg.seed,
-            bib6: HashMap::new(),
-            bib4: HashMap::new(),
-            sessions: HashMap::new(),
-            adf: HashMap::new(),
+            t: Default::default(),
+            n_sessions: 0,
             per_source: HashMap::new(),
             heap: BinaryHeap::new(),
             base: None,
@@ -467,12 +498,13 @@ impl Nat64 {
         })
     }
 
-    /// Reserves table room for `n` sessions (and as many BIB entries) up front.
+    /// Reserves table room for `n` UDP sessions (and as many BIB entries) up front.
     pub fn reserve(&mut self, n: usize) {
-        self.sessions.reserve(n);
-        self.bib6.reserve(n);
-        self.bib4.reserve(n);
-        self.adf.reserve(n);
+        let t = &mut self.t[1];
+        t.sessions.reserve(n);
+        t.bib6.reserve(n);
+        t.bib4.reserve(n);
+        t.adf.reserve(n);
         self.heap.reserve(n);
     }
 
@@ -488,29 +520,30 @@ impl Nat64 {
             let buckets = (c * 8 / 7).next_power_of_two();
             buckets * (size_of::<(K, V)>() + 1) + 16
         }
-        map(&self.bib6)
-            + map(&self.bib4)
-            + map(&self.sessions)
-            + map(&self.adf)
+        self.t.iter().map(|t| map(&t.bib6) + map(&t.bib4) + map(&t.sessions) + map(&t.adf)).sum::<usize>()
             + map(&self.per_source)
-            + self.heap.capacity() * size_of::<Reverse<(u64, SKey)>>()
+            + self.heap.capacity() * size_of::<Reverse<(u32, u8, SKey)>>()
     }
 
     /// What the tables hold.
     pub fn stats(&self) -> TableStats {
-        TableStats { bib: self.bib6.len(), sessions: self.sessions.len(), timers: self.heap.len() }
+        TableStats {
+            bib: self.t.iter().map(|t| t.bib6.len()).sum(),
+            sessions: self.n_sessions,
+            timers: self.heap.len(),
+        }
     }
 
     /// The IPv4 transport address bound to an IPv6 one (`proto` 6, 17 or 1 for ICMP
     /// identifiers), if any.
     pub fn binding(&self, proto: u8, addr: Ipv6Addr, port: u16) -> Option<(Ipv4Addr, u16)> {
         let (hi, lo) = split6(addr);
-        self.bib6.get(&B6 { hi, lo, port, proto }).map(|b| (Ipv4Addr::from(b.addr), b.port))
+        self.t[pi(proto)?].bib6.get(&B6 { hi, lo, port }).map(|b| (Ipv4Addr::from(b.addr), b.port))
     }
 
     /// The IPv6 transport address bound to an IPv4 pool one, if any.
     pub fn binding_v4(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<(Ipv6Addr, u16)> {
-        self.bib4.get(&B4 { addr: u32::from(addr), port, proto }).map(|k| (join6(k.hi, k.lo), k.port))
+        self.t[pi(proto)?].bib4.get(&B4 { addr: u32::from(addr), port }).map(|k| (join6(k.hi, k.lo), k.port))
     }
 
     /// The TCP state of a session, if it exists (`Open` for UDP and ICMP).
@@ -523,63 +556,81 @@ impl Nat64 {
         rport: u16,
     ) -> Option<TcpState> {
         let (hi, lo) = split6(client);
-        let rport = if proto == ICMP { 0 } else { rport };
-        self.sessions.get(&SKey { hi, lo, remote: u32::from(remote), port, rport, proto }).map(|s| s.state)
+        let i = pi(proto)?;
+        let rport = if i == 2 { 0 } else { rport };
+        self.t[i].sessions.get(&SKey { hi, lo, remote: u32::from(remote), port, rport }).map(|s| s.state)
     }
 
     /// Checks the tables' invariants (for tests and fuzzing): the two BIB maps are inverse
     /// one-to-one maps, every session has its BIB entry and counts add up.
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.bib6.len() != self.bib4.len() {
-            return Err(format!("bib6 {} != bib4 {}", self.bib6.len(), self.bib4.len()));
-        }
-        for (k6, b) in &self.bib6 {
-            let k4 = B4 { addr: b.addr, port: b.port, proto: k6.proto };
-            if self.bib4.get(&k4) != Some(k6) {
-                return Err(format!("bib {k6:?} -> {k4:?} not inverse"));
+        let mut n = 0;
+        for t in &self.t {
+            if t.bib6.len() != t.bib4.len() {
+                return Err(format!("bib6 {} != bib4 {}", t.bib6.len(), t.bib4.len()));
             }
-            if !self.in_pool(b.addr, b.port) {
-                return Err(format!("bib {k4:?} outside pool4"));
+            for (k6, b) in &t.bib6 {
+                let k4 = B4 { addr: b.addr, port: b.port };
+                if t.bib4.get(&k4) != Some(k6) {
+                    return Err(format!("bib {k6:?} -> {k4:?} not inverse"));
+                }
+                if !self.in_pool(b.addr, b.port) {
+                    return Err(format!("bib {k4:?} outside pool4"));
+                }
             }
-        }
-        let mut per_bib: HashMap<B6, u32> = HashMap::new();
-        for (k, s) in &self.sessions {
-            let b = self.bib6.get(&k.b6()).ok_or_else(|| format!("session {k:?} without BIB"))?;
-            if (b.addr, b.port) != (s.addr4, s.port4) {
-                return Err(format!("session {k:?} disagrees with its BIB"));
+            let mut per_bib: HashMap<B6, u32> = HashMap::new();
+            let mut adf: HashMap<(B4, u32), u32> = HashMap::new();
+            for (k, s) in &t.sessions {
+                let b = t.bib6.get(&k.b6()).ok_or_else(|| format!("session {k:?} without BIB"))?;
+                if (b.addr, b.port) != (s.addr4, s.port4) {
+                    return Err(format!("session {k:?} disagrees with its BIB"));
+                }
+                *per_bib.entry(k.b6()).or_default() += 1;
+                *adf.entry((B4 { addr: b.addr, port: b.port }, k.remote)).or_default() += 1;
             }
-            *per_bib.entry(k.b6()).or_default() += 1;
-        }
-        for (k6, b) in &self.bib6 {
-            if per_bib.get(k6).copied().unwrap_or(0) != b.sessions || b.sessions == 0 {
-                return Err(format!("bib {k6:?} counts {} sessions", b.sessions));
+            for (k6, b) in &t.bib6 {
+                if per_bib.get(k6).copied().unwrap_or(0) != u32::from(b.sessions) || b.sessions == 0 {
+                    return Err(format!("bib {k6:?} counts {} sessions", b.sessions));
+                }
             }
+            if adf != t.adf {
+                return Err("filtering counts disagree".into());
+            }
+            n += t.sessions.len();
         }
-        if self.sessions.len() > self.max_sessions {
-            return Err("more sessions than the limit".into());
+        if n != self.n_sessions || n > self.max_sessions {
+            return Err(format!("{n} sessions, counted {}, limit {}", self.n_sessions, self.max_sessions));
         }
         if self.per_source.values().any(|&n| n as usize > self.max_per_source) {
             return Err("a source over its limit".into());
         }
         let total: u32 = self.per_source.values().sum();
-        if total as usize != self.sessions.len() {
+        if total as usize != n {
             return Err("per-source counts disagree".into());
         }
         Ok(())
     }
 
-    fn ms(&mut self, now: Instant) -> u64 {
+    /// Milliseconds since the time base (the first instant the engine saw).
+    fn now_ms(&mut self, now: Instant) -> u64 {
         let base = *self.base.get_or_insert(now);
         now.saturating_duration_since(base).as_millis().min(u128::from(u64::MAX / 2)) as u64
+    }
+
+    /// The deadline (ticks, rounded up) `life` after `ms`.
+    fn deadline(ms: u64, life: Duration) -> u32 {
+        let life = life.as_millis().min(u128::from(u32::MAX)) as u64;
+        (ms.saturating_add(life).div_ceil(TICK_MS)).min(u64::from(u32::MAX)) as u32
     }
 
     fn in_pool(&self, addr: u32, port: u16) -> bool {
         self.pool4.iter().any(|r| r.prefix.contains(&Ipv4Addr::from(addr)) && (r.first..=r.last).contains(&port))
     }
 
+    #[inline]
     fn pool_addr(&self, addr: u32) -> bool {
-        self.pool4.iter().any(|r| r.prefix.contains(&Ipv4Addr::from(addr)))
+        self.pool4_spans.iter().any(|&(a, b)| (a..=b).contains(&addr))
     }
 
     fn lifetime(&self, proto: u8, st: TcpState) -> Duration {
@@ -616,16 +667,17 @@ impl Nat64 {
     /// (so a client keeps one IPv4 address while it can); the client's own port is tried
     /// first, then ports of the same range (0–1023 or 1024–65535) and parity from a
     /// hashed start. Probing is bounded, so a nearly full pool costs a bounded effort.
-    fn allocate(&self, b6: &B6) -> Option<B4> {
-        let h = self.mix(b6.hi ^ b6.lo.rotate_left(17), u64::from(b6.proto));
+    fn allocate(&self, proto: u8, b6: &B6) -> Option<B4> {
+        let bib4 = &self.t[pi(proto)?].bib4;
+        let h = self.mix(b6.hi ^ b6.lo.rotate_left(17), u64::from(proto));
         let start = (h % u64::from(self.n_addrs.max(1))) as u32;
         let want = b6.port;
         let mut budget: u32 = 4096;
         for step in 0..self.n_addrs.min(64) {
             let (addr, first, last) = self.nth_addr((start + step) % self.n_addrs)?;
-            let free = |port: u16| !self.bib4.contains_key(&B4 { addr, port, proto: b6.proto });
+            let free = |port: u16| !bib4.contains_key(&B4 { addr, port });
             if (first..=last).contains(&want) && free(want) {
-                return Some(B4 { addr, port: want, proto: b6.proto });
+                return Some(B4 { addr, port: want });
             }
             // The range class of the original port, if the pool has ports in it.
             let (lo, hi) = if want < 1024 { (first, last.min(1023)) } else { (first.max(1024), last) };
@@ -634,7 +686,7 @@ impl Nat64 {
             let off = (self.mix(h, u64::from(want) ^ u64::from(step)) % u64::from(span)) as u32;
             // Same parity first (ICMP identifiers have none to keep), then any.
             for pass in 0..2 {
-                let stride = if pass == 0 && b6.proto != ICMP { 2 } else { 1 };
+                let stride = if pass == 0 && proto != ICMP { 2 } else { 1 };
                 let mut p = u32::from(lo) + off;
                 if stride == 2 && (p & 1) != u32::from(want & 1) {
                     p += 1;
@@ -650,7 +702,7 @@ impl Nat64 {
                         }
                     }
                     if free(p as u16) {
-                        return Some(B4 { addr, port: p as u16, proto: b6.proto });
+                        return Some(B4 { addr, port: p as u16 });
                     }
                     p += stride;
                     budget = budget.saturating_sub(1);
@@ -663,70 +715,63 @@ impl Nat64 {
         None
     }
 
-    fn arm(&mut self, key: SKey, expires: u64) {
-        if let Some(s) = self.sessions.get_mut(&key) {
-            s.expires = expires;
-            // A later expiry is picked up when the queued entry pops; an earlier one
-            // needs a new entry (the old one becomes stale and is skipped).
-            if expires < s.queued {
-                s.queued = expires;
-                self.heap.push(Reverse((expires, key)));
-            }
-        }
-    }
-
-    /// Creates a session (and its BIB entry if needed). `b4` is the BIB entry's IPv4 side
-    /// when it exists already.
-    fn create(&mut self, key: SKey, state: TcpState, now: u64) -> Result<(u32, u16), Nat64Drop> {
-        if self.sessions.len() >= self.max_sessions {
+    /// Creates a session (and its BIB entry if needed).
+    fn create(&mut self, proto: u8, key: SKey, state: TcpState, ms: u64) -> Result<(u32, u16), Nat64Drop> {
+        let i = pi(proto).ok_or(Nat64Drop::UnsupportedProtocol)?;
+        if self.n_sessions >= self.max_sessions {
             return Err(Nat64Drop::SessionLimit);
         }
         if self.per_source.get(&(key.hi, key.lo)).is_some_and(|&n| n as usize >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
         let b6 = key.b6();
-        let (addr, port) = match self.bib6.get_mut(&b6) {
+        let (addr, port) = match self.t[i].bib6.get_mut(&b6) {
             Some(b) => {
                 b.sessions += 1;
                 (b.addr, b.port)
             }
             None => {
-                let b4 = self.allocate(&b6).ok_or(Nat64Drop::PoolExhausted)?;
-                self.bib6.insert(b6, Bib { addr: b4.addr, port: b4.port, sessions: 1 });
-                self.bib4.insert(b4, b6);
+                let b4 = self.allocate(proto, &b6).ok_or(Nat64Drop::PoolExhausted)?;
+                self.t[i].bib6.insert(b6, Bib { addr: b4.addr, port: b4.port, sessions: 1 });
+                self.t[i].bib4.insert(b4, b6);
                 (b4.addr, b4.port)
             }
         };
         *self.per_source.entry((key.hi, key.lo)).or_default() += 1;
-        *self.adf.entry((B4 { addr, port, proto: key.proto }, key.remote)).or_default() += 1;
-        let expires = now.saturating_add(self.lifetime(key.proto, state).as_millis() as u64);
-        self.sessions.insert(key, Sess { expires, queued: expires, addr4: addr, port4: port, state });
-        self.heap.push(Reverse((expires, key)));
+        let expires = Self::deadline(ms, self.lifetime(proto, state));
+        let t = &mut self.t[i];
+        *t.adf.entry((B4 { addr, port }, key.remote)).or_default() += 1;
+        t.sessions.insert(key, Sess { expires, queued: expires, addr4: addr, port4: port, state });
+        self.n_sessions += 1;
+        self.heap.push(Reverse((expires, proto, key)));
         Ok((addr, port))
     }
 
-    fn remove(&mut self, key: &SKey) {
-        let Some(s) = self.sessions.remove(key) else { return };
+    fn remove(&mut self, proto: u8, key: &SKey) {
+        let Some(i) = pi(proto) else { return };
+        let t = &mut self.t[i];
+        let Some(s) = t.sessions.remove(key) else { return };
+        self.n_sessions -= 1;
         let b6 = key.b6();
-        let b4 = B4 { addr: s.addr4, port: s.port4, proto: key.proto };
+        let b4 = B4 { addr: s.addr4, port: s.port4 };
         if let Some(n) = self.per_source.get_mut(&(key.hi, key.lo)) {
             *n -= 1;
             if *n == 0 {
                 self.per_source.remove(&(key.hi, key.lo));
             }
         }
-        if let Some(n) = self.adf.get_mut(&(b4, key.remote)) {
+        if let Some(n) = t.adf.get_mut(&(b4, key.remote)) {
             *n -= 1;
             if *n == 0 {
-                self.adf.remove(&(b4, key.remote));
+                t.adf.remove(&(b4, key.remote));
             }
         }
-        if let Some(b) = self.bib6.get_mut(&b6) {
+        if let Some(b) = t.bib6.get_mut(&b6) {
             b.sessions -= 1;
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if b.sessions == 0 {
-                self.bib6.remove(&b6);
-                self.bib4.remove(&b4);
+                t.bib6.remove(&b6);
+                t.bib4.remove(&b4);
             }
         }
     }
@@ -751,11 +796,15 @@ impl Nat64 {
         }
     }
 
-    /// Updates an existing session for a packet from `from` and refreshes its timer.
-    fn touch(&mut self, key: SKey, from: Side, flags: u8, now: u64) {
-        let Some(s) = self.sessions.get_mut(&key) else { return };
+    /// Updates an existing session for a packet from `from` and refreshes its timer;
+    /// returns its IPv4 pool transport address, or `None` when there is no such session.
+    /// (It runs before the header translation, so one lookup serves both; a packet the
+    /// translator then refuses has still refreshed its session.)
+    fn touch(&mut self, proto: u8, key: SKey, from: Side, flags: u8, ms: u64) -> Option<(u32, u16)> {
+        let s = self.t[pi(proto)?].sessions.get_mut(&key)?;
+        let found = (s.addr4, s.port4);
         let old = s.state;
-        let new = if key.proto == TCP { Self::tcp_next(old, from, flags) } else { old };
+        let new = if proto == TCP { Self::tcp_next(old, from, flags) } else { old };
         s.state = new;
         // RFC 6146 §3.5.2.2: in V4 FIN + V6 FIN RCV the lifetime is not refreshed; in the
         // INIT states only the SYN that completes the handshake (or a SYN retransmission
@@ -768,9 +817,23 @@ impl Nat64 {
             _ => true,
         };
         if refresh || old != new {
-            let exp = now.saturating_add(self.lifetime(key.proto, new).as_millis() as u64);
-            self.arm(key, exp);
+            let life = match (proto, new) {
+                (UDP, _) => self.timers.udp,
+                (ICMP, _) => self.timers.icmp,
+                (_, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => self.timers.tcp_est,
+                (_, TcpState::V4Init) => self.timers.tcp_incoming_syn,
+                _ => self.timers.tcp_trans,
+            };
+            let exp = Self::deadline(ms, life);
+            s.expires = exp;
+            // A later expiry is picked up when the queued entry pops; an earlier one
+            // needs a new entry (the old one becomes stale and is skipped).
+            if exp < s.queued {
+                s.queued = exp;
+                self.heap.push(Reverse((exp, proto, key)));
+            }
         }
+        Some(found)
     }
 
     // -------------------------------------------------------------- parsing
@@ -805,7 +868,7 @@ impl Nat64 {
     // -------------------------------------------------------------- IPv6 → IPv4
 
     fn outbound(&mut self, buf: &mut PacketBuf, now: Instant) -> Result<Out, Nat64Drop> {
-        let t = self.ms(now);
+        let t = self.now_ms(now);
         let p = buf.as_slice();
         let (off, nh) = self.tuple6(p)?;
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
@@ -831,10 +894,10 @@ impl Nat64 {
             6 | 17 | 58 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let key = SKey { hi, lo, remote: u32::from(remote), port, rport, proto };
+        let key = SKey { hi, lo, remote: u32::from(remote), port, rport };
         let mut created = false;
-        let (a4, p4) = match self.sessions.get(&key) {
-            Some(s) => (s.addr4, s.port4),
+        let (a4, p4) = match self.touch(proto, key, Side::V6, flags, t) {
+            Some(found) => found,
             None => {
                 // RFC 6146 §3.5.2.2 CLOSED: only a SYN opens a TCP session from IPv6.
                 if proto == TCP && flags & SYN == 0 {
@@ -846,16 +909,13 @@ impl Nat64 {
                 }
                 created = true;
                 let st = if proto == TCP { TcpState::V6Init } else { TcpState::Open };
-                self.create(key, st, t)?
+                self.create(proto, key, st, t)?
             }
         };
         let over = Some((src6, Ipv4Addr::from(a4)));
         let out = self.siit.xlate_v6_with(buf, now, over);
         match out {
             Out::Fwd(Side::V4) => {
-                if !created {
-                    self.touch(key, Side::V6, flags, t);
-                }
                 // Source port (or identifier) → the pool's.
                 let at = if proto == ICMP { 24 } else { 20 };
                 let ck = match proto {
@@ -872,7 +932,7 @@ impl Nat64 {
             }
             other => {
                 if created {
-                    self.remove(&key);
+                    self.remove(proto, &key);
                 }
                 Ok(other)
             }
@@ -895,7 +955,7 @@ impl Nat64 {
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         let (hi, lo) = split6(idst);
-        let b = *self.bib6.get(&B6 { hi, lo, port, proto }).ok_or(Nat64Drop::NoBinding)?;
+        let b = *self.t[pi(proto).unwrap_or(2)].bib6.get(&B6 { hi, lo, port }).ok_or(Nat64Drop::NoBinding)?;
         match self.siit.xlate_v6_with(buf, now, Some((idst, Ipv4Addr::from(b.addr)))) {
             Out::Fwd(Side::V4) => {
                 // Outer IPv4 20, ICMPv4 8, inner IPv4 20 (always rebuilt without options).
@@ -915,7 +975,7 @@ impl Nat64 {
     // -------------------------------------------------------------- IPv4 → IPv6
 
     fn inbound(&mut self, buf: &mut PacketBuf, now: Instant, hairpin: bool) -> Result<Out, Nat64Drop> {
-        let t = self.ms(now);
+        let t = self.now_ms(now);
         let p = buf.as_slice();
         if p.len() < 20 || p[0] >> 4 != 4 {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
@@ -945,12 +1005,14 @@ impl Nat64 {
             6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let b6 = *self.bib4.get(&B4 { addr: dst, port, proto }).ok_or(Nat64Drop::NoBinding)?;
-        let key = SKey { hi: b6.hi, lo: b6.lo, remote: src, port: b6.port, rport, proto };
+        let tab = &self.t[pi(proto).unwrap_or(2)];
+        let b6 = *tab.bib4.get(&B4 { addr: dst, port }).ok_or(Nat64Drop::NoBinding)?;
+        let key = SKey { hi: b6.hi, lo: b6.lo, remote: src, port: b6.port, rport };
         let mut created = false;
-        if !self.sessions.contains_key(&key) {
+        if self.touch(proto, key, Side::V4, flags, t).is_none() {
+            let tab = &self.t[pi(proto).unwrap_or(2)];
             let allowed = self.filtering == Filtering::EndpointIndependent
-                || self.adf.contains_key(&(B4 { addr: dst, port, proto }, src));
+                || tab.adf.contains_key(&(B4 { addr: dst, port }, src));
             if proto == TCP {
                 if flags & SYN == 0 {
                     return Err(Nat64Drop::NoSession);
@@ -964,15 +1026,12 @@ impl Nat64 {
                 return Err(Nat64Drop::Filtered);
             }
             let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
-            self.create(key, st, t)?;
+            self.create(proto, key, st, t)?;
             created = true;
         }
         let client = join6(b6.hi, b6.lo);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(dst)))) {
             Out::Fwd(Side::V6) => {
-                if !created {
-                    self.touch(key, Side::V4, flags, t);
-                }
                 let p = buf.as_mut_slice();
                 let l = if p.get(6) == Some(&44) { 48 } else { 40 };
                 let (at, ck) = match proto {
@@ -985,7 +1044,7 @@ impl Nat64 {
             }
             other => {
                 if created {
-                    self.remove(&key);
+                    self.remove(proto, &key);
                 }
                 Ok(other)
             }
@@ -1015,7 +1074,7 @@ impl Nat64 {
             1 if il4[0] == 8 || il4[0] == 0 => (ICMP, be16(il4, 4)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let b6 = *self.bib4.get(&B4 { addr: isrc, port, proto }).ok_or(Nat64Drop::NoBinding)?;
+        let b6 = *self.t[pi(proto).unwrap_or(2)].bib4.get(&B4 { addr: isrc, port }).ok_or(Nat64Drop::NoBinding)?;
         let client = join6(b6.hi, b6.lo);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(isrc)))) {
             Out::Fwd(Side::V6) => {
@@ -1126,38 +1185,40 @@ impl Engine for Nat64 {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
-        self.heap.peek().map(|Reverse((d, _))| base + Duration::from_millis(*d))
+        self.heap.peek().map(|Reverse((d, _, _))| base + Duration::from_millis(u64::from(*d) * TICK_MS))
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let t = self.ms(now);
-        while let Some(&Reverse((d, key))) = self.heap.peek() {
-            if d > t {
+        let tick = (self.now_ms(now) / TICK_MS).min(u64::from(u32::MAX)) as u32;
+        let ms = u64::from(tick) * TICK_MS;
+        while let Some(&Reverse((d, proto, key))) = self.heap.peek() {
+            if d > tick {
                 break;
             }
             self.heap.pop();
-            let Some(s) = self.sessions.get_mut(&key) else { continue };
+            let Some(i) = pi(proto) else { continue };
+            let Some(s) = self.t[i].sessions.get_mut(&key) else { continue };
             if s.queued != d {
                 continue; // stale: a newer entry for this session is queued
             }
-            if s.expires > t {
+            if s.expires > tick {
                 // Refreshed since it was queued: queue it again at its real expiry.
                 s.queued = s.expires;
-                self.heap.push(Reverse((s.expires, key)));
+                self.heap.push(Reverse((s.expires, proto, key)));
                 continue;
             }
-            if key.proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
+            if proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
                 // RFC 6146 §3.5.2.2: an idle established session is not deleted at once;
                 // it becomes transitory (this engine sends no probe) and any packet
                 // revives it.
                 s.state = TcpState::Trans;
-                let exp = t.saturating_add(self.timers.tcp_trans.as_millis() as u64);
+                let exp = Self::deadline(ms, self.timers.tcp_trans);
                 s.expires = exp;
                 s.queued = exp;
-                self.heap.push(Reverse((exp, key)));
+                self.heap.push(Reverse((exp, proto, key)));
                 continue;
             }
-            self.remove(&key);
+            self.remove(proto, &key);
         }
     }
 
