@@ -617,3 +617,28 @@ proptest! {
         prop_assert_eq!(t.e.stats(), Default::default());
     }
 }
+
+#[test]
+fn shards_split_the_port_ranges_and_steer_return_traffic() {
+    let base = cfg(Filtering::AddressDependent);
+    let n = 3;
+    let mut covered = 0u32;
+    let mut engines: Vec<Nat64> = (0..n).map(|k| Nat64::new(base.shard(k, n)).unwrap()).collect();
+    for k in 0..n {
+        let r = base.shard(k, n).pool4[0];
+        covered += u32::from(r.last - r.first) + 1;
+        for other in 0..k {
+            let o = base.shard(other, n).pool4[0];
+            assert!(r.first > o.last || r.last < o.first, "shards {k} and {other} overlap");
+        }
+    }
+    assert_eq!(covered, 65535 - 1024 + 1);
+    let now = Instant::now();
+    for (k, e) in engines.iter_mut().enumerate() {
+        let mut b = PacketBuf::from_slice(&udp6_ports(C, S, 40000, 53, b"q"));
+        assert_eq!(e.process(&mut b, now), Verdict::Forward(Side::V4));
+        let p4 = port(&b, 20);
+        assert_eq!(base.shard_of_v4(P4.parse().unwrap(), p4, n), Some(k), "port {p4}");
+    }
+    assert_eq!(base.shard_of_v4("198.51.100.9".parse().unwrap(), 2000, n), None);
+}
