@@ -891,6 +891,7 @@ impl Nat64 {
             58 if l4.len() >= 8 && l4[0] < 128 => return self.err64(buf, now, off),
             // RFC 6146 §3.5.3: echo request (and reply) identifiers are the "ports".
             58 if l4.len() >= 8 && (l4[0] == 128 || l4[0] == 129) => (ICMP, be16(l4, 4), 0, l4[0]),
+            58 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
             6 | 17 | 58 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
@@ -1002,6 +1003,7 @@ impl Nat64 {
             17 if l4.len() >= 8 => (UDP, be16(l4, 2), be16(l4, 0), 0),
             1 if l4.len() >= 8 && (l4[0] == 0 || l4[0] == 8) => (ICMP, be16(l4, 4), 0, l4[0]),
             1 if l4.len() >= 8 && matches!(l4[0], 3 | 11 | 12) => return self.err46(buf, now, ihl, hairpin),
+            1 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
             6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
