@@ -642,3 +642,32 @@ fn shards_split_the_port_ranges_and_steer_return_traffic() {
     }
     assert_eq!(base.shard_of_v4("198.51.100.9".parse().unwrap(), 2000, n), None);
 }
+
+#[test]
+fn icmp_errors_about_echo_and_tcp_restore_identifier_and_port() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // Echo: the identifier 7 is outside the pool range, so it is rewritten.
+    let (_, o) = t.send(&echo6(C, S, 7, 1, b"ping"), 0.0);
+    let id = port(&o, 24);
+    assert_ne!(id, 7);
+    let (v, r) = t.send(&icmp4("192.0.2.77", P4, 11, 0, [0; 4], &o), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((r[40], r[41]), (3, 0));
+    let inner = &r[48..];
+    assert_eq!((inner[40], port(inner, 44)), (128, 7), "inner echo request with the client's identifier");
+    let l4 = &inner[40..];
+    assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 58, l4.len() as u32), sum(l4))), 0);
+    // TCP, with C2 holding the client's port so it is rewritten.
+    let _ = t.send(&tcp6_flags(C2, S, 40000, 80, SYN), 2.0);
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 2.0);
+    let p4 = port(&o, 20);
+    assert_ne!(p4, 40000);
+    let (v, r) = t.send(&icmp4("192.0.2.77", P4, 3, 1, [0; 4], &o), 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    let inner = &r[48..];
+    assert_eq!(port(inner, 40), 40000);
+    let l4 = &inner[40..];
+    assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 6, l4.len() as u32), sum(l4))), 0);
+    // The error does not touch the session: still V6 INIT.
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6Init));
+}
