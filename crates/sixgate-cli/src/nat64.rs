@@ -32,7 +32,9 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues` and `stats_interval`).
+    /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146, one
+    /// queue) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
+    /// `max_sessions_per_source` and `{udp,icmp,tcp_est,tcp_trans}_timeout` in seconds).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Validate the file, name every bad line, and exit.
@@ -332,16 +334,12 @@ fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<
 }
 
 fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    use sixgate_core::engine::Counters;
-    use sixgate_io::signals::{Event, Signals};
-    use sixgate_io::{run_workers, TunDevice, TunOptions, WorkerStats};
+    use sixgate_io::signals::Signals;
+    use sixgate_io::{TunDevice, TunOptions};
 
     let name = a.config.display().to_string();
     let text = std::fs::read_to_string(&a.config).map_err(|e| CliError::input(format!("cannot read {name}: {e}")))?;
-    let file = FileConfig::parse(&text, &name)?;
+    let mut file = FileConfig::parse(&text, &name)?;
     let errs = file.check(&text, &name);
     if !errs.is_empty() {
         for e in &errs[..errs.len() - 1] {
@@ -354,9 +352,19 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
     let prefix_warnings = file.prefix_warnings();
+    let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
     let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
+    let stateful = match stateful {
+        Some(st) => Some(st.to_config(cfg.clone()).map_err(|e| CliError::input(format!("{name}: {}", e.message)))?),
+        None => None,
+    };
+    // One engine owns the stateful tables: a multi-queue TUN spreads a flow's two
+    // directions over queues by its own hash, which the pool4 shards cannot follow.
+    if stateful.is_some() && queues != 1 {
+        return Err(CliError::input(format!("{name}: queues: mode = \"stateful\" runs one queue")));
+    }
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
@@ -381,6 +389,15 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         for w in &prefix_warnings {
             println!("  warning: {w}");
         }
+        if let Some(st) = &stateful {
+            println!(
+                "  stateful NAT64 (RFC 6146): {:?} filtering, at most {} sessions ({} per source)",
+                st.filtering, st.max_sessions, st.max_sessions_per_source
+            );
+            for r in &st.pool4 {
+                println!("  pool4 {} ports {}-{}", r.prefix, r.first, r.last);
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
@@ -391,6 +408,11 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
          hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
     );
+    if let Some(st) = &stateful {
+        for r in &st.pool4 {
+            eprintln!("  ip route add {} dev {tun}    # pool4", r.prefix);
+        }
+    }
     if let Some(p) = &cfg.pool6 {
         eprintln!("  ip -6 route add {p} dev {tun}");
     }
@@ -401,13 +423,42 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
         cfg.own_ipv4, cfg.own_ipv6
     );
+    match stateful {
+        Some(st) => serve(devs, queues, interval, &signals, move |_| {
+            sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")
+        }),
+        None => {
+            serve(devs, queues, interval, &signals, move |_| Siit::new(cfg.clone()).expect("validated configuration"))
+        }
+    }
+}
+
+/// Runs one engine per queue until a signal asks to stop, logging counters.
+fn serve<E, F>(
+    devs: Vec<sixgate_io::TunDevice>,
+    queues: usize,
+    interval: u64,
+    signals: &sixgate_io::signals::Signals,
+    make: F,
+) -> Result<ExitCode, CliError>
+where
+    E: Engine + Send + 'static,
+    F: FnMut(usize) -> E + Send + 'static,
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use sixgate_core::engine::Counters;
+    use sixgate_io::signals::{Event, Signals};
+    use sixgate_io::{run_workers, WorkerStats};
+
     let stop = Arc::new(AtomicBool::new(false));
-    let published: Arc<Vec<Mutex<WorkerStats<Counters<sixgate_nat64::DropReason>>>>> =
+    let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let total = {
         let published = Arc::clone(&published);
         move || {
-            let mut sum = WorkerStats::<Counters<sixgate_nat64::DropReason>>::default();
+            let mut sum = WorkerStats::<Counters<E::Reason>>::default();
             for s in published.iter() {
                 if let Ok(s) = s.lock() {
                     sum.counters.merge(&s.counters);
@@ -421,9 +472,8 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let workers = {
         let stop = Arc::clone(&stop);
         let published = Arc::clone(&published);
-        let cfg = cfg.clone();
         std::thread::spawn(move || {
-            let r = run_workers(devs, |_| Siit::new(cfg.clone()).expect("validated configuration"), &stop, &published);
+            let r = run_workers(devs, make, &stop, &published);
             // If the workers ended on their own (device error), wake the signal wait.
             if !stop.load(Ordering::Relaxed) {
                 Signals::wake();

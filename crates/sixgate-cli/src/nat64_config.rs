@@ -21,15 +21,30 @@
 //! ipv6 = "2001:db8:1::/120"
 //! ipv4 = "198.51.100.0/24"
 //! ```
+//!
+//! The gateway (`sixgate nat64 run`) also takes, with `mode = "stateful"` (RFC 6146):
+//!
+//! ```toml
+//! mode = "stateful"
+//! pool4 = ["198.51.100.0/30", "203.0.113.7/32 20000-29999"]  # prefix [first-last port]
+//! filtering = "address-dependent"   # or "endpoint-independent"
+//! max_sessions = 1000000
+//! max_sessions_per_source = 4096
+//! udp_timeout = 300                 # seconds
+//! icmp_timeout = 60
+//! tcp_est_timeout = 7440
+//! tcp_trans_timeout = 240
+//! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
+use std::time::Duration;
 
 use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
-use sixgate_nat64::{IcmpRateLimit, SiitConfig, TosPolicy};
+use sixgate_nat64::{Filtering, IcmpRateLimit, Pool4Range, SiitConfig, StatefulConfig, Timers, TosPolicy};
 use toml::Spanned;
 
 use crate::CliError;
@@ -104,8 +119,21 @@ struct EamToml {
 pub(crate) struct FileConfig {
     /// TUN device name (used by the gateway).
     pub(crate) tun: Option<String>,
-    /// Operating mode (the gateway); only "stateless" exists today.
+    /// Operating mode (the gateway): "stateless" (SIIT, the default) or "stateful" (NAT64).
     pub(crate) mode: Option<String>,
+    /// Stateful mode: IPv4 pool entries, `"PREFIX"` or `"PREFIX FIRST-LAST"`.
+    #[serde(default)]
+    pool4: Vec<Spanned<String>>,
+    /// Stateful mode: "address-dependent" or "endpoint-independent".
+    filtering: Option<Spanned<String>>,
+    /// Stateful mode: session limits.
+    max_sessions: Option<usize>,
+    max_sessions_per_source: Option<usize>,
+    /// Stateful mode: lifetimes in seconds.
+    udp_timeout: Option<u64>,
+    icmp_timeout: Option<u64>,
+    tcp_est_timeout: Option<u64>,
+    tcp_trans_timeout: Option<u64>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -123,6 +151,11 @@ pub(crate) struct FileConfig {
     icmp_rate: Option<u32>,
     icmp_burst: Option<u32>,
     answer_pings: Option<bool>,
+    /// The prefix the network's DNS64 synthesizes under; `--check` warns if it is not pool6.
+    dns64_prefix: Option<Spanned<String>>,
+    /// The prefix the routers announce in PREF64 (RFC 8781); `--check` warns if it is not
+    /// pool6.
+    pref64: Option<Spanned<String>>,
     /// Worker threads, one TUN queue each (the gateway).
     pub(crate) queues: Option<usize>,
     /// Seconds between counter log lines (the gateway); 0 turns them off.
@@ -131,11 +164,6 @@ pub(crate) struct FileConfig {
     pub(crate) offload: Option<bool>,
     #[serde(default)]
     eam: Vec<EamToml>,
-    /// The prefix the network's DNS64 synthesizes under; `--check` warns if it is not pool6.
-    dns64_prefix: Option<Spanned<String>>,
-    /// The prefix the routers announce in PREF64 (RFC 8781); `--check` warns if it is not
-    /// pool6.
-    pref64: Option<Spanned<String>>,
 }
 
 /// `"copy"`, `"zero"` or a number.
@@ -268,11 +296,69 @@ impl FileConfig {
         }
     }
 
+    /// The stateful part of the file, taken out before [`FileConfig::merge_into`]:
+    /// `None` in stateless mode (where the stateful keys are refused).
+    pub(crate) fn take_stateful(&mut self) -> Result<Option<StatefulOpts>, CliError> {
+        let stateful = match self.mode.as_deref() {
+            None | Some("stateless") => false,
+            Some("stateful") => true,
+            Some(m) => {
+                return Err(CliError::input(format!("mode {m:?}: \"stateless\" or \"stateful\"")));
+            }
+        };
+        let any = !self.pool4.is_empty()
+            || self.filtering.is_some()
+            || self.max_sessions.is_some()
+            || self.max_sessions_per_source.is_some()
+            || self.udp_timeout.is_some()
+            || self.icmp_timeout.is_some()
+            || self.tcp_est_timeout.is_some()
+            || self.tcp_trans_timeout.is_some();
+        if !stateful {
+            return if any {
+                Err(CliError::input("pool4, filtering, session limits and timeouts need mode = \"stateful\""))
+            } else {
+                Ok(None)
+            };
+        }
+        let mut pool4 = Vec::new();
+        for p in std::mem::take(&mut self.pool4) {
+            pool4.push(pool4_entry(p.get_ref())?);
+        }
+        if pool4.is_empty() {
+            return Err(CliError::input("mode = \"stateful\" needs pool4"));
+        }
+        let filtering = match self.filtering.take().map(Spanned::into_inner).as_deref() {
+            None | Some("address-dependent") => Filtering::AddressDependent,
+            Some("endpoint-independent") => Filtering::EndpointIndependent,
+            Some(f) => {
+                return Err(CliError::input(format!(
+                    "filtering {f:?}: \"address-dependent\" or \"endpoint-independent\""
+                )))
+            }
+        };
+        let d = Timers::default();
+        let secs = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_secs);
+        Ok(Some(StatefulOpts {
+            pool4,
+            filtering,
+            max_sessions: self.max_sessions,
+            max_sessions_per_source: self.max_sessions_per_source,
+            timers: Timers {
+                udp: secs(self.udp_timeout, d.udp),
+                icmp: secs(self.icmp_timeout, d.icmp),
+                tcp_est: secs(self.tcp_est_timeout, d.tcp_est),
+                tcp_trans: secs(self.tcp_trans_timeout, d.tcp_trans),
+                tcp_incoming_syn: d.tcp_incoming_syn,
+            },
+        }))
+    }
+
     /// Turns the file into flag values (flags given on the command line win).
     pub(crate) fn merge_into(self, o: &mut EngineOpts) -> Result<(), CliError> {
         match self.mode.as_deref() {
-            None | Some("stateless") => {}
-            Some(m) => return Err(CliError::input(format!("mode {m:?}: only \"stateless\" is available"))),
+            None | Some("stateless") | Some("stateful") => {}
+            Some(m) => return Err(CliError::input(format!("mode {m:?}: \"stateless\" or \"stateful\""))),
         }
         // The device name matters to the gateway only.
         let _ = self.tun;
@@ -294,6 +380,55 @@ impl FileConfig {
         o.eam.extend(self.eam.into_iter().map(|e| format!("{}={}", e.ipv6.get_ref(), e.ipv4.get_ref())));
         Ok(())
     }
+}
+
+/// The stateful keys of the gateway's file.
+#[derive(Debug, Clone)]
+pub(crate) struct StatefulOpts {
+    pool4: Vec<Pool4Range>,
+    filtering: Filtering,
+    max_sessions: Option<usize>,
+    max_sessions_per_source: Option<usize>,
+    timers: Timers,
+}
+
+impl StatefulOpts {
+    /// The engine configuration, with the header translation settings of `xlate`.
+    pub(crate) fn to_config(&self, xlate: SiitConfig) -> Result<StatefulConfig, CliError> {
+        let Some(pool6) = xlate.pool6 else {
+            return Err(CliError::input("mode = \"stateful\" needs pool6"));
+        };
+        let mut c = StatefulConfig::new(pool6, self.pool4.clone(), xlate.own_ipv4, xlate.own_ipv6);
+        c.xlate = xlate;
+        c.filtering = self.filtering;
+        c.timers = self.timers;
+        if let Some(n) = self.max_sessions {
+            c.max_sessions = n;
+        }
+        if let Some(n) = self.max_sessions_per_source {
+            c.max_sessions_per_source = n;
+        }
+        c.validate().map_err(|e| CliError::input(e.to_string()))?;
+        Ok(c)
+    }
+}
+
+/// `"198.51.100.0/30"` (ports 1024-65535) or `"198.51.100.0/30 20000-29999"`.
+fn pool4_entry(s: &str) -> Result<Pool4Range, CliError> {
+    let bad = || CliError::input(format!("pool4: {s:?} is not \"PREFIX\" or \"PREFIX FIRST-LAST\""));
+    let mut it = s.split_whitespace();
+    let net: Ipv4Net = it.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let (first, last) = match it.next() {
+        None => (1024, 65535),
+        Some(r) => {
+            let (a, b) = r.split_once('-').ok_or_else(bad)?;
+            (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?)
+        }
+    };
+    if it.next().is_some() || first > last {
+        return Err(bad());
+    }
+    Ok(Pool4Range::new(net, first, last))
 }
 
 fn prefix6(key: &str, s: &str) -> Result<Ipv6Net, CliError> {
@@ -400,6 +535,40 @@ ipv4 = "198.51.100.0/24"
         assert_eq!(c.denylist4.len(), 1);
         assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 10, burst: 5 });
         assert!(!c.answer_pings);
+    }
+
+    #[test]
+    fn stateful_keys() {
+        let text = r#"
+mode = "stateful"
+pool6 = "2001:db8:64::/96"
+pool4 = ["198.51.100.0/30", "203.0.113.7/32 20000-29999"]
+filtering = "endpoint-independent"
+max_sessions = 1000
+max_sessions_per_source = 10
+udp_timeout = 600
+tcp_trans_timeout = 300
+"#;
+        let mut f = FileConfig::parse(text, "t.toml").unwrap();
+        let st = f.take_stateful().unwrap().unwrap();
+        let mut o = EngineOpts::default();
+        f.merge_into(&mut o).unwrap();
+        let c = st.to_config(o.to_config().unwrap()).unwrap();
+        assert_eq!(c.pool4.len(), 2);
+        assert_eq!((c.pool4[0].first, c.pool4[0].last), (1024, 65535));
+        assert_eq!((c.pool4[1].first, c.pool4[1].last), (20000, 29999));
+        assert_eq!(c.filtering, Filtering::EndpointIndependent);
+        assert_eq!((c.max_sessions, c.max_sessions_per_source), (1000, 10));
+        assert_eq!(c.timers.udp, Duration::from_secs(600));
+        assert_eq!(c.timers.tcp_trans, Duration::from_secs(300));
+        assert_eq!(c.timers.icmp, Duration::from_secs(60));
+        // Stateful keys without the mode, a bad entry, a missing pool.
+        let mut f = FileConfig::parse("pool4 = [\"198.51.100.0/30\"]\n", "t.toml").unwrap();
+        assert!(f.take_stateful().is_err());
+        let mut f = FileConfig::parse("mode = \"stateful\"\npool4 = [\"198.51.100.0/30 9-1\"]\n", "t.toml").unwrap();
+        assert!(f.take_stateful().is_err());
+        let mut f = FileConfig::parse("mode = \"stateful\"\n", "t.toml").unwrap();
+        assert!(f.take_stateful().is_err());
     }
 
     #[test]

@@ -39,12 +39,14 @@ mod icmp;
 pub mod pref64;
 mod reason;
 mod siit;
+pub mod stateful;
 #[doc(hidden)]
 pub mod testpkt;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
 pub use reason::DropReason;
 pub use siit::Siit;
+pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState, Timers};
 
 /// Errors of the translator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

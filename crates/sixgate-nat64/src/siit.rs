@@ -17,7 +17,7 @@ use crate::Error;
 use DropReason as R;
 
 /// What a translation step decided (the reason of a reply is counted too).
-enum Out {
+pub(crate) enum Out {
     Fwd(Side),
     Reply(Side, Option<DropReason>),
     Drop(DropReason),
@@ -179,6 +179,9 @@ pub struct Siit {
     suppressed: u64,
     /// Precomputed state of the common-case fast path, when the configuration allows it.
     fast: Option<Fast>,
+    /// One address pair that maps both ways before EAM and pool6 (the stateful NAT64 sets
+    /// it to a session's IPv6 client and its IPv4 pool address for one packet).
+    over: Option<(Ipv6Addr, Ipv4Addr)>,
 }
 
 /// The common case, translated with precomputed constants: pool6 is a /96, no EAM entry and
@@ -214,6 +217,7 @@ impl Siit {
             },
             suppressed: 0,
             fast: None,
+            over: None,
         }
         .with_fast_path())
     }
@@ -341,6 +345,38 @@ impl Siit {
         Some(Out::Fwd(Side::V4))
     }
 
+    /// IPv4 → IPv6 through the general path, with `over` mapping one address pair both ways
+    /// ahead of EAM and pool6 (for the stateful NAT64, which rewrites ports itself).
+    /// `hairpin` means the packet came from the IPv6 side (no TTL decrement, no local
+    /// delivery).
+    pub(crate) fn xlate_v4_with(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        hairpin: bool,
+        over: Option<(Ipv6Addr, Ipv4Addr)>,
+    ) -> Out {
+        self.pending.active = false;
+        self.over = over;
+        let out = self.xlate_v4(buf, now, hairpin);
+        self.over = None;
+        out
+    }
+
+    /// IPv6 → IPv4 through the general path (see [`Siit::xlate_v4_with`]).
+    pub(crate) fn xlate_v6_with(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        over: Option<(Ipv6Addr, Ipv4Addr)>,
+    ) -> Out {
+        self.pending.active = false;
+        self.over = over;
+        let out = self.xlate_v6(buf, now);
+        self.over = None;
+        out
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SiitConfig {
         &self.cfg
@@ -363,6 +399,17 @@ impl Siit {
     /// RFC 6052 with pool6.
     #[inline(always)]
     fn map46(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+        if let Some((x6, x4)) = self.over {
+            if a == x4 {
+                return Ok(x6);
+            }
+        }
+        self.map46_plain(a, untranslatable)
+    }
+
+    /// [`Siit::map46`] without the stateful override: the source of a packet from the IPv4
+    /// side is never a NAT64 client (a hairpinned packet's pool source maps with pool6).
+    fn map46_plain(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
         if forbidden4(a) {
             return Err(R::ForbiddenAddress);
         }
@@ -383,6 +430,11 @@ impl Siit {
     /// RFC 7915 §5.1 address translation IPv6 → IPv4.
     #[inline(always)]
     fn map64(&self, a: Ipv6Addr, untranslatable: DropReason) -> Result<Ipv4Addr, DropReason> {
+        if let Some((x6, x4)) = self.over {
+            if a == x6 {
+                return Ok(x4);
+            }
+        }
         if let Some(x) = self.cfg.eamt.v6_to_v4(a) {
             return if forbidden4(x) { Err(R::ForbiddenAddress) } else { Ok(x) };
         }
@@ -502,7 +554,7 @@ impl Siit {
             }
             return self.err46(buf, now, ihl, hairpin);
         }
-        let src6 = match self.map46(src, R::UntranslatableSource) {
+        let src6 = match self.map46_plain(src, R::UntranslatableSource) {
             Ok(a) => a,
             Err(r) => return Out::Drop(r),
         };

@@ -173,3 +173,57 @@ pub fn fix_ipv4_checksum(p: &mut [u8]) {
     let c = finish(sum(&p[..ihl]));
     p[10..12].copy_from_slice(&c.to_be_bytes());
 }
+
+/// IPv6 UDP packet with explicit ports.
+pub fn udp6_ports(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let (s, d) = (v6(src), v6(dst));
+    let mut u = l4_udp(sport, dport, payload);
+    let n = u.len() as u32;
+    set_csum(&mut u, 6, pseudo_v6(s, d, 17, n), true);
+    let mut p = ipv6_header(s, d, 17, u.len(), 64).to_vec();
+    p.extend_from_slice(&u);
+    p
+}
+
+/// IPv4 UDP packet with explicit ports.
+pub fn udp4_ports(src: &str, dst: &str, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let (s, d) = (v4(src), v4(dst));
+    let mut u = l4_udp(sport, dport, payload);
+    let n = u.len() as u16;
+    set_csum(&mut u, 6, pseudo_v4(s, d, 17, n), true);
+    let mut p = ipv4_header(s, d, 17, u.len(), 64, 0x1234, true).to_vec();
+    p.extend_from_slice(&u);
+    p
+}
+
+/// IPv6 TCP segment with explicit ports and flags (0x02 SYN, 0x01 FIN, 0x04 RST, 0x10 ACK).
+pub fn tcp6_flags(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let (s, d) = (v6(src), v6(dst));
+    let mut t = l4_tcp(sport, dport, &[]);
+    t[13] = flags;
+    let n = t.len() as u32;
+    set_csum(&mut t, 16, pseudo_v6(s, d, 6, n), false);
+    let mut p = ipv6_header(s, d, 6, t.len(), 64).to_vec();
+    p.extend_from_slice(&t);
+    p
+}
+
+/// IPv4 TCP segment with explicit ports and flags.
+pub fn tcp4_flags(src: &str, dst: &str, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let (s, d) = (v4(src), v4(dst));
+    let mut t = l4_tcp(sport, dport, &[]);
+    t[13] = flags;
+    let n = t.len() as u16;
+    set_csum(&mut t, 16, pseudo_v4(s, d, 6, n), false);
+    let mut p = ipv4_header(s, d, 6, t.len(), 64, 0x1234, true).to_vec();
+    p.extend_from_slice(&t);
+    p
+}
+
+/// ICMPv4 echo reply.
+pub fn echo_reply4(src: &str, dst: &str, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
+    let mut rest = [0; 4];
+    rest[..2].copy_from_slice(&id.to_be_bytes());
+    rest[2..].copy_from_slice(&seq.to_be_bytes());
+    icmp4(src, dst, 0, 0, rest, data)
+}

@@ -60,3 +60,30 @@ fn write_seeds() {
         }
     }
 }
+
+#[test]
+fn corpus_stateful() {
+    replay("stateful", sixgate_nat64::fuzzing::stateful);
+}
+
+#[test]
+fn seeds_stateful() {
+    for s in sixgate_nat64::fuzzing::seeds_stateful() {
+        sixgate_nat64::fuzzing::stateful(&s);
+    }
+}
+
+/// Writes the stateful seeds: `SIXGATE_WRITE_SEEDS=1 cargo test -p sixgate-nat64 --test
+/// fuzz_corpus write_seeds_stateful -- --ignored`.
+#[test]
+#[ignore = "regenerates the fuzz seeds; run on purpose"]
+fn write_seeds_stateful() {
+    if std::env::var_os("SIXGATE_WRITE_SEEDS").is_none() {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/stateful");
+    std::fs::create_dir_all(&dir).expect("corpus directory");
+    for (i, s) in sixgate_nat64::fuzzing::seeds_stateful().iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i:03}")), s).expect("write seed");
+    }
+}

@@ -1,0 +1,673 @@
+//! Stateful NAT64 (RFC 6146) with a simulated clock: mapping, filtering, the TCP state
+//! machine and every timer, hairpinning, ICMP errors, limits, port allocation, and
+//! property tests over arbitrary packet sequences.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
+use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_core::rfc6052::Pool6;
+use sixgate_nat64::testpkt::*;
+use sixgate_nat64::{DropReason, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState};
+
+const C: &str = "2001:db8::10";
+const C2: &str = "2001:db8::20";
+const S: &str = "64:ff9b:1::cb00:7105"; // 203.0.113.5
+const S4: &str = "203.0.113.5";
+const S2: &str = "64:ff9b:1::cb00:7106"; // 203.0.113.6
+const S24: &str = "203.0.113.6";
+const P4: &str = "198.51.100.1";
+
+fn cfg(filtering: Filtering) -> StatefulConfig {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
+    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    c.filtering = filtering;
+    c
+}
+
+struct T {
+    e: Nat64,
+    t0: Instant,
+}
+
+impl T {
+    fn new(c: StatefulConfig) -> Self {
+        Self { e: Nat64::new(c).unwrap(), t0: Instant::now() }
+    }
+    fn at(&self, secs: f64) -> Instant {
+        self.t0 + Duration::from_secs_f64(secs)
+    }
+    /// Runs timers up to `secs`, then processes `pkt` at `secs`.
+    fn send(&mut self, pkt: &[u8], secs: f64) -> (Verdict<Nat64Drop>, Vec<u8>) {
+        self.tick(secs);
+        let mut b = PacketBuf::from_slice(pkt);
+        let v = self.e.process(&mut b, self.at(secs));
+        if matches!(v, Verdict::Forward(_) | Verdict::Reply(_)) {
+            check_sums(b.as_slice());
+        }
+        self.e.check_invariants().unwrap();
+        (v, b.as_slice().to_vec())
+    }
+    fn tick(&mut self, secs: f64) {
+        let now = self.at(secs);
+        // Drive timers the way a driver does: only when poll_timeout says so.
+        while let Some(d) = self.e.poll_timeout() {
+            if d > now {
+                break;
+            }
+            self.e.handle_timeout(d);
+        }
+        self.e.handle_timeout(now);
+        self.e.check_invariants().unwrap();
+    }
+    fn tcp_state(&self, cport: u16, rport: u16) -> Option<TcpState> {
+        self.e.session_state(6, C.parse().unwrap(), cport, S4.parse().unwrap(), rport)
+    }
+}
+
+/// Every output must carry good checksums (IPv4 header; TCP, UDP, ICMP of both families).
+fn check_sums(p: &[u8]) {
+    if p[0] >> 4 == 4 {
+        let ihl = usize::from(p[0] & 15) * 4;
+        assert_eq!(finish(sum(&p[..ihl])), 0, "IPv4 header checksum");
+        let (s, d) = (v4(p, 12), v4(p, 16));
+        let l4 = &p[ihl..];
+        let ps = match p[9] {
+            6 | 17 => pseudo_v4(s, d, p[9], l4.len() as u16),
+            _ => 0,
+        };
+        assert_eq!(finish(add(ps, sum(l4))), 0, "IPv4 transport checksum");
+    } else {
+        let (s, d) = (v6(p, 8), v6(p, 24));
+        let l4 = &p[40..];
+        assert_eq!(finish(add(pseudo_v6(s, d, p[6], l4.len() as u32), sum(l4))), 0, "IPv6 transport checksum");
+    }
+}
+
+fn v4(p: &[u8], o: usize) -> Ipv4Addr {
+    Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3])
+}
+fn v6(p: &[u8], o: usize) -> Ipv6Addr {
+    Ipv6Addr::from(<[u8; 16]>::try_from(&p[o..o + 16]).unwrap())
+}
+fn port(p: &[u8], o: usize) -> u16 {
+    u16::from_be_bytes([p[o], p[o + 1]])
+}
+
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+const FIN: u8 = 0x11;
+const RST: u8 = 0x04;
+const SYNACK: u8 = 0x12;
+
+#[test]
+fn udp_endpoint_independent_mapping_and_return() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (v, o) = t.send(&udp6_ports(C, S, 40000, 53, b"q"), 0.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!((v4(&o, 12), port(&o, 20)), (P4.parse().unwrap(), 40000), "the client's own port is tried first");
+    assert_eq!((v4(&o, 16), port(&o, 22)), (S4.parse().unwrap(), 53));
+    // EIM: the same source to another destination keeps its mapping.
+    let (v, o2) = t.send(&udp6_ports(C, S2, 40000, 123, b"q"), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!((v4(&o2, 12), port(&o2, 20)), (v4(&o, 12), port(&o, 20)));
+    assert_eq!(t.e.stats().bib, 1);
+    assert_eq!(t.e.stats().sessions, 2);
+    // The answer comes back to the client's address and port.
+    let (v, r) = t.send(&udp4_ports(S4, P4, 53, 40000, b"a"), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((v6(&r, 24), port(&r, 42)), (C.parse().unwrap(), 40000));
+    assert_eq!((v6(&r, 8), port(&r, 40)), (S.parse().unwrap(), 53));
+}
+
+#[test]
+fn address_dependent_filtering_refuses_strangers() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let _ = t.send(&udp6_ports(C, S, 40000, 53, b"q"), 0.0);
+    // The same host from another port passes (address-dependent, not port-dependent).
+    let (v, _) = t.send(&udp4_ports(S4, P4, 5353, 40000, b"a"), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    // Another host does not.
+    let (v, _) = t.send(&udp4_ports(S24, P4, 53, 40000, b"a"), 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Filtered));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Filtered), 1);
+    // No binding at all.
+    let (v, _) = t.send(&udp4_ports(S4, P4, 53, 40002, b"a"), 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::NoBinding));
+}
+
+#[test]
+fn endpoint_independent_filtering_lets_anyone_in() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let _ = t.send(&udp6_ports(C, S, 40000, 53, b"q"), 0.0);
+    let (v, r) = t.send(&udp4_ports(S24, P4, 9, 40000, b"a"), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(v6(&r, 8), S2.parse::<Ipv6Addr>().unwrap());
+    assert_eq!(t.e.stats().sessions, 2);
+}
+
+#[test]
+fn udp_timer_expires_at_five_minutes_and_refreshes() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let _ = t.send(&udp6_ports(C, S, 40000, 53, b"q"), 0.0);
+    assert_eq!(t.e.poll_timeout(), Some(t.at(300.0)));
+    // Refreshed by the reply at 200 s: alive until 500 s.
+    let (v, _) = t.send(&udp4_ports(S4, P4, 53, 40000, b"a"), 200.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    t.tick(499.0);
+    assert_eq!(t.e.stats().sessions, 1);
+    t.tick(500.0);
+    assert_eq!(t.e.stats().sessions, 0);
+    assert_eq!(t.e.stats().bib, 0, "the BIB entry goes with its last session");
+    let (v, _) = t.send(&udp4_ports(S4, P4, 53, 40000, b"a"), 501.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::NoBinding));
+    assert_eq!(t.e.stats().timers, 0, "no timer entries left behind");
+}
+
+#[test]
+fn icmp_echo_identifiers_are_ports_with_a_minute_timer() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (v, o) = t.send(&echo6(C, S, 7, 1, b"ping"), 0.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(o[20], 8);
+    let id = port(&o, 24);
+    assert!(id >= 1024, "identifier from the pool range, got {id}");
+    let (v, r) = t.send(&echo_reply4(S4, P4, id, 1, b"ping"), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((r[40], port(&r, 44)), (129, 7));
+    assert_eq!(v6(&r, 24), C.parse::<Ipv6Addr>().unwrap());
+    t.tick(60.9);
+    assert_eq!(t.e.stats().sessions, 1);
+    t.tick(61.0);
+    assert_eq!(t.e.stats().sessions, 0);
+}
+
+#[test]
+fn tcp_handshake_and_close_from_both_sides() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (v, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let p4 = port(&o, 20);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6Init));
+    assert_eq!(t.e.poll_timeout(), Some(t.at(240.0)), "V6 INIT lives TCP_TRANS");
+    let (v, r) = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(port(&r, 42), 40000);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 2.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, FIN), 3.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6FinRcv));
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 4.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinV6FinRcv));
+    // The last ACK does not refresh: the session ends TCP_TRANS after both FINs.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 100.0);
+    t.tick(243.9);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinV6FinRcv));
+    t.tick(244.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+    assert_eq!(t.e.stats().bib, 0);
+}
+
+#[test]
+fn tcp_v4_fin_first() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.5);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 1.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
+    // Data in a half-closed session refreshes TCP_EST.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 2.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, FIN), 3.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinV6FinRcv));
+}
+
+#[test]
+fn tcp_rst_makes_transitory_and_traffic_revives() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.5);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, RST), 1.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 2.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established), "a non-RST packet revives TRANS");
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, RST), 3.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(242.9);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(243.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+}
+
+#[test]
+fn tcp_established_idle_timer_then_transitory() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    assert_eq!(t.e.poll_timeout(), Some(t.at(240.0)), "stale V6 INIT entry first");
+    t.tick(1.0 + est - 0.5);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    t.tick(1.0 + est);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(1.0 + est + 239.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(1.0 + est + 240.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+}
+
+#[test]
+fn tcp_half_open_v6_init_expires() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    // ACKs from IPv6 do not keep a half-open session alive; SYN retransmissions do.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 100.0);
+    let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 200.0);
+    t.tick(339.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6Init));
+    t.tick(340.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+}
+
+#[test]
+fn tcp_new_flows_need_syn() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::TcpNotSyn));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 1.0);
+    let p4 = port(&o, 20);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 81, p4, ACK), 2.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::NoSession));
+    // ADF: an unsolicited SYN from a stranger is dropped and counted.
+    let (v, _) = t.send(&tcp4_flags(S24, P4, 80, p4, SYN), 2.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::IncomingSyn), 1);
+}
+
+#[test]
+fn simultaneous_open_v6_first() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    // Both ends send a bare SYN.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 0.1);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+}
+
+#[test]
+fn simultaneous_open_v4_first_with_endpoint_independent_filtering() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    // A BIB entry from an earlier connection to another server.
+    let (_, o) = t.send(&tcp6_flags(C, S2, 40000, 443, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4Init));
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, SYNACK), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    // A V4 INIT nobody answers lives TCP_INCOMING_SYN (6 s).
+    let _ = t.send(&tcp4_flags(S4, P4, 81, p4, SYN), 10.0);
+    assert_eq!(t.tcp_state(40000, 81), Some(TcpState::V4Init));
+    t.tick(15.9);
+    assert_eq!(t.tcp_state(40000, 81), Some(TcpState::V4Init));
+    t.tick(16.0);
+    assert_eq!(t.tcp_state(40000, 81), None);
+}
+
+#[test]
+fn hairpinning_between_two_clients() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    // C2 has a binding (it talked to a server).
+    let (_, o) = t.send(&udp6_ports(C2, S, 5000, 53, b"q"), 0.0);
+    let pb = port(&o, 20);
+    // C sends to C2's pool transport address through pool6.
+    let dst = "64:ff9b:1::c633:6401"; // 198.51.100.1
+    let (v, r) = t.send(&udp6_ports(C, dst, 6000, pb, b"hi"), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6), "hairpinned back to the IPv6 side");
+    assert_eq!((v6(&r, 24), port(&r, 42)), (C2.parse().unwrap(), 5000));
+    let pa = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    assert_eq!(v6(&r, 8), dst.parse::<Ipv6Addr>().unwrap());
+    assert_eq!(port(&r, 40), pa.1);
+    // And C2's answer reaches C the same way.
+    let (v, r) = t.send(&udp6_ports(C2, dst, 5000, pa.1, b"yo"), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((v6(&r, 24), port(&r, 42)), (C.parse().unwrap(), 6000));
+}
+
+#[test]
+fn icmpv4_error_goes_back_to_its_session() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&udp6_ports(C, S, 40000, 53, b"query"), 0.0);
+    // Move the port: a second client took 40000 first? No: force a different pool port.
+    let p4 = port(&o, 20);
+    // A router answers Port Unreachable quoting the translated packet.
+    let err = icmp4("192.0.2.77", P4, 3, 3, [0; 4], &o);
+    let (v, r) = t.send(&err, 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((r[40], r[41]), (1, 4));
+    assert_eq!(v6(&r, 24), C.parse::<Ipv6Addr>().unwrap());
+    // The quoted packet is the client's original: its address and port.
+    assert_eq!(v6(&r, 48 + 8), C.parse::<Ipv6Addr>().unwrap());
+    assert_eq!(port(&r, 88), 40000);
+    let _ = p4;
+    // Inner UDP checksum is right too (the whole packet was quoted).
+    let inner = &r[48..];
+    let l4 = &inner[40..];
+    assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 17, l4.len() as u32), sum(l4))), 0);
+    // An error about an unbound port is dropped.
+    let mut o2 = o.clone();
+    o2[20..22].copy_from_slice(&1999u16.to_be_bytes());
+    let (v, _) = t.send(&icmp4("192.0.2.77", P4, 3, 3, [0; 4], &o2), 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::NoBinding));
+}
+
+#[test]
+fn icmp_error_with_a_rewritten_port() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // C2 takes 40000; C gets another port, so the rewrite is visible.
+    let _ = t.send(&udp6_ports(C2, S, 40000, 53, b"x"), 0.0);
+    let (_, o) = t.send(&udp6_ports(C, S, 40000, 53, b"query"), 0.0);
+    let p4 = port(&o, 20);
+    assert_ne!(p4, 40000);
+    assert_eq!(p4 & 1, 0, "parity kept");
+    let (v, r) = t.send(&icmp4("192.0.2.77", P4, 11, 0, [0; 4], &o), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(v6(&r, 24), C.parse::<Ipv6Addr>().unwrap());
+    assert_eq!(port(&r, 88), 40000);
+    // ICMPv6 error from the client about the server's (translated) answer.
+    let (_, a) = t.send(&udp4_ports(S4, P4, 53, p4, b"answer"), 2.0);
+    assert_eq!(port(&a, 42), 40000);
+    let err6 = icmp6(C, S, 1, 4, [0; 4], &a);
+    let (v, r) = t.send(&err6, 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!((r[20], r[21]), (3, 3));
+    assert_eq!(v4(&r, 12), P4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(v4(&r, 16), S4.parse::<Ipv4Addr>().unwrap());
+    // Inner: server → pool address and port.
+    assert_eq!(v4(&r, 28 + 16), P4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(port(&r, 50), p4);
+    let inner = &r[28..];
+    let l4 = &inner[20..];
+    assert_eq!(finish(add(pseudo_v4(v4(inner, 12), v4(inner, 16), 17, l4.len() as u16), sum(l4))), 0);
+}
+
+#[test]
+fn limits_hold_under_a_flood_and_established_flows_keep_working() {
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_sessions = 50;
+    c.max_sessions_per_source = 10;
+    let mut t = T::new(c);
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.1);
+    // One source floods: it stops at its own limit.
+    let mut source_limited = 0;
+    for i in 0..100u16 {
+        let (v, _) = t.send(&udp6_ports(C, S, 1000 + i, 53, b"x"), 1.0);
+        if v == Verdict::Drop(Nat64Drop::SourceLimit) {
+            source_limited += 1;
+        }
+    }
+    assert_eq!(source_limited, 100 - 9);
+    // Many sources flood: the table stops at its limit.
+    let mut table_limited = 0;
+    for i in 0..200u16 {
+        let src = format!("2001:db8:1::{i:x}");
+        let (v, _) = t.send(&udp6_ports(&src, S, 2000 + i, 53, b"x"), 2.0);
+        if v == Verdict::Drop(Nat64Drop::SessionLimit) {
+            table_limited += 1;
+        }
+    }
+    assert_eq!(t.e.stats().sessions, 50);
+    assert_eq!(table_limited, 200 - 40);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SessionLimit), 160);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SourceLimit), 91);
+    // The established connection still works both ways.
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, ACK), 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+}
+
+#[test]
+fn port_allocation_keeps_range_and_parity() {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1, 65535)];
+    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut t = T::new(c);
+    for (i, sport) in [53u16, 53, 53, 40001, 40001, 40001, 1023, 1023].into_iter().enumerate() {
+        let src = format!("2001:db8:2::{}", i + 1);
+        let (v, o) = t.send(&udp6_ports(&src, S, sport, 53, b"x"), 0.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        let got = port(&o, 20);
+        assert_eq!(got & 1, sport & 1, "parity of {sport} → {got}");
+        assert_eq!(got < 1024, sport < 1024, "range of {sport} → {got}");
+    }
+}
+
+#[test]
+fn pool_exhaustion_is_counted() {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 2000, 2003)];
+    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut t = T::new(c);
+    for i in 0..4 {
+        let (v, _) = t.send(&udp6_ports(&format!("2001:db8:3::{}", i + 1), S, 5000, 53, b"x"), 0.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+    }
+    let (v, _) = t.send(&udp6_ports("2001:db8:3::99", S, 5000, 53, b"x"), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::PoolExhausted));
+    // An existing binding gets new sessions without a new port.
+    let (v, _) = t.send(&udp6_ports("2001:db8:3::1", S2, 5000, 53, b"x"), 0.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+}
+
+#[test]
+fn refused_packets_leave_no_state() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // A zero IPv6 UDP checksum is refused by the header translator after the session
+    // was tentatively created: it must be rolled back.
+    let mut p = udp6_ports(C, S, 40000, 53, b"q");
+    p[46] = 0;
+    p[47] = 0;
+    let (v, _) = t.send(&p, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::Udp6ZeroChecksum)));
+    assert_eq!(t.e.stats().sessions, 0);
+    assert_eq!(t.e.stats().bib, 0);
+    // Fragments and other protocols are refused and counted.
+    let mut f = udp4_ports(S4, P4, 53, 40000, b"a");
+    f[6] = 0x20;
+    fix_ipv4_checksum(&mut f);
+    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Fragment));
+}
+
+#[test]
+fn drop_reason_names_are_unique() {
+    use sixgate_core::engine::Reason;
+    let mut names: Vec<_> = Nat64Drop::ALL.iter().map(|r| r.name()).collect();
+    for (i, r) in Nat64Drop::ALL.iter().enumerate() {
+        assert_eq!(r.index(), i);
+    }
+    names.sort_unstable();
+    let n = names.len();
+    names.dedup();
+    assert_eq!(names.len(), n);
+}
+
+// ------------------------------------------------------------------ properties
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Client `c` sends proto `p` from port `sp` to server `s` port `dp`, TCP flags `f`.
+    Out { c: u8, s: u8, p: u8, sp: u16, dp: u16, f: u8 },
+    /// Server `s` sends to pool port `pp` (index into the bindings seen so far).
+    In { s: u8, p: u8, sp: u16, pick: u8, f: u8 },
+    /// Time passes.
+    Wait(u32),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let flags = prop::sample::select(vec![SYN, ACK, FIN, RST, SYNACK]);
+    prop_oneof![
+        (0u8..4, 0u8..3, 0u8..3, 1000u16..1008, 1u16..4, flags.clone()).prop_map(|(c, s, p, sp, dp, f)| Op::Out {
+            c,
+            s,
+            p,
+            sp,
+            dp,
+            f
+        }),
+        (0u8..3, 0u8..3, 1u16..4, any::<u8>(), flags).prop_map(|(s, p, sp, pick, f)| Op::In { s, p, sp, pick, f }),
+        prop_oneof![0u32..5_000, 0u32..400_000, 0u32..8_000_000].prop_map(Op::Wait),
+    ]
+}
+
+fn client(i: u8) -> String {
+    format!("2001:db8:9::{}", i + 1)
+}
+fn server4(i: u8) -> String {
+    format!("203.0.113.{}", i + 1)
+}
+fn server6(i: u8) -> String {
+    format!("64:ff9b:1::cb00:71{:02x}", i + 1)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Any sequence keeps the tables consistent (BIB one-to-one, counts right), and every
+    /// packet that goes out and comes back is translated back to its original tuple.
+    #[test]
+    fn any_sequence_keeps_invariants_and_round_trips(
+        ops in prop::collection::vec(op(), 1..60),
+        eif in any::<bool>(),
+    ) {
+        let mut c = cfg(if eif { Filtering::EndpointIndependent } else { Filtering::AddressDependent });
+        c.pool4 = vec![Pool4Range::new("198.51.100.0/31".parse().unwrap(), 1000, 1011)];
+        c.max_sessions = 20;
+        c.max_sessions_per_source = 8;
+        let mut t = T::new(c);
+        let mut now = 0.0f64;
+        let mut seen: Vec<(u8, Ipv4Addr, u16)> = Vec::new();
+        for op in ops {
+            match op {
+                Op::Wait(ms) => {
+                    now += f64::from(ms) / 1000.0;
+                    t.tick(now);
+                }
+                Op::Out { c, s, p, sp, dp, f } => {
+                    let (cl, sv) = (client(c), server6(s));
+                    let pkt = match p {
+                        0 => tcp6_flags(&cl, &sv, sp, dp, f),
+                        1 => udp6_ports(&cl, &sv, sp, dp, b"x"),
+                        _ => echo6(&cl, &sv, sp, 1, b"x"),
+                    };
+                    let (v, o) = t.send(&pkt, now);
+                    if v == Verdict::Forward(Side::V4) {
+                        let a = v4(&o, 12);
+                        let pp = if p == 2 { port(&o, 24) } else { port(&o, 20) };
+                        let proto = [6, 17, 1][usize::from(p)];
+                        // The binding the packet used is the one the BIB holds.
+                        prop_assert_eq!(t.e.binding(proto, cl.parse().unwrap(), sp), Some((a, pp)));
+                        prop_assert_eq!(t.e.binding_v4(proto, a, pp), Some((cl.parse().unwrap(), sp)));
+                        seen.push((p, a, pp));
+                        // A reply now must come back to the original tuple (ICMP: echo reply).
+                        let sv4 = server4(s);
+                        let back = match p {
+                            0 => tcp4_flags(&sv4, &a.to_string(), dp, pp, ACK),
+                            1 => udp4_ports(&sv4, &a.to_string(), dp, pp, b"y"),
+                            _ => echo_reply4(&sv4, &a.to_string(), pp, 1, b"y"),
+                        };
+                        let (v, r) = t.send(&back, now);
+                        prop_assert_eq!(v, Verdict::Forward(Side::V6));
+                        prop_assert_eq!(v6(&r, 24), cl.parse::<Ipv6Addr>().unwrap());
+                        prop_assert_eq!(v6(&r, 8), sv.parse::<Ipv6Addr>().unwrap());
+                        let got = if p == 2 { port(&r, 44) } else { port(&r, 42) };
+                        prop_assert_eq!(got, sp);
+                    }
+                }
+                Op::In { s, p, sp, pick, f } => {
+                    let (proto_i, a, pp) = if seen.is_empty() {
+                        (p, "198.51.100.0".parse().unwrap(), 1000)
+                    } else {
+                        seen[usize::from(pick) % seen.len()]
+                    };
+                    let sv4 = server4(s);
+                    let pkt = match proto_i {
+                        0 => tcp4_flags(&sv4, &a.to_string(), sp, pp, f),
+                        1 => udp4_ports(&sv4, &a.to_string(), sp, pp, b"z"),
+                        _ => echo_reply4(&sv4, &a.to_string(), pp, 1, b"z"),
+                    };
+                    let _ = t.send(&pkt, now);
+                }
+            }
+        }
+        // Everything expires eventually, leaving empty tables.
+        t.tick(now + 3.0 * 3600.0);
+        prop_assert_eq!(t.e.stats(), Default::default());
+    }
+}
+
+#[test]
+fn shards_split_the_port_ranges_and_steer_return_traffic() {
+    let base = cfg(Filtering::AddressDependent);
+    let n = 3;
+    let mut covered = 0u32;
+    let mut engines: Vec<Nat64> = (0..n).map(|k| Nat64::new(base.shard(k, n)).unwrap()).collect();
+    for k in 0..n {
+        let r = base.shard(k, n).pool4[0];
+        covered += u32::from(r.last - r.first) + 1;
+        for other in 0..k {
+            let o = base.shard(other, n).pool4[0];
+            assert!(r.first > o.last || r.last < o.first, "shards {k} and {other} overlap");
+        }
+    }
+    assert_eq!(covered, 65535 - 1024 + 1);
+    let now = Instant::now();
+    for (k, e) in engines.iter_mut().enumerate() {
+        let mut b = PacketBuf::from_slice(&udp6_ports(C, S, 40000, 53, b"q"));
+        assert_eq!(e.process(&mut b, now), Verdict::Forward(Side::V4));
+        let p4 = port(&b, 20);
+        assert_eq!(base.shard_of_v4(P4.parse().unwrap(), p4, n), Some(k), "port {p4}");
+    }
+    assert_eq!(base.shard_of_v4("198.51.100.9".parse().unwrap(), 2000, n), None);
+}
+
+#[test]
+fn icmp_errors_about_echo_and_tcp_restore_identifier_and_port() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // Echo: the identifier 7 is outside the pool range, so it is rewritten.
+    let (_, o) = t.send(&echo6(C, S, 7, 1, b"ping"), 0.0);
+    let id = port(&o, 24);
+    assert_ne!(id, 7);
+    let (v, r) = t.send(&icmp4("192.0.2.77", P4, 11, 0, [0; 4], &o), 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((r[40], r[41]), (3, 0));
+    let inner = &r[48..];
+    assert_eq!((inner[40], port(inner, 44)), (128, 7), "inner echo request with the client's identifier");
+    let l4 = &inner[40..];
+    assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 58, l4.len() as u32), sum(l4))), 0);
+    // TCP, with C2 holding the client's port so it is rewritten.
+    let _ = t.send(&tcp6_flags(C2, S, 40000, 80, SYN), 2.0);
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 2.0);
+    let p4 = port(&o, 20);
+    assert_ne!(p4, 40000);
+    let (v, r) = t.send(&icmp4("192.0.2.77", P4, 3, 1, [0; 4], &o), 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    let inner = &r[48..];
+    assert_eq!(port(inner, 40), 40000);
+    let l4 = &inner[40..];
+    assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 6, l4.len() as u32), sum(l4))), 0);
+    // The error does not touch the session: still V6 INIT.
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6Init));
+}
