@@ -257,8 +257,9 @@ fn ping_tcp_and_mtu() {
     assert!(text(&r).contains("mtu 1480"), "ha learned no MTU 1480: {} / {}", text(&r), text(&o));
     let c = t.counters("sa");
     eprintln!("sa: {c}");
-    // 2 MB one way is over 1,400 encapsulated segments, and their ACKs come back.
-    assert!(field(&c, "forwarded") > 2000, "{c}");
+    // 2 MB one way is at least 1,400 encapsulated segments (MSS 1420 under MTU 1480);
+    // how many ACKs come back depends on the receiver's delayed ACKs and GRO.
+    assert!(field(&c, "forwarded") > 1400, "{c}");
     // A raw socket may refuse a burst (ENOBUFS) on a loaded machine: allow a trace of
     // write errors, never a pattern.
     assert!(field(&c, "write_errors") * 100 <= field(&c, "forwarded"), "{c}");
