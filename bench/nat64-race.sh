@@ -18,6 +18,7 @@ WORK=$(mktemp -d)
 cleanup() {
     pkill -f "sixgate nat64 run --config $WORK" 2>/dev/null || true
     pkill -f "tayga -c $WORK" 2>/dev/null || true
+    pkill -f "sixgate nat64 run --config $WORK/st.toml" 2>/dev/null || true
     for n in $H6 $RT $H4; do ip netns del $n 2>/dev/null || true; done
     rm -rf "$WORK"
 }
@@ -61,6 +62,24 @@ CFG
     for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
     routes_via_tun
     PID=$(pgrep -f "sixgate nat64 run --config $WORK" | head -1)
+}
+
+start_stateful() {
+    cat > $WORK/st.toml <<CFG
+tun = "nat64"
+mode = "stateful"
+pool6 = "2001:db8:64::/96"
+ipv4 = "192.0.2.1"
+ipv6 = "2001:db8:ff::1"
+pool4 = ["192.0.2.2/32 1024-65535"]
+mtu = 1500
+stats_interval = 0
+CFG
+    ip netns exec $RT taskset -c 1 "$BIN" nat64 run --config $WORK/st.toml 2>$WORK/st.log &
+    for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
+    routes_via_tun
+    ip -n $RT route add 192.0.2.2/32 dev nat64
+    PID=$(pgrep -f "sixgate nat64 run --config $WORK/st.toml" | head -1)
 }
 
 start_tayga() {
@@ -125,7 +144,15 @@ except Exception: print(0, 100, 0)' "$j")
     printf '| %-8s | %6s Gbit/s %s | %s ms |\n' "$name" "$tcp" "$out" "$rtt"
 }
 
+# CONTENDERS picks and orders them (default: all four).
 echo "| contender | TCP | UDP 64 B | UDP 1400 B | ping RTT avg |"
-topo; start_sixgate; measure sixgate 2001:db8:64::c633:6402; cleanup_gw() { kill $PID; wait $PID 2>/dev/null || true; }; cleanup_gw
-topo; start_tayga; measure tayga 2001:db8:64::c633:6402; kill $PID || true
-topo; start_kernel; measure kernel 198.51.100.2
+for c in ${CONTENDERS:-sixgate stateful tayga kernel}; do
+    topo
+    case $c in
+        sixgate) start_sixgate; measure sixgate 2001:db8:64::c633:6402 ;;
+        stateful) start_stateful; measure "sixgate stateful" 2001:db8:64::c633:6402 ;;
+        tayga) start_tayga; measure tayga 2001:db8:64::c633:6402 ;;
+        kernel) start_kernel; measure kernel 198.51.100.2 ;;
+    esac
+    if [ -n "$PID" ]; then kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; fi
+done
