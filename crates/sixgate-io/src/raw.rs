@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -21,6 +21,7 @@ impl RawIpv4 {
         let sock = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(i32::from(proto))))
             .map_err(|e| io::Error::new(e.kind(), format!("raw IPv4 socket for protocol {proto}: {e}")))?;
         sock.set_header_included_v4(true)?;
+        pmtudisc_probe(&sock)?;
         sock.set_nonblocking(true)?;
         // Room for bursts of full-size packets.
         let _ = sock.set_recv_buffer_size(4 << 20);
@@ -47,5 +48,30 @@ impl RawIpv4 {
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.sock.as_fd()
+    }
+}
+
+/// `IP_MTU_DISCOVER = IP_PMTUDISC_PROBE`: send with DF (our header says so) but without the
+/// kernel's own path-MTU cache refusing packets with EMSGSIZE. The engine keeps its own path
+/// MTU per destination (RFC 4213 §3.2) and learns it from the Fragmentation Needed messages
+/// those packets draw; the kernel's cache would only turn them into send errors first.
+#[allow(unsafe_code)] // the one socket option neither socket2 nor nix exposes
+fn pmtudisc_probe(sock: &Socket) -> io::Result<()> {
+    let v: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: the descriptor belongs to `sock`, which outlives the call; the option value is
+    // a `c_int` on the stack, passed with its exact size, and the kernel only reads it.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&v as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
