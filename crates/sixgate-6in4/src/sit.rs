@@ -8,6 +8,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{add, finish, pseudo_v6, sum};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
 
 use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
@@ -73,37 +74,6 @@ pub fn ecn_decap(inner: u8, outer: u8) -> Option<u8> {
 /// RFC 1191 §7 plateau table (descending).
 const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
-/// Token bucket for the ICMPv6 errors the endpoint generates.
-#[derive(Debug, Clone, Default)]
-struct Bucket {
-    /// Tokens × 1,000,000.
-    micro: u64,
-    last: Option<Instant>,
-}
-
-impl Bucket {
-    fn take(&mut self, now: Instant, per_second: u32, burst: u32) -> bool {
-        if per_second == 0 {
-            return true;
-        }
-        let cap = u64::from(burst.max(1)) * 1_000_000;
-        match self.last {
-            None => self.micro = cap,
-            Some(t) => {
-                let us = now.saturating_duration_since(t).as_micros().min(u128::from(u64::MAX / 4)) as u64;
-                self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
-            }
-        }
-        self.last = Some(now);
-        if self.micro >= 1_000_000 {
-            self.micro -= 1_000_000;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// One learned path MTU.
 #[derive(Debug, Clone, Copy)]
 struct PathMtu {
@@ -137,7 +107,7 @@ pub struct SitTunnel {
     tunnel_mtu: u16,
     counters: Counters<DropReason>,
     next_id: u16,
-    bucket: Bucket,
+    bucket: TokenBucket,
     pmtu: HashMap<Ipv4Addr, PathMtu>,
     next_expiry: Option<Instant>,
     pending: Pending,
@@ -164,7 +134,7 @@ impl SitTunnel {
             hsum_nodf,
             counters: Counters::new(),
             next_id: 0,
-            bucket: Bucket::default(),
+            bucket: TokenBucket::default(),
             pmtu: HashMap::new(),
             next_expiry: None,
             pending: Pending { active: false, hdr: [0; 20], data: Vec::new(), pos: 0, chunk: 0 },

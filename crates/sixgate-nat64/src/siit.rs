@@ -7,6 +7,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add, finish, pseudo_v6, sum, sum_v4, sum_v6};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052;
 
 use crate::config::SiitConfig;
@@ -118,37 +119,6 @@ fn write_ipv6_header(h: &mut [u8], tc: u8, payload_len: u16, nh: u8, hop: u8, sr
     h[24..40].copy_from_slice(&dst.octets());
 }
 
-/// Token bucket for the ICMP errors the translator generates.
-#[derive(Debug, Clone)]
-struct Bucket {
-    /// Tokens × 1,000,000.
-    micro: u64,
-    last: Option<Instant>,
-}
-
-impl Bucket {
-    fn take(&mut self, now: Instant, per_second: u32, burst: u32) -> bool {
-        if per_second == 0 {
-            return true;
-        }
-        let cap = u64::from(burst.max(1)) * 1_000_000;
-        match self.last {
-            None => self.micro = cap,
-            Some(t) => {
-                let us = now.saturating_duration_since(t).as_micros().min(u128::from(u64::MAX / 4)) as u64;
-                self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
-            }
-        }
-        self.last = Some(now);
-        if self.micro >= 1_000_000 {
-            self.micro -= 1_000_000;
-            true
-        } else {
-            false
-        }
-    }
-}
-
 /// Fragments still to be sent for the packet last processed.
 #[derive(Debug, Clone)]
 struct Pending {
@@ -173,7 +143,7 @@ pub struct Siit {
     cfg: SiitConfig,
     counters: Counters<DropReason>,
     next_id: u16,
-    bucket: Bucket,
+    bucket: TokenBucket,
     scratch: Vec<u8>,
     pending: Pending,
     suppressed: u64,
@@ -203,7 +173,7 @@ impl Siit {
             cfg,
             counters: Counters::new(),
             next_id: 1,
-            bucket: Bucket { micro: 0, last: None },
+            bucket: TokenBucket::default(),
             scratch: Vec::with_capacity(1500),
             pending: Pending {
                 active: false,

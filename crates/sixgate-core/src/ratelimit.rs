@@ -1,0 +1,67 @@
+//! A token bucket driven by the caller's clock, for the ICMP errors engines generate
+//! (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8). Time is passed in, never read.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use sixgate_core::ratelimit::TokenBucket;
+//! let mut b = TokenBucket::default();
+//! let t = Instant::now();
+//! assert!(b.take(t, 10, 2) && b.take(t, 10, 2)); // the burst
+//! assert!(!b.take(t, 10, 2));                     // empty at the same instant
+//! assert!(b.take(t + Duration::from_millis(100), 10, 2)); // one token per 100 ms
+//! ```
+
+use std::time::Instant;
+
+/// Tokens refill continuously at `per_second`, up to `burst`; the bucket starts full.
+#[derive(Debug, Clone, Default)]
+pub struct TokenBucket {
+    /// Tokens × 1,000,000.
+    micro: u64,
+    last: Option<Instant>,
+}
+
+impl TokenBucket {
+    /// Takes one token at `now` if there is one. `per_second == 0` means no limit.
+    pub fn take(&mut self, now: Instant, per_second: u32, burst: u32) -> bool {
+        if per_second == 0 {
+            return true;
+        }
+        let cap = u64::from(burst.max(1)) * 1_000_000;
+        match self.last {
+            None => self.micro = cap,
+            Some(t) => {
+                let us = now.saturating_duration_since(t).as_micros().min(u128::from(u64::MAX / 4)) as u64;
+                self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
+            }
+        }
+        self.last = Some(now);
+        if self.micro >= 1_000_000 {
+            self.micro -= 1_000_000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rate_and_burst() {
+        let mut b = TokenBucket::default();
+        let t = Instant::now();
+        let n = (0..100).filter(|_| b.take(t, 1000, 5)).count();
+        assert_eq!(n, 5, "burst");
+        // One second later: refilled to the burst, not beyond.
+        let t = t + Duration::from_secs(1);
+        assert_eq!((0..100).filter(|_| b.take(t, 1000, 5)).count(), 5);
+        // Unlimited.
+        assert!((0..1000).all(|_| b.take(t, 0, 0)));
+        // A clock that goes backwards adds nothing.
+        assert!(!b.take(t - Duration::from_secs(5), 1000, 5));
+    }
+}
