@@ -7,6 +7,10 @@
 //!  EAM 2001:db8:6::/120 = 203.0.113.0/24, pool6 2001:db8:64::/96
 //! ```
 
+mod common;
+
+use common::*;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -14,40 +18,6 @@ use std::time::{Duration, Instant};
 
 const H4_V6: &str = "2001:db8:64::c633:6402"; // 198.51.100.2 under pool6
 const H6_V4: &str = "203.0.113.2"; // 2001:db8:6::2 through the EAM
-
-fn skip_reason() -> Option<String> {
-    if !nix_is_root() {
-        return Some("not root: network namespaces and TUN need CAP_NET_ADMIN".into());
-    }
-    for tool in ["ip", "ping"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            return Some(format!("{tool} not installed"));
-        }
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun missing".into());
-    }
-    if !std::path::Path::new(PY).exists() {
-        return Some(format!("{PY} missing"));
-    }
-    None
-}
-
-const PY: &str = "/usr/bin/python3";
-
-fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
-}
-
-fn sh(args: &[&str]) -> Output {
-    let o = Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    o
-}
-
-fn must(args: &[&str]) {
-    let o = sh(args);
-    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-}
 
 /// The three namespaces and the gateway; torn down on drop, even when a test fails.
 struct Topo {
@@ -183,25 +153,9 @@ impl Drop for Topo {
     }
 }
 
-fn wait_output(c: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    let mut c = c;
-    loop {
-        if let Ok(Some(_)) = c.try_wait() {
-            return c.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let o = c.wait_with_output().unwrap();
-            panic!("timed out: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 macro_rules! skip_unless_root {
     () => {
-        if let Some(why) = skip_reason() {
+        if let Some(why) = netns_skip_reason() {
             eprintln!("skipping: {why}");
             return;
         }

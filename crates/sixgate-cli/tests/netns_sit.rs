@@ -7,47 +7,23 @@
 //!                      10.1.0.1/24 ── m1 10.1.0.2   m2 10.2.0.2 ── 10.2.0.1/24
 //! ```
 
+mod common;
+
+use common::*;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const PY: &str = "/usr/bin/python3";
 const NSES: [&str; 5] = ["ha", "sa", "md", "sb", "hb"];
-
-fn skip_reason() -> Option<String> {
-    if !Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false) {
-        return Some("not root: network namespaces and TUN need CAP_NET_ADMIN".into());
-    }
-    for tool in ["ip", "ping"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            return Some(format!("{tool} not installed"));
-        }
-    }
-    if !std::path::Path::new("/dev/net/tun").exists() {
-        return Some("/dev/net/tun missing".into());
-    }
-    if !std::path::Path::new(PY).exists() {
-        return Some(format!("{PY} missing"));
-    }
-    None
-}
 
 macro_rules! skip_unless_able {
     () => {
-        if let Some(why) = skip_reason() {
+        if let Some(why) = netns_skip_reason() {
             eprintln!("skipped: {why}");
             return;
         }
     };
-}
-
-fn sh(args: &[&str]) -> Output {
-    Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn must(args: &[&str]) {
-    let o = sh(args);
-    assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// The namespaces and both endpoints; torn down on drop, even when a test fails.
@@ -185,21 +161,6 @@ impl Drop for Topo {
         for n in NSES {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }
-    }
-}
-
-fn wait_output(mut c: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(_)) = c.try_wait() {
-            return c.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let o = c.wait_with_output().unwrap();
-            panic!("timed out: {} {}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -10,29 +10,22 @@
 //!                                 stateful NAT64 on TUN, pool4 192.0.2.1] ── h4 (198.51.100.2)
 //! ```
 
+mod common;
+
+use common::*;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const PY: &str = "/usr/bin/python3";
 const UNBOUND: &str = "/usr/sbin/unbound";
 const SERVER_V6: &str = "2001:db8:64::c633:6402";
 
-fn sh(args: &[&str]) -> Output {
-    Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn must(args: &[&str]) {
-    let o = sh(args);
-    assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
-
 fn skip_reason() -> Option<String> {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
-    if !root {
-        return Some("not root: network namespaces and TUN need CAP_NET_ADMIN".into());
+    if let Some(why) = netns_skip_reason() {
+        return Some(why);
     }
-    for p in [PY, UNBOUND, "/dev/net/tun"] {
+    for p in [UNBOUND] {
         if !std::path::Path::new(p).exists() {
             return Some(format!("{p} missing"));
         }
@@ -104,21 +97,6 @@ impl Drop for Topo {
         for n in ["h6", "rt", "h4"] {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }
-    }
-}
-
-fn wait_output(mut c: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(_)) = c.try_wait() {
-            return c.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = c.kill();
-            let o = c.wait_with_output().unwrap();
-            panic!("timed out: {}", String::from_utf8_lossy(&o.stderr));
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
