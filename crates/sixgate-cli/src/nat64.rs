@@ -449,7 +449,7 @@ where
     use std::sync::{Arc, Mutex};
 
     use sixgate_core::engine::Counters;
-    use sixgate_io::signals::{Event, Signals};
+    use sixgate_io::signals::Signals;
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -481,26 +481,8 @@ where
             r
         })
     };
-    if interval > 0 {
-        let stop = Arc::clone(&stop);
-        let total = total.clone();
-        std::thread::spawn(move || {
-            let mut next = Instant::now() + Duration::from_secs(interval);
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                if Instant::now() >= next {
-                    eprintln!("sixgate: {}", total());
-                    next += Duration::from_secs(interval);
-                }
-            }
-        });
-    }
-    while let Ok(Event::Report) = signals.wait() {
-        eprintln!("sixgate: {}", total());
-        if workers.is_finished() {
-            break;
-        }
-    }
+    crate::daemon::spawn_stats_log(&stop, interval, total.clone());
+    crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
     stop.store(true, Ordering::Relaxed);
     let results = workers.join().unwrap_or_default();
     eprintln!("sixgate: stopped; final counters: {}", total());

@@ -26,13 +26,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
 use sixgate_6in4::{DropReason, EcnMode, Mode, SitConfig, SitTunnel};
 use sixgate_core::engine::Counters;
-use sixgate_io::signals::{Event, Signals};
+use sixgate_io::signals::Signals;
 use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
 
 use crate::CliError;
@@ -288,27 +287,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
             res
         })
     };
-    if r.stats_interval > 0 {
-        let stop = Arc::clone(&stop);
-        let total = total.clone();
-        let interval = r.stats_interval;
-        std::thread::spawn(move || {
-            let mut next = Instant::now() + Duration::from_secs(interval);
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                if Instant::now() >= next {
-                    eprintln!("sixgate: {}", total());
-                    next += Duration::from_secs(interval);
-                }
-            }
-        });
-    }
-    while let Ok(Event::Report) = signals.wait() {
-        eprintln!("sixgate: {}", total());
-        if worker.is_finished() {
-            break;
-        }
-    }
+    crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
+    crate::daemon::wait_for_stop(&signals, &total, &|| worker.is_finished());
     stop.store(true, Ordering::Relaxed);
     let res = worker.join().unwrap_or_else(|_| Err(std::io::Error::other("worker panicked")));
     eprintln!("sixgate: stopped; final counters: {}", total());
