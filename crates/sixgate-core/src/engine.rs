@@ -89,6 +89,42 @@ pub trait Reason: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     fn name(self) -> &'static str;
 }
 
+/// Declares a drop-reason enum and its [`Reason`] impl from `Variant = "name",` lines, so
+/// the index, the list and the stable names cannot drift apart.
+///
+/// ```
+/// sixgate_core::drop_reasons! {
+///     /// Why the toy engine drops.
+///     pub enum Why {
+///         /// Too short.
+///         Short = "short",
+///         /// Not IPv6.
+///         NotIpv6 = "not-ipv6",
+///     }
+/// }
+/// use sixgate_core::engine::Reason;
+/// assert_eq!(Why::ALL, &[Why::Short, Why::NotIpv6]);
+/// assert_eq!((Why::NotIpv6.index(), Why::NotIpv6.name()), (1, "not-ipv6"));
+/// ```
+#[macro_export]
+macro_rules! drop_reasons {
+    ($(#[$em:meta])* $vis:vis enum $name:ident { $( $(#[$m:meta])* $v:ident = $s:literal, )* }) => {
+        $(#[$em])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        $vis enum $name { $( $(#[$m])* $v, )* }
+
+        impl $crate::engine::Reason for $name {
+            const ALL: &'static [Self] = &[ $( Self::$v, )* ];
+            #[inline]
+            fn index(self) -> usize { self as usize }
+            fn name(self) -> &'static str {
+                match self { $( Self::$v => $s, )* }
+            }
+        }
+    };
+}
+
 /// Per-reason drop counters and totals an engine keeps.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Counters<R: Reason> {

@@ -1,73 +1,56 @@
 //! Why the translator did not forward a packet.
 
-use sixgate_core::engine::Reason;
-
-macro_rules! reasons {
-    ($( $(#[$m:meta])* $v:ident = $name:literal, )*) => {
-        /// Why a packet was not forwarded. Where the translator answered with an ICMP
-        /// error, the reason is counted too (the packet itself was not forwarded).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[non_exhaustive]
-        pub enum DropReason { $( $(#[$m])* $v, )* }
-
-        impl Reason for DropReason {
-            const ALL: &'static [Self] = &[ $( Self::$v, )* ];
-            #[inline]
-            fn index(self) -> usize { self as usize }
-            fn name(self) -> &'static str {
-                match self { $( Self::$v => $name, )* }
-            }
-        }
-    };
-}
-
-reasons! {
-    /// Shorter than its headers, lengths that disagree, or not IPv4/IPv6.
-    Malformed = "malformed",
-    /// IPv4 header checksum wrong (RFC 1812 §5.2.2).
-    Ipv4HeaderChecksum = "ipv4-header-checksum",
-    /// TTL would reach zero; ICMPv4 Time Exceeded sent (RFC 7915 §4.1).
-    TtlExceeded = "ttl-exceeded",
-    /// Hop limit would reach zero; ICMPv6 Time Exceeded sent (RFC 7915 §5.1).
-    HopLimitExceeded = "hop-limit-exceeded",
-    /// Unexpired IPv4 source route option; Source Route Failed sent (RFC 7915 §4.1).
-    SourceRoute = "source-route",
-    /// IPv6 routing header with segments left ≠ 0; Parameter Problem sent (RFC 7915 §5.1).
-    RoutingHeader = "routing-header",
-    /// An extension header after the fragment header; Parameter Problem sent.
-    ExtensionAfterFragment = "extension-after-fragment",
-    /// The source address has no translation.
-    UntranslatableSource = "untranslatable-source",
-    /// The destination address has no translation.
-    UntranslatableDestination = "untranslatable-destination",
-    /// An address no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
-    ForbiddenAddress = "forbidden-address",
-    /// An IPv4 address on the configured denylist.
-    DenylistedAddress = "denylisted-address",
-    /// A non-global IPv4 address with the well-known prefix (RFC 6052 §3.1).
-    WellKnownPrefixNonGlobal = "wkp-non-global",
-    /// An ICMP type or code with no counterpart (RFC 7915 §4.2/§5.2: silently dropped).
-    UntranslatableIcmp = "untranslatable-icmp",
-    /// A single-hop ICMP message (ND, MLD, redirect, router discovery) or IGMP.
-    SingleHop = "single-hop",
-    /// A Parameter Problem pointer with no counterpart (RFC 7915 Figures 3 and 6).
-    UntranslatablePointer = "untranslatable-pointer",
-    /// An ICMP error whose checksum is wrong (it is rebuilt, so it is checked).
-    IcmpChecksum = "icmp-checksum",
-    /// An ICMP error inside an ICMP error (RFC 7915 §4.3: not translated recursively).
-    NestedIcmpError = "nested-icmp-error",
-    /// A fragmented ICMP message: its checksum cannot be translated without reassembly.
-    FragmentedIcmp = "fragmented-icmp",
-    /// IPv4 UDP without checksum, refused (RFC 7915 §4.5); ICMPv4 error sent when allowed.
-    UdpZeroChecksum = "udp-zero-checksum",
-    /// IPv6 UDP with a zero checksum (invalid, RFC 8200 §8.1).
-    Udp6ZeroChecksum = "udp6-zero-checksum",
-    /// DF set and too big for the next hop; Fragmentation Needed / Packet Too Big sent.
-    TooBig = "too-big",
-    /// Addressed to the translator itself and not an echo request.
-    ToTranslator = "to-translator",
-    /// An ICMP error that could not be sent (rate limit, or a packet that must not get one).
-    IcmpSuppressed = "icmp-suppressed",
-    /// The packet did not fit in the buffer (headroom or capacity).
-    NoRoom = "no-room",
+sixgate_core::drop_reasons! {
+    /// Why a packet was not forwarded. Where the translator answered with an ICMP
+    /// error, the reason is counted too (the packet itself was not forwarded).
+    pub enum DropReason {
+        /// Shorter than its headers, lengths that disagree, or not IPv4/IPv6.
+        Malformed = "malformed",
+        /// IPv4 header checksum wrong (RFC 1812 §5.2.2).
+        Ipv4HeaderChecksum = "ipv4-header-checksum",
+        /// TTL would reach zero; ICMPv4 Time Exceeded sent (RFC 7915 §4.1).
+        TtlExceeded = "ttl-exceeded",
+        /// Hop limit would reach zero; ICMPv6 Time Exceeded sent (RFC 7915 §5.1).
+        HopLimitExceeded = "hop-limit-exceeded",
+        /// Unexpired IPv4 source route option; Source Route Failed sent (RFC 7915 §4.1).
+        SourceRoute = "source-route",
+        /// IPv6 routing header with segments left ≠ 0; Parameter Problem sent (RFC 7915 §5.1).
+        RoutingHeader = "routing-header",
+        /// An extension header after the fragment header; Parameter Problem sent.
+        ExtensionAfterFragment = "extension-after-fragment",
+        /// The source address has no translation.
+        UntranslatableSource = "untranslatable-source",
+        /// The destination address has no translation.
+        UntranslatableDestination = "untranslatable-destination",
+        /// An address no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
+        ForbiddenAddress = "forbidden-address",
+        /// An IPv4 address on the configured denylist.
+        DenylistedAddress = "denylisted-address",
+        /// A non-global IPv4 address with the well-known prefix (RFC 6052 §3.1).
+        WellKnownPrefixNonGlobal = "wkp-non-global",
+        /// An ICMP type or code with no counterpart (RFC 7915 §4.2/§5.2: silently dropped).
+        UntranslatableIcmp = "untranslatable-icmp",
+        /// A single-hop ICMP message (ND, MLD, redirect, router discovery) or IGMP.
+        SingleHop = "single-hop",
+        /// A Parameter Problem pointer with no counterpart (RFC 7915 Figures 3 and 6).
+        UntranslatablePointer = "untranslatable-pointer",
+        /// An ICMP error whose checksum is wrong (it is rebuilt, so it is checked).
+        IcmpChecksum = "icmp-checksum",
+        /// An ICMP error inside an ICMP error (RFC 7915 §4.3: not translated recursively).
+        NestedIcmpError = "nested-icmp-error",
+        /// A fragmented ICMP message: its checksum cannot be translated without reassembly.
+        FragmentedIcmp = "fragmented-icmp",
+        /// IPv4 UDP without checksum, refused (RFC 7915 §4.5); ICMPv4 error sent when allowed.
+        UdpZeroChecksum = "udp-zero-checksum",
+        /// IPv6 UDP with a zero checksum (invalid, RFC 8200 §8.1).
+        Udp6ZeroChecksum = "udp6-zero-checksum",
+        /// DF set and too big for the next hop; Fragmentation Needed / Packet Too Big sent.
+        TooBig = "too-big",
+        /// Addressed to the translator itself and not an echo request.
+        ToTranslator = "to-translator",
+        /// An ICMP error that could not be sent (rate limit, or a packet that must not get one).
+        IcmpSuppressed = "icmp-suppressed",
+        /// The packet did not fit in the buffer (headroom or capacity).
+        NoRoom = "no-room",
+    }
 }
