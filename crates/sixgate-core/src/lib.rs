@@ -9,6 +9,7 @@ pub mod buf;
 pub mod checksum;
 pub mod class;
 pub mod engine;
+pub mod gso;
 pub mod ratelimit;
 pub mod rfc6052;
 pub mod text;

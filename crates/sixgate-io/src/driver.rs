@@ -72,7 +72,13 @@ fn worker<E: Engine>(
     }
 }
 
-/// The batched loop: `recv_multiple` (GSO split) → engine → `send_multiple` (GRO).
+/// The offload loop. Each read returns one packet or one TCP/UDP super-packet (GSO) with
+/// its virtio-net header. A super-packet is translated whole when the engine allows it
+/// ([`sixgate_core::gso::process_super`]: headers rewritten once, payload untouched, the
+/// checksum left partial for the kernel to finish per segment) and written back as one
+/// super-packet; otherwise it is cut into segments and each goes through the engine.
+/// Single packets are batched and written with `send_multiple`, which coalesces TCP and
+/// UDP segments of one flow (GRO).
 fn worker_offload<E: Engine>(
     dev: TunDevice,
     mut engine: E,
@@ -80,17 +86,48 @@ fn worker_offload<E: Engine>(
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
     use crate::batch::{IoBuf, RX_OFFSET};
-    use tun_rs::{GROTable, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+    use sixgate_core::gso::{self, SuperOutcome};
+    use tun_rs::{
+        GROTable, VirtioNetHdr, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
+        VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN as VH,
+    };
+    const NEEDS_CSUM: u8 = 1;
+    const GSO_ECN: u8 = 0x80;
 
     dev.dev().set_nonblocking(true)?;
-    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
-    let mut rx: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+    let mut rx = IoBuf::new();
+    let mut probe = IoBuf::new();
     let mut tx: Vec<IoBuf> = Vec::with_capacity(IDEAL_BATCH_SIZE * 2);
     let mut free: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+    let mut split: Vec<IoBuf> = Vec::new();
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut gro = GROTable::default();
     let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
     let mut last_publish = Instant::now();
+
+    // Queues the engine's result for `b` (and whatever it has to transmit after it).
+    fn take<E: Engine>(
+        engine: &mut E,
+        verdict: &Verdict<E::Reason>,
+        b: &mut IoBuf,
+        tx: &mut Vec<IoBuf>,
+        free: &mut Vec<IoBuf>,
+    ) {
+        if matches!(verdict, Verdict::Drop(_)) {
+            return;
+        }
+        let spare = free.pop().unwrap_or_else(IoBuf::new);
+        tx.push(std::mem::replace(b, spare));
+        loop {
+            let mut extra = free.pop().unwrap_or_else(IoBuf::new);
+            if engine.poll_transmit(&mut extra.buf).is_none() {
+                free.push(extra);
+                break;
+            }
+            tx.push(extra);
+        }
+    }
+
     while !stop.load(Ordering::Relaxed) {
         let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
         let ready = match poll(&mut fds, PollTimeout::from(100u16)) {
@@ -102,41 +139,106 @@ fn worker_offload<E: Engine>(
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
-        // Drain the device without blocking (it is non-blocking), then write everything
-        // translated in one batch: one poll per burst, not per packet.
+        // Drain the device without blocking (it is non-blocking), then write the single
+        // packets in one batch: one poll per burst, not per packet.
         let mut reads = 0;
         while ready > 0 && reads < 64 {
             reads += 1;
-            for b in rx.iter_mut() {
-                b.for_rx();
-            }
-            let n = match dev.dev().recv_multiple(&mut original, &mut rx, &mut sizes, RX_OFFSET) {
+            rx.for_rx();
+            let n = match dev.recv(&mut rx.buf.backing_mut()[RX_OFFSET - VH..]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => break,
-                // A malformed virtio header or GSO packet: count it and go on.
-                Err(e) if e.kind() == io::ErrorKind::InvalidData || e.kind() == io::ErrorKind::InvalidInput => {
-                    stats.received += 1;
-                    continue;
-                }
                 Err(e) => return Err(e),
             };
-            for i in 0..n {
-                stats.received += 1;
-                rx[i].received(sizes[i]);
-                match engine.process(&mut rx[i].buf, now) {
-                    Verdict::Forward(_) | Verdict::Reply(_) => {
-                        let spare = free.pop().unwrap_or_else(IoBuf::new);
-                        tx.push(std::mem::replace(&mut rx[i], spare));
-                        loop {
-                            let mut extra = free.pop().unwrap_or_else(IoBuf::new);
-                            if engine.poll_transmit(&mut extra.buf).is_none() {
-                                free.push(extra);
-                                break;
-                            }
-                            tx.push(extra);
+            stats.received += 1;
+            let Some(hdr) =
+                (n > VH).then(|| VirtioNetHdr::decode(&rx.buf.backing()[RX_OFFSET - VH..RX_OFFSET]).ok()).flatten()
+            else {
+                continue;
+            };
+            rx.received(n - VH);
+            let kind = hdr.gso_type & !GSO_ECN;
+            if kind == 0 {
+                // One packet. A partial checksum (CHECKSUM_PARTIAL: the kernel left it to
+                // the "hardware") is finished here, so the engine sees a complete packet.
+                if hdr.flags & NEEDS_CSUM != 0
+                    && !finish_checksum(rx.buf.as_mut_slice(), hdr.csum_start, hdr.csum_offset)
+                {
+                    continue;
+                }
+                let v = engine.process(&mut rx.buf, now);
+                take(&mut engine, &v, &mut rx, &mut tx, &mut free);
+            } else if kind == VIRTIO_NET_HDR_GSO_TCPV4
+                || kind == VIRTIO_NET_HDR_GSO_TCPV6
+                || kind == VIRTIO_NET_HDR_GSO_UDP_L4
+            {
+                match gso::process_super(&mut engine, &mut rx.buf, hdr.gso_size, &mut probe.buf, now) {
+                    Ok(SuperOutcome::Whole { layout, tail, .. }) => {
+                        // Keep the order of a flow: what is queued goes first.
+                        if !tx.is_empty() {
+                            flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+                        }
+                        let out = VirtioNetHdr {
+                            flags: NEEDS_CSUM,
+                            gso_type: match (layout.proto, layout.v6) {
+                                (6, false) => VIRTIO_NET_HDR_GSO_TCPV4,
+                                (6, true) => VIRTIO_NET_HDR_GSO_TCPV6,
+                                _ => VIRTIO_NET_HDR_GSO_UDP_L4,
+                            } | (hdr.gso_type & GSO_ECN),
+                            hdr_len: layout.headers() as u16,
+                            gso_size: hdr.gso_size,
+                            csum_start: layout.l3 as u16,
+                            csum_offset: layout.csum_offset() as u16,
+                        };
+                        let (start, end) = rx.buf.bounds();
+                        let sent = start >= VH
+                            && out.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
+                            && dev.send(&rx.buf.backing()[start - VH..end]).is_ok();
+                        if !sent {
+                            stats.write_errors += 1;
+                        }
+                        if tail {
+                            let v = engine.process(&mut probe.buf, now);
+                            take(&mut engine, &v, &mut probe, &mut tx, &mut free);
                         }
                     }
-                    Verdict::Drop(_) => {}
+                    Ok(SuperOutcome::Segmented { verdict, layout, count }) => {
+                        take(&mut engine, &verdict, &mut probe, &mut tx, &mut free);
+                        for i in 1..count {
+                            let mut b = free.pop().unwrap_or_else(IoBuf::new);
+                            if gso::segment(rx.buf.as_slice(), &layout, hdr.gso_size, i, &mut b.buf).is_err() {
+                                free.push(b);
+                                break;
+                            }
+                            let v = engine.process(&mut b.buf, now);
+                            take(&mut engine, &v, &mut b, &mut tx, &mut free);
+                            free.push(b);
+                            if tx.len() >= IDEAL_BATCH_SIZE {
+                                flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        // Not a plain TCP/UDP super-packet (IPv6 extension headers, say):
+                        // tun-rs cuts it into packets, each goes through the engine.
+                        if split.is_empty() {
+                            split = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+                        }
+                        for b in split.iter_mut() {
+                            b.for_rx();
+                        }
+                        let v6 = rx.buf.as_slice().first().is_some_and(|b| b >> 4 == 6);
+                        let Ok(k) =
+                            tun_rs::gso_split(rx.buf.as_mut_slice(), hdr, &mut split, &mut sizes, RX_OFFSET, v6)
+                        else {
+                            continue;
+                        };
+                        for (b, &size) in split.iter_mut().zip(sizes.iter()).take(k) {
+                            b.received(size);
+                            let v = engine.process(&mut b.buf, now);
+                            take(&mut engine, &v, b, &mut tx, &mut free);
+                        }
+                    }
                 }
             }
             if tx.len() >= IDEAL_BATCH_SIZE {
@@ -160,6 +262,25 @@ fn worker_offload<E: Engine>(
         *s = stats;
     }
     Ok(())
+}
+
+/// Finishes a partial transport checksum in place: the field holds the pseudo-header sum;
+/// the checksum covers everything from `start` (RFC 1071). False if the offsets do not fit.
+fn finish_checksum(pkt: &mut [u8], start: u16, offset: u16) -> bool {
+    use sixgate_core::checksum::{add, finish, sum};
+    let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
+    if at + 2 > pkt.len() || start > at {
+        return false;
+    }
+    let initial = u32::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
+    pkt[at..at + 2].copy_from_slice(&[0, 0]);
+    // 0 and 0xffff verify alike; 0xffff is also right for UDP, where 0 means "none".
+    let c = match finish(add(sum(&pkt[start..]), initial)) {
+        0 => 0xffff,
+        c => c,
+    };
+    pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
 }
 
 /// Writes the batch (coalescing TCP/UDP segments where the device allows) and recycles

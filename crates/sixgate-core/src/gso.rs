@@ -1,0 +1,430 @@
+//! Super-packets: one IP and TCP/UDP header in front of a payload that the kernel (or a
+//! NIC) cuts into segments of `seg` bytes on the way out — what Linux calls GSO and hands
+//! to a TUN device opened with virtio-net headers.
+//!
+//! An engine that translates or encapsulates packets one at a time can still move
+//! super-packets whole: [`process_super`] builds the first segment (a real, complete
+//! packet with a correct checksum), runs it through the engine, and when the engine simply
+//! forwarded it, applies the same header rewrite to the super-packet. The payload is never
+//! touched or summed; the transport checksum stays *partial* (the pseudo-header sum the
+//! segmenter finishes per segment) and moves by the same one's-complement difference the
+//! engine applied to the first segment (RFC 1624). Anything else — a reply, a drop, a
+//! fragment, a SYN/FIN/RST, an IPv4 result without DF — is left to the caller, who runs
+//! the remaining segments through the engine one by one ([`segment`]), so the engine sees
+//! exactly the packets the kernel would have produced.
+//!
+//! ```
+//! use sixgate_core::gso::{layout, segment, segments};
+//! use sixgate_core::PacketBuf;
+//! // An IPv4/UDP super-packet: 20 + 8 header bytes, 3000 payload bytes, 1400 per segment.
+//! let mut pkt = vec![0u8; 3028];
+//! pkt[0] = 0x45;
+//! pkt[2..4].copy_from_slice(&3028u16.to_be_bytes());
+//! pkt[8] = 64;
+//! pkt[9] = 17;
+//! pkt[12..16].copy_from_slice(&[192, 0, 2, 1]);
+//! pkt[16..20].copy_from_slice(&[198, 51, 100, 2]);
+//! pkt[24..26].copy_from_slice(&3008u16.to_be_bytes());
+//! let l = layout(&pkt).unwrap();
+//! assert_eq!(segments(&l, 1400), 3);
+//! let mut out = PacketBuf::new();
+//! segment(&pkt, &l, 1400, 2, &mut out).unwrap();
+//! assert_eq!(out.len(), 20 + 8 + 200); // the last one carries the rest
+//! ```
+
+use std::time::Instant;
+
+use crate::buf::PacketBuf;
+use crate::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
+use crate::engine::{Engine, Side, Verdict};
+
+/// Where the headers of a super-packet (or of an ordinary packet) are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// IPv6 (else IPv4).
+    pub v6: bool,
+    /// Length of the IP header (IPv4 with options; IPv6 without extension headers).
+    pub l3: usize,
+    /// 6 (TCP) or 17 (UDP).
+    pub proto: u8,
+    /// Length of the transport header (TCP data offset × 4, or 8).
+    pub l4: usize,
+    /// Payload bytes after the transport header.
+    pub payload: usize,
+}
+
+impl Layout {
+    /// Offset of the transport checksum within the transport header.
+    pub fn csum_offset(&self) -> usize {
+        if self.proto == 6 {
+            16
+        } else {
+            6
+        }
+    }
+
+    /// Length of all headers (IP and transport).
+    pub fn headers(&self) -> usize {
+        self.l3 + self.l4
+    }
+}
+
+/// Why a super-packet cannot be handled here (the caller falls back to splitting it some
+/// other way, or drops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GsoError {
+    /// Not an unfragmented IPv4/IPv6 TCP or UDP packet with consistent lengths (IPv6
+    /// extension headers included).
+    #[error("not a plain TCP/UDP packet")]
+    Layout,
+    /// A segment size of zero.
+    #[error("segment size 0")]
+    SegmentSize,
+    /// Asked for a segment past the end.
+    #[error("no such segment")]
+    NoSegment,
+    /// The output buffer is too small.
+    #[error("no room")]
+    NoRoom,
+}
+
+/// Finds the headers of an unfragmented IPv4 or IPv6 TCP/UDP packet whose length fields
+/// agree with `pkt.len()`.
+pub fn layout(pkt: &[u8]) -> Option<Layout> {
+    let (v6, l3, proto) = match pkt.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(pkt[0] & 0x0f) * 4;
+            let h = pkt.get(..20)?;
+            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+            let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+            if ihl < 20 || total != pkt.len() || frag != 0 {
+                return None;
+            }
+            (false, ihl, h[9])
+        }
+        6 => {
+            let h = pkt.get(..40)?;
+            if 40 + usize::from(u16::from_be_bytes([h[4], h[5]])) != pkt.len() {
+                return None;
+            }
+            (true, 40, h[6])
+        }
+        _ => return None,
+    };
+    let l4 = match proto {
+        6 => usize::from(pkt.get(l3 + 12)? >> 4) * 4,
+        17 => 8,
+        _ => return None,
+    };
+    if l4 < if proto == 6 { 20 } else { 8 } || l3 + l4 > pkt.len() {
+        return None;
+    }
+    Some(Layout { v6, l3, proto, l4, payload: pkt.len() - l3 - l4 })
+}
+
+/// How many segments of `seg` payload bytes the packet makes (at least one).
+pub fn segments(l: &Layout, seg: u16) -> usize {
+    if seg == 0 {
+        return 1;
+    }
+    l.payload.div_ceil(usize::from(seg)).max(1)
+}
+
+/// Builds segment `i` (from 0) of the super-packet `pkt` into `out`, as Linux's segmentation
+/// does: headers copied; IPv4 total length, identification + i and header checksum; IPv6
+/// payload length; TCP sequence number advanced by `i × seg`, FIN and PSH kept on the last
+/// segment only and CWR on the first only; UDP length; and a complete transport checksum
+/// computed over the segment (0 sent as 0xffff for UDP, RFC 768).
+pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) -> Result<(), GsoError> {
+    if seg == 0 {
+        return Err(GsoError::SegmentSize);
+    }
+    let n = segments(l, seg);
+    if i >= n {
+        return Err(GsoError::NoSegment);
+    }
+    let seg = usize::from(seg);
+    let hl = l.headers();
+    let from = hl + i * seg;
+    let to = (from + seg).min(pkt.len());
+    let len = hl + (to - from);
+    out.clear();
+    let b = out.extend_back(len).map_err(|_| GsoError::NoRoom)?;
+    b[..hl].copy_from_slice(&pkt[..hl]);
+    b[hl..].copy_from_slice(&pkt[from..to]);
+    let ulen = len - l.l3;
+    if l.v6 {
+        b[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    } else {
+        b[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        let id = u16::from_be_bytes([b[4], b[5]]).wrapping_add(i as u16);
+        b[4..6].copy_from_slice(&id.to_be_bytes());
+        b[10..12].copy_from_slice(&[0, 0]);
+        let c = !fold(sum(&b[..l.l3]));
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    let t = l.l3;
+    if l.proto == 6 {
+        let s = u32::from_be_bytes([b[t + 4], b[t + 5], b[t + 6], b[t + 7]]).wrapping_add((i * seg) as u32);
+        b[t + 4..t + 8].copy_from_slice(&s.to_be_bytes());
+        if i + 1 < n {
+            b[t + 13] &= !0x09; // FIN, PSH
+        }
+        if i > 0 {
+            b[t + 13] &= !0x80; // CWR
+        }
+    } else {
+        b[t + 4..t + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    }
+    let at = t + l.csum_offset();
+    b[at..at + 2].copy_from_slice(&[0, 0]);
+    let pseudo = if l.v6 {
+        let s: [u8; 16] = b[8..24].try_into().unwrap_or_default();
+        let d: [u8; 16] = b[24..40].try_into().unwrap_or_default();
+        pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
+    } else {
+        let s: [u8; 4] = b[12..16].try_into().unwrap_or_default();
+        let d: [u8; 4] = b[16..20].try_into().unwrap_or_default();
+        pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
+    };
+    let mut c = !fold(add(pseudo, sum(&b[t..])));
+    if l.proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    b[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+/// What [`process_super`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuperOutcome<R> {
+    /// The super-packet in `buf` was rewritten whole and goes out of `side`; its headers
+    /// are now laid out as `layout`, and its transport checksum is still partial (the
+    /// segmenter completes it). Segment size unchanged.
+    Whole {
+        /// Where it goes.
+        side: Side,
+        /// The new header layout.
+        layout: Layout,
+        /// The last segment was cut off and left, untranslated, in the probe buffer: the
+        /// caller sends `buf` first, then runs the probe through the engine as an ordinary
+        /// packet. This happens when the super-packet becomes IPv4 and its last segment is
+        /// 1260 bytes or less: RFC 7915 §5.1 wants DF clear on that one (and an
+        /// identification of its own), while segmentation copies DF to every segment.
+        tail: bool,
+    },
+    /// The engine did something other than forward the first segment as one packet. The
+    /// probe buffer holds segment 0's result, with this verdict (and the engine may have
+    /// more to [`Engine::poll_transmit`]); segments `1..count` are still to be built with
+    /// [`segment`] and processed one by one, from the unchanged `buf`.
+    Segmented {
+        /// The engine's verdict on segment 0.
+        verdict: Verdict<R>,
+        /// The header layout of the (unchanged) super-packet.
+        layout: Layout,
+        /// How many segments the super-packet makes.
+        count: usize,
+    },
+}
+
+/// Runs a super-packet through `engine` (see the module documentation). `buf` holds the
+/// super-packet with a *partial* transport checksum (the pseudo-header sum, as a
+/// virtio-net header with `NEEDS_CSUM` describes it); `seg` is the payload bytes per
+/// segment; `probe` is scratch space for the first segment.
+///
+/// Errors leave `buf` untouched and the engine uncalled.
+pub fn process_super<E: Engine>(
+    engine: &mut E,
+    buf: &mut PacketBuf,
+    seg: u16,
+    probe: &mut PacketBuf,
+    now: Instant,
+) -> Result<SuperOutcome<E::Reason>, GsoError> {
+    let l = layout(buf.as_slice()).ok_or(GsoError::Layout)?;
+    if seg == 0 {
+        return Err(GsoError::SegmentSize);
+    }
+    let count = segments(&l, seg);
+    segment(buf.as_slice(), &l, seg, 0, probe)?;
+    let at_in = l.l3 + l.csum_offset();
+    let c_in = u16::from_be_bytes([probe.as_slice()[at_in], probe.as_slice()[at_in + 1]]);
+    // SYN, FIN and RST move connection state (RFC 6146 §3.5.2): the engine must see the
+    // segment that carries them, so such super-packets go segment by segment.
+    let tcp_flags = if l.proto == 6 { buf.as_slice()[l.l3 + 13] & 0x07 } else { 0 };
+    let verdict = engine.process(probe, now);
+    let segmented = SuperOutcome::Segmented { verdict, layout: l, count };
+    let Verdict::Forward(side) = verdict else {
+        return Ok(segmented);
+    };
+    if tcp_flags != 0 {
+        return Ok(segmented);
+    }
+    // The first segment must have come out as one plain packet of the same shape.
+    let Some(o) = layout(probe.as_slice()) else {
+        return Ok(segmented);
+    };
+    if o.proto != l.proto || o.l4 != l.l4 || o.payload != l.payload.min(usize::from(seg)) {
+        return Ok(segmented);
+    }
+    // RFC 7915 §5.1: as IPv4, a segment of 1260 bytes or less goes without DF. Only the last
+    // segment can be that small here (the first one has DF, or we went segment by segment).
+    let last = l.payload - (count - 1) * usize::from(seg);
+    let tail = !o.v6 && count > 1 && o.l3 + o.l4 + last <= 1260;
+    let payload = if tail { l.payload - last } else { l.payload };
+    let p = probe.as_slice();
+    let total = o.l3 + o.l4 + payload;
+    if o.v6 {
+        if total - 40 > usize::from(u16::MAX) {
+            return Ok(segmented);
+        }
+    } else if total > usize::from(u16::MAX) || (count > 1 && p[6] & 0x40 == 0) {
+        // Without DF, every segment needs an identification of its own from the engine.
+        return Ok(segmented);
+    }
+    let at_out = o.l3 + o.csum_offset();
+    let c_out = u16::from_be_bytes([p[at_out], p[at_out + 1]]);
+    let mut l3 = [0u8; 60];
+    l3[..o.l3].copy_from_slice(&p[..o.l3]);
+    let mut ports = [0u8; 4];
+    ports.copy_from_slice(&p[o.l3..o.l3 + 4]);
+    if tail {
+        // The last segment, untranslated, for the caller to run through the engine.
+        segment(buf.as_slice(), &l, seg, count - 1, probe)?;
+    }
+    let s = buf.as_slice();
+    let ulen_in = l.l4 + l.payload;
+    let ulen = l.l4 + payload;
+    // The engine moved the complete checksum of segment 0 from c_in to c_out, i.e. the
+    // summed words by ~c_out - ~c_in; the partial field moves by the same (RFC 1624).
+    // Cutting off the tail changes the pseudo-header length: ulen_in → ulen.
+    let f_in = u16::from_be_bytes([s[at_in], s[at_in + 1]]);
+    let mut f = add(add(u32::from(f_in), u32::from(!c_out)), u32::from(c_in));
+    if tail {
+        f = add(add(f, u32::from(!(ulen_in as u16))), ulen as u32);
+    }
+    let mut l4 = [0u8; 60];
+    l4[..l.l4].copy_from_slice(&s[l.l3..l.l3 + l.l4]);
+    // Ports as the engine left them (a stateful translator rewrites them). The segmenter
+    // sums the transport header itself, so the partial field keeps only the pseudo-header
+    // part of the engine's change: take the ports' own change back out.
+    f = add(add(f, u32::from(!fold(sum(&ports)))), sum(&l4[..4]));
+    l4[..4].copy_from_slice(&ports);
+    if l.proto == 17 {
+        l4[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    } else if tail {
+        // PSH belongs to the last segment, which is now the tail (FIN never gets here).
+        l4[13] &= !0x08;
+    }
+    let f_out = fold(f);
+    if tail {
+        buf.truncate(l.l3 + ulen);
+    }
+    let h = buf.replace_front(l.l3 + l.l4, o.l3 + o.l4).map_err(|_| GsoError::NoRoom)?;
+    h[..o.l3].copy_from_slice(&l3[..o.l3]);
+    h[o.l3..o.l3 + o.l4].copy_from_slice(&l4[..o.l4]);
+    if o.v6 {
+        h[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
+    } else {
+        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        h[10..12].copy_from_slice(&[0, 0]);
+        let c = !fold(sum(&h[..o.l3]));
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+    h[o.l3 + o.csum_offset()..o.l3 + o.csum_offset() + 2].copy_from_slice(&f_out.to_be_bytes());
+    Ok(SuperOutcome::Whole { side, layout: Layout { payload, ..o }, tail })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pkt(v6: bool, tcp: bool, payload: &[u8], flags: u8) -> Vec<u8> {
+        let l4 = if tcp { 20 } else { 8 };
+        let ulen = l4 + payload.len();
+        let mut p = if v6 {
+            let mut h = vec![0x60, 0, 0, 0, 0, 0, if tcp { 6 } else { 17 }, 64];
+            h[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+            h.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            h.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+            h
+        } else {
+            let mut h = vec![0x45, 0, 0, 0, 0x12, 0x34, 0x40, 0, 64, if tcp { 6 } else { 17 }, 0, 0];
+            h[2..4].copy_from_slice(&((20 + ulen) as u16).to_be_bytes());
+            h.extend_from_slice(&[192, 0, 2, 1, 198, 51, 100, 2]);
+            h
+        };
+        if tcp {
+            p.extend_from_slice(&[
+                0x30, 0x39, 0, 80, 0xff, 0xff, 0xff, 0x00, 0, 0, 0, 1, 0x50, flags, 1, 0, 0, 0, 0, 0,
+            ]);
+        } else {
+            p.extend_from_slice(&[0x30, 0x39, 0, 53, 0, 0, 0, 0]);
+        }
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// The transport checksum of a complete packet verifies (sum over pseudo-header and
+    /// transport bytes folds to 0xffff).
+    fn l4_ok(p: &[u8]) -> bool {
+        let l = layout(p).unwrap();
+        let ulen = p.len() - l.l3;
+        let pseudo = if l.v6 {
+            let s: [u8; 16] = p[8..24].try_into().unwrap();
+            let d: [u8; 16] = p[24..40].try_into().unwrap();
+            pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
+        } else {
+            let s: [u8; 4] = p[12..16].try_into().unwrap();
+            let d: [u8; 4] = p[16..20].try_into().unwrap();
+            pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
+        };
+        fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
+    }
+
+    proptest! {
+        #[test]
+        fn segments_tile_the_payload_with_valid_headers(
+            v6 in any::<bool>(),
+            tcp in any::<bool>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..6000),
+            seg in 1u16..2000,
+            flags in any::<u8>(),
+        ) {
+            let p = pkt(v6, tcp, &payload, flags);
+            let l = layout(&p).unwrap();
+            let n = segments(&l, seg);
+            prop_assert_eq!(n, payload.len().div_ceil(seg as usize).max(1));
+            let mut out = PacketBuf::new();
+            let mut joined = Vec::new();
+            for i in 0..n {
+                segment(&p, &l, seg, i, &mut out).unwrap();
+                let s = out.as_slice();
+                let sl = layout(s).unwrap();
+                prop_assert_eq!(sl.l3 + sl.l4, l.l3 + l.l4);
+                prop_assert!(l4_ok(s), "segment {} checksum", i);
+                if !v6 {
+                    prop_assert_eq!(fold(sum(&s[..20])), 0xffff, "IPv4 header checksum");
+                    prop_assert_eq!(u16::from_be_bytes([s[4], s[5]]), 0x1234u16.wrapping_add(i as u16));
+                }
+                if tcp {
+                    let t = sl.l3;
+                    let seq = u32::from_be_bytes([s[t + 4], s[t + 5], s[t + 6], s[t + 7]]);
+                    prop_assert_eq!(seq, 0xffff_ff00u32.wrapping_add((i * seg as usize) as u32));
+                    let last = i + 1 == n;
+                    prop_assert_eq!(s[t + 13] & 0x09, if last { flags & 0x09 } else { 0 });
+                    prop_assert_eq!(s[t + 13] & 0x80, if i == 0 { flags & 0x80 } else { 0 });
+                    prop_assert_eq!(s[t + 13] & 0x76, flags & 0x76);
+                }
+                joined.extend_from_slice(&s[sl.l3 + sl.l4..]);
+            }
+            prop_assert_eq!(joined, payload);
+            prop_assert_eq!(segment(&p, &l, seg, n, &mut out), Err(GsoError::NoSegment));
+        }
+
+        #[test]
+        fn layout_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = layout(&bytes);
+        }
+    }
+}
