@@ -2,7 +2,9 @@
 # 6in4 through `sixgate tunnel run` against plain kernel IPv4 forwarding, same topology,
 # one run:   ha (2001:db8:a::2) -- sa [endpoint] == IPv4 10.1.0.0/24 == sb [endpoint] -- hb
 # TCP throughput (iperf3) and the highest UDP packet rate at <= 1 % loss (bisection), for
-# 64- and 1400-byte datagrams. The endpoints run on CPU 1, iperf3 on CPU 0.
+# 64- and 1400-byte datagrams. The endpoints run on CPU 1, iperf3 on CPU 0. The tunnel is
+# measured twice: the batched loop (default: TUN GSO/GRO offload, recvmmsg/sendmmsg) and
+# --no-offload (one packet per syscall).
 # Needs root and iperf3:  cargo build --release -p sixgate-cli && sudo bench/sit-throughput.sh [secs]
 set -euo pipefail
 T=${1:-3}
@@ -26,14 +28,14 @@ topo() {
     for s in sa sb; do ip netns exec $P$s sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1; done
 }
 
-start_tunnel() {
+start_tunnel() {  # [extra flags for both endpoints]
     ip -n ${P}ha -6 addr add 2001:db8:a::2/64 dev e0 nodad; ip -n ${P}ha -6 route add default via 2001:db8:a::1
     ip -n ${P}hb -6 addr add 2001:db8:b::2/64 dev e0 nodad; ip -n ${P}hb -6 route add default via 2001:db8:b::1
     ip -n ${P}sa -6 addr add 2001:db8:a::1/64 dev e6 nodad; ip -n ${P}sb -6 addr add 2001:db8:b::1/64 dev e6 nodad
     ip netns exec ${P}sa taskset -c 1 "$BIN" tunnel run --tun sitb0 --local 10.1.0.1 --remote 10.1.0.2 \
-        --address 2001:db8:ffff::1/64 --stats-interval 0 2>/dev/null &
+        --address 2001:db8:ffff::1/64 --stats-interval 0 "$@" 2>/dev/null &
     ip netns exec ${P}sb taskset -c 1 "$BIN" tunnel run --tun sitb0 --local 10.1.0.2 --remote 10.1.0.1 \
-        --address 2001:db8:ffff::2/64 --stats-interval 0 2>/dev/null &
+        --address 2001:db8:ffff::2/64 --stats-interval 0 "$@" 2>/dev/null &
     for s in sa sb; do for _ in $(seq 100); do ip -n $P$s link show sitb0 >/dev/null 2>&1 && break; sleep 0.05; done; done
     sleep 0.5
     ip -n ${P}sa -6 route add 2001:db8:b::/48 dev sitb0; ip -n ${P}sb -6 route add 2001:db8:a::/48 dev sitb0
@@ -72,5 +74,6 @@ except Exception: print(0, 100)' "$j")"
 
 echo "| path | TCP | UDP 64 B (≤ 1 % loss) | UDP 1400 B (≤ 1 % loss) |"
 echo "| --- | ---: | ---: | ---: |"
-topo; start_tunnel; measure "sixgate 6in4"
+topo; start_tunnel; measure "sixgate 6in4 (offload, batched)"
+topo; start_tunnel --no-offload; measure "sixgate 6in4 (--no-offload)"
 topo; start_kernel; measure "kernel IPv4 forwarding"

@@ -278,6 +278,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         offload: r.offload,
     })
     .map_err(|e| CliError::failure(format!("{e}")))?;
+    // A queue of an Ethernet device's default length between the kernel and this process,
+    // so a few milliseconds without the CPU do not drop packets (the TUN default is 500).
+    if let Err(e) = devs[0].set_tx_queue_len(1000) {
+        eprintln!("sixgate: warning: cannot set the TUN queue length: {e}");
+    }
     let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(|e| CliError::failure(format!("{e}")))?;
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(|e| CliError::failure(format!("{e}")))?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };

@@ -28,9 +28,16 @@ impl RawIpv4 {
         sock.set_header_included_v4(true)?;
         pmtudisc_probe(&sock)?;
         sock.set_nonblocking(true)?;
-        // Room for bursts of full-size packets.
-        let _ = sock.set_recv_buffer_size(4 << 20);
-        let _ = sock.set_send_buffer_size(4 << 20);
+        // Room for bursts of full-size packets, and for the reader being scheduled out for a
+        // few milliseconds: beyond `net.core.[rw]mem_max` when allowed (CAP_NET_ADMIN).
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+            if set_int_opt(&sock, libc::SOL_SOCKET, opt, 4 << 20).is_err() {
+                let _ = match opt {
+                    libc::SO_RCVBUFFORCE => sock.set_recv_buffer_size(4 << 20),
+                    _ => sock.set_send_buffer_size(4 << 20),
+                };
+            }
+        }
         Ok(Self { sock, proto })
     }
 
@@ -180,16 +187,21 @@ fn mmsg_headers() -> [libc::mmsghdr; MMSG_BATCH] {
 /// kernel's own path-MTU cache refusing packets with EMSGSIZE. The engine keeps its own path
 /// MTU per destination (RFC 4213 §3.2) and learns it from the Fragmentation Needed messages
 /// those packets draw; the kernel's cache would only turn them into send errors first.
-#[allow(unsafe_code)] // the one socket option neither socket2 nor nix exposes
 fn pmtudisc_probe(sock: &Socket) -> io::Result<()> {
-    let v: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    set_int_opt(sock, libc::IPPROTO_IP, libc::IP_MTU_DISCOVER, libc::IP_PMTUDISC_PROBE)
+}
+
+/// An integer socket option neither socket2 nor nix exposes (`IP_MTU_DISCOVER =
+/// IP_PMTUDISC_PROBE`, `SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`).
+#[allow(unsafe_code)]
+fn set_int_opt(sock: &Socket, level: libc::c_int, name: libc::c_int, v: libc::c_int) -> io::Result<()> {
     // SAFETY: the descriptor belongs to `sock`, which outlives the call; the option value is
     // a `c_int` on the stack, passed with its exact size, and the kernel only reads it.
     let r = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_MTU_DISCOVER,
+            level,
+            name,
             (&v as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
