@@ -290,27 +290,12 @@ fn run_plain<E: Engine>(
         }
     };
     while !stop.load(Ordering::Relaxed) {
-        let mut fds = vec![PollFd::new(io.tun.fd(), PollFlags::POLLIN), PollFd::new(io.outer.fd(), PollFlags::POLLIN)];
-        if let Some(i) = &io.icmp {
-            fds.push(PollFd::new(i.fd(), PollFlags::POLLIN));
-        }
-        let timeout = match engine.poll_timeout() {
-            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
-            None => Duration::from_millis(100),
-        };
-        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let readable: Vec<bool> =
-            fds.iter().map(|f| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN))).collect();
-        drop(fds);
+        let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
-        if ready > 0 {
+        if let Some(readable) = readable {
             // Up to 64 packets from each source per round, so no side starves the other.
             for (src, _) in readable.iter().enumerate().filter(|(_, r)| **r) {
                 for _ in 0..64 {
@@ -346,7 +331,7 @@ fn run_plain<E: Engine>(
                 }
             }
         }
-        if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
+        if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
             publish(&mut stats, &engine);
             last_publish = now;
         }
