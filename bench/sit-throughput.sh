@@ -2,7 +2,11 @@
 # 6in4 through `sixgate tunnel run` against plain kernel IPv4 forwarding, same topology,
 # one run:   ha (2001:db8:a::2) -- sa [endpoint] == IPv4 10.1.0.0/24 == sb [endpoint] -- hb
 # TCP throughput (iperf3) and the highest UDP packet rate at <= 1 % loss (bisection), for
-# 64- and 1400-byte datagrams. The endpoints run on CPU 1, iperf3 on CPU 0.
+# 64- and 1400-byte datagrams. The endpoints run on CPU 1, iperf3 on CPU 0. The tunnel is
+# measured twice: the batched loop (default: TUN GSO/GRO offload, recvmmsg/sendmmsg) and
+# --no-offload (one packet per syscall). For the tunnel, the TCP column also gives the CPU
+# time both endpoints used per GB received (utime+stime from /proc), which depends less on
+# the machine's load than the rate does.
 # Needs root and iperf3:  cargo build --release -p sixgate-cli && sudo bench/sit-throughput.sh [secs]
 set -euo pipefail
 T=${1:-3}
@@ -26,14 +30,17 @@ topo() {
     for s in sa sb; do ip netns exec $P$s sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1; done
 }
 
-start_tunnel() {
+start_tunnel() {  # [extra flags for both endpoints]
     ip -n ${P}ha -6 addr add 2001:db8:a::2/64 dev e0 nodad; ip -n ${P}ha -6 route add default via 2001:db8:a::1
     ip -n ${P}hb -6 addr add 2001:db8:b::2/64 dev e0 nodad; ip -n ${P}hb -6 route add default via 2001:db8:b::1
     ip -n ${P}sa -6 addr add 2001:db8:a::1/64 dev e6 nodad; ip -n ${P}sb -6 addr add 2001:db8:b::1/64 dev e6 nodad
+    # `ip netns exec` and `taskset` exec, so $! is the endpoint itself.
     ip netns exec ${P}sa taskset -c 1 "$BIN" tunnel run --tun sitb0 --local 10.1.0.1 --remote 10.1.0.2 \
-        --address 2001:db8:ffff::1/64 --stats-interval 0 2>/dev/null &
+        --address 2001:db8:ffff::1/64 --stats-interval 0 "$@" 2>/dev/null &
+    PIDS=$!
     ip netns exec ${P}sb taskset -c 1 "$BIN" tunnel run --tun sitb0 --local 10.1.0.2 --remote 10.1.0.1 \
-        --address 2001:db8:ffff::2/64 --stats-interval 0 2>/dev/null &
+        --address 2001:db8:ffff::2/64 --stats-interval 0 "$@" 2>/dev/null &
+    PIDS="$PIDS $!"
     for s in sa sb; do for _ in $(seq 100); do ip -n $P$s link show sitb0 >/dev/null 2>&1 && break; sleep 0.05; done; done
     sleep 0.5
     ip -n ${P}sa -6 route add 2001:db8:b::/48 dev sitb0; ip -n ${P}sb -6 route add 2001:db8:a::/48 dev sitb0
@@ -46,13 +53,25 @@ start_kernel() {
     ip -n ${P}sa addr add 10.2.0.1/24 dev e6; ip -n ${P}sb addr add 10.3.0.1/24 dev e6
     ip -n ${P}sa route add 10.3.0.0/24 via 10.1.0.2; ip -n ${P}sb route add 10.2.0.0/24 via 10.1.0.1
     DST=10.3.0.2
+    PIDS=
+}
+
+# utime+stime of the endpoints, in clock ticks.
+cpu_ticks() {
+    local t=0 p f
+    for p in $PIDS; do read -r -a f </proc/$p/stat; t=$((t + f[13] + f[14])); done
+    echo $t
 }
 
 measure() {
     ip netns exec ${P}hb taskset -c 0 iperf3 -s -D -1 >/dev/null; sleep 0.3
-    local tcp
-    tcp=$(ip netns exec ${P}ha taskset -c 0 iperf3 -c $DST -t $T -J 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
-    local out="| $1 | $tcp Gbit/s"
+    local tcp t0 t1 gbps bytes
+    t0=$(cpu_ticks)
+    tcp=$(ip netns exec ${P}ha taskset -c 0 iperf3 -c $DST -t $T -J 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)["end"]["sum_received"]; print(round(r["bits_per_second"]/1e9,2), r["bytes"])')
+    t1=$(cpu_ticks)
+    read -r gbps bytes <<<"$tcp"
+    local out="| $1 | $gbps Gbit/s"
+    [ -z "$PIDS" ] || out="$out, $(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) / ($bytes / 1e9), 2))") CPU s/GB"
     for len in 64 1400; do
         local lo=0 hi=400000 best=0
         for _ in 1 2 3 4 5 6 7 8; do
@@ -72,5 +91,6 @@ except Exception: print(0, 100)' "$j")"
 
 echo "| path | TCP | UDP 64 B (≤ 1 % loss) | UDP 1400 B (≤ 1 % loss) |"
 echo "| --- | ---: | ---: | ---: |"
-topo; start_tunnel; measure "sixgate 6in4"
+topo; start_tunnel; measure "sixgate 6in4 (offload, batched)"
+topo; start_tunnel --no-offload; measure "sixgate 6in4 (--no-offload)"
 topo; start_kernel; measure "kernel IPv4 forwarding"

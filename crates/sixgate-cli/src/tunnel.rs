@@ -18,6 +18,7 @@
 //! icmp_rate = 100               # Packet Too Big per second (0: unlimited)
 //! icmp_burst = 20
 //! pmtu = true                   # listen to ICMPv4 Fragmentation Needed
+//! offload = true                # TUN GSO/GRO and batched syscalls (false: one packet per syscall)
 //! stats_interval = 10           # seconds between counter lines (0: none)
 //! ```
 
@@ -98,6 +99,10 @@ pub(crate) struct RunArgs {
     /// Do not listen to ICMPv4 Fragmentation Needed (no dynamic path MTU).
     #[arg(long)]
     no_pmtu: bool,
+    /// One packet per syscall: no virtio-net GSO/GRO offload on the TUN device and no
+    /// `recvmmsg`/`sendmmsg` batching on the raw socket.
+    #[arg(long)]
+    no_offload: bool,
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
@@ -121,6 +126,7 @@ struct FileConfig {
     icmp_rate: Option<u32>,
     icmp_burst: Option<u32>,
     pmtu: Option<bool>,
+    offload: Option<bool>,
     stats_interval: Option<u64>,
 }
 
@@ -130,6 +136,7 @@ struct Resolved {
     prefix_len: u8,
     cfg: SitConfig,
     pmtu: bool,
+    offload: bool,
     stats_interval: u64,
 }
 
@@ -152,6 +159,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.icmp_rate = a.icmp_rate.or(f.icmp_rate);
         a.icmp_burst = a.icmp_burst.or(f.icmp_burst);
         a.no_pmtu = a.no_pmtu || f.pmtu == Some(false);
+        a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
@@ -208,7 +216,14 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         cfg.icmp_rate.burst = b;
     }
     cfg.validate().map_err(CliError::input)?;
-    Ok(Resolved { tun, prefix_len, cfg, pmtu: !a.no_pmtu, stats_interval: a.stats_interval.unwrap_or(10) })
+    Ok(Resolved {
+        tun,
+        prefix_len,
+        cfg,
+        pmtu: !a.no_pmtu,
+        offload: !a.no_offload,
+        stats_interval: a.stats_interval.unwrap_or(10),
+    })
 }
 
 pub(crate) fn run(cmd: TunnelCmd) -> Result<ExitCode, CliError> {
@@ -229,7 +244,7 @@ fn describe(r: &Resolved) -> String {
         ),
     };
     format!(
-        "tun {} {}/{}, {far}, tunnel MTU {} (link {}), TTL {}, DSCP {}, ECN {:?}, path MTU {}",
+        "tun {} {}/{}, {far}, tunnel MTU {} (link {}), TTL {}, DSCP {}, ECN {:?}, path MTU {}, offload {}",
         r.tun,
         c.address,
         r.prefix_len,
@@ -238,7 +253,8 @@ fn describe(r: &Resolved) -> String {
         c.ttl,
         if c.copy_dscp { "copied" } else { "0" },
         c.ecn,
-        if r.pmtu { "on" } else { "off" }
+        if r.pmtu { "on" } else { "off" },
+        if r.offload { "on" } else { "off" }
     )
 }
 
@@ -259,9 +275,14 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         queues: 1,
         ipv4: None,
         ipv6: Some((r.cfg.address, r.prefix_len)),
-        offload: false,
+        offload: r.offload,
     })
     .map_err(|e| CliError::failure(format!("{e}")))?;
+    // A queue of an Ethernet device's default length between the kernel and this process,
+    // so a few milliseconds without the CPU do not drop packets (the TUN default is 500).
+    if let Err(e) = devs[0].set_tx_queue_len(1000) {
+        eprintln!("sixgate: warning: cannot set the TUN queue length: {e}");
+    }
     let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(|e| CliError::failure(format!("{e}")))?;
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(|e| CliError::failure(format!("{e}")))?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
@@ -342,6 +363,10 @@ mod tests {
         .unwrap();
         let r = resolve(RunArgs { config: Some(p.clone()), ttl: Some(3), ..RunArgs::default() }).unwrap();
         assert_eq!((r.tun.as_str(), r.cfg.ttl), ("t0", 3));
+        assert!(r.offload, "offload is the default");
+        std::fs::write(&p, "tun = \"t0\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8::1/64\"\noffload = false\n")
+            .unwrap();
+        assert!(!resolve(RunArgs { config: Some(p.clone()), ..RunArgs::default() }).unwrap().offload);
         std::fs::write(&p, "tun = \"t0\"\nbogus = 1\n").unwrap();
         assert!(resolve(RunArgs { config: Some(p), ..RunArgs::default() }).is_err(), "unknown keys are errors");
     }

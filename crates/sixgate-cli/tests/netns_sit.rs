@@ -2,6 +2,10 @@
 //! router, with an IPv6 host behind each site. Needs root (CI is root); otherwise each
 //! test prints why it skips and passes.
 //!
+//! The endpoints run the batched loop (TUN GSO/GRO offload, `recvmmsg`/`sendmmsg`) by
+//! default; the `_plain` tests repeat the transfer and path-MTU cases with `--no-offload`
+//! (one packet per syscall).
+//!
 //! ```text
 //!  ha 2001:db8:a::2 ─ sa [TUN: sixgate 10.1.0.1 → 10.2.0.1] ─ md (IPv4 router) ─ sb [TUN: sixgate 10.2.0.1 → 10.1.0.1] ─ hb 2001:db8:b::2
 //!                      10.1.0.1/24 ── m1 10.1.0.2   m2 10.2.0.2 ── 10.2.0.1/24
@@ -29,6 +33,7 @@ macro_rules! skip_unless_able {
 /// The namespaces and both endpoints; torn down on drop, even when a test fails.
 struct Topo {
     p: String,
+    offload: bool,
     eps: Vec<(Child, PathBuf)>,
     dir: tempfile::TempDir,
 }
@@ -45,10 +50,10 @@ impl Topo {
         sh(&v)
     }
 
-    /// `mid_mtu`: MTU of the md–sb link.
-    fn new(tag: &str, mid_mtu: u16) -> Self {
+    /// `mid_mtu`: MTU of the md–sb link; `offload`: the endpoints' batched loop.
+    fn new(tag: &str, mid_mtu: u16, offload: bool) -> Self {
         let p = format!("sit{}{tag}", std::process::id() % 100000);
-        let mut t = Self { p, eps: Vec::new(), dir: tempfile::tempdir().unwrap() };
+        let mut t = Self { p, offload, eps: Vec::new(), dir: tempfile::tempdir().unwrap() };
         for n in NSES {
             let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
             must(&["ip", "netns", "add", &t.ns(n)]);
@@ -94,6 +99,7 @@ impl Topo {
         let child = Command::new("ip")
             .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_sixgate"), "tunnel", "run", "--tun", "sit0x"])
             .args(["--local", local, "--remote", remote, "--address", addr, "--stats-interval", "0"])
+            .args(if self.offload { &[][..] } else { &["--no-offload"][..] })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -102,6 +108,11 @@ impl Topo {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !self.exec(n, &["ip", "-6", "addr", "show", "dev", "sit0x"]).stdout.windows(4).any(|w| w == b"inet") {
             assert!(Instant::now() < deadline, "TUN device never came up: {}", self.log(n));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let want = if self.offload { "offload on" } else { "offload off" };
+        while !self.log(n).contains(want) {
+            assert!(Instant::now() < deadline, "endpoint did not report {want}: {}", self.log(n));
             std::thread::sleep(Duration::from_millis(50));
         }
         must(&["ip", "-n", &ns, "-6", "route", "add", far, "dev", "sit0x"]);
@@ -202,7 +213,17 @@ fn tcp_transfer(t: &Topo, n: usize) -> (String, String) {
 #[test]
 fn ping_tcp_and_mtu() {
     skip_unless_able!();
-    let t = Topo::new("a", 1500);
+    ping_tcp_and_mtu_with("a", true);
+}
+
+#[test]
+fn ping_tcp_and_mtu_plain() {
+    skip_unless_able!();
+    ping_tcp_and_mtu_with("e", false);
+}
+
+fn ping_tcp_and_mtu_with(tag: &str, offload: bool) {
+    let t = Topo::new(tag, 1500, offload);
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}\n{}", text(&o), t.log("sa"));
     let (sent, got) = tcp_transfer(&t, 2_000_000);
@@ -236,7 +257,7 @@ fn field(line: &str, key: &str) -> u64 {
 #[test]
 fn bad_outer_packets_are_dropped_and_counted_scapy_interop() {
     skip_unless_able!();
-    let t = Topo::new("b", 1500);
+    let t = Topo::new("b", 1500, true);
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}", text(&o));
     // From the IPv4 middle router: a scapy-crafted echo request from hb, encapsulated as
@@ -284,7 +305,17 @@ print("OK")
 #[test]
 fn path_mtu_converges_through_a_1400_byte_link() {
     skip_unless_able!();
-    let t = Topo::new("c", 1400);
+    path_mtu_through_1400_with("c", true);
+}
+
+#[test]
+fn path_mtu_converges_through_a_1400_byte_link_plain() {
+    skip_unless_able!();
+    path_mtu_through_1400_with("f", false);
+}
+
+fn path_mtu_through_1400_with(tag: &str, offload: bool) {
+    let t = Topo::new(tag, 1400, offload);
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}", text(&o));
     let (sent, got) = tcp_transfer(&t, 4_000_000);
@@ -310,7 +341,7 @@ fn tshark_decodes_every_packet_on_the_ipv4_link_as_ipv6_in_ipv4() {
         eprintln!("skipped: tshark not installed");
         return;
     }
-    let t = Topo::new("d", 1500);
+    let t = Topo::new("d", 1500, true);
     let cap = t.dir.path().join("v4link.pcap");
     let cap_s = cap.to_str().unwrap().to_owned();
     let ns = t.ns("md");

@@ -46,6 +46,18 @@ impl IoBuf {
     }
 }
 
+impl std::borrow::Borrow<PacketBuf> for IoBuf {
+    fn borrow(&self) -> &PacketBuf {
+        &self.buf
+    }
+}
+
+impl std::borrow::BorrowMut<PacketBuf> for IoBuf {
+    fn borrow_mut(&mut self) -> &mut PacketBuf {
+        &mut self.buf
+    }
+}
+
 impl AsRef<[u8]> for IoBuf {
     fn as_ref(&self) -> &[u8] {
         &self.buf.backing()[self.view.0..self.view.1]

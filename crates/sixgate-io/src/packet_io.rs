@@ -73,6 +73,30 @@ impl PacketIo for RawIpv4 {
         self.send(pkt, Ipv4Addr::new(d[0], d[1], d[2], d[3])).map(|_| ())
     }
 
+    /// `recvmmsg`, [`MMSG_BATCH`](crate::raw::MMSG_BATCH) datagrams per call.
+    fn recv_batch(&self, bufs: &mut [PacketBuf]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < bufs.len() {
+            match self.recv_many(&mut bufs[n..]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    n += k;
+                    if k < crate::raw::MMSG_BATCH {
+                        break;
+                    }
+                }
+                Err(e) if n > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+
+    /// `sendmmsg`, [`MMSG_BATCH`](crate::raw::MMSG_BATCH) packets per call.
+    fn send_batch(&self, pkts: &[&[u8]]) -> usize {
+        self.send_many(pkts.iter().copied())
+    }
+
     fn poll_fd(&self) -> BorrowedFd<'_> {
         self.fd()
     }

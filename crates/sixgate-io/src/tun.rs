@@ -78,6 +78,12 @@ impl TunDevice {
         self.dev.as_fd()
     }
 
+    /// Sets the device's transmit queue length: how many packets the kernel holds for the
+    /// reader (the TUN default is 500).
+    pub fn set_tx_queue_len(&self, len: u32) -> io::Result<()> {
+        self.dev.set_tx_queue_len(len)
+    }
+
     /// Whether the device was opened with virtio-net offload.
     pub fn offload(&self) -> bool {
         self.offload

@@ -5,6 +5,11 @@
 //! A second, receive-only raw socket for ICMP may be given: the ICMPv4 errors the kernel
 //! receives (Fragmentation Needed about the outer packets) are copied to it and handed to
 //! the engine, which picks out the ones about its own packets.
+//!
+//! Two loops: with a TUN device opened with offload, a batched one (GSO super-packets from
+//! the TUN split by `tun-rs`, inner packets to the TUN coalesced again (GRO); `recvmmsg`
+//! and `sendmmsg` on the raw sockets; everything drained without blocking, one write batch
+//! per side and burst); without offload, one packet per syscall.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +20,10 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 
+use crate::batch::{IoBuf, RX_OFFSET};
 use crate::driver::WorkerStats;
 use crate::packet_io::PacketIo;
-use crate::raw::RawIpv4;
+use crate::raw::{RawIpv4, MMSG_BATCH};
 use crate::tun::TunDevice;
 
 /// The devices of one tunnel endpoint.
@@ -44,8 +50,231 @@ fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) {
 
 /// Runs `engine` between the devices until `stop` is set, publishing statistics into
 /// `slot` at least every 100 ms (and when idle). `received` counts packets from all
-/// sources.
+/// sources (a GSO super-packet from the TUN counts as the packets it is split into).
+///
+/// The batched loop runs when the TUN device was opened with offload
+/// ([`TunDevice::offload`]), the one-packet-per-syscall loop otherwise.
 pub fn run_tunnel<E: Engine>(
+    io: &TunnelIo,
+    engine: E,
+    stop: &AtomicBool,
+    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+) -> io::Result<()> {
+    if io.tun.offload() {
+        run_batched(io, engine, stop, slot)
+    } else {
+        run_plain(io, engine, stop, slot)
+    }
+}
+
+/// Waits (at most 100 ms, less if the engine has a timer due) for any device to become
+/// readable; returns which ones are (TUN, outer, ICMP), or `None` on a timeout or signal.
+fn wait_readable<E: Engine>(io: &TunnelIo, engine: &E) -> io::Result<Option<[bool; 3]>> {
+    let mut fds = [
+        PollFd::new(io.tun.fd(), PollFlags::POLLIN),
+        PollFd::new(io.outer.fd(), PollFlags::POLLIN),
+        PollFd::new(io.icmp.as_ref().unwrap_or(&io.outer).fd(), PollFlags::POLLIN),
+    ];
+    let nfds = if io.icmp.is_some() { 3 } else { 2 };
+    let timeout = match engine.poll_timeout() {
+        Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
+        None => Duration::from_millis(100),
+    };
+    match poll(&mut fds[..nfds], PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
+        Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(None),
+        Ok(_) => {
+            let mut r = [false; 3];
+            for (r, f) in r.iter_mut().zip(&fds[..nfds]) {
+                *r = f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
+            }
+            Ok(Some(r))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Output batches of the batched loop, one per side, and spare buffers to refill the
+/// receive vectors with when a received buffer moves to an output batch.
+struct Outbox {
+    /// Inner packets for the TUN (coalesced on flush).
+    to_tun: Vec<IoBuf>,
+    /// Outer packets for the raw socket.
+    to_net: Vec<IoBuf>,
+    free: Vec<IoBuf>,
+    gro: tun_rs::GROTable,
+}
+
+/// Packets collected for the raw socket before a `sendmmsg` flush mid-burst.
+const NET_FLUSH: usize = 2 * MMSG_BATCH;
+
+/// Read rounds (each one read per ready device) per wake-up before the batches are flushed
+/// and the devices polled again.
+const ROUNDS: usize = 64;
+
+impl Outbox {
+    fn new() -> Self {
+        let n = tun_rs::IDEAL_BATCH_SIZE;
+        Self {
+            to_tun: Vec::with_capacity(2 * n),
+            to_net: Vec::with_capacity(2 * NET_FLUSH),
+            free: (0..n).map(|_| IoBuf::new()).collect(),
+            gro: tun_rs::GROTable::default(),
+        }
+    }
+
+    fn spare(&mut self) -> IoBuf {
+        self.free.pop().unwrap_or_else(IoBuf::new)
+    }
+
+    fn push(&mut self, side: Side, b: IoBuf) {
+        match side {
+            Side::V6 => self.to_tun.push(b),
+            Side::V4 => self.to_net.push(b),
+        }
+    }
+
+    /// Runs the engine on `slot`'s packet; what it emits moves to the output batches (the
+    /// received buffer is swapped for a spare, never copied).
+    fn process<E: Engine>(&mut self, engine: &mut E, slot: &mut IoBuf, now: Instant) {
+        match engine.process(&mut slot.buf, now) {
+            Verdict::Forward(side) | Verdict::Reply(side) => {
+                let spare = self.spare();
+                self.push(side, std::mem::replace(slot, spare));
+                loop {
+                    let mut extra = self.spare();
+                    match engine.poll_transmit(&mut extra.buf) {
+                        Some(side) => self.push(side, extra),
+                        None => {
+                            self.free.push(extra);
+                            break;
+                        }
+                    }
+                }
+            }
+            Verdict::Drop(_) => {}
+        }
+    }
+
+    /// Writes the TUN batch, coalescing TCP and UDP segments of a flow (GRO).
+    fn flush_tun(&mut self, tun: &TunDevice, errors: &mut u64) {
+        if self.to_tun.is_empty() {
+            return;
+        }
+        let before = self.to_tun.len();
+        self.to_tun.retain_mut(|b| b.for_tx(tun_rs::VIRTIO_NET_HDR_LEN));
+        *errors += (before - self.to_tun.len()) as u64;
+        if tun.dev().send_multiple(&mut self.gro, &mut self.to_tun, tun_rs::VIRTIO_NET_HDR_LEN).is_err() {
+            *errors += 1;
+        }
+        self.free.append(&mut self.to_tun);
+    }
+
+    /// Writes the raw-socket batch with `sendmmsg`.
+    fn flush_net(&mut self, outer: &RawIpv4, errors: &mut u64) {
+        if self.to_net.is_empty() {
+            return;
+        }
+        let sent = outer.send_many(self.to_net.iter().map(|b| b.buf.as_slice()));
+        *errors += (self.to_net.len() - sent) as u64;
+        self.free.append(&mut self.to_net);
+    }
+}
+
+/// The batched loop (TUN with virtio-net offload).
+fn run_batched<E: Engine>(
+    io: &TunnelIo,
+    mut engine: E,
+    stop: &AtomicBool,
+    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+) -> io::Result<()> {
+    use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+
+    io.tun.dev().set_nonblocking(true)?;
+    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
+    let mut tun_rx: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
+    let mut net_rx: Vec<IoBuf> = (0..MMSG_BATCH).map(|_| IoBuf::new()).collect();
+    let mut out = Outbox::new();
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut last_publish = Instant::now();
+    let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
+        stats.counters = engine.counters().clone();
+        if let Ok(mut s) = slot.lock() {
+            *s = stats.clone();
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let readable = wait_readable(io, &engine)?;
+        let now = Instant::now();
+        if engine.poll_timeout().is_some_and(|t| t <= now) {
+            engine.handle_timeout(now);
+        }
+        // Drain every ready device without blocking, one read from each per round so no
+        // side starves the other; flush a side's batch when it is full and at the end of
+        // the burst, then poll again.
+        let [mut tun_ready, mut net_ready, mut icmp_ready] = readable.unwrap_or_default();
+        for _ in 0..ROUNDS {
+            if !(tun_ready || net_ready || icmp_ready) {
+                break;
+            }
+            if tun_ready {
+                for b in tun_rx.iter_mut() {
+                    b.for_rx();
+                }
+                match io.tun.dev().recv_multiple(&mut original, &mut tun_rx, &mut sizes, RX_OFFSET) {
+                    Ok(n) => {
+                        for (b, &len) in tun_rx.iter_mut().zip(&sizes).take(n) {
+                            stats.received += 1;
+                            b.received(len);
+                            out.process(&mut engine, b, now);
+                        }
+                    }
+                    Err(e) if is_drained(&e) => tun_ready = false,
+                    // A malformed virtio-net header or GSO packet (tun-rs's own error, no
+                    // errno): count the read and go on.
+                    Err(e) if e.raw_os_error().is_none() => stats.received += 1,
+                    Err(e) => return Err(e),
+                }
+            }
+            for (ready, sock) in [(&mut net_ready, Some(&io.outer)), (&mut icmp_ready, io.icmp.as_ref())] {
+                let Some(sock) = sock.filter(|_| *ready) else { continue };
+                match sock.recv_many(&mut net_rx) {
+                    Ok(n) => {
+                        // A short batch: the socket is drained.
+                        *ready = n == net_rx.len();
+                        for b in net_rx.iter_mut().take(n) {
+                            stats.received += 1;
+                            out.process(&mut engine, b, now);
+                        }
+                    }
+                    Err(e) if is_drained(&e) => *ready = false,
+                    Err(e) => return Err(e),
+                }
+            }
+            if out.to_net.len() >= NET_FLUSH {
+                out.flush_net(&io.outer, &mut stats.write_errors);
+            }
+            if out.to_tun.len() >= IDEAL_BATCH_SIZE {
+                out.flush_tun(&io.tun, &mut stats.write_errors);
+            }
+        }
+        out.flush_net(&io.outer, &mut stats.write_errors);
+        out.flush_tun(&io.tun, &mut stats.write_errors);
+        if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
+            publish(&mut stats, &engine);
+            last_publish = now;
+        }
+    }
+    publish(&mut stats, &engine);
+    Ok(())
+}
+
+fn is_drained(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+}
+
+/// One packet per syscall (TUN without offload).
+fn run_plain<E: Engine>(
     io: &TunnelIo,
     mut engine: E,
     stop: &AtomicBool,
@@ -61,27 +290,12 @@ pub fn run_tunnel<E: Engine>(
         }
     };
     while !stop.load(Ordering::Relaxed) {
-        let mut fds = vec![PollFd::new(io.tun.fd(), PollFlags::POLLIN), PollFd::new(io.outer.fd(), PollFlags::POLLIN)];
-        if let Some(i) = &io.icmp {
-            fds.push(PollFd::new(i.fd(), PollFlags::POLLIN));
-        }
-        let timeout = match engine.poll_timeout() {
-            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
-            None => Duration::from_millis(100),
-        };
-        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let readable: Vec<bool> =
-            fds.iter().map(|f| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN))).collect();
-        drop(fds);
+        let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
         }
-        if ready > 0 {
+        if let Some(readable) = readable {
             // Up to 64 packets from each source per round, so no side starves the other.
             for (src, _) in readable.iter().enumerate().filter(|(_, r)| **r) {
                 for _ in 0..64 {
@@ -117,7 +331,7 @@ pub fn run_tunnel<E: Engine>(
                 }
             }
         }
-        if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
+        if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
             publish(&mut stats, &engine);
             last_publish = now;
         }
