@@ -464,9 +464,13 @@ where
                     sum.counters.merge(&s.counters);
                     sum.received += s.received;
                     sum.write_errors += s.write_errors;
+                    sum.whole += s.whole;
                 }
             }
-            format!("received={} {} write_errors={}", sum.received, sum.counters, sum.write_errors)
+            format!(
+                "received={} {} write_errors={} gso_whole={}",
+                sum.received, sum.counters, sum.write_errors, sum.whole
+            )
         }
     };
     let workers = {

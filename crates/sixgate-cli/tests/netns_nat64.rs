@@ -243,6 +243,15 @@ fn tcp_transfer_both_directions_and_udp() {
     assert!(o.status.success(), "client: {}", String::from_utf8_lossy(&o.stderr));
     let _ = wait_output(server, Duration::from_secs(10));
     assert!(std::fs::read(&up).unwrap() == data, "uploaded bytes differ");
+    // With offload the kernel hands the TCP stream over as GSO super-packets, and the bulk
+    // of it is translated whole (sixgate_core::gso), not cut into 1500-byte packets.
+    let c = t.counters();
+    let whole: u64 = c
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("gso_whole="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no gso_whole in {c}"));
+    assert!(whole > 0, "8 MB of TCP crossed without one super-packet translated whole: {c}");
     // UDP: an echo server on the IPv4 host, datagrams of many sizes from the IPv6 host.
     let server = t.python(
         "h4",

@@ -20,6 +20,8 @@ pub struct WorkerStats<C> {
     pub received: u64,
     /// Write errors (e.g. a full device queue).
     pub write_errors: u64,
+    /// GSO super-packets translated whole (each also counted once in `received`).
+    pub whole: u64,
 }
 
 /// Per-worker statistics slots shared with the reporting thread.
@@ -102,7 +104,7 @@ fn worker_offload<E: Engine>(
     let mut split: Vec<IoBuf> = Vec::new();
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut gro = GROTable::default();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
     let mut last_publish = Instant::now();
 
     // Queues the engine's result for `b` (and whatever it has to transmit after it).
@@ -174,6 +176,7 @@ fn worker_offload<E: Engine>(
             {
                 match gso::process_super(&mut engine, &mut rx.buf, hdr.gso_size, &mut probe.buf, now) {
                     Ok(SuperOutcome::Whole { layout, tail, .. }) => {
+                        stats.whole += 1;
                         // Keep the order of a flow: what is queued goes first.
                         if !tx.is_empty() {
                             flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
@@ -307,7 +310,7 @@ fn worker_plain<E: Engine>(
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
     let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
     let mut last_publish = Instant::now();
     let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
         stats.counters = engine.counters().clone();

@@ -195,7 +195,7 @@ fn run_batched<E: Engine>(
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut net_rx: Vec<IoBuf> = (0..MMSG_BATCH).map(|_| IoBuf::new()).collect();
     let mut out = Outbox::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
     let mut last_publish = Instant::now();
     let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
         stats.counters = engine.counters().clone();
@@ -281,7 +281,7 @@ fn run_plain<E: Engine>(
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
     let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0 };
+    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
     let mut last_publish = Instant::now();
     let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
         stats.counters = engine.counters().clone();
