@@ -140,6 +140,16 @@ fn worker_offload<E: Engine>(
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
+            // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
+            // unsolicited SYN held 6 s).
+            loop {
+                let mut extra = free.pop().unwrap_or_else(IoBuf::new);
+                if engine.poll_transmit(&mut extra.buf).is_none() {
+                    free.push(extra);
+                    break;
+                }
+                tx.push(extra);
+            }
         }
         // Drain the device without blocking (it is non-blocking), then write the single
         // packets in one batch: one poll per burst, not per packet.
@@ -333,6 +343,11 @@ fn worker_plain<E: Engine>(
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
+            while engine.poll_transmit(&mut buf).is_some() {
+                if dev.send(&buf).is_err() {
+                    stats.write_errors += 1;
+                }
+            }
         }
         if ready > 0 {
             // Drain what is there without blocking again.
