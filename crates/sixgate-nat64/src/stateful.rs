@@ -18,12 +18,16 @@
 //! * Limits: sessions in all and per IPv6 source; when a limit is reached new flows are
 //!   dropped and counted while existing sessions keep working.
 //!
+//! * An unsolicited IPv4 SYN that filtering or a missing BIB entry would drop is held for
+//!   TCP_INCOMING_SYN (RFC 6146 §3.5.2.2): an IPv6 SYN for the same addresses and ports in
+//!   that time (a simultaneous open) discards it and establishes the session; otherwise an
+//!   ICMP Port Unreachable quoting it comes out of [`Engine::poll_transmit`] after
+//!   [`Engine::handle_timeout`]. At most [`StatefulConfig::max_held_syns`] are held;
+//!   more are dropped and counted (`incoming-syn`).
+//!
 //! Not done: fragments are dropped (counted as `fragment`; RFC 6146 §3.4 needs
-//! reassembly or fragment tracking); an unsolicited IPv4 SYN under address-dependent
-//! filtering is dropped and counted (`incoming-syn`) instead of being held for
-//! TCP_INCOMING_SYN (§3.5.2.2 allows "drop"; a simultaneous open still completes when the
-//! IPv6 SYN arrives first or the IPv4 side retransmits); an established TCP session that
-//! idles out moves to the transitory state instead of being probed.
+//! reassembly or fragment tracking); an established TCP session that idles out moves to
+//! the transitory state instead of being probed.
 //!
 //! # Memory
 //! Entries live in slabs (fixed chunks of 16,384, addressed by `u32` slots, with free
@@ -45,7 +49,7 @@
 //! tables.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -55,9 +59,10 @@ use ipnet::Ipv4Net;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add};
 use sixgate_core::engine::{Counters, Engine, Reason, Side, Verdict};
+use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::{self, Pool6};
 
-use crate::config::SiitConfig;
+use crate::config::{IcmpRateLimit, SiitConfig};
 use crate::reason::DropReason;
 use crate::siit::{Out, Siit};
 use crate::Error;
@@ -138,12 +143,15 @@ pub struct StatefulConfig {
     pub max_sessions_per_source: usize,
     /// Seed of the port-choice hash (so ports are not predictable from outside).
     pub seed: u64,
+    /// Unsolicited IPv4 SYNs held at once for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2); more
+    /// are dropped and counted (`incoming-syn`). 0 holds none.
+    pub max_held_syns: usize,
 }
 
 impl StatefulConfig {
     /// A configuration with the NAT64 prefix `pool6`, the IPv4 pool `pool4` and the
     /// translator's own addresses; defaults elsewhere (address-dependent filtering,
-    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source).
+    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs).
     pub fn new(pool6: Pool6, pool4: Vec<Pool4Range>, own_ipv4: Ipv4Addr, own_ipv6: Ipv6Addr) -> Self {
         let mut xlate = SiitConfig::new(own_ipv4, own_ipv6);
         xlate.pool6 = Some(pool6);
@@ -155,6 +163,7 @@ impl StatefulConfig {
             max_sessions: 1_000_000,
             max_sessions_per_source: 4096,
             seed: 0x5158_6a7e_2c4d_9b01,
+            max_held_syns: 64,
         }
     }
 
@@ -243,6 +252,7 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::NoBinding,
     Nat64Drop::Filtered,
     Nat64Drop::IncomingSyn,
+    Nat64Drop::SynHeld,
     Nat64Drop::TcpNotSyn,
     Nat64Drop::NoSession,
     Nat64Drop::SessionLimit,
@@ -275,9 +285,14 @@ pub enum Nat64Drop {
     NoBinding,
     /// Refused by address-dependent filtering (RFC 6146 §3.5.1, RFC 4787 REQ-8).
     Filtered,
-    /// An unsolicited IPv4 SYN under address-dependent filtering (RFC 6146 §3.5.2.2:
-    /// dropped rather than held).
+    /// An unsolicited IPv4 SYN (no BIB entry, or refused by address-dependent filtering)
+    /// that could not be held: the store of held SYNs is full (or the SYN came back in
+    /// by hairpinning).
     IncomingSyn,
+    /// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), or a
+    /// retransmission of one already held: not forwarded now; a matching IPv6 SYN
+    /// discards it, else an ICMP Port Unreachable goes back for it.
+    SynHeld,
     /// A new TCP flow from IPv6 that does not start with SYN (RFC 6146 §3.5.2.2, CLOSED).
     TcpNotSyn,
     /// An IPv4 TCP segment with a BIB entry but no session that is not a SYN.
@@ -309,6 +324,7 @@ impl Reason for Nat64Drop {
             Self::NoBinding => "no-binding",
             Self::Filtered => "filtered",
             Self::IncomingSyn => "incoming-syn",
+            Self::SynHeld => "incoming-syn-held",
             Self::TcpNotSyn => "tcp-not-syn",
             Self::NoSession => "no-session",
             Self::SessionLimit => "session-limit",
@@ -685,7 +701,26 @@ pub struct TableStats {
     pub sessions: usize,
     /// Entries in the timer queue (sessions plus stale entries not yet popped).
     pub timers: usize,
+    /// Unsolicited IPv4 SYNs held (RFC 6146 §3.5.2.2).
+    pub held_syns: usize,
 }
+
+/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), under the
+/// IPv4 transport addresses it was sent to (pool address index, port) and from.
+#[derive(Debug)]
+struct Held {
+    /// Ticks.
+    deadline: u32,
+    a4: u16,
+    p4: u16,
+    remote: u32,
+    rport: u16,
+    /// The SYN as received, cut to what an ICMP error quotes (576 − 28 bytes).
+    pkt: Vec<u8>,
+}
+
+/// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
+const QUOTE: usize = 576 - 28;
 
 /// The stateful NAT64 engine (RFC 6146). [`Side::V6`] is the IPv6 client network,
 /// [`Side::V4`] the IPv4 Internet.
@@ -707,6 +742,13 @@ pub struct Nat64 {
     n_sessions: usize,
     /// (deadline in ticks, session slot).
     heap: BinaryHeap<Reverse<(u32, u32)>>,
+    /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
+    held: VecDeque<Held>,
+    max_held: usize,
+    /// ICMP errors for held SYNs whose time ran out, for `poll_transmit`.
+    outbox: VecDeque<Vec<u8>>,
+    icmp_rate: IcmpRateLimit,
+    bucket: TokenBucket,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
 }
@@ -727,6 +769,7 @@ impl Nat64 {
                 s
             })
             .collect();
+        let icmp_rate = cfg.xlate.icmp_rate;
         Ok(Self {
             siit: Siit::new(cfg.xlate)?,
             pool6,
@@ -742,6 +785,11 @@ impl Nat64 {
             t: Tables::default(),
             n_sessions: 0,
             heap: BinaryHeap::new(),
+            held: VecDeque::new(),
+            max_held: cfg.max_held_syns,
+            outbox: VecDeque::new(),
+            icmp_rate,
+            bucket: TokenBucket::default(),
             base: None,
             counters: Counters::new(),
         })
@@ -786,7 +834,12 @@ impl Nat64 {
 
     /// What the tables hold.
     pub fn stats(&self) -> TableStats {
-        TableStats { bib: self.t.b6.len(), sessions: self.n_sessions, timers: self.heap.len() }
+        TableStats {
+            bib: self.t.b6.len(),
+            sessions: self.n_sessions,
+            timers: self.heap.len(),
+            held_syns: self.held.len(),
+        }
     }
 
     /// The IPv4 transport address bound to an IPv6 one (`proto` 6, 17 or 1 for ICMP
@@ -1177,6 +1230,88 @@ impl Nat64 {
         Some(found)
     }
 
+    // -------------------------------------------------------------- held SYNs
+
+    /// RFC 6146 §3.5.2.2 (CLOSED, V4 SYN): an unsolicited IPv4 SYN `pkt`, sent from
+    /// `from` to `to` (pool address index, port), that filtering or a missing BIB entry
+    /// would drop is kept for TCP_INCOMING_SYN, so that a simultaneous open from the IPv6
+    /// side can still complete. A retransmission of a held SYN is not stored again. The
+    /// store is bounded (`max_held_syns`) and searched linearly.
+    fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Result<Out, Nat64Drop> {
+        let ((a4, p4), (remote, rport)) = (to, from);
+        if hairpin {
+            return Err(Nat64Drop::IncomingSyn);
+        }
+        if self.held.iter().any(|h| h.p4 == p4 && h.remote == remote && h.rport == rport && h.a4 == a4) {
+            return Err(Nat64Drop::SynHeld);
+        }
+        if self.held.len() >= self.max_held {
+            return Err(Nat64Drop::IncomingSyn);
+        }
+        let deadline = Self::deadline(ms, self.timers.tcp_incoming_syn);
+        let pkt = pkt.get(..QUOTE).unwrap_or(pkt).to_vec();
+        self.held.push_back(Held { deadline, a4, p4, remote, rport, pkt });
+        Err(Nat64Drop::SynHeld)
+    }
+
+    /// RFC 6146 §3.5.2.2: an IPv6 SYN just opened the TCP session in `slot`; if an IPv4
+    /// SYN for the same addresses and ports is held, both sides have sent a SYN (a
+    /// simultaneous open): the held packet is silently discarded and the session is
+    /// established.
+    fn simultaneous_open(&mut self, slot: u32, ms: u64) {
+        let s = *self.t.sess.get(slot);
+        let Some(pos) =
+            self.held.iter().position(|h| h.p4 == s.p4 && h.remote == s.remote && h.rport == s.rport && h.a4 == s.a4)
+        else {
+            return;
+        };
+        self.held.remove(pos);
+        let exp = Self::deadline(ms, self.timers.tcp_est);
+        let e = self.t.sess.get_mut(slot);
+        e.state = TcpState::Established;
+        // The queued timer entry (earlier) pops and requeues at the new expiry.
+        e.expires = exp;
+    }
+
+    /// RFC 6146 §3.5.2.2 (V4 INIT, lifetime expired): an ICMP Destination Unreachable,
+    /// Port Unreachable (type 3, code 3) quoting the held SYN, back to its source, from
+    /// the pool address it was sent to. No error to a non-unicast source (RFC 1812
+    /// §4.3.2.7); rate-limited like the translator's own errors; at most `max_held_syns`
+    /// wait for `poll_transmit`.
+    fn port_unreachable(&mut self, h: &Held, now: Instant) {
+        let p = &h.pkt;
+        if p.len() < 20 {
+            return;
+        }
+        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+        if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
+            return;
+        }
+        if self.outbox.len() >= self.max_held.max(1)
+            || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
+        {
+            return;
+        }
+        let mut s = vec![0u8; 28];
+        s.extend_from_slice(p);
+        let total = s.len() as u16;
+        s[0] = 0x45;
+        s[2..4].copy_from_slice(&total.to_be_bytes());
+        // An atomic datagram (DF, identification 0: RFC 6864 §4.1).
+        s[6] = 0x40;
+        s[8] = 64;
+        s[9] = 1;
+        s[12..16].copy_from_slice(&p[16..20]);
+        s[16..20].copy_from_slice(&p[12..16]);
+        let c = checksum::checksum(&s[..20]);
+        s[10..12].copy_from_slice(&c.to_be_bytes());
+        s[20] = 3;
+        s[21] = 3;
+        let c = checksum::checksum(&s[20..]);
+        s[22..24].copy_from_slice(&c.to_be_bytes());
+        self.outbox.push_back(s);
+    }
+
     // -------------------------------------------------------------- parsing
 
     /// Walks the IPv6 extension headers: the upper-layer offset and protocol.
@@ -1250,7 +1385,11 @@ impl Nat64 {
                 }
                 created = true;
                 let st = if proto == TCP { TcpState::V6Init } else { TcpState::Open };
-                self.create(key, st, t)?
+                let (slot, a4, p4) = self.create(key, st, t)?;
+                if proto == TCP && !self.held.is_empty() {
+                    self.simultaneous_open(slot, t);
+                }
+                (slot, a4, p4)
             }
         };
         let over = Some((src6, Ipv4Addr::from(self.addr_of(a4))));
@@ -1346,7 +1485,14 @@ impl Nat64 {
             6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let b6 = *self.t.bib.get(self.t.find_b4(proto, a4, port).ok_or(Nat64Drop::NoBinding)?);
+        let Some(bi) = self.t.find_b4(proto, a4, port) else {
+            // RFC 6146 §3.5.2.2 CLOSED, V4 SYN to a transport address not in the BIB: held.
+            if proto == TCP && flags & SYN != 0 {
+                return self.hold(p, hairpin, (a4, port), (src, rport), t);
+            }
+            return Err(Nat64Drop::NoBinding);
+        };
+        let b6 = *self.t.bib.get(bi);
         let key = SKey { client: b6.client, remote: src, port: b6.port, rport, proto };
         let mut created = None;
         if self.touch(&key, Side::V4, flags, t).is_none() {
@@ -1356,10 +1502,10 @@ impl Nat64 {
                 if flags & SYN == 0 {
                     return Err(Nat64Drop::NoSession);
                 }
-                // RFC 6146 §3.5.2.2 CLOSED + V4 SYN: under address-dependent filtering
-                // the SYN would be held for TCP_INCOMING_SYN; this engine drops it.
+                // RFC 6146 §3.5.2.2 CLOSED + V4 SYN under address-dependent filtering:
+                // held for TCP_INCOMING_SYN rather than dropped.
                 if !allowed {
-                    return Err(Nat64Drop::IncomingSyn);
+                    return self.hold(buf.as_slice(), hairpin, (a4, port), (src, rport), t);
                 }
             } else if !allowed {
                 return Err(Nat64Drop::Filtered);
@@ -1517,14 +1663,29 @@ impl Engine for Nat64 {
     }
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
-        let s = self.siit.poll_transmit(buf)?;
-        self.counters.forwarded += 1;
-        Some(s)
+        if let Some(s) = self.siit.poll_transmit(buf) {
+            self.counters.forwarded += 1;
+            return Some(s);
+        }
+        // ICMP errors for held SYNs whose time ran out.
+        while let Some(p) = self.outbox.pop_front() {
+            if buf.set(&p).is_ok() {
+                self.counters.replied += 1;
+                return Some(Side::V4);
+            }
+        }
+        None
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
-        self.heap.peek().map(|Reverse((d, _))| base + Duration::from_millis(u64::from(*d) * TICK_MS))
+        let d = match (self.heap.peek(), self.held.front()) {
+            (Some(Reverse((a, _))), Some(h)) => (*a).min(h.deadline),
+            (Some(Reverse((a, _))), None) => *a,
+            (None, Some(h)) => h.deadline,
+            (None, None) => return None,
+        };
+        Some(base + Duration::from_millis(u64::from(d) * TICK_MS))
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -1557,6 +1718,11 @@ impl Engine for Nat64 {
                 continue;
             }
             self.remove(i);
+        }
+        while self.held.front().is_some_and(|h| h.deadline <= tick) {
+            if let Some(h) = self.held.pop_front() {
+                self.port_unreachable(&h, now);
+            }
         }
     }
 

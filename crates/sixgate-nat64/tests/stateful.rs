@@ -286,10 +286,137 @@ fn tcp_new_flows_need_syn() {
     let p4 = port(&o, 20);
     let (v, _) = t.send(&tcp4_flags(S4, P4, 81, p4, ACK), 2.0);
     assert_eq!(v, Verdict::Drop(Nat64Drop::NoSession));
-    // ADF: an unsolicited SYN from a stranger is dropped and counted.
+    // ADF: an unsolicited SYN from a stranger is not forwarded; it is held (RFC 6146
+    // §3.5.2.2, see the held-SYN tests below).
     let (v, _) = t.send(&tcp4_flags(S24, P4, 80, p4, SYN), 2.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SynHeld), 1);
+    assert_eq!(t.e.stats().held_syns, 1);
+}
+
+/// The ICMP errors waiting in `poll_transmit`.
+fn transmitted(t: &mut T) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut b = PacketBuf::new();
+    while let Some(side) = t.e.poll_transmit(&mut b) {
+        assert_eq!(side, Side::V4);
+        check_sums(b.as_slice());
+        out.push(b.as_slice().to_vec());
+    }
+    out
+}
+
+#[test]
+fn held_syn_then_ipv6_syn_completes_a_simultaneous_open() {
+    // RFC 6146 §3.5.2.2: address-dependent filtering, the BIB entry exists (from a
+    // connection to another server), the IPv4 SYN comes first and is held.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S2, 40000, 443, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 1);
+    assert_eq!(t.tcp_state(40000, 80), None, "held, not a session");
+    // A retransmission is not stored twice.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 3.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 1);
+    // The IPv6 side's SYN within 6 s: the held SYN is discarded, the session established.
+    let (v, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 5.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(port(&o, 20), p4);
+    assert_eq!(t.e.stats().held_syns, 0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    // Nothing goes back for it, and the session outlives TCP_TRANS (it is established).
+    t.tick(20.0);
+    assert!(transmitted(&mut t).is_empty());
+    t.tick(600.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, ACK), 601.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+}
+
+#[test]
+fn held_syn_without_binding_meets_an_ipv6_syn_from_that_port() {
+    // No BIB entry: the SYN is held under its IPv4 addresses; an IPv6 client whose new
+    // binding gets that pool port (its own port is tried first) completes the open.
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    let (v, o) = t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(port(&o, 20), 40000);
+    assert_eq!(t.e.stats().held_syns, 0);
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::Established));
+    t.tick(30.0);
+    assert!(transmitted(&mut t).is_empty());
+}
+
+#[test]
+fn held_syn_nobody_answers_gets_port_unreachable_after_6_s() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let syn = tcp4_flags(S4, P4, 5000, 40000, SYN);
+    let (v, _) = t.send(&syn, 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // The only deadline is the held SYN's: TCP_INCOMING_SYN after it arrived.
+    assert_eq!(t.e.poll_timeout(), Some(t.at(7.0)));
+    t.tick(6.9);
+    assert!(transmitted(&mut t).is_empty());
+    assert_eq!(t.e.stats().held_syns, 1);
+    // An IPv6 SYN to another port does not match it.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5001, SYN), 6.95);
+    assert_eq!(t.e.stats().held_syns, 1);
+    t.tick(7.0);
+    assert_eq!(t.e.stats().held_syns, 0);
+    let out = transmitted(&mut t);
+    assert_eq!(out.len(), 1);
+    let e = &out[0];
+    // ICMP Destination Unreachable, Port Unreachable, from the pool address to the SYN's
+    // source, quoting the SYN.
+    assert_eq!((e[9], e[20], e[21]), (1, 3, 3));
+    assert_eq!(v4(e, 12), P4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(v4(e, 16), S4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(&e[28..], &syn[..]);
+    assert_eq!(t.e.counters().replied, 1);
+    assert!(transmitted(&mut t).is_empty());
+    // Not held any more: a late IPv6 SYN opens an ordinary session.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 8.0);
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::V6Init));
+}
+
+#[test]
+fn held_syns_are_capped_and_counted() {
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_held_syns = 2;
+    let mut t = T::new(c);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    let (v, _) = t.send(&tcp4_flags(S24, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // Full: the third is dropped and counted; a retransmission of a held one still is
+    // recognised as held.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5001, 40000, SYN), 0.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 2);
     assert_eq!(t.e.counters().dropped(Nat64Drop::IncomingSyn), 1);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SynHeld), 3);
+    t.tick(6.0);
+    let out = transmitted(&mut t);
+    assert_eq!(out.len(), 2);
+    assert_eq!((v4(&out[0], 16), v4(&out[1], 16)), (S4.parse().unwrap(), S24.parse().unwrap()));
+    // Room again.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5001, 40000, SYN), 7.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // With no room at all, unsolicited SYNs are dropped as before.
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_held_syns = 0;
+    let mut t = T::new(c);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
+    t.tick(10.0);
+    assert!(transmitted(&mut t).is_empty());
 }
 
 #[test]
