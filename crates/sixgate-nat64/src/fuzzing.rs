@@ -838,7 +838,8 @@ pub fn seeds_dns64() -> Vec<Vec<u8>> {
 ///
 /// Checked: no panic; the tables' invariants ([`crate::Nat64::check_invariants`]) after
 /// every step; outputs are of their side's family; a forwarded packet made from a valid
-/// input has valid checksums; after timers ran, the next deadline is in the future.
+/// input has valid checksums; after timers ran, the next deadline is in the future and
+/// the Port Unreachable errors for held SYNs are well formed.
 #[doc(hidden)]
 pub fn stateful(data: &[u8]) {
     use crate::stateful::{Filtering, Nat64, Pool4Range, StatefulConfig};
@@ -896,6 +897,15 @@ pub fn stateful(data: &[u8]) {
                 }
                 e.handle_timeout(now);
                 assert!(e.poll_timeout().is_none_or(|d| d > now), "a deadline left in the past");
+                // Port Unreachable errors for held SYNs whose time ran out.
+                let mut b = PacketBuf::new();
+                while let Some(side) = e.poll_transmit(&mut b) {
+                    let o = b.as_slice();
+                    assert_eq!(side, Side::V4, "held-SYN error on the IPv6 side");
+                    assert!(o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3, "held-SYN error");
+                    assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
+                    assert_eq!(sixgate_core::checksum::checksum(&o[20..]), 0, "held-SYN error ICMP checksum");
+                }
                 if let Err(m) = e.check_invariants() {
                     panic!("{m}");
                 }

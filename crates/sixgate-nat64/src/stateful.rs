@@ -25,9 +25,17 @@
 //!   [`Engine::handle_timeout`]. At most [`StatefulConfig::max_held_syns`] are held;
 //!   more are dropped and counted (`incoming-syn`).
 //!
-//! Not done: fragments are dropped (counted as `fragment`; RFC 6146 §3.4 needs
-//! reassembly or fragment tracking); an established TCP session that idles out moves to
-//! the transitory state instead of being probed.
+//! * TCP and UDP fragments (RFC 6146 §3.4, §3.5) are translated without reassembly: the
+//!   first fragment goes through the session tables like a whole packet, and the mapping
+//!   it chose (IPv6 client ↔ pool address) serves the datagram's other fragments, keyed
+//!   by (direction, addresses, identification, protocol), for
+//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s). Fragments that come before
+//!   their first one wait (at most [`StatefulConfig::max_fragment_bytes`]) and come out
+//!   of [`Engine::poll_transmit`] when it arrives; those that time out or find no room
+//!   are counted (`fragment`). ICMP fragments are dropped (`fragment`).
+//!
+//! Not done: an established TCP session that idles out moves to the transitory state
+//! instead of being probed.
 //!
 //! # Memory
 //! Entries live in slabs (fixed chunks of 16,384, addressed by `u32` slots, with free
@@ -49,7 +57,7 @@
 //! tables.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -146,12 +154,21 @@ pub struct StatefulConfig {
     /// Unsolicited IPv4 SYNs held at once for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2); more
     /// are dropped and counted (`incoming-syn`). 0 holds none.
     pub max_held_syns: usize,
+    /// How long the mapping chosen by a datagram's first fragment serves its other
+    /// fragments, and how long a fragment that came before its first one is kept
+    /// (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
+    pub fragment_timeout: Duration,
+    /// Datagrams whose fragments are tracked at once.
+    pub max_fragment_flows: usize,
+    /// Bytes of fragments kept while their first fragment has not come.
+    pub max_fragment_bytes: usize,
 }
 
 impl StatefulConfig {
     /// A configuration with the NAT64 prefix `pool6`, the IPv4 pool `pool4` and the
     /// translator's own addresses; defaults elsewhere (address-dependent filtering,
-    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs).
+    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs; fragments:
+    /// 2 s, 4,096 datagrams, 256 KiB waiting).
     pub fn new(pool6: Pool6, pool4: Vec<Pool4Range>, own_ipv4: Ipv4Addr, own_ipv6: Ipv6Addr) -> Self {
         let mut xlate = SiitConfig::new(own_ipv4, own_ipv6);
         xlate.pool6 = Some(pool6);
@@ -164,6 +181,9 @@ impl StatefulConfig {
             max_sessions_per_source: 4096,
             seed: 0x5158_6a7e_2c4d_9b01,
             max_held_syns: 64,
+            fragment_timeout: Duration::from_secs(2),
+            max_fragment_flows: 4096,
+            max_fragment_bytes: 256 * 1024,
         }
     }
 
@@ -259,6 +279,7 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::SourceLimit,
     Nat64Drop::PoolExhausted,
     Nat64Drop::Fragment,
+    Nat64Drop::FragmentHeld,
     Nat64Drop::UnsupportedProtocol,
 ];
 const N_ALL: usize = OWN.len() + DropReason::ALL.len();
@@ -303,8 +324,13 @@ pub enum Nat64Drop {
     SourceLimit,
     /// No free port (or identifier) in the IPv4 pool.
     PoolExhausted,
-    /// A fragment (not tracked by this engine).
+    /// A fragment that cannot be translated: its first fragment did not come within the
+    /// fragment timeout (a held fragment is counted again here when it times out), the
+    /// fragment store or the datagram table was full, or it is an ICMP fragment.
     Fragment,
+    /// A fragment that came before its datagram's first fragment, kept (not forwarded
+    /// now): it comes out of `poll_transmit` when the first fragment arrives.
+    FragmentHeld,
     /// A protocol or ICMP type the stateful translator does not carry.
     UnsupportedProtocol,
     /// The header translator refused the packet.
@@ -331,6 +357,7 @@ impl Reason for Nat64Drop {
             Self::SourceLimit => "source-limit",
             Self::PoolExhausted => "pool-exhausted",
             Self::Fragment => "fragment",
+            Self::FragmentHeld => "fragment-held",
             Self::UnsupportedProtocol => "unsupported-protocol",
             Self::Xlate(r) => r.name(),
         }
@@ -719,6 +746,29 @@ struct Held {
     pkt: Vec<u8>,
 }
 
+/// A fragmented datagram: the direction (`v6`: from the IPv6 side), addresses (IPv4 ones
+/// in the low 32 bits), identification and protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FKey {
+    v6: bool,
+    src: u128,
+    dst: u128,
+    id: u32,
+    proto: u8,
+}
+
+/// An IPv6 fragment header: offset (bytes), more fragments, identification.
+type Frag6 = (u16, bool, u32);
+
+/// The mapping a datagram's first fragment chose: the IPv6 client and its pool address.
+#[derive(Debug, Clone, Copy)]
+struct FFlow {
+    /// Ticks.
+    deadline: u32,
+    client: [u8; 16],
+    a4: u16,
+}
+
 /// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
 const QUOTE: usize = 576 - 28;
 
@@ -745,8 +795,19 @@ pub struct Nat64 {
     /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
     held: VecDeque<Held>,
     max_held: usize,
-    /// ICMP errors for held SYNs whose time ran out, for `poll_transmit`.
-    outbox: VecDeque<Vec<u8>>,
+    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out
+    /// (`true`: a reply) and translated fragments that waited for their first fragment.
+    outbox: VecDeque<(Side, bool, Vec<u8>)>,
+    /// Fragmented datagrams whose first fragment was translated.
+    frags: HashMap<FKey, FFlow>,
+    /// Their expiry, oldest first (lifetimes are all `frag_life`).
+    frag_q: VecDeque<(u32, FKey)>,
+    /// Fragments waiting for their first fragment (deadline in ticks), oldest first.
+    frag_wait: VecDeque<(u32, FKey, Vec<u8>)>,
+    frag_wait_bytes: usize,
+    frag_life: Duration,
+    max_frag_flows: usize,
+    max_frag_bytes: usize,
     icmp_rate: IcmpRateLimit,
     bucket: TokenBucket,
     base: Option<Instant>,
@@ -788,6 +849,13 @@ impl Nat64 {
             held: VecDeque::new(),
             max_held: cfg.max_held_syns,
             outbox: VecDeque::new(),
+            frags: HashMap::new(),
+            frag_q: VecDeque::new(),
+            frag_wait: VecDeque::new(),
+            frag_wait_bytes: 0,
+            frag_life: cfg.fragment_timeout,
+            max_frag_flows: cfg.max_fragment_flows,
+            max_frag_bytes: cfg.max_fragment_bytes,
             icmp_rate,
             bucket: TokenBucket::default(),
             base: None,
@@ -877,7 +945,6 @@ impl Nat64 {
     /// and counts add up.
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
-        use std::collections::HashMap;
         let t = &self.t;
         let mut n_bib = 0;
         for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
@@ -951,6 +1018,16 @@ impl Nat64 {
         }
         if per_source.values().any(|&n| n as usize > self.max_per_source) {
             return Err("a source over its limit".into());
+        }
+        if self.frag_wait.iter().map(|w| w.2.len()).sum::<usize>() != self.frag_wait_bytes
+            || self.frag_wait_bytes > self.max_frag_bytes
+            || self.frags.len() > self.max_frag_flows
+            || self.frags.keys().any(|k| !self.frag_q.iter().any(|q| q.1 == *k))
+        {
+            return Err("fragment store out of bounds or out of step".into());
+        }
+        if self.held.len() > self.max_held {
+            return Err("too many held SYNs".into());
         }
         Ok(())
     }
@@ -1287,7 +1364,7 @@ impl Nat64 {
         if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
             return;
         }
-        if self.outbox.len() >= self.max_held.max(1)
+        if self.outbox.iter().filter(|o| o.1).count() >= self.max_held.max(1)
             || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
         {
             return;
@@ -1309,36 +1386,132 @@ impl Nat64 {
         s[21] = 3;
         let c = checksum::checksum(&s[20..]);
         s[22..24].copy_from_slice(&c.to_be_bytes());
-        self.outbox.push_back(s);
+        self.outbox.push_back((Side::V4, true, s));
+    }
+
+    // -------------------------------------------------------------- fragments
+
+    /// RFC 6146 §3.4 / §3.5: the first fragment of datagram `k` was translated (now in
+    /// the caller's buffer) with the mapping `client` ↔ pool address `a4`; the datagram's other
+    /// fragments follow that mapping for `fragment_timeout`. Fragments that came before
+    /// it are translated now and queued for `poll_transmit`, after the rest of `buf`'s
+    /// own output.
+    fn first_fragment(&mut self, k: FKey, client: [u8; 16], a4: u16, now: Instant, ms: u64) {
+        let deadline = Self::deadline(ms, self.frag_life);
+        let n = self.frags.len();
+        match self.frags.get_mut(&k) {
+            Some(f) => *f = FFlow { deadline, client, a4 },
+            None if n < self.max_frag_flows => {
+                self.frags.insert(k, FFlow { deadline, client, a4 });
+                self.frag_q.push_back((deadline, k));
+            }
+            // Full: the other fragments wait and time out (counted).
+            None => return,
+        }
+        if !self.frag_wait.iter().any(|w| w.1 == k) {
+            return;
+        }
+        // What the translator still has to send of this packet goes first.
+        let mut tmp = PacketBuf::new();
+        while let Some(side) = self.siit.poll_transmit(&mut tmp) {
+            self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+        }
+        let mut rest = VecDeque::new();
+        let mut ready = Vec::new();
+        for w in std::mem::take(&mut self.frag_wait) {
+            if w.1 == k {
+                self.frag_wait_bytes -= w.2.len();
+                ready.push(w.2);
+            } else {
+                rest.push_back(w);
+            }
+        }
+        self.frag_wait = rest;
+        for p in ready {
+            let _ = tmp.set(&p);
+            let r = self.fragment(&mut tmp, now, k, false, ms);
+            match r {
+                Ok(Out::Fwd(side)) => {
+                    self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    while let Some(side) = self.siit.poll_transmit(&mut tmp) {
+                        self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    }
+                }
+                Ok(Out::Reply(side, _)) => self.outbox.push_back((side, true, tmp.as_slice().to_vec())),
+                Ok(Out::Drop(r)) => self.counters.drop(Nat64Drop::Xlate(r)),
+                Err(r) => self.counters.drop(r),
+            }
+        }
+    }
+
+    /// A non-first fragment of datagram `k`: translated with the mapping its first
+    /// fragment chose, or kept until that comes (at most `max_fragment_bytes` in all, for
+    /// `fragment_timeout`; counted). The waiting fragments are searched linearly when a
+    /// first fragment arrives.
+    fn fragment(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        k: FKey,
+        hairpin: bool,
+        ms: u64,
+    ) -> Result<Out, Nat64Drop> {
+        let Some(f) = self.frags.get(&k).copied() else {
+            let n = buf.len();
+            if hairpin || self.frag_wait_bytes + n > self.max_frag_bytes {
+                return Err(Nat64Drop::Fragment);
+            }
+            let deadline = Self::deadline(ms, self.frag_life);
+            self.frag_wait.push_back((deadline, k, buf.as_slice().to_vec()));
+            self.frag_wait_bytes += n;
+            return Err(Nat64Drop::FragmentHeld);
+        };
+        let client = Ipv6Addr::from(f.client);
+        let a = Ipv4Addr::from(self.addr_of(f.a4));
+        if k.v6 {
+            match self.siit.xlate_v6_with(buf, now, Some((client, a))) {
+                // RFC 6146 §3.8 hairpinning.
+                Out::Fwd(Side::V4) if self.pool_addr(k.dst as u32) => self.inbound(buf, now, true),
+                other => Ok(other),
+            }
+        } else {
+            Ok(self.siit.xlate_v4_with(buf, now, hairpin, Some((client, a))))
+        }
     }
 
     // -------------------------------------------------------------- parsing
 
-    /// Walks the IPv6 extension headers: the upper-layer offset and protocol.
-    fn tuple6(&self, p: &[u8]) -> Result<(usize, u8), Nat64Drop> {
+    /// Walks the IPv6 extension headers: the upper-layer offset and protocol, and the
+    /// fragment header's (offset, more fragments, identification) if there is one.
+    fn tuple6(&self, p: &[u8]) -> Result<(usize, u8, Option<Frag6>), Nat64Drop> {
         if p.len() < 40 || p[0] >> 4 != 6 {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
         }
         let len = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let mut nh = p[6];
         let mut off = 40;
-        loop {
-            match nh {
-                0 | 43 | 60 => {
-                    if off + 8 > len {
-                        return Err(Nat64Drop::Xlate(DropReason::Malformed));
-                    }
-                    nh = p[off];
-                    off += (usize::from(p[off + 1]) + 1) * 8;
+        let mut frag = None;
+        while let 0 | 43 | 60 | 44 = nh {
+            if off + 8 > len {
+                return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            }
+            if nh == 44 {
+                if frag.is_some() {
+                    return Err(Nat64Drop::Xlate(DropReason::Malformed));
                 }
-                44 => return Err(Nat64Drop::Fragment),
-                _ => break,
+                let fo = be16(p, off + 2);
+                frag = Some((fo & 0xfff8, fo & 1 == 1, be32(p, off + 4)));
+                nh = p[off];
+                off += 8;
+            } else {
+                nh = p[off];
+                off += (usize::from(p[off + 1]) + 1) * 8;
             }
         }
         if off > len {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
         }
-        Ok((off, nh))
+        Ok((off, nh, frag))
     }
 
     // -------------------------------------------------------------- IPv6 → IPv4
@@ -1346,12 +1519,14 @@ impl Nat64 {
     fn outbound(&mut self, buf: &mut PacketBuf, now: Instant) -> Result<Out, Nat64Drop> {
         let t = self.now_ms(now);
         let p = buf.as_slice();
-        let (off, nh) = self.tuple6(p)?;
+        let (off, nh, frag) = self.tuple6(p)?;
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
         // Local delivery and hop-limit errors need no state: the translator answers.
         if dst6 == self.siit.config().own_ipv6 || p[7] <= 1 {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }
+        // A fragment header with offset 0 and M clear is a whole datagram.
+        let frag = frag.filter(|f| f.0 != 0 || f.1);
         let end = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let l4 = &p[off..end];
         let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
@@ -1360,6 +1535,19 @@ impl Nat64 {
         }
         let remote =
             rfc6052::extract(&self.pool6, dst6).map_err(|_| Nat64Drop::Xlate(DropReason::UntranslatableDestination))?;
+        let fkey = match frag {
+            Some((fo, _, id)) if nh == 6 || nh == 17 => {
+                let k = FKey { v6: true, src: u128::from(src6), dst: u128::from(dst6), id, proto: nh };
+                if fo != 0 {
+                    // RFC 6146 §3.4: a non-first fragment follows its first fragment's
+                    // mapping.
+                    return self.fragment(buf, now, k, false, t);
+                }
+                Some(k)
+            }
+            Some(_) => return Err(Nat64Drop::Fragment),
+            None => None,
+        };
         let (proto, port, rport, flags) = match nh {
             6 if l4.len() >= 20 => (TCP, be16(l4, 0), be16(l4, 2), l4[13]),
             17 if l4.len() >= 8 => (UDP, be16(l4, 0), be16(l4, 2), 0),
@@ -1404,6 +1592,9 @@ impl Nat64 {
                     _ => Some((22, false)),
                 };
                 rewrite(buf.as_mut_slice(), at, p4, ck, None);
+                if let Some(k) = fkey {
+                    self.first_fragment(k, src6.octets(), a4, now, t);
+                }
                 // RFC 6146 §3.8 hairpinning: a destination in the pool goes back in.
                 if self.pool_addr(u32::from(remote)) {
                     return self.inbound(buf, now, true);
@@ -1469,11 +1660,23 @@ impl Nat64 {
         if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || p[8] <= 1) {
             return Ok(self.siit.xlate_v4_with(buf, now, false, None));
         }
-        if be16(p, 6) & 0x3fff != 0 {
-            return Err(Nat64Drop::Fragment);
-        }
         let Some(a4) = self.pool_idx(dst) else {
             return Err(Nat64Drop::Xlate(DropReason::UntranslatableDestination));
+        };
+        let ff = be16(p, 6);
+        let fkey = if ff & 0x3fff != 0 {
+            if p[9] != 6 && p[9] != 17 {
+                return Err(Nat64Drop::Fragment);
+            }
+            let k =
+                FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id: u32::from(be16(p, 4)), proto: p[9] };
+            if ff & 0x1fff != 0 {
+                // RFC 6146 §3.4: a non-first fragment follows its first fragment's mapping.
+                return self.fragment(buf, now, k, hairpin, t);
+            }
+            Some(k)
+        } else {
+            None
         };
         let l4 = &p[ihl..total];
         let (proto, port, rport, flags) = match p[9] {
@@ -1524,6 +1727,9 @@ impl Nat64 {
                     _ => (l + 4, Some((l + 2, false))),
                 };
                 rewrite(p, at, b6.port, ck, None);
+                if let Some(k) = fkey {
+                    self.first_fragment(k, b6.client, a4, now, t);
+                }
                 Ok(Out::Fwd(Side::V6))
             }
             other => {
@@ -1667,11 +1873,15 @@ impl Engine for Nat64 {
             self.counters.forwarded += 1;
             return Some(s);
         }
-        // ICMP errors for held SYNs whose time ran out.
-        while let Some(p) = self.outbox.pop_front() {
+        // ICMP errors for held SYNs whose time ran out; fragments that waited.
+        while let Some((side, reply, p)) = self.outbox.pop_front() {
             if buf.set(&p).is_ok() {
-                self.counters.replied += 1;
-                return Some(Side::V4);
+                if reply {
+                    self.counters.replied += 1;
+                } else {
+                    self.counters.forwarded += 1;
+                }
+                return Some(side);
             }
         }
         None
@@ -1679,12 +1889,15 @@ impl Engine for Nat64 {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
-        let d = match (self.heap.peek(), self.held.front()) {
-            (Some(Reverse((a, _))), Some(h)) => (*a).min(h.deadline),
-            (Some(Reverse((a, _))), None) => *a,
-            (None, Some(h)) => h.deadline,
-            (None, None) => return None,
-        };
+        let d = [
+            self.heap.peek().map(|Reverse((d, _))| *d),
+            self.held.front().map(|h| h.deadline),
+            self.frag_q.front().map(|f| f.0),
+            self.frag_wait.front().map(|f| f.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
         Some(base + Duration::from_millis(u64::from(d) * TICK_MS))
     }
 
@@ -1722,6 +1935,26 @@ impl Engine for Nat64 {
         while self.held.front().is_some_and(|h| h.deadline <= tick) {
             if let Some(h) = self.held.pop_front() {
                 self.port_unreachable(&h, now);
+            }
+        }
+        while let Some(&(d, k)) = self.frag_q.front() {
+            if d > tick {
+                break;
+            }
+            self.frag_q.pop_front();
+            match self.frags.get(&k) {
+                // Replaced by a newer first fragment: its expiry is later than all queued.
+                Some(f) if f.deadline > tick => self.frag_q.push_back((f.deadline, k)),
+                Some(_) => {
+                    self.frags.remove(&k);
+                }
+                None => {}
+            }
+        }
+        while self.frag_wait.front().is_some_and(|f| f.0 <= tick) {
+            if let Some((_, _, p)) = self.frag_wait.pop_front() {
+                self.frag_wait_bytes -= p.len();
+                self.counters.drop(Nat64Drop::Fragment);
             }
         }
     }
