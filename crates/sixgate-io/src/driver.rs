@@ -101,6 +101,15 @@ fn worker_offload<E: Engine>(
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
+            // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
+            loop {
+                let mut extra = free.pop().unwrap_or_else(IoBuf::new);
+                if engine.poll_transmit(&mut extra.buf).is_none() {
+                    free.push(extra);
+                    break;
+                }
+                tx.push(extra);
+            }
         }
         // Drain the device without blocking (it is non-blocking), then write everything
         // translated in one batch: one poll per burst, not per packet.
@@ -209,6 +218,12 @@ fn worker_plain<E: Engine>(
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
+            // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
+            while engine.poll_transmit(&mut buf).is_some() {
+                if dev.send(&buf).is_err() {
+                    stats.write_errors += 1;
+                }
+            }
         }
         if ready > 0 {
             // Drain what is there without blocking again.
