@@ -38,14 +38,16 @@
 //! instead of being probed.
 //!
 //! # Memory
-//! Entries live in slabs (fixed chunks of 16,384, addressed by `u32` slots, with free
+//! Entries live in slabs (fixed chunks of 4,096, addressed by `u32` slots, with free
 //! lists): a session is 40 bytes (IPv6 transport address, remote IPv4 transport address,
 //! pool address index and port, expiry and timer ticks of 100 ms, state), a BIB entry 26,
 //! a per-source count 18, an address-dependent filtering count 12 (kept only under that
 //! filtering). The lookups are hash tables of `u32` slots (5 bytes a bucket, keys read
-//! from the slabs, SipHash keyed per engine), the timer queue a heap of 8-byte (deadline,
-//! slot) pairs with lazy deletion. Measured at 1,000,000 UDP sessions each with its own
-//! BIB entry: 107–136 bytes per session with endpoint-independent filtering, 158 with
+//! from the slabs, SipHash keyed per engine): sessions by their IPv6 side and by their
+//! IPv4 side (so an established packet costs one lookup either way), BIB entries both
+//! ways, sources, filtering counts. The timer queue is a heap of 8-byte (deadline, slot)
+//! pairs with lazy deletion. Measured at 1,000,000 UDP sessions each with its own BIB
+//! entry: 116–145 bytes per session with endpoint-independent filtering, 168 with
 //! address-dependent filtering (`BENCHMARKS.md`); most of the rest is hash-table slack
 //! (power-of-two growth).
 //!
@@ -385,11 +387,11 @@ fn pnorm(proto: u8) -> Option<u8> {
 /// Deadlines are rounded up, so a lifetime is never cut short.
 const TICK_MS: u64 = 100;
 
-/// Slab chunks hold 2^14 entries.
-const CHUNK_BITS: u32 = 14;
+/// Slab chunks hold 2^12 entries.
+const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
-/// Entries addressed by a `u32`, kept in fixed chunks of 16,384 (growth never copies
+/// Entries addressed by a `u32`, kept in fixed chunks of 4,096 (growth never copies
 /// and leaves at most one chunk unused), with a free list of released slots.
 #[derive(Debug)]
 struct Slab<T> {
@@ -566,6 +568,9 @@ struct Tables {
     sess: Slab<Sess>,
     /// Sessions by key.
     sidx: HashTable<u32>,
+    /// Sessions by their IPv4 side (pool address index and port, remote address and
+    /// port, protocol), so that an IPv4 packet of an established session costs one lookup.
+    s4idx: HashTable<u32>,
     bib: Slab<Bib>,
     /// BIB entries by IPv6 transport address.
     b6: HashTable<u32>,
@@ -582,6 +587,15 @@ struct Tables {
 fn hash_s(hs: &RandomState, k: &SKey) -> u64 {
     let x = (u64::from(k.remote) << 32) | (u64::from(k.port) << 16) | u64::from(k.rport);
     hs.hash_one((u128::from_ne_bytes(k.client), x, k.proto))
+}
+#[inline]
+fn hash_s4(hs: &RandomState, proto: u8, a4: u16, p4: u16, remote: u32, rport: u16) -> u64 {
+    let x = (u64::from(a4) << 32) | (u64::from(p4) << 16) | u64::from(rport);
+    hs.hash_one((x, remote, proto))
+}
+#[inline]
+fn hash_s4_of(hs: &RandomState, s: &Sess) -> u64 {
+    hash_s4(hs, s.proto, s.a4, s.p4, s.remote, s.rport)
 }
 #[inline]
 fn hash_b6(hs: &RandomState, proto: u8, client: &[u8; 16], port: u16) -> u64 {
@@ -604,6 +618,16 @@ impl Tables {
     #[inline]
     fn find_sess(&self, k: &SKey) -> Option<u32> {
         self.sidx.find(hash_s(&self.hs, k), |&i| self.sess.get(i).key() == *k).copied()
+    }
+    #[inline]
+    fn find_sess4(&self, proto: u8, a4: u16, p4: u16, remote: u32, rport: u16) -> Option<u32> {
+        let h = hash_s4(&self.hs, proto, a4, p4, remote, rport);
+        self.s4idx
+            .find(h, |&i| {
+                let s = self.sess.get(i);
+                s.p4 == p4 && s.rport == rport && s.remote == remote && s.a4 == a4 && s.proto == proto
+            })
+            .copied()
     }
     #[inline]
     fn find_b6(&self, proto: u8, client: &[u8; 16], port: u16) -> Option<u32> {
@@ -642,6 +666,7 @@ impl Tables {
         let i = self.sess.alloc(s);
         let (hs, sess) = (&self.hs, &self.sess);
         self.sidx.insert_unique(hash_s(hs, &s.key()), i, |&j| hash_s(hs, &sess.get(j).key()));
+        self.s4idx.insert_unique(hash_s4_of(hs, &s), i, |&j| hash_s4_of(hs, sess.get(j)));
         i
     }
     fn insert_bib(&mut self, b: Bib) -> u32 {
@@ -678,6 +703,10 @@ impl Tables {
         if let Ok(e) = self.sidx.find_entry(h, |&j| j == i) {
             e.remove();
         }
+        let h = hash_s4_of(&self.hs, self.sess.get(i));
+        if let Ok(e) = self.s4idx.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
         self.sess.release(i);
     }
     fn remove_bib(&mut self, i: u32) {
@@ -710,7 +739,10 @@ impl Tables {
             + self.bib.bytes()
             + self.clients.bytes()
             + self.adf.bytes()
-            + [&self.sidx, &self.b6, &self.b4, &self.cidx, &self.aidx].iter().map(|t| index_bytes(t)).sum::<usize>()
+            + [&self.sidx, &self.s4idx, &self.b6, &self.b4, &self.cidx, &self.aidx]
+                .iter()
+                .map(|t| index_bytes(t))
+                .sum::<usize>()
     }
 }
 
@@ -871,6 +903,7 @@ impl Nat64 {
         t.sess.reserve(n);
         let sess = &t.sess;
         t.sidx.reserve(n.saturating_sub(t.sidx.len()), |&j| hash_s(hs, &sess.get(j).key()));
+        t.s4idx.reserve(n.saturating_sub(t.s4idx.len()), |&j| hash_s4_of(hs, sess.get(j)));
         t.bib.reserve(n);
         let bib = &t.bib;
         t.b6.reserve(n.saturating_sub(t.b6.len()), |&j| {
@@ -966,7 +999,7 @@ impl Nat64 {
         let mut n = 0;
         for (i, s) in t.sess.slots().filter(|(_, s)| s.proto != 0) {
             n += 1;
-            if t.find_sess(&s.key()) != Some(i) {
+            if t.find_sess(&s.key()) != Some(i) || t.find_sess4(s.proto, s.a4, s.p4, s.remote, s.rport) != Some(i) {
                 return Err(format!("session {s:?} not indexed"));
             }
             let b = t.find_b6(s.proto, &s.client, s.port).ok_or_else(|| format!("session {s:?} without BIB"))?;
@@ -981,8 +1014,8 @@ impl Nat64 {
             *adf.entry((s.proto, s.a4, s.p4, s.remote)).or_default() += 1;
             *per_source.entry(s.client).or_default() += 1;
         }
-        if n != t.sidx.len() {
-            return Err(format!("{n} sessions, indexed {}", t.sidx.len()));
+        if n != t.sidx.len() || n != t.s4idx.len() {
+            return Err(format!("{n} sessions, indexed {} and {}", t.sidx.len(), t.s4idx.len()));
         }
         for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
             if per_bib.get(&i).copied().unwrap_or(0) != u32::from(b.sessions) || b.sessions == 0 {
@@ -1269,7 +1302,13 @@ impl Nat64 {
     #[inline]
     fn touch(&mut self, key: &SKey, from: Side, flags: u8, ms: u64) -> Option<(u32, u16, u16)> {
         let i = self.t.find_sess(key)?;
-        let proto = key.proto;
+        Some(self.touch_slot(i, from, flags, ms))
+    }
+
+    /// [`Nat64::touch`] for the session in slot `i`.
+    #[inline]
+    fn touch_slot(&mut self, i: u32, from: Side, flags: u8, ms: u64) -> (u32, u16, u16) {
+        let proto = self.t.sess.get(i).proto;
         let (tcp_est, tcp_trans, tcp_syn) = (self.timers.tcp_est, self.timers.tcp_trans, self.timers.tcp_incoming_syn);
         let (udp, icmp) = (self.timers.udp, self.timers.icmp);
         let s = self.t.sess.get_mut(i);
@@ -1304,7 +1343,7 @@ impl Nat64 {
                 self.heap.push(Reverse((exp, i)));
             }
         }
-        Some(found)
+        found
     }
 
     // -------------------------------------------------------------- held SYNs
@@ -1314,21 +1353,21 @@ impl Nat64 {
     /// would drop is kept for TCP_INCOMING_SYN, so that a simultaneous open from the IPv6
     /// side can still complete. A retransmission of a held SYN is not stored again. The
     /// store is bounded (`max_held_syns`) and searched linearly.
-    fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Result<Out, Nat64Drop> {
+    fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Nat64Drop {
         let ((a4, p4), (remote, rport)) = (to, from);
         if hairpin {
-            return Err(Nat64Drop::IncomingSyn);
+            return Nat64Drop::IncomingSyn;
         }
         if self.held.iter().any(|h| h.p4 == p4 && h.remote == remote && h.rport == rport && h.a4 == a4) {
-            return Err(Nat64Drop::SynHeld);
+            return Nat64Drop::SynHeld;
         }
         if self.held.len() >= self.max_held {
-            return Err(Nat64Drop::IncomingSyn);
+            return Nat64Drop::IncomingSyn;
         }
         let deadline = Self::deadline(ms, self.timers.tcp_incoming_syn);
         let pkt = pkt.get(..QUOTE).unwrap_or(pkt).to_vec();
         self.held.push_back(Held { deadline, a4, p4, remote, rport, pkt });
-        Err(Nat64Drop::SynHeld)
+        Nat64Drop::SynHeld
     }
 
     /// RFC 6146 §3.5.2.2: an IPv6 SYN just opened the TCP session in `slot`; if an IPv4
@@ -1688,34 +1727,14 @@ impl Nat64 {
             6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let Some(bi) = self.t.find_b4(proto, a4, port) else {
-            // RFC 6146 §3.5.2.2 CLOSED, V4 SYN to a transport address not in the BIB: held.
-            if proto == TCP && flags & SYN != 0 {
-                return self.hold(p, hairpin, (a4, port), (src, rport), t);
-            }
-            return Err(Nat64Drop::NoBinding);
+        // An established session: one lookup on its IPv4 side.
+        let (b6, created) = if let Some(i) = self.t.find_sess4(proto, a4, port, src, rport) {
+            self.touch_slot(i, Side::V4, flags, t);
+            let s = self.t.sess.get(i);
+            (Bib { client: s.client, port: s.port, ..Bib::default() }, None)
+        } else {
+            self.inbound_new(&buf.as_slice()[..total], hairpin, (proto, a4, port), (src, rport, flags), t)?
         };
-        let b6 = *self.t.bib.get(bi);
-        let key = SKey { client: b6.client, remote: src, port: b6.port, rport, proto };
-        let mut created = None;
-        if self.touch(&key, Side::V4, flags, t).is_none() {
-            let allowed =
-                self.filtering == Filtering::EndpointIndependent || self.t.find_adf(proto, a4, port, src).is_some();
-            if proto == TCP {
-                if flags & SYN == 0 {
-                    return Err(Nat64Drop::NoSession);
-                }
-                // RFC 6146 §3.5.2.2 CLOSED + V4 SYN under address-dependent filtering:
-                // held for TCP_INCOMING_SYN rather than dropped.
-                if !allowed {
-                    return self.hold(buf.as_slice(), hairpin, (a4, port), (src, rport), t);
-                }
-            } else if !allowed {
-                return Err(Nat64Drop::Filtered);
-            }
-            let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
-            created = Some(self.create(key, st, t)?.0);
-        }
         let client = Ipv6Addr::from(b6.client);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(dst)))) {
             Out::Fwd(Side::V6) => {
@@ -1739,6 +1758,46 @@ impl Nat64 {
                 Ok(other)
             }
         }
+    }
+
+    /// An IPv4 packet without a session (`pkt`, to pool address index `a4`, `port`): the
+    /// BIB entry, filtering and the unsolicited-SYN rule decide; returns the BIB entry and
+    /// the slot of the session created for it.
+    fn inbound_new(
+        &mut self,
+        pkt: &[u8],
+        hairpin: bool,
+        to: (u8, u16, u16),
+        from: (u32, u16, u8),
+        t: u64,
+    ) -> Result<(Bib, Option<u32>), Nat64Drop> {
+        let ((proto, a4, port), (src, rport, flags)) = (to, from);
+        let Some(bi) = self.t.find_b4(proto, a4, port) else {
+            // RFC 6146 §3.5.2.2 CLOSED, V4 SYN to a transport address not in the BIB: held.
+            if proto == TCP && flags & SYN != 0 {
+                return Err(self.hold(pkt, hairpin, (a4, port), (src, rport), t));
+            }
+            return Err(Nat64Drop::NoBinding);
+        };
+        let b6 = *self.t.bib.get(bi);
+        let key = SKey { client: b6.client, remote: src, port: b6.port, rport, proto };
+        let allowed =
+            self.filtering == Filtering::EndpointIndependent || self.t.find_adf(proto, a4, port, src).is_some();
+        if proto == TCP {
+            if flags & SYN == 0 {
+                return Err(Nat64Drop::NoSession);
+            }
+            // RFC 6146 §3.5.2.2 CLOSED + V4 SYN under address-dependent filtering: held
+            // for TCP_INCOMING_SYN rather than dropped.
+            if !allowed {
+                return Err(self.hold(pkt, hairpin, (a4, port), (src, rport), t));
+            }
+        } else if !allowed {
+            return Err(Nat64Drop::Filtered);
+        }
+        let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
+        let (slot, _, _) = self.create(key, st, t)?;
+        Ok((b6, Some(slot)))
     }
 
     /// RFC 6146 §3.5.4 (ICMPv4 error from the IPv4 side): the packet inside went from the
