@@ -343,6 +343,7 @@ fn worker_plain<E: Engine>(
         let now = Instant::now();
         if engine.poll_timeout().is_some_and(|t| t <= now) {
             engine.handle_timeout(now);
+            // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
             while engine.poll_transmit(&mut buf).is_some() {
                 if dev.send(&buf).is_err() {
                     stats.write_errors += 1;

@@ -8,7 +8,9 @@
 //!   100,000 sessions (so lookups miss the CPU caches the way a busy gateway's do).
 //! * Before criterion runs, the bench creates 1,000,000 UDP sessions (each with its own
 //!   BIB entry) and prints the table bytes per session ([`Nat64::table_bytes`], computed
-//!   from the tables' capacities) next to the growth of the resident set.
+//!   from the tables' capacities) next to the growth of the resident set, for tables grown
+//!   on demand, reserved up front, 16 sessions per client, and address-dependent
+//!   filtering (which keeps one more table).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -27,11 +29,15 @@ fn rss() -> Option<u64> {
 }
 
 fn engine() -> Nat64 {
+    engine_with(Filtering::EndpointIndependent)
+}
+
+fn engine_with(filtering: Filtering) -> Nat64 {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     // 256 addresses × 64,512 ports: room for 16 million UDP bindings.
     let pool4 = vec![Pool4Range::new("198.51.100.0/24".parse().unwrap(), 1024, 65535)];
     let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
-    c.filtering = Filtering::EndpointIndependent;
+    c.filtering = filtering;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;
     Nat64::new(c).unwrap()
@@ -96,10 +102,14 @@ fn memory() {
     let _ = fill_grouped(&mut e, 1_000_000, 16, now);
     let grouped = e.table_bytes();
     drop(e);
+    let mut e = engine_with(Filtering::AddressDependent);
+    let _ = fill(&mut e, 1_000_000, now);
+    let adf = e.table_bytes();
+    drop(e);
     println!(
         "stateful memory: {} sessions, {} BIB entries; tables {} bytes = {:.0} bytes/session (RSS growth {} bytes/session); \
          reserve(1,000,000) allocates {:.0} bytes/session; 62,500 clients × 16 sessions: {:.0} bytes/session; \
-         1,000,000 new sessions in {:.2?} ({:.2} M sessions/s)",
+         address-dependent filtering, 1,000,000 clients: {:.0} bytes/session; 1,000,000 new sessions in {:.2?} ({:.2} M sessions/s)",
         s.sessions,
         s.bib,
         bytes,
@@ -107,6 +117,7 @@ fn memory() {
         rss_per,
         reserved as f64 / 1e6,
         grouped as f64 / 1e6,
+        adf as f64 / 1e6,
         dt,
         1.0 / dt.as_secs_f64()
     );

@@ -830,15 +830,18 @@ pub fn seeds_dns64() -> Vec<Vec<u8>> {
 /// - 0: time passes, `b << (t >> 2 & 15)` milliseconds for the next byte `b`; timers run
 ///   the way a driver runs them (at each [`Engine::poll_timeout`] deadline);
 /// - 1: a valid IPv6 packet from one of 4 clients to one of 3 servers (5 bytes: client,
-///   server, protocol, ports, TCP flags);
-/// - 2: a valid IPv4 packet from a server to a pool transport address (5 bytes);
+///   server, protocol, ports, TCP flags), or (by the protocol byte's top bits) its first or
+///   second fragment, split after 8 bytes of payload;
+/// - 2: a valid IPv4 packet from a server to a pool transport address (5 bytes), or (by
+///   the last byte's top bits) its first or second fragment;
 /// - 3: raw bytes (length byte, then the bytes; bit 2 of `t` picks the family, bit 3
 ///   repairs the length fields and IPv4 header checksum); with bit 4, instead, an ICMP
 ///   error about the last packet the engine forwarded, sent back from where it went.
 ///
 /// Checked: no panic; the tables' invariants ([`crate::Nat64::check_invariants`]) after
 /// every step; outputs are of their side's family; a forwarded packet made from a valid
-/// input has valid checksums; after timers ran, the next deadline is in the future.
+/// input has valid checksums; after timers ran, the next deadline is in the future and
+/// the Port Unreachable errors for held SYNs are well formed.
 #[doc(hidden)]
 pub fn stateful(data: &[u8]) {
     use crate::stateful::{Filtering, Nat64, Pool4Range, StatefulConfig};
@@ -896,6 +899,15 @@ pub fn stateful(data: &[u8]) {
                 }
                 e.handle_timeout(now);
                 assert!(e.poll_timeout().is_none_or(|d| d > now), "a deadline left in the past");
+                // Port Unreachable errors for held SYNs whose time ran out.
+                let mut b = PacketBuf::new();
+                while let Some(side) = e.poll_transmit(&mut b) {
+                    let o = b.as_slice();
+                    assert_eq!(side, Side::V4, "held-SYN error on the IPv6 side");
+                    assert!(o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3, "held-SYN error");
+                    assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
+                    assert_eq!(sixgate_core::checksum::checksum(&o[20..]), 0, "held-SYN error ICMP checksum");
+                }
                 if let Err(m) = e.check_invariants() {
                     panic!("{m}");
                 }
@@ -911,7 +923,10 @@ pub fn stateful(data: &[u8]) {
                     1 => testpkt::udp6_ports(&c, s, sp, dp, &b[4..]),
                     _ => testpkt::echo6(&c, s, sp, u16::from(b[4]), b"x"),
                 };
-                (p, true)
+                match b[2] >> 6 {
+                    w @ (1 | 2) => (fragment6(&p, u32::from(b[0] >> 2), w == 1), false),
+                    _ => (p, true),
+                }
             }
             2 => {
                 let Some(b) = take(&mut rest, 5) else { break };
@@ -925,7 +940,10 @@ pub fn stateful(data: &[u8]) {
                     1 => testpkt::udp4_ports(s, dst, sp, pp, b"y"),
                     _ => testpkt::echo_reply4(s, dst, pp, 1, b"y"),
                 };
-                (p, true)
+                match b[4] >> 5 {
+                    w @ (1 | 2) => (fragment4(&p, u16::from(b[0] >> 2), w == 1), false),
+                    _ => (p, true),
+                }
             }
             _ if t & 16 != 0 => {
                 let Some(b) = take(&mut rest, 1) else { break };
@@ -993,6 +1011,32 @@ pub fn stateful(data: &[u8]) {
     }
 }
 
+/// The first (`first`) or second fragment of an IPv6 packet without extension headers,
+/// split after 8 bytes of payload, with identification `id`.
+fn fragment6(p: &[u8], id: u32, first: bool) -> Vec<u8> {
+    let (off, chunk) = if first { (0, &p[40..48]) } else { (8, &p[48..]) };
+    let mut f = p[..40].to_vec();
+    f[6] = 44;
+    f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[p[6], 0]);
+    f.extend_from_slice(&(off | u16::from(first)).to_be_bytes());
+    f.extend_from_slice(&id.to_be_bytes());
+    f.extend_from_slice(chunk);
+    f
+}
+
+/// The first or second fragment of an IPv4 packet (20-byte header), split after 8 bytes.
+fn fragment4(p: &[u8], id: u16, first: bool) -> Vec<u8> {
+    let (ff, chunk) = if first { (0x2000u16, &p[20..28]) } else { (1, &p[28..]) };
+    let mut f = p[..20].to_vec();
+    f[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+    f[4..6].copy_from_slice(&id.to_be_bytes());
+    f[6..8].copy_from_slice(&ff.to_be_bytes());
+    f.extend_from_slice(chunk);
+    crate::testpkt::fix_ipv4_checksum(&mut f);
+    f
+}
+
 /// Transport checksums of an unfragmented output verify (naive sums, as above).
 fn stateful_sums_ok(p: &[u8]) {
     fn s(d: &[u8]) -> u32 {
@@ -1052,6 +1096,14 @@ pub fn seeds_stateful() -> Vec<Vec<u8>> {
             s.extend_from_slice(&[2, i, 2, 0x03, 0xe8 + i, 16]);
         }
         s.extend_from_slice(&[0x20, 255, 0x24, 255]);
+        out.push(s);
+        // Fragments: a UDP datagram's second fragment before its first, then the reply's
+        // fragments in both orders to both pool addresses, then time for them to expire.
+        let mut s = vec![cfg, 1, 0, 0, 0x82, 0x10, b'q', 1, 0, 0, 0x40, 0x10, b'q'];
+        for last in [0x40u8, 0x20, 0x28, 0x48] {
+            s.extend_from_slice(&[2, 0, 0x10, 0, 0, 16 | last]);
+        }
+        s.extend_from_slice(&[0x2c, 255]);
         out.push(s);
         // Hairpin: a client to the pool's own addresses (server index 2).
         let mut s = vec![cfg, 1, 1, 0, 1, 0x21, 0, 1, 0, 2, 1, 0x12, 0];

@@ -18,21 +18,38 @@
 //! * Limits: sessions in all and per IPv6 source; when a limit is reached new flows are
 //!   dropped and counted while existing sessions keep working.
 //!
-//! Not done: fragments are dropped (counted as `fragment`; RFC 6146 §3.4 needs
-//! reassembly or fragment tracking); an unsolicited IPv4 SYN under address-dependent
-//! filtering is dropped and counted (`incoming-syn`) instead of being held for
-//! TCP_INCOMING_SYN (§3.5.2.2 allows "drop"; a simultaneous open still completes when the
-//! IPv6 SYN arrives first or the IPv4 side retransmits); an established TCP session that
-//! idles out moves to the transitory state instead of being probed.
+//! * An unsolicited IPv4 SYN that filtering or a missing BIB entry would drop is held for
+//!   TCP_INCOMING_SYN (RFC 6146 §3.5.2.2): an IPv6 SYN for the same addresses and ports in
+//!   that time (a simultaneous open) discards it and establishes the session; otherwise an
+//!   ICMP Port Unreachable quoting it comes out of [`Engine::poll_transmit`] after
+//!   [`Engine::handle_timeout`]. At most [`StatefulConfig::max_held_syns`] are held;
+//!   more are dropped and counted (`incoming-syn`).
+//!
+//! * TCP and UDP fragments (RFC 6146 §3.4, §3.5) are translated without reassembly: the
+//!   first fragment goes through the session tables like a whole packet, and the mapping
+//!   it chose (IPv6 client ↔ pool address) serves the datagram's other fragments, keyed
+//!   by (direction, addresses, identification, protocol), for
+//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s). Fragments that come before
+//!   their first one wait (at most [`StatefulConfig::max_fragment_bytes`]) and come out
+//!   of [`Engine::poll_transmit`] when it arrives; those that time out or find no room
+//!   are counted (`fragment`). ICMP fragments are dropped (`fragment`).
+//!
+//! Not done: an established TCP session that idles out moves to the transitory state
+//! instead of being probed.
 //!
 //! # Memory
-//! Tables are per protocol. A session costs a 40-byte entry (24-byte key, 16-byte value:
-//! expiry and timer ticks of 100 ms, pool address and port, state), its timer a 32-byte
-//! heap entry, its BIB entry 32 bytes in each direction and its filtering count 16 bytes:
-//! about 150 bytes of entries. Hash tables keep between 1/8 and 9/16 of their buckets
-//! free (power-of-two growth), so the measured cost at 1,000,000 UDP sessions is 297–346
-//! bytes per session (`BENCHMARKS.md`), above the 200 aimed at; a direct-indexed port
-//! table per pool address in place of the IPv4-side BIB map would be the next step.
+//! Entries live in slabs (fixed chunks of 4,096, addressed by `u32` slots, with free
+//! lists): a session is 40 bytes (IPv6 transport address, remote IPv4 transport address,
+//! pool address index and port, expiry and timer ticks of 100 ms, state), a BIB entry 26,
+//! a per-source count 18, an address-dependent filtering count 12 (kept only under that
+//! filtering). The lookups are hash tables of `u32` slots (5 bytes a bucket, keys read
+//! from the slabs, SipHash keyed per engine): sessions by their IPv6 side and by their
+//! IPv4 side (so an established packet costs one lookup either way), BIB entries both
+//! ways, sources, filtering counts. The timer queue is a heap of 8-byte (deadline, slot)
+//! pairs with lazy deletion. Measured at 1,000,000 UDP sessions each with its own BIB
+//! entry: 116–145 bytes per session with endpoint-independent filtering, 168 with
+//! address-dependent filtering (`BENCHMARKS.md`); most of the rest is hash-table slack
+//! (power-of-two growth).
 //!
 //! # Sharding
 //! An engine is meant to run on one worker. To scale out without shared state give every
@@ -42,17 +59,20 @@
 //! tables.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use hashbrown::HashTable;
 use ipnet::Ipv4Net;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add};
 use sixgate_core::engine::{Counters, Engine, Reason, Side, Verdict};
+use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::{self, Pool6};
 
-use crate::config::SiitConfig;
+use crate::config::{IcmpRateLimit, SiitConfig};
 use crate::reason::DropReason;
 use crate::siit::{Out, Siit};
 use crate::Error;
@@ -133,12 +153,24 @@ pub struct StatefulConfig {
     pub max_sessions_per_source: usize,
     /// Seed of the port-choice hash (so ports are not predictable from outside).
     pub seed: u64,
+    /// Unsolicited IPv4 SYNs held at once for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2); more
+    /// are dropped and counted (`incoming-syn`). 0 holds none.
+    pub max_held_syns: usize,
+    /// How long the mapping chosen by a datagram's first fragment serves its other
+    /// fragments, and how long a fragment that came before its first one is kept
+    /// (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
+    pub fragment_timeout: Duration,
+    /// Datagrams whose fragments are tracked at once.
+    pub max_fragment_flows: usize,
+    /// Bytes of fragments kept while their first fragment has not come.
+    pub max_fragment_bytes: usize,
 }
 
 impl StatefulConfig {
     /// A configuration with the NAT64 prefix `pool6`, the IPv4 pool `pool4` and the
     /// translator's own addresses; defaults elsewhere (address-dependent filtering,
-    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source).
+    /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs; fragments:
+    /// 2 s, 4,096 datagrams, 256 KiB waiting).
     pub fn new(pool6: Pool6, pool4: Vec<Pool4Range>, own_ipv4: Ipv4Addr, own_ipv6: Ipv6Addr) -> Self {
         let mut xlate = SiitConfig::new(own_ipv4, own_ipv6);
         xlate.pool6 = Some(pool6);
@@ -150,6 +182,10 @@ impl StatefulConfig {
             max_sessions: 1_000_000,
             max_sessions_per_source: 4096,
             seed: 0x5158_6a7e_2c4d_9b01,
+            max_held_syns: 64,
+            fragment_timeout: Duration::from_secs(2),
+            max_fragment_flows: 4096,
+            max_fragment_bytes: 256 * 1024,
         }
     }
 
@@ -238,12 +274,14 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::NoBinding,
     Nat64Drop::Filtered,
     Nat64Drop::IncomingSyn,
+    Nat64Drop::SynHeld,
     Nat64Drop::TcpNotSyn,
     Nat64Drop::NoSession,
     Nat64Drop::SessionLimit,
     Nat64Drop::SourceLimit,
     Nat64Drop::PoolExhausted,
     Nat64Drop::Fragment,
+    Nat64Drop::FragmentHeld,
     Nat64Drop::UnsupportedProtocol,
 ];
 const N_ALL: usize = OWN.len() + DropReason::ALL.len();
@@ -270,9 +308,14 @@ pub enum Nat64Drop {
     NoBinding,
     /// Refused by address-dependent filtering (RFC 6146 §3.5.1, RFC 4787 REQ-8).
     Filtered,
-    /// An unsolicited IPv4 SYN under address-dependent filtering (RFC 6146 §3.5.2.2:
-    /// dropped rather than held).
+    /// An unsolicited IPv4 SYN (no BIB entry, or refused by address-dependent filtering)
+    /// that could not be held: the store of held SYNs is full (or the SYN came back in
+    /// by hairpinning).
     IncomingSyn,
+    /// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), or a
+    /// retransmission of one already held: not forwarded now; a matching IPv6 SYN
+    /// discards it, else an ICMP Port Unreachable goes back for it.
+    SynHeld,
     /// A new TCP flow from IPv6 that does not start with SYN (RFC 6146 §3.5.2.2, CLOSED).
     TcpNotSyn,
     /// An IPv4 TCP segment with a BIB entry but no session that is not a SYN.
@@ -283,8 +326,13 @@ pub enum Nat64Drop {
     SourceLimit,
     /// No free port (or identifier) in the IPv4 pool.
     PoolExhausted,
-    /// A fragment (not tracked by this engine).
+    /// A fragment that cannot be translated: its first fragment did not come within the
+    /// fragment timeout (a held fragment is counted again here when it times out), the
+    /// fragment store or the datagram table was full, or it is an ICMP fragment.
     Fragment,
+    /// A fragment that came before its datagram's first fragment, kept (not forwarded
+    /// now): it comes out of `poll_transmit` when the first fragment arrives.
+    FragmentHeld,
     /// A protocol or ICMP type the stateful translator does not carry.
     UnsupportedProtocol,
     /// The header translator refused the packet.
@@ -304,12 +352,14 @@ impl Reason for Nat64Drop {
             Self::NoBinding => "no-binding",
             Self::Filtered => "filtered",
             Self::IncomingSyn => "incoming-syn",
+            Self::SynHeld => "incoming-syn-held",
             Self::TcpNotSyn => "tcp-not-syn",
             Self::NoSession => "no-session",
             Self::SessionLimit => "session-limit",
             Self::SourceLimit => "source-limit",
             Self::PoolExhausted => "pool-exhausted",
             Self::Fragment => "fragment",
+            Self::FragmentHeld => "fragment-held",
             Self::UnsupportedProtocol => "unsupported-protocol",
             Self::Xlate(r) => r.name(),
         }
@@ -318,17 +368,17 @@ impl Reason for Nat64Drop {
 
 // ------------------------------------------------------------------ tables
 
-/// Protocols as stored: 6 TCP, 17 UDP, 1 ICMP (queries). Each has its own tables.
+/// Protocols as stored: 6 TCP, 17 UDP, 1 ICMP (queries). 0 marks a free slot.
 const TCP: u8 = 6;
 const UDP: u8 = 17;
 const ICMP: u8 = 1;
 
-/// Table index of a protocol (TCP, UDP, ICMP; ICMPv6 counts as ICMP).
-fn pi(proto: u8) -> Option<usize> {
+/// The stored protocol of `proto` (ICMPv6 counts as ICMP).
+fn pnorm(proto: u8) -> Option<u8> {
     match proto {
-        TCP => Some(0),
-        UDP => Some(1),
-        ICMP | 58 => Some(2),
+        TCP => Some(TCP),
+        UDP => Some(UDP),
+        ICMP | 58 => Some(ICMP),
         _ => None,
     }
 }
@@ -337,52 +387,103 @@ fn pi(proto: u8) -> Option<usize> {
 /// Deadlines are rounded up, so a lifetime is never cut short.
 const TICK_MS: u64 = 100;
 
-/// An IPv6 transport address (BIB key, IPv6 side).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct B6 {
-    hi: u64,
-    lo: u64,
-    port: u16,
+/// Slab chunks hold 2^12 entries.
+const CHUNK_BITS: u32 = 12;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// Entries addressed by a `u32`, kept in fixed chunks of 4,096 (growth never copies
+/// and leaves at most one chunk unused), with a free list of released slots.
+#[derive(Debug)]
+struct Slab<T> {
+    chunks: Vec<Box<[T]>>,
+    /// Slots handed out so far (live or on the free list).
+    len: u32,
+    free: Vec<u32>,
 }
 
-/// An IPv4 pool transport address (BIB key, IPv4 side).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct B4 {
-    addr: u32,
-    port: u16,
-}
-
-/// A BIB entry as stored under its IPv6 key.
-#[derive(Debug, Clone, Copy)]
-struct Bib {
-    addr: u32,
-    port: u16,
-    /// Sessions using it (at most the per-source limit, itself at most 65,535).
-    sessions: u16,
-}
-
-/// A session: the IPv6 transport address and the remote IPv4 transport address (the
-/// remote IPv6 address is pool6 + that IPv4 address). For ICMP the remote port is 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct SKey {
-    hi: u64,
-    lo: u64,
-    remote: u32,
-    port: u16,
-    rport: u16,
-}
-
-impl SKey {
-    fn b6(&self) -> B6 {
-        B6 { hi: self.hi, lo: self.lo, port: self.port }
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self { chunks: Vec::new(), len: 0, free: Vec::new() }
     }
 }
 
-/// TCP states of RFC 6146 §3.5.2.2 (UDP and ICMP sessions use `Open`).
+impl<T: Copy + Default> Slab<T> {
+    #[inline]
+    fn get(&self, i: u32) -> &T {
+        &self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+    }
+    #[inline]
+    fn get_mut(&mut self, i: u32) -> &mut T {
+        &mut self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+    }
+    fn grow(&mut self) {
+        self.chunks.push(vec![T::default(); CHUNK].into_boxed_slice());
+    }
+    /// Stores `v`. The engine holds fewer than `u32::MAX` live entries of any kind (the
+    /// session limit is capped below it), so a slot index always exists.
+    fn alloc(&mut self, v: T) -> u32 {
+        if let Some(i) = self.free.pop() {
+            *self.get_mut(i) = v;
+            return i;
+        }
+        let i = self.len;
+        if i as usize == self.chunks.len() * CHUNK {
+            self.grow();
+        }
+        self.len += 1;
+        *self.get_mut(i) = v;
+        i
+    }
+    fn release(&mut self, i: u32) {
+        *self.get_mut(i) = T::default();
+        self.free.push(i);
+    }
+    fn reserve(&mut self, n: usize) {
+        let n = n.min(u32::MAX as usize);
+        while self.chunks.len() * CHUNK < n {
+            self.grow();
+        }
+    }
+    /// Live and free slots (for iteration in checks).
+    fn slots(&self) -> impl Iterator<Item = (u32, &T)> {
+        (0..self.len).map(move |i| (i, self.get(i)))
+    }
+    fn bytes(&self) -> usize {
+        self.chunks.len() * CHUNK * size_of::<T>()
+            + self.chunks.capacity() * size_of::<Box<[T]>>()
+            + self.free.capacity() * size_of::<u32>()
+    }
+}
+
+/// Bytes of a hash table of `u32` slab indices: `buckets` × (4 + 1 control byte) plus a
+/// group of trailing control bytes (hashbrown keeps 1/8 of the buckets free).
+fn index_bytes(t: &HashTable<u32>) -> usize {
+    let c = t.capacity();
+    if c == 0 {
+        return 0;
+    }
+    let buckets = if c < 8 { (c + 1).next_power_of_two() } else { (c * 8 / 7).next_power_of_two() };
+    buckets * (size_of::<u32>() + 1) + 16
+}
+
+/// A session key: the IPv6 transport address, the remote IPv4 transport address (the
+/// remote IPv6 address is pool6 + that IPv4 address; for ICMP the remote port is 0) and
+/// the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SKey {
+    client: [u8; 16],
+    remote: u32,
+    port: u16,
+    rport: u16,
+    proto: u8,
+}
+
+/// TCP states of RFC 6146 §3.5.2.2 (UDP and ICMP sessions use `Open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum TcpState {
     /// UDP or ICMP session (no state machine).
+    #[default]
     Open,
     /// An IPv6 SYN was seen.
     V6Init,
@@ -400,33 +501,249 @@ pub enum TcpState {
     Trans,
 }
 
-#[derive(Debug, Clone, Copy)]
+/// A session (40 bytes): its key, its BIB entry's IPv4 side (pool address index and
+/// port), expiry and timer-queue deadline in ticks, TCP state.
+#[derive(Debug, Clone, Copy, Default)]
 struct Sess {
+    client: [u8; 16],
+    remote: u32,
+    port: u16,
+    rport: u16,
+    a4: u16,
+    p4: u16,
     /// Expiry (ticks).
     expires: u32,
-    /// The deadline of this session's entry in the timer heap (ticks).
+    /// The deadline of this session's entry in the timer queue (ticks).
     queued: u32,
-    addr4: u32,
-    port4: u16,
+    /// 0: free slot.
+    proto: u8,
     state: TcpState,
 }
 
-/// One protocol's tables.
-#[derive(Debug, Default)]
-struct Table {
-    bib6: HashMap<B6, Bib>,
-    bib4: HashMap<B4, B6>,
-    sessions: HashMap<SKey, Sess>,
-    /// Address-dependent filtering: sessions per (BIB entry, remote IPv4 address).
-    adf: HashMap<(B4, u32), u32>,
+impl Sess {
+    #[inline]
+    fn key(&self) -> SKey {
+        SKey { client: self.client, remote: self.remote, port: self.port, rport: self.rport, proto: self.proto }
+    }
 }
 
-fn split6(a: Ipv6Addr) -> (u64, u64) {
-    let x = u128::from(a);
-    ((x >> 64) as u64, x as u64)
+/// A BIB entry (26 bytes): IPv6 transport address ↔ (pool address index, port).
+#[derive(Debug, Clone, Copy, Default)]
+struct Bib {
+    client: [u8; 16],
+    port: u16,
+    a4: u16,
+    p4: u16,
+    /// Sessions using it (at most the per-source limit, itself at most 65,535).
+    sessions: u16,
+    /// 0: free slot.
+    proto: u8,
 }
-fn join6(hi: u64, lo: u64) -> Ipv6Addr {
-    Ipv6Addr::from((u128::from(hi) << 64) | u128::from(lo))
+
+/// Sessions of one IPv6 source address (18 bytes; `n` 0: free slot).
+#[derive(Debug, Clone, Copy, Default)]
+struct Client {
+    addr: [u8; 16],
+    n: u16,
+}
+
+/// Address-dependent filtering: sessions of one BIB entry with one remote IPv4 address
+/// (12 bytes).
+#[derive(Debug, Clone, Copy, Default)]
+struct Adf {
+    remote: u32,
+    a4: u16,
+    p4: u16,
+    n: u16,
+    /// 0: free slot.
+    proto: u8,
+}
+
+/// The tables: entries in slabs, and hash indices of `u32` slab slots whose keys are read
+/// from the slabs. Hashing is SipHash keyed per engine ([`RandomState`]), so colliding
+/// keys cannot be chosen from outside.
+#[derive(Debug, Default)]
+struct Tables {
+    hs: RandomState,
+    sess: Slab<Sess>,
+    /// Sessions by key.
+    sidx: HashTable<u32>,
+    /// Sessions by their IPv4 side (pool address index and port, remote address and
+    /// port, protocol), so that an IPv4 packet of an established session costs one lookup.
+    s4idx: HashTable<u32>,
+    bib: Slab<Bib>,
+    /// BIB entries by IPv6 transport address.
+    b6: HashTable<u32>,
+    /// BIB entries by IPv4 transport address.
+    b4: HashTable<u32>,
+    clients: Slab<Client>,
+    cidx: HashTable<u32>,
+    /// Kept only under address-dependent filtering.
+    adf: Slab<Adf>,
+    aidx: HashTable<u32>,
+}
+
+#[inline]
+fn hash_s(hs: &RandomState, k: &SKey) -> u64 {
+    let x = (u64::from(k.remote) << 32) | (u64::from(k.port) << 16) | u64::from(k.rport);
+    hs.hash_one((u128::from_ne_bytes(k.client), x, k.proto))
+}
+#[inline]
+fn hash_s4(hs: &RandomState, proto: u8, a4: u16, p4: u16, remote: u32, rport: u16) -> u64 {
+    let x = (u64::from(a4) << 32) | (u64::from(p4) << 16) | u64::from(rport);
+    hs.hash_one((x, remote, proto))
+}
+#[inline]
+fn hash_s4_of(hs: &RandomState, s: &Sess) -> u64 {
+    hash_s4(hs, s.proto, s.a4, s.p4, s.remote, s.rport)
+}
+#[inline]
+fn hash_b6(hs: &RandomState, proto: u8, client: &[u8; 16], port: u16) -> u64 {
+    hs.hash_one((u128::from_ne_bytes(*client), (u32::from(port) << 8) | u32::from(proto)))
+}
+#[inline]
+fn hash_b4(hs: &RandomState, proto: u8, a4: u16, p4: u16) -> u64 {
+    hs.hash_one((u64::from(a4) << 24) | (u64::from(p4) << 8) | u64::from(proto))
+}
+#[inline]
+fn hash_c(hs: &RandomState, addr: &[u8; 16]) -> u64 {
+    hs.hash_one(u128::from_ne_bytes(*addr))
+}
+#[inline]
+fn hash_a(hs: &RandomState, proto: u8, a4: u16, p4: u16, remote: u32) -> u64 {
+    hs.hash_one(((u64::from(a4) << 24) | (u64::from(p4) << 8) | u64::from(proto), remote))
+}
+
+impl Tables {
+    #[inline]
+    fn find_sess(&self, k: &SKey) -> Option<u32> {
+        self.sidx.find(hash_s(&self.hs, k), |&i| self.sess.get(i).key() == *k).copied()
+    }
+    #[inline]
+    fn find_sess4(&self, proto: u8, a4: u16, p4: u16, remote: u32, rport: u16) -> Option<u32> {
+        let h = hash_s4(&self.hs, proto, a4, p4, remote, rport);
+        self.s4idx
+            .find(h, |&i| {
+                let s = self.sess.get(i);
+                s.p4 == p4 && s.rport == rport && s.remote == remote && s.a4 == a4 && s.proto == proto
+            })
+            .copied()
+    }
+    #[inline]
+    fn find_b6(&self, proto: u8, client: &[u8; 16], port: u16) -> Option<u32> {
+        let h = hash_b6(&self.hs, proto, client, port);
+        self.b6
+            .find(h, |&i| {
+                let b = self.bib.get(i);
+                b.port == port && b.proto == proto && b.client == *client
+            })
+            .copied()
+    }
+    #[inline]
+    fn find_b4(&self, proto: u8, a4: u16, p4: u16) -> Option<u32> {
+        let h = hash_b4(&self.hs, proto, a4, p4);
+        self.b4
+            .find(h, |&i| {
+                let b = self.bib.get(i);
+                b.p4 == p4 && b.a4 == a4 && b.proto == proto
+            })
+            .copied()
+    }
+    fn find_client(&self, addr: &[u8; 16]) -> Option<u32> {
+        self.cidx.find(hash_c(&self.hs, addr), |&i| self.clients.get(i).addr == *addr).copied()
+    }
+    fn find_adf(&self, proto: u8, a4: u16, p4: u16, remote: u32) -> Option<u32> {
+        let h = hash_a(&self.hs, proto, a4, p4, remote);
+        self.aidx
+            .find(h, |&i| {
+                let a = self.adf.get(i);
+                a.remote == remote && a.p4 == p4 && a.a4 == a4 && a.proto == proto
+            })
+            .copied()
+    }
+
+    fn insert_sess(&mut self, s: Sess) -> u32 {
+        let i = self.sess.alloc(s);
+        let (hs, sess) = (&self.hs, &self.sess);
+        self.sidx.insert_unique(hash_s(hs, &s.key()), i, |&j| hash_s(hs, &sess.get(j).key()));
+        self.s4idx.insert_unique(hash_s4_of(hs, &s), i, |&j| hash_s4_of(hs, sess.get(j)));
+        i
+    }
+    fn insert_bib(&mut self, b: Bib) -> u32 {
+        let i = self.bib.alloc(b);
+        let (hs, bib) = (&self.hs, &self.bib);
+        self.b6.insert_unique(hash_b6(hs, b.proto, &b.client, b.port), i, |&j| {
+            let b = bib.get(j);
+            hash_b6(hs, b.proto, &b.client, b.port)
+        });
+        self.b4.insert_unique(hash_b4(hs, b.proto, b.a4, b.p4), i, |&j| {
+            let b = bib.get(j);
+            hash_b4(hs, b.proto, b.a4, b.p4)
+        });
+        i
+    }
+    fn insert_client(&mut self, c: Client) -> u32 {
+        let i = self.clients.alloc(c);
+        let (hs, cl) = (&self.hs, &self.clients);
+        self.cidx.insert_unique(hash_c(hs, &c.addr), i, |&j| hash_c(hs, &cl.get(j).addr));
+        i
+    }
+    fn insert_adf(&mut self, a: Adf) -> u32 {
+        let i = self.adf.alloc(a);
+        let (hs, adf) = (&self.hs, &self.adf);
+        self.aidx.insert_unique(hash_a(hs, a.proto, a.a4, a.p4, a.remote), i, |&j| {
+            let a = adf.get(j);
+            hash_a(hs, a.proto, a.a4, a.p4, a.remote)
+        });
+        i
+    }
+
+    fn remove_sess(&mut self, i: u32) {
+        let h = hash_s(&self.hs, &self.sess.get(i).key());
+        if let Ok(e) = self.sidx.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        let h = hash_s4_of(&self.hs, self.sess.get(i));
+        if let Ok(e) = self.s4idx.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        self.sess.release(i);
+    }
+    fn remove_bib(&mut self, i: u32) {
+        let b = *self.bib.get(i);
+        if let Ok(e) = self.b6.find_entry(hash_b6(&self.hs, b.proto, &b.client, b.port), |&j| j == i) {
+            e.remove();
+        }
+        if let Ok(e) = self.b4.find_entry(hash_b4(&self.hs, b.proto, b.a4, b.p4), |&j| j == i) {
+            e.remove();
+        }
+        self.bib.release(i);
+    }
+    fn remove_client(&mut self, i: u32) {
+        let h = hash_c(&self.hs, &self.clients.get(i).addr);
+        if let Ok(e) = self.cidx.find_entry(h, |&j| j == i) {
+            e.remove();
+        }
+        self.clients.release(i);
+    }
+    fn remove_adf(&mut self, i: u32) {
+        let a = *self.adf.get(i);
+        if let Ok(e) = self.aidx.find_entry(hash_a(&self.hs, a.proto, a.a4, a.p4, a.remote), |&j| j == i) {
+            e.remove();
+        }
+        self.adf.release(i);
+    }
+
+    fn bytes(&self) -> usize {
+        self.sess.bytes()
+            + self.bib.bytes()
+            + self.clients.bytes()
+            + self.adf.bytes()
+            + [&self.sidx, &self.s4idx, &self.b6, &self.b4, &self.cidx, &self.aidx]
+                .iter()
+                .map(|t| index_bytes(t))
+                .sum::<usize>()
+    }
 }
 
 /// TCP flags that drive the state machine.
@@ -443,7 +760,49 @@ pub struct TableStats {
     pub sessions: usize,
     /// Entries in the timer queue (sessions plus stale entries not yet popped).
     pub timers: usize,
+    /// Unsolicited IPv4 SYNs held (RFC 6146 §3.5.2.2).
+    pub held_syns: usize,
 }
+
+/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), under the
+/// IPv4 transport addresses it was sent to (pool address index, port) and from.
+#[derive(Debug)]
+struct Held {
+    /// Ticks.
+    deadline: u32,
+    a4: u16,
+    p4: u16,
+    remote: u32,
+    rport: u16,
+    /// The SYN as received, cut to what an ICMP error quotes (576 − 28 bytes).
+    pkt: Vec<u8>,
+}
+
+/// A fragmented datagram: the direction (`v6`: from the IPv6 side), addresses (IPv4 ones
+/// in the low 32 bits), identification and protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FKey {
+    v6: bool,
+    src: u128,
+    dst: u128,
+    id: u32,
+    proto: u8,
+}
+
+/// An IPv6 fragment header: offset (bytes), more fragments, identification.
+type Frag6 = (u16, bool, u32);
+
+/// The mapping a datagram's first fragment chose: the IPv6 client and its pool address.
+#[derive(Debug, Clone, Copy)]
+struct FFlow {
+    /// Ticks.
+    deadline: u32,
+    client: [u8; 16],
+    a4: u16,
+}
+
+/// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
+const QUOTE: usize = 576 - 28;
 
 /// The stateful NAT64 engine (RFC 6146). [`Side::V6`] is the IPv6 client network,
 /// [`Side::V4`] the IPv4 Internet.
@@ -452,20 +811,37 @@ pub struct Nat64 {
     siit: Siit,
     pool6: Pool6,
     pool4: Vec<Pool4Range>,
-    /// `pool4` as (first address, last address) for quick membership tests.
-    pool4_spans: Vec<(u32, u32)>,
+    /// `pool4` as (first address, last address, index of the first address) for quick
+    /// membership tests and address ↔ index.
+    pool4_spans: Vec<(u32, u32, u32)>,
     n_addrs: u32,
     filtering: Filtering,
     timers: Timers,
     max_sessions: usize,
     max_per_source: usize,
     seed: u64,
-    /// TCP, UDP, ICMP.
-    t: [Table; 3],
+    t: Tables,
     n_sessions: usize,
-    per_source: HashMap<(u64, u64), u32>,
-    /// (deadline in ticks, protocol, session).
-    heap: BinaryHeap<Reverse<(u32, u8, SKey)>>,
+    /// (deadline in ticks, session slot).
+    heap: BinaryHeap<Reverse<(u32, u32)>>,
+    /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
+    held: VecDeque<Held>,
+    max_held: usize,
+    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out
+    /// (`true`: a reply) and translated fragments that waited for their first fragment.
+    outbox: VecDeque<(Side, bool, Vec<u8>)>,
+    /// Fragmented datagrams whose first fragment was translated.
+    frags: HashMap<FKey, FFlow>,
+    /// Their expiry, oldest first (lifetimes are all `frag_life`).
+    frag_q: VecDeque<(u32, FKey)>,
+    /// Fragments waiting for their first fragment (deadline in ticks), oldest first.
+    frag_wait: VecDeque<(u32, FKey, Vec<u8>)>,
+    frag_wait_bytes: usize,
+    frag_life: Duration,
+    max_frag_flows: usize,
+    max_frag_bytes: usize,
+    icmp_rate: IcmpRateLimit,
+    bucket: TokenBucket,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
 }
@@ -476,8 +852,17 @@ impl Nat64 {
         cfg.validate()?;
         let pool6 = cfg.xlate.pool6.ok_or_else(|| Error::Config("stateful NAT64 needs a pool6 prefix".into()))?;
         let n_addrs = cfg.pool4.iter().map(|r| 1u32 << (32 - r.prefix.prefix_len())).sum();
-        let pool4_spans =
-            cfg.pool4.iter().map(|r| (u32::from(r.prefix.network()), u32::from(r.prefix.broadcast()))).collect();
+        let mut base = 0;
+        let pool4_spans = cfg
+            .pool4
+            .iter()
+            .map(|r| {
+                let s = (u32::from(r.prefix.network()), u32::from(r.prefix.broadcast()), base);
+                base += 1u32 << (32 - r.prefix.prefix_len());
+                s
+            })
+            .collect();
+        let icmp_rate = cfg.xlate.icmp_rate;
         Ok(Self {
             siit: Siit::new(cfg.xlate)?,
             pool6,
@@ -486,64 +871,91 @@ impl Nat64 {
             n_addrs,
             filtering: cfg.filtering,
             timers: cfg.timers,
-            max_sessions: cfg.max_sessions,
+            // Slab slots are `u32`s.
+            max_sessions: cfg.max_sessions.min(u32::MAX as usize - 1),
             max_per_source: cfg.max_sessions_per_source,
             seed: cfg.seed,
-            t: Default::default(),
+            t: Tables::default(),
             n_sessions: 0,
-            per_source: HashMap::new(),
             heap: BinaryHeap::new(),
+            held: VecDeque::new(),
+            max_held: cfg.max_held_syns,
+            outbox: VecDeque::new(),
+            frags: HashMap::new(),
+            frag_q: VecDeque::new(),
+            frag_wait: VecDeque::new(),
+            frag_wait_bytes: 0,
+            frag_life: cfg.fragment_timeout,
+            max_frag_flows: cfg.max_fragment_flows,
+            max_frag_bytes: cfg.max_fragment_bytes,
+            icmp_rate,
+            bucket: TokenBucket::default(),
             base: None,
             counters: Counters::new(),
         })
     }
 
-    /// Reserves table room for `n` UDP sessions (and as many BIB entries) up front.
+    /// Reserves table room for `n` sessions (and as many BIB entries) up front.
     pub fn reserve(&mut self, n: usize) {
-        let t = &mut self.t[1];
-        t.sessions.reserve(n);
-        t.bib6.reserve(n);
-        t.bib4.reserve(n);
-        t.adf.reserve(n);
-        self.heap.reserve(n);
+        let n = n.min(self.max_sessions);
+        let t = &mut self.t;
+        let hs = &t.hs;
+        t.sess.reserve(n);
+        let sess = &t.sess;
+        t.sidx.reserve(n.saturating_sub(t.sidx.len()), |&j| hash_s(hs, &sess.get(j).key()));
+        t.s4idx.reserve(n.saturating_sub(t.s4idx.len()), |&j| hash_s4_of(hs, sess.get(j)));
+        t.bib.reserve(n);
+        let bib = &t.bib;
+        t.b6.reserve(n.saturating_sub(t.b6.len()), |&j| {
+            let b = bib.get(j);
+            hash_b6(hs, b.proto, &b.client, b.port)
+        });
+        t.b4.reserve(n.saturating_sub(t.b4.len()), |&j| {
+            let b = bib.get(j);
+            hash_b4(hs, b.proto, b.a4, b.p4)
+        });
+        if self.filtering == Filtering::AddressDependent {
+            t.adf.reserve(n);
+            let adf = &t.adf;
+            t.aidx.reserve(n.saturating_sub(t.aidx.len()), |&j| {
+                let a = adf.get(j);
+                hash_a(hs, a.proto, a.a4, a.p4, a.remote)
+            });
+        }
+        self.heap.reserve(n.saturating_sub(self.heap.len()));
     }
 
-    /// Bytes the tables hold (computed from their capacities: a hash table of capacity
-    /// `c` has `c × 8 / 7` buckets rounded up to a power of two, each an entry plus one
-    /// control byte; the timer heap is a vector). Excludes the allocator's own overhead.
+    /// Bytes the tables hold (computed from their capacities: slab chunks, and hash
+    /// indices of `u32` slots where a table of capacity `c` has `c × 8 / 7` buckets
+    /// rounded up to a power of two, each 4 bytes plus one control byte; the timer queue
+    /// is a vector). Excludes the allocator's own overhead.
     pub fn table_bytes(&self) -> usize {
-        fn map<K, V>(m: &HashMap<K, V>) -> usize {
-            let c = m.capacity();
-            if c == 0 {
-                return 0;
-            }
-            let buckets = (c * 8 / 7).next_power_of_two();
-            buckets * (size_of::<(K, V)>() + 1) + 16
-        }
-        self.t.iter().map(|t| map(&t.bib6) + map(&t.bib4) + map(&t.sessions) + map(&t.adf)).sum::<usize>()
-            + map(&self.per_source)
-            + self.heap.capacity() * size_of::<Reverse<(u32, u8, SKey)>>()
+        self.t.bytes() + self.heap.capacity() * size_of::<Reverse<(u32, u32)>>()
     }
 
     /// What the tables hold.
     pub fn stats(&self) -> TableStats {
         TableStats {
-            bib: self.t.iter().map(|t| t.bib6.len()).sum(),
+            bib: self.t.b6.len(),
             sessions: self.n_sessions,
             timers: self.heap.len(),
+            held_syns: self.held.len(),
         }
     }
 
     /// The IPv4 transport address bound to an IPv6 one (`proto` 6, 17 or 1 for ICMP
     /// identifiers), if any.
     pub fn binding(&self, proto: u8, addr: Ipv6Addr, port: u16) -> Option<(Ipv4Addr, u16)> {
-        let (hi, lo) = split6(addr);
-        self.t[pi(proto)?].bib6.get(&B6 { hi, lo, port }).map(|b| (Ipv4Addr::from(b.addr), b.port))
+        let i = self.t.find_b6(pnorm(proto)?, &addr.octets(), port)?;
+        let b = self.t.bib.get(i);
+        Some((Ipv4Addr::from(self.addr_of(b.a4)), b.p4))
     }
 
     /// The IPv6 transport address bound to an IPv4 pool one, if any.
     pub fn binding_v4(&self, proto: u8, addr: Ipv4Addr, port: u16) -> Option<(Ipv6Addr, u16)> {
-        self.t[pi(proto)?].bib4.get(&B4 { addr: u32::from(addr), port }).map(|k| (join6(k.hi, k.lo), k.port))
+        let i = self.t.find_b4(pnorm(proto)?, self.pool_idx(u32::from(addr))?, port)?;
+        let b = self.t.bib.get(i);
+        Some((Ipv6Addr::from(b.client), b.port))
     }
 
     /// The TCP state of a session, if it exists (`Open` for UDP and ICMP).
@@ -555,59 +967,100 @@ impl Nat64 {
         remote: Ipv4Addr,
         rport: u16,
     ) -> Option<TcpState> {
-        let (hi, lo) = split6(client);
-        let i = pi(proto)?;
-        let rport = if i == 2 { 0 } else { rport };
-        self.t[i].sessions.get(&SKey { hi, lo, remote: u32::from(remote), port, rport }).map(|s| s.state)
+        let proto = pnorm(proto)?;
+        let rport = if proto == ICMP { 0 } else { rport };
+        let k = SKey { client: client.octets(), remote: u32::from(remote), port, rport, proto };
+        self.t.find_sess(&k).map(|i| self.t.sess.get(i).state)
     }
 
-    /// Checks the tables' invariants (for tests and fuzzing): the two BIB maps are inverse
-    /// one-to-one maps, every session has its BIB entry and counts add up.
+    /// Checks the tables' invariants (for tests and fuzzing): every live slab entry is
+    /// found through its indices and nothing else is, every session has its BIB entry
+    /// and counts add up.
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
+        let t = &self.t;
+        let mut n_bib = 0;
+        for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
+            n_bib += 1;
+            if t.find_b6(b.proto, &b.client, b.port) != Some(i) || t.find_b4(b.proto, b.a4, b.p4) != Some(i) {
+                return Err(format!("bib {b:?} not indexed"));
+            }
+            if !self.in_pool(self.addr_of(b.a4), b.p4) {
+                return Err(format!("bib {b:?} outside pool4"));
+            }
+        }
+        if n_bib != t.b6.len() || n_bib != t.b4.len() {
+            return Err(format!("{n_bib} BIB entries, indexed {} and {}", t.b6.len(), t.b4.len()));
+        }
+        let mut per_bib: HashMap<u32, u32> = HashMap::new();
+        let mut adf: HashMap<(u8, u16, u16, u32), u32> = HashMap::new();
+        let mut per_source: HashMap<[u8; 16], u32> = HashMap::new();
+        let queued: std::collections::HashSet<(u32, u32)> = self.heap.iter().map(|r| r.0).collect();
         let mut n = 0;
-        for t in &self.t {
-            if t.bib6.len() != t.bib4.len() {
-                return Err(format!("bib6 {} != bib4 {}", t.bib6.len(), t.bib4.len()));
+        for (i, s) in t.sess.slots().filter(|(_, s)| s.proto != 0) {
+            n += 1;
+            if t.find_sess(&s.key()) != Some(i) || t.find_sess4(s.proto, s.a4, s.p4, s.remote, s.rport) != Some(i) {
+                return Err(format!("session {s:?} not indexed"));
             }
-            for (k6, b) in &t.bib6 {
-                let k4 = B4 { addr: b.addr, port: b.port };
-                if t.bib4.get(&k4) != Some(k6) {
-                    return Err(format!("bib {k6:?} -> {k4:?} not inverse"));
-                }
-                if !self.in_pool(b.addr, b.port) {
-                    return Err(format!("bib {k4:?} outside pool4"));
-                }
+            let b = t.find_b6(s.proto, &s.client, s.port).ok_or_else(|| format!("session {s:?} without BIB"))?;
+            let bb = t.bib.get(b);
+            if (bb.a4, bb.p4) != (s.a4, s.p4) {
+                return Err(format!("session {s:?} disagrees with its BIB"));
             }
-            let mut per_bib: HashMap<B6, u32> = HashMap::new();
-            let mut adf: HashMap<(B4, u32), u32> = HashMap::new();
-            for (k, s) in &t.sessions {
-                let b = t.bib6.get(&k.b6()).ok_or_else(|| format!("session {k:?} without BIB"))?;
-                if (b.addr, b.port) != (s.addr4, s.port4) {
-                    return Err(format!("session {k:?} disagrees with its BIB"));
-                }
-                *per_bib.entry(k.b6()).or_default() += 1;
-                *adf.entry((B4 { addr: b.addr, port: b.port }, k.remote)).or_default() += 1;
+            if s.queued > s.expires || !queued.contains(&(s.queued, i)) {
+                return Err(format!("session {s:?} has no timer"));
             }
-            for (k6, b) in &t.bib6 {
-                if per_bib.get(k6).copied().unwrap_or(0) != u32::from(b.sessions) || b.sessions == 0 {
-                    return Err(format!("bib {k6:?} counts {} sessions", b.sessions));
-                }
+            *per_bib.entry(b).or_default() += 1;
+            *adf.entry((s.proto, s.a4, s.p4, s.remote)).or_default() += 1;
+            *per_source.entry(s.client).or_default() += 1;
+        }
+        if n != t.sidx.len() || n != t.s4idx.len() {
+            return Err(format!("{n} sessions, indexed {} and {}", t.sidx.len(), t.s4idx.len()));
+        }
+        for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
+            if per_bib.get(&i).copied().unwrap_or(0) != u32::from(b.sessions) || b.sessions == 0 {
+                return Err(format!("bib {b:?} counts {} sessions", b.sessions));
             }
-            if adf != t.adf {
+        }
+        if self.filtering == Filtering::AddressDependent {
+            let mut got = HashMap::new();
+            for (i, a) in t.adf.slots().filter(|(_, a)| a.proto != 0) {
+                if t.find_adf(a.proto, a.a4, a.p4, a.remote) != Some(i) {
+                    return Err(format!("filtering entry {a:?} not indexed"));
+                }
+                got.insert((a.proto, a.a4, a.p4, a.remote), u32::from(a.n));
+            }
+            if got != adf || got.len() != t.aidx.len() {
                 return Err("filtering counts disagree".into());
             }
-            n += t.sessions.len();
+        } else if !t.aidx.is_empty() {
+            return Err("filtering entries under endpoint-independent filtering".into());
+        }
+        let mut got = HashMap::new();
+        for (i, c) in t.clients.slots().filter(|(_, c)| c.n != 0) {
+            if t.find_client(&c.addr) != Some(i) {
+                return Err(format!("source {c:?} not indexed"));
+            }
+            got.insert(c.addr, u32::from(c.n));
+        }
+        if got != per_source || got.len() != t.cidx.len() {
+            return Err("per-source counts disagree".into());
         }
         if n != self.n_sessions || n > self.max_sessions {
             return Err(format!("{n} sessions, counted {}, limit {}", self.n_sessions, self.max_sessions));
         }
-        if self.per_source.values().any(|&n| n as usize > self.max_per_source) {
+        if per_source.values().any(|&n| n as usize > self.max_per_source) {
             return Err("a source over its limit".into());
         }
-        let total: u32 = self.per_source.values().sum();
-        if total as usize != n {
-            return Err("per-source counts disagree".into());
+        if self.frag_wait.iter().map(|w| w.2.len()).sum::<usize>() != self.frag_wait_bytes
+            || self.frag_wait_bytes > self.max_frag_bytes
+            || self.frags.len() > self.max_frag_flows
+            || self.frags.keys().any(|k| !self.frag_q.iter().any(|q| q.1 == *k))
+        {
+            return Err("fragment store out of bounds or out of step".into());
+        }
+        if self.held.len() > self.max_held {
+            return Err("too many held SYNs".into());
         }
         Ok(())
     }
@@ -630,17 +1083,22 @@ impl Nat64 {
 
     #[inline]
     fn pool_addr(&self, addr: u32) -> bool {
-        self.pool4_spans.iter().any(|&(a, b)| (a..=b).contains(&addr))
+        self.pool4_spans.iter().any(|&(a, b, _)| (a..=b).contains(&addr))
     }
 
-    fn lifetime(&self, proto: u8, st: TcpState) -> Duration {
-        match (proto, st) {
-            (UDP, _) => self.timers.udp,
-            (ICMP, _) => self.timers.icmp,
-            (_, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => self.timers.tcp_est,
-            (_, TcpState::V4Init) => self.timers.tcp_incoming_syn,
-            _ => self.timers.tcp_trans,
-        }
+    /// The index of a pool address (at most 65,536 addresses, see `validate`).
+    #[inline]
+    fn pool_idx(&self, addr: u32) -> Option<u16> {
+        self.pool4_spans
+            .iter()
+            .find(|&&(a, b, _)| (a..=b).contains(&addr))
+            .map(|&(a, _, base)| (base + addr - a) as u16)
+    }
+
+    /// The pool address with index `i`.
+    #[inline]
+    fn addr_of(&self, i: u16) -> u32 {
+        self.nth_addr(u32::from(i)).map_or(0, |(a, _, _)| a)
     }
 
     fn mix(&self, a: u64, b: u64) -> u64 {
@@ -651,6 +1109,7 @@ impl Nat64 {
     }
 
     /// The `i`-th pool address and its port range.
+    #[inline]
     fn nth_addr(&self, mut i: u32) -> Option<(u32, u16, u16)> {
         for r in &self.pool4 {
             let n = 1u32 << (32 - r.prefix.prefix_len());
@@ -662,22 +1121,24 @@ impl Nat64 {
         None
     }
 
-    /// RFC 6146 §3.5.1.1 / RFC 4787 REQ-2..4: an IPv4 transport address for `b6`. The
-    /// client's addresses start at one pool address chosen by a hash of the IPv6 address
-    /// (so a client keeps one IPv4 address while it can); the client's own port is tried
-    /// first, then ports of the same range (0–1023 or 1024–65535) and parity from a
-    /// hashed start. Probing is bounded, so a nearly full pool costs a bounded effort.
-    fn allocate(&self, proto: u8, b6: &B6) -> Option<B4> {
-        let bib4 = &self.t[pi(proto)?].bib4;
-        let h = self.mix(b6.hi ^ b6.lo.rotate_left(17), u64::from(proto));
+    /// RFC 6146 §3.5.1.1 / RFC 4787 REQ-2..4: an IPv4 transport address (pool address
+    /// index, port) for `client`:`want`. The client's addresses start at one pool address
+    /// chosen by a hash of the IPv6 address (so a client keeps one IPv4 address while it
+    /// can); the client's own port is tried first, then ports of the same range (0–1023 or
+    /// 1024–65535) and parity from a hashed start. Probing is bounded, so a nearly full
+    /// pool costs a bounded effort.
+    fn allocate(&self, proto: u8, client: &[u8; 16], want: u16) -> Option<(u16, u16)> {
+        let c = u128::from_be_bytes(*client);
+        let h = self.mix((c >> 64) as u64 ^ (c as u64).rotate_left(17), u64::from(proto));
         let start = (h % u64::from(self.n_addrs.max(1))) as u32;
-        let want = b6.port;
         let mut budget: u32 = 4096;
         for step in 0..self.n_addrs.min(64) {
-            let (addr, first, last) = self.nth_addr((start + step) % self.n_addrs)?;
-            let free = |port: u16| !bib4.contains_key(&B4 { addr, port });
+            let idx = (start + step) % self.n_addrs;
+            let (_, first, last) = self.nth_addr(idx)?;
+            let a4 = idx as u16;
+            let free = |port: u16| self.t.find_b4(proto, a4, port).is_none();
             if (first..=last).contains(&want) && free(want) {
-                return Some(B4 { addr, port: want });
+                return Some((a4, want));
             }
             // The range class of the original port, if the pool has ports in it.
             let (lo, hi) = if want < 1024 { (first, last.min(1023)) } else { (first.max(1024), last) };
@@ -702,7 +1163,7 @@ impl Nat64 {
                         }
                     }
                     if free(p as u16) {
-                        return Some(B4 { addr, port: p as u16 });
+                        return Some((a4, p as u16));
                     }
                     p += stride;
                     budget = budget.saturating_sub(1);
@@ -715,64 +1176,101 @@ impl Nat64 {
         None
     }
 
-    /// Creates a session (and its BIB entry if needed).
-    fn create(&mut self, proto: u8, key: SKey, state: TcpState, ms: u64) -> Result<(u32, u16), Nat64Drop> {
-        let i = pi(proto).ok_or(Nat64Drop::UnsupportedProtocol)?;
+    /// Creates a session (and its BIB entry if needed); returns its slot and IPv4 pool
+    /// transport address (address index, port).
+    fn create(&mut self, key: SKey, state: TcpState, ms: u64) -> Result<(u32, u16, u16), Nat64Drop> {
         if self.n_sessions >= self.max_sessions {
             return Err(Nat64Drop::SessionLimit);
         }
-        if self.per_source.get(&(key.hi, key.lo)).is_some_and(|&n| n as usize >= self.max_per_source) {
+        let ci = self.t.find_client(&key.client);
+        if ci.is_some_and(|c| usize::from(self.t.clients.get(c).n) >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
-        let b6 = key.b6();
-        let (addr, port) = match self.t[i].bib6.get_mut(&b6) {
+        let (a4, p4) = match self.t.find_b6(key.proto, &key.client, key.port) {
             Some(b) => {
-                b.sessions += 1;
-                (b.addr, b.port)
+                let e = self.t.bib.get_mut(b);
+                e.sessions += 1;
+                (e.a4, e.p4)
             }
             None => {
-                let b4 = self.allocate(proto, &b6).ok_or(Nat64Drop::PoolExhausted)?;
-                self.t[i].bib6.insert(b6, Bib { addr: b4.addr, port: b4.port, sessions: 1 });
-                self.t[i].bib4.insert(b4, b6);
-                (b4.addr, b4.port)
+                let (a4, p4) = self.allocate(key.proto, &key.client, key.port).ok_or(Nat64Drop::PoolExhausted)?;
+                self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
+                (a4, p4)
             }
         };
-        *self.per_source.entry((key.hi, key.lo)).or_default() += 1;
-        let expires = Self::deadline(ms, self.lifetime(proto, state));
-        let t = &mut self.t[i];
-        *t.adf.entry((B4 { addr, port }, key.remote)).or_default() += 1;
-        t.sessions.insert(key, Sess { expires, queued: expires, addr4: addr, port4: port, state });
+        match ci {
+            Some(c) => self.t.clients.get_mut(c).n += 1,
+            None => {
+                self.t.insert_client(Client { addr: key.client, n: 1 });
+            }
+        }
+        if self.filtering == Filtering::AddressDependent {
+            match self.t.find_adf(key.proto, a4, p4, key.remote) {
+                Some(a) => self.t.adf.get_mut(a).n += 1,
+                None => {
+                    self.t.insert_adf(Adf { remote: key.remote, a4, p4, n: 1, proto: key.proto });
+                }
+            }
+        }
+        let expires = Self::deadline(ms, self.lifetime(key.proto, state));
+        let i = self.t.insert_sess(Sess {
+            client: key.client,
+            remote: key.remote,
+            port: key.port,
+            rport: key.rport,
+            a4,
+            p4,
+            expires,
+            queued: expires,
+            proto: key.proto,
+            state,
+        });
         self.n_sessions += 1;
-        self.heap.push(Reverse((expires, proto, key)));
-        Ok((addr, port))
+        self.heap.push(Reverse((expires, i)));
+        Ok((i, a4, p4))
     }
 
-    fn remove(&mut self, proto: u8, key: &SKey) {
-        let Some(i) = pi(proto) else { return };
-        let t = &mut self.t[i];
-        let Some(s) = t.sessions.remove(key) else { return };
+    /// Deletes the session in slot `i` (and its BIB entry when it was the last one).
+    fn remove(&mut self, i: u32) {
+        let s = *self.t.sess.get(i);
+        if s.proto == 0 {
+            return;
+        }
+        self.t.remove_sess(i);
         self.n_sessions -= 1;
-        let b6 = key.b6();
-        let b4 = B4 { addr: s.addr4, port: s.port4 };
-        if let Some(n) = self.per_source.get_mut(&(key.hi, key.lo)) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_source.remove(&(key.hi, key.lo));
+        if let Some(c) = self.t.find_client(&s.client) {
+            let e = self.t.clients.get_mut(c);
+            e.n -= 1;
+            if e.n == 0 {
+                self.t.remove_client(c);
             }
         }
-        if let Some(n) = t.adf.get_mut(&(b4, key.remote)) {
-            *n -= 1;
-            if *n == 0 {
-                t.adf.remove(&(b4, key.remote));
+        if self.filtering == Filtering::AddressDependent {
+            if let Some(a) = self.t.find_adf(s.proto, s.a4, s.p4, s.remote) {
+                let e = self.t.adf.get_mut(a);
+                e.n -= 1;
+                if e.n == 0 {
+                    self.t.remove_adf(a);
+                }
             }
         }
-        if let Some(b) = t.bib6.get_mut(&b6) {
-            b.sessions -= 1;
+        if let Some(b) = self.t.find_b6(s.proto, &s.client, s.port) {
+            let e = self.t.bib.get_mut(b);
+            e.sessions -= 1;
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
-            if b.sessions == 0 {
-                t.bib6.remove(&b6);
-                t.bib4.remove(&b4);
+            if e.sessions == 0 {
+                self.t.remove_bib(b);
             }
+        }
+    }
+
+    fn lifetime(&self, proto: u8, st: TcpState) -> Duration {
+        match (proto, st) {
+            (UDP, _) => self.timers.udp,
+            (ICMP, _) => self.timers.icmp,
+            (_, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => self.timers.tcp_est,
+            (_, TcpState::V4Init) => self.timers.tcp_incoming_syn,
+            _ => self.timers.tcp_trans,
         }
     }
 
@@ -797,12 +1295,24 @@ impl Nat64 {
     }
 
     /// Updates an existing session for a packet from `from` and refreshes its timer;
-    /// returns its IPv4 pool transport address, or `None` when there is no such session.
-    /// (It runs before the header translation, so one lookup serves both; a packet the
-    /// translator then refuses has still refreshed its session.)
-    fn touch(&mut self, proto: u8, key: SKey, from: Side, flags: u8, ms: u64) -> Option<(u32, u16)> {
-        let s = self.t[pi(proto)?].sessions.get_mut(&key)?;
-        let found = (s.addr4, s.port4);
+    /// returns its slot and IPv4 pool transport address (address index, port), or `None`
+    /// when there is no such session. (It runs before the header translation, so one
+    /// lookup serves both; a packet the translator then refuses has still refreshed its
+    /// session.)
+    #[inline]
+    fn touch(&mut self, key: &SKey, from: Side, flags: u8, ms: u64) -> Option<(u32, u16, u16)> {
+        let i = self.t.find_sess(key)?;
+        Some(self.touch_slot(i, from, flags, ms))
+    }
+
+    /// [`Nat64::touch`] for the session in slot `i`.
+    #[inline]
+    fn touch_slot(&mut self, i: u32, from: Side, flags: u8, ms: u64) -> (u32, u16, u16) {
+        let proto = self.t.sess.get(i).proto;
+        let (tcp_est, tcp_trans, tcp_syn) = (self.timers.tcp_est, self.timers.tcp_trans, self.timers.tcp_incoming_syn);
+        let (udp, icmp) = (self.timers.udp, self.timers.icmp);
+        let s = self.t.sess.get_mut(i);
+        let found = (i, s.a4, s.p4);
         let old = s.state;
         let new = if proto == TCP { Self::tcp_next(old, from, flags) } else { old };
         s.state = new;
@@ -818,11 +1328,11 @@ impl Nat64 {
         };
         if refresh || old != new {
             let life = match (proto, new) {
-                (UDP, _) => self.timers.udp,
-                (ICMP, _) => self.timers.icmp,
-                (_, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => self.timers.tcp_est,
-                (_, TcpState::V4Init) => self.timers.tcp_incoming_syn,
-                _ => self.timers.tcp_trans,
+                (UDP, _) => udp,
+                (ICMP, _) => icmp,
+                (_, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) => tcp_est,
+                (_, TcpState::V4Init) => tcp_syn,
+                _ => tcp_trans,
             };
             let exp = Self::deadline(ms, life);
             s.expires = exp;
@@ -830,39 +1340,217 @@ impl Nat64 {
             // needs a new entry (the old one becomes stale and is skipped).
             if exp < s.queued {
                 s.queued = exp;
-                self.heap.push(Reverse((exp, proto, key)));
+                self.heap.push(Reverse((exp, i)));
             }
         }
-        Some(found)
+        found
+    }
+
+    // -------------------------------------------------------------- held SYNs
+
+    /// RFC 6146 §3.5.2.2 (CLOSED, V4 SYN): an unsolicited IPv4 SYN `pkt`, sent from
+    /// `from` to `to` (pool address index, port), that filtering or a missing BIB entry
+    /// would drop is kept for TCP_INCOMING_SYN, so that a simultaneous open from the IPv6
+    /// side can still complete. A retransmission of a held SYN is not stored again. The
+    /// store is bounded (`max_held_syns`) and searched linearly.
+    fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Nat64Drop {
+        let ((a4, p4), (remote, rport)) = (to, from);
+        if hairpin {
+            return Nat64Drop::IncomingSyn;
+        }
+        if self.held.iter().any(|h| h.p4 == p4 && h.remote == remote && h.rport == rport && h.a4 == a4) {
+            return Nat64Drop::SynHeld;
+        }
+        if self.held.len() >= self.max_held {
+            return Nat64Drop::IncomingSyn;
+        }
+        let deadline = Self::deadline(ms, self.timers.tcp_incoming_syn);
+        let pkt = pkt.get(..QUOTE).unwrap_or(pkt).to_vec();
+        self.held.push_back(Held { deadline, a4, p4, remote, rport, pkt });
+        Nat64Drop::SynHeld
+    }
+
+    /// RFC 6146 §3.5.2.2: an IPv6 SYN just opened the TCP session in `slot`; if an IPv4
+    /// SYN for the same addresses and ports is held, both sides have sent a SYN (a
+    /// simultaneous open): the held packet is silently discarded and the session is
+    /// established.
+    fn simultaneous_open(&mut self, slot: u32, ms: u64) {
+        let s = *self.t.sess.get(slot);
+        let Some(pos) =
+            self.held.iter().position(|h| h.p4 == s.p4 && h.remote == s.remote && h.rport == s.rport && h.a4 == s.a4)
+        else {
+            return;
+        };
+        self.held.remove(pos);
+        let exp = Self::deadline(ms, self.timers.tcp_est);
+        let e = self.t.sess.get_mut(slot);
+        e.state = TcpState::Established;
+        // The queued timer entry (earlier) pops and requeues at the new expiry.
+        e.expires = exp;
+    }
+
+    /// RFC 6146 §3.5.2.2 (V4 INIT, lifetime expired): an ICMP Destination Unreachable,
+    /// Port Unreachable (type 3, code 3) quoting the held SYN, back to its source, from
+    /// the pool address it was sent to. No error to a non-unicast source (RFC 1812
+    /// §4.3.2.7); rate-limited like the translator's own errors; at most `max_held_syns`
+    /// wait for `poll_transmit`.
+    fn port_unreachable(&mut self, h: &Held, now: Instant) {
+        let p = &h.pkt;
+        if p.len() < 20 {
+            return;
+        }
+        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+        if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
+            return;
+        }
+        if self.outbox.iter().filter(|o| o.1).count() >= self.max_held.max(1)
+            || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
+        {
+            return;
+        }
+        let mut s = vec![0u8; 28];
+        s.extend_from_slice(p);
+        let total = s.len() as u16;
+        s[0] = 0x45;
+        s[2..4].copy_from_slice(&total.to_be_bytes());
+        // An atomic datagram (DF, identification 0: RFC 6864 §4.1).
+        s[6] = 0x40;
+        s[8] = 64;
+        s[9] = 1;
+        s[12..16].copy_from_slice(&p[16..20]);
+        s[16..20].copy_from_slice(&p[12..16]);
+        let c = checksum::checksum(&s[..20]);
+        s[10..12].copy_from_slice(&c.to_be_bytes());
+        s[20] = 3;
+        s[21] = 3;
+        let c = checksum::checksum(&s[20..]);
+        s[22..24].copy_from_slice(&c.to_be_bytes());
+        self.outbox.push_back((Side::V4, true, s));
+    }
+
+    // -------------------------------------------------------------- fragments
+
+    /// RFC 6146 §3.4 / §3.5: the first fragment of datagram `k` was translated (now in
+    /// the caller's buffer) with the mapping `client` ↔ pool address `a4`; the datagram's other
+    /// fragments follow that mapping for `fragment_timeout`. Fragments that came before
+    /// it are translated now and queued for `poll_transmit`, after the rest of `buf`'s
+    /// own output.
+    fn first_fragment(&mut self, k: FKey, client: [u8; 16], a4: u16, now: Instant, ms: u64) {
+        let deadline = Self::deadline(ms, self.frag_life);
+        let n = self.frags.len();
+        match self.frags.get_mut(&k) {
+            Some(f) => *f = FFlow { deadline, client, a4 },
+            None if n < self.max_frag_flows => {
+                self.frags.insert(k, FFlow { deadline, client, a4 });
+                self.frag_q.push_back((deadline, k));
+            }
+            // Full: the other fragments wait and time out (counted).
+            None => return,
+        }
+        if !self.frag_wait.iter().any(|w| w.1 == k) {
+            return;
+        }
+        // What the translator still has to send of this packet goes first.
+        let mut tmp = PacketBuf::new();
+        while let Some(side) = self.siit.poll_transmit(&mut tmp) {
+            self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+        }
+        let mut rest = VecDeque::new();
+        let mut ready = Vec::new();
+        for w in std::mem::take(&mut self.frag_wait) {
+            if w.1 == k {
+                self.frag_wait_bytes -= w.2.len();
+                ready.push(w.2);
+            } else {
+                rest.push_back(w);
+            }
+        }
+        self.frag_wait = rest;
+        for p in ready {
+            let _ = tmp.set(&p);
+            let r = self.fragment(&mut tmp, now, k, false, ms);
+            match r {
+                Ok(Out::Fwd(side)) => {
+                    self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    while let Some(side) = self.siit.poll_transmit(&mut tmp) {
+                        self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    }
+                }
+                Ok(Out::Reply(side, _)) => self.outbox.push_back((side, true, tmp.as_slice().to_vec())),
+                Ok(Out::Drop(r)) => self.counters.drop(Nat64Drop::Xlate(r)),
+                Err(r) => self.counters.drop(r),
+            }
+        }
+    }
+
+    /// A non-first fragment of datagram `k`: translated with the mapping its first
+    /// fragment chose, or kept until that comes (at most `max_fragment_bytes` in all, for
+    /// `fragment_timeout`; counted). The waiting fragments are searched linearly when a
+    /// first fragment arrives.
+    fn fragment(
+        &mut self,
+        buf: &mut PacketBuf,
+        now: Instant,
+        k: FKey,
+        hairpin: bool,
+        ms: u64,
+    ) -> Result<Out, Nat64Drop> {
+        let Some(f) = self.frags.get(&k).copied() else {
+            let n = buf.len();
+            if hairpin || self.frag_wait_bytes + n > self.max_frag_bytes {
+                return Err(Nat64Drop::Fragment);
+            }
+            let deadline = Self::deadline(ms, self.frag_life);
+            self.frag_wait.push_back((deadline, k, buf.as_slice().to_vec()));
+            self.frag_wait_bytes += n;
+            return Err(Nat64Drop::FragmentHeld);
+        };
+        let client = Ipv6Addr::from(f.client);
+        let a = Ipv4Addr::from(self.addr_of(f.a4));
+        if k.v6 {
+            match self.siit.xlate_v6_with(buf, now, Some((client, a))) {
+                // RFC 6146 §3.8 hairpinning.
+                Out::Fwd(Side::V4) if self.pool_addr(k.dst as u32) => self.inbound(buf, now, true),
+                other => Ok(other),
+            }
+        } else {
+            Ok(self.siit.xlate_v4_with(buf, now, hairpin, Some((client, a))))
+        }
     }
 
     // -------------------------------------------------------------- parsing
 
-    /// Walks the IPv6 extension headers: the upper-layer offset and protocol.
-    fn tuple6(&self, p: &[u8]) -> Result<(usize, u8), Nat64Drop> {
+    /// Walks the IPv6 extension headers: the upper-layer offset and protocol, and the
+    /// fragment header's (offset, more fragments, identification) if there is one.
+    fn tuple6(&self, p: &[u8]) -> Result<(usize, u8, Option<Frag6>), Nat64Drop> {
         if p.len() < 40 || p[0] >> 4 != 6 {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
         }
         let len = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let mut nh = p[6];
         let mut off = 40;
-        loop {
-            match nh {
-                0 | 43 | 60 => {
-                    if off + 8 > len {
-                        return Err(Nat64Drop::Xlate(DropReason::Malformed));
-                    }
-                    nh = p[off];
-                    off += (usize::from(p[off + 1]) + 1) * 8;
+        let mut frag = None;
+        while let 0 | 43 | 60 | 44 = nh {
+            if off + 8 > len {
+                return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            }
+            if nh == 44 {
+                if frag.is_some() {
+                    return Err(Nat64Drop::Xlate(DropReason::Malformed));
                 }
-                44 => return Err(Nat64Drop::Fragment),
-                _ => break,
+                let fo = be16(p, off + 2);
+                frag = Some((fo & 0xfff8, fo & 1 == 1, be32(p, off + 4)));
+                nh = p[off];
+                off += 8;
+            } else {
+                nh = p[off];
+                off += (usize::from(p[off + 1]) + 1) * 8;
             }
         }
         if off > len {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
         }
-        Ok((off, nh))
+        Ok((off, nh, frag))
     }
 
     // -------------------------------------------------------------- IPv6 → IPv4
@@ -870,12 +1558,14 @@ impl Nat64 {
     fn outbound(&mut self, buf: &mut PacketBuf, now: Instant) -> Result<Out, Nat64Drop> {
         let t = self.now_ms(now);
         let p = buf.as_slice();
-        let (off, nh) = self.tuple6(p)?;
+        let (off, nh, frag) = self.tuple6(p)?;
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
         // Local delivery and hop-limit errors need no state: the translator answers.
         if dst6 == self.siit.config().own_ipv6 || p[7] <= 1 {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }
+        // A fragment header with offset 0 and M clear is a whole datagram.
+        let frag = frag.filter(|f| f.0 != 0 || f.1);
         let end = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let l4 = &p[off..end];
         let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
@@ -884,7 +1574,19 @@ impl Nat64 {
         }
         let remote =
             rfc6052::extract(&self.pool6, dst6).map_err(|_| Nat64Drop::Xlate(DropReason::UntranslatableDestination))?;
-        let (hi, lo) = split6(src6);
+        let fkey = match frag {
+            Some((fo, _, id)) if nh == 6 || nh == 17 => {
+                let k = FKey { v6: true, src: u128::from(src6), dst: u128::from(dst6), id, proto: nh };
+                if fo != 0 {
+                    // RFC 6146 §3.4: a non-first fragment follows its first fragment's
+                    // mapping.
+                    return self.fragment(buf, now, k, false, t);
+                }
+                Some(k)
+            }
+            Some(_) => return Err(Nat64Drop::Fragment),
+            None => None,
+        };
         let (proto, port, rport, flags) = match nh {
             6 if l4.len() >= 20 => (TCP, be16(l4, 0), be16(l4, 2), l4[13]),
             17 if l4.len() >= 8 => (UDP, be16(l4, 0), be16(l4, 2), 0),
@@ -895,9 +1597,9 @@ impl Nat64 {
             6 | 17 | 58 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let key = SKey { hi, lo, remote: u32::from(remote), port, rport };
+        let key = SKey { client: src6.octets(), remote: u32::from(remote), port, rport, proto };
         let mut created = false;
-        let (a4, p4) = match self.touch(proto, key, Side::V6, flags, t) {
+        let (slot, a4, p4) = match self.touch(&key, Side::V6, flags, t) {
             Some(found) => found,
             None => {
                 // RFC 6146 §3.5.2.2 CLOSED: only a SYN opens a TCP session from IPv6.
@@ -910,10 +1612,14 @@ impl Nat64 {
                 }
                 created = true;
                 let st = if proto == TCP { TcpState::V6Init } else { TcpState::Open };
-                self.create(proto, key, st, t)?
+                let (slot, a4, p4) = self.create(key, st, t)?;
+                if proto == TCP && !self.held.is_empty() {
+                    self.simultaneous_open(slot, t);
+                }
+                (slot, a4, p4)
             }
         };
-        let over = Some((src6, Ipv4Addr::from(a4)));
+        let over = Some((src6, Ipv4Addr::from(self.addr_of(a4))));
         let out = self.siit.xlate_v6_with(buf, now, over);
         match out {
             Out::Fwd(Side::V4) => {
@@ -925,6 +1631,9 @@ impl Nat64 {
                     _ => Some((22, false)),
                 };
                 rewrite(buf.as_mut_slice(), at, p4, ck, None);
+                if let Some(k) = fkey {
+                    self.first_fragment(k, src6.octets(), a4, now, t);
+                }
                 // RFC 6146 §3.8 hairpinning: a destination in the pool goes back in.
                 if self.pool_addr(u32::from(remote)) {
                     return self.inbound(buf, now, true);
@@ -933,7 +1642,7 @@ impl Nat64 {
             }
             other => {
                 if created {
-                    self.remove(proto, &key);
+                    self.remove(slot);
                 }
                 Ok(other)
             }
@@ -955,9 +1664,8 @@ impl Nat64 {
             58 if il4[0] == 129 || il4[0] == 128 => (ICMP, be16(il4, 4)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let (hi, lo) = split6(idst);
-        let b = *self.t[pi(proto).unwrap_or(2)].bib6.get(&B6 { hi, lo, port }).ok_or(Nat64Drop::NoBinding)?;
-        match self.siit.xlate_v6_with(buf, now, Some((idst, Ipv4Addr::from(b.addr)))) {
+        let b = *self.t.bib.get(self.t.find_b6(proto, &idst.octets(), port).ok_or(Nat64Drop::NoBinding)?);
+        match self.siit.xlate_v6_with(buf, now, Some((idst, Ipv4Addr::from(self.addr_of(b.a4))))) {
             Out::Fwd(Side::V4) => {
                 // Outer IPv4 20, ICMPv4 8, inner IPv4 20 (always rebuilt without options).
                 let p = buf.as_mut_slice();
@@ -966,7 +1674,7 @@ impl Nat64 {
                     UDP => (50, Some((54, true))),
                     _ => (52, Some((50, false))),
                 };
-                rewrite(p, at, b.port, ck, Some(22));
+                rewrite(p, at, b.p4, ck, Some(22));
                 Ok(Out::Fwd(Side::V4))
             }
             other => Ok(other),
@@ -991,12 +1699,24 @@ impl Nat64 {
         if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || p[8] <= 1) {
             return Ok(self.siit.xlate_v4_with(buf, now, false, None));
         }
-        if be16(p, 6) & 0x3fff != 0 {
-            return Err(Nat64Drop::Fragment);
-        }
-        if !self.pool_addr(dst) {
+        let Some(a4) = self.pool_idx(dst) else {
             return Err(Nat64Drop::Xlate(DropReason::UntranslatableDestination));
-        }
+        };
+        let ff = be16(p, 6);
+        let fkey = if ff & 0x3fff != 0 {
+            if p[9] != 6 && p[9] != 17 {
+                return Err(Nat64Drop::Fragment);
+            }
+            let k =
+                FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id: u32::from(be16(p, 4)), proto: p[9] };
+            if ff & 0x1fff != 0 {
+                // RFC 6146 §3.4: a non-first fragment follows its first fragment's mapping.
+                return self.fragment(buf, now, k, hairpin, t);
+            }
+            Some(k)
+        } else {
+            None
+        };
         let l4 = &p[ihl..total];
         let (proto, port, rport, flags) = match p[9] {
             6 if l4.len() >= 20 => (TCP, be16(l4, 2), be16(l4, 0), l4[13]),
@@ -1007,31 +1727,15 @@ impl Nat64 {
             6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let tab = &self.t[pi(proto).unwrap_or(2)];
-        let b6 = *tab.bib4.get(&B4 { addr: dst, port }).ok_or(Nat64Drop::NoBinding)?;
-        let key = SKey { hi: b6.hi, lo: b6.lo, remote: src, port: b6.port, rport };
-        let mut created = false;
-        if self.touch(proto, key, Side::V4, flags, t).is_none() {
-            let tab = &self.t[pi(proto).unwrap_or(2)];
-            let allowed = self.filtering == Filtering::EndpointIndependent
-                || tab.adf.contains_key(&(B4 { addr: dst, port }, src));
-            if proto == TCP {
-                if flags & SYN == 0 {
-                    return Err(Nat64Drop::NoSession);
-                }
-                // RFC 6146 §3.5.2.2 CLOSED + V4 SYN: under address-dependent filtering
-                // the SYN would be held for TCP_INCOMING_SYN; this engine drops it.
-                if !allowed {
-                    return Err(Nat64Drop::IncomingSyn);
-                }
-            } else if !allowed {
-                return Err(Nat64Drop::Filtered);
-            }
-            let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
-            self.create(proto, key, st, t)?;
-            created = true;
-        }
-        let client = join6(b6.hi, b6.lo);
+        // An established session: one lookup on its IPv4 side.
+        let (b6, created) = if let Some(i) = self.t.find_sess4(proto, a4, port, src, rport) {
+            self.touch_slot(i, Side::V4, flags, t);
+            let s = self.t.sess.get(i);
+            (Bib { client: s.client, port: s.port, ..Bib::default() }, None)
+        } else {
+            self.inbound_new(&buf.as_slice()[..total], hairpin, (proto, a4, port), (src, rport, flags), t)?
+        };
+        let client = Ipv6Addr::from(b6.client);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(dst)))) {
             Out::Fwd(Side::V6) => {
                 let p = buf.as_mut_slice();
@@ -1042,15 +1746,58 @@ impl Nat64 {
                     _ => (l + 4, Some((l + 2, false))),
                 };
                 rewrite(p, at, b6.port, ck, None);
+                if let Some(k) = fkey {
+                    self.first_fragment(k, b6.client, a4, now, t);
+                }
                 Ok(Out::Fwd(Side::V6))
             }
             other => {
-                if created {
-                    self.remove(proto, &key);
+                if let Some(slot) = created {
+                    self.remove(slot);
                 }
                 Ok(other)
             }
         }
+    }
+
+    /// An IPv4 packet without a session (`pkt`, to pool address index `a4`, `port`): the
+    /// BIB entry, filtering and the unsolicited-SYN rule decide; returns the BIB entry and
+    /// the slot of the session created for it.
+    fn inbound_new(
+        &mut self,
+        pkt: &[u8],
+        hairpin: bool,
+        to: (u8, u16, u16),
+        from: (u32, u16, u8),
+        t: u64,
+    ) -> Result<(Bib, Option<u32>), Nat64Drop> {
+        let ((proto, a4, port), (src, rport, flags)) = (to, from);
+        let Some(bi) = self.t.find_b4(proto, a4, port) else {
+            // RFC 6146 §3.5.2.2 CLOSED, V4 SYN to a transport address not in the BIB: held.
+            if proto == TCP && flags & SYN != 0 {
+                return Err(self.hold(pkt, hairpin, (a4, port), (src, rport), t));
+            }
+            return Err(Nat64Drop::NoBinding);
+        };
+        let b6 = *self.t.bib.get(bi);
+        let key = SKey { client: b6.client, remote: src, port: b6.port, rport, proto };
+        let allowed =
+            self.filtering == Filtering::EndpointIndependent || self.t.find_adf(proto, a4, port, src).is_some();
+        if proto == TCP {
+            if flags & SYN == 0 {
+                return Err(Nat64Drop::NoSession);
+            }
+            // RFC 6146 §3.5.2.2 CLOSED + V4 SYN under address-dependent filtering: held
+            // for TCP_INCOMING_SYN rather than dropped.
+            if !allowed {
+                return Err(self.hold(pkt, hairpin, (a4, port), (src, rport), t));
+            }
+        } else if !allowed {
+            return Err(Nat64Drop::Filtered);
+        }
+        let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
+        let (slot, _, _) = self.create(key, st, t)?;
+        Ok((b6, Some(slot)))
     }
 
     /// RFC 6146 §3.5.4 (ICMPv4 error from the IPv4 side): the packet inside went from the
@@ -1076,8 +1823,9 @@ impl Nat64 {
             1 if il4[0] == 8 || il4[0] == 0 => (ICMP, be16(il4, 4)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
-        let b6 = *self.t[pi(proto).unwrap_or(2)].bib4.get(&B4 { addr: isrc, port }).ok_or(Nat64Drop::NoBinding)?;
-        let client = join6(b6.hi, b6.lo);
+        let a4 = self.pool_idx(isrc).ok_or(Nat64Drop::NoBinding)?;
+        let b6 = *self.t.bib.get(self.t.find_b4(proto, a4, port).ok_or(Nat64Drop::NoBinding)?);
+        let client = Ipv6Addr::from(b6.client);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(isrc)))) {
             Out::Fwd(Side::V6) => {
                 let p = buf.as_mut_slice();
@@ -1180,36 +1928,57 @@ impl Engine for Nat64 {
     }
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
-        let s = self.siit.poll_transmit(buf)?;
-        self.counters.forwarded += 1;
-        Some(s)
+        if let Some(s) = self.siit.poll_transmit(buf) {
+            self.counters.forwarded += 1;
+            return Some(s);
+        }
+        // ICMP errors for held SYNs whose time ran out; fragments that waited.
+        while let Some((side, reply, p)) = self.outbox.pop_front() {
+            if buf.set(&p).is_ok() {
+                if reply {
+                    self.counters.replied += 1;
+                } else {
+                    self.counters.forwarded += 1;
+                }
+                return Some(side);
+            }
+        }
+        None
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
-        self.heap.peek().map(|Reverse((d, _, _))| base + Duration::from_millis(u64::from(*d) * TICK_MS))
+        let d = [
+            self.heap.peek().map(|Reverse((d, _))| *d),
+            self.held.front().map(|h| h.deadline),
+            self.frag_q.front().map(|f| f.0),
+            self.frag_wait.front().map(|f| f.0),
+        ]
+        .into_iter()
+        .flatten()
+        .min()?;
+        Some(base + Duration::from_millis(u64::from(d) * TICK_MS))
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         let tick = (self.now_ms(now) / TICK_MS).min(u64::from(u32::MAX)) as u32;
         let ms = u64::from(tick) * TICK_MS;
-        while let Some(&Reverse((d, proto, key))) = self.heap.peek() {
+        while let Some(&Reverse((d, i))) = self.heap.peek() {
             if d > tick {
                 break;
             }
             self.heap.pop();
-            let Some(i) = pi(proto) else { continue };
-            let Some(s) = self.t[i].sessions.get_mut(&key) else { continue };
-            if s.queued != d {
-                continue; // stale: a newer entry for this session is queued
+            let s = self.t.sess.get_mut(i);
+            if s.proto == 0 || s.queued != d {
+                continue; // stale: the session is gone or a newer entry for it is queued
             }
             if s.expires > tick {
                 // Refreshed since it was queued: queue it again at its real expiry.
                 s.queued = s.expires;
-                self.heap.push(Reverse((s.expires, proto, key)));
+                self.heap.push(Reverse((s.expires, i)));
                 continue;
             }
-            if proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
+            if s.proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
                 // RFC 6146 §3.5.2.2: an idle established session is not deleted at once;
                 // it becomes transitory (this engine sends no probe) and any packet
                 // revives it.
@@ -1217,10 +1986,35 @@ impl Engine for Nat64 {
                 let exp = Self::deadline(ms, self.timers.tcp_trans);
                 s.expires = exp;
                 s.queued = exp;
-                self.heap.push(Reverse((exp, proto, key)));
+                self.heap.push(Reverse((exp, i)));
                 continue;
             }
-            self.remove(proto, &key);
+            self.remove(i);
+        }
+        while self.held.front().is_some_and(|h| h.deadline <= tick) {
+            if let Some(h) = self.held.pop_front() {
+                self.port_unreachable(&h, now);
+            }
+        }
+        while let Some(&(d, k)) = self.frag_q.front() {
+            if d > tick {
+                break;
+            }
+            self.frag_q.pop_front();
+            match self.frags.get(&k) {
+                // Replaced by a newer first fragment: its expiry is later than all queued.
+                Some(f) if f.deadline > tick => self.frag_q.push_back((f.deadline, k)),
+                Some(_) => {
+                    self.frags.remove(&k);
+                }
+                None => {}
+            }
+        }
+        while self.frag_wait.front().is_some_and(|f| f.0 <= tick) {
+            if let Some((_, _, p)) = self.frag_wait.pop_front() {
+                self.frag_wait_bytes -= p.len();
+                self.counters.drop(Nat64Drop::Fragment);
+            }
         }
     }
 

@@ -286,10 +286,137 @@ fn tcp_new_flows_need_syn() {
     let p4 = port(&o, 20);
     let (v, _) = t.send(&tcp4_flags(S4, P4, 81, p4, ACK), 2.0);
     assert_eq!(v, Verdict::Drop(Nat64Drop::NoSession));
-    // ADF: an unsolicited SYN from a stranger is dropped and counted.
+    // ADF: an unsolicited SYN from a stranger is not forwarded; it is held (RFC 6146
+    // §3.5.2.2, see the held-SYN tests below).
     let (v, _) = t.send(&tcp4_flags(S24, P4, 80, p4, SYN), 2.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SynHeld), 1);
+    assert_eq!(t.e.stats().held_syns, 1);
+}
+
+/// The ICMP errors waiting in `poll_transmit`.
+fn transmitted(t: &mut T) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut b = PacketBuf::new();
+    while let Some(side) = t.e.poll_transmit(&mut b) {
+        assert_eq!(side, Side::V4);
+        check_sums(b.as_slice());
+        out.push(b.as_slice().to_vec());
+    }
+    out
+}
+
+#[test]
+fn held_syn_then_ipv6_syn_completes_a_simultaneous_open() {
+    // RFC 6146 §3.5.2.2: address-dependent filtering, the BIB entry exists (from a
+    // connection to another server), the IPv4 SYN comes first and is held.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S2, 40000, 443, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 1);
+    assert_eq!(t.tcp_state(40000, 80), None, "held, not a session");
+    // A retransmission is not stored twice.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, SYN), 3.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 1);
+    // The IPv6 side's SYN within 6 s: the held SYN is discarded, the session established.
+    let (v, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 5.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(port(&o, 20), p4);
+    assert_eq!(t.e.stats().held_syns, 0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    // Nothing goes back for it, and the session outlives TCP_TRANS (it is established).
+    t.tick(20.0);
+    assert!(transmitted(&mut t).is_empty());
+    t.tick(600.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, ACK), 601.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+}
+
+#[test]
+fn held_syn_without_binding_meets_an_ipv6_syn_from_that_port() {
+    // No BIB entry: the SYN is held under its IPv4 addresses; an IPv6 client whose new
+    // binding gets that pool port (its own port is tried first) completes the open.
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    let (v, o) = t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(port(&o, 20), 40000);
+    assert_eq!(t.e.stats().held_syns, 0);
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::Established));
+    t.tick(30.0);
+    assert!(transmitted(&mut t).is_empty());
+}
+
+#[test]
+fn held_syn_nobody_answers_gets_port_unreachable_after_6_s() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let syn = tcp4_flags(S4, P4, 5000, 40000, SYN);
+    let (v, _) = t.send(&syn, 1.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // The only deadline is the held SYN's: TCP_INCOMING_SYN after it arrived.
+    assert_eq!(t.e.poll_timeout(), Some(t.at(7.0)));
+    t.tick(6.9);
+    assert!(transmitted(&mut t).is_empty());
+    assert_eq!(t.e.stats().held_syns, 1);
+    // An IPv6 SYN to another port does not match it.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5001, SYN), 6.95);
+    assert_eq!(t.e.stats().held_syns, 1);
+    t.tick(7.0);
+    assert_eq!(t.e.stats().held_syns, 0);
+    let out = transmitted(&mut t);
+    assert_eq!(out.len(), 1);
+    let e = &out[0];
+    // ICMP Destination Unreachable, Port Unreachable, from the pool address to the SYN's
+    // source, quoting the SYN.
+    assert_eq!((e[9], e[20], e[21]), (1, 3, 3));
+    assert_eq!(v4(e, 12), P4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(v4(e, 16), S4.parse::<Ipv4Addr>().unwrap());
+    assert_eq!(&e[28..], &syn[..]);
+    assert_eq!(t.e.counters().replied, 1);
+    assert!(transmitted(&mut t).is_empty());
+    // Not held any more: a late IPv6 SYN opens an ordinary session.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 8.0);
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::V6Init));
+}
+
+#[test]
+fn held_syns_are_capped_and_counted() {
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_held_syns = 2;
+    let mut t = T::new(c);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    let (v, _) = t.send(&tcp4_flags(S24, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // Full: the third is dropped and counted; a retransmission of a held one still is
+    // recognised as held.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5001, 40000, SYN), 0.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.e.stats().held_syns, 2);
     assert_eq!(t.e.counters().dropped(Nat64Drop::IncomingSyn), 1);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::SynHeld), 3);
+    t.tick(6.0);
+    let out = transmitted(&mut t);
+    assert_eq!(out.len(), 2);
+    assert_eq!((v4(&out[0], 16), v4(&out[1], 16)), (S4.parse().unwrap(), S24.parse().unwrap()));
+    // Room again.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5001, 40000, SYN), 7.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    // With no room at all, unsolicited SYNs are dropped as before.
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_held_syns = 0;
+    let mut t = T::new(c);
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 5000, 40000, SYN), 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
+    t.tick(10.0);
+    assert!(transmitted(&mut t).is_empty());
 }
 
 #[test]
@@ -484,11 +611,17 @@ fn refused_packets_leave_no_state() {
     assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::Udp6ZeroChecksum)));
     assert_eq!(t.e.stats().sessions, 0);
     assert_eq!(t.e.stats().bib, 0);
-    // Fragments and other protocols are refused and counted.
+    // A first fragment without a binding is refused like a whole packet; ICMP fragments
+    // are refused and counted.
     let mut f = udp4_ports(S4, P4, 53, 40000, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
+    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::NoBinding));
+    let mut f = echo_reply4(S4, P4, 40000, 1, b"a");
+    f[6] = 0x20;
+    fix_ipv4_checksum(&mut f);
     assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Fragment));
+    assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0));
 }
 
 #[test]
@@ -670,4 +803,181 @@ fn icmp_errors_about_echo_and_tcp_restore_identifier_and_port() {
     assert_eq!(finish(add(pseudo_v6(v6(inner, 8), v6(inner, 24), 6, l4.len() as u32), sum(l4))), 0);
     // The error does not touch the session: still V6 INIT.
     assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V6Init));
+}
+
+// ------------------------------------------------------------------ fragments
+
+/// An IPv6 packet without extension headers as fragments with identification `id`, the
+/// first carrying `first` bytes of the payload (a multiple of 8), the second the rest.
+fn frag6(full: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
+    let nh = full[6];
+    let payload = &full[40..];
+    let mk = |off: usize, chunk: &[u8], more: bool| {
+        let mut p = full[..40].to_vec();
+        p[6] = 44;
+        p[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
+        p.extend_from_slice(&[nh, 0]);
+        p.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
+        p.extend_from_slice(&id.to_be_bytes());
+        p.extend_from_slice(chunk);
+        p
+    };
+    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
+}
+
+/// An IPv4 packet (20-byte header) as two fragments (see [`frag6`]).
+fn frag4(full: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
+    let payload = &full[20..];
+    let mk = |off: usize, chunk: &[u8], more: bool| {
+        let mut p = full[..20].to_vec();
+        p[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+        p[6..8].copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
+        p.extend_from_slice(chunk);
+        fix_ipv4_checksum(&mut p);
+        p
+    };
+    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
+}
+
+/// Reassembles translated fragments (either family) and checks the transport checksum of
+/// the whole datagram; returns the transport bytes.
+fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
+    let mut parts: Vec<(usize, bool, Vec<u8>)> = frags
+        .iter()
+        .map(|p| {
+            if p[0] >> 4 == 4 {
+                assert_eq!(finish(sum(&p[..20])), 0, "IPv4 header checksum");
+                let ff = port(p, 6);
+                (usize::from(ff & 0x1fff) * 8, ff & 0x2000 != 0, p[20..].to_vec())
+            } else {
+                assert_eq!(p[6], 44, "a fragment header");
+                let fo = port(p, 42);
+                (usize::from(fo & 0xfff8), fo & 1 == 1, p[48..].to_vec())
+            }
+        })
+        .collect();
+    parts.sort_by_key(|x| x.0);
+    let mut data = Vec::new();
+    for (off, _, d) in &parts {
+        assert_eq!(*off, data.len(), "fragments leave no hole");
+        data.extend_from_slice(d);
+    }
+    assert!(!parts.last().unwrap().1, "the last fragment has M clear");
+    let p = &frags[0];
+    let ps = if p[0] >> 4 == 4 {
+        let ids: Vec<u16> = frags.iter().map(|f| port(f, 4)).collect();
+        assert!(ids.iter().all(|&i| i == ids[0]), "one identification");
+        pseudo_v4(v4(p, 12), v4(p, 16), p[9], data.len() as u16)
+    } else {
+        let ids: Vec<u32> = frags.iter().map(|f| u32::from_be_bytes([f[44], f[45], f[46], f[47]])).collect();
+        assert!(ids.iter().all(|&i| i == ids[0]), "one identification");
+        pseudo_v6(v6(p, 8), v6(p, 24), p[40], data.len() as u32)
+    };
+    assert_eq!(finish(add(ps, sum(&data))), 0, "transport checksum of the reassembled datagram");
+    data
+}
+
+impl T {
+    /// Processes a fragment (no per-packet checksum check: fragments carry part of the
+    /// datagram); returns the verdict, the buffer and what `poll_transmit` then gives.
+    fn send_frag(&mut self, pkt: &[u8], secs: f64) -> (Verdict<Nat64Drop>, Vec<u8>, Vec<Vec<u8>>) {
+        self.tick(secs);
+        let mut b = PacketBuf::from_slice(pkt);
+        let v = self.e.process(&mut b, self.at(secs));
+        let out = b.as_slice().to_vec();
+        let mut more = Vec::new();
+        while self.e.poll_transmit(&mut b).is_some() {
+            more.push(b.as_slice().to_vec());
+        }
+        self.e.check_invariants().unwrap();
+        (v, out, more)
+    }
+}
+
+fn udp6_big() -> Vec<u8> {
+    udp6_ports(C, S, 6000, 53, &(0..100u8).collect::<Vec<_>>())
+}
+
+#[test]
+fn fragments_in_order_follow_the_first_fragments_session() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let [f1, f2] = frag6(&udp6_big(), 0x1234_5678, 32);
+    let (v, o1, _) = t.send_frag(&f1, 0.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (v, o2, _) = t.send_frag(&f2, 0.1);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (a, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    assert_eq!((v4(&o1, 12), v4(&o2, 12)), (a, a));
+    assert_eq!(v4(&o2, 16), S4.parse::<Ipv4Addr>().unwrap());
+    let l4 = reassemble(&[o1, o2]);
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (p4, 53));
+    assert_eq!(t.e.stats().sessions, 1);
+    // The reply, fragmented on the IPv4 side, goes back to the client's port.
+    let reply = udp4_ports(S4, &a.to_string(), 53, p4, &(0..100u8).rev().collect::<Vec<_>>());
+    let [r1, r2] = frag4(&reply, 0xbeef, 40);
+    let (v, o1, _) = t.send_frag(&r1, 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    let (v, o2, _) = t.send_frag(&r2, 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!((v6(&o1, 24), v6(&o2, 24)), (C.parse().unwrap(), C.parse().unwrap()));
+    let l4 = reassemble(&[o1, o2]);
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (53, 6000));
+}
+
+#[test]
+fn a_fragment_before_its_first_one_waits_for_it() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let [f1, f2] = frag6(&udp6_big(), 7, 32);
+    let (v, _, more) = t.send_frag(&f2, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    assert!(more.is_empty());
+    assert_eq!(t.e.stats().sessions, 0, "a non-first fragment creates nothing");
+    let (v, o1, more) = t.send_frag(&f1, 0.5);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(more.len(), 1, "the waiting fragment comes out after the first");
+    let l4 = reassemble(&[o1, more[0].clone()]);
+    let (_, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    assert_eq!(port(&l4, 0), p4);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentHeld), 1);
+    assert_eq!(t.e.counters().forwarded, 2);
+}
+
+#[test]
+fn fragments_time_out() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // A fragment whose first fragment never comes is dropped and counted after 2 s.
+    let [_, f2] = frag6(&udp6_big(), 9, 32);
+    let (v, _, _) = t.send_frag(&f2, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    assert_eq!(t.e.poll_timeout(), Some(t.at(2.0)));
+    t.tick(1.9);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 0);
+    t.tick(2.0);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 1);
+    assert_eq!(t.e.poll_timeout(), None);
+    // The mapping a first fragment chose serves its datagram for 2 s, not longer.
+    let [f1, f2] = frag6(&udp6_big(), 10, 32);
+    let (v, _, _) = t.send_frag(&f1, 3.0);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (v, _, _) = t.send_frag(&f2, 5.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+}
+
+#[test]
+fn waiting_fragments_are_capped() {
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_fragment_bytes = 200;
+    let mut t = T::new(c);
+    let [_, a] = frag6(&udp6_big(), 1, 32);
+    let [_, b] = frag6(&udp6_big(), 2, 32);
+    assert!(a.len() + b.len() > 200 && a.len() <= 200);
+    let (v, _, _) = t.send_frag(&a, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    let (v, _, _) = t.send_frag(&b, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Fragment));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 1);
+    // Room again once the first one timed out.
+    let (v, _, _) = t.send_frag(&b, 2.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
 }
