@@ -213,7 +213,7 @@ fn add16(a: u16, b: u16) -> u16 {
 }
 
 #[inline(always)]
-fn be32at(w: &[u8; 60], o: usize) -> u32 {
+fn be32at(w: &[u8; 80], o: usize) -> u32 {
     u32::from_be_bytes([w[o], w[o + 1], w[o + 2], w[o + 3]])
 }
 
@@ -294,24 +294,25 @@ impl Siit {
     fn fast(&mut self, buf: &mut PacketBuf) -> Option<Side> {
         let f = self.fast.as_ref()?;
         let (start, end) = buf.bounds();
-        match *buf.backing().get(start)? >> 4 {
-            4 => fast_v4(f, buf, start, end),
+        let len = end.wrapping_sub(start);
+        // One view for both directions: 20 bytes of headroom, then the packet's first 60.
+        let w: &mut [u8; 80] = buf.backing_mut().get_mut(start.checked_sub(20)?..)?.first_chunk_mut()?;
+        let new_start = match w[20] >> 4 {
+            4 => {
+                fast_v4(f, w, len)?;
+                start - 20
+            }
             6 => {
                 let id = self.next_id.wrapping_add(1);
-                let side = fast_v6(f, buf, start, end, id)?;
+                fast_v6(f, w, len, id)?;
                 self.next_id = id;
-                Some(side)
+                start + 20
             }
-            _ => None,
-        }
-    }
-
-    /// Address checks the fast path's one-load screen could not settle (rare first octets,
-    /// or the well-known prefix, RFC 6052 §3.1).
-    #[inline(never)]
-    fn fast_addrs_ok(well_known: bool, s: u32, d: u32) -> bool {
-        let (s, d) = (Ipv4Addr::from(s), Ipv4Addr::from(d));
-        !(forbidden4(s) || forbidden4(d) || (well_known && !(is_global_v4(s) && is_global_v4(d))))
+            _ => return None,
+        };
+        // Cannot fail: the new start is within the view, and end was valid.
+        buf.set_bounds(new_start, end).ok()?;
+        Some(if new_start < start { Side::V6 } else { Side::V4 })
     }
 
     /// IPv4 → IPv6 through the general path, with `over` mapping one address pair both ways
@@ -1367,17 +1368,35 @@ fn translate_inner_l4_64(l4: &mut [u8], nh: u8, s6: Ipv6Addr, d6: Ipv6Addr, s4: 
     }
 }
 
-/// IPv4 → IPv6 for the common case: an unfragmented TCP or UDP packet without options that
-/// fits, between two translatable addresses (RFC 7915 §4.1, §4.5). The packet's bytes are
-/// read and written through one 60-byte window that starts 20 bytes into the headroom, so
-/// the 40-byte IPv6 header replaces the 20-byte IPv4 header without moving the payload.
+/// Whether two IPv4 addresses (from a packet the fast path looks at) translate: neither is
+/// forbidden, and with the well-known prefix both are global (RFC 6052 §3.1).
 #[inline(always)]
-fn fast_v4(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize) -> Option<Side> {
-    let len = end.wrapping_sub(start);
-    let w: &mut [u8; 60] = buf.backing_mut().get_mut(start.checked_sub(20)?..)?.first_chunk_mut()?;
+fn fast_addrs_ok(f: &Fast, s: u32, d: u32) -> bool {
+    if (MAY_BE_FORBIDDEN[(s >> 24) as usize] || MAY_BE_FORBIDDEN[(d >> 24) as usize])
+        && (forbidden4(Ipv4Addr::from(s)) || forbidden4(Ipv4Addr::from(d)))
+    {
+        return false;
+    }
+    !f.well_known || both_global(s, d)
+}
+
+#[inline(never)]
+fn both_global(s: u32, d: u32) -> bool {
+    is_global_v4(Ipv4Addr::from(s)) && is_global_v4(Ipv4Addr::from(d))
+}
+
+/// IPv4 → IPv6 for the common case: an unfragmented TCP or UDP packet without options that
+/// fits, between two translatable addresses (RFC 7915 §4.1, §4.5). `w` is a view of 20
+/// bytes of headroom and the packet's first 60 bytes, so the 40-byte IPv6 header replaces
+/// the 20-byte IPv4 header by moving the start back 20 bytes; the payload stays in place.
+#[inline(always)]
+fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
     // The IPv4 header is w[20..40], read as five 32-bit words.
-    let (h0, h1, h2) = (be32at(w, 20), be32at(w, 24), be32at(w, 28));
     let (src, dst) = (be32at(w, 32), be32at(w, 36));
+    if !fast_addrs_ok(f, src, dst) || dst == f.own4 {
+        return None;
+    }
+    let (h0, h1, h2) = (be32at(w, 20), be32at(w, 24), be32at(w, 28));
     let total = (h0 & 0xffff) as usize;
     let (ttl, proto) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
     let udp = proto == 17;
@@ -1388,14 +1407,6 @@ fn fast_v4(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize) -> Option<Si
     }
     // RFC 1812 §5.2.2: the header checksum verifies.
     if fold16(u64::from(h0) + u64::from(h1) + u64::from(h2) + u64::from(src) + u64::from(dst)) != 0xffff {
-        return None;
-    }
-    if (f.well_known || MAY_BE_FORBIDDEN[(src >> 24) as usize] || MAY_BE_FORBIDDEN[(dst >> 24) as usize])
-        && !Siit::fast_addrs_ok(f.well_known, src, dst)
-    {
-        return None;
-    }
-    if dst == f.own4 {
         return None;
     }
     // The checksum field is at 6 (UDP) or 16 (TCP) in the transport header, which must hold it.
@@ -1427,18 +1438,22 @@ fn fast_v4(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize) -> Option<Si
     w[20..24].copy_from_slice(&src.to_be_bytes());
     w[24..36].copy_from_slice(&f.pre);
     w[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    // Cannot fail: start - 20 ≤ end ≤ the backing length.
-    buf.set_bounds(start - 20, end).ok()?;
-    Some(Side::V6)
+    Some(())
 }
 
-/// IPv6 → IPv4 for the common case (see [`fast_v4`]; RFC 7915 §5.1): the IPv4 header is
-/// written over the last 20 bytes of the IPv6 header.
+/// IPv6 → IPv4 for the common case (see [`fast_v4`]; RFC 7915 §5.1): the IPv6 header is
+/// w[20..60], and the IPv4 header is written over its last 20 bytes.
 #[inline(always)]
-fn fast_v6(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize, id: u16) -> Option<Side> {
-    let len = end.wrapping_sub(start);
-    let w: &mut [u8; 60] = buf.backing_mut().get_mut(start..)?.first_chunk_mut()?;
-    let (v0, v1) = (be32at(w, 0), be32at(w, 4));
+fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
+    // Both addresses in pool6 (/96): their first 12 bytes are the prefix.
+    if w[28..40] != f.pre || w[44..56] != f.pre {
+        return None;
+    }
+    let (src, dst) = (be32at(w, 40), be32at(w, 56));
+    if !fast_addrs_ok(f, src, dst) || u64::from(dst) == f.own6_low {
+        return None;
+    }
+    let (v0, v1) = (be32at(w, 20), be32at(w, 24));
     let plen = (v1 >> 16) as usize;
     let (nh, hop) = ((v1 >> 8) as u8, v1 as u8);
     let udp = nh == 17;
@@ -1446,22 +1461,9 @@ fn fast_v6(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize, id: u16) -> 
     if plen + 40 != len || hop <= 1 || !(nh == 6 || udp) {
         return None;
     }
-    // Both addresses in pool6 (/96): their first 12 bytes are the prefix.
-    if w[8..20] != f.pre || w[24..36] != f.pre {
-        return None;
-    }
-    let (src, dst) = (be32at(w, 20), be32at(w, 36));
-    if (f.well_known || MAY_BE_FORBIDDEN[(src >> 24) as usize] || MAY_BE_FORBIDDEN[(dst >> 24) as usize])
-        && !Siit::fast_addrs_ok(f.well_known, src, dst)
-    {
-        return None;
-    }
-    if u64::from(dst) == f.own6_low {
-        return None;
-    }
-    let at = if udp { 46 } else { 56 };
+    let at = if udp { 66 } else { 76 };
     let total = plen + 20;
-    if total > usize::from(f.ipv4_mtu) || plen < at - 40 + 4 {
+    if total > usize::from(f.ipv4_mtu) || plen < at - 60 + 4 {
         return None;
     }
     let hc = u16::from_be_bytes([w[at], w[at + 1]]);
@@ -1482,14 +1484,13 @@ fn fast_v6(f: &Fast, buf: &mut PacketBuf, start: usize, end: usize, id: u16) -> 
     let ttl_proto = (u32::from(hop - 1) << 8) | u32::from(nh);
     let sum = u64::from(h0) + u64::from(h1) + u64::from(ttl_proto) + u64::from(src) + u64::from(dst);
     let h2 = (ttl_proto << 16) | u32::from(!fold16(sum));
-    // The IPv4 header is w[20..40]; its destination is already in place (w[36..40]).
-    w[20..24].copy_from_slice(&h0.to_be_bytes());
-    w[24..28].copy_from_slice(&h1.to_be_bytes());
-    w[28..32].copy_from_slice(&h2.to_be_bytes());
-    w[32..36].copy_from_slice(&src.to_be_bytes());
+    // The IPv4 header is w[40..60]; its destination is already in place (w[56..60]).
+    w[40..44].copy_from_slice(&h0.to_be_bytes());
+    w[44..48].copy_from_slice(&h1.to_be_bytes());
+    w[48..52].copy_from_slice(&h2.to_be_bytes());
+    w[52..56].copy_from_slice(&src.to_be_bytes());
     w[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    buf.set_bounds(start + 20, end).ok()?;
-    Some(Side::V4)
+    Some(())
 }
 
 impl Engine for Siit {
