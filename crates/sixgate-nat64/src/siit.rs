@@ -1391,18 +1391,23 @@ fn both_global(s: u32, d: u32) -> bool {
 /// the 20-byte IPv4 header by moving the start back 20 bytes; the payload stays in place.
 #[inline(always)]
 fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
-    // The IPv4 header is w[20..40], read as five 32-bit words.
+    // The IPv4 header is w[20..40], read as five 32-bit words. Version 4 without options,
+    // TCP or UDP: anything else (ICMP above all) leaves at once.
+    let (h0, h2) = (be32at(w, 20), be32at(w, 28));
+    let (ttl, proto) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
+    let udp = proto == 17;
+    if h0 >> 24 != 0x45 || !(proto == 6 || udp) {
+        return None;
+    }
     let (src, dst) = (be32at(w, 32), be32at(w, 36));
     if !fast_addrs_ok(f, src, dst) || dst == f.own4 {
         return None;
     }
-    let (h0, h1, h2) = (be32at(w, 20), be32at(w, 24), be32at(w, 28));
+    let h1 = be32at(w, 24);
     let total = (h0 & 0xffff) as usize;
-    let (ttl, proto) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
-    let udp = proto == 17;
-    // Version 4 without options, the whole packet, not a fragment (MF clear, offset 0), a
-    // TTL that survives the decrement (RFC 7915 §4.1), TCP or UDP.
-    if h0 >> 24 != 0x45 || total != len || h1 & 0x3fff != 0 || ttl <= 1 || !(proto == 6 || udp) {
+    // The whole packet, not a fragment (MF clear, offset 0), a TTL that survives the
+    // decrement (RFC 7915 §4.1).
+    if total != len || h1 & 0x3fff != 0 || ttl <= 1 {
         return None;
     }
     // RFC 1812 §5.2.2: the header checksum verifies.
@@ -1445,6 +1450,13 @@ fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
 /// w[20..60], and the IPv4 header is written over its last 20 bytes.
 #[inline(always)]
 fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
+    // TCP or UDP right after the IPv6 header (no extension headers), or leave at once.
+    let v1 = be32at(w, 24);
+    let (nh, hop) = ((v1 >> 8) as u8, v1 as u8);
+    let udp = nh == 17;
+    if !(nh == 6 || udp) {
+        return None;
+    }
     // Both addresses in pool6 (/96): their first 12 bytes are the prefix.
     if w[28..40] != f.pre || w[44..56] != f.pre {
         return None;
@@ -1453,12 +1465,10 @@ fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
     if !fast_addrs_ok(f, src, dst) || u64::from(dst) == f.own6_low {
         return None;
     }
-    let (v0, v1) = (be32at(w, 20), be32at(w, 24));
+    let v0 = be32at(w, 20);
     let plen = (v1 >> 16) as usize;
-    let (nh, hop) = ((v1 >> 8) as u8, v1 as u8);
-    let udp = nh == 17;
-    // No extension headers, the whole packet, a hop limit that survives the decrement.
-    if plen + 40 != len || hop <= 1 || !(nh == 6 || udp) {
+    // The whole packet, a hop limit that survives the decrement.
+    if plen + 40 != len || hop <= 1 {
         return None;
     }
     let at = if udp { 66 } else { 76 };
