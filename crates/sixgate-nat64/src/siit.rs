@@ -254,10 +254,15 @@ impl Siit {
     }
 
     fn with_fast_path(mut self) -> Self {
+        // Not for a multicast pool6 (the general path refuses its destinations), nor for a
+        // prefix whose words sum to 0 in one's complement: there the constant update gives
+        // 0xffff where the general path's per-address update gives 0 for a TCP checksum
+        // field of 0xffff (the same value, another representation).
+        let fast_ok = |net: Ipv6Addr| !net.is_multicast() && checksum::fold(sum_v6(net)) != 0xffff;
         self.fast = match self.cfg.pool6 {
             Some(p)
                 if p.prefix_len() == 96
-                    && !p.net().network().is_multicast()
+                    && fast_ok(p.net().network())
                     && self.cfg.eamt.is_empty()
                     && self.cfg.denylist4.is_empty() =>
             {

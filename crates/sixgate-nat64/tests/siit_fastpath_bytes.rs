@@ -18,7 +18,10 @@ use sixgate_core::engine::Engine;
 use sixgate_nat64::config::TosPolicy;
 use sixgate_nat64::{Siit, SiitConfig};
 
-const POOLS: [&str; 5] = ["2001:db8:64::/96", "64:ff9b::/96", "ffff::/96", "ff0e::/96", "::/96"];
+/// Pools: a documentation prefix, the well-known prefix, a prefix whose words sum to 0xffff
+/// (≡ 0 in one's complement, so the checksum update adds "negative zero"), a multicast
+/// prefix (destinations in it are refused), and `::/96`.
+const POOLS: [&str; 5] = ["2001:db8:64::/96", "64:ff9b::/96", "8000:7fff::/96", "ff0e::/96", "::/96"];
 
 #[derive(Debug, Clone)]
 struct Cfg {
@@ -124,7 +127,7 @@ fn l4() -> impl Strategy<Value = L4> {
         ],
         any::<u8>(),
         0u8..4,
-        any::<u16>(),
+        prop_oneof![Just(0xffffu16), Just(0), Just(1), Just(0xfffe), any::<u16>()],
     )
         .prop_map(|(proto, len, fill, csum, csum_val)| L4 { proto, len, fill, csum, csum_val })
 }
@@ -374,5 +377,55 @@ fn common_udp_and_tcp_translate_to_known_bytes() {
         assert_eq!(back[8], 7, "TTL decremented twice");
         assert_eq!(finish(sum(&back[..20])), 0, "IPv4 header checksum valid");
         assert_eq!(&back[12..20], &build4(&p)[12..20]);
+    }
+}
+
+/// The corner the random cases rarely reach: a pool whose words sum to 0xffff and a TCP
+/// checksum field of 0xffff (one's-complement "negative zero"), both ways, with every pool
+/// (the multicast one included, whose destinations the general path refuses).
+#[test]
+fn negative_zero_checksums_and_multicast_pool() {
+    for pool in 0..POOLS.len() {
+        let c = Cfg {
+            pool,
+            ipv4_mtu: 1500,
+            ipv6_mtu: 1500,
+            lowest_ipv6_mtu: 1280,
+            amend: false,
+            tc: 0,
+            tos: 0,
+            own6_in_pool: false,
+        };
+        for proto in [6u8, 17] {
+            for csum_val in [0xffffu16, 0, 1, 0xfffe] {
+                let l4 = L4 { proto, len: 40, fill: 1, csum: 3, csum_val };
+                let p6 = Pkt6 {
+                    version: 6,
+                    tc: 0,
+                    flow: 0,
+                    hop: 64,
+                    src: 0xc633_6402,
+                    dst: 0x0a00_6911,
+                    where_: 0,
+                    extra: 0,
+                    l4: l4.clone(),
+                };
+                compare(&c, &build6(&p6, pool), 128).unwrap();
+                let p4 = Pkt4 {
+                    ihl: 5,
+                    opts: vec![0; 40],
+                    tos: 0,
+                    flags: 0,
+                    id: 1,
+                    ttl: 64,
+                    src: 0xc633_6402,
+                    dst: 0x0a00_6911,
+                    bad_hdr_csum: false,
+                    extra: 0,
+                    l4,
+                };
+                compare(&c, &build4(&p4), 128).unwrap();
+            }
+        }
     }
 }
