@@ -10,7 +10,7 @@ use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052;
 
-use crate::config::SiitConfig;
+use crate::config::{SiitConfig, TosPolicy};
 use crate::icmp::{self, Map, Rest};
 use crate::reason::DropReason;
 use crate::Error;
@@ -154,15 +154,76 @@ pub struct Siit {
     over: Option<(Ipv6Addr, Ipv4Addr)>,
 }
 
-/// The common case, translated with precomputed constants: pool6 is a /96, no EAM entry and
-/// no denylist, so an address maps by OR-ing or masking 32 bits, and the transport checksum
-/// changes by a constant (the /96 prefix's words, once per address: RFC 1624).
+/// The common case, translated with precomputed constants: pool6 is a /96 (not multicast),
+/// no EAM entry and no denylist, so an address maps by copying 12 prefix bytes next to the
+/// IPv4 address (or checking and dropping them), and the transport checksum changes by a
+/// constant (the /96 prefix's words, once per address: RFC 1624).
 #[derive(Debug, Clone, Copy)]
 struct Fast {
-    prefix: u128,
-    /// Unfolded sum of the prefix's words, counted twice (source and destination).
-    sum2: u32,
+    /// The /96 prefix's first 12 bytes, as they appear in an IPv6 header.
+    pre: [u8; 12],
+    /// RFC 1624 eqn. 3 constants for the TCP/UDP checksum field: `HC' = ~(~HC + k)` with 16-bit
+    /// end-around addition. 4→6 adds the prefix's words twice (source and destination, so
+    /// `k` = fold(0xffff + sum), as [`checksum::update`] computes it with nothing removed);
+    /// 6→4 removes them (`k` = ~fold(sum)).
+    k46: u16,
+    k64: u16,
     well_known: bool,
+    /// The translator's IPv4 address.
+    own4: u32,
+    /// The low 32 bits of the translator's IPv6 address when that address lies in pool6 (a
+    /// packet to it is not translated); otherwise a value no 32-bit field equals.
+    own6_low: u64,
+    /// IPv6 packet size limits for IPv4 packets with DF set and clear (RFC 7915 §4.1).
+    limit_df: u16,
+    limit_nodf: u16,
+    ipv4_mtu: u16,
+    /// The traffic class and TOS policies as `(value & keep) | set`.
+    tc: (u8, u8),
+    tos: (u8, u8),
+}
+
+/// First octets of IPv4 addresses that [`forbidden4`] may refuse (0/8, 127/8, 169/8 for
+/// 169.254/16, 224/4, 240/4 for 255.255.255.255): one table load screens an address.
+static MAY_BE_FORBIDDEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = i == 0 || i == 127 || i == 169 || i >= 224;
+        i += 1;
+    }
+    t
+};
+
+/// Folds a sum of 32-bit words (below 2^35) to its 16-bit one's-complement sum, in 1..=0xffff
+/// for a non-zero sum, like `checksum::fold` does (RFC 1071 §2 (C)).
+#[inline(always)]
+fn fold16(s: u64) -> u16 {
+    let (lo, c) = (s as u32).overflowing_add((s >> 32) as u32);
+    let x = lo + u32::from(c);
+    // The high half of x + rotl(x, 16) is hi + lo with the end-around carry.
+    (x.wrapping_add(x.rotate_left(16)) >> 16) as u16
+}
+
+/// 16-bit one's-complement addition (end-around carry).
+#[inline(always)]
+fn add16(a: u16, b: u16) -> u16 {
+    let (s, c) = a.overflowing_add(b);
+    s + u16::from(c)
+}
+
+#[inline(always)]
+fn be32at(w: &[u8; 80], o: usize) -> u32 {
+    u32::from_be_bytes([w[o], w[o + 1], w[o + 2], w[o + 3]])
+}
+
+/// A TOS/traffic class policy as `(keep, set)`: the result is `(v & keep) | set`.
+fn tos_bits(p: TosPolicy) -> (u8, u8) {
+    match p {
+        TosPolicy::Copy => (0xff, 0),
+        TosPolicy::Zero => (0, 0),
+        TosPolicy::Force(x) => (0, x),
+    }
 }
 
 impl Siit {
@@ -193,13 +254,37 @@ impl Siit {
     }
 
     fn with_fast_path(mut self) -> Self {
+        // Not for a multicast pool6 (the general path refuses its destinations), nor for a
+        // prefix whose words sum to 0 in one's complement: there the constant update gives
+        // 0xffff where the general path's per-address update gives 0 for a TCP checksum
+        // field of 0xffff (the same value, another representation).
+        let fast_ok = |net: Ipv6Addr| !net.is_multicast() && checksum::fold(sum_v6(net)) != 0xffff;
         self.fast = match self.cfg.pool6 {
-            Some(p) if p.prefix_len() == 96 && self.cfg.eamt.is_empty() && self.cfg.denylist4.is_empty() => {
-                let prefix = u128::from(p.net().network());
+            Some(p)
+                if p.prefix_len() == 96
+                    && fast_ok(p.net().network())
+                    && self.cfg.eamt.is_empty()
+                    && self.cfg.denylist4.is_empty() =>
+            {
+                let net = p.net().network();
+                let mut pre = [0u8; 12];
+                pre.copy_from_slice(&net.octets()[..12]);
+                let own6 = u128::from(self.cfg.own_ipv6);
+                let own6_low = if own6 >> 32 == u128::from(net) >> 32 { u64::from(own6 as u32) } else { u64::MAX };
+                let sum2 = add(sum_v6(net), sum_v6(net));
                 Some(Fast {
-                    prefix,
-                    sum2: add(sum_v6(p.net().network()), sum_v6(p.net().network())),
+                    pre,
+                    // As checksum::update(hc, 0, sum2) and update(hc, sum2, 0) compute them.
+                    k46: checksum::fold(add(0xffff, sum2)),
+                    k64: !checksum::fold(sum2),
                     well_known: p.is_well_known(),
+                    own4: u32::from(self.cfg.own_ipv4),
+                    own6_low,
+                    limit_df: self.cfg.ipv6_mtu,
+                    limit_nodf: self.cfg.ipv6_mtu.min(self.cfg.lowest_ipv6_mtu),
+                    ipv4_mtu: self.cfg.ipv4_mtu,
+                    tc: tos_bits(self.cfg.traffic_class),
+                    tos: tos_bits(self.cfg.tos),
                 })
             }
             _ => None,
@@ -207,112 +292,32 @@ impl Siit {
         self
     }
 
-    /// IPv4 → IPv6 for the common case: an unfragmented TCP or UDP packet without options
-    /// that fits, between two translatable addresses. `None` sends the packet to the
-    /// general path, which handles (and counts) everything else; both give the same bytes.
-    #[inline]
-    fn fast_v4(&mut self, buf: &mut PacketBuf) -> Option<Out> {
-        let f = self.fast?;
-        let p = buf.as_slice();
-        let h: &[u8; 28] = p.get(..28)?.try_into().ok()?;
-        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        let ff = u16::from_be_bytes([h[6], h[7]]);
-        let (ttl, proto) = (h[8], h[9]);
-        if h[0] != 0x45 || total != p.len() || ff & 0x3fff != 0 || ttl <= 1 || !(proto == 6 || proto == 17) {
-            return None;
-        }
-        let h20: &[u8; 20] = h[..20].try_into().ok()?;
-        if finish(checksum::sum20(h20)) != 0 {
-            return None;
-        }
-        let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
-        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
-        let (s4, d4) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
-        if forbidden4(s4) || forbidden4(d4) || d4 == self.cfg.own_ipv4 {
-            return None;
-        }
-        if f.well_known && !(is_global_v4(s4) && is_global_v4(d4)) {
-            return None;
-        }
-        let plen = total - 20;
-        let df = ff & 0x4000 != 0;
-        let limit = if df { self.cfg.ipv6_mtu } else { self.cfg.ipv6_mtu.min(self.cfg.lowest_ipv6_mtu) };
-        let at = if proto == 6 { 16 } else { 6 };
-        if 40 + plen > usize::from(limit) || plen < at + 4 {
-            return None;
-        }
-        let hc = u16::from_be_bytes([p[20 + at], p[21 + at]]);
-        if proto == 17 && hc == 0 {
-            return None;
-        }
-        let tc = self.cfg.traffic_class.apply(h[1]);
-        // RFC 1624: the pseudo-header gains the prefix's words for both addresses.
-        let mut c = checksum::update(hc, 0, f.sum2);
-        if proto == 17 && c == 0 {
-            c = 0xffff;
-        }
-        let h6 = buf.replace_front(20, 40).ok()?;
-        write_ipv6_header(
-            h6,
-            tc,
-            plen as u16,
-            proto,
-            ttl - 1,
-            Ipv6Addr::from(f.prefix | u128::from(src)),
-            Ipv6Addr::from(f.prefix | u128::from(dst)),
-        );
-        put16(&mut buf.as_mut_slice()[40..], at, c);
-        Some(Out::Fwd(Side::V6))
-    }
-
-    /// IPv6 → IPv4 for the common case (see [`Siit::fast_v4`]).
-    #[inline]
-    fn fast_v6(&mut self, buf: &mut PacketBuf) -> Option<Out> {
-        let f = self.fast?;
-        let p = buf.as_slice();
-        let h: &[u8; 48] = p.get(..48)?.try_into().ok()?;
-        let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
-        let (nh, hop) = (h[6], h[7]);
-        if 40 + plen != p.len() || hop <= 1 || !(nh == 6 || nh == 17) {
-            return None;
-        }
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&h[8..24]);
-        let src6 = u128::from_be_bytes(a);
-        a.copy_from_slice(&h[24..40]);
-        let dst6 = u128::from_be_bytes(a);
-        const HIGH96: u128 = !0xffff_ffff;
-        if src6 & HIGH96 != f.prefix || dst6 & HIGH96 != f.prefix {
-            return None;
-        }
-        let (s4, d4) = (Ipv4Addr::from(src6 as u32), Ipv4Addr::from(dst6 as u32));
-        if forbidden4(s4) || forbidden4(d4) || Ipv6Addr::from(dst6) == self.cfg.own_ipv6 {
-            return None;
-        }
-        if f.well_known && !(is_global_v4(s4) && is_global_v4(d4)) {
-            return None;
-        }
-        let total = 20 + plen;
-        let at = if nh == 6 { 16 } else { 6 };
-        if total > usize::from(self.cfg.ipv4_mtu) || plen < at + 4 {
-            return None;
-        }
-        let hc = u16::from_be_bytes([p[40 + at], p[41 + at]]);
-        if nh == 17 && hc == 0 {
-            return None;
-        }
-        let mut c = checksum::update(hc, f.sum2, 0);
-        if nh == 17 && c == 0 {
-            c = 0xffff;
-        }
-        let tos = self.cfg.tos.apply(((u16::from_be_bytes([h[0], h[1]]) >> 4) & 0xff) as u8);
-        // RFC 7915 §5.1: DF only above 1260 bytes; a fresh identification.
-        let df = total > 1260;
-        let id = self.ident();
-        let h4 = buf.replace_front(40, 20).ok()?;
-        write_ipv4_header(h4, tos, total as u16, id, u16::from(df) << 14, hop - 1, nh, s4, d4);
-        put16(&mut buf.as_mut_slice()[20..], at, c);
-        Some(Out::Fwd(Side::V4))
+    /// The common-case fast path, both directions. `None` sends the packet to the general
+    /// path, which handles (and counts) everything else; both give the same bytes (the
+    /// `siit_fastpath` tests compare them).
+    #[inline(always)]
+    fn fast(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+        let f = self.fast.as_ref()?;
+        let (start, end) = buf.bounds();
+        let len = end.wrapping_sub(start);
+        // One view for both directions: 20 bytes of headroom, then the packet's first 60.
+        let w: &mut [u8; 80] = buf.backing_mut().get_mut(start.checked_sub(20)?..)?.first_chunk_mut()?;
+        let new_start = match w[20] >> 4 {
+            4 => {
+                fast_v4(f, w, len)?;
+                start - 20
+            }
+            6 => {
+                let id = self.next_id.wrapping_add(1);
+                fast_v6(f, w, len, id)?;
+                self.next_id = id;
+                start + 20
+            }
+            _ => return None,
+        };
+        // Cannot fail: the new start is within the view, and end was valid.
+        buf.set_bounds(new_start, end).ok()?;
+        Some(if new_start < start { Side::V6 } else { Side::V4 })
     }
 
     /// IPv4 → IPv6 through the general path, with `over` mapping one address pair both ways
@@ -345,6 +350,34 @@ impl Siit {
         let out = self.xlate_v6(buf, now);
         self.over = None;
         out
+    }
+
+    /// Everything the fast path does not take: the general path (RFC 7915 in full) and
+    /// its counting, kept out of line so the fast path stays small.
+    #[inline(never)]
+    fn process_general(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+        let out = match buf.first().map(|b| b >> 4) {
+            Some(4) => self.xlate_v4(buf, now, false),
+            Some(6) => self.xlate_v6(buf, now),
+            _ => Out::Drop(R::Malformed),
+        };
+        match out {
+            Out::Fwd(side) => {
+                self.counters.forwarded += 1;
+                Verdict::Forward(side)
+            }
+            Out::Reply(side, reason) => {
+                self.counters.replied += 1;
+                if let Some(r) = reason {
+                    self.counters.drop(r);
+                }
+                Verdict::Reply(side)
+            }
+            Out::Drop(r) => {
+                self.counters.drop(r);
+                Verdict::Drop(r)
+            }
+        }
     }
 
     /// The configuration.
@@ -1340,39 +1373,152 @@ fn translate_inner_l4_64(l4: &mut [u8], nh: u8, s6: Ipv6Addr, d6: Ipv6Addr, s4: 
     }
 }
 
+/// Whether two IPv4 addresses (from a packet the fast path looks at) translate: neither is
+/// forbidden, and with the well-known prefix both are global (RFC 6052 §3.1).
+#[inline(always)]
+fn fast_addrs_ok(f: &Fast, s: u32, d: u32) -> bool {
+    if (MAY_BE_FORBIDDEN[(s >> 24) as usize] || MAY_BE_FORBIDDEN[(d >> 24) as usize])
+        && (forbidden4(Ipv4Addr::from(s)) || forbidden4(Ipv4Addr::from(d)))
+    {
+        return false;
+    }
+    !f.well_known || both_global(s, d)
+}
+
+#[inline(never)]
+fn both_global(s: u32, d: u32) -> bool {
+    is_global_v4(Ipv4Addr::from(s)) && is_global_v4(Ipv4Addr::from(d))
+}
+
+/// IPv4 → IPv6 for the common case: an unfragmented TCP or UDP packet without options that
+/// fits, between two translatable addresses (RFC 7915 §4.1, §4.5). `w` is a view of 20
+/// bytes of headroom and the packet's first 60 bytes, so the 40-byte IPv6 header replaces
+/// the 20-byte IPv4 header by moving the start back 20 bytes; the payload stays in place.
+#[inline(always)]
+fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
+    // The IPv4 header is w[20..40], read as five 32-bit words. Version 4 without options,
+    // TCP or UDP: anything else (ICMP above all) leaves at once.
+    let (h0, h2) = (be32at(w, 20), be32at(w, 28));
+    let (ttl, proto) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
+    let udp = proto == 17;
+    if h0 >> 24 != 0x45 || !(proto == 6 || udp) {
+        return None;
+    }
+    let (src, dst) = (be32at(w, 32), be32at(w, 36));
+    if !fast_addrs_ok(f, src, dst) || dst == f.own4 {
+        return None;
+    }
+    let h1 = be32at(w, 24);
+    let total = (h0 & 0xffff) as usize;
+    // The whole packet, not a fragment (MF clear, offset 0), a TTL that survives the
+    // decrement (RFC 7915 §4.1).
+    if total != len || h1 & 0x3fff != 0 || ttl <= 1 {
+        return None;
+    }
+    // RFC 1812 §5.2.2: the header checksum verifies.
+    if fold16(u64::from(h0) + u64::from(h1) + u64::from(h2) + u64::from(src) + u64::from(dst)) != 0xffff {
+        return None;
+    }
+    // The checksum field is at 6 (UDP) or 16 (TCP) in the transport header, which must hold it.
+    let at = if udp { 46 } else { 56 };
+    let plen = total.wrapping_sub(20);
+    let limit = if h1 & 0x4000 != 0 { f.limit_df } else { f.limit_nodf };
+    if total < at - 20 + 4 || plen + 40 > usize::from(limit) {
+        return None;
+    }
+    let hc = u16::from_be_bytes([w[at], w[at + 1]]);
+    // RFC 7915 §4.5: a zero UDP checksum takes the general path (computed or refused there).
+    if udp && hc == 0 {
+        return None;
+    }
+    // RFC 1624: the pseudo-header gains the prefix's words for both addresses; a UDP
+    // result of zero is sent as 0xffff (RFC 768).
+    let c = match !add16(!hc, f.k46) {
+        0 if udp => 0xffff,
+        c => c,
+    };
+    let tc = ((h0 >> 16) as u8 & f.tc.0) | f.tc.1;
+    // RFC 7915 §4.1: version 6, traffic class, flow label 0, payload length, next header,
+    // hop limit one less; addresses pool6 + IPv4 (RFC 6052 §2.2, /96). The destination's low
+    // 32 bits land exactly where the IPv4 destination already is (w[36..40]).
+    let first =
+        (6u64 << 60) | (u64::from(tc) << 52) | ((plen as u64) << 16) | (u64::from(proto) << 8) | u64::from(ttl - 1);
+    w[..8].copy_from_slice(&first.to_be_bytes());
+    w[8..20].copy_from_slice(&f.pre);
+    w[20..24].copy_from_slice(&src.to_be_bytes());
+    w[24..36].copy_from_slice(&f.pre);
+    w[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    Some(())
+}
+
+/// IPv6 → IPv4 for the common case (see [`fast_v4`]; RFC 7915 §5.1): the IPv6 header is
+/// w[20..60], and the IPv4 header is written over its last 20 bytes.
+#[inline(always)]
+fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
+    // TCP or UDP right after the IPv6 header (no extension headers), or leave at once.
+    let v1 = be32at(w, 24);
+    let (nh, hop) = ((v1 >> 8) as u8, v1 as u8);
+    let udp = nh == 17;
+    if !(nh == 6 || udp) {
+        return None;
+    }
+    // Both addresses in pool6 (/96): their first 12 bytes are the prefix.
+    if w[28..40] != f.pre || w[44..56] != f.pre {
+        return None;
+    }
+    let (src, dst) = (be32at(w, 40), be32at(w, 56));
+    if !fast_addrs_ok(f, src, dst) || u64::from(dst) == f.own6_low {
+        return None;
+    }
+    let v0 = be32at(w, 20);
+    let plen = (v1 >> 16) as usize;
+    // The whole packet, a hop limit that survives the decrement.
+    if plen + 40 != len || hop <= 1 {
+        return None;
+    }
+    let at = if udp { 66 } else { 76 };
+    let total = plen + 20;
+    if total > usize::from(f.ipv4_mtu) || plen < at - 60 + 4 {
+        return None;
+    }
+    let hc = u16::from_be_bytes([w[at], w[at + 1]]);
+    // RFC 8200 §8.1: a zero IPv6 UDP checksum is invalid (the general path drops it).
+    if udp && hc == 0 {
+        return None;
+    }
+    // RFC 1624: the pseudo-header loses the prefix's words for both addresses.
+    let c = match !add16(!hc, f.k64) {
+        0 if udp => 0xffff,
+        c => c,
+    };
+    let tos = ((v0 >> 20) as u8 & f.tos.0) | f.tos.1;
+    // RFC 7915 §5.1: DF only above 1260 bytes, a fresh identification, TTL one less.
+    let flags: u32 = if total > 1260 { 0x4000 } else { 0 };
+    let h0 = (0x45 << 24) | (u32::from(tos) << 16) | total as u32;
+    let h1 = (u32::from(id) << 16) | flags;
+    let ttl_proto = (u32::from(hop - 1) << 8) | u32::from(nh);
+    let sum = u64::from(h0) + u64::from(h1) + u64::from(ttl_proto) + u64::from(src) + u64::from(dst);
+    let h2 = (ttl_proto << 16) | u32::from(!fold16(sum));
+    // The IPv4 header is w[40..60]; its destination is already in place (w[56..60]).
+    w[40..44].copy_from_slice(&h0.to_be_bytes());
+    w[44..48].copy_from_slice(&h1.to_be_bytes());
+    w[48..52].copy_from_slice(&h2.to_be_bytes());
+    w[52..56].copy_from_slice(&src.to_be_bytes());
+    w[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    Some(())
+}
+
 impl Engine for Siit {
     type Reason = DropReason;
 
+    #[inline]
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
         self.pending.active = false;
-        let out = match buf.first().map(|b| b >> 4) {
-            Some(4) => match self.fast_v4(buf) {
-                Some(o) => o,
-                None => self.xlate_v4(buf, now, false),
-            },
-            Some(6) => match self.fast_v6(buf) {
-                Some(o) => o,
-                None => self.xlate_v6(buf, now),
-            },
-            _ => Out::Drop(R::Malformed),
-        };
-        match out {
-            Out::Fwd(side) => {
-                self.counters.forwarded += 1;
-                Verdict::Forward(side)
-            }
-            Out::Reply(side, reason) => {
-                self.counters.replied += 1;
-                if let Some(r) = reason {
-                    self.counters.drop(r);
-                }
-                Verdict::Reply(side)
-            }
-            Out::Drop(r) => {
-                self.counters.drop(r);
-                Verdict::Drop(r)
-            }
+        if let Some(side) = self.fast(buf) {
+            self.counters.forwarded += 1;
+            return Verdict::Forward(side);
         }
+        self.process_general(buf, now)
     }
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
