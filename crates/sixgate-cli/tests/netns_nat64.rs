@@ -192,6 +192,12 @@ fn ping_both_ways_and_errors_translated() {
 fn tcp_transfer_both_directions_and_udp() {
     skip_unless_root!();
     let t = Topo::new("b", "");
+    // The router's links checksum and segment in software (no transmit offload), so the
+    // hosts' stacks verify every translated TCP/UDP checksum; the hosts keep TSO/USO, so the
+    // translator still gets super-packets from them.
+    for dev in ["v4b", "v6b"] {
+        must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);
+    }
     let data: Vec<u8> = (0..4_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let src = t.dir.path().join("data.bin");
     std::fs::write(&src, &data).unwrap();
@@ -219,6 +225,7 @@ fn tcp_transfer_both_directions_and_udp() {
     assert!(o.status.success(), "client: {}", String::from_utf8_lossy(&o.stderr));
     let _ = wait_output(server, Duration::from_secs(5));
     assert!(std::fs::read(&got).unwrap() == data, "downloaded bytes differ");
+    let whole_down = gso_whole(&t.counters());
     // Upload: the IPv6 host sends, the IPv4 host stores.
     let up = t.dir.path().join("up.bin");
     let server = t.python(
@@ -246,12 +253,47 @@ fn tcp_transfer_both_directions_and_udp() {
     // With offload the kernel hands the TCP stream over as GSO super-packets, and the bulk
     // of it is translated whole (sixgate_core::gso), not cut into 1500-byte packets.
     let c = t.counters();
-    let whole: u64 = c
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("gso_whole="))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no gso_whole in {c}"));
-    assert!(whole > 0, "8 MB of TCP crossed without one super-packet translated whole: {c}");
+    assert!(whole_down > 0, "4 MB of TCP (IPv4 → IPv6) without one super-packet translated whole: {c}");
+    assert!(gso_whole(&c) > whole_down, "4 MB of TCP (IPv6 → IPv4) without one super-packet translated whole: {c}");
+    // UDP super-packets (UDP_SEGMENT, 1400-byte segments) both ways: 10,240 bytes make seven
+    // full datagrams and a 440-byte one, which as IPv4 leaves on its own without DF (RFC 7915
+    // §5.1). The receiver checks every datagram's bytes; its stack checks the checksums.
+    let before = gso_whole(&c);
+    for (from, to, family, dst) in [("h6", "h4", "AF_INET", H4_V6), ("h4", "h6", "AF_INET6", H6_V4)] {
+        let bind = if family == "AF_INET" { "0.0.0.0" } else { "::" };
+        let rx = t.python(
+            to,
+            &format!(
+                "import socket\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\ns.bind(('{bind}',5004));s.settimeout(5)\n\
+                 data=bytes(i%251 for i in range(10240))\nwant=[data[i:i+1400] for i in range(0,10240,1400)]\ngot=[]\n\
+                 try:\n  while len(got)<len(want):\n    got.append(s.recvfrom(65535)[0])\nexcept socket.timeout: pass\n\
+                 print(sorted(got)==sorted(want), len(got))"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let fam6 = if from == "h6" { "AF_INET6" } else { "AF_INET" };
+        // IPv4 with DF (IP_MTU_DISCOVER = IP_PMTUDISC_DO): without it the translator must
+        // fragment each 1448-byte IPv6 segment for the 1280-byte minimum (RFC 7915 §4.1),
+        // and the super-packet rightly goes segment by segment.
+        let df = if from == "h4" { "s.setsockopt(socket.IPPROTO_IP,10,2)" } else { "" };
+        let o = t.exec(
+            from,
+            &[
+                PY,
+                "-c",
+                &format!(
+                    "import socket\ns=socket.socket(socket.{fam6},socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_UDP,103,1400)\n{df}\n\
+                     s.sendto(bytes(i%251 for i in range(10240)),('{dst}',5004))"
+                ),
+            ],
+        );
+        assert!(o.status.success(), "UDP_SEGMENT send: {}", String::from_utf8_lossy(&o.stderr));
+        let o = wait_output(rx, Duration::from_secs(10));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.trim(), "True 8", "UDP GSO {from} → {to}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let c = t.counters();
+    assert!(gso_whole(&c) >= before + 2, "the UDP super-packets went segment by segment: {c}");
     // UDP: an echo server on the IPv4 host, datagrams of many sizes from the IPv6 host.
     let server = t.python(
         "h4",
@@ -271,6 +313,14 @@ fn tcp_transfer_both_directions_and_udp() {
     let echoed: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0);
     assert!(echoed >= 58, "UDP echoes: {echoed}/60; {}", String::from_utf8_lossy(&o.stderr));
     let _ = server.wait_with_output();
+}
+
+/// The `gso_whole=` counter of a counters line.
+fn gso_whole(c: &str) -> u64 {
+    c.split_whitespace()
+        .find_map(|w| w.strip_prefix("gso_whole="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no gso_whole in {c}"))
 }
 
 #[test]

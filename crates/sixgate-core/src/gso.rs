@@ -232,7 +232,8 @@ pub enum SuperOutcome<R> {
 /// virtio-net header with `NEEDS_CSUM` describes it); `seg` is the payload bytes per
 /// segment; `probe` is scratch space for the first segment.
 ///
-/// Errors leave `buf` untouched and the engine uncalled.
+/// Errors (a packet that is not plain TCP/UDP, a zero segment size, less than 20 bytes of
+/// front room in `buf`) leave `buf` untouched and the engine uncalled.
 pub fn process_super<E: Engine>(
     engine: &mut E,
     buf: &mut PacketBuf,
@@ -244,10 +245,19 @@ pub fn process_super<E: Engine>(
     if seg == 0 {
         return Err(GsoError::SegmentSize);
     }
+    // Room for the largest header growth (IPv4 → IPv6: 20 bytes), checked before the engine
+    // sees anything, so an error leaves both untouched.
+    if buf.front_room() < 20 {
+        return Err(GsoError::NoRoom);
+    }
     let count = segments(&l, seg);
     segment(buf.as_slice(), &l, seg, 0, probe)?;
     let at_in = l.l3 + l.csum_offset();
     let c_in = u16::from_be_bytes([probe.as_slice()[at_in], probe.as_slice()[at_in + 1]]);
+    // Segment 0's transport header as built, to check below that the engine changed
+    // nothing in it but the ports and the checksum.
+    let mut l4_in = [0u8; 60];
+    l4_in[..l.l4].copy_from_slice(&probe.as_slice()[l.l3..l.l3 + l.l4]);
     // SYN, FIN and RST move connection state (RFC 6146 §3.5.2): the engine must see the
     // segment that carries them, so such super-packets go segment by segment.
     let tcp_flags = if l.proto == 6 { buf.as_slice()[l.l3 + 13] & 0x07 } else { 0 };
@@ -264,6 +274,13 @@ pub fn process_super<E: Engine>(
         return Ok(segmented);
     };
     if o.proto != l.proto || o.l4 != l.l4 || o.payload != l.payload.min(usize::from(seg)) {
+        return Ok(segmented);
+    }
+    // Only the ports and the checksum may differ: any other rewrite of the transport header
+    // (an MSS clamp, say) would not carry over to the partial checksum.
+    let co = l.csum_offset();
+    let l4_out = &probe.as_slice()[o.l3..o.l3 + o.l4];
+    if l4_out[4..co] != l4_in[4..co] || l4_out[co + 2..] != l4_in[co + 2..l.l4] {
         return Ok(segmented);
     }
     // RFC 7915 §5.1: as IPv4, a segment of 1260 bytes or less goes without DF. Only the last
@@ -287,9 +304,10 @@ pub fn process_super<E: Engine>(
     l3[..o.l3].copy_from_slice(&p[..o.l3]);
     let mut ports = [0u8; 4];
     ports.copy_from_slice(&p[o.l3..o.l3 + 4]);
-    if tail {
-        // The last segment, untranslated, for the caller to run through the engine.
-        segment(buf.as_slice(), &l, seg, count - 1, probe)?;
+    if tail && segment(buf.as_slice(), &l, seg, count - 1, probe).is_err() {
+        // (Cannot happen with a probe buffer that held segment 0.) The probe no longer
+        // holds segment 0's result, so say so rather than pretend.
+        return Err(GsoError::NoRoom);
     }
     let s = buf.as_slice();
     let ulen_in = l.l4 + l.payload;
@@ -319,6 +337,7 @@ pub fn process_super<E: Engine>(
     if tail {
         buf.truncate(l.l3 + ulen);
     }
+    // Cannot fail: the front room was checked above.
     let h = buf.replace_front(l.l3 + l.l4, o.l3 + o.l4).map_err(|_| GsoError::NoRoom)?;
     h[..o.l3].copy_from_slice(&l3[..o.l3]);
     h[o.l3..o.l3 + o.l4].copy_from_slice(&l4[..o.l4]);

@@ -1,6 +1,7 @@
-//! Batched TUN I/O with virtio-net offload: the kernel hands over TCP super-packets (GSO),
-//! `tun-rs` splits them into MTU-sized packets on read and coalesces translated ones on
-//! write (GRO), so one syscall moves many packets.
+//! Batched TUN I/O with virtio-net offload: the kernel hands over TCP/UDP super-packets (GSO);
+//! the NAT64 driver translates them whole (`sixgate_core::gso`), the tunnel driver has `tun-rs`
+//! split them into MTU-sized packets; on write `tun-rs` coalesces packets of a flow
+//! (GRO), so one syscall moves many packets.
 
 use sixgate_core::buf::PacketBuf;
 use tun_rs::ExpandBuffer;

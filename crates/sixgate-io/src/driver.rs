@@ -184,9 +184,19 @@ fn worker_offload<E: Engine>(
                 || kind == VIRTIO_NET_HDR_GSO_TCPV6
                 || kind == VIRTIO_NET_HDR_GSO_UDP_L4
             {
-                match gso::process_super(&mut engine, &mut rx.buf, hdr.gso_size, &mut probe.buf, now) {
+                // Whole translation needs the checksum partial at the transport header, as
+                // Linux hands GSO packets over; anything else is cut up by tun-rs below.
+                let partial = hdr.flags & NEEDS_CSUM != 0
+                    && gso::layout(rx.buf.as_slice()).is_some_and(|l| {
+                        usize::from(hdr.csum_start) == l.l3 && usize::from(hdr.csum_offset) == l.csum_offset()
+                    });
+                let outcome = if partial {
+                    gso::process_super(&mut engine, &mut rx.buf, hdr.gso_size, &mut probe.buf, now)
+                } else {
+                    Err(gso::GsoError::Layout)
+                };
+                match outcome {
                     Ok(SuperOutcome::Whole { layout, tail, .. }) => {
-                        stats.whole += 1;
                         // Keep the order of a flow: what is queued goes first.
                         if !tx.is_empty() {
                             flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
@@ -207,8 +217,19 @@ fn worker_offload<E: Engine>(
                         let sent = start >= VH
                             && out.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
                             && dev.send(&rx.buf.backing()[start - VH..end]).is_ok();
-                        if !sent {
+                        if sent {
+                            stats.whole += 1;
+                        } else {
                             stats.write_errors += 1;
+                        }
+                        // Anything the engine queued while forwarding it.
+                        loop {
+                            let mut extra = free.pop().unwrap_or_else(IoBuf::new);
+                            if engine.poll_transmit(&mut extra.buf).is_none() {
+                                free.push(extra);
+                                break;
+                            }
+                            tx.push(extra);
                         }
                         if tail {
                             let v = engine.process(&mut probe.buf, now);
@@ -234,8 +255,15 @@ fn worker_offload<E: Engine>(
                     Err(_) => {
                         // Not a plain TCP/UDP super-packet (IPv6 extension headers, say):
                         // tun-rs cuts it into packets, each goes through the engine.
-                        if split.is_empty() {
-                            split = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+                        // One buffer per segment (a small MSS makes more than a batch).
+                        let len = rx.buf.len();
+                        let hl = usize::from(hdr.hdr_len).min(len);
+                        let need = (len - hl).div_ceil(usize::from(hdr.gso_size.max(1))).max(1);
+                        while split.len() < need {
+                            split.push(IoBuf::new());
+                        }
+                        if sizes.len() < split.len() {
+                            sizes.resize(split.len(), 0);
                         }
                         for b in split.iter_mut() {
                             b.for_rx();

@@ -112,7 +112,7 @@ fn reference_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> Vec<(String, Vec
                 pkts.push(x.as_slice().to_vec());
             }
         }
-        out.push((format!("{v:?}"), pkts));
+        out.push((format!("{v:?}"), pkts.into_iter().map(norm).collect()));
     }
     out
 }
@@ -136,8 +136,8 @@ fn via_super_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> (bool, Vec<u8>, 
             let n = sixgate_core::gso::segments(&l, seg);
             let mut b = PacketBuf::new();
             for i in 0..n {
-                segment(&whole, &l, seg, i, &mut b).unwrap();
-                out.push((format!("{:?}", Verdict::<E::Reason>::Forward(side)), vec![b.as_slice().to_vec()]));
+                let k = kernel_segment(&whole, &l, seg, i, &mut b);
+                out.push((format!("{:?}", Verdict::<E::Reason>::Forward(side)), vec![norm(k)]));
             }
             if tail {
                 let v = e.process(&mut probe, Instant::now());
@@ -152,7 +152,7 @@ fn via_super_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> (bool, Vec<u8>, 
                 t[10..12].copy_from_slice(&[0, 0]);
                 let c = sixgate_core::checksum::checksum(&t[..20]);
                 t[10..12].copy_from_slice(&c.to_be_bytes());
-                out.push((format!("{v:?}"), vec![t]));
+                out.push((format!("{v:?}"), vec![norm(t)]));
             }
             (true, whole, out)
         }
@@ -165,7 +165,7 @@ fn via_super_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> (bool, Vec<u8>, 
                     first.push(x.as_slice().to_vec());
                 }
             }
-            out.push((format!("{verdict:?}"), first));
+            out.push((format!("{verdict:?}"), first.into_iter().map(norm).collect()));
             let mut b = PacketBuf::new();
             for i in 1..count {
                 segment(pkt, &l, seg, i, &mut b).unwrap();
@@ -178,11 +178,54 @@ fn via_super_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> (bool, Vec<u8>, 
                         pkts.push(x.as_slice().to_vec());
                     }
                 }
-                out.push((format!("{v:?}"), pkts));
+                out.push((format!("{v:?}"), pkts.into_iter().map(norm).collect()));
             }
             (false, buf.as_slice().to_vec(), out)
         }
     }
+}
+
+/// Segment `i` of a whole-translated super-packet, cut and finished the way Linux does it
+/// (software GSO, then checksum offload done in software): the headers and payload as
+/// `segment` lays them out, but the transport checksum computed from the super-packet's
+/// *partial* field — TCP (tcp_gso_segment): partial + ~(whole L4 length) + segment L4
+/// length; UDP (__udp_gso_segment): partial − the UDP length *field* + segment length —
+/// then summed from the transport header to the end and complemented
+/// (skb_checksum_help, 0 sent as 0xffff). A wrong partial checksum or UDP length in the
+/// super-packet shows up here as a wrong segment checksum.
+fn kernel_segment(whole: &[u8], l: &sixgate_core::gso::Layout, seg: u16, i: usize, b: &mut PacketBuf) -> Vec<u8> {
+    use sixgate_core::checksum::{add, sum};
+    segment(whole, l, seg, i, b).unwrap();
+    let mut p = b.as_slice().to_vec();
+    let t = l.l3;
+    let at = t + l.csum_offset();
+    let f = u32::from(be16(whole, at));
+    let seg_len = (p.len() - t) as u32;
+    let partial = if l.proto == 6 {
+        let whole_len = (whole.len() - t) as u16;
+        fold(add(add(f, u32::from(!whole_len)), seg_len))
+    } else {
+        fold(add(add(f, u32::from(!be16(whole, t + 4))), seg_len))
+    };
+    p[at..at + 2].copy_from_slice(&partial.to_be_bytes());
+    let c = match !fold(sum(&p[t..])) {
+        0 => 0xffff,
+        c => c,
+    };
+    p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// TCP checksum 0x0000 written as 0xffff (the same one's-complement value) so that
+/// packets compare by value.
+fn norm(mut p: Vec<u8>) -> Vec<u8> {
+    if let Some(l) = layout(&p) {
+        let at = l.l3 + l.csum_offset();
+        if l.proto == 6 && be16(&p, at) == 0 {
+            p[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+        }
+    }
+    p
 }
 
 fn be16(p: &[u8], o: usize) -> u16 {
