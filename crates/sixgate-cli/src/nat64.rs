@@ -34,7 +34,8 @@ pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
     /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146, one
     /// queue) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
-    /// `max_sessions_per_source` and `{udp,icmp,tcp_est,tcp_trans}_timeout` in seconds).
+    /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
+    /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Validate the file, name every bad line, and exit.

@@ -34,6 +34,11 @@
 //! icmp_timeout = 60
 //! tcp_est_timeout = 7440
 //! tcp_trans_timeout = 240
+//! tcp_incoming_syn_timeout = 6      # an unsolicited IPv4 SYN is held this long (RFC 6146 §3.5.2.2)
+//! max_held_syns = 64
+//! fragment_timeout = 2              # RFC 6146 §3.4 FRAGMENT_MIN
+//! max_fragment_flows = 4096
+//! max_fragment_bytes = 262144
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -134,6 +139,12 @@ pub(crate) struct FileConfig {
     icmp_timeout: Option<u64>,
     tcp_est_timeout: Option<u64>,
     tcp_trans_timeout: Option<u64>,
+    tcp_incoming_syn_timeout: Option<u64>,
+    /// Stateful mode: held unsolicited SYNs and waiting fragments.
+    max_held_syns: Option<usize>,
+    fragment_timeout: Option<u64>,
+    max_fragment_flows: Option<usize>,
+    max_fragment_bytes: Option<usize>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -313,7 +324,12 @@ impl FileConfig {
             || self.udp_timeout.is_some()
             || self.icmp_timeout.is_some()
             || self.tcp_est_timeout.is_some()
-            || self.tcp_trans_timeout.is_some();
+            || self.tcp_trans_timeout.is_some()
+            || self.tcp_incoming_syn_timeout.is_some()
+            || self.max_held_syns.is_some()
+            || self.fragment_timeout.is_some()
+            || self.max_fragment_flows.is_some()
+            || self.max_fragment_bytes.is_some();
         if !stateful {
             return if any {
                 Err(CliError::input("pool4, filtering, session limits and timeouts need mode = \"stateful\""))
@@ -349,8 +365,12 @@ impl FileConfig {
                 icmp: secs(self.icmp_timeout, d.icmp),
                 tcp_est: secs(self.tcp_est_timeout, d.tcp_est),
                 tcp_trans: secs(self.tcp_trans_timeout, d.tcp_trans),
-                tcp_incoming_syn: d.tcp_incoming_syn,
+                tcp_incoming_syn: secs(self.tcp_incoming_syn_timeout, d.tcp_incoming_syn),
             },
+            max_held_syns: self.max_held_syns,
+            fragment_timeout: self.fragment_timeout.map(Duration::from_secs),
+            max_fragment_flows: self.max_fragment_flows,
+            max_fragment_bytes: self.max_fragment_bytes,
         }))
     }
 
@@ -390,6 +410,10 @@ pub(crate) struct StatefulOpts {
     max_sessions: Option<usize>,
     max_sessions_per_source: Option<usize>,
     timers: Timers,
+    max_held_syns: Option<usize>,
+    fragment_timeout: Option<Duration>,
+    max_fragment_flows: Option<usize>,
+    max_fragment_bytes: Option<usize>,
 }
 
 impl StatefulOpts {
@@ -407,6 +431,18 @@ impl StatefulOpts {
         }
         if let Some(n) = self.max_sessions_per_source {
             c.max_sessions_per_source = n;
+        }
+        if let Some(n) = self.max_held_syns {
+            c.max_held_syns = n;
+        }
+        if let Some(t) = self.fragment_timeout {
+            c.fragment_timeout = t;
+        }
+        if let Some(n) = self.max_fragment_flows {
+            c.max_fragment_flows = n;
+        }
+        if let Some(n) = self.max_fragment_bytes {
+            c.max_fragment_bytes = n;
         }
         c.validate().map_err(|e| CliError::input(e.to_string()))?;
         Ok(c)
@@ -548,6 +584,11 @@ max_sessions = 1000
 max_sessions_per_source = 10
 udp_timeout = 600
 tcp_trans_timeout = 300
+tcp_incoming_syn_timeout = 8
+max_held_syns = 5
+fragment_timeout = 3
+max_fragment_flows = 7
+max_fragment_bytes = 9000
 "#;
         let mut f = FileConfig::parse(text, "t.toml").unwrap();
         let st = f.take_stateful().unwrap().unwrap();
@@ -562,6 +603,9 @@ tcp_trans_timeout = 300
         assert_eq!(c.timers.udp, Duration::from_secs(600));
         assert_eq!(c.timers.tcp_trans, Duration::from_secs(300));
         assert_eq!(c.timers.icmp, Duration::from_secs(60));
+        assert_eq!(c.timers.tcp_incoming_syn, Duration::from_secs(8));
+        assert_eq!((c.max_held_syns, c.max_fragment_flows, c.max_fragment_bytes), (5, 7, 9000));
+        assert_eq!(c.fragment_timeout, Duration::from_secs(3));
         // Stateful keys without the mode, a bad entry, a missing pool.
         let mut f = FileConfig::parse("pool4 = [\"198.51.100.0/30\"]\n", "t.toml").unwrap();
         assert!(f.take_stateful().is_err());
