@@ -120,6 +120,11 @@ fn worker_offload<E: Engine>(
         }
         let spare = free.pop().unwrap_or_else(IoBuf::new);
         tx.push(std::mem::replace(b, spare));
+        drain(engine, tx, free);
+    }
+
+    // Queues whatever the engine has left to send.
+    fn drain<E: Engine>(engine: &mut E, tx: &mut Vec<IoBuf>, free: &mut Vec<IoBuf>) {
         loop {
             let mut extra = free.pop().unwrap_or_else(IoBuf::new);
             if engine.poll_transmit(&mut extra.buf).is_none() {
@@ -142,14 +147,7 @@ fn worker_offload<E: Engine>(
             engine.handle_timeout(now);
             // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
             // unsolicited SYN held 6 s).
-            loop {
-                let mut extra = free.pop().unwrap_or_else(IoBuf::new);
-                if engine.poll_transmit(&mut extra.buf).is_none() {
-                    free.push(extra);
-                    break;
-                }
-                tx.push(extra);
-            }
+            drain(&mut engine, &mut tx, &mut free);
         }
         // Drain the device without blocking (it is non-blocking), then write the single
         // packets in one batch: one poll per burst, not per packet.
@@ -223,14 +221,7 @@ fn worker_offload<E: Engine>(
                             stats.write_errors += 1;
                         }
                         // Anything the engine queued while forwarding it.
-                        loop {
-                            let mut extra = free.pop().unwrap_or_else(IoBuf::new);
-                            if engine.poll_transmit(&mut extra.buf).is_none() {
-                                free.push(extra);
-                                break;
-                            }
-                            tx.push(extra);
-                        }
+                        drain(&mut engine, &mut tx, &mut free);
                         if tail {
                             let v = engine.process(&mut probe.buf, now);
                             take(&mut engine, &v, &mut probe, &mut tx, &mut free);

@@ -91,36 +91,43 @@ fn super_packet_at(
     p
 }
 
+/// Per segment: the verdict (as text, so engines with different reasons compare) and the
+/// packets that came out.
+type Outs = Vec<(String, Vec<Vec<u8>>)>;
+
 /// The reference: segment first, translate each segment; (verdict, packets) per segment.
-fn reference(pkt: &[u8], seg: u16) -> Vec<(String, Vec<Vec<u8>>)> {
+fn reference(pkt: &[u8], seg: u16) -> Outs {
     reference_with(Siit::new(cfg()).unwrap(), pkt, seg)
 }
 
-fn reference_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> Vec<(String, Vec<Vec<u8>>)> {
+fn reference_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> Outs {
     let l = layout(pkt).unwrap();
     let n = sixgate_core::gso::segments(&l, seg);
-    let mut out = Vec::new();
     let mut b = PacketBuf::new();
-    for i in 0..n {
-        segment(pkt, &l, seg, i, &mut b).unwrap();
-        let v = e.process(&mut b, Instant::now());
-        let mut pkts = Vec::new();
-        if !matches!(v, Verdict::Drop(_)) {
-            pkts.push(b.as_slice().to_vec());
-            let mut x = PacketBuf::new();
-            while e.poll_transmit(&mut x).is_some() {
-                pkts.push(x.as_slice().to_vec());
-            }
+    (0..n)
+        .map(|i| {
+            segment(pkt, &l, seg, i, &mut b).unwrap();
+            let v = e.process(&mut b, Instant::now());
+            result(&mut e, v, &b)
+        })
+        .collect()
+}
+
+/// The engine's verdict on the packet now in `b`, with `b` and whatever it queued after it.
+fn result<E: Engine>(e: &mut E, v: Verdict<E::Reason>, b: &PacketBuf) -> (String, Vec<Vec<u8>>) {
+    let mut pkts = Vec::new();
+    if !matches!(v, Verdict::Drop(_)) {
+        pkts.push(norm(b.as_slice().to_vec()));
+        let mut x = PacketBuf::new();
+        while e.poll_transmit(&mut x).is_some() {
+            pkts.push(norm(x.as_slice().to_vec()));
         }
-        out.push((format!("{v:?}"), pkts.into_iter().map(norm).collect()));
     }
-    out
+    (format!("{v:?}"), pkts)
 }
 
 /// The same through `process_super`: Whole → the super-packet's segments; Segmented →
 /// the probe's result, then the rest one by one, as the gateway's worker does.
-type Outs = Vec<(String, Vec<Vec<u8>>)>;
-
 fn via_super(pkt: &[u8], seg: u16) -> (bool, Vec<u8>, Outs) {
     via_super_with(Siit::new(cfg()).unwrap(), pkt, seg)
 }
@@ -157,28 +164,12 @@ fn via_super_with<E: Engine>(mut e: E, pkt: &[u8], seg: u16) -> (bool, Vec<u8>, 
             (true, whole, out)
         }
         SuperOutcome::Segmented { verdict, layout: l, count } => {
-            let mut first = Vec::new();
-            if !matches!(verdict, Verdict::Drop(_)) {
-                first.push(probe.as_slice().to_vec());
-                let mut x = PacketBuf::new();
-                while e.poll_transmit(&mut x).is_some() {
-                    first.push(x.as_slice().to_vec());
-                }
-            }
-            out.push((format!("{verdict:?}"), first.into_iter().map(norm).collect()));
+            out.push(result(&mut e, verdict, &probe));
             let mut b = PacketBuf::new();
             for i in 1..count {
                 segment(pkt, &l, seg, i, &mut b).unwrap();
                 let v = e.process(&mut b, Instant::now());
-                let mut pkts = Vec::new();
-                if !matches!(v, Verdict::Drop(_)) {
-                    pkts.push(b.as_slice().to_vec());
-                    let mut x = PacketBuf::new();
-                    while e.poll_transmit(&mut x).is_some() {
-                        pkts.push(x.as_slice().to_vec());
-                    }
-                }
-                out.push((format!("{v:?}"), pkts.into_iter().map(norm).collect()));
+                out.push(result(&mut e, v, &b));
             }
             (false, buf.as_slice().to_vec(), out)
         }
