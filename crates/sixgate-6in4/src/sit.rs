@@ -1,7 +1,7 @@
 //! The tunnel endpoint engine.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
@@ -10,6 +10,7 @@ use sixgate_core::class::is_global_v4;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
+use sixgate_core::wire::{be16, put16, v4at, v6at};
 
 use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
 use crate::reason::DropReason;
@@ -24,25 +25,6 @@ enum Out {
     Fwd(Side),
     Reply(Side, DropReason),
     Drop(DropReason),
-}
-
-#[inline]
-fn be16(p: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([p[o], p[o + 1]])
-}
-#[inline]
-fn put16(p: &mut [u8], o: usize, v: u16) {
-    p[o..o + 2].copy_from_slice(&v.to_be_bytes());
-}
-#[inline]
-fn v4at(p: &[u8], o: usize) -> Ipv4Addr {
-    Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3])
-}
-#[inline]
-fn v6at(p: &[u8], o: usize) -> Ipv6Addr {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&p[o..o + 16]);
-    Ipv6Addr::from(a)
 }
 
 /// The 20-byte outer IPv4 header sum without the total length, identification and

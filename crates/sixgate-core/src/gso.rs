@@ -37,6 +37,7 @@ use std::time::Instant;
 use crate::buf::PacketBuf;
 use crate::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
 use crate::engine::{Engine, Side, Verdict};
+use crate::wire::{be16, be32};
 
 /// Where the headers of a super-packet (or of an ordinary packet) are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,8 +96,8 @@ pub fn layout(pkt: &[u8]) -> Option<Layout> {
         4 => {
             let ihl = usize::from(pkt[0] & 0x0f) * 4;
             let h = pkt.get(..20)?;
-            let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
-            let frag = u16::from_be_bytes([h[6], h[7]]) & 0x3fff;
+            let total = usize::from(be16(h, 2));
+            let frag = be16(h, 6) & 0x3fff;
             if ihl < 20 || total != pkt.len() || frag != 0 {
                 return None;
             }
@@ -104,7 +105,7 @@ pub fn layout(pkt: &[u8]) -> Option<Layout> {
         }
         6 => {
             let h = pkt.get(..40)?;
-            if 40 + usize::from(u16::from_be_bytes([h[4], h[5]])) != pkt.len() {
+            if 40 + usize::from(be16(h, 4)) != pkt.len() {
                 return None;
             }
             (true, 40, h[6])
@@ -157,7 +158,7 @@ pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) 
         b[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
     } else {
         b[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        let id = u16::from_be_bytes([b[4], b[5]]).wrapping_add(i as u16);
+        let id = be16(b, 4).wrapping_add(i as u16);
         b[4..6].copy_from_slice(&id.to_be_bytes());
         b[10..12].copy_from_slice(&[0, 0]);
         let c = !fold(sum(&b[..l.l3]));
@@ -165,7 +166,7 @@ pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) 
     }
     let t = l.l3;
     if l.proto == 6 {
-        let s = u32::from_be_bytes([b[t + 4], b[t + 5], b[t + 6], b[t + 7]]).wrapping_add((i * seg) as u32);
+        let s = be32(b, t + 4).wrapping_add((i * seg) as u32);
         b[t + 4..t + 8].copy_from_slice(&s.to_be_bytes());
         if i + 1 < n {
             b[t + 13] &= !0x09; // FIN, PSH
@@ -253,7 +254,7 @@ pub fn process_super<E: Engine>(
     let count = segments(&l, seg);
     segment(buf.as_slice(), &l, seg, 0, probe)?;
     let at_in = l.l3 + l.csum_offset();
-    let c_in = u16::from_be_bytes([probe.as_slice()[at_in], probe.as_slice()[at_in + 1]]);
+    let c_in = be16(probe.as_slice(), at_in);
     // Segment 0's transport header as built, to check below that the engine changed
     // nothing in it but the ports and the checksum.
     let mut l4_in = [0u8; 60];
@@ -299,7 +300,7 @@ pub fn process_super<E: Engine>(
         return Ok(segmented);
     }
     let at_out = o.l3 + o.csum_offset();
-    let c_out = u16::from_be_bytes([p[at_out], p[at_out + 1]]);
+    let c_out = be16(p, at_out);
     let mut l3 = [0u8; 60];
     l3[..o.l3].copy_from_slice(&p[..o.l3]);
     let mut ports = [0u8; 4];
@@ -315,7 +316,7 @@ pub fn process_super<E: Engine>(
     // The engine moved the complete checksum of segment 0 from c_in to c_out, i.e. the
     // summed words by ~c_out - ~c_in; the partial field moves by the same (RFC 1624).
     // Cutting off the tail changes the pseudo-header length: ulen_in → ulen.
-    let f_in = u16::from_be_bytes([s[at_in], s[at_in + 1]]);
+    let f_in = be16(s, at_in);
     let mut f = add(add(u32::from(f_in), u32::from(!c_out)), u32::from(c_in));
     if tail {
         f = add(add(f, u32::from(!(ulen_in as u16))), ulen as u32);

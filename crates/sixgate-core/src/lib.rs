@@ -13,6 +13,7 @@ pub mod gso;
 pub mod ratelimit;
 pub mod rfc6052;
 pub mod text;
+pub mod wire;
 
 pub use buf::PacketBuf;
 pub use engine::{Counters, Engine, Reason, Side, Verdict};

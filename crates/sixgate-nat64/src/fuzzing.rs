@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_core::wire::be16;
 
 use crate::{IcmpRateLimit, Siit, SiitConfig, TosPolicy};
 
@@ -196,10 +197,6 @@ pub fn check<R: std::fmt::Debug>(cfg: &SiitConfig, input: &[u8], v: Verdict<R>, 
             }
         }
     }
-}
-
-fn be16(p: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([p[o], p[o + 1]])
 }
 
 /// A naive RFC 1071 checksum over the concatenation of `chunks` (0 means it verifies).

@@ -9,6 +9,7 @@ use sixgate_core::class::is_global_v4;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052;
+use sixgate_core::wire::{be16, be32, put16, v4at, v6at};
 
 use crate::config::{SiitConfig, TosPolicy};
 use crate::icmp::{self, Map, Rest};
@@ -22,29 +23,6 @@ pub(crate) enum Out {
     Fwd(Side),
     Reply(Side, Option<DropReason>),
     Drop(DropReason),
-}
-
-#[inline]
-fn be16(p: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([p[o], p[o + 1]])
-}
-#[inline]
-fn be32(p: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
-}
-#[inline]
-fn put16(p: &mut [u8], o: usize, v: u16) {
-    p[o..o + 2].copy_from_slice(&v.to_be_bytes());
-}
-#[inline]
-fn v4at(p: &[u8], o: usize) -> Ipv4Addr {
-    Ipv4Addr::new(p[o], p[o + 1], p[o + 2], p[o + 3])
-}
-#[inline]
-fn v6at(p: &[u8], o: usize) -> Ipv6Addr {
-    let mut a = [0u8; 16];
-    a.copy_from_slice(&p[o..o + 16]);
-    Ipv6Addr::from(a)
 }
 
 /// Addresses no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).

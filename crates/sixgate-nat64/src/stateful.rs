@@ -71,6 +71,7 @@ use sixgate_core::checksum::{self, add};
 use sixgate_core::engine::{Counters, Engine, Reason, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::{self, Pool6};
+use sixgate_core::wire::{be16, be32};
 
 use crate::config::{IcmpRateLimit, SiitConfig};
 use crate::reason::DropReason;
@@ -1866,15 +1867,6 @@ impl Nat64 {
             }
         }
     }
-}
-
-#[inline]
-fn be16(p: &[u8], o: usize) -> u16 {
-    u16::from_be_bytes([p[o], p[o + 1]])
-}
-#[inline]
-fn be32(p: &[u8], o: usize) -> u32 {
-    u32::from_be_bytes([p[o], p[o + 1], p[o + 2], p[o + 3]])
 }
 
 /// Writes `new` into the 16-bit word at `at` (a port or ICMP identifier) and keeps the
