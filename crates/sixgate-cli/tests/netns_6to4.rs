@@ -184,27 +184,11 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        for (_, c, _) in &mut self.eps {
-            let Some(mut c) = c.take() else { continue };
-            let _ = sh(&["kill", "-TERM", &c.id().to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_all(self.eps.iter_mut().filter_map(|(_, c, _)| c.as_mut()));
         for n in NSES {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }
     }
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// The value of `key=N` in a counter line (0 when absent: only non-zero reasons print).

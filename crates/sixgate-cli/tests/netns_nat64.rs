@@ -135,18 +135,7 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        if let Some(mut gw) = self.gw.take() {
-            let _ = sh(&["kill", "-TERM", &gw.id().to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = gw.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = gw.kill();
-            let _ = gw.wait();
-        }
+        stop_all(self.gw.as_mut());
         for n in ["h6", "rt", "h4"] {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }

@@ -157,26 +157,11 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        for (mut c, _) in self.eps.drain(..) {
-            let _ = sh(&["kill", "-TERM", &c.id().to_string()]);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_all(self.eps.iter_mut().map(|(c, _)| c));
         for n in NSES {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }
     }
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A TCP transfer of `n` random bytes from ha to hb; returns (sent digest, received digest).

@@ -83,17 +83,7 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
-        for c in &mut self.children {
-            let _ = sh(&["kill", "-TERM", &c.id().to_string()]);
-        }
-        for c in &mut self.children {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_all(self.children.iter_mut());
         for n in ["h6", "rt", "h4"] {
             let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
         }

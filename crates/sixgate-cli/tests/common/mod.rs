@@ -57,3 +57,25 @@ pub fn wait_output(mut c: Child, limit: Duration) -> Output {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Stops daemons the way an operator would: SIGTERM to each (so they print their final
+/// counters), up to 5 s for each to exit, then SIGKILL for any still running.
+pub fn stop_all<'a>(children: impl IntoIterator<Item = &'a mut Child>) {
+    let children: Vec<&mut Child> = children.into_iter().collect();
+    for c in &children {
+        let _ = sh(&["kill", "-TERM", &c.id().to_string()]);
+    }
+    for c in children {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+/// Standard output then standard error of a finished command, as text.
+pub fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
