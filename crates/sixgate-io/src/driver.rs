@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{Counters, Engine, Verdict};
+use sixgate_core::engine::{Counters, Engine, Reason, Verdict};
 
 use crate::tun::TunDevice;
 
@@ -22,6 +22,16 @@ pub struct WorkerStats<C> {
     pub write_errors: u64,
     /// GSO super-packets translated whole (each also counted once in `received`).
     pub whole: u64,
+}
+
+impl<R: Reason> WorkerStats<Counters<R>> {
+    /// Takes the engine's counters and hands a snapshot to the reporting thread's slot.
+    pub(crate) fn publish(&mut self, counters: &Counters<R>, slot: &Mutex<Self>) {
+        self.counters = counters.clone();
+        if let Ok(mut s) = slot.lock() {
+            *s = self.clone();
+        }
+    }
 }
 
 /// Per-worker statistics slots shared with the reporting thread.
@@ -104,7 +114,7 @@ fn worker_offload<E: Engine>(
     let mut split: Vec<IoBuf> = Vec::new();
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut gro = GROTable::default();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
+    let mut stats = WorkerStats::default();
     let mut last_publish = Instant::now();
 
     // Queues the engine's result for `b` (and whatever it has to transmit after it).
@@ -282,17 +292,11 @@ fn worker_offload<E: Engine>(
         }
         // Publish at least every 100 ms while busy, and whenever the device goes idle.
         if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.counters = engine.counters().clone();
-            if let Ok(mut s) = slot.lock() {
-                *s = stats.clone();
-            }
+            stats.publish(engine.counters(), slot);
             last_publish = now;
         }
     }
-    stats.counters = engine.counters().clone();
-    if let Ok(mut s) = slot.lock() {
-        *s = stats;
-    }
+    stats.publish(engine.counters(), slot);
     Ok(())
 }
 
@@ -339,14 +343,8 @@ fn worker_plain<E: Engine>(
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
     let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
+    let mut stats = WorkerStats::default();
     let mut last_publish = Instant::now();
-    let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
-        stats.counters = engine.counters().clone();
-        if let Ok(mut s) = slot.lock() {
-            *s = stats.clone();
-        }
-    };
     while !stop.load(Ordering::Relaxed) {
         // Wait for a packet, at most 100 ms, so stop requests and timers are seen.
         let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
@@ -399,11 +397,11 @@ fn worker_plain<E: Engine>(
         }
         // Publish at least every 100 ms while busy, and whenever the device goes idle.
         if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            publish(&mut stats, &engine);
+            stats.publish(engine.counters(), slot);
             last_publish = now;
         }
     }
-    publish(&mut stats, &engine);
+    stats.publish(engine.counters(), slot);
     Ok(())
 }
 

@@ -195,14 +195,8 @@ fn run_batched<E: Engine>(
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut net_rx: Vec<IoBuf> = (0..MMSG_BATCH).map(|_| IoBuf::new()).collect();
     let mut out = Outbox::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
+    let mut stats = WorkerStats::default();
     let mut last_publish = Instant::now();
-    let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
-        stats.counters = engine.counters().clone();
-        if let Ok(mut s) = slot.lock() {
-            *s = stats.clone();
-        }
-    };
     while !stop.load(Ordering::Relaxed) {
         let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
@@ -261,11 +255,11 @@ fn run_batched<E: Engine>(
         out.flush_net(&io.outer, &mut stats.write_errors);
         out.flush_tun(&io.tun, &mut stats.write_errors);
         if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            publish(&mut stats, &engine);
+            stats.publish(engine.counters(), slot);
             last_publish = now;
         }
     }
-    publish(&mut stats, &engine);
+    stats.publish(engine.counters(), slot);
     Ok(())
 }
 
@@ -281,14 +275,8 @@ fn run_plain<E: Engine>(
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
     let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats { counters: Counters::new(), received: 0, write_errors: 0, whole: 0 };
+    let mut stats = WorkerStats::default();
     let mut last_publish = Instant::now();
-    let publish = |stats: &mut WorkerStats<Counters<E::Reason>>, engine: &E| {
-        stats.counters = engine.counters().clone();
-        if let Ok(mut s) = slot.lock() {
-            *s = stats.clone();
-        }
-    };
     while !stop.load(Ordering::Relaxed) {
         let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
@@ -332,11 +320,11 @@ fn run_plain<E: Engine>(
             }
         }
         if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            publish(&mut stats, &engine);
+            stats.publish(engine.counters(), slot);
             last_publish = now;
         }
     }
-    publish(&mut stats, &engine);
+    stats.publish(engine.counters(), slot);
     Ok(())
 }
 
