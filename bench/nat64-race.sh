@@ -13,9 +13,11 @@
 # below the translators, so it measured itself rather than them.
 # Needs root, iperf3, netsniff-ng (trafgen), nftables, tayga and a release build of sixgate:
 #   cargo build --release -p sixgate-cli && sudo bench/nat64-race.sh [seconds]
-# UDP_MAX_PPS (default 1000000) is the top of the bisection.
+# UDP_MAX_PPS (default 1000000) is the top of the bisection. PARTS (default "tcp udp lat")
+# picks the measurements, CONTENDERS (default "sixgate stateful tayga kernel") the contenders.
 set -euo pipefail
 T=${1:-5}
+PARTS=${PARTS:-tcp udp lat}
 BIN=${SIXGATE:-$(dirname "$0")/../target/release/sixgate}
 P=race
 H6=${P}h6; RT=${P}rt; H4=${P}h4
@@ -174,12 +176,13 @@ PY
 
 measure() {
     local name=$1 dst=$2
-    ip netns exec $H4 taskset -c 0 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.3
-    local tcp
-    tcp=$(ip netns exec $H6 taskset -c 0 iperf3 -c $dst -t $T -J 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
+    [[ " $PARTS " == *" tcp "* ]] && { ip netns exec $H4 taskset -c 0 iperf3 -s -D -1 --logfile $WORK/srv.log >/dev/null; sleep 0.3; }
+    local tcp="-"
+    [[ " $PARTS " == *" tcp "* ]] && tcp=$(ip netns exec $H6 taskset -c 0 iperf3 -c $dst -t $T -J 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9,2))')
     sink_setup
-    local out=""
-    for len in 64 1400; do
+    local out="" lens=""
+    [[ " $PARTS " == *" udp "* ]] && lens="64 1400"
+    for len in $lens; do
         # The highest offered rate with at most 1 % loss: a bisection over trafgen's rate.
         local lo=0 hi=${UDP_MAX_PPS:-1000000} best="0 0 0 n/a" gen_limited=""
         for _ in 1 2 3 4 5 6 7 8; do
@@ -202,15 +205,21 @@ measure() {
         read -r s_off s_got s_loss s_us <<<"$sat"
         out="$out | ${got} pps (${loss}% loss${gen_limited}), ${us} µs CPU/pkt; overload: ${s_got} of ${s_off} pps"
     done
-    # Latency: 500 pings 2 ms apart; median and 99th percentile of the per-packet RTTs.
-    local rtt
-    rtt=$(ip netns exec $H6 ping -c 500 -i 0.002 $dst 2>/dev/null | python3 -c '
+    # Latency: 1000 pings 2 ms apart from CPU 0 (the translator is on CPU 1, so every
+    # contender pays the same cross-CPU wake-ups; an unpinned ping made the median bimodal),
+    # after a few to warm the neighbour caches; median and 99th percentile of the RTTs.
+    local rtt="-"
+    [[ " $PARTS " == *" lat "* ]] && ip netns exec $H6 ping -c 3 -i 0.1 $dst >/dev/null 2>&1 || true
+    [[ " $PARTS " == *" lat "* ]] && rtt=$(ip netns exec $H6 taskset -c ${PING_CPU:-0} ping -c 1000 -i 0.002 $dst 2>/dev/null | python3 -c '
 import re, sys
 t = sorted(float(m.group(1)) for m in re.finditer(r"time=([0-9.]+)", sys.stdin.read()))
 print(f"{t[len(t)//2]:.3f} / {t[min(len(t)-1, len(t)*99//100)]:.3f}" if t else "n/a")')
     printf '| %-8s | %6s Gbit/s %s | %s ms |\n' "$name" "$tcp" "$out" "$rtt"
 }
 
+# Sourced with RACE_SOURCE=1, the script only defines its functions (for poking at one
+# contender by hand: topo; start_sixgate; ...).
+if [ -n "${RACE_SOURCE:-}" ]; then trap - EXIT; return 0; fi
 # CONTENDERS picks and orders them (default: all four).
 echo "| contender | TCP | UDP 64 B | UDP 1400 B | ping RTT median / p99 |"
 for c in ${CONTENDERS:-sixgate stateful tayga kernel}; do
@@ -222,4 +231,5 @@ for c in ${CONTENDERS:-sixgate stateful tayga kernel}; do
         kernel) start_kernel; measure kernel 198.51.100.2 ;;
     esac
     if [ -n "$PID" ]; then kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; fi
+    [ -n "${SHOWLOG:-}" ] && tail -n 3 $WORK/*.log >&2 || true
 done

@@ -32,8 +32,8 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146, one
-    /// queue) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
+    /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146; with
+    /// several queues the tables are cut into one shard per queue) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
     /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
     /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
     #[arg(long, value_name = "FILE")]
@@ -361,11 +361,15 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         Some(st) => Some(st.to_config(cfg.clone()).map_err(|e| CliError::input(format!("{name}: {}", e.message)))?),
         None => None,
     };
-    // One engine owns the stateful tables: a multi-queue TUN spreads a flow's two
-    // directions over queues by its own hash, which the pool4 shards cannot follow.
-    if stateful.is_some() && queues != 1 {
-        return Err(CliError::input(format!("{name}: queues: mode = \"stateful\" runs one queue")));
-    }
+    // With several queues the stateful tables are cut into one shard per queue, each
+    // owning a slice of every pool4 port range (`Nat64Shards`).
+    let shards = match &stateful {
+        Some(st) if queues > 1 => Some(
+            sixgate_nat64::Nat64Shards::new(st.clone(), queues)
+                .map_err(|e| CliError::input(format!("{name}: queues: {e}")))?,
+        ),
+        _ => None,
+    };
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
@@ -425,6 +429,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         cfg.own_ipv4, cfg.own_ipv6
     );
     match stateful {
+        Some(_) if shards.is_some() => {
+            let shards = shards.expect("checked");
+            serve(devs, queues, interval, &signals, move |k| shards.handle(k))
+        }
         Some(st) => serve(devs, queues, interval, &signals, move |_| {
             sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")
         }),

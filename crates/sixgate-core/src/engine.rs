@@ -233,4 +233,9 @@ pub trait Engine {
 
     /// The engine's counters.
     fn counters(&self) -> &Counters<Self::Reason>;
+
+    /// Brings [`Engine::counters`] up to date. Drivers call it before they read the
+    /// counters; only an engine whose counters live elsewhere (a handle on tables that
+    /// several workers share) needs it.
+    fn sync_counters(&mut self) {}
 }

@@ -26,8 +26,9 @@ pub struct WorkerStats<C> {
 
 impl<R: Reason> WorkerStats<Counters<R>> {
     /// Takes the engine's counters and hands a snapshot to the reporting thread's slot.
-    pub(crate) fn publish(&mut self, counters: &Counters<R>, slot: &Mutex<Self>) {
-        self.counters = counters.clone();
+    pub(crate) fn publish<E: Engine<Reason = R>>(&mut self, engine: &mut E, slot: &Mutex<Self>) {
+        engine.sync_counters();
+        self.counters.clone_from(engine.counters());
         if let Ok(mut s) = slot.lock() {
             *s = self.clone();
         }
@@ -292,11 +293,11 @@ fn worker_offload<E: Engine>(
         }
         // Publish at least every 100 ms while busy, and whenever the device goes idle.
         if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(engine.counters(), slot);
+            stats.publish(&mut engine, slot);
             last_publish = now;
         }
     }
-    stats.publish(engine.counters(), slot);
+    stats.publish(&mut engine, slot);
     Ok(())
 }
 
@@ -397,11 +398,11 @@ fn worker_plain<E: Engine>(
         }
         // Publish at least every 100 ms while busy, and whenever the device goes idle.
         if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(engine.counters(), slot);
+            stats.publish(&mut engine, slot);
             last_publish = now;
         }
     }
-    stats.publish(engine.counters(), slot);
+    stats.publish(&mut engine, slot);
     Ok(())
 }
 

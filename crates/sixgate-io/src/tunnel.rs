@@ -255,11 +255,11 @@ fn run_batched<E: Engine>(
         out.flush_net(&io.outer, &mut stats.write_errors);
         out.flush_tun(&io.tun, &mut stats.write_errors);
         if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(engine.counters(), slot);
+            stats.publish(&mut engine, slot);
             last_publish = now;
         }
     }
-    stats.publish(engine.counters(), slot);
+    stats.publish(&mut engine, slot);
     Ok(())
 }
 
@@ -320,11 +320,11 @@ fn run_plain<E: Engine>(
             }
         }
         if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(engine.counters(), slot);
+            stats.publish(&mut engine, slot);
             last_publish = now;
         }
     }
-    stats.publish(engine.counters(), slot);
+    stats.publish(&mut engine, slot);
     Ok(())
 }
 

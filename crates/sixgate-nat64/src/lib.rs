@@ -38,6 +38,7 @@ pub mod fuzzing;
 mod icmp;
 pub mod pref64;
 mod reason;
+mod sharded;
 mod siit;
 pub mod stateful;
 #[doc(hidden)]
@@ -45,8 +46,9 @@ pub mod testpkt;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
 pub use reason::DropReason;
+pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
-pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState, Timers};
+pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TableStats, TcpState, Timers};
 
 /// Errors of the translator's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -52,11 +52,11 @@
 //! (power-of-two growth).
 //!
 //! # Sharding
-//! An engine is meant to run on one worker. To scale out without shared state give every
-//! worker its own slice of the IPv4 pool ([`StatefulConfig::shard`]), steer IPv6 packets
-//! by a hash of the source address and IPv4 packets by destination port
-//! ([`StatefulConfig::shard_of_v4`]) so that both directions of a flow meet the same
-//! tables.
+//! An engine runs on one worker. [`crate::Nat64Shards`] cuts it into shards for several
+//! workers: each shard has its own slice of the IPv4 pool ([`StatefulConfig::shard`]) and
+//! its own lock; IPv6 packets go to the shard of their source address's hash, IPv4
+//! packets to the shard owning their destination port ([`StatefulConfig::shard_of_v4`]),
+//! so that both directions of a flow meet the same tables whichever worker reads them.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -845,6 +845,9 @@ pub struct Nat64 {
     bucket: TokenBucket,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
+    /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
+    /// leave as IPv4 for the shard that owns their destination ([`crate::Nat64Shards`]).
+    local_hairpin: bool,
 }
 
 impl Nat64 {
@@ -893,6 +896,7 @@ impl Nat64 {
             bucket: TokenBucket::default(),
             base: None,
             counters: Counters::new(),
+            local_hairpin: true,
         })
     }
 
@@ -1511,7 +1515,9 @@ impl Nat64 {
         if k.v6 {
             match self.siit.xlate_v6_with(buf, now, Some((client, a))) {
                 // RFC 6146 §3.8 hairpinning.
-                Out::Fwd(Side::V4) if self.pool_addr(k.dst as u32) => self.inbound(buf, now, true),
+                Out::Fwd(Side::V4) if self.local_hairpin && self.pool_addr(k.dst as u32) => {
+                    self.inbound(buf, now, true)
+                }
                 other => Ok(other),
             }
         } else {
@@ -1636,7 +1642,7 @@ impl Nat64 {
                     self.first_fragment(k, src6.octets(), a4, now, t);
                 }
                 // RFC 6146 §3.8 hairpinning: a destination in the pool goes back in.
-                if self.pool_addr(u32::from(remote)) {
+                if self.local_hairpin && self.pool_addr(u32::from(remote)) {
                     return self.inbound(buf, now, true);
                 }
                 Ok(Out::Fwd(Side::V4))
@@ -1904,6 +1910,32 @@ fn rewrite(p: &mut [u8], at: usize, new: u16, ck: Option<(usize, bool)>, outer: 
             let nc = checksum::update(hc, old_sum, new_sum);
             p[o..o + 2].copy_from_slice(&nc.to_be_bytes());
         }
+    }
+}
+
+/// For [`crate::Nat64Shards`]: shards hand hairpinned packets to each other.
+impl Nat64 {
+    /// Whether hairpinned packets go straight back in (the default) or leave as IPv4
+    /// packets with a pool destination for the caller to hand to [`Nat64::process_hairpin`]
+    /// of the shard that owns that destination.
+    pub(crate) fn set_local_hairpin(&mut self, on: bool) {
+        self.local_hairpin = on;
+    }
+
+    /// An IPv4 packet that another shard translated from IPv6 and whose destination is in
+    /// this shard's part of the pool (RFC 6146 §3.8): translated back to IPv6 as if the
+    /// first shard had done it. Counted as a drop or a reply here, but not forwarded
+    /// twice (the first shard counted it).
+    pub(crate) fn process_hairpin(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
+        match self.inbound(buf, now, true) {
+            Ok(Out::Fwd(side)) => Verdict::Forward(side),
+            other => self.verdict(other),
+        }
+    }
+
+    /// Counts a drop decided outside the engine (by the shards' steering).
+    pub(crate) fn count_drop(&mut self, r: Nat64Drop) {
+        self.counters.drop(r);
     }
 }
 

@@ -79,3 +79,84 @@ pub fn stop_all<'a>(children: impl IntoIterator<Item = &'a mut Child>) {
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
+/// Network namespaces `{prefix}{name}` made for one test, the daemons it started in them
+/// and a scratch directory; dropping it stops the daemons and deletes the namespaces.
+pub struct Netns {
+    pub prefix: String,
+    pub names: Vec<&'static str>,
+    pub children: Vec<Child>,
+    pub dir: tempfile::TempDir,
+}
+
+impl Netns {
+    /// Creates namespaces `names` (deleting leftovers of the same name), loopback up.
+    pub fn new(prefix: &str, names: &[&'static str]) -> Self {
+        let t = Self {
+            prefix: format!("{prefix}{}", std::process::id() % 100000),
+            names: names.to_vec(),
+            children: Vec::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        for n in names {
+            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
+            must(&["ip", "netns", "add", &t.ns(n)]);
+            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
+        }
+        t
+    }
+
+    /// The full name of namespace `n`.
+    pub fn ns(&self, n: &str) -> String {
+        format!("{}{n}", self.prefix)
+    }
+
+    /// Runs a command in namespace `n` to completion.
+    pub fn exec(&self, n: &str, args: &[&str]) -> Output {
+        let ns = self.ns(n);
+        let mut v = vec!["ip", "netns", "exec", &ns];
+        v.extend_from_slice(args);
+        sh(&v)
+    }
+
+    /// Starts a daemon in namespace `n`, its standard error to `log` in the scratch
+    /// directory.
+    pub fn spawn(&mut self, n: &str, args: &[&str], log: &str) -> u32 {
+        let ns = self.ns(n);
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join(log)).unwrap())
+            .spawn()
+            .unwrap();
+        let id = child.id();
+        self.children.push(child);
+        id
+    }
+
+    /// What a daemon logged so far.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+
+    /// Starts a Python script in namespace `n`, output captured.
+    pub fn python(&self, n: &str, script: &str) -> Child {
+        let ns = self.ns(n);
+        Command::new("ip")
+            .args(["netns", "exec", &ns, PY, "-c", script])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        stop_all(self.children.iter_mut());
+        for n in &self.names {
+            let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! Stateful NAT64 on several workers: the tables cut into shards, each behind its own lock.
+//!
+//! A multi-queue TUN device spreads packets over its queues by the kernel's flow hash,
+//! which knows nothing of the NAT64's tables: the two directions of one session can come
+//! in on different queues. [`Nat64Shards`] cuts the engine into `n` shards, each a
+//! [`Nat64`] with its own slice of every pool4 port range ([`StatefulConfig::shard`]) and
+//! its own lock, and gives each worker a [`Nat64Handle`] (an [`Engine`]) that takes every
+//! packet to the shard that owns its session:
+//!
+//! * IPv6 packets by a hash of the source address, so all the sessions of one IPv6 host
+//!   (and its per-source limit) live in one shard; ICMPv6 errors by the destination of the
+//!   packet they quote, which is that host (RFC 6146 §3.5.4).
+//! * IPv4 packets by the pool port (or ICMP identifier) they are sent to; ICMPv4 errors by
+//!   the source port of the packet they quote (RFC 6146 §3.5.4).
+//! * IPv4 fragments after the first by the shard their first fragment went to (remembered
+//!   for `fragment_timeout` after the datagram's last fragment); fragments that come
+//!   before their first one wait here, within `max_fragment_bytes`, and are counted
+//!   (`fragment-held`, then `fragment` if their first fragment never comes).
+//! * Hairpinned packets (RFC 6146 §3.8): translated to IPv4 by the source's shard, then
+//!   back to IPv6 by the shard owning the pool destination.
+//!
+//! Locks are never nested and never held across I/O (a handle only translates under
+//! them); the kernel keeps a flow on one queue, so a shard's lock is mostly taken by one
+//! worker at a time. Limits are split evenly between the shards: each allows
+//! `max_sessions / n` sessions (rounded up), likewise held SYNs and fragment state. The
+//! per-source limit stays exact, since a source lives in one shard.
+//!
+//! A simultaneous open (RFC 6146 §3.5.2.2) meets its held IPv4 SYN only when the IPv6
+//! host's shard owns the pool port that SYN was sent to.
+//!
+//! ```
+//! use std::time::Instant;
+//! use sixgate_core::{buf::PacketBuf, engine::{Engine, Side, Verdict}, rfc6052::Pool6};
+//! use sixgate_nat64::{testpkt, Nat64Shards, Pool4Range, StatefulConfig};
+//!
+//! let pool6 = Pool6::new("64:ff9b:1::/96".parse()?)?;
+//! let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse()?, 1024, 65535)];
+//! let cfg = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse()?, "2001:db8::1".parse()?);
+//! let shards = Nat64Shards::new(cfg, 2)?;
+//! let (mut w0, mut w1) = (shards.handle(0), shards.handle(1));
+//! let now = Instant::now();
+//! // The request comes in on one worker, the answer on the other.
+//! let mut b = PacketBuf::from_slice(&testpkt::udp6_ports("2001:db8::10", "64:ff9b:1::cb00:7105", 5000, 53, b"q"));
+//! assert_eq!(w0.process(&mut b, now), Verdict::Forward(Side::V4));
+//! let port = u16::from_be_bytes([b.as_slice()[20], b.as_slice()[21]]);
+//! let mut r = PacketBuf::from_slice(&testpkt::udp4_ports("203.0.113.5", "198.51.100.1", 53, port, b"a"));
+//! assert_eq!(w1.process(&mut r, now), Verdict::Forward(Side::V6));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::wire::{be16, be32};
+
+use crate::stateful::{Nat64, Nat64Drop, StatefulConfig, TableStats};
+use crate::Error;
+
+/// A stateful NAT64 cut into shards for several workers (see the module docs).
+#[derive(Debug, Clone)]
+pub struct Nat64Shards {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    shards: Box<[Mutex<Nat64>]>,
+    steer: Steer,
+    frags: Mutex<FragSteer>,
+}
+
+/// Which shard owns what.
+#[derive(Debug)]
+struct Steer {
+    n: usize,
+    seed: u64,
+    /// The pool4 ranges: (first address, last address, first port, last port).
+    pool: Vec<(u32, u32, u16, u16)>,
+}
+
+/// The IPv4 fragments of one datagram: (source, destination, identification, protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct FragKey(u32, u32, u16, u8);
+
+/// Where IPv4 fragments after the first go, and those that came too early.
+#[derive(Debug)]
+struct FragSteer {
+    /// Datagram → (owning shard, expiry).
+    owners: HashMap<FragKey, (usize, Instant)>,
+    max_owners: usize,
+    /// Fragments whose first fragment has not come: (deadline, datagram, bytes).
+    waiting: VecDeque<(Instant, FragKey, Vec<u8>)>,
+    waiting_bytes: usize,
+    max_bytes: usize,
+    life: Duration,
+    /// When expired owners are next swept out.
+    sweep: Option<Instant>,
+}
+
+/// What to do with a packet.
+enum Route {
+    /// Translate it in this shard.
+    Shard(usize),
+    /// The first fragment of a fragmented IPv4 datagram: translate it in this shard and
+    /// send the datagram's other fragments there.
+    First(usize, FragKey),
+    /// A later IPv4 fragment: to wherever its first fragment went.
+    Later(FragKey),
+}
+
+fn lock(m: &Mutex<Nat64>) -> MutexGuard<'_, Nat64> {
+    // A shard's state stays consistent between calls: a panic in another worker does
+    // not leave it half-changed in a way that matters more than losing that worker.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Nat64Shards {
+    /// `n` shards (at least 1) of the engine `cfg` describes. Fails when the
+    /// configuration is invalid or a pool4 port range has fewer ports than shards.
+    pub fn new(cfg: StatefulConfig, n: usize) -> Result<Self, Error> {
+        cfg.validate()?;
+        let n = n.max(1);
+        if let Some(r) = cfg.pool4.iter().find(|r| usize::from(r.last - r.first) + 1 < n) {
+            return Err(Error::Config(format!(
+                "pool4 {} ports {}-{}: fewer ports than the {n} shards",
+                r.prefix, r.first, r.last
+            )));
+        }
+        let split = |v: usize| v.div_ceil(n);
+        let shards = (0..n)
+            .map(|k| {
+                let mut c = cfg.shard(k, n);
+                c.max_sessions = split(cfg.max_sessions);
+                c.max_held_syns = split(cfg.max_held_syns);
+                c.max_fragment_flows = split(cfg.max_fragment_flows);
+                c.max_fragment_bytes = split(cfg.max_fragment_bytes);
+                // Every shard its own port-choice key.
+                c.seed = cfg.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                let mut e = Nat64::new(c)?;
+                e.set_local_hairpin(n == 1);
+                Ok(Mutex::new(e))
+            })
+            .collect::<Result<Box<[_]>, Error>>()?;
+        let steer = Steer {
+            n,
+            seed: cfg.seed,
+            pool: cfg
+                .pool4
+                .iter()
+                .map(|r| (u32::from(r.prefix.network()), u32::from(r.prefix.broadcast()), r.first, r.last))
+                .collect(),
+        };
+        let frags = FragSteer {
+            owners: HashMap::new(),
+            max_owners: cfg.max_fragment_flows,
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
+            max_bytes: cfg.max_fragment_bytes,
+            life: cfg.fragment_timeout,
+            sweep: None,
+        };
+        Ok(Self { shared: Arc::new(Shared { shards, steer, frags: Mutex::new(frags) }) })
+    }
+
+    /// How many shards.
+    pub fn len(&self) -> usize {
+        self.shared.shards.len()
+    }
+
+    /// Never: there is at least one shard.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The engine for worker `k` (any `k`; worker `k` runs the timers of shard
+    /// `k % len()`, so give each shard one handle).
+    pub fn handle(&self, k: usize) -> Nat64Handle {
+        Nat64Handle {
+            shared: Arc::clone(&self.shared),
+            me: k % self.len(),
+            out: VecDeque::new(),
+            spare: PacketBuf::new(),
+            now: None,
+            counters: Counters::new(),
+        }
+    }
+
+    /// Shard `k`, locked (for inspection: bindings, sessions, statistics).
+    ///
+    /// # Panics
+    /// If `k` is not below [`Nat64Shards::len`].
+    pub fn lock(&self, k: usize) -> MutexGuard<'_, Nat64> {
+        lock(&self.shared.shards[k])
+    }
+
+    /// Table statistics summed over the shards.
+    pub fn stats(&self) -> TableStats {
+        let mut all = TableStats::default();
+        for s in self.shared.shards.iter() {
+            let t = lock(s).stats();
+            all.bib += t.bib;
+            all.sessions += t.sessions;
+            all.timers += t.timers;
+            all.held_syns += t.held_syns;
+        }
+        all
+    }
+
+    /// Counters summed over the shards.
+    pub fn counters(&self) -> Counters<Nat64Drop> {
+        let mut all = Counters::new();
+        for s in self.shared.shards.iter() {
+            all.merge(lock(s).counters());
+        }
+        all
+    }
+}
+
+impl Steer {
+    /// The shard owning pool transport address `addr:port` (the slices of
+    /// [`StatefulConfig::shard`]), or `None` outside the pool.
+    fn v4(&self, addr: u32, port: u16) -> Option<usize> {
+        let &(_, _, first, last) =
+            self.pool.iter().find(|r| (r.0..=r.1).contains(&addr) && (r.2..=r.3).contains(&port))?;
+        let (span, off, n) = (usize::from(last - first) + 1, usize::from(port - first), self.n);
+        // Slice k is [span·k/n, span·(k+1)/n).
+        let mut k = off * n / span;
+        while k + 1 < n && span * (k + 1) / n <= off {
+            k += 1;
+        }
+        while k > 0 && span * k / n > off {
+            k -= 1;
+        }
+        Some(k)
+    }
+
+    fn v6(&self, addr: &[u8]) -> usize {
+        let x = u128::from_be_bytes(addr.try_into().unwrap_or_default());
+        let h = ((x as u64) ^ ((x >> 64) as u64) ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (((h >> 32) * self.n as u64) >> 32) as usize
+    }
+
+    fn in_pool(&self, addr: u32) -> bool {
+        self.pool.iter().any(|r| (r.0..=r.1).contains(&addr))
+    }
+
+    fn route(&self, p: &[u8], me: usize) -> Route {
+        match p.first().map(|b| b >> 4) {
+            Some(6) if p.len() >= 40 => Route::Shard(self.route6(p)),
+            Some(4) if p.len() >= 20 => self.route4(p, me),
+            _ => Route::Shard(me),
+        }
+    }
+
+    fn route6(&self, p: &[u8]) -> usize {
+        let (mut nh, mut off) = (p[6], 40);
+        for _ in 0..4 {
+            match nh {
+                0 | 43 | 60 => {
+                    let Some(h) = p.get(off..off + 2) else { break };
+                    nh = h[0];
+                    off += (usize::from(h[1]) + 1) * 8;
+                }
+                44 => match p.get(off..off + 8) {
+                    Some(h) if be16(h, 2) & 0xfff8 == 0 => {
+                        nh = h[0];
+                        off += 8;
+                    }
+                    _ => break,
+                },
+                _ => break,
+            }
+        }
+        // An ICMPv6 error quotes a packet sent to the IPv6 host whose session it concerns.
+        if nh == 58 && p.get(off).is_some_and(|&t| t < 128) {
+            if let Some(d) = p.get(off + 8 + 24..off + 8 + 40) {
+                return self.v6(d);
+            }
+        }
+        self.v6(&p[8..24])
+    }
+
+    fn route4(&self, p: &[u8], me: usize) -> Route {
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let (src, dst, proto) = (be32(p, 12), be32(p, 16), p[9]);
+        let key = FragKey(src, dst, be16(p, 4), proto);
+        if be16(p, 6) & 0x1fff != 0 {
+            return Route::Later(key);
+        }
+        let l4 = p.get(ihl..).unwrap_or_default();
+        let owner = match proto {
+            6 | 17 if l4.len() >= 4 => self.v4(dst, be16(l4, 2)),
+            1 if l4.len() >= 8 => match l4[0] {
+                0 | 8 => self.v4(dst, be16(l4, 4)),
+                // The quoted packet left from a pool address: its source names the BIB entry.
+                3 | 11 | 12 => {
+                    let q = &l4[8..];
+                    let iihl = usize::from(q.first().map_or(0, |b| b & 0x0f)) * 4;
+                    match (q.get(..20), q.get(iihl..iihl + 8)) {
+                        (Some(ih), Some(il4)) if iihl >= 20 => match ih[9] {
+                            6 | 17 => self.v4(be32(ih, 12), be16(il4, 0)),
+                            1 => self.v4(be32(ih, 12), be16(il4, 4)),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let k = owner.unwrap_or(me);
+        if p[6] & 0x20 != 0 {
+            Route::First(k, key)
+        } else {
+            Route::Shard(k)
+        }
+    }
+}
+
+impl FragSteer {
+    fn remember(&mut self, key: FragKey, shard: usize, now: Instant) {
+        let n = self.owners.len();
+        match self.owners.get_mut(&key) {
+            Some(o) => *o = (shard, now + self.life),
+            None if n < self.max_owners => {
+                self.owners.insert(key, (shard, now + self.life));
+                self.sweep.get_or_insert(now + self.life);
+            }
+            // Full: the datagram's later fragments wait and time out (counted).
+            None => {}
+        }
+    }
+
+    /// The shard of a later fragment, its datagram's expiry moved on.
+    fn owner(&mut self, key: FragKey, now: Instant) -> Option<usize> {
+        let o = self.owners.get_mut(&key)?;
+        if o.1 <= now {
+            return None;
+        }
+        o.1 = now + self.life;
+        Some(o.0)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        [self.waiting.front().map(|w| w.0), self.sweep].into_iter().flatten().min()
+    }
+
+    /// Drops what has expired; returns how many waiting fragments timed out.
+    fn expire(&mut self, now: Instant) -> u64 {
+        let mut lost = 0;
+        while self.waiting.front().is_some_and(|w| w.0 <= now) {
+            if let Some((_, _, p)) = self.waiting.pop_front() {
+                self.waiting_bytes -= p.len();
+                lost += 1;
+            }
+        }
+        if self.sweep.is_some_and(|s| s <= now) {
+            self.owners.retain(|_, o| o.1 > now);
+            self.sweep = self.owners.values().map(|o| o.1).min();
+        }
+        lost
+    }
+}
+
+/// One worker's engine on the shared shards ([`Nat64Shards::handle`]).
+#[derive(Debug)]
+pub struct Nat64Handle {
+    shared: Arc<Shared>,
+    me: usize,
+    /// Extra packets for `poll_transmit`.
+    out: VecDeque<(Side, Vec<u8>)>,
+    spare: PacketBuf,
+    /// The latest `now` seen (for hairpinning packets that come out of `poll_transmit`).
+    now: Option<Instant>,
+    counters: Counters<Nat64Drop>,
+}
+
+impl Nat64Handle {
+    /// Moves what shard `e` has queued to send into this handle's queue.
+    fn collect(out: &mut VecDeque<(Side, Vec<u8>)>, spare: &mut PacketBuf, e: &mut Nat64) {
+        while let Some(side) = e.poll_transmit(spare) {
+            out.push_back((side, spare.as_slice().to_vec()));
+        }
+    }
+
+    fn count(&self, r: Nat64Drop) {
+        lock(&self.shared.shards[self.me]).count_drop(r);
+    }
+
+    /// Translates `buf` in shard `k`.
+    fn run(&mut self, k: usize, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
+        let mut e = lock(&self.shared.shards[k]);
+        let v = e.process(buf, now);
+        Self::collect(&mut self.out, &mut self.spare, &mut e);
+        v
+    }
+
+    /// Whether `p` is an IPv4 packet to a pool address (RFC 6146 §3.8 hairpinning).
+    fn hairpinned(&self, p: &[u8]) -> bool {
+        p.len() >= 20 && p[0] >> 4 == 4 && self.shared.steer.in_pool(be32(p, 16))
+    }
+
+    /// The IPv4 packet a shard made of an IPv6 one, addressed to the pool: to IPv6 again
+    /// by the shard that owns the destination.
+    fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
+        let k = match self.shared.steer.route(buf.as_slice(), self.me) {
+            Route::Shard(k) => k,
+            Route::First(k, key) => {
+                self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).remember(key, k, now);
+                k
+            }
+            Route::Later(key) => match self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).owner(key, now) {
+                Some(k) => k,
+                None => {
+                    self.count(Nat64Drop::Fragment);
+                    return Verdict::Drop(Nat64Drop::Fragment);
+                }
+            },
+        };
+        let mut e = lock(&self.shared.shards[k]);
+        let v = e.process_hairpin(buf, now);
+        Self::collect(&mut self.out, &mut self.spare, &mut e);
+        v
+    }
+
+    /// After a first fragment went to shard `k`: the fragments of its datagram that
+    /// came before it.
+    fn release(&mut self, key: FragKey, k: usize, now: Instant) {
+        let ready: Vec<Vec<u8>> = {
+            let mut f = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner());
+            if !f.waiting.iter().any(|w| w.1 == key) {
+                return;
+            }
+            let mut ready = Vec::new();
+            let mut bytes = f.waiting_bytes;
+            f.waiting.retain_mut(|w| {
+                if w.1 == key {
+                    bytes -= w.2.len();
+                    ready.push(std::mem::take(&mut w.2));
+                    false
+                } else {
+                    true
+                }
+            });
+            f.waiting_bytes = bytes;
+            ready
+        };
+        let mut tmp = PacketBuf::new();
+        for p in ready {
+            if tmp.set(&p).is_err() {
+                continue;
+            }
+            match self.run(k, &mut tmp, now) {
+                Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec())),
+                Verdict::Drop(_) => {}
+            }
+        }
+    }
+}
+
+impl Engine for Nat64Handle {
+    type Reason = Nat64Drop;
+
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
+        self.now = Some(now);
+        let v = match self.shared.steer.route(buf.as_slice(), self.me) {
+            Route::Shard(k) => self.run(k, buf, now),
+            Route::First(k, key) => {
+                self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).remember(key, k, now);
+                let v = self.run(k, buf, now);
+                self.release(key, k, now);
+                v
+            }
+            Route::Later(key) => {
+                let mut f = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner());
+                match f.owner(key, now) {
+                    Some(k) => {
+                        drop(f);
+                        self.run(k, buf, now)
+                    }
+                    // RFC 6146 §3.4: a fragment before its first one waits for it (bounded).
+                    None if f.waiting_bytes + buf.len() <= f.max_bytes => {
+                        let deadline = now + f.life;
+                        f.waiting_bytes += buf.len();
+                        f.waiting.push_back((deadline, key, buf.as_slice().to_vec()));
+                        drop(f);
+                        self.count(Nat64Drop::FragmentHeld);
+                        Verdict::Drop(Nat64Drop::FragmentHeld)
+                    }
+                    None => {
+                        drop(f);
+                        self.count(Nat64Drop::Fragment);
+                        Verdict::Drop(Nat64Drop::Fragment)
+                    }
+                }
+            }
+        };
+        if v == Verdict::Forward(Side::V4) && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
+            return self.hairpin(buf, now);
+        }
+        v
+    }
+
+    fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+        while let Some((side, p)) = self.out.pop_front() {
+            if buf.set(&p).is_err() {
+                continue;
+            }
+            if side == Side::V4 && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
+                let now = self.now.unwrap_or_else(Instant::now);
+                match self.hairpin(buf, now) {
+                    Verdict::Forward(s) | Verdict::Reply(s) => return Some(s),
+                    Verdict::Drop(_) => continue,
+                }
+            }
+            return Some(side);
+        }
+        None
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let own = lock(&self.shared.shards[self.me]).poll_timeout();
+        let frags = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).deadline();
+        [own, frags].into_iter().flatten().min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.now = Some(now);
+        {
+            let mut e = lock(&self.shared.shards[self.me]);
+            e.handle_timeout(now);
+            Self::collect(&mut self.out, &mut self.spare, &mut e);
+        }
+        let lost = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).expire(now);
+        for _ in 0..lost {
+            self.count(Nat64Drop::Fragment);
+        }
+    }
+
+    fn counters(&self) -> &Counters<Nat64Drop> {
+        &self.counters
+    }
+
+    /// The counters of this handle's shard (every shard has one handle, so the
+    /// handles' counters add up to the whole engine's).
+    fn sync_counters(&mut self) {
+        let e = lock(&self.shared.shards[self.me]);
+        self.counters.clone_from(e.counters());
+    }
+}

@@ -1,0 +1,335 @@
+//! The stateful NAT64 cut into shards for several workers (`Nat64Shards`): whichever
+//! worker a packet comes in on, it meets its session; hairpinning and IPv4 fragments
+//! cross shards; limits and counters add up.
+
+mod common;
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use common::{a4, dst4, dst6, src4, src6, v4l4ok, v6ok};
+use proptest::prelude::*;
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::rfc6052::Pool6;
+use sixgate_nat64::testpkt::{fix_ipv4_checksum, icmp4, udp4_ports, udp6_ports};
+use sixgate_nat64::{Nat64Drop, Nat64Handle, Nat64Shards, Pool4Range, StatefulConfig};
+
+const P4: &str = "198.51.100.1";
+
+fn cfg() -> StatefulConfig {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
+    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+}
+
+/// `203.0.113.x` under the NAT64 prefix.
+fn remote6(x: u8) -> String {
+    format!("64:ff9b:1::cb00:71{x:02x}")
+}
+
+/// The IPv6 client `2001:db8::i`.
+fn client(i: u32) -> String {
+    Ipv6Addr::from(0x2001_0db8_0000_0000_0000_0000_0000_0000u128 | u128::from(i)).to_string()
+}
+
+fn port(p: &[u8], o: usize) -> u16 {
+    u16::from_be_bytes([p[o], p[o + 1]])
+}
+
+/// A verdict, the packet, and what the worker sent after it.
+type Sent = (Verdict<Nat64Drop>, Vec<u8>, Vec<(Side, Vec<u8>)>);
+
+struct W {
+    shards: Nat64Shards,
+    h: Vec<Nat64Handle>,
+    t0: Instant,
+}
+
+impl W {
+    fn new(c: StatefulConfig, n: usize) -> Self {
+        let shards = Nat64Shards::new(c, n).unwrap();
+        let h = (0..n).map(|k| shards.handle(k)).collect();
+        Self { shards, h, t0: Instant::now() }
+    }
+    fn at(&self, secs: f64) -> Instant {
+        self.t0 + Duration::from_secs_f64(secs)
+    }
+    /// Processes `pkt` on worker `w`; returns the verdict, the packet and whatever the
+    /// worker had to send after it.
+    fn send(&mut self, w: usize, pkt: &[u8], secs: f64) -> Sent {
+        let now = self.at(secs);
+        let mut b = PacketBuf::from_slice(pkt);
+        let v = self.h[w].process(&mut b, now);
+        let mut more = Vec::new();
+        let mut x = PacketBuf::new();
+        while let Some(side) = self.h[w].poll_transmit(&mut x) {
+            more.push((side, x.as_slice().to_vec()));
+        }
+        for k in 0..self.shards.len() {
+            self.shards.lock(k).check_invariants().unwrap();
+        }
+        (v, b.as_slice().to_vec(), more)
+    }
+    /// Every worker runs its timers up to `secs`.
+    fn tick(&mut self, secs: f64) {
+        let now = self.at(secs);
+        for h in &mut self.h {
+            while h.poll_timeout().is_some_and(|d| d <= now) {
+                h.handle_timeout(now);
+            }
+        }
+    }
+    /// The shard holding the BIB entry of UDP `addr:port`.
+    fn bib_shard(&self, addr: &str, port: u16) -> Vec<usize> {
+        (0..self.shards.len())
+            .filter(|&k| self.shards.lock(k).binding(17, addr.parse().unwrap(), port).is_some())
+            .collect()
+    }
+}
+
+/// Two clients whose sessions live in different shards (of 2).
+fn clients_in_two_shards(w: &mut W) -> (String, String) {
+    let mut seen: [Option<String>; 2] = [None, None];
+    for i in 1..64 {
+        let c = client(i);
+        let (v, _, _) = w.send(0, &udp6_ports(&c, &remote6(1), 7000, 9, b"x"), 0.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        let k = w.bib_shard(&c, 7000);
+        assert_eq!(k.len(), 1, "one BIB entry, in one shard");
+        seen[k[0]].get_or_insert(c);
+        if let [Some(a), Some(b)] = &seen {
+            return (a.clone(), b.clone());
+        }
+    }
+    panic!("63 clients all hashed to one shard");
+}
+
+#[test]
+fn either_worker_finds_the_session_and_ports_come_from_the_owner_slice() {
+    let mut w = W::new(cfg(), 2);
+    let mut by_shard = [0, 0];
+    for i in 1..=40u32 {
+        let c = client(i);
+        // Out on worker i % 2 ...
+        let (v, o, _) = w.send(i as usize % 2, &udp6_ports(&c, &remote6(5), 40000, 53, b"q"), 1.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        v4l4ok(&o);
+        assert_eq!(src4(&o), a4(P4));
+        let p = port(&o, 20);
+        let k = w.bib_shard(&c, 40000);
+        assert_eq!(k.len(), 1);
+        by_shard[k[0]] += 1;
+        // ... the port is in the owning shard's half of 1024-65535 ...
+        let half = 1024 + (65535 - 1024 + 1) / 2;
+        assert_eq!(usize::from(p >= half as u16), k[0], "port {p} from shard {}'s slice", k[0]);
+        // ... and the answer comes back on the other worker.
+        let (v, o, _) = w.send((i as usize + 1) % 2, &udp4_ports("203.0.113.5", P4, 53, p, b"a"), 1.5);
+        assert_eq!(v, Verdict::Forward(Side::V6), "client {c}");
+        v6ok(&o);
+        assert_eq!((dst6(&o), port(&o, 42)), (c.parse::<Ipv6Addr>().unwrap(), 40000));
+    }
+    assert!(by_shard[0] > 5 && by_shard[1] > 5, "sources spread over the shards: {by_shard:?}");
+    assert_eq!(w.shards.stats().bib, 40);
+    assert_eq!(w.shards.stats().sessions, 40);
+}
+
+#[test]
+fn icmp_errors_reach_the_session_from_either_worker() {
+    let mut w = W::new(cfg(), 2);
+    let (c0, c1) = clients_in_two_shards(&mut w);
+    for c in [&c0, &c1] {
+        let (_, o, _) = w.send(0, &udp6_ports(c, &remote6(7), 5555, 9, b"payload!"), 1.0);
+        // The IPv4 side answers with Port Unreachable quoting the translated packet.
+        for wk in 0..2 {
+            let e = icmp4("203.0.113.7", P4, 3, 3, [0; 4], &o[..28]);
+            let (v, out, _) = w.send(wk, &e, 1.1);
+            assert_eq!(v, Verdict::Forward(Side::V6), "worker {wk}, client {c}");
+            assert_eq!(dst6(&out), c.parse::<Ipv6Addr>().unwrap());
+            assert_eq!(out[40], 1, "ICMPv6 destination unreachable");
+        }
+        // And the client's own ICMPv6 error about the answer reaches the session.
+        let back = w.send(1, &udp4_ports("203.0.113.7", P4, 9, port(&o, 20), b"r"), 1.2);
+        assert_eq!(back.0, Verdict::Forward(Side::V6));
+        let mut quoted = back.1.clone();
+        quoted.truncate(48);
+        let err = sixgate_nat64::testpkt::icmp6(c, &src6(&back.1).to_string(), 1, 4, [0; 4], &quoted);
+        let (v, out, _) = w.send(0, &err, 1.3);
+        assert_eq!(v, Verdict::Forward(Side::V4), "ICMPv6 error to the session of {c}");
+        assert_eq!(dst4(&out), a4("203.0.113.7"));
+    }
+}
+
+#[test]
+fn hairpinning_crosses_shards() {
+    // b has no session with a's pool address: let any IPv4 host in.
+    let mut c = cfg();
+    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
+    let mut w = W::new(c, 2);
+    let (a, b) = clients_in_two_shards(&mut w);
+    // b's binding 7000 → pool port pb (made by clients_in_two_shards).
+    let pb = w.shards.lock(w.bib_shard(&b, 7000)[0]).binding(17, b.parse().unwrap(), 7000).unwrap().1;
+    // a sends to b's pool transport address, under the NAT64 prefix (RFC 6146 §3.8).
+    let to_b = "64:ff9b:1::c633:6401";
+    for wk in 0..2 {
+        let (v, o, _) = w.send(wk, &udp6_ports(&a, to_b, 7001, pb, b"hairpin"), 2.0);
+        assert_eq!(v, Verdict::Forward(Side::V6), "worker {wk}");
+        v6ok(&o);
+        assert_eq!((dst6(&o), port(&o, 42)), (b.parse::<Ipv6Addr>().unwrap(), 7000));
+        // From a's pool transport address, under the prefix.
+        assert_eq!(src6(&o), to_b.parse::<Ipv6Addr>().unwrap());
+        let pa = port(&o, 40);
+        let ka = w.bib_shard(&a, 7001);
+        assert_eq!(w.shards.lock(ka[0]).binding(17, a.parse().unwrap(), 7001).unwrap().1, pa);
+    }
+    // Counted once as forwarded per packet, not twice.
+    let c = w.shards.counters();
+    assert_eq!(c.dropped_total(), 0);
+}
+
+/// An IPv4 packet (20-byte header) as two fragments, the first with `first` bytes of the
+/// payload.
+fn frag4(full: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
+    let payload = &full[20..];
+    let mk = |off: usize, chunk: &[u8], more: bool| {
+        let mut p = full[..20].to_vec();
+        p[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+        p[4..6].copy_from_slice(&id.to_be_bytes());
+        p[6..8].copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
+        p.extend_from_slice(chunk);
+        fix_ipv4_checksum(&mut p);
+        p
+    };
+    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
+}
+
+/// The identification and offset of a translated IPv6 fragment.
+fn frag6_of(p: &[u8]) -> (u32, u16) {
+    assert_eq!(p[6], 44, "a fragment header");
+    (u32::from_be_bytes(p[44..48].try_into().unwrap()), port(p, 42) & 0xfff8)
+}
+
+#[test]
+fn ipv4_fragments_follow_their_first_fragment_across_workers() {
+    let mut w = W::new(cfg(), 2);
+    let (c0, c1) = clients_in_two_shards(&mut w);
+    for (i, c) in [c0, c1].iter().enumerate() {
+        let (_, o, _) = w.send(0, &udp6_ports(c, &remote6(9), 6000, 53, b"q"), 1.0);
+        let p = port(&o, 20);
+        let answer = udp4_ports("203.0.113.9", P4, 53, p, &[0x5a; 100]);
+        let id = 77 + i as u16;
+        let [first, later] = frag4(&answer, id, 32);
+        // In order, on different workers.
+        let (v, f1, _) = w.send(0, &first, 1.1);
+        assert_eq!(v, Verdict::Forward(Side::V6));
+        let (v, f2, _) = w.send(1, &later, 1.1);
+        assert_eq!(v, Verdict::Forward(Side::V6), "the later fragment finds its first fragment's shard");
+        assert_eq!(dst6(&f2), c.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(frag6_of(&f1).0, frag6_of(&f2).0);
+        assert_eq!(frag6_of(&f2).1, 32);
+        // Out of order: the later fragment first (it waits), then the first one on the
+        // other worker, which sends both.
+        let [first, later] = frag4(&answer, id + 100, 32);
+        let (v, _, more) = w.send(1, &later, 1.2);
+        assert_eq!((v, more.len()), (Verdict::Drop(Nat64Drop::FragmentHeld), 0));
+        let (v, f1, more) = w.send(0, &first, 1.3);
+        assert_eq!(v, Verdict::Forward(Side::V6));
+        assert_eq!(more.len(), 1, "the waiting fragment comes out after its first one");
+        assert_eq!(more[0].0, Side::V6);
+        assert_eq!(frag6_of(&more[0].1), (frag6_of(&f1).0, 32));
+        assert_eq!(dst6(&more[0].1), c.parse::<Ipv6Addr>().unwrap());
+    }
+    // A later fragment whose first one never comes is dropped when its time is up,
+    // counted once as held and once as lost.
+    let stray = frag4(&udp4_ports("203.0.113.9", P4, 53, 1234, &[1; 64]), 999, 32)[1].clone();
+    let (v, _, _) = w.send(1, &stray, 5.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    w.tick(6.9);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::Fragment), 0, "still waiting before 2 s");
+    w.tick(7.1);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::Fragment), 1);
+}
+
+#[test]
+fn sessions_expire_on_their_shards_timers_and_counters_add_up() {
+    let mut c = cfg();
+    c.timers.udp = Duration::from_secs(300);
+    let mut w = W::new(c, 3);
+    for i in 1..=30 {
+        let (v, _, _) = w.send(i as usize % 3, &udp6_ports(&client(i), &remote6(3), 1000 + i as u16, 53, b"q"), 0.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+    }
+    // Something dropped, counted in some shard.
+    let (v, _, _) = w.send(2, &udp4_ports("203.0.113.3", P4, 53, 4444, b"nobody"), 1.0);
+    assert!(matches!(v, Verdict::Drop(_)));
+    assert_eq!(w.shards.stats().sessions, 30);
+    w.tick(299.0);
+    assert_eq!(w.shards.stats().sessions, 30);
+    w.tick(301.0);
+    assert_eq!(w.shards.stats().sessions, 0, "every shard's timers ran");
+    // The handles' counters (each its own shard's) add up to the whole.
+    let mut sum = Counters::<Nat64Drop>::new();
+    for h in &mut w.h {
+        h.sync_counters();
+        sum.merge(h.counters());
+    }
+    assert_eq!(sum, w.shards.counters());
+    assert_eq!(sum.forwarded, 30);
+    assert_eq!(sum.dropped_total(), 1);
+}
+
+#[test]
+fn limits_split_between_shards_and_per_source_stays_exact() {
+    let mut c = cfg();
+    c.max_sessions_per_source = 5;
+    let mut w = W::new(c, 2);
+    let who = client(3);
+    for i in 0..8u16 {
+        let (v, _, _) = w.send(usize::from(i % 2), &udp6_ports(&who, &remote6(4), 2000 + i, 53, b"q"), 0.0);
+        let want = if i < 5 { Verdict::Forward(Side::V4) } else { Verdict::Drop(Nat64Drop::SourceLimit) };
+        assert_eq!(v, want, "session {i} of one source");
+    }
+    let mut c = cfg();
+    c.max_sessions = 4;
+    let mut w = W::new(c, 2);
+    let mut ok = 0;
+    for i in 1..=20 {
+        if w.send(0, &udp6_ports(&client(i), &remote6(4), 2000, 53, b"q"), 0.0).0 == Verdict::Forward(Side::V4) {
+            ok += 1;
+        }
+    }
+    // Two per shard; which clients get them depends on the hash.
+    assert_eq!(ok, 4);
+}
+
+#[test]
+fn too_few_ports_for_the_shards_is_refused() {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 5000, 5002)];
+    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    assert!(Nat64Shards::new(c.clone(), 3).is_ok());
+    let e = Nat64Shards::new(c, 4).unwrap_err().to_string();
+    assert!(e.contains("5000-5002") && e.contains("4 shards"), "{e}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Flows from many clients, each packet on a random worker, over 1–4 shards: every
+    /// request goes out from the pool, every answer (on a random worker) reaches its
+    /// client, as one engine would do it.
+    #[test]
+    fn any_worker_any_shard_count(n in 1usize..=4, flows in prop::collection::vec((1u32..50, 1024u16..2000, 0usize..4, 0usize..4), 1..40)) {
+        let mut w = W::new(cfg(), n);
+        for (i, &(cl, sport, wo, wi)) in flows.iter().enumerate() {
+            let c = client(cl);
+            let secs = i as f64;
+            let (v, o, _) = w.send(wo % n, &udp6_ports(&c, &remote6(2), sport, 53, b"q"), secs);
+            prop_assert_eq!(v, Verdict::Forward(Side::V4));
+            prop_assert_eq!(src4(&o), Ipv4Addr::new(198, 51, 100, 1));
+            let (v, back, _) = w.send(wi % n, &udp4_ports("203.0.113.2", P4, 53, port(&o, 20), b"a"), secs + 0.5);
+            prop_assert_eq!(v, Verdict::Forward(Side::V6));
+            prop_assert_eq!((dst6(&back), port(&back, 42)), (c.parse::<Ipv6Addr>().unwrap(), sport));
+        }
+    }
+}
