@@ -19,7 +19,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_nat64::testpkt::*;
-use sixgate_nat64::{Filtering, Nat64, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Filtering, Nat64, Nat64Drop, Nat64Shards, Pool4Range, StatefulConfig};
 
 /// Resident set size in bytes (Linux), to cross-check the computed table size.
 fn rss() -> Option<u64> {
@@ -33,6 +33,10 @@ fn engine() -> Nat64 {
 }
 
 fn engine_with(filtering: Filtering) -> Nat64 {
+    Nat64::new(config(filtering)).unwrap()
+}
+
+fn config(filtering: Filtering) -> StatefulConfig {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     // 256 addresses × 64,512 ports: room for 16 million UDP bindings.
     let pool4 = vec![Pool4Range::new("198.51.100.0/24".parse().unwrap(), 1024, 65535)];
@@ -40,7 +44,7 @@ fn engine_with(filtering: Filtering) -> Nat64 {
     c.filtering = filtering;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;
-    Nat64::new(c).unwrap()
+    c
 }
 
 /// Sets the client address's last 32 bits and the source port of an IPv6 UDP template.
@@ -55,12 +59,12 @@ fn template6() -> Vec<u8> {
 
 /// Creates `n` UDP sessions, each from its own client; returns their pool transport
 /// addresses.
-fn fill(e: &mut Nat64, n: u32, now: Instant) -> Vec<(u32, u16)> {
+fn fill<E: Engine<Reason = Nat64Drop>>(e: &mut E, n: u32, now: Instant) -> Vec<(u32, u16)> {
     fill_grouped(e, n, 1, now)
 }
 
 /// Creates `n` UDP sessions, `per` from each client (from ports 1024, 1025, …).
-fn fill_grouped(e: &mut Nat64, n: u32, per: u32, now: Instant) -> Vec<(u32, u16)> {
+fn fill_grouped<E: Engine<Reason = Nat64Drop>>(e: &mut E, n: u32, per: u32, now: Instant) -> Vec<(u32, u16)> {
     let t = template6();
     let mut buf = PacketBuf::new();
     let mut out = Vec::with_capacity(n as usize);
@@ -174,6 +178,35 @@ fn bench(c: &mut Criterion) {
             j = (j + 1) % replies.len();
             let _ = buf.set(&replies[j]);
             let v = e.process(black_box(&mut buf), now);
+            debug_assert_eq!(v, Verdict::Forward(Side::V6));
+            v
+        })
+    });
+
+    // The same through a worker's handle on two shards (`queues = 2`): the steering and
+    // an uncontended lock per packet.
+    let shards = Nat64Shards::new(config(Filtering::EndpointIndependent), 2).unwrap();
+    let mut h = shards.handle(0);
+    let bound = fill(&mut h, 100_000, now);
+    g.bench_function("established_6to4_shards2", |b| {
+        b.iter(|| {
+            i = (i + 1) % 100_000;
+            patch6(&mut t, i);
+            let _ = buf.set(&t);
+            let v = h.process(black_box(&mut buf), now);
+            debug_assert_eq!(v, Verdict::Forward(Side::V4));
+            v
+        })
+    });
+    let replies: Vec<Vec<u8>> = bound
+        .iter()
+        .map(|&(a, p)| udp4_ports("203.0.113.5", &std::net::Ipv4Addr::from(a).to_string(), 53, p, &[0u8; 64 - 28]))
+        .collect();
+    g.bench_function("established_4to6_shards2", |b| {
+        b.iter(|| {
+            j = (j + 1) % replies.len();
+            let _ = buf.set(&replies[j]);
+            let v = h.process(black_box(&mut buf), now);
             debug_assert_eq!(v, Verdict::Forward(Side::V6));
             v
         })
