@@ -14,7 +14,8 @@
 # Needs root, iperf3, netsniff-ng (trafgen), nftables, tayga and a release build of sixgate:
 #   cargo build --release -p sixgate-cli && sudo bench/nat64-race.sh [seconds]
 # UDP_MAX_PPS (default 1000000) is the top of the bisection. PARTS (default "tcp udp lat")
-# picks the measurements, CONTENDERS (default "sixgate stateful tayga kernel") the contenders.
+# picks the measurements, CONTENDERS (default "sixgate stateful tayga kernel"; also "stateful2": the stateful gateway
+# on two queues and both CPUs) the contenders.
 set -euo pipefail
 T=${1:-5}
 PARTS=${PARTS:-tcp udp lat}
@@ -85,7 +86,11 @@ pool4 = ["192.0.2.2/32 1024-65535"]
 mtu = 1500
 stats_interval = 0
 CFG
-    ip netns exec $RT taskset -c 1 "$BIN" nat64 run --config $WORK/st.toml 2>$WORK/st.log &
+    # With SQUEUES=2 the tables are cut into two shards, one worker each, on both CPUs
+    # (which the load generator shares).
+    local cpus=1
+    [ "${SQUEUES:-1}" -gt 1 ] && { echo "queues = $SQUEUES" >> $WORK/st.toml; cpus=0,1; }
+    ip netns exec $RT taskset -c $cpus "$BIN" nat64 run --config $WORK/st.toml 2>$WORK/st.log &
     for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
     routes_via_tun
     ip -n $RT route add 192.0.2.2/32 dev nat64
@@ -233,6 +238,7 @@ for c in ${CONTENDERS:-sixgate stateful tayga kernel}; do
     case $c in
         sixgate) start_sixgate; measure sixgate 2001:db8:64::c633:6402 ;;
         stateful) start_stateful; measure "sixgate stateful" 2001:db8:64::c633:6402 ;;
+        stateful2) SQUEUES=2 start_stateful; measure "stateful, 2 queues" 2001:db8:64::c633:6402 ;;
         tayga) start_tayga; measure tayga 2001:db8:64::c633:6402 ;;
         kernel) start_kernel; measure kernel 198.51.100.2 ;;
     esac
