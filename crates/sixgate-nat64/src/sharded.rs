@@ -19,8 +19,8 @@
 //! * Hairpinned packets (RFC 6146 §3.8): translated to IPv4 by the source's shard, then
 //!   back to IPv6 by the shard owning the pool destination.
 //!
-//! Locks are never nested and never held across I/O (a handle only translates under
-//! them); the kernel keeps a flow on one queue, so a shard's lock is mostly taken by one
+//! Locks are never nested (a shard's, or the fragment table's, is let go before another
+//! is taken) and never held across I/O (a handle only translates under them); the kernel keeps a flow on one queue, so a shard's lock is mostly taken by one
 //! worker at a time. Limits are split evenly between the shards: each allows
 //! `max_sessions / n` sessions (rounded up), likewise held SYNs and fragment state. The
 //! per-source limit stays exact, since a source lives in one shard.
@@ -413,13 +413,14 @@ impl Nat64Handle {
                 self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).remember(key, k, now);
                 k
             }
-            Route::Later(key) => match self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).owner(key, now) {
-                Some(k) => k,
-                None => {
+            Route::Later(key) => {
+                let owner = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).owner(key, now);
+                let Some(k) = owner else {
                     self.count(Nat64Drop::Fragment);
                     return Verdict::Drop(Nat64Drop::Fragment);
-                }
-            },
+                };
+                k
+            }
         };
         let mut e = lock(&self.shared.shards[k]);
         let v = e.process_hairpin(buf, now);
