@@ -33,7 +33,9 @@ pub(crate) enum Nat64Cmd {
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
     /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146; with
-    /// several queues the tables are cut into one shard per queue) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
+    /// several queues the tables are cut into one shard per queue, each owning a slice of
+    /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
+    /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
     /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
     /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
     #[arg(long, value_name = "FILE")]
@@ -468,16 +470,24 @@ where
         let published = Arc::clone(&published);
         move || {
             let mut sum = WorkerStats::<Counters<E::Reason>>::default();
+            let mut per_queue = Vec::new();
             for s in published.iter() {
                 if let Ok(s) = s.lock() {
                     sum.counters.merge(&s.counters);
                     sum.received += s.received;
                     sum.write_errors += s.write_errors;
                     sum.whole += s.whole;
+                    per_queue.push(s.received.to_string());
                 }
             }
+            // With several queues, how the kernel spread the packets over them.
+            let spread = if per_queue.len() > 1 {
+                format!(" received_per_queue={}", per_queue.join("/"))
+            } else {
+                String::new()
+            };
             format!(
-                "received={} {} write_errors={} gso_whole={}",
+                "received={} {} write_errors={} gso_whole={}{spread}",
                 sum.received, sum.counters, sum.write_errors, sum.whole
             )
         }

@@ -133,4 +133,14 @@ fn stateful_gateway_on_two_queues_keeps_sessions_whichever_queue_packets_use() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!counters.contains("no-binding") && !counters.contains("no-session"), "nothing lost a session: {counters}");
+    // The kernel spread the flows over both queues (about 30 flows: all on one queue has
+    // a chance of about 2⁻²⁹).
+    let spread: Vec<u64> = counters
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("received_per_queue="))
+        .unwrap_or_else(|| panic!("no per-queue figures: {counters}"))
+        .split('/')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(spread.len() == 2 && spread.iter().all(|&n| n > 0), "both queues carried packets: {counters}");
 }

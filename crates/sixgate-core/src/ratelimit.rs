@@ -35,7 +35,10 @@ impl TokenBucket {
                 self.micro = self.micro.saturating_add(us.saturating_mul(u64::from(per_second))).min(cap);
             }
         }
-        self.last = Some(now);
+        // Time only moves on: a `now` older than the last one (workers sharing a bucket
+        // read their clocks at different moments) credits nothing and is not kept, so
+        // the same interval is never credited twice.
+        self.last = Some(self.last.map_or(now, |t| t.max(now)));
         if self.micro >= 1_000_000 {
             self.micro -= 1_000_000;
             true
@@ -49,6 +52,19 @@ impl TokenBucket {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn an_older_now_credits_nothing_twice() {
+        let mut b = TokenBucket::default();
+        let t = Instant::now();
+        while b.take(t, 10, 1) {}
+        let later = t + Duration::from_millis(100);
+        assert!(b.take(later, 10, 1), "one token after 100 ms");
+        // Interleaved older and newer clocks: no new token until time really passes.
+        assert!(!b.take(t + Duration::from_millis(50), 10, 1));
+        assert!(!b.take(later, 10, 1), "the 50–100 ms interval was not credited again");
+        assert!(b.take(later + Duration::from_millis(100), 10, 1));
+    }
 
     #[test]
     fn rate_and_burst() {

@@ -127,6 +127,9 @@ fn worker_offload<E: Engine>(
         free: &mut Vec<IoBuf>,
     ) {
         if matches!(verdict, Verdict::Drop(_)) {
+            // The engine may still have queued packets (e.g. a shard's output before the
+            // hairpin leg of the same packet was dropped).
+            drain(engine, tx, free);
             return;
         }
         let spare = free.pop().unwrap_or_else(IoBuf::new);
@@ -378,18 +381,15 @@ fn worker_plain<E: Engine>(
                 };
                 buf.set_len(n);
                 stats.received += 1;
-                match engine.process(&mut buf, now) {
-                    Verdict::Forward(_) | Verdict::Reply(_) => {
-                        if dev.send(&buf).is_err() {
-                            stats.write_errors += 1;
-                        }
-                        while engine.poll_transmit(&mut buf).is_some() {
-                            if dev.send(&buf).is_err() {
-                                stats.write_errors += 1;
-                            }
-                        }
+                let v = engine.process(&mut buf, now);
+                if !matches!(v, Verdict::Drop(_)) && dev.send(&buf).is_err() {
+                    stats.write_errors += 1;
+                }
+                // After every packet, dropped or not (the engine may have queued others).
+                while engine.poll_transmit(&mut buf).is_some() {
+                    if dev.send(&buf).is_err() {
+                        stats.write_errors += 1;
                     }
-                    Verdict::Drop(_) => {}
                 }
                 if !poll_readable(&dev) {
                     break;

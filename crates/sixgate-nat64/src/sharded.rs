@@ -12,21 +12,28 @@
 //!   packet they quote, which is that host (RFC 6146 §3.5.4).
 //! * IPv4 packets by the pool port (or ICMP identifier) they are sent to; ICMPv4 errors by
 //!   the source port of the packet they quote (RFC 6146 §3.5.4).
-//! * IPv4 fragments after the first by the shard their first fragment went to (remembered
-//!   for `fragment_timeout` after the datagram's last fragment); fragments that come
-//!   before their first one wait here, within `max_fragment_bytes`, and are counted
-//!   (`fragment-held`, then `fragment` if their first fragment never comes).
+//! * Later fragments of a TCP or UDP datagram to the pool by the shard that translated its
+//!   first fragment (remembered for `fragment_timeout` after the datagram's latest
+//!   fragment); those that come before their first one wait here (RFC 6146 §3.4). Other
+//!   IPv4 fragments go to the worker's own shard, which refuses them as one engine would.
 //! * Hairpinned packets (RFC 6146 §3.8): translated to IPv4 by the source's shard, then
 //!   back to IPv6 by the shard owning the pool destination.
 //!
 //! Locks are never nested (a shard's, or the fragment table's, is let go before another
-//! is taken) and never held across I/O (a handle only translates under them); the kernel keeps a flow on one queue, so a shard's lock is mostly taken by one
-//! worker at a time. Limits are split evenly between the shards: each allows
-//! `max_sessions / n` sessions (rounded up), likewise held SYNs and fragment state. The
-//! per-source limit stays exact, since a source lives in one shard.
+//! is taken) and never held across I/O (a handle only translates under them); the kernel
+//! keeps a flow on one queue, so a shard's lock is mostly taken by one worker at a time.
 //!
-//! A simultaneous open (RFC 6146 §3.5.2.2) meets its held IPv4 SYN only when the IPv6
-//! host's shard owns the pool port that SYN was sent to.
+//! Limits are split evenly between the shards: each allows `max_sessions / n` sessions
+//! (rounded up, so the total may exceed the limit by up to `n − 1`), likewise held SYNs,
+//! the ICMP error rate and burst, and fragment state; the per-source limit stays exact,
+//! since a source lives in one shard. Of `max_fragment_bytes`, half is for IPv4 fragments
+//! that wait here for their first one, half (split between the shards) for IPv6 ones.
+//!
+//! Not the same as one engine: a simultaneous open (RFC 6146 §3.5.2.2) meets its held
+//! IPv4 SYN only when the IPv6 host's shard owns the pool port that SYN was sent to, and
+//! the host's own port is kept (RFC 4787 REQ-1's "port preservation") only when it falls
+//! in that shard's slice of the pool; otherwise the SYN is answered with Port Unreachable
+//! after TCP_INCOMING_SYN, as if no IPv6 SYN had come.
 //!
 //! ```
 //! use std::time::Instant;
@@ -49,6 +56,7 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -70,6 +78,9 @@ struct Shared {
     shards: Box<[Mutex<Nat64>]>,
     steer: Steer,
     frags: Mutex<FragSteer>,
+    /// Whether the fragment table holds anything (so that looking for its next deadline
+    /// does not take its lock on every wake-up of every worker).
+    frags_busy: AtomicBool,
 }
 
 /// Which shard owns what.
@@ -93,6 +104,8 @@ struct FragSteer {
     max_owners: usize,
     /// Fragments whose first fragment has not come: (deadline, datagram, bytes).
     waiting: VecDeque<(Instant, FragKey, Vec<u8>)>,
+    /// How many of them each datagram has.
+    waiting_keys: HashMap<FragKey, usize>,
     waiting_bytes: usize,
     max_bytes: usize,
     life: Duration,
@@ -130,13 +143,18 @@ impl Nat64Shards {
             )));
         }
         let split = |v: usize| v.div_ceil(n);
+        let split32 = |v: u32| v.div_ceil(n as u32);
         let shards = (0..n)
             .map(|k| {
                 let mut c = cfg.shard(k, n);
                 c.max_sessions = split(cfg.max_sessions);
                 c.max_held_syns = split(cfg.max_held_syns);
                 c.max_fragment_flows = split(cfg.max_fragment_flows);
-                c.max_fragment_bytes = split(cfg.max_fragment_bytes);
+                // The other half waits in the shared table (IPv4 fragments, see below).
+                c.max_fragment_bytes = split(cfg.max_fragment_bytes / 2);
+                // 0 stays 0 (no limit).
+                c.xlate.icmp_rate.per_second = split32(cfg.xlate.icmp_rate.per_second);
+                c.xlate.icmp_rate.burst = split32(cfg.xlate.icmp_rate.burst);
                 // Every shard its own port-choice key.
                 c.seed = cfg.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let mut e = Nat64::new(c)?;
@@ -157,12 +175,15 @@ impl Nat64Shards {
             owners: HashMap::new(),
             max_owners: cfg.max_fragment_flows,
             waiting: VecDeque::new(),
+            waiting_keys: HashMap::new(),
             waiting_bytes: 0,
-            max_bytes: cfg.max_fragment_bytes,
+            max_bytes: cfg.max_fragment_bytes - cfg.max_fragment_bytes / 2,
             life: cfg.fragment_timeout,
             sweep: None,
         };
-        Ok(Self { shared: Arc::new(Shared { shards, steer, frags: Mutex::new(frags) }) })
+        Ok(Self {
+            shared: Arc::new(Shared { shards, steer, frags: Mutex::new(frags), frags_busy: AtomicBool::new(false) }),
+        })
     }
 
     /// How many shards.
@@ -175,8 +196,9 @@ impl Nat64Shards {
         false
     }
 
-    /// The engine for worker `k` (any `k`; worker `k` runs the timers of shard
-    /// `k % len()`, so give each shard one handle).
+    /// The engine for worker `k`, which runs the timers of shard `k % len()` and reports
+    /// its counters: make exactly one handle per shard (`k` in `0..len()`), or timers
+    /// go unrun and counters are reported twice.
     pub fn handle(&self, k: usize) -> Nat64Handle {
         Nat64Handle {
             shared: Arc::clone(&self.shared),
@@ -257,7 +279,8 @@ impl Steer {
 
     fn route6(&self, p: &[u8]) -> usize {
         let (mut nh, mut off) = (p[6], 40);
-        for _ in 0..4 {
+        // Every extension header is at least 8 bytes, so this ends.
+        while off < p.len() {
             match nh {
                 0 | 43 | 60 => {
                     let Some(h) = p.get(off..off + 2) else { break };
@@ -287,8 +310,11 @@ impl Steer {
         let ihl = usize::from(p[0] & 0x0f) * 4;
         let (src, dst, proto) = (be32(p, 12), be32(p, 16), p[9]);
         let key = FragKey(src, dst, be16(p, 4), proto);
+        // RFC 6146 §3.4: only TCP and UDP fragments to the pool can be translated (one
+        // engine refuses the others before keeping anything; so does `me`'s shard).
+        let tracked = matches!(proto, 6 | 17) && self.in_pool(dst);
         if be16(p, 6) & 0x1fff != 0 {
-            return Route::Later(key);
+            return if tracked { Route::Later(key) } else { Route::Shard(me) };
         }
         let l4 = p.get(ihl..).unwrap_or_default();
         let owner = match proto {
@@ -313,7 +339,7 @@ impl Steer {
             _ => None,
         };
         let k = owner.unwrap_or(me);
-        if p[6] & 0x20 != 0 {
+        if tracked && p[6] & 0x20 != 0 {
             Route::First(k, key)
         } else {
             Route::Shard(k)
@@ -349,12 +375,53 @@ impl FragSteer {
         [self.waiting.front().map(|w| w.0), self.sweep].into_iter().flatten().min()
     }
 
+    fn is_empty(&self) -> bool {
+        self.owners.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Keeps a fragment that came before its first one, if there is room.
+    fn hold(&mut self, key: FragKey, p: &[u8], now: Instant) -> bool {
+        if self.waiting_bytes + p.len() > self.max_bytes {
+            return false;
+        }
+        self.waiting_bytes += p.len();
+        self.waiting.push_back((now + self.life, key, p.to_vec()));
+        *self.waiting_keys.entry(key).or_default() += 1;
+        true
+    }
+
+    /// Takes the fragments of `key` that wait.
+    fn take(&mut self, key: FragKey) -> Vec<Vec<u8>> {
+        if self.waiting_keys.remove(&key).is_none() {
+            return Vec::new();
+        }
+        let mut ready = Vec::new();
+        let mut bytes = self.waiting_bytes;
+        self.waiting.retain_mut(|w| {
+            if w.1 == key {
+                bytes -= w.2.len();
+                ready.push(std::mem::take(&mut w.2));
+                false
+            } else {
+                true
+            }
+        });
+        self.waiting_bytes = bytes;
+        ready
+    }
+
     /// Drops what has expired; returns how many waiting fragments timed out.
     fn expire(&mut self, now: Instant) -> u64 {
         let mut lost = 0;
         while self.waiting.front().is_some_and(|w| w.0 <= now) {
-            if let Some((_, _, p)) = self.waiting.pop_front() {
+            if let Some((_, k, p)) = self.waiting.pop_front() {
                 self.waiting_bytes -= p.len();
+                if let Some(c) = self.waiting_keys.get_mut(&k) {
+                    *c -= 1;
+                    if *c == 0 {
+                        self.waiting_keys.remove(&k);
+                    }
+                }
                 lost += 1;
             }
         }
@@ -371,8 +438,8 @@ impl FragSteer {
 pub struct Nat64Handle {
     shared: Arc<Shared>,
     me: usize,
-    /// Extra packets for `poll_transmit`.
-    out: VecDeque<(Side, Vec<u8>)>,
+    /// Extra packets for `poll_transmit`, with the shard that made them.
+    out: VecDeque<(Side, Vec<u8>, usize)>,
     spare: PacketBuf,
     /// The latest `now` seen (for hairpinning packets that come out of `poll_transmit`).
     now: Option<Instant>,
@@ -380,11 +447,15 @@ pub struct Nat64Handle {
 }
 
 impl Nat64Handle {
-    /// Moves what shard `e` has queued to send into this handle's queue.
-    fn collect(out: &mut VecDeque<(Side, Vec<u8>)>, spare: &mut PacketBuf, e: &mut Nat64) {
+    /// Moves what shard `k` (locked: `e`) has queued to send into this handle's queue.
+    fn collect(out: &mut VecDeque<(Side, Vec<u8>, usize)>, spare: &mut PacketBuf, e: &mut Nat64, k: usize) {
         while let Some(side) = e.poll_transmit(spare) {
-            out.push_back((side, spare.as_slice().to_vec()));
+            out.push_back((side, spare.as_slice().to_vec(), k));
         }
+    }
+
+    fn frags(&self) -> MutexGuard<'_, FragSteer> {
+        self.shared.frags.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn count(&self, r: Nat64Drop) {
@@ -395,7 +466,7 @@ impl Nat64Handle {
     fn run(&mut self, k: usize, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         let mut e = lock(&self.shared.shards[k]);
         let v = e.process(buf, now);
-        Self::collect(&mut self.out, &mut self.spare, &mut e);
+        Self::collect(&mut self.out, &mut self.spare, &mut e, k);
         v
     }
 
@@ -404,59 +475,58 @@ impl Nat64Handle {
         p.len() >= 20 && p[0] >> 4 == 4 && self.shared.steer.in_pool(be32(p, 16))
     }
 
-    /// The IPv4 packet a shard made of an IPv6 one, addressed to the pool: to IPv6 again
-    /// by the shard that owns the destination.
-    fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
-        let k = match self.shared.steer.route(buf.as_slice(), self.me) {
-            Route::Shard(k) => k,
-            Route::First(k, key) => {
-                self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).remember(key, k, now);
-                k
+    /// The IPv4 packet shard `from` made of an IPv6 one, addressed to the pool: to IPv6
+    /// again by the shard that owns the destination. If that drops it, `from` takes back
+    /// its count of the packet as forwarded, so that it is counted once, as one engine
+    /// counts it.
+    fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant, from: usize) -> Verdict<Nat64Drop> {
+        let route = self.shared.steer.route(buf.as_slice(), self.me);
+        let k = match route {
+            Route::Shard(k) | Route::First(k, _) => Some(k),
+            Route::Later(key) => self.frags().owner(key, now),
+        };
+        let v = match k {
+            Some(k) => {
+                let mut e = lock(&self.shared.shards[k]);
+                let v = e.process_hairpin(buf, now);
+                Self::collect(&mut self.out, &mut self.spare, &mut e, k);
+                v
             }
-            Route::Later(key) => {
-                let owner = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).owner(key, now);
-                let Some(k) = owner else {
-                    self.count(Nat64Drop::Fragment);
-                    return Verdict::Drop(Nat64Drop::Fragment);
-                };
-                k
+            // A later fragment whose first one did not come through.
+            None => {
+                self.count(Nat64Drop::Fragment);
+                Verdict::Drop(Nat64Drop::Fragment)
             }
         };
-        let mut e = lock(&self.shared.shards[k]);
-        let v = e.process_hairpin(buf, now);
-        Self::collect(&mut self.out, &mut self.spare, &mut e);
+        match (v, route) {
+            (Verdict::Forward(_), Route::First(k, key)) => self.first_done(key, k, now),
+            (Verdict::Drop(_), _) => lock(&self.shared.shards[from]).uncount_forward(),
+            _ => {}
+        }
         v
     }
 
-    /// After a first fragment went to shard `k`: the fragments of its datagram that
-    /// came before it.
-    fn release(&mut self, key: FragKey, k: usize, now: Instant) {
-        let ready: Vec<Vec<u8>> = {
-            let mut f = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner());
-            if !f.waiting.iter().any(|w| w.1 == key) {
-                return;
-            }
-            let mut ready = Vec::new();
-            let mut bytes = f.waiting_bytes;
-            f.waiting.retain_mut(|w| {
-                if w.1 == key {
-                    bytes -= w.2.len();
-                    ready.push(std::mem::take(&mut w.2));
-                    false
-                } else {
-                    true
-                }
-            });
-            f.waiting_bytes = bytes;
-            ready
+    /// A first fragment went through shard `k`: its datagram's later fragments go there
+    /// too, and those that came before it are translated now.
+    fn first_done(&mut self, key: FragKey, k: usize, now: Instant) {
+        let ready = {
+            let mut f = self.frags();
+            f.remember(key, k, now);
+            self.shared.frags_busy.store(true, Ordering::Relaxed);
+            f.take(key)
         };
+        self.release(ready, k, now);
+    }
+
+    /// Translates, in shard `k`, fragments that waited for their first one.
+    fn release(&mut self, ready: Vec<Vec<u8>>, k: usize, now: Instant) {
         let mut tmp = PacketBuf::new();
         for p in ready {
             if tmp.set(&p).is_err() {
                 continue;
             }
             match self.run(k, &mut tmp, now) {
-                Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec())),
+                Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec(), k)),
                 Verdict::Drop(_) => {}
             }
         }
@@ -468,52 +538,53 @@ impl Engine for Nat64Handle {
 
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         self.now = Some(now);
-        let v = match self.shared.steer.route(buf.as_slice(), self.me) {
-            Route::Shard(k) => self.run(k, buf, now),
+        let (v, k) = match self.shared.steer.route(buf.as_slice(), self.me) {
+            Route::Shard(k) => (self.run(k, buf, now), k),
             Route::First(k, key) => {
-                self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).remember(key, k, now);
                 let v = self.run(k, buf, now);
-                self.release(key, k, now);
-                v
+                // Remembered only once the shard took it (so refused first fragments
+                // take no room), then the early ones: a later fragment sees either the
+                // owner or, before it, waits and is taken here.
+                if matches!(v, Verdict::Forward(_)) {
+                    self.first_done(key, k, now);
+                }
+                (v, k)
             }
             Route::Later(key) => {
-                let mut f = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner());
+                let mut f = self.frags();
                 match f.owner(key, now) {
                     Some(k) => {
                         drop(f);
-                        self.run(k, buf, now)
+                        (self.run(k, buf, now), k)
                     }
                     // RFC 6146 §3.4: a fragment before its first one waits for it (bounded).
-                    None if f.waiting_bytes + buf.len() <= f.max_bytes => {
-                        let deadline = now + f.life;
-                        f.waiting_bytes += buf.len();
-                        f.waiting.push_back((deadline, key, buf.as_slice().to_vec()));
-                        drop(f);
-                        self.count(Nat64Drop::FragmentHeld);
-                        Verdict::Drop(Nat64Drop::FragmentHeld)
-                    }
                     None => {
+                        let held = f.hold(key, buf.as_slice(), now);
+                        if held {
+                            self.shared.frags_busy.store(true, Ordering::Relaxed);
+                        }
                         drop(f);
-                        self.count(Nat64Drop::Fragment);
-                        Verdict::Drop(Nat64Drop::Fragment)
+                        let r = if held { Nat64Drop::FragmentHeld } else { Nat64Drop::Fragment };
+                        self.count(r);
+                        return Verdict::Drop(r);
                     }
                 }
             }
         };
         if v == Verdict::Forward(Side::V4) && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
-            return self.hairpin(buf, now);
+            return self.hairpin(buf, now, k);
         }
         v
     }
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
-        while let Some((side, p)) = self.out.pop_front() {
+        while let Some((side, p, from)) = self.out.pop_front() {
             if buf.set(&p).is_err() {
                 continue;
             }
             if side == Side::V4 && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
                 let now = self.now.unwrap_or_else(Instant::now);
-                match self.hairpin(buf, now) {
+                match self.hairpin(buf, now, from) {
                     Verdict::Forward(s) | Verdict::Reply(s) => return Some(s),
                     Verdict::Drop(_) => continue,
                 }
@@ -525,7 +596,10 @@ impl Engine for Nat64Handle {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let own = lock(&self.shared.shards[self.me]).poll_timeout();
-        let frags = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).deadline();
+        if !self.shared.frags_busy.load(Ordering::Relaxed) {
+            return own;
+        }
+        let frags = self.frags().deadline();
         [own, frags].into_iter().flatten().min()
     }
 
@@ -534,9 +608,19 @@ impl Engine for Nat64Handle {
         {
             let mut e = lock(&self.shared.shards[self.me]);
             e.handle_timeout(now);
-            Self::collect(&mut self.out, &mut self.spare, &mut e);
+            Self::collect(&mut self.out, &mut self.spare, &mut e, self.me);
         }
-        let lost = self.shared.frags.lock().unwrap_or_else(|e| e.into_inner()).expire(now);
+        if !self.shared.frags_busy.load(Ordering::Relaxed) {
+            return;
+        }
+        let lost = {
+            let mut f = self.frags();
+            let lost = f.expire(now);
+            // Under the lock, so that a concurrent `hold` or `remember` (which set it
+            // after taking the lock) is not undone.
+            self.shared.frags_busy.store(!f.is_empty(), Ordering::Relaxed);
+            lost
+        };
         for _ in 0..lost {
             self.count(Nat64Drop::Fragment);
         }

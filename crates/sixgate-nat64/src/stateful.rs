@@ -1937,6 +1937,12 @@ impl Nat64 {
     pub(crate) fn count_drop(&mut self, r: Nat64Drop) {
         self.counters.drop(r);
     }
+
+    /// Takes back one packet counted as forwarded: its hairpin leg, in another shard,
+    /// dropped it (one engine counts such a packet as a drop only).
+    pub(crate) fn uncount_forward(&mut self) {
+        self.counters.forwarded = self.counters.forwarded.saturating_sub(1);
+    }
 }
 
 impl Engine for Nat64 {
