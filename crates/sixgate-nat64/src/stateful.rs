@@ -34,8 +34,12 @@
 //!   of [`Engine::poll_transmit`] when it arrives; those that time out or find no room
 //!   are counted (`fragment`). ICMP fragments are dropped (`fragment`).
 //!
-//! Not done: an established TCP session that idles out moves to the transitory state
-//! instead of being probed.
+//! * An established TCP session that idles out for TCP_EST is probed (RFC 6146
+//!   §3.5.2.2): an empty ACK segment with sequence and acknowledgment numbers 0 goes to
+//!   the IPv6 endpoint (from [`Engine::poll_transmit`], after [`Engine::handle_timeout`],
+//!   counted as a reply) and the session moves to TRANS for TCP_TRANS; the endpoint's
+//!   answer (an ACK) moves it back to ESTABLISHED, an RST or silence lets it end. A
+//!   half-closed session (V4 FIN RCV, V6 FIN RCV) that idles out is deleted.
 //!
 //! # Memory
 //! Entries live in slabs (fixed chunks of 4,096, addressed by `u32` slots, with free
@@ -751,6 +755,7 @@ impl Tables {
 const SYN: u8 = 0x02;
 const FIN: u8 = 0x01;
 const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
 
 /// Counts of what the tables hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -805,6 +810,21 @@ struct FFlow {
 /// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
 const QUOTE: usize = 576 - 28;
 
+/// Probes of idle TCP sessions waiting for `poll_transmit` at most (60 bytes each); when
+/// more sessions idle out at once, the rest move to TRANS without one (the RFC's SHOULD).
+const MAX_PROBES: usize = 4096;
+
+/// What a packet waiting in the engine's outbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// A translated packet (a fragment that waited for its first fragment).
+    Forward,
+    /// An ICMP error the engine made.
+    Reply,
+    /// A probe of an idle established TCP session (RFC 6146 §3.5.2.2).
+    Probe,
+}
+
 /// The stateful NAT64 engine (RFC 6146). [`Side::V6`] is the IPv6 client network,
 /// [`Side::V4`] the IPv4 Internet.
 #[derive(Debug)]
@@ -828,9 +848,13 @@ pub struct Nat64 {
     /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
     held: VecDeque<Held>,
     max_held: usize,
-    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out
-    /// (`true`: a reply) and translated fragments that waited for their first fragment.
-    outbox: VecDeque<(Side, bool, Vec<u8>)>,
+    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out,
+    /// translated fragments that waited for their first fragment, probes of idle TCP
+    /// sessions.
+    outbox: VecDeque<(Side, Queued, Vec<u8>)>,
+    /// Replies (ICMP errors) and probes in `outbox`.
+    queued_replies: usize,
+    queued_probes: usize,
     /// Fragmented datagrams whose first fragment was translated.
     frags: HashMap<FKey, FFlow>,
     /// Their expiry, oldest first (lifetimes are all `frag_life`).
@@ -882,6 +906,8 @@ impl Nat64 {
             held: VecDeque::new(),
             max_held: cfg.max_held_syns,
             outbox: VecDeque::new(),
+            queued_replies: 0,
+            queued_probes: 0,
             frags: HashMap::new(),
             frag_q: VecDeque::new(),
             frag_wait: VecDeque::new(),
@@ -1062,6 +1088,13 @@ impl Nat64 {
         }
         if self.held.len() > self.max_held {
             return Err("too many held SYNs".into());
+        }
+        let count = |k: Queued| self.outbox.iter().filter(|o| o.1 == k).count();
+        if count(Queued::Reply) != self.queued_replies
+            || count(Queued::Probe) != self.queued_probes
+            || self.queued_probes > MAX_PROBES
+        {
+            return Err("outbox counts disagree".into());
         }
         Ok(())
     }
@@ -1404,7 +1437,7 @@ impl Nat64 {
         if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
             return;
         }
-        if self.outbox.iter().filter(|o| o.1).count() >= self.max_held.max(1)
+        if self.queued_replies >= self.max_held.max(1)
             || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
         {
             return;
@@ -1426,7 +1459,52 @@ impl Nat64 {
         s[21] = 3;
         let c = checksum::checksum(&s[20..]);
         s[22..24].copy_from_slice(&c.to_be_bytes());
-        self.outbox.push_back((Side::V4, true, s));
+        self.queue(Side::V4, Queued::Reply, s);
+    }
+
+    /// Puts a packet in the outbox for `poll_transmit`.
+    fn queue(&mut self, side: Side, kind: Queued, p: Vec<u8>) {
+        match kind {
+            Queued::Forward => {}
+            Queued::Reply => self.queued_replies += 1,
+            Queued::Probe => self.queued_probes += 1,
+        }
+        self.outbox.push_back((side, kind, p));
+    }
+
+    // -------------------------------------------------------------- probes
+
+    /// RFC 6146 §3.5.2.2 (ESTABLISHED, lifetime expired): a probe of TCP session `s`, "a
+    /// TCP segment for the connection with no data. The sequence number and the
+    /// acknowledgment number are set to zero. All flags but the ACK flag are set to zero."
+    /// It goes to the IPv6 endpoint (the RFC asks for at least one), from the remote as
+    /// the IPv6 host knows it (pool6 + IPv4 address, port). Being out of the window, it
+    /// makes a live endpoint answer with an ACK that moves the session back to
+    /// ESTABLISHED (RFC 9293 §3.10.7.4); an endpoint without the connection answers RST,
+    /// and one that is gone does not answer, so the session ends after TCP_TRANS. No
+    /// sequence numbers need to be kept. At most `MAX_PROBES` wait for `poll_transmit`.
+    fn probe(&mut self, s: &Sess) {
+        if self.queued_probes >= MAX_PROBES {
+            return;
+        }
+        let src = rfc6052::embed(&self.pool6, Ipv4Addr::from(s.remote));
+        let dst = Ipv6Addr::from(s.client);
+        let mut p = vec![0u8; 60];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&20u16.to_be_bytes());
+        p[6] = TCP;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p[40..42].copy_from_slice(&s.rport.to_be_bytes());
+        p[42..44].copy_from_slice(&s.port.to_be_bytes());
+        // Sequence and acknowledgment numbers 0, data offset 5 words, only ACK, window 0,
+        // urgent pointer 0.
+        p[52] = 5 << 4;
+        p[53] = ACK;
+        let c = checksum::finish(add(checksum::pseudo_v6(src, dst, TCP, 20), checksum::sum(&p[40..])));
+        p[56..58].copy_from_slice(&c.to_be_bytes());
+        self.queue(Side::V6, Queued::Probe, p);
     }
 
     // -------------------------------------------------------------- fragments
@@ -1454,7 +1532,7 @@ impl Nat64 {
         // What the translator still has to send of this packet goes first.
         let mut tmp = PacketBuf::new();
         while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-            self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+            self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
         }
         let mut rest = VecDeque::new();
         let mut ready = Vec::new();
@@ -1472,12 +1550,12 @@ impl Nat64 {
             let r = self.fragment(&mut tmp, now, k, false, ms);
             match r {
                 Ok(Out::Fwd(side)) => {
-                    self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
                     while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-                        self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                        self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
                     }
                 }
-                Ok(Out::Reply(side, _)) => self.outbox.push_back((side, true, tmp.as_slice().to_vec())),
+                Ok(Out::Reply(side, _)) => self.queue(side, Queued::Reply, tmp.as_slice().to_vec()),
                 Ok(Out::Drop(r)) => self.counters.drop(Nat64Drop::Xlate(r)),
                 Err(r) => self.counters.drop(r),
             }
@@ -1924,13 +2002,19 @@ impl Engine for Nat64 {
             self.counters.forwarded += 1;
             return Some(s);
         }
-        // ICMP errors for held SYNs whose time ran out; fragments that waited.
-        while let Some((side, reply, p)) = self.outbox.pop_front() {
+        // ICMP errors for held SYNs whose time ran out; fragments that waited; probes.
+        while let Some((side, kind, p)) = self.outbox.pop_front() {
+            match kind {
+                Queued::Forward => {}
+                Queued::Reply => self.queued_replies -= 1,
+                Queued::Probe => self.queued_probes -= 1,
+            }
             if buf.set(&p).is_ok() {
-                if reply {
-                    self.counters.replied += 1;
-                } else {
+                // A probe is the engine's own packet, like an ICMP error: counted as a reply.
+                if kind == Queued::Forward {
                     self.counters.forwarded += 1;
+                } else {
+                    self.counters.replied += 1;
                 }
                 return Some(side);
             }
@@ -1970,17 +2054,21 @@ impl Engine for Nat64 {
                 self.heap.push(Reverse((s.expires, i)));
                 continue;
             }
-            if s.proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
-                // RFC 6146 §3.5.2.2: an idle established session is not deleted at once;
-                // it becomes transitory (this engine sends no probe) and any packet
-                // revives it.
+            if s.proto == TCP && s.state == TcpState::Established {
+                // RFC 6146 §3.5.2.2 ESTABLISHED: "If the lifetime expires, the NAT64 SHOULD
+                // send a probe packet [...] The state is moved to TRANS." A packet of the
+                // connection (the probe's answer) moves it back to ESTABLISHED.
                 s.state = TcpState::Trans;
                 let exp = Self::deadline(ms, self.timers.tcp_trans);
                 s.expires = exp;
                 s.queued = exp;
+                let s = *s;
                 self.heap.push(Reverse((exp, i)));
+                self.probe(&s);
                 continue;
             }
+            // RFC 6146 §3.5.2.2: in every other state (V4 FIN RCV and V6 FIN RCV included)
+            // the Session Table Entry is deleted when its lifetime expires.
             self.remove(i);
         }
         while self.held.front().is_some_and(|h| h.deadline <= tick) {

@@ -264,6 +264,168 @@ fn tcp_established_idle_timer_then_transitory() {
     assert_eq!(t.tcp_state(40000, 80), None);
 }
 
+/// The packets waiting in `poll_transmit` that go to the IPv6 side (probes), checked for
+/// good checksums; anything for the IPv4 side is returned in the second vector.
+fn transmitted_by_side(t: &mut T) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut v6s, mut v4s) = (Vec::new(), Vec::new());
+    let mut b = PacketBuf::new();
+    while let Some(side) = t.e.poll_transmit(&mut b) {
+        check_sums(b.as_slice());
+        match side {
+            Side::V6 => v6s.push(b.as_slice().to_vec()),
+            Side::V4 => v4s.push(b.as_slice().to_vec()),
+        }
+    }
+    (v6s, v4s)
+}
+
+/// Checks `p` is the RFC 6146 §3.5.2.2 probe of the session (C, cport) ↔ (S, rport): an
+/// IPv6 TCP segment from the server as the client knows it to the client, no data,
+/// sequence and acknowledgment numbers 0, only ACK, and a TCP checksum that verifies.
+fn assert_probe(p: &[u8], cport: u16, rport: u16) {
+    assert_eq!(p.len(), 60, "IPv6 header and a bare TCP header: {p:02x?}");
+    assert_eq!((p[0] >> 4, port(p, 4), p[6]), (6, 20, 6), "IPv6, payload 20 bytes, TCP");
+    assert!(p[7] > 1, "a hop limit that reaches the client");
+    assert_eq!((v6(p, 8), v6(p, 24)), (S.parse().unwrap(), C.parse().unwrap()));
+    assert_eq!((port(p, 40), port(p, 42)), (rport, cport));
+    assert_eq!(&p[44..52], &[0; 8], "sequence and acknowledgment numbers 0");
+    assert_eq!((p[52], p[53]), (0x50, ACK), "data offset 5, only ACK");
+    // The checksum, recomputed over the pseudo-header and the segment.
+    let mut z = p[40..].to_vec();
+    z[16] = 0;
+    z[17] = 0;
+    let want = finish(add(pseudo_v6(v6(p, 8), v6(p, 24), 6, 20), sum(&z)));
+    assert_eq!(port(p, 56), want, "TCP checksum");
+}
+
+#[test]
+fn idle_established_session_is_probed_then_ends_unanswered() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(1.0 + est - 0.5);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]), "no probe before TCP_EST");
+    let replied = t.e.counters().replied;
+    t.tick(1.0 + est);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    let (probes, other) = transmitted_by_side(&mut t);
+    assert!(other.is_empty());
+    assert_eq!(probes.len(), 1, "one probe");
+    assert_probe(&probes[0], 40000, 80);
+    assert_eq!(t.e.counters().replied, replied + 1, "the probe is counted as the engine's own packet");
+    // Nobody answers: the session ends after TCP_TRANS, with no second probe.
+    t.tick(1.0 + est + 239.9);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(1.0 + est + 240.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+    assert_eq!(t.e.stats().bib, 0);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]));
+}
+
+#[test]
+fn probe_answered_by_the_client_revives_the_session() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est);
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    // The client's TCP finds the probe out of its window and answers with an ACK: the
+    // session is ESTABLISHED again, with a fresh TCP_EST, and outlives TCP_TRANS.
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, ACK), est + 0.05);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    t.tick(est + 600.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    assert!(transmitted_by_side(&mut t).0.is_empty());
+    // Idle again for TCP_EST: probed again.
+    t.tick(2.0 * est + 0.1);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    // An answer from the server side revives it as well.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, ACK), 2.0 * est + 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+}
+
+#[test]
+fn probe_answered_with_rst_lets_the_session_end() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // C2 holds TCP port 40000 (a half-open session that ends after TCP_TRANS), so C's
+    // pool port differs from its own: the probe must carry the client's port.
+    let _ = t.send(&tcp6_flags(C2, S2, 40000, 443, SYN), 0.0);
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    assert_ne!(p4, 40000);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est);
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    // The client no longer has the connection: RST. TRANS stays, the session ends.
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, RST), est + 0.05);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(est + 240.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+}
+
+#[test]
+fn idle_half_closed_sessions_are_deleted_without_a_probe() {
+    // RFC 6146 §3.5.2.2 V4 FIN RCV / V6 FIN RCV: when the lifetime expires the entry is
+    // deleted (only ESTABLISHED is probed and moved to TRANS).
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 0.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40001, 81, SYN), 0.0);
+    let p4b = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 81, p4b, SYNACK), 0.0);
+    let _ = t.send(&tcp6_flags(C, S, 40001, 81, FIN), 0.0);
+    assert_eq!(t.tcp_state(40001, 81), Some(TcpState::V6FinRcv));
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est - 0.1);
+    assert_eq!((t.tcp_state(40000, 80), t.tcp_state(40001, 81)), (Some(TcpState::V4FinRcv), Some(TcpState::V6FinRcv)));
+    t.tick(est);
+    assert_eq!((t.tcp_state(40000, 80), t.tcp_state(40001, 81)), (None, None));
+    assert_eq!(t.e.stats().sessions, 0);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]), "no probe for a half-closed session");
+}
+
+#[test]
+fn probes_waiting_for_poll_transmit_are_capped() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let n = 4100u32;
+    // Straight through the engine (`T::send` checks the whole tables after every packet).
+    for i in 0..n {
+        let c = format!("2001:db8:5::{:x}", i + 1);
+        let mut b = PacketBuf::from_slice(&tcp6_flags(&c, S, 5000, 80, SYN));
+        assert_eq!(t.e.process(&mut b, t.t0), Verdict::Forward(Side::V4));
+        let mut b = PacketBuf::from_slice(&tcp4_flags(S4, P4, 80, port(&b, 20), SYNACK));
+        assert_eq!(t.e.process(&mut b, t.t0), Verdict::Forward(Side::V6));
+    }
+    t.e.check_invariants().unwrap();
+    t.tick(2.0 * 3600.0 + 240.0);
+    // Every session moved to TRANS; 4,096 probes wait (the rest went without one).
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 4096);
+    assert_eq!(t.e.stats().sessions, n as usize);
+    assert!(transmitted_by_side(&mut t).0.is_empty());
+    t.tick(2.0 * 3600.0 + 480.0);
+    assert_eq!(t.e.stats().sessions, 0, "every one of them was transitory");
+}
+
 #[test]
 fn tcp_half_open_v6_init_expires() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
