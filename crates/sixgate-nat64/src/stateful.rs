@@ -28,11 +28,22 @@
 //! * TCP and UDP fragments (RFC 6146 §3.4, §3.5) are translated without reassembly: the
 //!   first fragment goes through the session tables like a whole packet, and the mapping
 //!   it chose (IPv6 client ↔ pool address) serves the datagram's other fragments, keyed
-//!   by (direction, addresses, identification, protocol), for
-//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s). Fragments that come before
-//!   their first one wait (at most [`StatefulConfig::max_fragment_bytes`]) and come out
-//!   of [`Engine::poll_transmit`] when it arrives; those that time out or find no room
-//!   are counted (`fragment`). ICMP fragments are dropped (`fragment`).
+//!   by (direction, addresses, identification, protocol), until
+//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s) after the last fragment
+//!   that used it. Fragments that come before their first one wait (at most
+//!   [`StatefulConfig::max_fragment_bytes`], for `fragment_timeout`) and come out of
+//!   [`Engine::poll_transmit`] when it arrives. Each fragment is counted once, when its
+//!   fate is known: forwarded (at once or from `poll_transmit`), `fragment-timeout` (its
+//!   first fragment never came) or `fragment` (no room to wait).
+//! * ICMP query fragments (a large echo request or reply) are dropped
+//!   (`fragmented-icmp`), as RFC 7915 §1.2 has it: "Fragmented ICMP/ICMPv6 packets will
+//!   not be translated by IP/ICMP translators." The ICMPv6 checksum covers a
+//!   pseudo-header with the length of the whole reassembled message, the ICMPv4 one does
+//!   not; so translating the checksum, which only the first fragment carries, needs a
+//!   length that only the last fragment tells (its offset plus its length). Doing that
+//!   right means holding the translated first fragment until the last one has come —
+//!   reassembly in all but name — so this engine does not, and the stateless translator
+//!   drops them as well.
 //!
 //! * An established TCP session that idles out for TCP_EST is probed (RFC 6146
 //!   §3.5.2.2): an empty ACK segment with sequence and acknowledgment numbers 0 goes to
@@ -162,8 +173,8 @@ pub struct StatefulConfig {
     /// are dropped and counted (`incoming-syn`). 0 holds none.
     pub max_held_syns: usize,
     /// How long the mapping chosen by a datagram's first fragment serves its other
-    /// fragments, and how long a fragment that came before its first one is kept
-    /// (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
+    /// fragments after the last one that used it, and how long a fragment that came
+    /// before its first one is kept (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
     pub fragment_timeout: Duration,
     /// Datagrams whose fragments are tracked at once.
     pub max_fragment_flows: usize,
@@ -287,6 +298,7 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::PoolExhausted,
     Nat64Drop::Fragment,
     Nat64Drop::FragmentHeld,
+    Nat64Drop::FragmentTimeout,
     Nat64Drop::UnsupportedProtocol,
 ];
 const N_ALL: usize = OWN.len() + DropReason::ALL.len();
@@ -331,13 +343,18 @@ pub enum Nat64Drop {
     SourceLimit,
     /// No free port (or identifier) in the IPv4 pool.
     PoolExhausted,
-    /// A fragment that cannot be translated: its first fragment did not come within the
-    /// fragment timeout (a held fragment is counted again here when it times out), the
-    /// fragment store or the datagram table was full, or it is an ICMP fragment.
+    /// A fragment that came before its datagram's first fragment and could not be kept
+    /// for it: the store of waiting fragments (`max_fragment_bytes`) was full, or it came
+    /// back in by hairpinning. Counted when refused.
     Fragment,
-    /// A fragment that came before its datagram's first fragment, kept (not forwarded
-    /// now): it comes out of `poll_transmit` when the first fragment arrives.
+    /// The verdict for a fragment that came before its datagram's first fragment and is
+    /// kept (not forwarded now). Never counted itself: such a fragment is counted once,
+    /// when its fate is known — as forwarded when it comes out of `poll_transmit` after
+    /// its first fragment, or as [`Nat64Drop::FragmentTimeout`].
     FragmentHeld,
+    /// A kept fragment whose datagram's first fragment did not come within
+    /// `fragment_timeout` (FRAGMENT_MIN): dropped then, and counted then (once).
+    FragmentTimeout,
     /// A protocol or ICMP type the stateful translator does not carry.
     UnsupportedProtocol,
     /// The header translator refused the packet.
@@ -365,6 +382,7 @@ impl Reason for Nat64Drop {
             Self::PoolExhausted => "pool-exhausted",
             Self::Fragment => "fragment",
             Self::FragmentHeld => "fragment-held",
+            Self::FragmentTimeout => "fragment-timeout",
             Self::UnsupportedProtocol => "unsupported-protocol",
             Self::Xlate(r) => r.name(),
         }
@@ -786,7 +804,7 @@ struct Held {
 
 /// A fragmented datagram: the direction (`v6`: from the IPv6 side), addresses (IPv4 ones
 /// in the low 32 bits), identification and protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FKey {
     v6: bool,
     src: u128,
@@ -857,8 +875,9 @@ pub struct Nat64 {
     queued_probes: usize,
     /// Fragmented datagrams whose first fragment was translated.
     frags: HashMap<FKey, FFlow>,
-    /// Their expiry, oldest first (lifetimes are all `frag_life`).
-    frag_q: VecDeque<(u32, FKey)>,
+    /// Their expiry: one (deadline, datagram) entry each, requeued at its real deadline
+    /// when it pops after the mapping was refreshed.
+    frag_q: BinaryHeap<Reverse<(u32, FKey)>>,
     /// Fragments waiting for their first fragment (deadline in ticks), oldest first.
     frag_wait: VecDeque<(u32, FKey, Vec<u8>)>,
     frag_wait_bytes: usize,
@@ -909,7 +928,7 @@ impl Nat64 {
             queued_replies: 0,
             queued_probes: 0,
             frags: HashMap::new(),
-            frag_q: VecDeque::new(),
+            frag_q: BinaryHeap::new(),
             frag_wait: VecDeque::new(),
             frag_wait_bytes: 0,
             frag_life: cfg.fragment_timeout,
@@ -1082,7 +1101,10 @@ impl Nat64 {
         if self.frag_wait.iter().map(|w| w.2.len()).sum::<usize>() != self.frag_wait_bytes
             || self.frag_wait_bytes > self.max_frag_bytes
             || self.frags.len() > self.max_frag_flows
-            || self.frags.keys().any(|k| !self.frag_q.iter().any(|q| q.1 == *k))
+            || self.frag_q.len() != self.frags.len()
+            || self.frag_q.iter().map(|Reverse((_, k))| k).collect::<std::collections::HashSet<_>>().len()
+                != self.frags.len()
+            || self.frag_q.iter().any(|Reverse((d, k))| self.frags.get(k).is_none_or(|f| f.deadline < *d))
         {
             return Err("fragment store out of bounds or out of step".into());
         }
@@ -1521,7 +1543,7 @@ impl Nat64 {
             Some(f) => *f = FFlow { deadline, client, a4 },
             None if n < self.max_frag_flows => {
                 self.frags.insert(k, FFlow { deadline, client, a4 });
-                self.frag_q.push_back((deadline, k));
+                self.frag_q.push(Reverse((deadline, k)));
             }
             // Full: the other fragments wait and time out (counted).
             None => return,
@@ -1564,8 +1586,10 @@ impl Nat64 {
 
     /// A non-first fragment of datagram `k`: translated with the mapping its first
     /// fragment chose, or kept until that comes (at most `max_fragment_bytes` in all, for
-    /// `fragment_timeout`; counted). The waiting fragments are searched linearly when a
-    /// first fragment arrives.
+    /// `fragment_timeout`; counted when it leaves or times out). The waiting fragments are
+    /// searched linearly when a first fragment arrives. Every fragment that uses the
+    /// mapping keeps it for another `fragment_timeout` (RFC 6146 §4: FRAGMENT_MIN is a
+    /// minimum), so a datagram whose fragments keep coming is not cut off.
     fn fragment(
         &mut self,
         buf: &mut PacketBuf,
@@ -1574,7 +1598,12 @@ impl Nat64 {
         hairpin: bool,
         ms: u64,
     ) -> Result<Out, Nat64Drop> {
-        let Some(f) = self.frags.get(&k).copied() else {
+        let refreshed = Self::deadline(ms, self.frag_life);
+        let Some(f) = self.frags.get_mut(&k).map(|f| {
+            // The queued entry pops at the old deadline and is requeued at this one.
+            f.deadline = refreshed;
+            *f
+        }) else {
             let n = buf.len();
             if hairpin || self.frag_wait_bytes + n > self.max_frag_bytes {
                 return Err(Nat64Drop::Fragment);
@@ -1663,7 +1692,9 @@ impl Nat64 {
                 }
                 Some(k)
             }
-            Some(_) => return Err(Nat64Drop::Fragment),
+            // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
+            Some(_) if nh == 58 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+            Some(_) => return Err(Nat64Drop::UnsupportedProtocol),
             None => None,
         };
         let (proto, port, rport, flags) = match nh {
@@ -1783,8 +1814,11 @@ impl Nat64 {
         };
         let ff = be16(p, 6);
         let fkey = if ff & 0x3fff != 0 {
-            if p[9] != 6 && p[9] != 17 {
-                return Err(Nat64Drop::Fragment);
+            match p[9] {
+                6 | 17 => {}
+                // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
+                1 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+                _ => return Err(Nat64Drop::UnsupportedProtocol),
             }
             let k =
                 FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id: u32::from(be16(p, 4)), proto: p[9] };
@@ -1940,7 +1974,10 @@ impl Nat64 {
                 Verdict::Drop(Nat64Drop::Xlate(r))
             }
             Err(r) => {
-                self.counters.drop(r);
+                // A kept fragment is counted when it leaves or times out, not now.
+                if r != Nat64Drop::FragmentHeld {
+                    self.counters.drop(r);
+                }
                 Verdict::Drop(r)
             }
         }
@@ -2027,7 +2064,7 @@ impl Engine for Nat64 {
         let d = [
             self.heap.peek().map(|Reverse((d, _))| *d),
             self.held.front().map(|h| h.deadline),
-            self.frag_q.front().map(|f| f.0),
+            self.frag_q.peek().map(|Reverse((d, _))| *d),
             self.frag_wait.front().map(|f| f.0),
         ]
         .into_iter()
@@ -2076,14 +2113,14 @@ impl Engine for Nat64 {
                 self.port_unreachable(&h, now);
             }
         }
-        while let Some(&(d, k)) = self.frag_q.front() {
+        while let Some(&Reverse((d, k))) = self.frag_q.peek() {
             if d > tick {
                 break;
             }
-            self.frag_q.pop_front();
+            self.frag_q.pop();
             match self.frags.get(&k) {
-                // Replaced by a newer first fragment: its expiry is later than all queued.
-                Some(f) if f.deadline > tick => self.frag_q.push_back((f.deadline, k)),
+                // Refreshed by a later fragment (or replaced by a newer first fragment).
+                Some(f) if f.deadline > tick => self.frag_q.push(Reverse((f.deadline, k))),
                 Some(_) => {
                     self.frags.remove(&k);
                 }
@@ -2093,7 +2130,7 @@ impl Engine for Nat64 {
         while self.frag_wait.front().is_some_and(|f| f.0 <= tick) {
             if let Some((_, _, p)) = self.frag_wait.pop_front() {
                 self.frag_wait_bytes -= p.len();
-                self.counters.drop(Nat64Drop::Fragment);
+                self.counters.drop(Nat64Drop::FragmentTimeout);
             }
         }
     }

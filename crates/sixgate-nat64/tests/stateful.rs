@@ -774,7 +774,7 @@ fn refused_packets_leave_no_state() {
     assert_eq!(t.e.stats().sessions, 0);
     assert_eq!(t.e.stats().bib, 0);
     // A first fragment without a binding is refused like a whole packet; ICMP fragments
-    // are refused and counted.
+    // are refused and counted (RFC 7915 §1.2).
     let mut f = udp4_ports(S4, P4, 53, 40000, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
@@ -782,7 +782,7 @@ fn refused_packets_leave_no_state() {
     let mut f = echo_reply4(S4, P4, 40000, 1, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
-    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Fragment));
+    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
     assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0));
 }
 
@@ -1101,8 +1101,9 @@ fn a_fragment_before_its_first_one_waits_for_it() {
     let l4 = reassemble(&[o1, more[0].clone()]);
     let (_, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
     assert_eq!(port(&l4, 0), p4);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentHeld), 1);
+    // Counted once each, as forwarded: waiting was not a drop.
     assert_eq!(t.e.counters().forwarded, 2);
+    assert_eq!(t.e.counters().dropped_total(), 0);
 }
 
 #[test]
@@ -1114,9 +1115,10 @@ fn fragments_time_out() {
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
     assert_eq!(t.e.poll_timeout(), Some(t.at(2.0)));
     t.tick(1.9);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 0);
+    assert_eq!(t.e.counters().dropped_total(), 0, "not dropped while it waits");
     t.tick(2.0);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 1);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(t.e.counters().dropped_total(), 1, "one fragment lost, counted once");
     assert_eq!(t.e.poll_timeout(), None);
     // The mapping a first fragment chose serves its datagram for 2 s, not longer.
     let [f1, f2] = frag6(&udp6_big(), 10, 32);
@@ -1124,6 +1126,135 @@ fn fragments_time_out() {
     assert_eq!(v, Verdict::Forward(Side::V4));
     let (v, _, _) = t.send_frag(&f2, 5.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+}
+
+/// An IPv6 packet without extension headers as fragments cut at the payload offsets
+/// `cuts` (multiples of 8), with identification `id`.
+fn frag6_at(full: &[u8], id: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[40..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..40].to_vec();
+            p[6] = 44;
+            p[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
+            p.extend_from_slice(&[full[6], 0]);
+            p.extend_from_slice(&((w[0] as u16) | u16::from(w[1] < payload.len())).to_be_bytes());
+            p.extend_from_slice(&id.to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            p
+        })
+        .collect()
+}
+
+/// An IPv4 packet (20-byte header) as fragments cut at the payload offsets `cuts`.
+fn frag4_at(full: &[u8], id: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[20..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..20].to_vec();
+            p[2..4].copy_from_slice(&((20 + w[1] - w[0]) as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&id.to_be_bytes());
+            let more = u16::from(w[1] < payload.len()) << 13;
+            p[6..8].copy_from_slice(&(more | (w[0] / 8) as u16).to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            fix_ipv4_checksum(&mut p);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn fragments_that_keep_coming_keep_their_mapping() {
+    // RFC 6146 §4: FRAGMENT_MIN (2 s) is a minimum. A datagram whose fragments come 1.5 s
+    // apart, the last 3 s after the first, is translated whole: each fragment that uses
+    // the mapping keeps it another 2 s.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let fr = frag6_at(&udp6_big(), 0x77, &[32, 64]);
+    let mut out = Vec::new();
+    for (f, at) in fr.iter().zip([0.0, 1.5, 3.0]) {
+        let (v, o, more) = t.send_frag(f, at);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 0), "fragment at {at} s");
+        out.push(o);
+    }
+    let l4 = reassemble(&out);
+    let (a, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (p4, 53));
+    // The mapping lasts 2 s after its last use (3.0 s): a duplicate at 4.9 s still uses
+    // it (and keeps it to 6.9 s); at 7.0 s it is gone and the fragment waits.
+    let (v, _, _) = t.send_frag(&fr[2], 4.9);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (v, _, _) = t.send_frag(&fr[2], 7.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    // The same from the IPv4 side: the reply in three fragments over 3 s.
+    let reply = udp4_ports(S4, &a.to_string(), 53, p4, &(0..100u8).rev().collect::<Vec<_>>());
+    let mut out = Vec::new();
+    for (f, at) in frag4_at(&reply, 0xbeef, &[32, 64]).iter().zip([10.0, 11.5, 13.0]) {
+        let (v, o, more) = t.send_frag(f, at);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V6), 0), "fragment at {at} s");
+        out.push(o);
+    }
+    let l4 = reassemble(&out);
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (53, 6000));
+}
+
+#[test]
+fn every_fragment_is_counted_once() {
+    // Fates: translated at once, waited then translated, waited and lost, refused for
+    // want of room. Forwarded + dropped must equal the fragments sent, and a lost one is
+    // `fragment-timeout`, not also `fragment-held` or `fragment`.
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_fragment_bytes = 200;
+    let mut t = T::new(c);
+    let [a1, a2] = frag6(&udp6_big(), 1, 32);
+    let [_, b2] = frag6(&udp6_big(), 2, 32);
+    let [_, c2] = frag6(&udp6_big(), 3, 32);
+    let (v, _, _) = t.send_frag(&a2, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    let (v, _, more) = t.send_frag(&a1, 0.1);
+    assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1));
+    let (v, _, _) = t.send_frag(&b2, 0.2);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    let (v, _, _) = t.send_frag(&c2, 0.2);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Fragment), "no room: 200 bytes");
+    t.tick(5.0);
+    let c = t.e.counters();
+    assert_eq!(c.forwarded, 2);
+    assert_eq!(c.dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(c.dropped(Nat64Drop::Fragment), 1);
+    assert_eq!(c.dropped(Nat64Drop::FragmentHeld), 0);
+    assert_eq!(c.forwarded + c.dropped_total(), 4, "four fragments, four counts");
+}
+
+#[test]
+fn icmp_echo_fragments_are_not_translated() {
+    // RFC 7915 §1.2: a fragmented echo request (6 → 4) or reply (4 → 6) is dropped and
+    // counted (`fragmented-icmp`): the ICMPv6 checksum needs the whole message's length,
+    // which the first fragment does not carry (see the module doc).
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let req = echo6(C, S, 7, 1, &[0x5a; 100]);
+    for f in frag6_at(&req, 9, &[48]) {
+        let (v, _, more) = t.send_frag(&f, 0.0);
+        assert_eq!((v, more.len()), (Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 0));
+    }
+    assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0), "no session from a fragment");
+    // With a session (from a whole echo request), the fragmented reply is dropped too.
+    let (_, o) = t.send(&echo6(C, S, 7, 2, b"ping"), 1.0);
+    let id = port(&o, 24);
+    for f in frag4_at(&echo_reply4(S4, P4, id, 2, &[0xa5; 100]), 10, &[48]) {
+        let (v, _, _) = t.send_frag(&f, 1.5);
+        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
+    }
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 4);
+    t.tick(10.0);
+    assert_eq!(t.e.counters().dropped_total(), 4, "nothing kept to be counted later");
 }
 
 #[test]
