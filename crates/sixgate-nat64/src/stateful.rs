@@ -788,19 +788,28 @@ pub struct TableStats {
     pub held_syns: usize,
 }
 
-/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), under the
-/// IPv4 transport addresses it was sent to (pool address index, port) and from.
-#[derive(Debug)]
-struct Held {
-    /// Ticks.
-    deadline: u32,
+/// The IPv4 transport addresses a held SYN was sent to (pool address index, port) and
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct HKey {
     a4: u16,
     p4: u16,
     remote: u32,
     rport: u16,
+}
+
+/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2).
+#[derive(Debug)]
+struct Held {
+    /// Ticks.
+    deadline: u32,
     /// The SYN as received, cut to what an ICMP error quotes (576 − 28 bytes).
     pkt: Vec<u8>,
 }
+
+/// Expiry queues (oldest first) whose entries are left behind when their item leaves
+/// early are rebuilt once they hold this many more entries than twice the live items.
+const QUEUE_SLACK: usize = 64;
 
 /// A fragmented datagram: the direction (`v6`: from the IPv6 side), addresses (IPv4 ones
 /// in the low 32 bits), identification and protocol.
@@ -863,8 +872,11 @@ pub struct Nat64 {
     n_sessions: usize,
     /// (deadline in ticks, session slot).
     heap: BinaryHeap<Reverse<(u32, u32)>>,
-    /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
-    held: VecDeque<Held>,
+    /// Held SYNs by the transport addresses they were sent to and from.
+    held: HashMap<HKey, Held>,
+    /// (deadline, key) of every hold, oldest first (all live TCP_INCOMING_SYN, so this is
+    /// deadline order); entries of SYNs discarded by a simultaneous open are skipped.
+    held_q: VecDeque<(u32, HKey)>,
     max_held: usize,
     /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out,
     /// translated fragments that waited for their first fragment, probes of idle TCP
@@ -878,8 +890,14 @@ pub struct Nat64 {
     /// Their expiry: one (deadline, datagram) entry each, requeued at its real deadline
     /// when it pops after the mapping was refreshed.
     frag_q: BinaryHeap<Reverse<(u32, FKey)>>,
-    /// Fragments waiting for their first fragment (deadline in ticks), oldest first.
-    frag_wait: VecDeque<(u32, FKey, Vec<u8>)>,
+    /// Fragments waiting for their datagram's first fragment, by datagram, oldest first,
+    /// with their deadlines (ticks).
+    frag_wait: HashMap<FKey, Vec<(u32, Vec<u8>)>>,
+    /// (deadline, datagram) of every waiting fragment, oldest first; entries of
+    /// fragments that left with their first fragment are skipped.
+    frag_wait_q: VecDeque<(u32, FKey)>,
+    /// Waiting fragments and their bytes.
+    frag_wait_n: usize,
     frag_wait_bytes: usize,
     frag_life: Duration,
     max_frag_flows: usize,
@@ -922,14 +940,17 @@ impl Nat64 {
             t: Tables::default(),
             n_sessions: 0,
             heap: BinaryHeap::new(),
-            held: VecDeque::new(),
+            held: HashMap::new(),
+            held_q: VecDeque::new(),
             max_held: cfg.max_held_syns,
             outbox: VecDeque::new(),
             queued_replies: 0,
             queued_probes: 0,
             frags: HashMap::new(),
             frag_q: BinaryHeap::new(),
-            frag_wait: VecDeque::new(),
+            frag_wait: HashMap::new(),
+            frag_wait_q: VecDeque::new(),
+            frag_wait_n: 0,
             frag_wait_bytes: 0,
             frag_life: cfg.fragment_timeout,
             max_frag_flows: cfg.max_fragment_flows,
@@ -1098,7 +1119,17 @@ impl Nat64 {
         if per_source.values().any(|&n| n as usize > self.max_per_source) {
             return Err("a source over its limit".into());
         }
-        if self.frag_wait.iter().map(|w| w.2.len()).sum::<usize>() != self.frag_wait_bytes
+        let waiting = self.frag_wait.values().flatten();
+        if waiting.clone().map(|w| w.1.len()).sum::<usize>() != self.frag_wait_bytes
+            || waiting.count() != self.frag_wait_n
+            || self.frag_wait.iter().any(|(k, v)| {
+                v.is_empty()
+                    || !v.is_sorted_by_key(|w| w.0)
+                    || self.frag_wait_q.iter().filter(|q| q.1 == *k).count() < v.len()
+            })
+            || !self.frag_wait_q.iter().is_sorted_by_key(|q| q.0)
+            // At most twice the most fragments ever waiting (20 bytes or more each).
+            || self.frag_wait_q.len() > 2 * (self.max_frag_bytes / 20) + QUEUE_SLACK
             || self.frag_wait_bytes > self.max_frag_bytes
             || self.frags.len() > self.max_frag_flows
             || self.frag_q.len() != self.frags.len()
@@ -1108,8 +1139,12 @@ impl Nat64 {
         {
             return Err("fragment store out of bounds or out of step".into());
         }
-        if self.held.len() > self.max_held {
-            return Err("too many held SYNs".into());
+        if self.held.len() > self.max_held
+            || self.held.iter().any(|(k, h)| !self.held_q.contains(&(h.deadline, *k)))
+            || !self.held_q.iter().is_sorted_by_key(|q| q.0)
+            || self.held_q.len() > 2 * self.max_held + QUEUE_SLACK
+        {
+            return Err("held SYNs out of bounds or out of step".into());
         }
         let count = |k: Queued| self.outbox.iter().filter(|o| o.1 == k).count();
         if count(Queued::Reply) != self.queued_replies
@@ -1408,13 +1443,14 @@ impl Nat64 {
     /// `from` to `to` (pool address index, port), that filtering or a missing BIB entry
     /// would drop is kept for TCP_INCOMING_SYN, so that a simultaneous open from the IPv6
     /// side can still complete. A retransmission of a held SYN is not stored again. The
-    /// store is bounded (`max_held_syns`) and searched linearly.
+    /// store is bounded (`max_held_syns`) and indexed by the addresses and ports.
     fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Nat64Drop {
         let ((a4, p4), (remote, rport)) = (to, from);
         if hairpin {
             return Nat64Drop::IncomingSyn;
         }
-        if self.held.iter().any(|h| h.p4 == p4 && h.remote == remote && h.rport == rport && h.a4 == a4) {
+        let k = HKey { a4, p4, remote, rport };
+        if self.held.contains_key(&k) {
             return Nat64Drop::SynHeld;
         }
         if self.held.len() >= self.max_held {
@@ -1422,7 +1458,13 @@ impl Nat64 {
         }
         let deadline = Self::deadline(ms, self.timers.tcp_incoming_syn);
         let pkt = pkt.get(..QUOTE).unwrap_or(pkt).to_vec();
-        self.held.push_back(Held { deadline, a4, p4, remote, rport, pkt });
+        self.held.insert(k, Held { deadline, pkt });
+        if self.held_q.len() >= 2 * self.held.len() + QUEUE_SLACK {
+            // Drop the entries of SYNs that left early.
+            let held = &self.held;
+            self.held_q.retain(|(d, k)| held.get(k).is_some_and(|h| h.deadline == *d));
+        }
+        self.held_q.push_back((deadline, k));
         Nat64Drop::SynHeld
     }
 
@@ -1432,12 +1474,10 @@ impl Nat64 {
     /// established.
     fn simultaneous_open(&mut self, slot: u32, ms: u64) {
         let s = *self.t.sess.get(slot);
-        let Some(pos) =
-            self.held.iter().position(|h| h.p4 == s.p4 && h.remote == s.remote && h.rport == s.rport && h.a4 == s.a4)
-        else {
+        // Its queue entry is skipped when it pops.
+        if self.held.remove(&HKey { a4: s.a4, p4: s.p4, remote: s.remote, rport: s.rport }).is_none() {
             return;
-        };
-        self.held.remove(pos);
+        }
         let exp = Self::deadline(ms, self.timers.tcp_est);
         let e = self.t.sess.get_mut(slot);
         e.state = TcpState::Established;
@@ -1548,26 +1588,18 @@ impl Nat64 {
             // Full: the other fragments wait and time out (counted).
             None => return,
         }
-        if !self.frag_wait.iter().any(|w| w.1 == k) {
+        // Their queue entries are skipped when they pop.
+        let Some(ready) = self.frag_wait.remove(&k) else {
             return;
-        }
+        };
+        self.frag_wait_n -= ready.len();
+        self.frag_wait_bytes -= ready.iter().map(|w| w.1.len()).sum::<usize>();
         // What the translator still has to send of this packet goes first.
         let mut tmp = PacketBuf::new();
         while let Some(side) = self.siit.poll_transmit(&mut tmp) {
             self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
         }
-        let mut rest = VecDeque::new();
-        let mut ready = Vec::new();
-        for w in std::mem::take(&mut self.frag_wait) {
-            if w.1 == k {
-                self.frag_wait_bytes -= w.2.len();
-                ready.push(w.2);
-            } else {
-                rest.push_back(w);
-            }
-        }
-        self.frag_wait = rest;
-        for p in ready {
+        for (_, p) in ready {
             let _ = tmp.set(&p);
             let r = self.fragment(&mut tmp, now, k, false, ms);
             match r {
@@ -1586,10 +1618,10 @@ impl Nat64 {
 
     /// A non-first fragment of datagram `k`: translated with the mapping its first
     /// fragment chose, or kept until that comes (at most `max_fragment_bytes` in all, for
-    /// `fragment_timeout`; counted when it leaves or times out). The waiting fragments are
-    /// searched linearly when a first fragment arrives. Every fragment that uses the
-    /// mapping keeps it for another `fragment_timeout` (RFC 6146 §4: FRAGMENT_MIN is a
-    /// minimum), so a datagram whose fragments keep coming is not cut off.
+    /// `fragment_timeout`; counted when it leaves or times out), indexed by datagram.
+    /// Every fragment that uses the mapping keeps it for another `fragment_timeout` (RFC
+    /// 6146 §4: FRAGMENT_MIN is a minimum), so a datagram whose fragments keep coming is
+    /// not cut off.
     fn fragment(
         &mut self,
         buf: &mut PacketBuf,
@@ -1608,9 +1640,10 @@ impl Nat64 {
             if hairpin || self.frag_wait_bytes + n > self.max_frag_bytes {
                 return Err(Nat64Drop::Fragment);
             }
-            let deadline = Self::deadline(ms, self.frag_life);
-            self.frag_wait.push_back((deadline, k, buf.as_slice().to_vec()));
+            self.frag_wait.entry(k).or_default().push((refreshed, buf.as_slice().to_vec()));
+            self.frag_wait_n += 1;
             self.frag_wait_bytes += n;
+            self.queue_wait(refreshed, k);
             return Err(Nat64Drop::FragmentHeld);
         };
         let client = Ipv6Addr::from(f.client);
@@ -1624,6 +1657,21 @@ impl Nat64 {
         } else {
             Ok(self.siit.xlate_v4_with(buf, now, hairpin, Some((client, a))))
         }
+    }
+
+    /// Queues the expiry of a waiting fragment of datagram `k` (deadline `d`, the latest
+    /// so far); rebuilds the queue from the waiting fragments when entries left behind by
+    /// fragments that went out with their first fragment have piled up.
+    fn queue_wait(&mut self, d: u32, k: FKey) {
+        if self.frag_wait_q.len() >= 2 * self.frag_wait_n + QUEUE_SLACK {
+            let mut q: Vec<(u32, FKey)> =
+                self.frag_wait.iter().flat_map(|(k, v)| v.iter().map(move |w| (w.0, *k))).collect();
+            q.sort_unstable();
+            self.frag_wait_q = q.into();
+            // The new fragment is in the map already: its entry is in the rebuilt queue.
+            return;
+        }
+        self.frag_wait_q.push_back((d, k));
     }
 
     // -------------------------------------------------------------- parsing
@@ -2063,9 +2111,9 @@ impl Engine for Nat64 {
         let base = self.base?;
         let d = [
             self.heap.peek().map(|Reverse((d, _))| *d),
-            self.held.front().map(|h| h.deadline),
+            self.held_q.front().map(|h| h.0),
             self.frag_q.peek().map(|Reverse((d, _))| *d),
-            self.frag_wait.front().map(|f| f.0),
+            self.frag_wait_q.front().map(|f| f.0),
         ]
         .into_iter()
         .flatten()
@@ -2108,9 +2156,16 @@ impl Engine for Nat64 {
             // the Session Table Entry is deleted when its lifetime expires.
             self.remove(i);
         }
-        while self.held.front().is_some_and(|h| h.deadline <= tick) {
-            if let Some(h) = self.held.pop_front() {
-                self.port_unreachable(&h, now);
+        while let Some(&(d, k)) = self.held_q.front() {
+            if d > tick {
+                break;
+            }
+            self.held_q.pop_front();
+            // Not there (or held again later): it left by a simultaneous open.
+            if self.held.get(&k).is_some_and(|h| h.deadline == d) {
+                if let Some(h) = self.held.remove(&k) {
+                    self.port_unreachable(&h, now);
+                }
             }
         }
         while let Some(&Reverse((d, k))) = self.frag_q.peek() {
@@ -2127,8 +2182,21 @@ impl Engine for Nat64 {
                 None => {}
             }
         }
-        while self.frag_wait.front().is_some_and(|f| f.0 <= tick) {
-            if let Some((_, _, p)) = self.frag_wait.pop_front() {
+        while let Some(&(d, k)) = self.frag_wait_q.front() {
+            if d > tick {
+                break;
+            }
+            self.frag_wait_q.pop_front();
+            // The datagram's oldest waiting fragment, if its time is up. (An entry left by
+            // fragments that went out with their first fragment finds a younger one, or
+            // none; every waiting fragment has its own entry, so each times out in time.)
+            let Some(v) = self.frag_wait.get_mut(&k) else { continue };
+            if v.first().is_some_and(|w| w.0 <= tick) {
+                let (_, p) = v.remove(0);
+                if v.is_empty() {
+                    self.frag_wait.remove(&k);
+                }
+                self.frag_wait_n -= 1;
                 self.frag_wait_bytes -= p.len();
                 self.counters.drop(Nat64Drop::FragmentTimeout);
             }

@@ -582,6 +582,59 @@ fn held_syns_are_capped_and_counted() {
 }
 
 #[test]
+fn held_syns_are_found_by_their_addresses_among_many() {
+    // 500 held SYNs from as many remote ports; IPv6 SYNs meet exactly theirs, the others
+    // get their Port Unreachable in the order they came.
+    let mut c = cfg(Filtering::EndpointIndependent);
+    c.max_held_syns = 500;
+    c.xlate.icmp_rate.burst = 1000;
+    let mut t = T::new(c);
+    for i in 0..500u16 {
+        let (v, _) = t.send(&tcp4_flags(S4, P4, 2000 + i, 40000, SYN), 0.0);
+        assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    }
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 2100, 40000, SYN), 0.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld), "a retransmission is recognised");
+    assert_eq!(t.e.stats().held_syns, 500);
+    for rp in [2499u16, 2000, 2250] {
+        let (v, _) = t.send(&tcp6_flags(C, S, 40000, rp, SYN), 1.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        assert_eq!(t.tcp_state(40000, rp), Some(TcpState::Established), "port {rp}");
+    }
+    assert_eq!(t.e.stats().held_syns, 497);
+    t.tick(6.0);
+    let out = transmitted(&mut t);
+    let ports: Vec<u16> = out.iter().map(|e| port(e, 48)).collect();
+    let want: Vec<u16> = (2000..2500).filter(|p| ![2499, 2000, 2250].contains(p)).collect();
+    assert_eq!(ports, want, "one error each, oldest first, none for the three that met their IPv6 SYN");
+}
+
+#[test]
+fn a_syn_held_again_after_a_simultaneous_open_gets_its_full_time() {
+    // The first hold's expiry entry outlives it (the simultaneous open took the SYN);
+    // it must not cut short a later hold of the same addresses and ports.
+    let mut c = cfg(Filtering::EndpointIndependent);
+    c.timers.tcp_trans = Duration::from_secs(1);
+    let mut t = T::new(c);
+    let syn = tcp4_flags(S4, P4, 5000, 40000, SYN);
+    assert_eq!(t.send(&syn, 0.0).0, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 1.0).0, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::Established));
+    // Reset; the session ends after TCP_TRANS (1 s here), the BIB entry with it.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5000, RST), 1.5);
+    t.tick(2.5);
+    assert_eq!(t.tcp_state(40000, 5000), None);
+    // Held again at 3 s: its error is due at 9 s, not at 6 s when the old entry pops.
+    assert_eq!(t.send(&syn, 3.0).0, Verdict::Drop(Nat64Drop::SynHeld));
+    t.tick(8.9);
+    assert!(transmitted(&mut t).is_empty());
+    assert_eq!(t.e.stats().held_syns, 1);
+    t.tick(9.0);
+    assert_eq!(transmitted(&mut t).len(), 1);
+    assert_eq!(t.e.stats().held_syns, 0);
+}
+
+#[test]
 fn simultaneous_open_v6_first() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
     let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
@@ -1255,6 +1308,41 @@ fn icmp_echo_fragments_are_not_translated() {
     assert_eq!(t.e.counters().dropped(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 4);
     t.tick(10.0);
     assert_eq!(t.e.counters().dropped_total(), 4, "nothing kept to be counted later");
+}
+
+#[test]
+fn waiting_fragments_go_out_with_their_own_first_fragment_only() {
+    // Second fragments of 300 datagrams wait; their first fragments come in reverse
+    // order and each takes out exactly its own. Then 300 more wait and leave one by one,
+    // so that the expiry queue's leftovers pile up and are cleared. One that never meets
+    // its first fragment still times out on time, counted once.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let fr: Vec<[Vec<u8>; 2]> = (0..300u32).map(|id| frag6(&udp6_big(), 1000 + id, 32)).collect();
+    let [_, lonely] = frag6(&udp6_big(), 7, 32);
+    for [_, second] in &fr {
+        assert_eq!(t.send_frag(second, 0.0).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+    }
+    assert_eq!(t.send_frag(&lonely, 0.5).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+    for (i, [first, second]) in fr.iter().enumerate().rev() {
+        let (v, o, more) = t.send_frag(first, 1.0);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1), "datagram {i}");
+        // The one that came out is this datagram's second fragment (RFC 7915 §5.1: the
+        // identification's low 16 bits).
+        assert_eq!(&more[0][4..6], &second[46..48]);
+        let _ = reassemble(&[o, more[0].clone()]);
+    }
+    for id in 0..300u32 {
+        let [first, second] = frag6(&udp6_big(), 5000 + id, 32);
+        assert_eq!(t.send_frag(&second, 1.2).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+        let (v, _, more) = t.send_frag(&first, 1.2);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1));
+    }
+    t.tick(2.4);
+    assert_eq!(t.e.counters().dropped_total(), 0);
+    t.tick(2.5);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(t.e.counters().dropped_total(), 1);
+    assert_eq!(t.e.counters().forwarded, 1200);
 }
 
 #[test]
