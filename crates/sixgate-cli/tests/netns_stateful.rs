@@ -5,6 +5,12 @@
 //! an idle UDP session expires on a shortened timer. Needs root, unbound and dig; otherwise
 //! it prints why it skips and passes.
 //!
+//! And the held unsolicited SYN (RFC 6146 §3.5.2.2) through the real gateway: the IPv4
+//! host's SYN to a pool port without a binding is answered with ICMP Port Unreachable when
+//! TCP_INCOMING_SYN (shortened to 2 s) runs out, not before; a SYN the IPv6 host answers
+//! with its own in that time (a simultaneous open) is discarded and the connection works.
+//! Needs root and scapy.
+//!
 //! ```text
 //!  h6 (2001:db8:6::2, ::3) ── rt [dns64 on [2001:db8:6::1]:53 → unbound 127.0.0.1;
 //!                                 stateful NAT64 on TUN, pool4 192.0.2.1] ── h4 (198.51.100.2)
@@ -43,6 +49,77 @@ struct Topo {
 }
 
 impl Topo {
+    /// Namespaces `{p}h6`, `{p}rt`, `{p}h4`, linked and addressed as drawn above (without
+    /// the daemons).
+    fn new(p: String) -> Self {
+        let t = Topo { p, children: Vec::new(), dir: tempfile::tempdir().unwrap() };
+        for n in ["h6", "rt", "h4"] {
+            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
+            must(&["ip", "netns", "add", &t.ns(n)]);
+            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
+        }
+        let (h6, rt, h4) = (t.ns("h6"), t.ns("rt"), t.ns("h4"));
+        must(&["ip", "link", "add", "v6a", "netns", &h6, "type", "veth", "peer", "name", "v6b", "netns", &rt]);
+        must(&["ip", "link", "add", "v4a", "netns", &h4, "type", "veth", "peer", "name", "v4b", "netns", &rt]);
+        for a in ["2001:db8:6::2/64", "2001:db8:6::3/64"] {
+            must(&["ip", "-n", &h6, "-6", "addr", "add", a, "dev", "v6a", "nodad"]);
+        }
+        must(&["ip", "-n", &h6, "link", "set", "v6a", "up"]);
+        must(&["ip", "-n", &h6, "-6", "route", "add", "2001:db8:64::/96", "via", "2001:db8:6::1"]);
+        must(&["ip", "-n", &rt, "-6", "addr", "add", "2001:db8:6::1/64", "dev", "v6b", "nodad"]);
+        must(&["ip", "-n", &rt, "addr", "add", "198.51.100.1/24", "dev", "v4b"]);
+        must(&["ip", "-n", &rt, "link", "set", "v6b", "up"]);
+        must(&["ip", "-n", &rt, "link", "set", "v4b", "up"]);
+        assert!(t
+            .exec("rt", &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+            .status
+            .success());
+        must(&["ip", "-n", &h4, "addr", "add", "198.51.100.2/24", "dev", "v4a"]);
+        must(&["ip", "-n", &h4, "link", "set", "v4a", "up"]);
+        must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
+        t
+    }
+
+    /// Starts `sixgate nat64 run` in stateful mode (pool6 2001:db8:64::/96, pool4
+    /// 192.0.2.1) in the router with `extra` TOML lines, waits for its TUN device and
+    /// routes the prefixes into it. Returns the gateway's index in `children`.
+    fn gateway(&mut self, extra: &str) -> usize {
+        let gw = self.dir.path().join("gw.toml");
+        std::fs::write(
+            &gw,
+            format!(
+                "tun = \"nat64\"\nmode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\nipv4 = \"192.0.2.100\"\n\
+                 ipv6 = \"2001:db8:ff::1\"\npool4 = [\"192.0.2.1/32 1024-65535\"]\nstats_interval = 0\n{extra}"
+            ),
+        )
+        .unwrap();
+        let gw = gw.display().to_string();
+        self.spawn("rt", &[env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config", &gw], "gw.log");
+        let rt = self.ns("rt");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sh(&["ip", "-n", &rt, "link", "show", "nat64"]).status.success() {
+            assert!(Instant::now() < deadline, "TUN never appeared: {}", self.log("gw.log"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        must(&["ip", "-n", &rt, "-6", "route", "add", "2001:db8:64::/96", "dev", "nat64"]);
+        must(&["ip", "-n", &rt, "route", "add", "192.0.2.0/24", "dev", "nat64"]);
+        self.children.len() - 1
+    }
+
+    /// The gateway's counters line, asked for with SIGUSR1.
+    fn counters(&self, gw: usize) -> String {
+        let before = self.log("gw.log").lines().count();
+        let _ = sh(&["kill", "-USR1", &self.children[gw].id().to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(l) = self.log("gw.log").lines().skip(before).find(|l| l.contains("received=")) {
+                return l.to_owned();
+            }
+            assert!(Instant::now() < deadline, "no counters: {}", self.log("gw.log"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn ns(&self, n: &str) -> String {
         format!("{}{n}", self.p)
     }
@@ -96,35 +173,7 @@ fn ipv6_only_host_reaches_ipv4_server_by_name_through_dns64_and_stateful_nat64()
         eprintln!("skipping: {why}");
         return;
     }
-    let mut t = Topo {
-        p: format!("sgs{}", std::process::id() % 100000),
-        children: Vec::new(),
-        dir: tempfile::tempdir().unwrap(),
-    };
-    for n in ["h6", "rt", "h4"] {
-        let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
-        must(&["ip", "netns", "add", &t.ns(n)]);
-        must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
-    }
-    let (h6, rt, h4) = (t.ns("h6"), t.ns("rt"), t.ns("h4"));
-    must(&["ip", "link", "add", "v6a", "netns", &h6, "type", "veth", "peer", "name", "v6b", "netns", &rt]);
-    must(&["ip", "link", "add", "v4a", "netns", &h4, "type", "veth", "peer", "name", "v4b", "netns", &rt]);
-    for a in ["2001:db8:6::2/64", "2001:db8:6::3/64"] {
-        must(&["ip", "-n", &h6, "-6", "addr", "add", a, "dev", "v6a", "nodad"]);
-    }
-    must(&["ip", "-n", &h6, "link", "set", "v6a", "up"]);
-    must(&["ip", "-n", &h6, "-6", "route", "add", "2001:db8:64::/96", "via", "2001:db8:6::1"]);
-    must(&["ip", "-n", &rt, "-6", "addr", "add", "2001:db8:6::1/64", "dev", "v6b", "nodad"]);
-    must(&["ip", "-n", &rt, "addr", "add", "198.51.100.1/24", "dev", "v4b"]);
-    must(&["ip", "-n", &rt, "link", "set", "v6b", "up"]);
-    must(&["ip", "-n", &rt, "link", "set", "v4b", "up"]);
-    assert!(t
-        .exec("rt", &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
-        .status
-        .success());
-    must(&["ip", "-n", &h4, "addr", "add", "198.51.100.2/24", "dev", "v4a"]);
-    must(&["ip", "-n", &h4, "link", "set", "v4a", "up"]);
-    must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
+    let mut t = Topo::new(format!("sgs{}", std::process::id() % 100000));
 
     // The resolver: the server's name has only an A record.
     let d = t.dir.path().display().to_string();
@@ -157,22 +206,7 @@ fn ipv6_only_host_reaches_ipv4_server_by_name_through_dns64_and_stateful_nat64()
         ],
         "dns64.log",
     );
-    let gw = t.dir.path().join("gw.toml");
-    std::fs::write(
-        &gw,
-        "tun = \"nat64\"\nmode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\nipv4 = \"192.0.2.100\"\n\
-         ipv6 = \"2001:db8:ff::1\"\npool4 = [\"192.0.2.1/32 1024-65535\"]\nudp_timeout = 2\nstats_interval = 0\n",
-    )
-    .unwrap();
-    let gw = gw.display().to_string();
-    t.spawn("rt", &[sg, "nat64", "run", "--config", &gw], "gw.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !sh(&["ip", "-n", &rt, "link", "show", "nat64"]).status.success() {
-        assert!(Instant::now() < deadline, "TUN never appeared: {}", t.log("gw.log"));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    must(&["ip", "-n", &rt, "-6", "route", "add", "2001:db8:64::/96", "dev", "nat64"]);
-    must(&["ip", "-n", &rt, "route", "add", "192.0.2.0/24", "dev", "nat64"]);
+    let gw = t.gateway("udp_timeout = 2\n");
 
     // 1. DNS64: the AAAA the IPv6-only host gets is the A record under the prefix.
     let mut aaaa = String::new();
@@ -234,16 +268,90 @@ fn ipv6_only_host_reaches_ipv4_server_by_name_through_dns64_and_stateful_nat64()
     let _ = wait_output(server, Duration::from_secs(15));
     assert_eq!(String::from_utf8_lossy(&c.stdout).split_whitespace().collect::<Vec<_>>(), ["now", "none"]);
     std::thread::sleep(Duration::from_millis(300));
-    let gw_pid = t.children[2].id().to_string();
-    let before = t.log("gw.log").lines().count();
-    let _ = sh(&["kill", "-USR1", &gw_pid]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let counters = loop {
-        if let Some(l) = t.log("gw.log").lines().skip(before).find(|l| l.contains("received=")).map(str::to_owned) {
-            break l;
-        }
-        assert!(Instant::now() < deadline, "no counters: {}", t.log("gw.log"));
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let counters = t.counters(gw);
     assert!(counters.contains("no-binding=1"), "the late datagram is dropped for want of a binding: {counters}");
+}
+
+/// A `key=N` field of a counters line (0 when absent).
+fn field(counters: &str, key: &str) -> u64 {
+    counters.split_whitespace().find_map(|f| f.strip_prefix(key)?.strip_prefix('=')?.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn unsolicited_ipv4_syn_is_held_then_refused_or_met_by_a_simultaneous_open() {
+    if let Some(why) = netns_skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    if !sh(&[PY, "-c", "import scapy.all"]).status.success() {
+        eprintln!("skipping: scapy missing for {PY}");
+        return;
+    }
+    let mut t = Topo::new(format!("sgh{}", std::process::id() % 100000));
+    let gw = t.gateway("tcp_incoming_syn_timeout = 2\n");
+
+    // 1. The IPv4 host sends one SYN (scapy: a kernel socket would retransmit it, and
+    //    with linear SYN timeouts a retransmission can meet the deadline and be held
+    //    anew) to a pool port nobody is bound to, and sniffs its interface. The SYN is
+    //    held for TCP_INCOMING_SYN (2 s here), then answered with Port Unreachable
+    //    quoting it: not before the 2 s, and soon after.
+    let probe = t.python(
+        "h4",
+        "import time,json\nfrom scapy.all import AsyncSniffer,IP,TCP,ICMP,IPerror,TCPerror,send\n\
+         sn=AsyncSniffer(iface='v4a',store=True,lfilter=lambda p:IP in p and (ICMP in p or TCP in p))\n\
+         sn.start();time.sleep(1)\n\
+         send(IP(src='198.51.100.2',dst='192.0.2.1')/TCP(sport=5000,dport=40000,flags='S',seq=123456789),verbose=0)\n\
+         time.sleep(3.5);ps=sn.stop()\n\
+         syns=[float(p.time) for p in ps if TCP in p and p[IP].dst=='192.0.2.1']\n\
+         errs=[dict(time=float(p.time),src=p[IP].src,type=p[ICMP].type,code=p[ICMP].code,qsrc=p[IPerror].src,\
+         qdst=p[IPerror].dst,sport=p[TCPerror].sport,dport=p[TCPerror].dport,flags=int(p[TCPerror].flags),\
+         seq=p[TCPerror].seq) for p in ps if ICMP in p and TCPerror in p]\n\
+         print(json.dumps(dict(syns=syns,errors=errs)))",
+    );
+    let o = wait_output(probe, Duration::from_secs(20));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = out.lines().last().unwrap_or_default().to_owned();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{out} {}", String::from_utf8_lossy(&o.stderr)));
+    let syns = v["syns"].as_array().unwrap();
+    let errs = v["errors"].as_array().unwrap();
+    assert_eq!((syns.len(), errs.len()), (1, 1), "one SYN out, one error back: {line}\ngateway: {}", t.log("gw.log"));
+    let e = &errs[0];
+    let after = e["time"].as_f64().unwrap() - syns[0].as_f64().unwrap();
+    assert!((2.0..3.0).contains(&after), "the error {after:.3} s after the SYN; TCP_INCOMING_SYN is 2 s: {line}");
+    assert_eq!((e["type"].as_u64(), e["code"].as_u64()), (Some(3), Some(3)), "Port Unreachable: {line}");
+    assert_eq!(e["src"], "192.0.2.1", "from the pool address the SYN went to: {line}");
+    assert_eq!((e["qsrc"].as_str(), e["qdst"].as_str()), (Some("198.51.100.2"), Some("192.0.2.1")), "{line}");
+    assert_eq!(
+        (e["sport"].as_u64(), e["dport"].as_u64(), e["flags"].as_u64(), e["seq"].as_u64()),
+        (Some(5000), Some(40000), Some(2), Some(123456789)),
+        "it quotes the SYN: {line}"
+    );
+    let c1 = t.counters(gw);
+    assert_eq!(field(&c1, "replied"), 1, "one Port Unreachable: {c1}");
+    assert_eq!(field(&c1, "incoming-syn-held"), 1, "the SYN was held: {c1}");
+    assert_eq!(field(&c1, "incoming-syn"), 0, "none refused for want of room: {c1}");
+
+    // 2. A simultaneous open: the IPv4 host's SYN to pool port 40001 is held; about half
+    //    a second later the IPv6 host sends its own SYN from port 40001 (the pool port it
+    //    gets, its own being free) to the IPv4 host. The held SYN is discarded (no error
+    //    comes for it) and both ends connect and talk.
+    let v6 = t.python(
+        "h6",
+        "import socket,time\ntime.sleep(0.5)\nc=socket.socket(socket.AF_INET6);c.bind(('2001:db8:6::2',40001))\n\
+         c.settimeout(10);c.connect(('2001:db8:64::c633:6402',5001));c.sendall(b'from-v6');print(c.recv(100).decode())",
+    );
+    let v4 = t.python(
+        "h4",
+        "import socket,time\ns=socket.socket();s.bind(('198.51.100.2',5001));s.settimeout(10)\n\
+         s.connect(('192.0.2.1',40001));s.sendall(b'from-v4');print(s.recv(100).decode());time.sleep(2.5)",
+    );
+    let o6 = wait_output(v6, Duration::from_secs(15));
+    let o4 = wait_output(v4, Duration::from_secs(15));
+    assert_eq!(String::from_utf8_lossy(&o6.stdout).trim(), "from-v4", "{}\ngateway: {}", text(&o6), t.log("gw.log"));
+    assert_eq!(String::from_utf8_lossy(&o4.stdout).trim(), "from-v6", "{}", text(&o4));
+    // The IPv4 host stayed 2.5 s more, past the held SYN's time: no error was sent for it.
+    let c2 = t.counters(gw);
+    assert!(field(&c2, "incoming-syn-held") > field(&c1, "incoming-syn-held"), "the IPv4 SYN came first, held: {c2}");
+    assert_eq!(field(&c2, "replied"), 1, "no Port Unreachable for the SYN a simultaneous open took: {c2}");
 }

@@ -838,7 +838,8 @@ pub fn seeds_dns64() -> Vec<Vec<u8>> {
 /// Checked: no panic; the tables' invariants ([`crate::Nat64::check_invariants`]) after
 /// every step; outputs are of their side's family; a forwarded packet made from a valid
 /// input has valid checksums; after timers ran, the next deadline is in the future and
-/// the Port Unreachable errors for held SYNs are well formed.
+/// the Port Unreachable errors for held SYNs and the probes of idle TCP sessions are well
+/// formed.
 #[doc(hidden)]
 pub fn stateful(data: &[u8]) {
     use crate::stateful::{Filtering, Nat64, Pool4Range, StatefulConfig};
@@ -896,11 +897,17 @@ pub fn stateful(data: &[u8]) {
                 }
                 e.handle_timeout(now);
                 assert!(e.poll_timeout().is_none_or(|d| d > now), "a deadline left in the past");
-                // Port Unreachable errors for held SYNs whose time ran out.
+                // Port Unreachable errors for held SYNs whose time ran out (IPv4), probes
+                // of idle established TCP sessions (IPv6).
                 let mut b = PacketBuf::new();
                 while let Some(side) = e.poll_transmit(&mut b) {
                     let o = b.as_slice();
-                    assert_eq!(side, Side::V4, "held-SYN error on the IPv6 side");
+                    if side == Side::V6 {
+                        assert!(o.len() == 60 && o[0] >> 4 == 6 && o[6] == 6, "probe: IPv6 TCP, no data");
+                        assert!(o[44..52].iter().all(|&x| x == 0) && o[53] == 0x10, "probe: SEQ 0, ACK 0, only ACK");
+                        stateful_sums_ok(o);
+                        continue;
+                    }
                     assert!(o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3, "held-SYN error");
                     assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
                     assert_eq!(sixgate_core::checksum::checksum(&o[20..]), 0, "held-SYN error ICMP checksum");
@@ -1112,6 +1119,11 @@ pub fn seeds_stateful() -> Vec<Vec<u8>> {
         s.extend_from_slice(&[0x0f, 48]);
         s.extend_from_slice(&crate::testpkt::udp6_ports("2001:db8:9::1", "64:ff9b:1::cb00:7101", 1000, 53, b""));
         out.push(s);
+    }
+    // A TCP handshake on the small pool (to either pool address), then idle past TCP_EST:
+    // the session is probed (RFC 6146 §3.5.2.2).
+    for dst in [0u8, 8] {
+        out.push(vec![2, 1, 0, 0, 0, 0x10, 0, 2, 0, 0x12, 0x03, 0xe8, 1 | dst, 0x3c, 255]);
     }
     out
 }

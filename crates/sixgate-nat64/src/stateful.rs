@@ -28,14 +28,29 @@
 //! * TCP and UDP fragments (RFC 6146 §3.4, §3.5) are translated without reassembly: the
 //!   first fragment goes through the session tables like a whole packet, and the mapping
 //!   it chose (IPv6 client ↔ pool address) serves the datagram's other fragments, keyed
-//!   by (direction, addresses, identification, protocol), for
-//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s). Fragments that come before
-//!   their first one wait (at most [`StatefulConfig::max_fragment_bytes`]) and come out
-//!   of [`Engine::poll_transmit`] when it arrives; those that time out or find no room
-//!   are counted (`fragment`). ICMP fragments are dropped (`fragment`).
+//!   by (direction, addresses, identification, protocol), until
+//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s) after the last fragment
+//!   that used it. Fragments that come before their first one wait (at most
+//!   [`StatefulConfig::max_fragment_bytes`], for `fragment_timeout`) and come out of
+//!   [`Engine::poll_transmit`] when it arrives. Each fragment is counted once, when its
+//!   fate is known: forwarded (at once or from `poll_transmit`), `fragment-timeout` (its
+//!   first fragment never came) or `fragment` (no room to wait).
+//! * ICMP query fragments (a large echo request or reply) are dropped
+//!   (`fragmented-icmp`), as RFC 7915 §1.2 has it: "Fragmented ICMP/ICMPv6 packets will
+//!   not be translated by IP/ICMP translators." The ICMPv6 checksum covers a
+//!   pseudo-header with the length of the whole reassembled message, the ICMPv4 one does
+//!   not; so translating the checksum, which only the first fragment carries, needs a
+//!   length that only the last fragment tells (its offset plus its length). Doing that
+//!   right means holding the translated first fragment until the last one has come —
+//!   reassembly in all but name — so this engine does not, and the stateless translator
+//!   drops them as well.
 //!
-//! Not done: an established TCP session that idles out moves to the transitory state
-//! instead of being probed.
+//! * An established TCP session that idles out for TCP_EST is probed (RFC 6146
+//!   §3.5.2.2): an empty ACK segment with sequence and acknowledgment numbers 0 goes to
+//!   the IPv6 endpoint (from [`Engine::poll_transmit`], after [`Engine::handle_timeout`],
+//!   counted as a reply) and the session moves to TRANS for TCP_TRANS; the endpoint's
+//!   answer (an ACK) moves it back to ESTABLISHED, an RST or silence lets it end. A
+//!   half-closed session (V4 FIN RCV, V6 FIN RCV) that idles out is deleted.
 //!
 //! # Memory
 //! Entries live in slabs (fixed chunks of 4,096, addressed by `u32` slots, with free
@@ -158,8 +173,8 @@ pub struct StatefulConfig {
     /// are dropped and counted (`incoming-syn`). 0 holds none.
     pub max_held_syns: usize,
     /// How long the mapping chosen by a datagram's first fragment serves its other
-    /// fragments, and how long a fragment that came before its first one is kept
-    /// (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
+    /// fragments after the last one that used it, and how long a fragment that came
+    /// before its first one is kept (FRAGMENT_MIN, at least 2 seconds: RFC 6146 §4).
     pub fragment_timeout: Duration,
     /// Datagrams whose fragments are tracked at once.
     pub max_fragment_flows: usize,
@@ -283,6 +298,7 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::PoolExhausted,
     Nat64Drop::Fragment,
     Nat64Drop::FragmentHeld,
+    Nat64Drop::FragmentTimeout,
     Nat64Drop::UnsupportedProtocol,
 ];
 const N_ALL: usize = OWN.len() + DropReason::ALL.len();
@@ -327,13 +343,18 @@ pub enum Nat64Drop {
     SourceLimit,
     /// No free port (or identifier) in the IPv4 pool.
     PoolExhausted,
-    /// A fragment that cannot be translated: its first fragment did not come within the
-    /// fragment timeout (a held fragment is counted again here when it times out), the
-    /// fragment store or the datagram table was full, or it is an ICMP fragment.
+    /// A fragment that came before its datagram's first fragment and could not be kept
+    /// for it: the store of waiting fragments (`max_fragment_bytes`) was full, or it came
+    /// back in by hairpinning. Counted when refused.
     Fragment,
-    /// A fragment that came before its datagram's first fragment, kept (not forwarded
-    /// now): it comes out of `poll_transmit` when the first fragment arrives.
+    /// The verdict for a fragment that came before its datagram's first fragment and is
+    /// kept (not forwarded now). Never counted itself: such a fragment is counted once,
+    /// when its fate is known — as forwarded when it comes out of `poll_transmit` after
+    /// its first fragment, or as [`Nat64Drop::FragmentTimeout`].
     FragmentHeld,
+    /// A kept fragment whose datagram's first fragment did not come within
+    /// `fragment_timeout` (FRAGMENT_MIN): dropped then, and counted then (once).
+    FragmentTimeout,
     /// A protocol or ICMP type the stateful translator does not carry.
     UnsupportedProtocol,
     /// The header translator refused the packet.
@@ -361,6 +382,7 @@ impl Reason for Nat64Drop {
             Self::PoolExhausted => "pool-exhausted",
             Self::Fragment => "fragment",
             Self::FragmentHeld => "fragment-held",
+            Self::FragmentTimeout => "fragment-timeout",
             Self::UnsupportedProtocol => "unsupported-protocol",
             Self::Xlate(r) => r.name(),
         }
@@ -751,6 +773,7 @@ impl Tables {
 const SYN: u8 = 0x02;
 const FIN: u8 = 0x01;
 const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
 
 /// Counts of what the tables hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -765,23 +788,32 @@ pub struct TableStats {
     pub held_syns: usize,
 }
 
-/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2), under the
-/// IPv4 transport addresses it was sent to (pool address index, port) and from.
-#[derive(Debug)]
-struct Held {
-    /// Ticks.
-    deadline: u32,
+/// The IPv4 transport addresses a held SYN was sent to (pool address index, port) and
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct HKey {
     a4: u16,
     p4: u16,
     remote: u32,
     rport: u16,
+}
+
+/// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2).
+#[derive(Debug)]
+struct Held {
+    /// Ticks.
+    deadline: u32,
     /// The SYN as received, cut to what an ICMP error quotes (576 − 28 bytes).
     pkt: Vec<u8>,
 }
 
+/// Expiry queues (oldest first) whose entries are left behind when their item leaves
+/// early are rebuilt once they hold this many more entries than twice the live items.
+const QUEUE_SLACK: usize = 64;
+
 /// A fragmented datagram: the direction (`v6`: from the IPv6 side), addresses (IPv4 ones
 /// in the low 32 bits), identification and protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FKey {
     v6: bool,
     src: u128,
@@ -805,6 +837,21 @@ struct FFlow {
 /// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
 const QUOTE: usize = 576 - 28;
 
+/// Probes of idle TCP sessions waiting for `poll_transmit` at most (60 bytes each); when
+/// more sessions idle out at once, the rest move to TRANS without one (the RFC's SHOULD).
+const MAX_PROBES: usize = 4096;
+
+/// What a packet waiting in the engine's outbox is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    /// A translated packet (a fragment that waited for its first fragment).
+    Forward,
+    /// An ICMP error the engine made.
+    Reply,
+    /// A probe of an idle established TCP session (RFC 6146 §3.5.2.2).
+    Probe,
+}
+
 /// The stateful NAT64 engine (RFC 6146). [`Side::V6`] is the IPv6 client network,
 /// [`Side::V4`] the IPv4 Internet.
 #[derive(Debug)]
@@ -825,18 +872,32 @@ pub struct Nat64 {
     n_sessions: usize,
     /// (deadline in ticks, session slot).
     heap: BinaryHeap<Reverse<(u32, u32)>>,
-    /// Held SYNs, oldest first (all live TCP_INCOMING_SYN, so this is deadline order).
-    held: VecDeque<Held>,
+    /// Held SYNs by the transport addresses they were sent to and from.
+    held: HashMap<HKey, Held>,
+    /// (deadline, key) of every hold, oldest first (all live TCP_INCOMING_SYN, so this is
+    /// deadline order); entries of SYNs discarded by a simultaneous open are skipped.
+    held_q: VecDeque<(u32, HKey)>,
     max_held: usize,
-    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out
-    /// (`true`: a reply) and translated fragments that waited for their first fragment.
-    outbox: VecDeque<(Side, bool, Vec<u8>)>,
+    /// Packets for `poll_transmit`: ICMP errors for held SYNs whose time ran out,
+    /// translated fragments that waited for their first fragment, probes of idle TCP
+    /// sessions.
+    outbox: VecDeque<(Side, Queued, Vec<u8>)>,
+    /// Replies (ICMP errors) and probes in `outbox`.
+    queued_replies: usize,
+    queued_probes: usize,
     /// Fragmented datagrams whose first fragment was translated.
     frags: HashMap<FKey, FFlow>,
-    /// Their expiry, oldest first (lifetimes are all `frag_life`).
-    frag_q: VecDeque<(u32, FKey)>,
-    /// Fragments waiting for their first fragment (deadline in ticks), oldest first.
-    frag_wait: VecDeque<(u32, FKey, Vec<u8>)>,
+    /// Their expiry: one (deadline, datagram) entry each, requeued at its real deadline
+    /// when it pops after the mapping was refreshed.
+    frag_q: BinaryHeap<Reverse<(u32, FKey)>>,
+    /// Fragments waiting for their datagram's first fragment, by datagram, oldest first,
+    /// with their deadlines (ticks).
+    frag_wait: HashMap<FKey, Vec<(u32, Vec<u8>)>>,
+    /// (deadline, datagram) of every waiting fragment, oldest first; entries of
+    /// fragments that left with their first fragment are skipped.
+    frag_wait_q: VecDeque<(u32, FKey)>,
+    /// Waiting fragments and their bytes.
+    frag_wait_n: usize,
     frag_wait_bytes: usize,
     frag_life: Duration,
     max_frag_flows: usize,
@@ -882,12 +943,17 @@ impl Nat64 {
             t: Tables::default(),
             n_sessions: 0,
             heap: BinaryHeap::new(),
-            held: VecDeque::new(),
+            held: HashMap::new(),
+            held_q: VecDeque::new(),
             max_held: cfg.max_held_syns,
             outbox: VecDeque::new(),
+            queued_replies: 0,
+            queued_probes: 0,
             frags: HashMap::new(),
-            frag_q: VecDeque::new(),
-            frag_wait: VecDeque::new(),
+            frag_q: BinaryHeap::new(),
+            frag_wait: HashMap::new(),
+            frag_wait_q: VecDeque::new(),
+            frag_wait_n: 0,
             frag_wait_bytes: 0,
             frag_life: cfg.fragment_timeout,
             max_frag_flows: cfg.max_fragment_flows,
@@ -1057,15 +1123,39 @@ impl Nat64 {
         if per_source.values().any(|&n| n as usize > self.max_per_source) {
             return Err("a source over its limit".into());
         }
-        if self.frag_wait.iter().map(|w| w.2.len()).sum::<usize>() != self.frag_wait_bytes
+        let waiting = self.frag_wait.values().flatten();
+        if waiting.clone().map(|w| w.1.len()).sum::<usize>() != self.frag_wait_bytes
+            || waiting.count() != self.frag_wait_n
+            || self.frag_wait.iter().any(|(k, v)| {
+                v.is_empty()
+                    || !v.is_sorted_by_key(|w| w.0)
+                    || self.frag_wait_q.iter().filter(|q| q.1 == *k).count() < v.len()
+            })
+            || !self.frag_wait_q.iter().is_sorted_by_key(|q| q.0)
+            // At most twice the most fragments ever waiting (20 bytes or more each).
+            || self.frag_wait_q.len() > 2 * (self.max_frag_bytes / 20) + QUEUE_SLACK
             || self.frag_wait_bytes > self.max_frag_bytes
             || self.frags.len() > self.max_frag_flows
-            || self.frags.keys().any(|k| !self.frag_q.iter().any(|q| q.1 == *k))
+            || self.frag_q.len() != self.frags.len()
+            || self.frag_q.iter().map(|Reverse((_, k))| k).collect::<std::collections::HashSet<_>>().len()
+                != self.frags.len()
+            || self.frag_q.iter().any(|Reverse((d, k))| self.frags.get(k).is_none_or(|f| f.deadline < *d))
         {
             return Err("fragment store out of bounds or out of step".into());
         }
-        if self.held.len() > self.max_held {
-            return Err("too many held SYNs".into());
+        if self.held.len() > self.max_held
+            || self.held.iter().any(|(k, h)| !self.held_q.contains(&(h.deadline, *k)))
+            || !self.held_q.iter().is_sorted_by_key(|q| q.0)
+            || self.held_q.len() > 2 * self.max_held + QUEUE_SLACK
+        {
+            return Err("held SYNs out of bounds or out of step".into());
+        }
+        let count = |k: Queued| self.outbox.iter().filter(|o| o.1 == k).count();
+        if count(Queued::Reply) != self.queued_replies
+            || count(Queued::Probe) != self.queued_probes
+            || self.queued_probes > MAX_PROBES
+        {
+            return Err("outbox counts disagree".into());
         }
         Ok(())
     }
@@ -1357,13 +1447,14 @@ impl Nat64 {
     /// `from` to `to` (pool address index, port), that filtering or a missing BIB entry
     /// would drop is kept for TCP_INCOMING_SYN, so that a simultaneous open from the IPv6
     /// side can still complete. A retransmission of a held SYN is not stored again. The
-    /// store is bounded (`max_held_syns`) and searched linearly.
+    /// store is bounded (`max_held_syns`) and indexed by the addresses and ports.
     fn hold(&mut self, pkt: &[u8], hairpin: bool, to: (u16, u16), from: (u32, u16), ms: u64) -> Nat64Drop {
         let ((a4, p4), (remote, rport)) = (to, from);
         if hairpin {
             return Nat64Drop::IncomingSyn;
         }
-        if self.held.iter().any(|h| h.p4 == p4 && h.remote == remote && h.rport == rport && h.a4 == a4) {
+        let k = HKey { a4, p4, remote, rport };
+        if self.held.contains_key(&k) {
             return Nat64Drop::SynHeld;
         }
         if self.held.len() >= self.max_held {
@@ -1371,7 +1462,13 @@ impl Nat64 {
         }
         let deadline = Self::deadline(ms, self.timers.tcp_incoming_syn);
         let pkt = pkt.get(..QUOTE).unwrap_or(pkt).to_vec();
-        self.held.push_back(Held { deadline, a4, p4, remote, rport, pkt });
+        self.held.insert(k, Held { deadline, pkt });
+        if self.held_q.len() >= 2 * self.held.len() + QUEUE_SLACK {
+            // Drop the entries of SYNs that left early.
+            let held = &self.held;
+            self.held_q.retain(|(d, k)| held.get(k).is_some_and(|h| h.deadline == *d));
+        }
+        self.held_q.push_back((deadline, k));
         Nat64Drop::SynHeld
     }
 
@@ -1381,12 +1478,10 @@ impl Nat64 {
     /// established.
     fn simultaneous_open(&mut self, slot: u32, ms: u64) {
         let s = *self.t.sess.get(slot);
-        let Some(pos) =
-            self.held.iter().position(|h| h.p4 == s.p4 && h.remote == s.remote && h.rport == s.rport && h.a4 == s.a4)
-        else {
+        // Its queue entry is skipped when it pops.
+        if self.held.remove(&HKey { a4: s.a4, p4: s.p4, remote: s.remote, rport: s.rport }).is_none() {
             return;
-        };
-        self.held.remove(pos);
+        }
         let exp = Self::deadline(ms, self.timers.tcp_est);
         let e = self.t.sess.get_mut(slot);
         e.state = TcpState::Established;
@@ -1408,7 +1503,7 @@ impl Nat64 {
         if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
             return;
         }
-        if self.outbox.iter().filter(|o| o.1).count() >= self.max_held.max(1)
+        if self.queued_replies >= self.max_held.max(1)
             || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
         {
             return;
@@ -1430,7 +1525,52 @@ impl Nat64 {
         s[21] = 3;
         let c = checksum::checksum(&s[20..]);
         s[22..24].copy_from_slice(&c.to_be_bytes());
-        self.outbox.push_back((Side::V4, true, s));
+        self.queue(Side::V4, Queued::Reply, s);
+    }
+
+    /// Puts a packet in the outbox for `poll_transmit`.
+    fn queue(&mut self, side: Side, kind: Queued, p: Vec<u8>) {
+        match kind {
+            Queued::Forward => {}
+            Queued::Reply => self.queued_replies += 1,
+            Queued::Probe => self.queued_probes += 1,
+        }
+        self.outbox.push_back((side, kind, p));
+    }
+
+    // -------------------------------------------------------------- probes
+
+    /// RFC 6146 §3.5.2.2 (ESTABLISHED, lifetime expired): a probe of TCP session `s`, "a
+    /// TCP segment for the connection with no data. The sequence number and the
+    /// acknowledgment number are set to zero. All flags but the ACK flag are set to zero."
+    /// It goes to the IPv6 endpoint (the RFC asks for at least one), from the remote as
+    /// the IPv6 host knows it (pool6 + IPv4 address, port). Being out of the window, it
+    /// makes a live endpoint answer with an ACK that moves the session back to
+    /// ESTABLISHED (RFC 9293 §3.10.7.4); an endpoint without the connection answers RST,
+    /// and one that is gone does not answer, so the session ends after TCP_TRANS. No
+    /// sequence numbers need to be kept. At most `MAX_PROBES` wait for `poll_transmit`.
+    fn probe(&mut self, s: &Sess) {
+        if self.queued_probes >= MAX_PROBES {
+            return;
+        }
+        let src = rfc6052::embed(&self.pool6, Ipv4Addr::from(s.remote));
+        let dst = Ipv6Addr::from(s.client);
+        let mut p = vec![0u8; 60];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&20u16.to_be_bytes());
+        p[6] = TCP;
+        p[7] = 64;
+        p[8..24].copy_from_slice(&src.octets());
+        p[24..40].copy_from_slice(&dst.octets());
+        p[40..42].copy_from_slice(&s.rport.to_be_bytes());
+        p[42..44].copy_from_slice(&s.port.to_be_bytes());
+        // Sequence and acknowledgment numbers 0, data offset 5 words, only ACK, window 0,
+        // urgent pointer 0.
+        p[52] = 5 << 4;
+        p[53] = ACK;
+        let c = checksum::finish(add(checksum::pseudo_v6(src, dst, TCP, 20), checksum::sum(&p[40..])));
+        p[56..58].copy_from_slice(&c.to_be_bytes());
+        self.queue(Side::V6, Queued::Probe, p);
     }
 
     // -------------------------------------------------------------- fragments
@@ -1447,41 +1587,33 @@ impl Nat64 {
             Some(f) => *f = FFlow { deadline, client, a4 },
             None if n < self.max_frag_flows => {
                 self.frags.insert(k, FFlow { deadline, client, a4 });
-                self.frag_q.push_back((deadline, k));
+                self.frag_q.push(Reverse((deadline, k)));
             }
             // Full: the other fragments wait and time out (counted).
             None => return,
         }
-        if !self.frag_wait.iter().any(|w| w.1 == k) {
+        // Their queue entries are skipped when they pop.
+        let Some(ready) = self.frag_wait.remove(&k) else {
             return;
-        }
+        };
+        self.frag_wait_n -= ready.len();
+        self.frag_wait_bytes -= ready.iter().map(|w| w.1.len()).sum::<usize>();
         // What the translator still has to send of this packet goes first.
         let mut tmp = PacketBuf::new();
         while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-            self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+            self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
         }
-        let mut rest = VecDeque::new();
-        let mut ready = Vec::new();
-        for w in std::mem::take(&mut self.frag_wait) {
-            if w.1 == k {
-                self.frag_wait_bytes -= w.2.len();
-                ready.push(w.2);
-            } else {
-                rest.push_back(w);
-            }
-        }
-        self.frag_wait = rest;
-        for p in ready {
+        for (_, p) in ready {
             let _ = tmp.set(&p);
             let r = self.fragment(&mut tmp, now, k, false, ms);
             match r {
                 Ok(Out::Fwd(side)) => {
-                    self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                    self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
                     while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-                        self.outbox.push_back((side, false, tmp.as_slice().to_vec()));
+                        self.queue(side, Queued::Forward, tmp.as_slice().to_vec());
                     }
                 }
-                Ok(Out::Reply(side, _)) => self.outbox.push_back((side, true, tmp.as_slice().to_vec())),
+                Ok(Out::Reply(side, _)) => self.queue(side, Queued::Reply, tmp.as_slice().to_vec()),
                 Ok(Out::Drop(r)) => self.counters.drop(Nat64Drop::Xlate(r)),
                 Err(r) => self.counters.drop(r),
             }
@@ -1490,8 +1622,10 @@ impl Nat64 {
 
     /// A non-first fragment of datagram `k`: translated with the mapping its first
     /// fragment chose, or kept until that comes (at most `max_fragment_bytes` in all, for
-    /// `fragment_timeout`; counted). The waiting fragments are searched linearly when a
-    /// first fragment arrives.
+    /// `fragment_timeout`; counted when it leaves or times out), indexed by datagram.
+    /// Every fragment that uses the mapping keeps it for another `fragment_timeout` (RFC
+    /// 6146 §4: FRAGMENT_MIN is a minimum), so a datagram whose fragments keep coming is
+    /// not cut off.
     fn fragment(
         &mut self,
         buf: &mut PacketBuf,
@@ -1500,14 +1634,20 @@ impl Nat64 {
         hairpin: bool,
         ms: u64,
     ) -> Result<Out, Nat64Drop> {
-        let Some(f) = self.frags.get(&k).copied() else {
+        let refreshed = Self::deadline(ms, self.frag_life);
+        let Some(f) = self.frags.get_mut(&k).map(|f| {
+            // The queued entry pops at the old deadline and is requeued at this one.
+            f.deadline = refreshed;
+            *f
+        }) else {
             let n = buf.len();
             if hairpin || self.frag_wait_bytes + n > self.max_frag_bytes {
                 return Err(Nat64Drop::Fragment);
             }
-            let deadline = Self::deadline(ms, self.frag_life);
-            self.frag_wait.push_back((deadline, k, buf.as_slice().to_vec()));
+            self.frag_wait.entry(k).or_default().push((refreshed, buf.as_slice().to_vec()));
+            self.frag_wait_n += 1;
             self.frag_wait_bytes += n;
+            self.queue_wait(refreshed, k);
             return Err(Nat64Drop::FragmentHeld);
         };
         let client = Ipv6Addr::from(f.client);
@@ -1523,6 +1663,21 @@ impl Nat64 {
         } else {
             Ok(self.siit.xlate_v4_with(buf, now, hairpin, Some((client, a))))
         }
+    }
+
+    /// Queues the expiry of a waiting fragment of datagram `k` (deadline `d`, the latest
+    /// so far); rebuilds the queue from the waiting fragments when entries left behind by
+    /// fragments that went out with their first fragment have piled up.
+    fn queue_wait(&mut self, d: u32, k: FKey) {
+        if self.frag_wait_q.len() >= 2 * self.frag_wait_n + QUEUE_SLACK {
+            let mut q: Vec<(u32, FKey)> =
+                self.frag_wait.iter().flat_map(|(k, v)| v.iter().map(move |w| (w.0, *k))).collect();
+            q.sort_unstable();
+            self.frag_wait_q = q.into();
+            // The new fragment is in the map already: its entry is in the rebuilt queue.
+            return;
+        }
+        self.frag_wait_q.push_back((d, k));
     }
 
     // -------------------------------------------------------------- parsing
@@ -1591,7 +1746,9 @@ impl Nat64 {
                 }
                 Some(k)
             }
-            Some(_) => return Err(Nat64Drop::Fragment),
+            // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
+            Some(_) if nh == 58 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+            Some(_) => return Err(Nat64Drop::UnsupportedProtocol),
             None => None,
         };
         let (proto, port, rport, flags) = match nh {
@@ -1711,8 +1868,11 @@ impl Nat64 {
         };
         let ff = be16(p, 6);
         let fkey = if ff & 0x3fff != 0 {
-            if p[9] != 6 && p[9] != 17 {
-                return Err(Nat64Drop::Fragment);
+            match p[9] {
+                6 | 17 => {}
+                // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
+                1 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+                _ => return Err(Nat64Drop::UnsupportedProtocol),
             }
             let k =
                 FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id: u32::from(be16(p, 4)), proto: p[9] };
@@ -1868,7 +2028,10 @@ impl Nat64 {
                 Verdict::Drop(Nat64Drop::Xlate(r))
             }
             Err(r) => {
-                self.counters.drop(r);
+                // A kept fragment is counted when it leaves or times out, not now.
+                if r != Nat64Drop::FragmentHeld {
+                    self.counters.drop(r);
+                }
                 Verdict::Drop(r)
             }
         }
@@ -1962,13 +2125,19 @@ impl Engine for Nat64 {
             self.counters.forwarded += 1;
             return Some(s);
         }
-        // ICMP errors for held SYNs whose time ran out; fragments that waited.
-        while let Some((side, reply, p)) = self.outbox.pop_front() {
+        // ICMP errors for held SYNs whose time ran out; fragments that waited; probes.
+        while let Some((side, kind, p)) = self.outbox.pop_front() {
+            match kind {
+                Queued::Forward => {}
+                Queued::Reply => self.queued_replies -= 1,
+                Queued::Probe => self.queued_probes -= 1,
+            }
             if buf.set(&p).is_ok() {
-                if reply {
-                    self.counters.replied += 1;
-                } else {
+                // A probe is the engine's own packet, like an ICMP error: counted as a reply.
+                if kind == Queued::Forward {
                     self.counters.forwarded += 1;
+                } else {
+                    self.counters.replied += 1;
                 }
                 return Some(side);
             }
@@ -1980,9 +2149,9 @@ impl Engine for Nat64 {
         let base = self.base?;
         let d = [
             self.heap.peek().map(|Reverse((d, _))| *d),
-            self.held.front().map(|h| h.deadline),
-            self.frag_q.front().map(|f| f.0),
-            self.frag_wait.front().map(|f| f.0),
+            self.held_q.front().map(|h| h.0),
+            self.frag_q.peek().map(|Reverse((d, _))| *d),
+            self.frag_wait_q.front().map(|f| f.0),
         ]
         .into_iter()
         .flatten()
@@ -2008,42 +2177,66 @@ impl Engine for Nat64 {
                 self.heap.push(Reverse((s.expires, i)));
                 continue;
             }
-            if s.proto == TCP && matches!(s.state, TcpState::Established | TcpState::V4FinRcv | TcpState::V6FinRcv) {
-                // RFC 6146 §3.5.2.2: an idle established session is not deleted at once;
-                // it becomes transitory (this engine sends no probe) and any packet
-                // revives it.
+            if s.proto == TCP && s.state == TcpState::Established {
+                // RFC 6146 §3.5.2.2 ESTABLISHED: "If the lifetime expires, the NAT64 SHOULD
+                // send a probe packet [...] The state is moved to TRANS." A packet of the
+                // connection (the probe's answer) moves it back to ESTABLISHED.
                 s.state = TcpState::Trans;
                 let exp = Self::deadline(ms, self.timers.tcp_trans);
                 s.expires = exp;
                 s.queued = exp;
+                let s = *s;
                 self.heap.push(Reverse((exp, i)));
+                self.probe(&s);
                 continue;
             }
+            // RFC 6146 §3.5.2.2: in every other state (V4 FIN RCV and V6 FIN RCV included)
+            // the Session Table Entry is deleted when its lifetime expires.
             self.remove(i);
         }
-        while self.held.front().is_some_and(|h| h.deadline <= tick) {
-            if let Some(h) = self.held.pop_front() {
-                self.port_unreachable(&h, now);
-            }
-        }
-        while let Some(&(d, k)) = self.frag_q.front() {
+        while let Some(&(d, k)) = self.held_q.front() {
             if d > tick {
                 break;
             }
-            self.frag_q.pop_front();
+            self.held_q.pop_front();
+            // Not there (or held again later): it left by a simultaneous open.
+            if self.held.get(&k).is_some_and(|h| h.deadline == d) {
+                if let Some(h) = self.held.remove(&k) {
+                    self.port_unreachable(&h, now);
+                }
+            }
+        }
+        while let Some(&Reverse((d, k))) = self.frag_q.peek() {
+            if d > tick {
+                break;
+            }
+            self.frag_q.pop();
             match self.frags.get(&k) {
-                // Replaced by a newer first fragment: its expiry is later than all queued.
-                Some(f) if f.deadline > tick => self.frag_q.push_back((f.deadline, k)),
+                // Refreshed by a later fragment (or replaced by a newer first fragment).
+                Some(f) if f.deadline > tick => self.frag_q.push(Reverse((f.deadline, k))),
                 Some(_) => {
                     self.frags.remove(&k);
                 }
                 None => {}
             }
         }
-        while self.frag_wait.front().is_some_and(|f| f.0 <= tick) {
-            if let Some((_, _, p)) = self.frag_wait.pop_front() {
+        while let Some(&(d, k)) = self.frag_wait_q.front() {
+            if d > tick {
+                break;
+            }
+            self.frag_wait_q.pop_front();
+            // The datagram's oldest waiting fragment, if its time is up. (An entry left by
+            // fragments that went out with their first fragment finds a younger one, or
+            // none; every waiting fragment has its own entry, so each times out in time.)
+            let Some(v) = self.frag_wait.get_mut(&k) else { continue };
+            if v.first().is_some_and(|w| w.0 <= tick) {
+                let (_, p) = v.remove(0);
+                if v.is_empty() {
+                    self.frag_wait.remove(&k);
+                }
+                self.frag_wait_n -= 1;
                 self.frag_wait_bytes -= p.len();
-                self.counters.drop(Nat64Drop::Fragment);
+                self.counters.drop(Nat64Drop::FragmentTimeout);
             }
         }
     }

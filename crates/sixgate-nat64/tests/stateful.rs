@@ -264,6 +264,168 @@ fn tcp_established_idle_timer_then_transitory() {
     assert_eq!(t.tcp_state(40000, 80), None);
 }
 
+/// The packets waiting in `poll_transmit` that go to the IPv6 side (probes), checked for
+/// good checksums; anything for the IPv4 side is returned in the second vector.
+fn transmitted_by_side(t: &mut T) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut v6s, mut v4s) = (Vec::new(), Vec::new());
+    let mut b = PacketBuf::new();
+    while let Some(side) = t.e.poll_transmit(&mut b) {
+        check_sums(b.as_slice());
+        match side {
+            Side::V6 => v6s.push(b.as_slice().to_vec()),
+            Side::V4 => v4s.push(b.as_slice().to_vec()),
+        }
+    }
+    (v6s, v4s)
+}
+
+/// Checks `p` is the RFC 6146 §3.5.2.2 probe of the session (C, cport) ↔ (S, rport): an
+/// IPv6 TCP segment from the server as the client knows it to the client, no data,
+/// sequence and acknowledgment numbers 0, only ACK, and a TCP checksum that verifies.
+fn assert_probe(p: &[u8], cport: u16, rport: u16) {
+    assert_eq!(p.len(), 60, "IPv6 header and a bare TCP header: {p:02x?}");
+    assert_eq!((p[0] >> 4, port(p, 4), p[6]), (6, 20, 6), "IPv6, payload 20 bytes, TCP");
+    assert!(p[7] > 1, "a hop limit that reaches the client");
+    assert_eq!((v6(p, 8), v6(p, 24)), (S.parse().unwrap(), C.parse().unwrap()));
+    assert_eq!((port(p, 40), port(p, 42)), (rport, cport));
+    assert_eq!(&p[44..52], &[0; 8], "sequence and acknowledgment numbers 0");
+    assert_eq!((p[52], p[53]), (0x50, ACK), "data offset 5, only ACK");
+    // The checksum, recomputed over the pseudo-header and the segment.
+    let mut z = p[40..].to_vec();
+    z[16] = 0;
+    z[17] = 0;
+    let want = finish(add(pseudo_v6(v6(p, 8), v6(p, 24), 6, 20), sum(&z)));
+    assert_eq!(port(p, 56), want, "TCP checksum");
+}
+
+#[test]
+fn idle_established_session_is_probed_then_ends_unanswered() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(1.0 + est - 0.5);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]), "no probe before TCP_EST");
+    let replied = t.e.counters().replied;
+    t.tick(1.0 + est);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    let (probes, other) = transmitted_by_side(&mut t);
+    assert!(other.is_empty());
+    assert_eq!(probes.len(), 1, "one probe");
+    assert_probe(&probes[0], 40000, 80);
+    assert_eq!(t.e.counters().replied, replied + 1, "the probe is counted as the engine's own packet");
+    // Nobody answers: the session ends after TCP_TRANS, with no second probe.
+    t.tick(1.0 + est + 239.9);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(1.0 + est + 240.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+    assert_eq!(t.e.stats().bib, 0);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]));
+}
+
+#[test]
+fn probe_answered_by_the_client_revives_the_session() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est);
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    // The client's TCP finds the probe out of its window and answers with an ACK: the
+    // session is ESTABLISHED again, with a fresh TCP_EST, and outlives TCP_TRANS.
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, ACK), est + 0.05);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    t.tick(est + 600.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+    assert!(transmitted_by_side(&mut t).0.is_empty());
+    // Idle again for TCP_EST: probed again.
+    t.tick(2.0 * est + 0.1);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    // An answer from the server side revives it as well.
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 80, p4, ACK), 2.0 * est + 1.0);
+    assert_eq!(v, Verdict::Forward(Side::V6));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Established));
+}
+
+#[test]
+fn probe_answered_with_rst_lets_the_session_end() {
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    // C2 holds TCP port 40000 (a half-open session that ends after TCP_TRANS), so C's
+    // pool port differs from its own: the probe must carry the client's port.
+    let _ = t.send(&tcp6_flags(C2, S2, 40000, 443, SYN), 0.0);
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    assert_ne!(p4, 40000);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est);
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 1);
+    assert_probe(&probes[0], 40000, 80);
+    // The client no longer has the connection: RST. TRANS stays, the session ends.
+    let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, RST), est + 0.05);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
+    t.tick(est + 240.0);
+    assert_eq!(t.tcp_state(40000, 80), None);
+}
+
+#[test]
+fn idle_half_closed_sessions_are_deleted_without_a_probe() {
+    // RFC 6146 §3.5.2.2 V4 FIN RCV / V6 FIN RCV: when the lifetime expires the entry is
+    // deleted (only ESTABLISHED is probed and moved to TRANS).
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
+    let p4 = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 0.0);
+    assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
+    let (_, o) = t.send(&tcp6_flags(C, S, 40001, 81, SYN), 0.0);
+    let p4b = port(&o, 20);
+    let _ = t.send(&tcp4_flags(S4, P4, 81, p4b, SYNACK), 0.0);
+    let _ = t.send(&tcp6_flags(C, S, 40001, 81, FIN), 0.0);
+    assert_eq!(t.tcp_state(40001, 81), Some(TcpState::V6FinRcv));
+    let est = 2.0 * 3600.0 + 240.0;
+    t.tick(est - 0.1);
+    assert_eq!((t.tcp_state(40000, 80), t.tcp_state(40001, 81)), (Some(TcpState::V4FinRcv), Some(TcpState::V6FinRcv)));
+    t.tick(est);
+    assert_eq!((t.tcp_state(40000, 80), t.tcp_state(40001, 81)), (None, None));
+    assert_eq!(t.e.stats().sessions, 0);
+    assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]), "no probe for a half-closed session");
+}
+
+#[test]
+fn probes_waiting_for_poll_transmit_are_capped() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let n = 4100u32;
+    // Straight through the engine (`T::send` checks the whole tables after every packet).
+    for i in 0..n {
+        let c = format!("2001:db8:5::{:x}", i + 1);
+        let mut b = PacketBuf::from_slice(&tcp6_flags(&c, S, 5000, 80, SYN));
+        assert_eq!(t.e.process(&mut b, t.t0), Verdict::Forward(Side::V4));
+        let mut b = PacketBuf::from_slice(&tcp4_flags(S4, P4, 80, port(&b, 20), SYNACK));
+        assert_eq!(t.e.process(&mut b, t.t0), Verdict::Forward(Side::V6));
+    }
+    t.e.check_invariants().unwrap();
+    t.tick(2.0 * 3600.0 + 240.0);
+    // Every session moved to TRANS; 4,096 probes wait (the rest went without one).
+    let (probes, _) = transmitted_by_side(&mut t);
+    assert_eq!(probes.len(), 4096);
+    assert_eq!(t.e.stats().sessions, n as usize);
+    assert!(transmitted_by_side(&mut t).0.is_empty());
+    t.tick(2.0 * 3600.0 + 480.0);
+    assert_eq!(t.e.stats().sessions, 0, "every one of them was transitory");
+}
+
 #[test]
 fn tcp_half_open_v6_init_expires() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
@@ -417,6 +579,59 @@ fn held_syns_are_capped_and_counted() {
     assert_eq!(v, Verdict::Drop(Nat64Drop::IncomingSyn));
     t.tick(10.0);
     assert!(transmitted(&mut t).is_empty());
+}
+
+#[test]
+fn held_syns_are_found_by_their_addresses_among_many() {
+    // 500 held SYNs from as many remote ports; IPv6 SYNs meet exactly theirs, the others
+    // get their Port Unreachable in the order they came.
+    let mut c = cfg(Filtering::EndpointIndependent);
+    c.max_held_syns = 500;
+    c.xlate.icmp_rate.burst = 1000;
+    let mut t = T::new(c);
+    for i in 0..500u16 {
+        let (v, _) = t.send(&tcp4_flags(S4, P4, 2000 + i, 40000, SYN), 0.0);
+        assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld));
+    }
+    let (v, _) = t.send(&tcp4_flags(S4, P4, 2100, 40000, SYN), 0.5);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::SynHeld), "a retransmission is recognised");
+    assert_eq!(t.e.stats().held_syns, 500);
+    for rp in [2499u16, 2000, 2250] {
+        let (v, _) = t.send(&tcp6_flags(C, S, 40000, rp, SYN), 1.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        assert_eq!(t.tcp_state(40000, rp), Some(TcpState::Established), "port {rp}");
+    }
+    assert_eq!(t.e.stats().held_syns, 497);
+    t.tick(6.0);
+    let out = transmitted(&mut t);
+    let ports: Vec<u16> = out.iter().map(|e| port(e, 48)).collect();
+    let want: Vec<u16> = (2000..2500).filter(|p| ![2499, 2000, 2250].contains(p)).collect();
+    assert_eq!(ports, want, "one error each, oldest first, none for the three that met their IPv6 SYN");
+}
+
+#[test]
+fn a_syn_held_again_after_a_simultaneous_open_gets_its_full_time() {
+    // The first hold's expiry entry outlives it (the simultaneous open took the SYN);
+    // it must not cut short a later hold of the same addresses and ports.
+    let mut c = cfg(Filtering::EndpointIndependent);
+    c.timers.tcp_trans = Duration::from_secs(1);
+    let mut t = T::new(c);
+    let syn = tcp4_flags(S4, P4, 5000, 40000, SYN);
+    assert_eq!(t.send(&syn, 0.0).0, Verdict::Drop(Nat64Drop::SynHeld));
+    assert_eq!(t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 1.0).0, Verdict::Forward(Side::V4));
+    assert_eq!(t.tcp_state(40000, 5000), Some(TcpState::Established));
+    // Reset; the session ends after TCP_TRANS (1 s here), the BIB entry with it.
+    let _ = t.send(&tcp6_flags(C, S, 40000, 5000, RST), 1.5);
+    t.tick(2.5);
+    assert_eq!(t.tcp_state(40000, 5000), None);
+    // Held again at 3 s: its error is due at 9 s, not at 6 s when the old entry pops.
+    assert_eq!(t.send(&syn, 3.0).0, Verdict::Drop(Nat64Drop::SynHeld));
+    t.tick(8.9);
+    assert!(transmitted(&mut t).is_empty());
+    assert_eq!(t.e.stats().held_syns, 1);
+    t.tick(9.0);
+    assert_eq!(transmitted(&mut t).len(), 1);
+    assert_eq!(t.e.stats().held_syns, 0);
 }
 
 #[test]
@@ -612,7 +827,7 @@ fn refused_packets_leave_no_state() {
     assert_eq!(t.e.stats().sessions, 0);
     assert_eq!(t.e.stats().bib, 0);
     // A first fragment without a binding is refused like a whole packet; ICMP fragments
-    // are refused and counted.
+    // are refused and counted (RFC 7915 §1.2).
     let mut f = udp4_ports(S4, P4, 53, 40000, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
@@ -620,7 +835,7 @@ fn refused_packets_leave_no_state() {
     let mut f = echo_reply4(S4, P4, 40000, 1, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
-    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Fragment));
+    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
     assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0));
 }
 
@@ -939,8 +1154,9 @@ fn a_fragment_before_its_first_one_waits_for_it() {
     let l4 = reassemble(&[o1, more[0].clone()]);
     let (_, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
     assert_eq!(port(&l4, 0), p4);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentHeld), 1);
+    // Counted once each, as forwarded: waiting was not a drop.
     assert_eq!(t.e.counters().forwarded, 2);
+    assert_eq!(t.e.counters().dropped_total(), 0);
 }
 
 #[test]
@@ -952,9 +1168,10 @@ fn fragments_time_out() {
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
     assert_eq!(t.e.poll_timeout(), Some(t.at(2.0)));
     t.tick(1.9);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 0);
+    assert_eq!(t.e.counters().dropped_total(), 0, "not dropped while it waits");
     t.tick(2.0);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::Fragment), 1);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(t.e.counters().dropped_total(), 1, "one fragment lost, counted once");
     assert_eq!(t.e.poll_timeout(), None);
     // The mapping a first fragment chose serves its datagram for 2 s, not longer.
     let [f1, f2] = frag6(&udp6_big(), 10, 32);
@@ -962,6 +1179,170 @@ fn fragments_time_out() {
     assert_eq!(v, Verdict::Forward(Side::V4));
     let (v, _, _) = t.send_frag(&f2, 5.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+}
+
+/// An IPv6 packet without extension headers as fragments cut at the payload offsets
+/// `cuts` (multiples of 8), with identification `id`.
+fn frag6_at(full: &[u8], id: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[40..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..40].to_vec();
+            p[6] = 44;
+            p[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
+            p.extend_from_slice(&[full[6], 0]);
+            p.extend_from_slice(&((w[0] as u16) | u16::from(w[1] < payload.len())).to_be_bytes());
+            p.extend_from_slice(&id.to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            p
+        })
+        .collect()
+}
+
+/// An IPv4 packet (20-byte header) as fragments cut at the payload offsets `cuts`.
+fn frag4_at(full: &[u8], id: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[20..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..20].to_vec();
+            p[2..4].copy_from_slice(&((20 + w[1] - w[0]) as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&id.to_be_bytes());
+            let more = u16::from(w[1] < payload.len()) << 13;
+            p[6..8].copy_from_slice(&(more | (w[0] / 8) as u16).to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            fix_ipv4_checksum(&mut p);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn fragments_that_keep_coming_keep_their_mapping() {
+    // RFC 6146 §4: FRAGMENT_MIN (2 s) is a minimum. A datagram whose fragments come 1.5 s
+    // apart, the last 3 s after the first, is translated whole: each fragment that uses
+    // the mapping keeps it another 2 s.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let fr = frag6_at(&udp6_big(), 0x77, &[32, 64]);
+    let mut out = Vec::new();
+    for (f, at) in fr.iter().zip([0.0, 1.5, 3.0]) {
+        let (v, o, more) = t.send_frag(f, at);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 0), "fragment at {at} s");
+        out.push(o);
+    }
+    let l4 = reassemble(&out);
+    let (a, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (p4, 53));
+    // The mapping lasts 2 s after its last use (3.0 s): a duplicate at 4.9 s still uses
+    // it (and keeps it to 6.9 s); at 7.0 s it is gone and the fragment waits.
+    let (v, _, _) = t.send_frag(&fr[2], 4.9);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    let (v, _, _) = t.send_frag(&fr[2], 7.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    // The same from the IPv4 side: the reply in three fragments over 3 s.
+    let reply = udp4_ports(S4, &a.to_string(), 53, p4, &(0..100u8).rev().collect::<Vec<_>>());
+    let mut out = Vec::new();
+    for (f, at) in frag4_at(&reply, 0xbeef, &[32, 64]).iter().zip([10.0, 11.5, 13.0]) {
+        let (v, o, more) = t.send_frag(f, at);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V6), 0), "fragment at {at} s");
+        out.push(o);
+    }
+    let l4 = reassemble(&out);
+    assert_eq!((port(&l4, 0), port(&l4, 2)), (53, 6000));
+}
+
+#[test]
+fn every_fragment_is_counted_once() {
+    // Fates: translated at once, waited then translated, waited and lost, refused for
+    // want of room. Forwarded + dropped must equal the fragments sent, and a lost one is
+    // `fragment-timeout`, not also `fragment-held` or `fragment`.
+    let mut c = cfg(Filtering::AddressDependent);
+    c.max_fragment_bytes = 200;
+    let mut t = T::new(c);
+    let [a1, a2] = frag6(&udp6_big(), 1, 32);
+    let [_, b2] = frag6(&udp6_big(), 2, 32);
+    let [_, c2] = frag6(&udp6_big(), 3, 32);
+    let (v, _, _) = t.send_frag(&a2, 0.0);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    let (v, _, more) = t.send_frag(&a1, 0.1);
+    assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1));
+    let (v, _, _) = t.send_frag(&b2, 0.2);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
+    let (v, _, _) = t.send_frag(&c2, 0.2);
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Fragment), "no room: 200 bytes");
+    t.tick(5.0);
+    let c = t.e.counters();
+    assert_eq!(c.forwarded, 2);
+    assert_eq!(c.dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(c.dropped(Nat64Drop::Fragment), 1);
+    assert_eq!(c.dropped(Nat64Drop::FragmentHeld), 0);
+    assert_eq!(c.forwarded + c.dropped_total(), 4, "four fragments, four counts");
+}
+
+#[test]
+fn icmp_echo_fragments_are_not_translated() {
+    // RFC 7915 §1.2: a fragmented echo request (6 → 4) or reply (4 → 6) is dropped and
+    // counted (`fragmented-icmp`): the ICMPv6 checksum needs the whole message's length,
+    // which the first fragment does not carry (see the module doc).
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let req = echo6(C, S, 7, 1, &[0x5a; 100]);
+    for f in frag6_at(&req, 9, &[48]) {
+        let (v, _, more) = t.send_frag(&f, 0.0);
+        assert_eq!((v, more.len()), (Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 0));
+    }
+    assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0), "no session from a fragment");
+    // With a session (from a whole echo request), the fragmented reply is dropped too.
+    let (_, o) = t.send(&echo6(C, S, 7, 2, b"ping"), 1.0);
+    let id = port(&o, 24);
+    for f in frag4_at(&echo_reply4(S4, P4, id, 2, &[0xa5; 100]), 10, &[48]) {
+        let (v, _, _) = t.send_frag(&f, 1.5);
+        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
+    }
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 4);
+    t.tick(10.0);
+    assert_eq!(t.e.counters().dropped_total(), 4, "nothing kept to be counted later");
+}
+
+#[test]
+fn waiting_fragments_go_out_with_their_own_first_fragment_only() {
+    // Second fragments of 300 datagrams wait; their first fragments come in reverse
+    // order and each takes out exactly its own. Then 300 more wait and leave one by one,
+    // so that the expiry queue's leftovers pile up and are cleared. One that never meets
+    // its first fragment still times out on time, counted once.
+    let mut t = T::new(cfg(Filtering::AddressDependent));
+    let fr: Vec<[Vec<u8>; 2]> = (0..300u32).map(|id| frag6(&udp6_big(), 1000 + id, 32)).collect();
+    let [_, lonely] = frag6(&udp6_big(), 7, 32);
+    for [_, second] in &fr {
+        assert_eq!(t.send_frag(second, 0.0).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+    }
+    assert_eq!(t.send_frag(&lonely, 0.5).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+    for (i, [first, second]) in fr.iter().enumerate().rev() {
+        let (v, o, more) = t.send_frag(first, 1.0);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1), "datagram {i}");
+        // The one that came out is this datagram's second fragment (RFC 7915 §5.1: the
+        // identification's low 16 bits).
+        assert_eq!(&more[0][4..6], &second[46..48]);
+        let _ = reassemble(&[o, more[0].clone()]);
+    }
+    for id in 0..300u32 {
+        let [first, second] = frag6(&udp6_big(), 5000 + id, 32);
+        assert_eq!(t.send_frag(&second, 1.2).0, Verdict::Drop(Nat64Drop::FragmentHeld));
+        let (v, _, more) = t.send_frag(&first, 1.2);
+        assert_eq!((v, more.len()), (Verdict::Forward(Side::V4), 1));
+    }
+    t.tick(2.4);
+    assert_eq!(t.e.counters().dropped_total(), 0);
+    t.tick(2.5);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(t.e.counters().dropped_total(), 1);
+    assert_eq!(t.e.counters().forwarded, 1200);
 }
 
 #[test]
