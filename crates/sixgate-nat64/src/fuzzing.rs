@@ -866,7 +866,16 @@ pub fn stateful(data: &[u8]) {
         cfg.max_sessions = 6;
         cfg.max_sessions_per_source = 3;
     }
-    let Ok(mut e) = Nat64::new(cfg) else { return };
+    // With bit 3 of the first byte, the tables are cut into two shards and each packet
+    // goes in through the worker that bit 7 of its step byte names.
+    let mut eng = if c0 & 8 != 0 {
+        let Ok(s) = crate::Nat64Shards::new(cfg, 2) else { return };
+        let h = vec![s.handle(0), s.handle(1)];
+        Eng::Shards(s, h)
+    } else {
+        let Ok(e) = Nat64::new(cfg) else { return };
+        Eng::One(Box::new(e))
+    };
     let t0 = Instant::now();
     let mut now = t0;
     let mut last: Option<(Side, Vec<u8>)> = None;
@@ -887,32 +896,41 @@ pub fn stateful(data: &[u8]) {
             0 => {
                 let Some(b) = take(&mut rest, 1) else { break };
                 now += Duration::from_millis(u64::from(b[0]) << ((t >> 2) & 15));
-                let mut guard = 0;
-                while let Some(d) = e.poll_timeout() {
-                    if d > now || guard > 100_000 {
-                        break;
+                for w in 0..eng.workers() {
+                    let e = eng.get(w);
+                    let mut guard = 0;
+                    while let Some(d) = e.poll_timeout() {
+                        if d > now || guard > 100_000 {
+                            break;
+                        }
+                        e.handle_timeout(d);
+                        guard += 1;
                     }
-                    e.handle_timeout(d);
-                    guard += 1;
-                }
-                e.handle_timeout(now);
-                assert!(e.poll_timeout().is_none_or(|d| d > now), "a deadline left in the past");
-                // Port Unreachable errors for held SYNs whose time ran out (IPv4), probes
-                // of idle established TCP sessions (IPv6).
-                let mut b = PacketBuf::new();
-                while let Some(side) = e.poll_transmit(&mut b) {
-                    let o = b.as_slice();
-                    if side == Side::V6 {
-                        assert!(o.len() == 60 && o[0] >> 4 == 6 && o[6] == 6, "probe: IPv6 TCP, no data");
-                        assert!(o[44..52].iter().all(|&x| x == 0) && o[53] == 0x10, "probe: SEQ 0, ACK 0, only ACK");
-                        stateful_sums_ok(o);
-                        continue;
+                    e.handle_timeout(now);
+                    assert!(e.poll_timeout().is_none_or(|d| d > now), "a deadline left in the past");
+                    // Port Unreachable errors for held SYNs whose time ran out (IPv4), probes
+                    // of idle established TCP sessions (IPv6).
+                    let mut b = PacketBuf::new();
+                    while let Some(side) = e.poll_transmit(&mut b) {
+                        let o = b.as_slice();
+                        if side == Side::V6 {
+                            assert!(o.len() == 60 && o[0] >> 4 == 6 && o[6] == 6, "probe: IPv6 TCP, no data");
+                            assert!(
+                                o[44..52].iter().all(|&x| x == 0) && o[53] == 0x10,
+                                "probe: SEQ 0, ACK 0, only ACK"
+                            );
+                            stateful_sums_ok(o);
+                            continue;
+                        }
+                        assert!(
+                            o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3,
+                            "held-SYN error"
+                        );
+                        assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
+                        assert_eq!(sixgate_core::checksum::checksum(&o[20..]), 0, "held-SYN error ICMP checksum");
                     }
-                    assert!(o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3, "held-SYN error");
-                    assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
-                    assert_eq!(sixgate_core::checksum::checksum(&o[20..]), 0, "held-SYN error ICMP checksum");
                 }
-                if let Err(m) = e.check_invariants() {
+                if let Err(m) = eng.check() {
                     panic!("{m}");
                 }
                 continue;
@@ -993,6 +1011,7 @@ pub fn stateful(data: &[u8]) {
             }
         };
         let mut buf = PacketBuf::from_slice(&pkt);
+        let e = eng.get(usize::from(t >> 7));
         let v = e.process(&mut buf, now);
         let out = buf.as_slice();
         match v {
@@ -1009,8 +1028,40 @@ pub fn stateful(data: &[u8]) {
             Verdict::Drop(_) => {}
         }
         while e.poll_transmit(&mut buf).is_some() {}
-        if let Err(m) = e.check_invariants() {
+        if let Err(m) = eng.check() {
             panic!("{m}");
+        }
+    }
+}
+
+/// The stateful engine under [`stateful`]: one, or two shards with a handle each.
+enum Eng {
+    One(Box<crate::Nat64>),
+    Shards(crate::Nat64Shards, Vec<crate::Nat64Handle>),
+}
+
+impl Eng {
+    fn workers(&self) -> usize {
+        match self {
+            Self::One(_) => 1,
+            Self::Shards(_, h) => h.len(),
+        }
+    }
+
+    fn get(&mut self, w: usize) -> &mut dyn Engine<Reason = crate::Nat64Drop> {
+        match self {
+            Self::One(e) => &mut **e,
+            Self::Shards(_, h) => {
+                let n = h.len();
+                &mut h[w % n]
+            }
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        match self {
+            Self::One(e) => e.check_invariants(),
+            Self::Shards(s, _) => (0..s.len()).try_for_each(|k| s.lock(k).check_invariants()),
         }
     }
 }
@@ -1079,9 +1130,16 @@ pub fn seeds_stateful() -> Vec<Vec<u8>> {
     // port hi, port lo, flags] IPv4; [t, b] time; [0x13, b] ICMP error about the last.
     let tcp_open = [1u8, 0, 0, 0, 0x10, 0, 2, 0, 0x10, 0x03, 0xe8, 1 | 16];
     let mut out = Vec::new();
-    for cfg in 0u8..8 {
+    // Bit 3 of `cfg`: two shards; a step byte with bit 7 goes in through worker 1.
+    for cfg in 0u8..16 {
         let mut s = vec![cfg];
         s.extend_from_slice(&tcp_open);
+        if cfg & 8 != 0 {
+            // The answer comes in on the other worker.
+            let mut x = s.clone();
+            x[7] = 0x82;
+            out.push(x);
+        }
         s.extend_from_slice(&[1, 0, 0, 0, 0x10, 2, 1, 0, 0, 0x10, 3, 2, 0, 0x10, 0x03, 0xe8, 3 | 16]);
         s.extend_from_slice(&[0x30, 200, 0x3c, 255, 0x3c, 255]);
         out.push(s);

@@ -564,9 +564,13 @@ impl Engine for Nat64Handle {
                             self.shared.frags_busy.store(true, Ordering::Relaxed);
                         }
                         drop(f);
-                        let r = if held { Nat64Drop::FragmentHeld } else { Nat64Drop::Fragment };
-                        self.count(r);
-                        return Verdict::Drop(r);
+                        // Counted once its fate is known, as one engine does: forwarded
+                        // when its first fragment comes, else `fragment-timeout`.
+                        if !held {
+                            self.count(Nat64Drop::Fragment);
+                            return Verdict::Drop(Nat64Drop::Fragment);
+                        }
+                        return Verdict::Drop(Nat64Drop::FragmentHeld);
                     }
                 }
             }
@@ -622,7 +626,7 @@ impl Engine for Nat64Handle {
             lost
         };
         for _ in 0..lost {
-            self.count(Nat64Drop::Fragment);
+            self.count(Nat64Drop::FragmentTimeout);
         }
     }
 

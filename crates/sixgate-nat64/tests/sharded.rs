@@ -239,15 +239,21 @@ fn ipv4_fragments_follow_their_first_fragment_across_workers() {
         assert_eq!(frag6_of(&more[0].1), (frag6_of(&f1).0, 32));
         assert_eq!(dst6(&more[0].1), c.parse::<Ipv6Addr>().unwrap());
     }
-    // A later fragment whose first one never comes is dropped when its time is up,
-    // counted once as held and once as lost.
+    // A later fragment whose first one never comes is dropped when its time is up and
+    // counted then (`fragment-timeout`), as one engine counts it.
     let stray = frag4(&udp4_ports("203.0.113.9", P4, 53, 1234, &[1; 64]), 999, 32)[1].clone();
     let (v, _, _) = w.send(1, &stray, 5.0);
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
     w.tick(6.9);
-    assert_eq!(w.shards.counters().dropped(Nat64Drop::Fragment), 0, "still waiting before 2 s");
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::FragmentTimeout), 0, "still waiting before 2 s");
     w.tick(7.1);
-    assert_eq!(w.shards.counters().dropped(Nat64Drop::Fragment), 1);
+    let c = w.shards.counters();
+    assert_eq!(c.dropped(Nat64Drop::FragmentTimeout), 1);
+    assert_eq!(
+        c.dropped(Nat64Drop::FragmentHeld) + c.dropped(Nat64Drop::Fragment),
+        0,
+        "counted once, when it was lost"
+    );
 }
 
 #[test]
@@ -332,6 +338,34 @@ proptest! {
             prop_assert_eq!((dst6(&back), port(&back, 42)), (c.parse::<Ipv6Addr>().unwrap(), sport));
         }
     }
+}
+
+#[test]
+fn idle_tcp_sessions_are_probed_by_the_worker_running_their_shards_timers() {
+    let mut w = W::new(cfg(), 2);
+    let (c0, c1) = clients_in_two_shards(&mut w);
+    for c in [&c0, &c1] {
+        let (v, o, _) = w.send(0, &sixgate_nat64::testpkt::tcp6_flags(c, &remote6(5), 40000, 80, 0x02), 1.0);
+        assert_eq!(v, Verdict::Forward(Side::V4));
+        let syn_ack = sixgate_nat64::testpkt::tcp4_flags("203.0.113.5", P4, 80, port(&o, 20), 0x12);
+        assert_eq!(w.send(1, &syn_ack, 1.5).0, Verdict::Forward(Side::V6));
+    }
+    // RFC 6146 §3.5.2.2: after TCP_EST (2 h 4 min) idle, each session's shard sends a
+    // probe to its IPv6 end, through the handle that runs that shard's timers.
+    let now = w.at(1.5 + 7440.5);
+    let mut probes = Vec::new();
+    for (k, h) in w.h.iter_mut().enumerate() {
+        while h.poll_timeout().is_some_and(|d| d <= now) {
+            h.handle_timeout(now);
+        }
+        let mut b = PacketBuf::new();
+        while let Some(side) = h.poll_transmit(&mut b) {
+            assert_eq!(side, Side::V6);
+            probes.push((k, dst6(b.as_slice()).to_string(), b.as_slice()[53]));
+        }
+    }
+    probes.sort();
+    assert_eq!(probes, vec![(0, c0, 0x10), (1, c1, 0x10)], "one bare ACK to each client, from its own shard");
 }
 
 #[test]
