@@ -13,7 +13,8 @@
 # below the translators, so it measured itself rather than them.
 # Needs root, iperf3, netsniff-ng (trafgen), nftables, tayga and a release build of sixgate:
 #   cargo build --release -p sixgate-cli && sudo bench/nat64-race.sh [seconds]
-# UDP_MAX_PPS (default 1000000) is the top of the bisection. PARTS (default "tcp udp lat")
+# UDP_MAX_PPS (default 1000000) is the top of the bisection; PACING=rate paces trafgen with
+# -b (bursts) instead of a fixed gap between packets (smooth, but at most ~100-150 k pps). PARTS (default "tcp udp lat")
 # picks the measurements, CONTENDERS (default "sixgate stateful tayga kernel"; also "stateful2": the stateful gateway
 # on two queues and both CPUs) the contenders.
 set -euo pipefail
@@ -165,7 +166,9 @@ udp_step() {
     # at low rates overflowed the TUN queue of a translator slower per packet (TAYGA lost
     # 16 % at 15 k pps with -b and nothing with the same rate as a gap). PACE=0: no pacing
     # at all (the overload step).
+    # PACING=rate uses -b instead (bursty: a harder test of the translator's queue).
     local pace=(-t "$(( 1000000000 / rate ))ns")
+    [ "${PACING:-gap}" = rate ] && pace=(-b "${rate}pps")
     [ "${PACE:-1}" = 0 ] && pace=()
     ip netns exec $H6 taskset -c 0 trafgen -o v6a -i $WORK/tg.cfg -n $count -P 1 "${pace[@]}" -C >/dev/null 2>&1 || true
     local t1; t1=$(date +%s.%N)
