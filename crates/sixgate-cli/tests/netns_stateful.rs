@@ -11,6 +11,9 @@
 //! with its own in that time (a simultaneous open) is discarded and the connection works.
 //! Needs root and scapy.
 //!
+//! And the gateway on two queues (tables in two shards): TCP, UDP mappings, hairpinning
+//! between eight sources and ping, whichever queue the kernel hands each packet to.
+//!
 //! ```text
 //!  h6 (2001:db8:6::2, ::3) ── rt [dns64 on [2001:db8:6::1]:53 → unbound 127.0.0.1;
 //!                                 stateful NAT64 on TUN, pool4 192.0.2.1] ── h4 (198.51.100.2)
@@ -21,7 +24,7 @@ mod common;
 use common::*;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const UNBOUND: &str = "/usr/sbin/unbound";
@@ -42,22 +45,27 @@ fn skip_reason() -> Option<String> {
     None
 }
 
-struct Topo {
-    p: String,
-    children: Vec<Child>,
-    dir: tempfile::TempDir,
+/// The three namespaces drawn above (a [`Netns`] with the links and addresses made).
+struct Topo(Netns);
+
+impl std::ops::Deref for Topo {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Topo {
+    fn deref_mut(&mut self) -> &mut Netns {
+        &mut self.0
+    }
 }
 
 impl Topo {
-    /// Namespaces `{p}h6`, `{p}rt`, `{p}h4`, linked and addressed as drawn above (without
-    /// the daemons).
-    fn new(p: String) -> Self {
-        let t = Topo { p, children: Vec::new(), dir: tempfile::tempdir().unwrap() };
-        for n in ["h6", "rt", "h4"] {
-            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
-            must(&["ip", "netns", "add", &t.ns(n)]);
-            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
-        }
+    /// Namespaces `{prefix}{pid}h6`, `…rt`, `…h4`, linked and addressed as drawn above
+    /// (without the daemons).
+    fn new(prefix: &str) -> Self {
+        let t = Netns::new(prefix, &["h6", "rt", "h4"]);
         let (h6, rt, h4) = (t.ns("h6"), t.ns("rt"), t.ns("h4"));
         must(&["ip", "link", "add", "v6a", "netns", &h6, "type", "veth", "peer", "name", "v6b", "netns", &rt]);
         must(&["ip", "link", "add", "v4a", "netns", &h4, "type", "veth", "peer", "name", "v4b", "netns", &rt]);
@@ -77,7 +85,7 @@ impl Topo {
         must(&["ip", "-n", &h4, "addr", "add", "198.51.100.2/24", "dev", "v4a"]);
         must(&["ip", "-n", &h4, "link", "set", "v4a", "up"]);
         must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
-        t
+        Self(t)
     }
 
     /// Starts `sixgate nat64 run` in stateful mode (pool6 2001:db8:64::/96, pool4
@@ -119,52 +127,6 @@ impl Topo {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    fn ns(&self, n: &str) -> String {
-        format!("{}{n}", self.p)
-    }
-
-    fn exec(&self, n: &str, args: &[&str]) -> Output {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-
-    fn spawn(&mut self, n: &str, args: &[&str], log: &str) {
-        let ns = self.ns(n);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.path().join(log)).unwrap())
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-    }
-
-    fn log(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
-    }
-
-    fn python(&self, n: &str, script: &str) -> Child {
-        let ns = self.ns(n);
-        Command::new("ip")
-            .args(["netns", "exec", &ns, PY, "-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for Topo {
-    fn drop(&mut self) {
-        stop_all(self.children.iter_mut());
-        for n in ["h6", "rt", "h4"] {
-            let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
-        }
-    }
 }
 
 #[test]
@@ -173,7 +135,7 @@ fn ipv6_only_host_reaches_ipv4_server_by_name_through_dns64_and_stateful_nat64()
         eprintln!("skipping: {why}");
         return;
     }
-    let mut t = Topo::new(format!("sgs{}", std::process::id() % 100000));
+    let mut t = Topo::new("sgs");
 
     // The resolver: the server's name has only an A record.
     let d = t.dir.path().display().to_string();
@@ -287,7 +249,7 @@ fn unsolicited_ipv4_syn_is_held_then_refused_or_met_by_a_simultaneous_open() {
         eprintln!("skipping: scapy missing for {PY}");
         return;
     }
-    let mut t = Topo::new(format!("sgh{}", std::process::id() % 100000));
+    let mut t = Topo::new("sgh");
     let gw = t.gateway("tcp_incoming_syn_timeout = 2\n");
 
     // 1. The IPv4 host sends one SYN (scapy: a kernel socket would retransmit it, and
@@ -354,4 +316,97 @@ fn unsolicited_ipv4_syn_is_held_then_refused_or_met_by_a_simultaneous_open() {
     let c2 = t.counters(gw);
     assert!(field(&c2, "incoming-syn-held") > field(&c1, "incoming-syn-held"), "the IPv4 SYN came first, held: {c2}");
     assert_eq!(field(&c2, "replied"), 1, "no Port Unreachable for the SYN a simultaneous open took: {c2}");
+}
+
+/// The stateful gateway on a two-queue TUN device, its tables cut into two shards
+/// (`queues = 2`): eight IPv6 sources fetch over TCP at once, learn their UDP mappings from
+/// an IPv4 echo server, then send to each other through the pool address (hairpinning, RFC
+/// 6146 §3.8, which crosses shards for sources hashed to different ones), and ping the
+/// IPv4 host; every byte and every mapping is checked.
+#[test]
+fn stateful_gateway_on_two_queues_keeps_sessions_whichever_queue_packets_use() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut t = Topo::new("sgq");
+    let h6 = t.ns("h6");
+    for i in 0x10..0x18 {
+        must(&["ip", "-n", &h6, "-6", "addr", "add", &format!("2001:db8:6::{i:x}/64"), "dev", "v6a", "nodad"]);
+    }
+    let gw = t.gateway("queues = 2\nfiltering = \"endpoint-independent\"\n");
+    assert!(t.log("gw.log").contains("2 queue(s)"), "{}", t.log("gw.log"));
+
+    // h4: a TCP server sending 256 KiB to each of 8 clients at once, and a UDP server
+    // answering each datagram with the address and port it came from.
+    let server = t.python(
+        "h4",
+        "import socket,threading\n\
+         s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',5001));s.listen(8)\n\
+         s.settimeout(30)\n\
+         u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);u.bind(('0.0.0.0',5002))\n\
+         def echo():\n  while True:\n    b,a=u.recvfrom(100);u.sendto(f'{a[0]}:{a[1]}'.encode(),a)\n\
+         threading.Thread(target=echo,daemon=True).start()\n\
+         def send(c):\n  c.sendall(bytes(range(256))*1024);c.close()\n\
+         peers=[]\nts=[]\n\
+         for i in range(8):\n  c,a=s.accept();peers.append(f'{a[0]}:{a[1]}')\n  \
+         t=threading.Thread(target=send,args=(c,));t.start();ts.append(t)\n\
+         [t.join() for t in ts]\nprint(' '.join(peers))\n\
+         import time;time.sleep(8)",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let client = t.python(
+        "h6",
+        "import socket,threading\n\
+         srcs=[f'2001:db8:6::{i:x}' for i in range(0x10,0x18)]\nS='2001:db8:64::c633:6402'\nres={}\n\
+         def tcp(src):\n  c=socket.socket(socket.AF_INET6);c.settimeout(20);c.bind((src,0));c.connect((S,5001));n=0\n  \
+         while True:\n    b=c.recv(65536)\n    if not b: break\n    n+=len(b)\n  res[src]=n\n\
+         ts=[threading.Thread(target=tcp,args=(s,)) for s in srcs]\n[t.start() for t in ts]\n[t.join() for t in ts]\n\
+         print('tcp',' '.join(str(res.get(s)) for s in srcs))\n\
+         socks={};ports={}\n\
+         for s in srcs:\n  u=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);u.bind((s,0));u.settimeout(3)\n  \
+         u.sendto(b'who',(S,5002));d,_=u.recvfrom(100);a,p=d.decode().rsplit(':',1)\n  socks[s]=u;ports[s]=int(p)\n  \
+         assert a=='192.0.2.1',a\n\
+         print('udp',len(set(ports.values())))\n\
+         P='2001:db8:64::c000:201'\n\
+         for s in srcs:\n  for d in srcs:\n    if s!=d: socks[s].sendto(s.encode(),(P,ports[d]))\n\
+         got=0;bad=[]\n\
+         for d in srcs:\n  for _ in range(len(srcs)-1):\n    try:\n      b,a=socks[d].recvfrom(100)\n    \
+         except socket.timeout:\n      bad.append(d);break\n    s=b.decode()\n    \
+         if a[0]==P and a[1]==ports[s]: got+=1\n    else: bad.append((d,a,s))\n\
+         print('hairpin',got,bad)",
+    );
+    let c = wait_output(client, Duration::from_secs(60));
+    let out = String::from_utf8_lossy(&c.stdout).into_owned();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}{}\ngateway: {}", String::from_utf8_lossy(&c.stderr), t.log("gw.log"));
+    assert_eq!(lines[0], format!("tcp{}", " 262144".repeat(8)), "every byte to every source");
+    assert_eq!(lines[1], "udp 8", "eight mappings, eight pool ports");
+    assert_eq!(lines[2], "hairpin 56 []", "every source reaches every other through the pool address");
+    let s = wait_output(server, Duration::from_secs(20));
+    let peers: Vec<String> = String::from_utf8_lossy(&s.stdout).split_whitespace().map(str::to_owned).collect();
+    assert_eq!(peers.len(), 8, "{peers:?}");
+    assert!(peers.iter().all(|p| p.starts_with("192.0.2.1:")), "one shared pool address: {peers:?}");
+    let mut ports = peers.clone();
+    ports.sort();
+    ports.dedup();
+    assert_eq!(ports.len(), 8, "eight TCP mappings: {peers:?}");
+
+    // ICMP identifiers are shared out too.
+    let o = t.exec("h6", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "2001:db8:64::c633:6402"]);
+    assert!(o.status.success(), "ping through the stateful gateway: {}", text(&o));
+
+    // Both workers translated, and the counters of both shards come out.
+    let counters = t.counters(gw);
+    assert!(!counters.contains("no-binding") && !counters.contains("no-session"), "nothing lost a session: {counters}");
+    // The kernel spread the flows over both queues (about 30 flows: all on one queue has
+    // a chance of about 2⁻²⁹).
+    let spread: Vec<u64> = counters
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("received_per_queue="))
+        .unwrap_or_else(|| panic!("no per-queue figures: {counters}"))
+        .split('/')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(spread.len() == 2 && spread.iter().all(|&n| n > 0), "both queues carried packets: {counters}");
 }
