@@ -227,3 +227,61 @@ pub fn echo_reply4(src: &str, dst: &str, id: u16, seq: u16, data: &[u8]) -> Vec<
     rest[2..].copy_from_slice(&seq.to_be_bytes());
     icmp4(src, dst, 0, 0, rest, data)
 }
+
+/// An IPv6 packet without extension headers as fragments cut at the payload offsets `cuts`
+/// (multiples of 8, ascending), with identification `id`.
+pub fn frag6_at(full: &[u8], id: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[40..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..40].to_vec();
+            p[6] = 44;
+            p[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
+            p.extend_from_slice(&[full[6], 0]);
+            p.extend_from_slice(&((w[0] as u16) | u16::from(w[1] < payload.len())).to_be_bytes());
+            p.extend_from_slice(&id.to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            p
+        })
+        .collect()
+}
+
+/// An IPv4 packet (20-byte header) as fragments cut at the payload offsets `cuts`
+/// (multiples of 8, ascending), with identification `id`.
+pub fn frag4_at(full: &[u8], id: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
+    let payload = &full[20..];
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(payload.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut p = full[..20].to_vec();
+            p[2..4].copy_from_slice(&((20 + w[1] - w[0]) as u16).to_be_bytes());
+            p[4..6].copy_from_slice(&id.to_be_bytes());
+            let more = u16::from(w[1] < payload.len()) << 13;
+            p[6..8].copy_from_slice(&(more | (w[0] / 8) as u16).to_be_bytes());
+            p.extend_from_slice(&payload[w[0]..w[1]]);
+            fix_ipv4_checksum(&mut p);
+            p
+        })
+        .collect()
+}
+
+/// [`frag6_at`] with one cut: the first fragment carries `first` bytes of the payload.
+pub fn frag6(full: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
+    let mut v = frag6_at(full, id, &[first]);
+    let b = v.pop().unwrap_or_default();
+    [v.pop().unwrap_or_default(), b]
+}
+
+/// [`frag4_at`] with one cut: the first fragment carries `first` bytes of the payload.
+pub fn frag4(full: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
+    let mut v = frag4_at(full, id, &[first]);
+    let b = v.pop().unwrap_or_default();
+    [v.pop().unwrap_or_default(), b]
+}

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::{fix_ipv4_checksum, icmp4, udp4_ports, udp6_ports};
+use sixgate_nat64::testpkt::{frag4, frag6, icmp4, udp4_ports, udp6_ports};
 use sixgate_nat64::{Nat64Drop, Nat64Handle, Nat64Shards, Pool4Range, StatefulConfig};
 
 const P4: &str = "198.51.100.1";
@@ -185,22 +185,6 @@ fn hairpinning_crosses_shards() {
     // Counted once as forwarded per packet, not twice.
     let c = w.shards.counters();
     assert_eq!(c.dropped_total(), 0);
-}
-
-/// An IPv4 packet (20-byte header) as two fragments, the first with `first` bytes of the
-/// payload.
-fn frag4(full: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
-    let payload = &full[20..];
-    let mk = |off: usize, chunk: &[u8], more: bool| {
-        let mut p = full[..20].to_vec();
-        p[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
-        p[4..6].copy_from_slice(&id.to_be_bytes());
-        p[6..8].copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
-        p.extend_from_slice(chunk);
-        fix_ipv4_checksum(&mut p);
-        p
-    };
-    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
 }
 
 /// The identification and offset of a translated IPv6 fragment.
@@ -424,22 +408,6 @@ mod against_one_engine {
             more.push(x.as_slice().to_vec());
         }
         (v, b.as_slice().to_vec(), more)
-    }
-
-    fn frag6(full: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
-        let nh = full[6];
-        let payload = &full[40..];
-        let mk = |off: usize, chunk: &[u8], more: bool| {
-            let mut p = full[..40].to_vec();
-            p[6] = 44;
-            p[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
-            p.extend_from_slice(&[nh, 0]);
-            p.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
-            p.extend_from_slice(&id.to_be_bytes());
-            p.extend_from_slice(chunk);
-            p
-        };
-        [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
     }
 
     /// Exhaustive-ish: the shard the IPv4 steering picks (seen by where a no-binding drop

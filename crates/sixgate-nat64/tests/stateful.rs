@@ -1022,39 +1022,6 @@ fn icmp_errors_about_echo_and_tcp_restore_identifier_and_port() {
 
 // ------------------------------------------------------------------ fragments
 
-/// An IPv6 packet without extension headers as fragments with identification `id`, the
-/// first carrying `first` bytes of the payload (a multiple of 8), the second the rest.
-fn frag6(full: &[u8], id: u32, first: usize) -> [Vec<u8>; 2] {
-    let nh = full[6];
-    let payload = &full[40..];
-    let mk = |off: usize, chunk: &[u8], more: bool| {
-        let mut p = full[..40].to_vec();
-        p[6] = 44;
-        p[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
-        p.extend_from_slice(&[nh, 0]);
-        p.extend_from_slice(&((off as u16) | u16::from(more)).to_be_bytes());
-        p.extend_from_slice(&id.to_be_bytes());
-        p.extend_from_slice(chunk);
-        p
-    };
-    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
-}
-
-/// An IPv4 packet (20-byte header) as two fragments (see [`frag6`]).
-fn frag4(full: &[u8], id: u16, first: usize) -> [Vec<u8>; 2] {
-    let payload = &full[20..];
-    let mk = |off: usize, chunk: &[u8], more: bool| {
-        let mut p = full[..20].to_vec();
-        p[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
-        p[4..6].copy_from_slice(&id.to_be_bytes());
-        p[6..8].copy_from_slice(&((u16::from(more) << 13) | (off / 8) as u16).to_be_bytes());
-        p.extend_from_slice(chunk);
-        fix_ipv4_checksum(&mut p);
-        p
-    };
-    [mk(0, &payload[..first], true), mk(first, &payload[first..], false)]
-}
-
 /// Reassembles translated fragments (either family) and checks the transport checksum of
 /// the whole datagram; returns the transport bytes.
 fn reassemble(frags: &[Vec<u8>]) -> Vec<u8> {
@@ -1179,49 +1146,6 @@ fn fragments_time_out() {
     assert_eq!(v, Verdict::Forward(Side::V4));
     let (v, _, _) = t.send_frag(&f2, 5.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
-}
-
-/// An IPv6 packet without extension headers as fragments cut at the payload offsets
-/// `cuts` (multiples of 8), with identification `id`.
-fn frag6_at(full: &[u8], id: u32, cuts: &[usize]) -> Vec<Vec<u8>> {
-    let payload = &full[40..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let mut p = full[..40].to_vec();
-            p[6] = 44;
-            p[4..6].copy_from_slice(&((8 + w[1] - w[0]) as u16).to_be_bytes());
-            p.extend_from_slice(&[full[6], 0]);
-            p.extend_from_slice(&((w[0] as u16) | u16::from(w[1] < payload.len())).to_be_bytes());
-            p.extend_from_slice(&id.to_be_bytes());
-            p.extend_from_slice(&payload[w[0]..w[1]]);
-            p
-        })
-        .collect()
-}
-
-/// An IPv4 packet (20-byte header) as fragments cut at the payload offsets `cuts`.
-fn frag4_at(full: &[u8], id: u16, cuts: &[usize]) -> Vec<Vec<u8>> {
-    let payload = &full[20..];
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(payload.len());
-    bounds
-        .windows(2)
-        .map(|w| {
-            let mut p = full[..20].to_vec();
-            p[2..4].copy_from_slice(&((20 + w[1] - w[0]) as u16).to_be_bytes());
-            p[4..6].copy_from_slice(&id.to_be_bytes());
-            let more = u16::from(w[1] < payload.len()) << 13;
-            p[6..8].copy_from_slice(&(more | (w[0] / 8) as u16).to_be_bytes());
-            p.extend_from_slice(&payload[w[0]..w[1]]);
-            fix_ipv4_checksum(&mut p);
-            p
-        })
-        .collect()
 }
 
 #[test]
