@@ -64,7 +64,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::wire::{be16, be32};
 
-use crate::stateful::{Nat64, Nat64Drop, StatefulConfig, TableStats};
+use crate::stateful::{slice_of, Nat64, Nat64Drop, StatefulConfig, TableStats};
 use crate::Error;
 
 /// A stateful NAT64 cut into shards for several workers (see the module docs).
@@ -247,16 +247,7 @@ impl Steer {
     fn v4(&self, addr: u32, port: u16) -> Option<usize> {
         let &(_, _, first, last) =
             self.pool.iter().find(|r| (r.0..=r.1).contains(&addr) && (r.2..=r.3).contains(&port))?;
-        let (span, off, n) = (usize::from(last - first) + 1, usize::from(port - first), self.n);
-        // Slice k is [span·k/n, span·(k+1)/n).
-        let mut k = off * n / span;
-        while k + 1 < n && span * (k + 1) / n <= off {
-            k += 1;
-        }
-        while k > 0 && span * k / n > off {
-            k -= 1;
-        }
-        Some(k)
+        Some(slice_of(first, last, port, self.n))
     }
 
     fn v6(&self, addr: &[u8]) -> usize {

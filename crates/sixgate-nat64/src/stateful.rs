@@ -272,8 +272,23 @@ impl StatefulConfig {
     pub fn shard_of_v4(&self, addr: Ipv4Addr, port: u16, n: usize) -> Option<usize> {
         let n = n.max(1);
         let r = self.pool4.iter().find(|r| r.prefix.contains(&addr) && (r.first..=r.last).contains(&port))?;
-        (0..n).find(|&k| slice(r.first, r.last, k, n).is_some_and(|(a, b)| (a..=b).contains(&port)))
+        Some(slice_of(r.first, r.last, port, n))
     }
+}
+
+/// Which of the `n` slices of `first..=last` ([`slice`]) holds `port` (in that range).
+pub(crate) fn slice_of(first: u16, last: u16, port: u16, n: usize) -> usize {
+    let (span, off) = (usize::from(last - first) + 1, usize::from(port - first));
+    // Slice k starts at span·k/n; the one holding `off` is the last that starts at or
+    // before it (empty slices start where the next one does).
+    let mut k = off * n / span;
+    while k + 1 < n && span * (k + 1) / n <= off {
+        k += 1;
+    }
+    while k > 0 && span * k / n > off {
+        k -= 1;
+    }
+    k
 }
 
 fn slice(first: u16, last: u16, k: usize, n: usize) -> Option<(u16, u16)> {
