@@ -430,15 +430,12 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
         cfg.own_ipv4, cfg.own_ipv6
     );
-    match stateful {
-        Some(_) if shards.is_some() => {
-            let shards = shards.expect("checked");
-            serve(devs, queues, interval, &signals, move |k| shards.handle(k))
-        }
-        Some(st) => serve(devs, queues, interval, &signals, move |_| {
+    match (stateful, shards) {
+        (_, Some(shards)) => serve(devs, queues, interval, &signals, move |k| shards.handle(k)),
+        (Some(st), None) => serve(devs, queues, interval, &signals, move |_| {
             sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")
         }),
-        None => {
+        (None, None) => {
             serve(devs, queues, interval, &signals, move |_| Siit::new(cfg.clone()).expect("validated configuration"))
         }
     }
