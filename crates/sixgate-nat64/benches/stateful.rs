@@ -153,12 +153,27 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let mut e = engine();
-    let bound = fill(&mut e, 100_000, now);
-    let mut i = 0u32;
+    established(&mut g, "", &mut engine(), now);
+    // The same through a worker's handle on two shards (`queues = 2`): the steering and
+    // an uncontended lock per packet.
+    let shards = Nat64Shards::new(config(Filtering::EndpointIndependent), 2).unwrap();
+    established(&mut g, "_shards2", &mut shards.handle(0), now);
+    g.finish();
+}
+
+/// `established_6to4{suffix}` and `established_4to6{suffix}`: packets of 100,000 existing
+/// UDP sessions of `e`, each direction.
+fn established<E: Engine<Reason = Nat64Drop>>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    suffix: &str,
+    e: &mut E,
+    now: Instant,
+) {
+    let bound = fill(e, 100_000, now);
     let mut buf = PacketBuf::new();
-    let mut t = t6.clone();
-    g.bench_function("established_6to4", |b| {
+    let mut t = template6();
+    let mut i = 0u32;
+    g.bench_function(format!("established_6to4{suffix}"), |b| {
         b.iter(|| {
             i = (i + 1) % 100_000;
             patch6(&mut t, i);
@@ -173,7 +188,7 @@ fn bench(c: &mut Criterion) {
         .map(|&(a, p)| udp4_ports("203.0.113.5", &std::net::Ipv4Addr::from(a).to_string(), 53, p, &[0u8; 64 - 28]))
         .collect();
     let mut j = 0usize;
-    g.bench_function("established_4to6", |b| {
+    g.bench_function(format!("established_4to6{suffix}"), |b| {
         b.iter(|| {
             j = (j + 1) % replies.len();
             let _ = buf.set(&replies[j]);
@@ -182,36 +197,6 @@ fn bench(c: &mut Criterion) {
             v
         })
     });
-
-    // The same through a worker's handle on two shards (`queues = 2`): the steering and
-    // an uncontended lock per packet.
-    let shards = Nat64Shards::new(config(Filtering::EndpointIndependent), 2).unwrap();
-    let mut h = shards.handle(0);
-    let bound = fill(&mut h, 100_000, now);
-    g.bench_function("established_6to4_shards2", |b| {
-        b.iter(|| {
-            i = (i + 1) % 100_000;
-            patch6(&mut t, i);
-            let _ = buf.set(&t);
-            let v = h.process(black_box(&mut buf), now);
-            debug_assert_eq!(v, Verdict::Forward(Side::V4));
-            v
-        })
-    });
-    let replies: Vec<Vec<u8>> = bound
-        .iter()
-        .map(|&(a, p)| udp4_ports("203.0.113.5", &std::net::Ipv4Addr::from(a).to_string(), 53, p, &[0u8; 64 - 28]))
-        .collect();
-    g.bench_function("established_4to6_shards2", |b| {
-        b.iter(|| {
-            j = (j + 1) % replies.len();
-            let _ = buf.set(&replies[j]);
-            let v = h.process(black_box(&mut buf), now);
-            debug_assert_eq!(v, Verdict::Forward(Side::V6));
-            v
-        })
-    });
-    g.finish();
 }
 
 criterion_group!(benches, bench);
