@@ -64,6 +64,14 @@ impl T {
         self.e.handle_timeout(now);
         self.e.check_invariants().unwrap();
     }
+    /// The client's SYN from port 40000 to the server's port 80 at `syn`, the SYN+ACK
+    /// back at `syn_ack`: an established session. Returns its pool port.
+    fn establish(&mut self, syn: f64, syn_ack: f64) -> u16 {
+        let (_, o) = self.send(&tcp6_flags(C, S, 40000, 80, SYN), syn);
+        let p4 = port(&o, 20);
+        let _ = self.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), syn_ack);
+        p4
+    }
     fn tcp_state(&self, cport: u16, rport: u16) -> Option<TcpState> {
         self.e.session_state(6, C.parse().unwrap(), cport, S4.parse().unwrap(), rport)
     }
@@ -216,9 +224,7 @@ fn tcp_handshake_and_close_from_both_sides() {
 #[test]
 fn tcp_v4_fin_first() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.5);
+    let p4 = t.establish(0.0, 0.5);
     let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 1.0);
     assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
     // Data in a half-closed session refreshes TCP_EST.
@@ -231,9 +237,7 @@ fn tcp_v4_fin_first() {
 #[test]
 fn tcp_rst_makes_transitory_and_traffic_revives() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.5);
+    let p4 = t.establish(0.0, 0.5);
     let _ = t.send(&tcp4_flags(S4, P4, 80, p4, RST), 1.0);
     assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
     let _ = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 2.0);
@@ -249,9 +253,7 @@ fn tcp_rst_makes_transitory_and_traffic_revives() {
 #[test]
 fn tcp_established_idle_timer_then_transitory() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    t.establish(0.0, 1.0);
     let est = 2.0 * 3600.0 + 240.0;
     assert_eq!(t.e.poll_timeout(), Some(t.at(240.0)), "stale V6 INIT entry first");
     t.tick(1.0 + est - 0.5);
@@ -301,9 +303,7 @@ fn assert_probe(p: &[u8], cport: u16, rport: u16) {
 #[test]
 fn idle_established_session_is_probed_then_ends_unanswered() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 1.0);
+    t.establish(0.0, 1.0);
     let est = 2.0 * 3600.0 + 240.0;
     t.tick(1.0 + est - 0.5);
     assert_eq!(transmitted_by_side(&mut t), (vec![], vec![]), "no probe before TCP_EST");
@@ -327,9 +327,7 @@ fn idle_established_session_is_probed_then_ends_unanswered() {
 #[test]
 fn probe_answered_by_the_client_revives_the_session() {
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let p4 = t.establish(0.0, 0.0);
     let est = 2.0 * 3600.0 + 240.0;
     t.tick(est);
     let (probes, _) = transmitted_by_side(&mut t);
@@ -384,9 +382,7 @@ fn idle_half_closed_sessions_are_deleted_without_a_probe() {
     // RFC 6146 §3.5.2.2 V4 FIN RCV / V6 FIN RCV: when the lifetime expires the entry is
     // deleted (only ESTABLISHED is probed and moved to TRANS).
     let mut t = T::new(cfg(Filtering::AddressDependent));
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.0);
+    let p4 = t.establish(0.0, 0.0);
     let _ = t.send(&tcp4_flags(S4, P4, 80, p4, FIN), 0.0);
     assert_eq!(t.tcp_state(40000, 80), Some(TcpState::V4FinRcv));
     let (_, o) = t.send(&tcp6_flags(C, S, 40001, 81, SYN), 0.0);
@@ -749,9 +745,7 @@ fn limits_hold_under_a_flood_and_established_flows_keep_working() {
     c.max_sessions = 50;
     c.max_sessions_per_source = 10;
     let mut t = T::new(c);
-    let (_, o) = t.send(&tcp6_flags(C, S, 40000, 80, SYN), 0.0);
-    let p4 = port(&o, 20);
-    let _ = t.send(&tcp4_flags(S4, P4, 80, p4, SYNACK), 0.1);
+    let p4 = t.establish(0.0, 0.1);
     // One source floods: it stops at its own limit.
     let mut source_limited = 0;
     for i in 0..100u16 {
