@@ -136,22 +136,20 @@ impl Outbox {
     /// Runs the engine on `slot`'s packet; what it emits moves to the output batches (the
     /// received buffer is swapped for a spare, never copied).
     fn process<E: Engine>(&mut self, engine: &mut E, slot: &mut IoBuf, now: Instant) {
-        match engine.process(&mut slot.buf, now) {
-            Verdict::Forward(side) | Verdict::Reply(side) => {
-                let spare = self.spare();
-                self.push(side, std::mem::replace(slot, spare));
-                loop {
-                    let mut extra = self.spare();
-                    match engine.poll_transmit(&mut extra.buf) {
-                        Some(side) => self.push(side, extra),
-                        None => {
-                            self.free.push(extra);
-                            break;
-                        }
-                    }
+        if let Verdict::Forward(side) | Verdict::Reply(side) = engine.process(&mut slot.buf, now) {
+            let spare = self.spare();
+            self.push(side, std::mem::replace(slot, spare));
+        }
+        // After every packet, dropped or not (the engine may have queued others).
+        loop {
+            let mut extra = self.spare();
+            match engine.poll_transmit(&mut extra.buf) {
+                Some(side) => self.push(side, extra),
+                None => {
+                    self.free.push(extra);
+                    break;
                 }
             }
-            Verdict::Drop(_) => {}
         }
     }
 
@@ -303,14 +301,12 @@ fn run_plain<E: Engine>(
                         Err(e) => return Err(e),
                     }
                     stats.received += 1;
-                    match engine.process(&mut buf, now) {
-                        Verdict::Forward(side) | Verdict::Reply(side) => {
-                            emit(io, side, &buf, &mut stats.write_errors);
-                            while let Some(side) = engine.poll_transmit(&mut buf) {
-                                emit(io, side, &buf, &mut stats.write_errors);
-                            }
-                        }
-                        Verdict::Drop(_) => {}
+                    if let Verdict::Forward(side) | Verdict::Reply(side) = engine.process(&mut buf, now) {
+                        emit(io, side, &buf, &mut stats.write_errors);
+                    }
+                    // After every packet, dropped or not (the engine may have queued others).
+                    while let Some(side) = engine.poll_transmit(&mut buf) {
+                        emit(io, side, &buf, &mut stats.write_errors);
                     }
                     // The TUN device blocks; check before reading it again.
                     if src == 0 && !tun_readable(&io.tun) {
