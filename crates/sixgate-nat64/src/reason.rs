@@ -16,7 +16,8 @@ sixgate_core::drop_reasons! {
         SourceRoute = "source-route",
         /// IPv6 routing header with segments left ≠ 0; Parameter Problem sent (RFC 7915 §5.1).
         RoutingHeader = "routing-header",
-        /// An extension header after the fragment header; Parameter Problem sent.
+        /// A Hop-by-Hop, Routing, Destination Options or second Fragment Header after the
+        /// Fragment Header; Destination Unreachable, administratively prohibited, sent.
         ExtensionAfterFragment = "extension-after-fragment",
         /// The source address has no translation.
         UntranslatableSource = "untranslatable-source",
@@ -52,5 +53,8 @@ sixgate_core::drop_reasons! {
         IcmpSuppressed = "icmp-suppressed",
         /// The packet did not fit in the buffer (headroom or capacity).
         NoRoom = "no-room",
+        /// An IPv6 jumbogram (RFC 2675: Payload Length 0 and a Jumbo Payload option),
+        /// which IPv4 cannot carry.
+        Jumbogram = "jumbogram",
     }
 }

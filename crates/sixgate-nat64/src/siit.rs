@@ -55,6 +55,39 @@ fn has_unexpired_source_route(opts: &[u8]) -> bool {
     false
 }
 
+/// RFC 2675 §2: whether the Hop-by-Hop Options header right after the IPv6 header `p`
+/// carries a Jumbo Payload option (type 0xC2). Reads only the bytes present.
+fn has_jumbo_payload_option(p: &[u8]) -> bool {
+    let Some(&hlen) = p.get(41) else { return false };
+    let end = (40 + (usize::from(hlen) + 1) * 8).min(p.len());
+    let mut i = 42;
+    while i < end {
+        match p[i] {
+            // Pad1 has no length octet (RFC 8200 §4.2).
+            0 => i += 1,
+            0xc2 => return true,
+            _ => {
+                let Some(&len) = p.get(i + 1) else { return false };
+                i += 2 + usize::from(len);
+            }
+        }
+    }
+    false
+}
+
+/// A transport header change decided before it is made: the checksum field's offset in
+/// the transport header, its new value, and the new ICMP type (offset 0) for an echo.
+type L4Edit = (usize, u16, Option<u8>);
+
+/// Writes an [`L4Edit`] into the transport header `l4`.
+#[inline]
+fn apply_l4_edit(l4: &mut [u8], (at, c, typ): L4Edit) {
+    if let Some(t) = typ {
+        l4[0] = t;
+    }
+    put16(l4, at, c);
+}
+
 /// Writes a 20-byte IPv4 header (no options) with its checksum.
 #[allow(clippy::too_many_arguments)]
 fn write_ipv4_header(
@@ -545,7 +578,11 @@ impl Siit {
         };
         let nh = if proto == 1 { 58 } else { proto };
 
-        // Transport headers (only the first fragment has them).
+        // Transport headers (only the first fragment has them). The new checksum (and ICMP
+        // type) is computed here and written only once the packet is sure to be forwarded:
+        // an error the translator sends instead quotes the packet as it arrived (RFC 7915
+        // §4.4, RFC 1812 §4.3.2.3).
+        let mut l4_edit: Option<L4Edit> = None;
         if frag_off == 0 {
             match proto {
                 1 => {
@@ -562,13 +599,11 @@ impl Siit {
                         Map::Echo(t6) => {
                             // RFC 7915 §4.2: new type; the checksum gains the ICMPv6
                             // pseudo-header (RFC 1624 incremental update).
-                            let l4 = &mut buf.as_mut_slice()[ihl..];
+                            let l4 = &p[ihl..];
                             let old = u32::from(be16(l4, 0));
                             let new =
                                 add(u32::from(u16::from_be_bytes([t6, l4[1]])), pseudo_v6(src6, dst6, 58, plen as u32));
-                            let c = checksum::update(be16(l4, 2), old, new);
-                            l4[0] = t6;
-                            put16(l4, 2, c);
+                            l4_edit = Some((2, checksum::update(be16(l4, 2), old, new), Some(t6)));
                         }
                         Map::SingleHop => return Out::Drop(R::SingleHop),
                         Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
@@ -581,7 +616,7 @@ impl Siit {
                     }
                     let old = add(sum_v4(src), sum_v4(dst));
                     let new = add(sum_v6(src6), sum_v6(dst6));
-                    let l4 = &mut buf.as_mut_slice()[ihl..];
+                    let l4 = &p[ihl..];
                     let hc = be16(l4, at);
                     let c = if proto == 6 {
                         checksum::update(hc, old, new)
@@ -598,7 +633,7 @@ impl Siit {
                             c => c,
                         }
                     };
-                    put16(l4, at, c);
+                    l4_edit = Some((at, c, None));
                 }
                 _ => {}
             }
@@ -623,6 +658,9 @@ impl Siit {
                 },
                 other => other,
             };
+        }
+        if let Some(e) = l4_edit {
+            apply_l4_edit(&mut buf.as_mut_slice()[ihl..], e);
         }
         // RFC 7915 §4.1: DF-clear packets are fragmented to fit the lowest IPv6 MTU.
         let limit = ipv6_mtu.min(usize::from(self.cfg.lowest_ipv6_mtu));
@@ -873,18 +911,14 @@ impl Siit {
         if ioff == 0 {
             translate_inner_l4_46(&mut s[l4_at..], iproto, isrc, idst, isrc6, idst6, itotal.saturating_sub(iihl));
         }
-        // RFC 4884 §5.1 for ICMPv6 (types 1 and 3): original datagram padded to a multiple
-        // of 8 bytes and at least 128, length attribute in 64-bit words. Other types
-        // carry no length attribute, so their extensions cannot be kept.
+        // RFC 4884 §5.2 for ICMPv6 (types 1 and 3): the extension structure is kept whole
+        // after the original datagram field (length attribute in 64-bit words). Other
+        // types carry no length attribute, so their extensions cannot be kept.
         let mut len_attr = 0u8;
-        let keep_ext = !ext.is_empty() && (t6 == 1 || t6 == 3);
-        if keep_ext {
-            let mut olen = s.len() - 48;
-            let padded = olen.max(128).div_ceil(8) * 8;
-            if 48 + padded + ext.len() <= 1280 && padded / 8 <= 255 {
-                s.resize(48 + padded, 0);
-                olen = padded;
-                len_attr = (olen / 8) as u8;
+        if !ext.is_empty() && (t6 == 1 || t6 == 3) {
+            if let Some(field) = rfc4884_field(s.len() - 48, ext.len(), 1280 - 40, 8) {
+                s.resize(48 + field, 0);
+                len_attr = (field / 8) as u8;
                 s.extend_from_slice(ext);
             }
         }
@@ -924,8 +958,13 @@ impl Siit {
             return Out::Drop(R::Malformed);
         }
         let plen = usize::from(be16(p, 4));
-        // A zero payload length means a jumbogram (RFC 2675), which IPv4 cannot carry.
-        if plen == 0 || 40 + plen > p.len() {
+        // RFC 2675 §3: a zero Payload Length is a jumbogram only with a Hop-by-Hop Jumbo
+        // Payload option; IPv4 cannot carry one. Without that option it is an empty payload
+        // (RFC 8200 §3), translated like any other (Next Header 59 → Protocol 59).
+        if plen == 0 && p[6] == 0 && has_jumbo_payload_option(p) {
+            return Out::Drop(R::Jumbogram);
+        }
+        if 40 + plen > p.len() {
             return Out::Drop(R::Malformed);
         }
         buf.truncate(40 + plen);
@@ -940,13 +979,18 @@ impl Siit {
         let mut nh = p[6];
         let mut off = 40;
         let mut frag: Option<(usize, bool, u32)> = None;
-        let mut frag_at = 0;
         loop {
             match nh {
                 0 | 43 | 60 | 44 if frag.is_some() => {
-                    // An extension header after the fragment header cannot be translated:
-                    // point at the Next Header field that names it.
-                    return self.icmp6_error(buf, now, 4, 0, (frag_at as u32).to_be_bytes(), R::ExtensionAfterFragment);
+                    // A header the translator would remove (or a second Fragment Header)
+                    // inside the fragmentable part cannot be taken out of one fragment
+                    // without breaking the offsets of the others, so the packet is not
+                    // translated. RFC 7915 §5.1 has no Parameter Problem for this (it only
+                    // names a non-zero Segments Left); the drop is a policy one, answered
+                    // like a filter's: Destination Unreachable, code 1 "administratively
+                    // prohibited", unused field zero (RFC 4443 §3.1; RFC 7112 §5 on
+                    // intermediate systems discarding fragments they cannot process).
+                    return self.icmp6_error(buf, now, 1, 1, [0; 4], R::ExtensionAfterFragment);
                 }
                 0 | 60 | 43 => {
                     if off + 8 > len {
@@ -966,7 +1010,6 @@ impl Siit {
                     }
                     let fo = be16(p, off + 2);
                     frag = Some((usize::from(fo & 0xfff8), fo & 1 == 1, be32(p, off + 4)));
-                    frag_at = off;
                     nh = p[off];
                     off += 8;
                 }
@@ -997,7 +1040,7 @@ impl Siit {
             return Out::Drop(R::FragmentedIcmp);
         }
         if nh == 58 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
-            return self.err64(buf, now, off);
+            return self.err64(buf, now, off, frag.map(|f| f.2));
         }
         let src4 = match self.map64(src6, R::UntranslatableSource) {
             Ok(a) => a,
@@ -1011,6 +1054,10 @@ impl Siit {
         let hairpin = self.cfg.eamt.covers_v4(dst4);
         let proto = if nh == 58 { 1 } else { nh };
 
+        // The new checksum (and ICMP type) is written only once the packet is sure to be
+        // forwarded: a Packet Too Big sent instead quotes the packet as it arrived (RFC 7915
+        // §5.4, RFC 4443 §3.2).
+        let mut l4_edit: Option<L4Edit> = None;
         if frag_off == 0 {
             match nh {
                 58 => {
@@ -1024,12 +1071,10 @@ impl Siit {
                     match icmp::map_6to4(p[off], p[off + 1], rest) {
                         Map::Echo(t4) => {
                             // RFC 7915 §5.2: new type; the pseudo-header leaves the checksum.
-                            let l4 = &mut buf.as_mut_slice()[off..];
+                            let l4 = &p[off..];
                             let old = add(u32::from(be16(l4, 0)), pseudo_v6(src6, dst6, 58, ulen as u32));
                             let new = u32::from(u16::from_be_bytes([t4, l4[1]]));
-                            let c = checksum::update(be16(l4, 2), old, new);
-                            l4[0] = t4;
-                            put16(l4, 2, c);
+                            l4_edit = Some((2, checksum::update(be16(l4, 2), old, new), Some(t4)));
                         }
                         Map::SingleHop => return Out::Drop(R::SingleHop),
                         Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
@@ -1042,8 +1087,7 @@ impl Siit {
                     }
                     let old = add(sum_v6(src6), sum_v6(dst6));
                     let new = add(sum_v4(src4), sum_v4(dst4));
-                    let l4 = &mut buf.as_mut_slice()[off..];
-                    let hc = be16(l4, at);
+                    let hc = be16(p, off + at);
                     let c = if nh == 6 {
                         checksum::update(hc, old, new)
                     } else if hc == 0 {
@@ -1052,7 +1096,7 @@ impl Siit {
                     } else {
                         checksum::update_udp(hc, old, new)
                     };
-                    put16(l4, at, c);
+                    l4_edit = Some((at, c, None));
                 }
                 _ => {}
             }
@@ -1078,6 +1122,9 @@ impl Siit {
                 return self.icmp6_error(buf, now, 2, 0, mtu.to_be_bytes(), R::TooBig);
             }
             split = true;
+        }
+        if let Some(e) = l4_edit {
+            apply_l4_edit(&mut buf.as_mut_slice()[off..], e);
         }
         let tos = self.cfg.tos.apply(tc);
         let flags = (u16::from(df) << 14) | (u16::from(mf) << 13) | (frag_off / 8) as u16;
@@ -1161,7 +1208,8 @@ impl Siit {
     }
 
     /// RFC 7915 §5.2-5.3: translates an ICMPv6 error (unfragmented) and the packet inside.
-    fn err64(&mut self, buf: &mut PacketBuf, now: Instant, off: usize) -> Out {
+    /// `frag_id` is the Identification of the (atomic) Fragment Header it came with.
+    fn err64(&mut self, buf: &mut PacketBuf, now: Instant, off: usize, frag_id: Option<u32>) -> Out {
         let p = buf.as_slice();
         let osrc6 = v6at(p, 8);
         let odst6 = v6at(p, 24);
@@ -1250,15 +1298,13 @@ impl Siit {
         if ifoff == 0 {
             translate_inner_l4_64(&mut s[l4_at..], inh, isrc6, idst6, isrc4, idst4, iulen);
         }
-        // RFC 4884 §5.1 for ICMPv4: pad the original datagram to a multiple of 4 bytes and at
-        // least 128, length attribute in 32-bit words.
+        // RFC 4884 §5.1 for ICMPv4: the extension structure is kept whole after the original
+        // datagram field (length attribute in 32-bit words).
         let mut len_attr = 0u8;
         if !ext.is_empty() {
-            let olen = s.len() - 28;
-            let padded = olen.max(128).div_ceil(4) * 4;
-            if 28 + padded + ext.len() <= 576 && padded / 4 <= 255 {
-                s.resize(28 + padded, 0);
-                len_attr = (padded / 4) as u8;
+            if let Some(field) = rfc4884_field(s.len() - 28, ext.len(), 576 - 20, 4) {
+                s.resize(28 + field, 0);
+                len_attr = (field / 4) as u8;
                 s.extend_from_slice(ext);
             }
         }
@@ -1280,7 +1326,12 @@ impl Siit {
         let c = finish(sum(&s[20..]));
         put16(&mut s, 22, c);
         let total = s.len();
-        let id = self.ident();
+        // RFC 7915 §5.1.1: with a Fragment Header, the Identification is the low-order 16
+        // bits of its Identification (errors included); without, a fresh one.
+        let id = match frag_id {
+            Some(x) => x as u16,
+            None => self.ident(),
+        };
         let tos = self.cfg.tos.apply(((be16(p, 0) >> 4) & 0xff) as u8);
         write_ipv4_header(&mut s[..20], tos, total as u16, id, 0, p[7] - 1, 1, osrc4, odst4);
         let r = buf.set(&s);
@@ -1291,6 +1342,22 @@ impl Siit {
             Err(_) => Out::Drop(R::NoRoom),
         }
     }
+}
+
+/// RFC 4884 §5.1 (ICMPv4, `word` 4) and §5.2 (ICMPv6, `word` 8): the length of the
+/// original datagram field of an ICMP error that carries an extension structure of
+/// `ext_len` bytes after an original datagram of `orig_len` bytes, when the ICMP message
+/// (from its type field) may take `room` bytes (576 or 1280 in all: RFC 1812 §4.3.2.3, RFC
+/// 4443 §2.4(c)). The field is the datagram zero-padded to a multiple of `word` and to at
+/// least 128 bytes; when that and the extension do not fit, the datagram is trimmed
+/// (never below 128 bytes, RFC 4884 §5.1) so the extension stays whole. `None` when the
+/// extension cannot be kept (it does not fit next to 128 bytes, or the field would not
+/// fit the 8-bit length attribute).
+fn rfc4884_field(orig_len: usize, ext_len: usize, room: usize, word: usize) -> Option<usize> {
+    let padded = orig_len.max(128).div_ceil(word) * word;
+    let fits = room.checked_sub(8 + ext_len)? / word * word;
+    let field = padded.min(fits);
+    (field >= 128 && field / word <= 255).then_some(field)
 }
 
 /// Updates the transport checksum of a (possibly truncated) inner packet translated

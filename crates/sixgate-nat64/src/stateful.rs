@@ -1698,7 +1698,9 @@ impl Nat64 {
     // -------------------------------------------------------------- parsing
 
     /// Walks the IPv6 extension headers: the upper-layer offset and protocol, and the
-    /// fragment header's (offset, more fragments, identification) if there is one.
+    /// fragment header's (offset, more fragments, identification) if there is one. The
+    /// walk stops at an extension header after the Fragment Header (returned as the
+    /// protocol), which the translator refuses.
     fn tuple6(&self, p: &[u8]) -> Result<(usize, u8, Option<Frag6>), Nat64Drop> {
         if p.len() < 40 || p[0] >> 4 != 6 {
             return Err(Nat64Drop::Xlate(DropReason::Malformed));
@@ -1708,13 +1710,13 @@ impl Nat64 {
         let mut off = 40;
         let mut frag = None;
         while let 0 | 43 | 60 | 44 = nh {
+            if frag.is_some() {
+                break;
+            }
             if off + 8 > len {
                 return Err(Nat64Drop::Xlate(DropReason::Malformed));
             }
             if nh == 44 {
-                if frag.is_some() {
-                    return Err(Nat64Drop::Xlate(DropReason::Malformed));
-                }
                 let fo = be16(p, off + 2);
                 frag = Some((fo & 0xfff8, fo & 1 == 1, be32(p, off + 4)));
                 nh = p[off];
@@ -1737,8 +1739,11 @@ impl Nat64 {
         let p = buf.as_slice();
         let (off, nh, frag) = self.tuple6(p)?;
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
-        // Local delivery and hop-limit errors need no state: the translator answers.
-        if dst6 == self.siit.config().own_ipv6 || p[7] <= 1 {
+        // Local delivery, hop-limit errors and an extension header after the Fragment
+        // Header (refused, RFC 6146 §3.5 → RFC 7915 §5.1) need no state: the translator
+        // answers.
+        let ext_after_frag = frag.is_some() && matches!(nh, 0 | 43 | 60 | 44);
+        if dst6 == self.siit.config().own_ipv6 || p[7] <= 1 || ext_after_frag {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }
         // A fragment header with offset 0 and M clear is a whole datagram.

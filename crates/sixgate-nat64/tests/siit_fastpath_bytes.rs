@@ -115,7 +115,7 @@ struct L4 {
 
 fn l4() -> impl Strategy<Value = L4> {
     (
-        prop::sample::select(vec![6u8, 17, 17, 6, 1, 58, 0, 44, 2]),
+        prop::sample::select(vec![6u8, 17, 17, 6, 1, 58, 0, 44, 2, 59]),
         prop_oneof![
             0usize..40,
             0usize..1600,

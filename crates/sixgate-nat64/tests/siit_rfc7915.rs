@@ -278,21 +278,60 @@ fn routing_header_with_segments_left_is_refused() {
     assert_eq!(out.len(), 20 + 9);
 }
 
+/// `pkt` (an IPv6 packet without extension headers) with a Fragment Header (`frag_off`
+/// bytes, M flag `more`, identification `id`) whose Next Header is `ext`, then an 8-byte
+/// extension header of that type chained to the upper layer.
+fn with_frag_then_ext(pkt: &[u8], ext: u8, frag_off: u16, more: bool, id: u32) -> Vec<u8> {
+    let mut out = pkt[..40].to_vec();
+    out[6] = 44;
+    out.extend_from_slice(&[ext, 0]);
+    out.extend_from_slice(&(frag_off | u16::from(more)).to_be_bytes());
+    out.extend_from_slice(&id.to_be_bytes());
+    // Hop-by-Hop / Destination Options (PadN), Routing (type 0, segments left 0), or a
+    // second Fragment Header: 8 bytes each, chained to the upper layer.
+    if matches!(ext, 0 | 60) {
+        out.extend_from_slice(&[pkt[6], 0, 1, 4, 0, 0, 0, 0]);
+    } else {
+        out.extend_from_slice(&[pkt[6], 0, 0, 0, 0, 0, 0, 0]);
+    }
+    out.extend_from_slice(&pkt[40..]);
+    let pl = (out.len() - 40) as u16;
+    out[4..6].copy_from_slice(&pl.to_be_bytes());
+    out
+}
+
+/// RFC 7915 §5.1 has no Parameter Problem for an extension header after the Fragment
+/// Header: the packet is dropped, counted, and answered with Destination Unreachable,
+/// code 1 (administratively prohibited), unused field zero, quoting the packet as it
+/// arrived. Whole datagrams, first and later fragments alike; every header the translator
+/// would otherwise remove (Hop-by-Hop, Routing, Destination Options) and a second Fragment
+/// Header.
 #[test]
 fn extension_after_fragment_header_is_refused() {
-    let mut s = siit();
     let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"x");
-    let mut pkt = inner[..40].to_vec();
-    pkt[6] = 44;
-    pkt.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 1]);
-    pkt.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]);
-    pkt.extend_from_slice(&inner[40..]);
-    let pl = (pkt.len() - 40) as u16;
-    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    for ext in [0u8, 43, 60, 44] {
+        for (frag_off, more) in [(0, false), (0, true), (8, false), (16, true)] {
+            let mut s = siit();
+            let pkt = with_frag_then_ext(&inner, ext, frag_off, more, 1);
+            let (v, out) = run(&mut s, &pkt);
+            let what = format!("ext {ext}, offset {frag_off}, M {more}");
+            assert_eq!(v, Verdict::Reply(Side::V6), "{what}");
+            v6ok(&out);
+            assert_eq!((out[40], out[41]), (1, 1), "Destination Unreachable, administratively prohibited: {what}");
+            assert_eq!(&out[44..48], &[0; 4], "unused field zero: {what}");
+            assert_eq!(&out[48..], &pkt[..], "quotes the packet as it arrived: {what}");
+            assert_eq!((src6(&out), dst6(&out)), (a6("2001:db8::1"), a6("2001:db8:64::c000:20a")));
+            assert_eq!(s.counters().dropped(R::ExtensionAfterFragment), 1, "{what}");
+            assert_eq!(s.counters().forwarded, 0);
+        }
+    }
+    // AH after the Fragment Header is an upper layer the translator does not remove
+    // (RFC 7915 §5.1: its number goes into the Protocol field), so it is translated.
+    let mut s = siit();
+    let pkt = with_frag_then_ext(&inner, 51, 0, true, 7);
     let (v, out) = run(&mut s, &pkt);
-    assert_eq!(v, Verdict::Reply(Side::V6));
-    assert_eq!((out[40], out[41]), (4, 0));
-    assert_eq!(u32::from_be_bytes([out[44], out[45], out[46], out[47]]), 40);
+    assert_eq!(v, FWD4);
+    assert_eq!(out[9], 51);
 }
 
 #[test]
@@ -651,4 +690,157 @@ fn malformed_inputs_are_dropped() {
     let (v, out) = run(&mut s, &pkt);
     assert_eq!(v, FWD6);
     v6ok(&out);
+}
+
+/// RFC 8200 §3 / RFC 2675 §3: a zero Payload Length without a Jumbo Payload option is an
+/// empty payload. No Next Header (59) becomes a 20-byte IPv4 packet with Protocol 59, on
+/// the fast-path configuration and on the general path alike; and back.
+#[test]
+fn zero_payload_length_is_an_empty_payload() {
+    let mut slow = config();
+    slow.denylist4.push("0.0.0.0/32".parse().unwrap()); // turns the fast path off
+    for mut s in [siit(), Siit::new(slow).unwrap()] {
+        let pkt = ipv6_header(a6("2001:db8:64::c000:20a"), a6("2001:db8:64::c633:6414"), 59, 0, 64).to_vec();
+        let (v, out) = run(&mut s, &pkt);
+        assert_eq!(v, FWD4);
+        v4ok(&out);
+        assert_eq!(out.len(), 20);
+        assert_eq!((out[8], out[9]), (63, 59), "TTL one less, Protocol 59");
+        assert_eq!((src4(&out), dst4(&out)), (a4("192.0.2.10"), a4("198.51.100.20")));
+        // Back: a 40-byte IPv6 packet, Payload Length 0, Next Header 59.
+        let (v, back) = run(&mut s, &out);
+        assert_eq!(v, FWD6);
+        assert_eq!(back.len(), 40);
+        assert_eq!((back[4], back[5], back[6]), (0, 0, 59));
+        // A zero Payload Length with TCP or UDP is a truncated header, not a jumbogram.
+        for nh in [6, 17] {
+            let pkt = ipv6_header(a6("2001:db8:64::c000:20a"), a6("2001:db8:64::c633:6414"), nh, 0, 64).to_vec();
+            assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::Malformed), "nh {nh}");
+        }
+        // An empty payload after a Destination Options header that is all padding.
+        let mut pkt = ipv6_header(a6("2001:db8:64::c000:20a"), a6("2001:db8:64::c633:6414"), 60, 8, 64).to_vec();
+        pkt.extend_from_slice(&[59, 0, 1, 4, 0, 0, 0, 0]);
+        let (v, out) = run(&mut s, &pkt);
+        assert_eq!(v, FWD4);
+        assert_eq!((out.len(), out[9]), (20, 59));
+    }
+}
+
+/// RFC 2675 §3: Payload Length 0 with a Hop-by-Hop Jumbo Payload option is a jumbogram,
+/// which IPv4 cannot carry: dropped and counted under its own name.
+#[test]
+fn jumbograms_are_dropped() {
+    let mut s = siit();
+    let mut pkt = ipv6_header(a6("2001:db8:64::c000:20a"), a6("2001:db8:64::c633:6414"), 0, 0, 64).to_vec();
+    // Hop-by-Hop: Pad1, then Jumbo Payload (type 0xC2, length 4) of 70,000, PadN... 8 bytes.
+    pkt.extend_from_slice(&[17, 0, 0xc2, 4, 0, 1, 0x11, 0x70]);
+    pkt.extend_from_slice(&udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"jumbo")[40..]);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::Jumbogram));
+    assert_eq!(s.counters().dropped(R::Jumbogram), 1);
+    // The same Hop-by-Hop header with padding instead of the option: the header does not
+    // fit in a zero Payload Length.
+    pkt[42..48].copy_from_slice(&[1, 4, 0, 0, 0, 0]);
+    assert_eq!(run(&mut s, &pkt).0, Verdict::Drop(R::Malformed));
+}
+
+/// RFC 7915 §5.1.1: an ICMPv6 error that came with a Fragment Header (an atomic fragment)
+/// takes the low-order 16 bits of its Identification, DF clear, like any other packet
+/// with one.
+#[test]
+fn icmp6_error_in_a_fragment_header_keeps_its_identification() {
+    let mut s = siit();
+    let inner = udp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 53, b"q");
+    let err = icmp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 4, [0; 4], &inner);
+    let [pkt] = <[Vec<u8>; 1]>::try_from(frag6_at(&err, 0xdead_beef, &[])).unwrap();
+    assert_eq!((pkt[6], pkt[42], pkt[43]), (44, 0, 0), "an atomic fragment");
+    for _ in 0..2 {
+        let (v, out) = run(&mut s, &pkt);
+        assert_eq!(v, FWD4);
+        v4l4ok(&out);
+        assert_eq!((out[20], out[21]), (3, 3), "Port Unreachable");
+        assert_eq!(u16::from_be_bytes([out[4], out[5]]), 0xbeef, "identification from the Fragment Header");
+        assert_eq!(u16::from_be_bytes([out[6], out[7]]), 0, "DF and MF clear, offset 0");
+    }
+    // The same error without the Fragment Header gets a fresh identification each time.
+    let (_, a) = run(&mut s, &err);
+    let (_, b) = run(&mut s, &err);
+    assert_ne!(a[4..6], b[4..6]);
+}
+
+/// An RFC 4884 extension structure (version 2, valid checksum) of `len` bytes in all: one
+/// object of class 0xfe filled with `fill`.
+fn extension(len: usize, fill: u8) -> Vec<u8> {
+    let mut e = vec![0x20, 0, 0, 0];
+    let olen = (len - 4) as u16;
+    e.extend_from_slice(&olen.to_be_bytes());
+    e.extend_from_slice(&[0xfe, 1]);
+    e.resize(len, fill);
+    let c = sixgate_core::checksum::finish(sixgate_core::checksum::sum(&e));
+    e[2..4].copy_from_slice(&c.to_be_bytes());
+    e
+}
+
+/// RFC 4884: an extension that does not fit next to the whole original datagram within
+/// 1280 bytes (ICMPv6) or 576 (ICMPv4) stays whole; the original datagram field is
+/// trimmed instead (never below 128 bytes) and the length attribute says so. Where even
+/// 128 bytes leave no room, the extension is left out and the quote truncated as usual.
+#[test]
+fn rfc4884_extensions_that_do_not_fit_trim_the_original_datagram() {
+    let mut s = siit();
+    // 4→6: Time Exceeded about a 1000-byte UDP packet, 300 bytes of extension.
+    let inner = udp4("192.0.2.10", "198.51.100.20", 53, &[0x5a; 1000 - 28]);
+    let ext = extension(300, 0x11);
+    let mut data = inner.clone();
+    data.extend_from_slice(&ext);
+    let pkt = icmp4("198.51.100.20", "192.0.2.10", 11, 0, [0, (1000 / 4) as u8, 0, 0], &data);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert!(out.len() <= 1280, "{} bytes", out.len());
+    let field = usize::from(out[44]) * 8;
+    assert_eq!(field, (1280 - 48 - 300) / 8 * 8, "the original datagram field fills what is left");
+    assert_eq!(out.len(), 48 + field + 300);
+    assert_eq!(&out[48 + field..], &ext[..], "the extension, whole, after the field");
+    // The field is the translated packet's first bytes: IPv6 header, UDP header, payload.
+    assert_eq!((out[48] >> 4, out[48 + 6]), (6, 17));
+    assert_eq!(u16::from_be_bytes([out[52], out[53]]), 1000 - 20, "inner payload length as sent");
+    assert!(out[48 + 48..48 + field].iter().all(|&b| b == 0x5a));
+
+    // 6→4: Destination Unreachable about a 1000-byte IPv6 UDP packet, 200 bytes of
+    // extension.
+    let inner6 = udp6("2001:db8:64::c633:6414", "2001:db8:64::c000:20a", 53, &[0x5a; 1000 - 48]);
+    let ext = extension(200, 0x22);
+    let mut data = inner6.clone();
+    data.extend_from_slice(&ext);
+    let pkt = icmp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 4, [(1000 / 8) as u8, 0, 0, 0], &data);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!(out.len(), 576);
+    let field = usize::from(out[25]) * 4;
+    assert_eq!(field, 576 - 28 - 200);
+    assert_eq!(&out[28 + field..], &ext[..]);
+    assert_eq!((out[28] >> 4, out[28 + 9]), (4, 17));
+    assert!(out[28 + 28..28 + field].iter().all(|&b| b == 0x5a));
+
+    // An extension that leaves no room for 128 bytes of the original datagram in ICMPv4
+    // (576 − 28 − 128 = 420): left out, the quote truncated to 576 bytes.
+    let ext = extension(424, 0x33);
+    let mut data = inner6.clone();
+    data.extend_from_slice(&ext);
+    let pkt = icmp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 4, [(1000 / 8) as u8, 0, 0, 0], &data);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!((out.len(), out[25]), (576, 0), "no length attribute, no extension");
+    // Exactly 128 bytes left: kept.
+    let ext = extension(420, 0x33);
+    let mut data = inner6.clone();
+    data.extend_from_slice(&ext);
+    let pkt = icmp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 4, [(1000 / 8) as u8, 0, 0, 0], &data);
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4l4ok(&out);
+    assert_eq!((out.len(), usize::from(out[25]) * 4), (576, 128));
+    assert_eq!(&out[28 + 128..], &ext[..]);
 }
