@@ -27,6 +27,42 @@
 //! assert_eq!(siit.process(&mut buf, Instant::now()), Verdict::Forward(Side::V4));
 //! assert_eq!(buf[0] >> 4, 4);
 //! ```
+//!
+//! # Intended differences from other translators
+//!
+//! Where RFC 7915 leaves a choice, this translator makes these, on purpose (the
+//! stateful translator, which uses the same header and ICMP code, makes them too):
+//!
+//! * **Fragmentation Needed for a fragment counts the Fragment Header.** An IPv4 fragment
+//!   with DF set that is too big for the IPv6 next hop is answered with an MTU 28 bytes
+//!   below the IPv6 MTU (the 20-byte difference between the headers plus the 8-byte
+//!   Fragment Header its translation carries), not 20, so that a sender that follows it
+//!   gets through.
+//! * **IPv6 fragments are fragmented again.** An IPv6 fragment whose translation exceeds
+//!   the IPv4 MTU is cut into IPv4 fragments at the offsets it covers, the last keeping
+//!   the fragment's own M flag (RFC 7915 §1.4 allows a translator to fragment), rather
+//!   than dropped.
+//! * **RFC 4884 extensions keep the whole quoted packet.** A translated ICMP error with
+//!   an extension structure quotes the whole original datagram, zero-padded to the
+//!   RFC 4884 word size and to at least 128 bytes, when that and the extension fit in
+//!   576 (ICMPv4) or 1280 (ICMPv6) bytes; only when they do not is the quote trimmed,
+//!   never below 128 bytes, and the extension kept whole. An extension that does not fit
+//!   next to 128 bytes is left out.
+//!
+//! And where the RFCs decide, for the record:
+//!
+//! * An IPv6 packet with a Hop-by-Hop, Routing or Destination Options header (or a
+//!   second Fragment Header) after its Fragment Header is not translated: those headers
+//!   would have to be removed from one fragment only. RFC 7915 §5.1 gives no Parameter
+//!   Problem for it; the packet is dropped (`extension-after-fragment`) and answered,
+//!   rate-limited, with Destination Unreachable, code 1, administratively prohibited
+//!   (RFC 4443 §3.1), as Jool does. Any other header after it (AH, for one) is an upper
+//!   layer whose number becomes the IPv4 Protocol (RFC 7915 §5.1).
+//! * A zero IPv6 Payload Length is a jumbogram (dropped, `jumbogram`) only with a
+//!   Hop-by-Hop Jumbo Payload option (RFC 2675); otherwise it is an empty payload.
+//! * Every ICMP error the translator sends about a packet quotes that packet as it
+//!   arrived (RFC 1812 §4.3.2.3, RFC 4443 §3.2): the decision to send one comes before
+//!   the packet is rewritten.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -75,19 +75,6 @@ fn has_jumbo_payload_option(p: &[u8]) -> bool {
     false
 }
 
-/// A transport header change decided before it is made: the checksum field's offset in
-/// the transport header, its new value, and the new ICMP type (offset 0) for an echo.
-type L4Edit = (usize, u16, Option<u8>);
-
-/// Writes an [`L4Edit`] into the transport header `l4`.
-#[inline]
-fn apply_l4_edit(l4: &mut [u8], (at, c, typ): L4Edit) {
-    if let Some(t) = typ {
-        l4[0] = t;
-    }
-    put16(l4, at, c);
-}
-
 /// Writes a 20-byte IPv4 header (no options) with its checksum.
 #[allow(clippy::too_many_arguments)]
 fn write_ipv4_header(
@@ -578,11 +565,16 @@ impl Siit {
         };
         let nh = if proto == 1 { 58 } else { proto };
 
-        // Transport headers (only the first fragment has them). The new checksum (and ICMP
-        // type) is computed here and written only once the packet is sure to be forwarded:
-        // an error the translator sends instead quotes the packet as it arrived (RFC 7915
-        // §4.4, RFC 1812 §4.3.2.3).
-        let mut l4_edit: Option<L4Edit> = None;
+        let frag_hdr = is_frag;
+        let hdr_len = if frag_hdr { 48 } else { 40 };
+        let out_len = hdr_len + plen;
+        let ipv6_mtu = usize::from(self.cfg.ipv6_mtu);
+        // Decided before anything is rewritten: the Fragmentation Needed sent instead
+        // quotes the packet as it arrived (RFC 7915 §4.4, RFC 1812 §4.3.2.3).
+        let too_big = df && out_len > ipv6_mtu;
+
+        // Transport headers (only the first fragment has them), checked in any case and
+        // rewritten only when the packet is forwarded.
         if frag_off == 0 {
             match proto {
                 1 => {
@@ -596,14 +588,17 @@ impl Siit {
                     }
                     let rest = [p[ihl + 4], p[ihl + 5], p[ihl + 6], p[ihl + 7]];
                     match icmp::map_4to6(p[ihl], p[ihl + 1], rest) {
+                        Map::Echo(_) if too_big => {}
                         Map::Echo(t6) => {
                             // RFC 7915 §4.2: new type; the checksum gains the ICMPv6
                             // pseudo-header (RFC 1624 incremental update).
-                            let l4 = &p[ihl..];
+                            let l4 = &mut buf.as_mut_slice()[ihl..];
                             let old = u32::from(be16(l4, 0));
                             let new =
                                 add(u32::from(u16::from_be_bytes([t6, l4[1]])), pseudo_v6(src6, dst6, 58, plen as u32));
-                            l4_edit = Some((2, checksum::update(be16(l4, 2), old, new), Some(t6)));
+                            let c = checksum::update(be16(l4, 2), old, new);
+                            l4[0] = t6;
+                            put16(l4, 2, c);
                         }
                         Map::SingleHop => return Out::Drop(R::SingleHop),
                         Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
@@ -614,36 +609,34 @@ impl Siit {
                     if plen < min {
                         return Out::Drop(R::Malformed);
                     }
-                    let old = add(sum_v4(src), sum_v4(dst));
-                    let new = add(sum_v6(src6), sum_v6(dst6));
-                    let l4 = &p[ihl..];
-                    let hc = be16(l4, at);
-                    let c = if proto == 6 {
-                        checksum::update(hc, old, new)
-                    } else if hc != 0 {
-                        checksum::update_udp(hc, old, new)
-                    } else {
-                        // RFC 7915 §4.5: zero UDP checksum. Computed for unfragmented packets
-                        // when allowed; otherwise refused.
-                        if is_frag || !self.cfg.amend_udp_checksum_zero {
-                            return self.icmp4_error(buf, now, 3, 13, [0; 4], R::UdpZeroChecksum);
-                        }
-                        match finish(add(pseudo_v6(src6, dst6, 17, plen as u32), sum(l4))) {
-                            0 => 0xffff,
-                            c => c,
-                        }
-                    };
-                    l4_edit = Some((at, c, None));
+                    let hc = be16(p, ihl + at);
+                    // RFC 7915 §4.5: zero UDP checksum. Computed for unfragmented packets
+                    // when allowed; otherwise refused.
+                    if proto == 17 && hc == 0 && (is_frag || !self.cfg.amend_udp_checksum_zero) {
+                        return self.icmp4_error(buf, now, 3, 13, [0; 4], R::UdpZeroChecksum);
+                    }
+                    if !too_big {
+                        let old = add(sum_v4(src), sum_v4(dst));
+                        let new = add(sum_v6(src6), sum_v6(dst6));
+                        let l4 = &mut buf.as_mut_slice()[ihl..];
+                        let c = if proto == 6 {
+                            checksum::update(hc, old, new)
+                        } else if hc != 0 {
+                            checksum::update_udp(hc, old, new)
+                        } else {
+                            match finish(add(pseudo_v6(src6, dst6, 17, plen as u32), sum(l4))) {
+                                0 => 0xffff,
+                                c => c,
+                            }
+                        };
+                        put16(l4, at, c);
+                    }
                 }
                 _ => {}
             }
         }
 
-        let frag_hdr = is_frag;
-        let hdr_len = if frag_hdr { 48 } else { 40 };
-        let out_len = hdr_len + plen;
-        let ipv6_mtu = usize::from(self.cfg.ipv6_mtu);
-        if df && out_len > ipv6_mtu {
+        if too_big {
             // Fragmentation Needed with the MTU in IPv4 terms.
             let mtu = (ipv6_mtu - (hdr_len - 20)) as u16;
             let mut rest = [0; 4];
@@ -658,9 +651,6 @@ impl Siit {
                 },
                 other => other,
             };
-        }
-        if let Some(e) = l4_edit {
-            apply_l4_edit(&mut buf.as_mut_slice()[ihl..], e);
         }
         // RFC 7915 §4.1: DF-clear packets are fragmented to fit the lowest IPv6 MTU.
         let limit = ipv6_mtu.min(usize::from(self.cfg.lowest_ipv6_mtu));
@@ -1054,10 +1044,18 @@ impl Siit {
         let hairpin = self.cfg.eamt.covers_v4(dst4);
         let proto = if nh == 58 { 1 } else { nh };
 
-        // The new checksum (and ICMP type) is written only once the packet is sure to be
-        // forwarded: a Packet Too Big sent instead quotes the packet as it arrived (RFC 7915
-        // §5.4, RFC 4443 §3.2).
-        let mut l4_edit: Option<L4Edit> = None;
+        let total = 20 + ulen;
+        // RFC 7915 §5.1: with a fragment header, its fields are copied and DF is clear;
+        // without, DF is set only above 1260 bytes (so PMTUD works, and nothing ever needs
+        // an atomic fragment, RFC 8021).
+        let df = frag.is_none() && total > 1260;
+        let ipv4_mtu = usize::from(self.cfg.ipv4_mtu);
+        // Decided before anything is rewritten: the Packet Too Big sent instead quotes the
+        // packet as it arrived (RFC 7915 §5.4, RFC 4443 §3.2).
+        let too_big = df && !hairpin && total > ipv4_mtu;
+
+        // Transport headers, checked in any case and rewritten only when the packet is
+        // forwarded.
         if frag_off == 0 {
             match nh {
                 58 => {
@@ -1069,12 +1067,15 @@ impl Siit {
                     }
                     let rest = [p[off + 4], p[off + 5], p[off + 6], p[off + 7]];
                     match icmp::map_6to4(p[off], p[off + 1], rest) {
+                        Map::Echo(_) if too_big => {}
                         Map::Echo(t4) => {
                             // RFC 7915 §5.2: new type; the pseudo-header leaves the checksum.
-                            let l4 = &p[off..];
+                            let l4 = &mut buf.as_mut_slice()[off..];
                             let old = add(u32::from(be16(l4, 0)), pseudo_v6(src6, dst6, 58, ulen as u32));
                             let new = u32::from(u16::from_be_bytes([t4, l4[1]]));
-                            l4_edit = Some((2, checksum::update(be16(l4, 2), old, new), Some(t4)));
+                            let c = checksum::update(be16(l4, 2), old, new);
+                            l4[0] = t4;
+                            put16(l4, 2, c);
                         }
                         Map::SingleHop => return Out::Drop(R::SingleHop),
                         Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
@@ -1085,47 +1086,37 @@ impl Siit {
                     if ulen < min {
                         return Out::Drop(R::Malformed);
                     }
-                    let old = add(sum_v6(src6), sum_v6(dst6));
-                    let new = add(sum_v4(src4), sum_v4(dst4));
                     let hc = be16(p, off + at);
-                    let c = if nh == 6 {
-                        checksum::update(hc, old, new)
-                    } else if hc == 0 {
-                        // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
+                    // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
+                    if nh == 17 && hc == 0 {
                         return Out::Drop(R::Udp6ZeroChecksum);
-                    } else {
-                        checksum::update_udp(hc, old, new)
-                    };
-                    l4_edit = Some((at, c, None));
+                    }
+                    if !too_big {
+                        let old = add(sum_v6(src6), sum_v6(dst6));
+                        let new = add(sum_v4(src4), sum_v4(dst4));
+                        let c =
+                            if nh == 6 { checksum::update(hc, old, new) } else { checksum::update_udp(hc, old, new) };
+                        put16(buf.as_mut_slice(), off + at, c);
+                    }
                 }
                 _ => {}
             }
         }
 
-        let total = 20 + ulen;
         if total > 0xffff {
             return Out::Drop(R::Malformed);
         }
-        // RFC 7915 §5.1: with a fragment header, its fields are copied and DF is clear;
-        // without, DF is set only above 1260 bytes (so PMTUD works, and nothing ever needs
-        // an atomic fragment, RFC 8021).
-        let (df, id, mf) = match frag {
-            Some((_, m, id)) => (false, id as u16, m),
-            None => (total > 1260, self.ident(), false),
+        let (id, mf) = match frag {
+            Some((_, m, id)) => (id as u16, m),
+            None => (self.ident(), false),
         };
-        let ipv4_mtu = usize::from(self.cfg.ipv4_mtu);
-        let mut split = false;
-        if !hairpin && total > ipv4_mtu {
-            if df {
-                // Packet Too Big with the MTU in IPv6 terms, never below 1280.
-                let mtu = (ipv4_mtu as u32 + 20).min(u32::from(self.cfg.ipv6_mtu)).max(1280);
-                return self.icmp6_error(buf, now, 2, 0, mtu.to_be_bytes(), R::TooBig);
-            }
-            split = true;
+        if too_big {
+            // Packet Too Big with the MTU in IPv6 terms, never below 1280.
+            let mtu = (ipv4_mtu as u32 + 20).min(u32::from(self.cfg.ipv6_mtu)).max(1280);
+            return self.icmp6_error(buf, now, 2, 0, mtu.to_be_bytes(), R::TooBig);
         }
-        if let Some(e) = l4_edit {
-            apply_l4_edit(&mut buf.as_mut_slice()[off..], e);
-        }
+        // DF-clear packets are fragmented to fit the IPv4 MTU (RFC 7915 §1.4, §5.1).
+        let split = !hairpin && total > ipv4_mtu;
         let tos = self.cfg.tos.apply(tc);
         let flags = (u16::from(df) << 14) | (u16::from(mf) << 13) | (frag_off / 8) as u16;
         let Ok(h) = buf.replace_front(off, 20) else { return Out::Drop(R::NoRoom) };
