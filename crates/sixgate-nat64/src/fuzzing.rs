@@ -29,7 +29,9 @@
 //! - if it is an ICMP error (generated or translated), is at most 576 bytes (ICMPv4,
 //!   RFC 1812 §4.3.2.3) or 1280 bytes (ICMPv6, RFC 4443 §2.4(c)) and has a valid checksum;
 //! - replies go back out of the side the input came from; fragments go out of the side of
-//!   the verdict, tile the payload contiguously and fit the MTU.
+//!   the verdict, tile the payload contiguously and fit the MTU;
+//! - an error the translator generates about the input (not a hairpinned, translated one)
+//!   quotes it byte for byte as it arrived, as much as fits.
 //!
 //! And for an unfragmented TCP, UDP or ICMP echo input forwarded as one unfragmented
 //! packet, the output's transport checksum verifies if and only if the input's did.
@@ -173,6 +175,12 @@ pub fn check<R: std::fmt::Debug>(cfg: &SiitConfig, input: &[u8], v: Verdict<R>, 
                 }
             };
             icmp_ok(p, side, err);
+            // A hairpinned packet's error is translated (RFC 7757 §4), not generated: it
+            // quotes the packet's IPv4 form translated back, so only tables without EAM
+            // are checked on the IPv6 side.
+            if err && (side == Side::V4 || cfg.eamt.is_empty()) {
+                quote_ok(input, p, side);
+            }
         }
         Verdict::Forward(side) => {
             let in_hop = if in_side == Side::V4 { input[8] } else { input[7] };
@@ -268,6 +276,19 @@ fn icmp_ok(p: &[u8], side: Side, error: bool) {
             assert_eq!(naive(&[&pseudo(p, 58, p.len() - 40), &p[40..]]), 0, "ICMPv6 checksum");
         }
     }
+}
+
+/// An error the translator generated quotes the packet as it arrived (RFC 1812
+/// §4.3.2.3, RFC 4443 §3.2), up to its Total Length / Payload Length, as much as fits.
+fn quote_ok(input: &[u8], p: &[u8], side: Side) {
+    let (declared, hdr, limit) = match side {
+        Side::V4 => (usize::from(be16(input, 2)), 28, 576),
+        Side::V6 => (40 + usize::from(be16(input, 4)), 48, 1280),
+    };
+    let orig = &input[..declared.min(input.len())];
+    let n = orig.len().min(limit - hdr);
+    assert_eq!(p.len(), hdr + n, "a generated error quotes as much as fits");
+    assert!(p[hdr..] == orig[..n], "a generated error quotes the packet as it arrived");
 }
 
 /// The upper layer of a packet as the checks see it.
