@@ -978,9 +978,9 @@ impl Siit {
                     // translated. RFC 7915 §5.1 has no Parameter Problem for this (it only
                     // names a non-zero Segments Left); the drop is a policy one, answered
                     // like a filter's: Destination Unreachable, code 1 "administratively
-                    // prohibited", unused field zero (RFC 4443 §3.1). (RFC 7112: the whole
-                    // header chain travels in the first fragment, which is what the other
-                    // fragments' offsets are relative to.)
+                    // prohibited", unused field zero (RFC 4443 §3.1). (Headers after the
+                    // Fragment Header are in the Fragmentable Part, RFC 8200 §4.5, so the
+                    // other fragments' offsets count them.)
                     return self.icmp6_error(buf, now, 1, 1, [0; 4], R::ExtensionAfterFragment);
                 }
                 0 | 60 | 43 => {
