@@ -14,6 +14,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Reason, Side, Verdict};
 use sixgate_nat64::Siit;
 
+use crate::daemon::log;
 use crate::nat64_config::{EngineOpts, FileConfig};
 use crate::CliError;
 
@@ -114,7 +115,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
     };
     match verdict {
         Verdict::Drop(r) => {
-            eprintln!("dropped: {} ({r:?})", r.name());
+            log!("dropped: {} ({r:?})", r.name());
             Ok(ExitCode::from(1))
         }
         Verdict::Forward(side) => {
@@ -125,14 +126,14 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
                 n += 1;
             }
             if n > 1 {
-                eprintln!("forwarded to the {} side as {n} fragments", side_name(side));
+                log!("forwarded to the {} side as {n} fragments", side_name(side));
             }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Reply(_) => {
             emit(&buf)?;
             let why = siit.counters().nonzero().map(|(r, _)| r.name()).next().unwrap_or("reply");
-            eprintln!("replied with an ICMP message ({why})");
+            log!("replied with an ICMP message ({why})");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -346,7 +347,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let errs = file.check(&text, &name);
     if !errs.is_empty() {
         for e in &errs[..errs.len() - 1] {
-            eprintln!("sixgate: {e}");
+            log!("sixgate: {e}");
         }
         return Err(CliError::input(errs[errs.len() - 1].clone()));
     }
@@ -411,24 +412,25 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
         .map_err(|e| CliError::failure(format!("{e}")))?;
-    eprintln!(
+    log!(
         "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
          hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
     );
     if let Some(st) = &stateful {
         for r in &st.pool4 {
-            eprintln!("  ip route add {} dev {tun}    # pool4", r.prefix);
+            log!("  ip route add {} dev {tun}    # pool4", r.prefix);
         }
     }
     if let Some(p) = &cfg.pool6 {
-        eprintln!("  ip -6 route add {p} dev {tun}");
+        log!("  ip -6 route add {p} dev {tun}");
     }
     for e in cfg.eamt.entries() {
-        eprintln!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
+        log!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
     }
-    eprintln!(
+    log!(
         "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
-        cfg.own_ipv4, cfg.own_ipv6
+        cfg.own_ipv4,
+        cfg.own_ipv6
     );
     match (stateful, shards) {
         (_, Some(shards)) => serve(devs, queues, interval, &signals, move |k| shards.handle(k)),
@@ -505,7 +507,7 @@ where
     crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
     stop.store(true, Ordering::Relaxed);
     let results = workers.join().unwrap_or_default();
-    eprintln!("sixgate: stopped; final counters: {}", total());
+    log!("sixgate: stopped; final counters: {}", total());
     for r in results {
         r.map_err(|e| CliError::failure(format!("worker failed: {e}")))?;
     }

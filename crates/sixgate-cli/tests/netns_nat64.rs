@@ -500,3 +500,52 @@ fn paced_tcp_with_timestamps_through_the_offload_path_loses_nothing() {
     assert!(gso_whole(&c) > 0, "no super-packet translated whole: {c}");
     assert_eq!(counter(&c, "write_errors"), 0, "{c}");
 }
+
+#[test]
+fn gateway_survives_a_closed_stderr() {
+    skip_unless_root!();
+    use std::io::{BufRead, BufReader};
+    let ns = Netns::new("sgpipe", &["rt"]);
+    let cfg = ns.dir.path().join("gw.toml");
+    std::fs::write(
+        &cfg,
+        "tun = \"nat64\"\npool6 = \"2001:db8:64::/96\"\nipv4 = \"192.0.2.1\"\nipv6 = \"2001:db8:64::c000:201\"\n\
+         stats_interval = 1\n",
+    )
+    .unwrap();
+    let mut gw = Command::new("ip")
+        .args(["netns", "exec", &ns.ns("rt"), env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(gw.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("translating on nat64"), "{line}");
+    drop(err);
+    // SIGUSR1 lines and the once-a-second counters line, all into the broken pipe.
+    for _ in 0..3 {
+        let _ = sh(&["kill", "-USR1", &gw.id().to_string()]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let alive = gw.try_wait().unwrap().is_none();
+    let _ = sh(&["kill", "-TERM", &gw.id().to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(s)) = gw.try_wait() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = gw.kill();
+            let _ = gw.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(alive, "nat64 run ended on a log write to a closed pipe: {status:?}");
+    let status = status.expect("nat64 run did not stop on SIGTERM");
+    assert!(status.success(), "nat64 run exited with {status} after SIGTERM");
+}
