@@ -549,3 +549,22 @@ fn gateway_survives_a_closed_stderr() {
     let status = status.expect("nat64 run did not stop on SIGTERM");
     assert!(status.success(), "nat64 run exited with {status} after SIGTERM");
 }
+
+#[test]
+fn the_hosts_own_link_traffic_on_the_tun_is_counted_as_link_local() {
+    skip_unless_root!();
+    // No traffic at all: what reaches the gateway is what the router's kernel sends on the
+    // new device by itself (router solicitations, MLD reports).
+    let t = Topo::new("f", "");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let c = loop {
+        let c = t.counters();
+        if counter(&c, "link-local") > 0 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(counter(&c, "link-local") > 0, "the kernel's own packets on the TUN: {c}");
+    assert_eq!(counter(&c, "forbidden-address"), 0, "{c}");
+    assert_eq!(counter(&c, "received"), counter(&c, "link-local"), "nothing else arrived: {c}");
+}
