@@ -25,7 +25,12 @@ pub(crate) enum Nat64Cmd {
     /// into another, or one bare IP packet from standard input to standard output.
     Translate(Box<TranslateArgs>),
     /// Run the translator as a gateway on a TUN device, in the foreground, until SIGINT or
-    /// SIGTERM (SIGUSR1 prints the counters). Routes are left to the operator.
+    /// SIGTERM. SIGUSR1 prints the counters line (also every `stats_interval` seconds, and
+    /// at the end): packets received, forwarded, replied to and dropped by reason, write
+    /// errors, super-packets translated whole, and the kernel's own counts on the TUN
+    /// device since the start — `tun_tx_dropped` (dropped on their way to the gateway: its
+    /// queue was full), `tun_rx_dropped` (written by the gateway, dropped by the kernel) —
+    /// and the queue length `tun_txqueuelen`. Routes are left to the operator.
     Run(Box<RunArgs>),
 }
 
@@ -432,25 +437,29 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         cfg.own_ipv4,
         cfg.own_ipv6
     );
+    let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
+    let s = Serve { queues, interval, signals: &signals, tun_drops };
     match (stateful, shards) {
-        (_, Some(shards)) => serve(devs, queues, interval, &signals, move |k| shards.handle(k)),
-        (Some(st), None) => serve(devs, queues, interval, &signals, move |_| {
-            sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")
-        }),
-        (None, None) => {
-            serve(devs, queues, interval, &signals, move |_| Siit::new(cfg.clone()).expect("validated configuration"))
+        (_, Some(shards)) => serve(devs, s, move |k| shards.handle(k)),
+        (Some(st), None) => {
+            serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))
         }
+        (None, None) => serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration")),
     }
 }
 
-/// Runs one engine per queue until a signal asks to stop, logging counters.
-fn serve<E, F>(
-    devs: Vec<sixgate_io::TunDevice>,
+/// How [`serve`] runs.
+struct Serve<'a> {
     queues: usize,
+    /// Seconds between counter lines (0: none).
     interval: u64,
-    signals: &sixgate_io::signals::Signals,
-    make: F,
-) -> Result<ExitCode, CliError>
+    signals: &'a sixgate_io::signals::Signals,
+    /// The TUN device's own drop counters, for the counters line.
+    tun_drops: Option<crate::daemon::TunDrops>,
+}
+
+/// Runs one engine per queue until a signal asks to stop, logging counters.
+fn serve<E, F>(devs: Vec<sixgate_io::TunDevice>, s: Serve<'_>, make: F) -> Result<ExitCode, CliError>
 where
     E: Engine + Send + 'static,
     F: FnMut(usize) -> E + Send + 'static,
@@ -463,8 +472,10 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
+    let Serve { queues, interval, signals, tun_drops } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
+    let final_read = tun_drops.clone();
     let total = {
         let published = Arc::clone(&published);
         move || {
@@ -485,8 +496,9 @@ where
             } else {
                 String::new()
             };
+            let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
             format!(
-                "received={} {} write_errors={} gso_whole={}{spread}",
+                "received={} {} write_errors={} gso_whole={}{kernel}{spread}",
                 sum.received, sum.counters, sum.write_errors, sum.whole
             )
         }
@@ -505,6 +517,10 @@ where
     };
     crate::daemon::spawn_stats_log(&stop, interval, total.clone());
     crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
+    // The device goes with the workers: its counters as they stop.
+    if let Some(t) = &final_read {
+        t.refresh();
+    }
     stop.store(true, Ordering::Relaxed);
     let results = workers.join().unwrap_or_default();
     log!("sixgate: stopped; final counters: {}", total());

@@ -291,11 +291,16 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     log!("sixgate: tunnel up: {}", describe(&r));
     let stop = Arc::new(AtomicBool::new(false));
     let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
+    let tun_drops = crate::daemon::TunDrops::new(&io.tun);
+    let final_read = tun_drops.clone();
     let total = {
         let slot = Arc::clone(&slot);
-        move || match slot.lock() {
-            Ok(s) => format!("received={} {} write_errors={}", s.received, s.counters, s.write_errors),
-            Err(_) => "counters unavailable".to_owned(),
+        move || {
+            let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
+            match slot.lock() {
+                Ok(s) => format!("received={} {} write_errors={}{kernel}", s.received, s.counters, s.write_errors),
+                Err(_) => "counters unavailable".to_owned(),
+            }
         }
     };
     let worker = {
@@ -311,6 +316,10 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     };
     crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
     crate::daemon::wait_for_stop(&signals, &total, &|| worker.is_finished());
+    // The device goes with the worker: its counters as it stops.
+    if let Some(t) = &final_read {
+        t.refresh();
+    }
     stop.store(true, Ordering::Relaxed);
     let res = worker.join().unwrap_or_else(|_| Err(std::io::Error::other("worker panicked")));
     log!("sixgate: stopped; final counters: {}", total());

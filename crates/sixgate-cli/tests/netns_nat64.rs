@@ -568,3 +568,44 @@ fn the_hosts_own_link_traffic_on_the_tun_is_counted_as_link_local() {
     assert_eq!(counter(&c, "forbidden-address"), 0, "{c}");
     assert_eq!(counter(&c, "received"), counter(&c, "link-local"), "nothing else arrived: {c}");
 }
+
+#[test]
+fn the_kernels_tun_drops_appear_in_the_counters() {
+    skip_unless_root!();
+    let t = Topo::new("g", "");
+    let o = t.exec("h6", &["ping", "-6", "-c", "1", "-W", "3", H4_V6]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let c = t.counters();
+    assert_eq!((counter(&c, "tun_tx_dropped"), counter(&c, "tun_rx_dropped")), (0, 0), "{c}");
+    assert!(c.contains(" tun_tx_dropped=0 ") && c.contains(" tun_txqueuelen=500"), "{c}");
+    // A queue of 16 towards a gateway that does not read (stopped): of 200 datagrams, the
+    // kernel keeps 16 and drops the rest, where no counter of the gateway's own sees them.
+    must(&["ip", "-n", &t.ns("rt"), "link", "set", "nat64", "txqueuelen", "16"]);
+    t.signal("-STOP");
+    let o = t.exec(
+        "h6",
+        &[
+            PY,
+            "-c",
+            &format!(
+                "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n\
+                 for i in range(200): s.sendto(b'x'*100,('{H4_V6}',9))"
+            ),
+        ],
+    );
+    t.signal("-CONT");
+    assert!(o.status.success(), "{}", text(&o));
+    let c = t.counters();
+    let dropped = counter(&c, "tun_tx_dropped");
+    assert!((150..=200).contains(&dropped), "TUN queue drops: {c}");
+    assert!(c.contains(" tun_txqueuelen=16"), "{c}");
+    // And in the final line.
+    t.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !t.log_text().contains("final counters") {
+        assert!(Instant::now() < deadline, "no final counters: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = t.log_text().lines().find(|l| l.contains("final counters")).unwrap_or_default().to_owned();
+    assert_eq!(counter(&last, "tun_tx_dropped"), dropped, "{last}");
+}
