@@ -30,7 +30,13 @@ pub(crate) enum Nat64Cmd {
     /// errors, super-packets translated whole, and the kernel's own counts on the TUN
     /// device since the start — `tun_tx_dropped` (dropped on their way to the gateway: its
     /// queue was full), `tun_rx_dropped` (written by the gateway, dropped by the kernel) —
-    /// and the queue length `tun_txqueuelen`. Routes are left to the operator.
+    /// and the queue length `tun_txqueuelen`.
+    ///
+    /// Routes are left to the operator; the gateway prints the `ip route` commands at start.
+    /// They belong to the device: a device the gateway creates goes away when it exits
+    /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
+    /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
+    /// once) stays: a restarted gateway attaches to it and traffic flows again.
     Run(Box<RunArgs>),
 }
 
@@ -418,25 +424,14 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
         .map_err(|e| CliError::failure(format!("{e}")))?;
     log!(
-        "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
-         hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
+        "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
+         after a restart on a new device, add them again; a persistent device made once with \
+         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):"
     );
-    if let Some(st) = &stateful {
-        for r in &st.pool4 {
-            log!("  ip route add {} dev {tun}    # pool4", r.prefix);
-        }
+    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
+    for line in route_commands(&tun, &cfg, pool4) {
+        log!("  {line}");
     }
-    if let Some(p) = &cfg.pool6 {
-        log!("  ip -6 route add {p} dev {tun}");
-    }
-    for e in cfg.eamt.entries() {
-        log!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
-    }
-    log!(
-        "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
-        cfg.own_ipv4,
-        cfg.own_ipv6
-    );
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let s = Serve { queues, interval, signals: &signals, tun_drops };
     match (stateful, shards) {
@@ -446,6 +441,34 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         }
         (None, None) => serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration")),
     }
+}
+
+/// The `ip route` commands that send the gateway its traffic: the IPv6 prefixes standing
+/// for IPv4 hosts (pool6), the IPv4 prefixes standing for IPv6 hosts (pool4 in stateful
+/// mode), each EAM entry on the side that stands for the other one, and the translator's
+/// own addresses where no prefix above covers them.
+fn route_commands(tun: &str, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = &cfg.pool6 {
+        v.push(format!("ip -6 route add {p} dev {tun}    # pool6"));
+    }
+    for r in pool4 {
+        v.push(format!("ip route add {} dev {tun}    # pool4", r.prefix));
+    }
+    // An EAM entry maps both ways (RFC 7757 §3); which side holds the hosts is the
+    // network's, not the file's: the IPv4 prefix is routed here when the IPv6 side holds
+    // them, the IPv6 prefix when the IPv4 side does.
+    for e in cfg.eamt.entries() {
+        v.push(format!("ip route add {} dev {tun}    # EAM {} = {}: hosts on the IPv6 side", e.v4(), e.v6(), e.v4()));
+        v.push(format!("ip -6 route add {} dev {tun}    # or, hosts on the IPv4 side", e.v6()));
+    }
+    if !pool4.iter().any(|r| r.prefix.contains(&cfg.own_ipv4)) {
+        v.push(format!("ip route add {}/32 dev {tun}    # own address", cfg.own_ipv4));
+    }
+    if !cfg.pool6.as_ref().is_some_and(|p| p.contains(cfg.own_ipv6)) {
+        v.push(format!("ip -6 route add {}/128 dev {tun}    # own address", cfg.own_ipv6));
+    }
+    v
 }
 
 /// How [`serve`] runs.
@@ -528,4 +551,40 @@ where
         r.map_err(|e| CliError::failure(format!("worker failed: {e}")))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_commands;
+    use sixgate_nat64::{Pool4Range, SiitConfig};
+
+    #[test]
+    fn route_commands_cover_the_configuration() {
+        let mut c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8:64::c000:201".parse().unwrap());
+        c.pool6 = Some("2001:db8:64::/96".parse().unwrap());
+        c.add_eam("2001:db8:6::/120", "203.0.113.0/24").unwrap();
+        let pool4 = [Pool4Range::new("198.51.100.0/28".parse().unwrap(), 1024, 65535)];
+        let cmds: Vec<String> = route_commands("nat64", &c, &pool4)
+            .into_iter()
+            .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "ip -6 route add 2001:db8:64::/96 dev nat64",
+                "ip route add 198.51.100.0/28 dev nat64",
+                "ip route add 203.0.113.0/24 dev nat64",
+                "ip -6 route add 2001:db8:6::/120 dev nat64",
+                // The own IPv6 address is under pool6 already.
+                "ip route add 192.0.2.1/32 dev nat64",
+            ]
+        );
+        // Without pool6 the own IPv6 address needs its own route; an own IPv4 address in
+        // pool4 does not.
+        c.pool6 = None;
+        let pool4 = [Pool4Range::new("192.0.2.0/24".parse().unwrap(), 1024, 65535)];
+        let all = route_commands("t", &c, &pool4).join("\n");
+        assert!(all.contains("ip -6 route add 2001:db8:64::c000:201/128 dev t"), "{all}");
+        assert!(!all.contains("192.0.2.1/32"), "{all}");
+    }
 }

@@ -40,6 +40,12 @@ impl Topo {
     }
 
     fn new(tag: &str, extra_config: &str) -> Self {
+        Self::build(tag, extra_config, false)
+    }
+
+    /// With `persistent`, the router gets a persistent multi-queue TUN device before the
+    /// gateway starts, as an operator makes one with `ip tuntap add`.
+    fn build(tag: &str, extra_config: &str, persistent: bool) -> Self {
         let p = format!("sg{}{tag}", std::process::id() % 100000);
         let dir = tempfile::tempdir().unwrap();
         let mut t = Self { p, gw: None, log: dir.path().join("gw.log"), dir };
@@ -65,6 +71,9 @@ impl Topo {
         must(&["ip", "-n", &h4, "route", "add", "203.0.113.0/24", "via", "198.51.100.1"]);
         must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
 
+        if persistent {
+            must(&["ip", "-n", &rt, "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
+        }
         let cfg = t.dir.path().join("gw.toml");
         std::fs::write(
             &cfg,
@@ -74,25 +83,32 @@ impl Topo {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(&t.log).unwrap();
-        let gw = Command::new("ip")
-            .args(["netns", "exec", &rt, env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        t.gw = Some(gw);
-        // Wait for the device, then route through it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sh(&["ip", "-n", &rt, "link", "show", "nat64"]).status.success() {
-            assert!(Instant::now() < deadline, "TUN device never appeared: {}", t.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        t.start_gateway("gw.log", &[]);
         must(&["ip", "-n", &rt, "-6", "route", "add", "2001:db8:64::/96", "dev", "nat64"]);
         must(&["ip", "-n", &rt, "route", "add", "203.0.113.0/24", "dev", "nat64"]);
         must(&["ip", "-n", &rt, "route", "add", "192.0.2.1/32", "dev", "nat64"]);
         t
+    }
+
+    /// Starts `sixgate nat64 run` with the topology's configuration (and `args`), its
+    /// standard error to `log`, and waits until it has its device.
+    fn start_gateway(&mut self, log: &str, args: &[&str]) {
+        self.log = self.dir.path().join(log);
+        let gw = Command::new("ip")
+            .args(["netns", "exec", &self.ns("rt"), env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
+            .arg(self.dir.path().join("gw.toml"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.gw = Some(gw);
+        // The start line comes once the device is open.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains("translating on nat64") {
+            assert!(Instant::now() < deadline, "the gateway never opened its device: {}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn log_text(&self) -> String {
@@ -608,4 +624,72 @@ fn the_kernels_tun_drops_appear_in_the_counters() {
     }
     let last = t.log_text().lines().find(|l| l.contains("final counters")).unwrap_or_default().to_owned();
     assert_eq!(counter(&last, "tun_tx_dropped"), dropped, "{last}");
+}
+
+#[test]
+fn a_persistent_tun_device_keeps_its_routes_across_kill_and_restart() {
+    skip_unless_root!();
+    // The operator made the device (`ip tuntap add dev nat64 mode tun multi_queue`) and its
+    // routes once; the gateway attaches to it (one queue, then two).
+    let mut t = Topo::build("h", "", true);
+    let ping = |t: &Topo| t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    let o = ping(&t);
+    assert!(o.status.success(), "before: {}", text(&o));
+    let routes = |t: &Topo| {
+        let o4 = t.exec("rt", &["ip", "route", "show", "dev", "nat64"]);
+        let o6 = t.exec("rt", &["ip", "-6", "route", "show", "dev", "nat64"]);
+        format!("{}{}", String::from_utf8_lossy(&o4.stdout), String::from_utf8_lossy(&o6.stdout))
+    };
+    let before = routes(&t);
+    assert!(before.contains("203.0.113.0/24") && before.contains("2001:db8:64::/96"), "{before}");
+    // kill -9: no cleanup at all.
+    t.signal("-KILL");
+    if let Some(mut gw) = t.gw.take() {
+        let _ = gw.wait();
+    }
+    assert!(sh(&["ip", "-n", &t.ns("rt"), "link", "show", "nat64"]).status.success(), "the device went away");
+    // Restart, with two queues this time: no operator step in between.
+    t.start_gateway("gw2.log", &["--queues", "2"]);
+    let o = ping(&t);
+    assert!(o.status.success(), "after kill -9 and restart: {}\n{}", text(&o), t.log_text());
+    let o = t.exec("h4", &["ping", "-c", "2", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "IPv4 → IPv6 after restart: {}", text(&o));
+    let after = routes(&t);
+    for r in ["203.0.113.0/24", "192.0.2.1", "2001:db8:64::/96"] {
+        assert!(after.contains(r), "route {r} lost: {after}");
+    }
+}
+
+#[test]
+fn the_printed_routes_restore_traffic_after_kill_and_restart() {
+    skip_unless_root!();
+    // The gateway makes its own device: after kill -9 the device and its routes are gone,
+    // and the commands it prints at start are what brings traffic back.
+    let mut t = Topo::new("i", "");
+    t.signal("-KILL");
+    if let Some(mut gw) = t.gw.take() {
+        let _ = gw.wait();
+    }
+    t.start_gateway("gw2.log", &[]);
+    let o = t.exec("h6", &["ping", "-6", "-c", "1", "-W", "1", H4_V6]);
+    assert!(!o.status.success(), "routes survived a new device?");
+    let log = t.log_text();
+    let cmds: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("  ip ") && !l.contains("# or"))
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert!(cmds.len() >= 3, "{log}");
+    for c in &cmds {
+        let args: Vec<&str> = c.split_whitespace().collect();
+        let o = t.exec("rt", &args);
+        assert!(o.status.success(), "{c}: {}", text(&o));
+    }
+    let o = t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    assert!(o.status.success(), "IPv6 → IPv4 with the printed routes {cmds:?}: {}", text(&o));
+    let o = t.exec("h4", &["ping", "-c", "2", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "IPv4 → IPv6 with the printed routes {cmds:?}: {}", text(&o));
+    // The translator's own address answers too (ICMP errors come from it).
+    let o = t.exec("h4", &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -38,17 +38,37 @@ impl std::fmt::Debug for TunDevice {
 impl TunDevice {
     /// Creates the device (or attaches to an existing one of that name), sets its MTU and
     /// addresses, brings it up, and opens `queues` queues.
+    ///
+    /// An existing device is typically a persistent one the operator made
+    /// (`ip tuntap add dev NAME mode tun multi_queue`): it outlives the process, and so do
+    /// its routes, so a restarted daemon attaches and traffic flows again. A device made
+    /// with `multi_queue` accepts only multi-queue attachments (the kernel refuses others
+    /// with EINVAL), so for one queue a refusal is retried as multi-queue.
     pub fn open(o: &TunOptions) -> io::Result<Vec<Self>> {
         let queues = o.queues.max(1);
-        let mut b =
-            DeviceBuilder::new().name(&o.name).mtu(o.mtu).multi_queue(queues > 1).offload(o.offload).enable(true);
-        if let Some((a, len)) = o.ipv4 {
-            b = b.ipv4(a, len, None);
+        let build = |multi_queue: bool| {
+            let mut b =
+                DeviceBuilder::new().name(&o.name).mtu(o.mtu).multi_queue(multi_queue).offload(o.offload).enable(true);
+            if let Some((a, len)) = o.ipv4 {
+                b = b.ipv4(a, len, None);
+            }
+            if let Some((a, len)) = o.ipv6 {
+                b = b.ipv6(a, len);
+            }
+            b.build_sync()
+        };
+        let first = match build(queues > 1) {
+            Err(e) if queues == 1 && e.kind() == io::ErrorKind::InvalidInput => build(true).map_err(|_| e),
+            r => r,
         }
-        if let Some((a, len)) = o.ipv6 {
-            b = b.ipv6(a, len);
-        }
-        let first = b.build_sync().map_err(|e| io::Error::new(e.kind(), format!("TUN device {:?}: {e}", o.name)))?;
+        .map_err(|e| {
+            let hint = if queues > 1 && e.kind() == io::ErrorKind::InvalidInput {
+                " (an existing device needs `multi_queue` for several queues: ip tuntap add dev NAME mode tun multi_queue)"
+            } else {
+                ""
+            };
+            io::Error::new(e.kind(), format!("TUN device {:?}: {e}{hint}", o.name))
+        })?;
         let mut out = Vec::with_capacity(queues);
         for _ in 1..queues {
             out.push(Self { dev: first.try_clone()?, offload: o.offload });
