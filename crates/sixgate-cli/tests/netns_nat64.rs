@@ -693,3 +693,45 @@ fn the_printed_routes_restore_traffic_after_kill_and_restart() {
     let o = t.exec("h4", &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_udp_super_packet_of_one_full_segment_and_a_short_one_arrives_whole() {
+    skip_unless_root!();
+    let t = Topo::new("j", "");
+    for dev in ["v4b", "v6b"] {
+        must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);
+    }
+    // 1840 bytes in 1400-byte segments from the IPv6 host: as IPv4 the 440-byte one leaves
+    // on its own without DF (RFC 7915 §5.1), and what remains is one segment, written as a
+    // plain packet. (Linux would also take it as one if it came with a UDP GSO type: its
+    // TUN counts a UDP packet as GSO only when longer than one segment after the UDP
+    // header; for TCP it counts from a 20-byte header, so with TCP options a one-segment
+    // "super-packet" passes as GSO and segmentation drops it — the TCP test above.)
+    let rx = t.python(
+        "h4",
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5006));s.settimeout(3)\n\
+         data=bytes(i%251 for i in range(1840))\nwant=[data[:1400],data[1400:]]\ngot=[]\n\
+         try:\n  while len(got)<2:\n    got.append(s.recvfrom(65535)[0])\nexcept socket.timeout: pass\n\
+         print(sorted(got)==sorted(want), len(got))",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = link_stat(&t, "rt", "v4b", "tx_dropped");
+    let o = t.exec(
+        "h6",
+        &[
+            PY,
+            "-c",
+            &format!(
+                "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_UDP,103,1400)\n\
+                 s.sendto(bytes(i%251 for i in range(1840)),('{H4_V6}',5006))"
+            ),
+        ],
+    );
+    assert!(o.status.success(), "UDP_SEGMENT send: {}", text(&o));
+    let o = wait_output(rx, Duration::from_secs(10));
+    let dropped = link_stat(&t, "rt", "v4b", "tx_dropped") - before;
+    let c = t.counters();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "True 2", "{dropped} TX drops; {c}");
+    assert_eq!(dropped, 0);
+    assert!(gso_whole(&c) >= 1, "the super-packet went segment by segment: {c}");
+}
