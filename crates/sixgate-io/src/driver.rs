@@ -314,7 +314,10 @@ const GSO_ECN: u8 = 0x80;
 /// segment was split off to go on its own — is no super-packet: Linux's segmentation
 /// refuses a GSO packet no longer than one segment (`tcp_gso_segment`,
 /// `__udp_gso_segment`: `len <= mss` → `-EINVAL`) and drops it silently on the way out
-/// (`validate_xmit_skb`, counted as a TX drop of the egress device). So it goes out as a
+/// (`validate_xmit_skb`, counted as a TX drop of the egress device). (The TUN device takes
+/// the GSO type at its word when the packet is longer than one segment past a bare 20-byte
+/// TCP or 8-byte UDP header, `virtio_net_hdr_to_skb`: so TCP with options — timestamps, on
+/// by default — passes as GSO and is then dropped.) So it goes out as a
 /// plain packet: GSO type NONE, its checksum completed here. Otherwise the GSO type of
 /// its new shape (keeping the ECN bit `ecn`), the checksum left partial.
 ///
