@@ -18,7 +18,10 @@ pub struct WorkerStats<C> {
     pub counters: C,
     /// Packets read from the device.
     pub received: u64,
-    /// Write errors (e.g. a full device queue).
+    /// Writes the kernel refused (the engine counted their packets as forwarded; a batched
+    /// write that failed counts once, whatever number of its packets were lost). Packets it
+    /// accepted and dropped later show in the TUN device's own `rx_dropped`
+    /// ([`crate::TunCounters`]).
     pub write_errors: u64,
     /// GSO super-packets translated whole (each also counted once in `received`).
     pub whole: u64,
