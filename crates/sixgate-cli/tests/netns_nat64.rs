@@ -613,7 +613,8 @@ fn the_kernels_tun_drops_appear_in_the_counters() {
     assert!(o.status.success(), "{}", text(&o));
     let c = t.counters();
     let dropped = counter(&c, "tun_tx_dropped");
-    assert!((150..=200).contains(&dropped), "TUN queue drops: {c}");
+    // (A few more if the kernel sent its own packets on the device meanwhile.)
+    assert!((150..=210).contains(&dropped), "TUN queue drops: {c}");
     assert!(c.contains(" tun_txqueuelen=16"), "{c}");
     // And in the final line.
     t.signal("-TERM");
