@@ -1,11 +1,82 @@
-//! What the foreground daemons (`nat64 run`, `tunnel run`) share: the periodic counter
-//! line and the signal loop.
+//! What the foreground daemons (`nat64 run`, `tunnel run`, `dns64`) share: the log line,
+//! the periodic counter line and the signal loop.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sixgate_io::signals::{Event, Signals};
+use sixgate_io::{KernelCounters, TunCounters, TunDevice};
+
+/// Writes one line to standard error, ignoring write errors: a daemon whose standard
+/// error is gone (a closed pipe: Rust ignores SIGPIPE, so the write fails with EPIPE, on
+/// which `eprintln!` panics) keeps running and keeps forwarding.
+pub(crate) fn log_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// `eprintln!` that never panics: formats like it, writes with [`log_line`].
+macro_rules! log {
+    ($($arg:tt)*) => {
+        $crate::daemon::log_line(format_args!($($arg)*))
+    };
+}
+pub(crate) use log;
+
+/// The TUN device's kernel counters for the counters line, counted from the daemon's
+/// start: `tun_tx_dropped` (packets the kernel dropped because the queue towards the daemon
+/// was full), `tun_rx_dropped` (packets the daemon wrote that the kernel dropped) and
+/// `tun_txqueuelen` (that queue's length).
+///
+/// The device goes away with the last queue, before the final counters line: that line
+/// shows the last reading, which [`TunDrops::refresh`] takes just before the workers stop.
+#[derive(Clone)]
+pub(crate) struct TunDrops {
+    counters: TunCounters,
+    start: KernelCounters,
+    last: Arc<std::sync::Mutex<Option<KernelCounters>>>,
+}
+
+impl TunDrops {
+    /// For the device of `dev`; `None` (with a warning) when its counters cannot be read.
+    pub(crate) fn new(dev: &TunDevice) -> Option<Self> {
+        let last = Arc::new(std::sync::Mutex::new(None));
+        match TunCounters::new(dev).and_then(|c| c.read().map(|start| Self { counters: c, start, last })) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                log!("sixgate: warning: the TUN device's drop counters are unavailable: {e}");
+                None
+            }
+        }
+    }
+
+    /// ` tun_tx_dropped=N tun_rx_dropped=N tun_txqueuelen=N` (the last when readable).
+    pub(crate) fn line(&self) -> String {
+        let Some(now) = self.refresh() else {
+            return " tun_counters=unavailable".to_owned();
+        };
+        let mut s = format!(
+            " tun_tx_dropped={} tun_rx_dropped={}",
+            now.tx_dropped.saturating_sub(self.start.tx_dropped),
+            now.rx_dropped.saturating_sub(self.start.rx_dropped)
+        );
+        if let Some(q) = now.tx_queue_len {
+            s.push_str(&format!(" tun_txqueuelen={q}"));
+        }
+        s
+    }
+
+    /// Reads the counters now and keeps them as the last reading; the last reading when
+    /// they cannot be read (the device is gone).
+    pub(crate) fn refresh(&self) -> Option<KernelCounters> {
+        let mut last = self.last.lock().ok()?;
+        if let Ok(now) = self.counters.read() {
+            *last = Some(now);
+        }
+        *last
+    }
+}
 
 /// Prints `sixgate: LINE` every `interval` seconds until `stop` is set; 0 prints nothing.
 pub(crate) fn spawn_stats_log<F>(stop: &Arc<AtomicBool>, interval: u64, line: F)
@@ -21,7 +92,7 @@ where
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(200));
             if Instant::now() >= next {
-                eprintln!("sixgate: {}", line());
+                log!("sixgate: {}", line());
                 next += Duration::from_secs(interval);
             }
         }
@@ -32,7 +103,7 @@ where
 /// each SIGUSR1.
 pub(crate) fn wait_for_stop(signals: &Signals, line: &dyn Fn() -> String, finished: &dyn Fn() -> bool) {
     while let Ok(Event::Report) = signals.wait() {
-        eprintln!("sixgate: {}", line());
+        log!("sixgate: {}", line());
         if finished() {
             break;
         }

@@ -13,6 +13,7 @@ use sixgate_io::dns::{Dns64Server, ServerOptions};
 use sixgate_io::signals::{Event, Signals};
 use sixgate_nat64::dns64::{Dns64, Dns64Config};
 
+use crate::daemon::log;
 use crate::CliError;
 
 /// Arguments of `sixgate dns64`.
@@ -67,11 +68,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let server =
         Dns64Server::bind(dns64, opts).map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", a.listen)))?;
     let stats = server.stats();
-    eprintln!(
-        "sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}",
-        server.local_addr()?,
-        a.upstream
-    );
+    log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
     let stop = Arc::new(AtomicBool::new(false));
     let runner = {
         let stop = Arc::clone(&stop);
@@ -82,7 +79,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
         })
     };
     let report = || {
-        eprintln!(
+        log!(
             "sixgate dns64: {} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
             stats.queries.load(Ordering::Relaxed),
             stats.upstream_failures.load(Ordering::Relaxed),

@@ -66,7 +66,7 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sixgate: {e}");
+            daemon::log!("sixgate: {e}");
             ExitCode::from(e.code)
         }
     }

@@ -14,6 +14,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Reason, Side, Verdict};
 use sixgate_nat64::Siit;
 
+use crate::daemon::log;
 use crate::nat64_config::{EngineOpts, FileConfig};
 use crate::CliError;
 
@@ -24,7 +25,18 @@ pub(crate) enum Nat64Cmd {
     /// into another, or one bare IP packet from standard input to standard output.
     Translate(Box<TranslateArgs>),
     /// Run the translator as a gateway on a TUN device, in the foreground, until SIGINT or
-    /// SIGTERM (SIGUSR1 prints the counters). Routes are left to the operator.
+    /// SIGTERM. SIGUSR1 prints the counters line (also every `stats_interval` seconds, and
+    /// at the end): packets received, forwarded, replied to and dropped by reason, write
+    /// errors, super-packets translated whole, and the kernel's own counts on the TUN
+    /// device since the start — `tun_tx_dropped` (dropped on their way to the gateway: its
+    /// queue was full), `tun_rx_dropped` (written by the gateway, dropped by the kernel) —
+    /// and the queue length `tun_txqueuelen`.
+    ///
+    /// Routes are left to the operator; the gateway prints the `ip route` commands at start.
+    /// They belong to the device: a device the gateway creates goes away when it exits
+    /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
+    /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
+    /// once) stays: a restarted gateway attaches to it and traffic flows again.
     Run(Box<RunArgs>),
 }
 
@@ -114,7 +126,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
     };
     match verdict {
         Verdict::Drop(r) => {
-            eprintln!("dropped: {} ({r:?})", r.name());
+            log!("dropped: {} ({r:?})", r.name());
             Ok(ExitCode::from(1))
         }
         Verdict::Forward(side) => {
@@ -125,14 +137,14 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
                 n += 1;
             }
             if n > 1 {
-                eprintln!("forwarded to the {} side as {n} fragments", side_name(side));
+                log!("forwarded to the {} side as {n} fragments", side_name(side));
             }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Reply(_) => {
             emit(&buf)?;
             let why = siit.counters().nonzero().map(|(r, _)| r.name()).next().unwrap_or("reply");
-            eprintln!("replied with an ICMP message ({why})");
+            log!("replied with an ICMP message ({why})");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -346,7 +358,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let errs = file.check(&text, &name);
     if !errs.is_empty() {
         for e in &errs[..errs.len() - 1] {
-            eprintln!("sixgate: {e}");
+            log!("sixgate: {e}");
         }
         return Err(CliError::input(errs[errs.len() - 1].clone()));
     }
@@ -411,44 +423,66 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
         .map_err(|e| CliError::failure(format!("{e}")))?;
-    eprintln!(
-        "sixgate: translating on {tun} ({queues} queue(s)); route to it the IPv6 prefixes that stand for IPv4 \
-         hosts and the IPv4 prefixes that stand for IPv6 hosts, e.g.:"
+    log!(
+        "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
+         after a restart on a new device, add them again; a persistent device made once with \
+         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):"
     );
-    if let Some(st) = &stateful {
-        for r in &st.pool4 {
-            eprintln!("  ip route add {} dev {tun}    # pool4", r.prefix);
-        }
+    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
+    for line in route_commands(&tun, &cfg, pool4) {
+        log!("  {line}");
     }
-    if let Some(p) = &cfg.pool6 {
-        eprintln!("  ip -6 route add {p} dev {tun}");
-    }
-    for e in cfg.eamt.entries() {
-        eprintln!("  ip route add {} dev {tun}    # or: ip -6 route add {} dev {tun}", e.v4(), e.v6());
-    }
-    eprintln!(
-        "  ip route add {}/32 dev {tun}; ip -6 route add {}/128 dev {tun}    # own addresses",
-        cfg.own_ipv4, cfg.own_ipv6
-    );
+    let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
+    let s = Serve { queues, interval, signals: &signals, tun_drops };
     match (stateful, shards) {
-        (_, Some(shards)) => serve(devs, queues, interval, &signals, move |k| shards.handle(k)),
-        (Some(st), None) => serve(devs, queues, interval, &signals, move |_| {
-            sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")
-        }),
-        (None, None) => {
-            serve(devs, queues, interval, &signals, move |_| Siit::new(cfg.clone()).expect("validated configuration"))
+        (_, Some(shards)) => serve(devs, s, move |k| shards.handle(k)),
+        (Some(st), None) => {
+            serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))
         }
+        (None, None) => serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration")),
     }
 }
 
-/// Runs one engine per queue until a signal asks to stop, logging counters.
-fn serve<E, F>(
-    devs: Vec<sixgate_io::TunDevice>,
+/// The `ip route` commands that send the gateway its traffic: the IPv6 prefixes standing
+/// for IPv4 hosts (pool6), the IPv4 prefixes standing for IPv6 hosts (pool4 in stateful
+/// mode), each EAM entry on the side that stands for the other one, and the translator's
+/// own addresses where no prefix above covers them.
+fn route_commands(tun: &str, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(p) = &cfg.pool6 {
+        v.push(format!("ip -6 route add {p} dev {tun}    # pool6"));
+    }
+    for r in pool4 {
+        v.push(format!("ip route add {} dev {tun}    # pool4", r.prefix));
+    }
+    // An EAM entry maps both ways (RFC 7757 §3); which side holds the hosts is the
+    // network's, not the file's: the IPv4 prefix is routed here when the IPv6 side holds
+    // them, the IPv6 prefix when the IPv4 side does.
+    for e in cfg.eamt.entries() {
+        v.push(format!("ip route add {} dev {tun}    # EAM {} = {}: hosts on the IPv6 side", e.v4(), e.v6(), e.v4()));
+        v.push(format!("ip -6 route add {} dev {tun}    # or, hosts on the IPv4 side", e.v6()));
+    }
+    if !pool4.iter().any(|r| r.prefix.contains(&cfg.own_ipv4)) {
+        v.push(format!("ip route add {}/32 dev {tun}    # own address", cfg.own_ipv4));
+    }
+    if !cfg.pool6.as_ref().is_some_and(|p| p.contains(cfg.own_ipv6)) {
+        v.push(format!("ip -6 route add {}/128 dev {tun}    # own address", cfg.own_ipv6));
+    }
+    v
+}
+
+/// How [`serve`] runs.
+struct Serve<'a> {
     queues: usize,
+    /// Seconds between counter lines (0: none).
     interval: u64,
-    signals: &sixgate_io::signals::Signals,
-    make: F,
-) -> Result<ExitCode, CliError>
+    signals: &'a sixgate_io::signals::Signals,
+    /// The TUN device's own drop counters, for the counters line.
+    tun_drops: Option<crate::daemon::TunDrops>,
+}
+
+/// Runs one engine per queue until a signal asks to stop, logging counters.
+fn serve<E, F>(devs: Vec<sixgate_io::TunDevice>, s: Serve<'_>, make: F) -> Result<ExitCode, CliError>
 where
     E: Engine + Send + 'static,
     F: FnMut(usize) -> E + Send + 'static,
@@ -461,8 +495,10 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
+    let Serve { queues, interval, signals, tun_drops } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
+    let final_read = tun_drops.clone();
     let total = {
         let published = Arc::clone(&published);
         move || {
@@ -483,8 +519,9 @@ where
             } else {
                 String::new()
             };
+            let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
             format!(
-                "received={} {} write_errors={} gso_whole={}{spread}",
+                "received={} {} write_errors={} gso_whole={}{kernel}{spread}",
                 sum.received, sum.counters, sum.write_errors, sum.whole
             )
         }
@@ -503,11 +540,51 @@ where
     };
     crate::daemon::spawn_stats_log(&stop, interval, total.clone());
     crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
+    // The device goes with the workers: its counters as they stop.
+    if let Some(t) = &final_read {
+        t.refresh();
+    }
     stop.store(true, Ordering::Relaxed);
     let results = workers.join().unwrap_or_default();
-    eprintln!("sixgate: stopped; final counters: {}", total());
+    log!("sixgate: stopped; final counters: {}", total());
     for r in results {
         r.map_err(|e| CliError::failure(format!("worker failed: {e}")))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_commands;
+    use sixgate_nat64::{Pool4Range, SiitConfig};
+
+    #[test]
+    fn route_commands_cover_the_configuration() {
+        let mut c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8:64::c000:201".parse().unwrap());
+        c.pool6 = Some("2001:db8:64::/96".parse().unwrap());
+        c.add_eam("2001:db8:6::/120", "203.0.113.0/24").unwrap();
+        let pool4 = [Pool4Range::new("198.51.100.0/28".parse().unwrap(), 1024, 65535)];
+        let cmds: Vec<String> = route_commands("nat64", &c, &pool4)
+            .into_iter()
+            .map(|l| l.split('#').next().unwrap_or_default().trim().to_owned())
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "ip -6 route add 2001:db8:64::/96 dev nat64",
+                "ip route add 198.51.100.0/28 dev nat64",
+                "ip route add 203.0.113.0/24 dev nat64",
+                "ip -6 route add 2001:db8:6::/120 dev nat64",
+                // The own IPv6 address is under pool6 already.
+                "ip route add 192.0.2.1/32 dev nat64",
+            ]
+        );
+        // Without pool6 the own IPv6 address needs its own route; an own IPv4 address in
+        // pool4 does not.
+        c.pool6 = None;
+        let pool4 = [Pool4Range::new("192.0.2.0/24".parse().unwrap(), 1024, 65535)];
+        let all = route_commands("t", &c, &pool4).join("\n");
+        assert!(all.contains("ip -6 route add 2001:db8:64::c000:201/128 dev t"), "{all}");
+        assert!(!all.contains("192.0.2.1/32"), "{all}");
+    }
 }

@@ -15,6 +15,7 @@ use sixgate_rdns::template::{AddrRange, Template, DEFAULT_LIMIT};
 use sixgate_rdns::zone::{write_template, PtrSet, ZoneHeader, ZoneWriter};
 use sixgate_rdns::RdnsError;
 
+use crate::daemon::log;
 use crate::CliError;
 
 /// `sixgate rdns` subcommands.
@@ -213,7 +214,7 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
         let (ptrs, problems) = set.finish();
         for d in &problems {
             let level = if a.strict { "error" } else { "warning" };
-            eprintln!("sixgate: {level}: {d}");
+            log!("sixgate: {level}: {d}");
         }
         if a.strict && !problems.is_empty() {
             return Err(CliError::input(format!(
@@ -262,7 +263,7 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
                 .and_then(|mut f| write(&mut f).map_err(lib_err))
                 .and_then(|n| fs::rename(&tmp, path).map(|()| n).map_err(CliError::from));
             match result {
-                Ok(n) => eprintln!("sixgate: wrote {n} PTR record(s) to {}", path.display()),
+                Ok(n) => log!("sixgate: wrote {n} PTR record(s) to {}", path.display()),
                 Err(e) => {
                     let _ = fs::remove_file(&tmp);
                     return Err(e);

@@ -35,6 +35,7 @@ use sixgate_core::engine::Counters;
 use sixgate_io::signals::Signals;
 use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
 
+use crate::daemon::log;
 use crate::CliError;
 
 /// `sixgate tunnel` subcommands.
@@ -262,7 +263,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
     let r = resolve(a)?;
     for w in r.cfg.warnings() {
-        eprintln!("sixgate: warning: {w}");
+        log!("sixgate: warning: {w}");
     }
     if check {
         println!("ok: {}", describe(&r));
@@ -281,20 +282,25 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     // A queue of an Ethernet device's default length between the kernel and this process,
     // so a few milliseconds without the CPU do not drop packets (the TUN default is 500).
     if let Err(e) = devs[0].set_tx_queue_len(1000) {
-        eprintln!("sixgate: warning: cannot set the TUN queue length: {e}");
+        log!("sixgate: warning: cannot set the TUN queue length: {e}");
     }
     let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(|e| CliError::failure(format!("{e}")))?;
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(|e| CliError::failure(format!("{e}")))?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
     let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
-    eprintln!("sixgate: tunnel up: {}", describe(&r));
+    log!("sixgate: tunnel up: {}", describe(&r));
     let stop = Arc::new(AtomicBool::new(false));
     let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
+    let tun_drops = crate::daemon::TunDrops::new(&io.tun);
+    let final_read = tun_drops.clone();
     let total = {
         let slot = Arc::clone(&slot);
-        move || match slot.lock() {
-            Ok(s) => format!("received={} {} write_errors={}", s.received, s.counters, s.write_errors),
-            Err(_) => "counters unavailable".to_owned(),
+        move || {
+            let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
+            match slot.lock() {
+                Ok(s) => format!("received={} {} write_errors={}{kernel}", s.received, s.counters, s.write_errors),
+                Err(_) => "counters unavailable".to_owned(),
+            }
         }
     };
     let worker = {
@@ -310,9 +316,13 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     };
     crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
     crate::daemon::wait_for_stop(&signals, &total, &|| worker.is_finished());
+    // The device goes with the worker: its counters as it stops.
+    if let Some(t) = &final_read {
+        t.refresh();
+    }
     stop.store(true, Ordering::Relaxed);
     let res = worker.join().unwrap_or_else(|_| Err(std::io::Error::other("worker panicked")));
-    eprintln!("sixgate: stopped; final counters: {}", total());
+    log!("sixgate: stopped; final counters: {}", total());
     res.map_err(|e| CliError::failure(format!("tunnel failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -40,6 +40,12 @@ impl Topo {
     }
 
     fn new(tag: &str, extra_config: &str) -> Self {
+        Self::build(tag, extra_config, false)
+    }
+
+    /// With `persistent`, the router gets a persistent multi-queue TUN device before the
+    /// gateway starts, as an operator makes one with `ip tuntap add`.
+    fn build(tag: &str, extra_config: &str, persistent: bool) -> Self {
         let p = format!("sg{}{tag}", std::process::id() % 100000);
         let dir = tempfile::tempdir().unwrap();
         let mut t = Self { p, gw: None, log: dir.path().join("gw.log"), dir };
@@ -65,6 +71,9 @@ impl Topo {
         must(&["ip", "-n", &h4, "route", "add", "203.0.113.0/24", "via", "198.51.100.1"]);
         must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
 
+        if persistent {
+            must(&["ip", "-n", &rt, "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
+        }
         let cfg = t.dir.path().join("gw.toml");
         std::fs::write(
             &cfg,
@@ -74,25 +83,32 @@ impl Topo {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(&t.log).unwrap();
-        let gw = Command::new("ip")
-            .args(["netns", "exec", &rt, env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        t.gw = Some(gw);
-        // Wait for the device, then route through it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sh(&["ip", "-n", &rt, "link", "show", "nat64"]).status.success() {
-            assert!(Instant::now() < deadline, "TUN device never appeared: {}", t.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        t.start_gateway("gw.log", &[]);
         must(&["ip", "-n", &rt, "-6", "route", "add", "2001:db8:64::/96", "dev", "nat64"]);
         must(&["ip", "-n", &rt, "route", "add", "203.0.113.0/24", "dev", "nat64"]);
         must(&["ip", "-n", &rt, "route", "add", "192.0.2.1/32", "dev", "nat64"]);
         t
+    }
+
+    /// Starts `sixgate nat64 run` with the topology's configuration (and `args`), its
+    /// standard error to `log`, and waits until it has its device.
+    fn start_gateway(&mut self, log: &str, args: &[&str]) {
+        self.log = self.dir.path().join(log);
+        let gw = Command::new("ip")
+            .args(["netns", "exec", &self.ns("rt"), env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
+            .arg(self.dir.path().join("gw.toml"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&self.log).unwrap())
+            .spawn()
+            .unwrap();
+        self.gw = Some(gw);
+        // The start line comes once the device is open.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains("translating on nat64") {
+            assert!(Instant::now() < deadline, "the gateway never opened its device: {}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn log_text(&self) -> String {
@@ -434,4 +450,289 @@ fn malformed_packets_dropped_and_counted_while_traffic_flows() {
     let o = t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let _ = std::io::stderr().flush();
+}
+
+/// A counter of a device in namespace `ns`, from `/sys/class/net/DEV/statistics`.
+fn link_stat(t: &Topo, ns: &str, dev: &str, stat: &str) -> u64 {
+    let o = t.exec(ns, &["cat", &format!("/sys/class/net/{dev}/statistics/{stat}")]);
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or_else(|_| panic!("{dev} {stat}: {}", text(&o)))
+}
+
+/// A `name=N` counter of a counters line (0 when absent: counters print only when nonzero).
+fn counter(c: &str, name: &str) -> u64 {
+    c.split_whitespace()
+        .find_map(|w| w.strip_prefix(name).and_then(|v| v.strip_prefix('=')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn paced_tcp_with_timestamps_through_the_offload_path_loses_nothing() {
+    skip_unless_root!();
+    if Command::new("iperf3").arg("--version").output().is_err() {
+        eprintln!("skipping: iperf3 not installed");
+        return;
+    }
+    let t = Topo::new("e", "");
+    // The router's links segment in software (no transmit offload): a super-packet the
+    // translator writes is cut by the kernel's own GSO on the way out, which refuses (and
+    // counts as a TX drop) a "super-packet" that needs no cutting.
+    for dev in ["v4b", "v6b"] {
+        must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);
+    }
+    for ns in ["h6", "h4"] {
+        let o = t.exec(ns, &["sysctl", "-qw", "net.ipv4.tcp_timestamps=1"]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let drops = |t: &Topo| link_stat(t, "rt", "v4b", "tx_dropped") + link_stat(t, "rt", "v6b", "tx_dropped");
+    // Upload (IPv6 → IPv4, where a short last segment leaves the super-packet on its own,
+    // RFC 7915 §5.1) and download (-R, IPv4 → IPv6), 300 Mbit/s for 5 s each.
+    for (dir, reverse) in [("IPv6 → IPv4", false), ("IPv4 → IPv6", true)] {
+        let server = Command::new("ip")
+            .args(["netns", "exec", &t.ns("h4"), "iperf3", "-s", "-1", "-p", "5201"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let before = drops(&t);
+        let mut args = vec!["iperf3", "-c", H4_V6, "-p", "5201", "-b", "300M", "-t", "5", "--json"];
+        if reverse {
+            args.push("-R");
+        }
+        let o = t.exec("h6", &args);
+        let _ = wait_output(server, Duration::from_secs(10));
+        assert!(o.status.success(), "iperf3 {dir}: {}", text(&o));
+        let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let sent = &j["end"]["sum_sent"];
+        let retrans = sent["retransmits"].as_u64().unwrap_or_else(|| panic!("no retransmits in {sent}"));
+        let bytes = sent["bytes"].as_u64().unwrap_or(0);
+        let dropped = drops(&t) - before;
+        eprintln!("{dir}: {bytes} bytes, {retrans} retransmissions, {dropped} TX drops on the router's links");
+        assert!(bytes > 100_000_000, "{dir}: only {bytes} bytes in 5 s at 300 Mbit/s");
+        assert_eq!((retrans, dropped), (0, 0), "{dir}: retransmissions and egress TX drops");
+    }
+    let c = t.counters();
+    assert!(gso_whole(&c) > 0, "no super-packet translated whole: {c}");
+    assert_eq!(counter(&c, "write_errors"), 0, "{c}");
+}
+
+#[test]
+fn gateway_survives_a_closed_stderr() {
+    skip_unless_root!();
+    use std::io::{BufRead, BufReader};
+    let ns = Netns::new("sgpipe", &["rt"]);
+    let cfg = ns.dir.path().join("gw.toml");
+    std::fs::write(
+        &cfg,
+        "tun = \"nat64\"\npool6 = \"2001:db8:64::/96\"\nipv4 = \"192.0.2.1\"\nipv6 = \"2001:db8:64::c000:201\"\n\
+         stats_interval = 1\n",
+    )
+    .unwrap();
+    let mut gw = Command::new("ip")
+        .args(["netns", "exec", &ns.ns("rt"), env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(gw.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("translating on nat64"), "{line}");
+    drop(err);
+    // SIGUSR1 lines and the once-a-second counters line, all into the broken pipe.
+    for _ in 0..3 {
+        let _ = sh(&["kill", "-USR1", &gw.id().to_string()]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let alive = gw.try_wait().unwrap().is_none();
+    let _ = sh(&["kill", "-TERM", &gw.id().to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Ok(Some(s)) = gw.try_wait() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = gw.kill();
+            let _ = gw.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(alive, "nat64 run ended on a log write to a closed pipe: {status:?}");
+    let status = status.expect("nat64 run did not stop on SIGTERM");
+    assert!(status.success(), "nat64 run exited with {status} after SIGTERM");
+}
+
+#[test]
+fn the_hosts_own_link_traffic_on_the_tun_is_counted_as_link_local() {
+    skip_unless_root!();
+    // No traffic at all: what reaches the gateway is what the router's kernel sends on the
+    // new device by itself (router solicitations, MLD reports).
+    let t = Topo::new("f", "");
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let c = loop {
+        let c = t.counters();
+        if counter(&c, "link-local") > 0 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(counter(&c, "link-local") > 0, "the kernel's own packets on the TUN: {c}");
+    assert_eq!(counter(&c, "forbidden-address"), 0, "{c}");
+    assert_eq!(counter(&c, "received"), counter(&c, "link-local"), "nothing else arrived: {c}");
+}
+
+#[test]
+fn the_kernels_tun_drops_appear_in_the_counters() {
+    skip_unless_root!();
+    let t = Topo::new("g", "");
+    let o = t.exec("h6", &["ping", "-6", "-c", "1", "-W", "3", H4_V6]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let c = t.counters();
+    assert_eq!((counter(&c, "tun_tx_dropped"), counter(&c, "tun_rx_dropped")), (0, 0), "{c}");
+    assert!(c.contains(" tun_tx_dropped=0 ") && c.contains(" tun_txqueuelen=500"), "{c}");
+    // A queue of 16 towards a gateway that does not read (stopped): of 200 datagrams, the
+    // kernel keeps 16 and drops the rest, where no counter of the gateway's own sees them.
+    must(&["ip", "-n", &t.ns("rt"), "link", "set", "nat64", "txqueuelen", "16"]);
+    t.signal("-STOP");
+    let o = t.exec(
+        "h6",
+        &[
+            PY,
+            "-c",
+            &format!(
+                "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n\
+                 for i in range(200): s.sendto(b'x'*100,('{H4_V6}',9))"
+            ),
+        ],
+    );
+    t.signal("-CONT");
+    assert!(o.status.success(), "{}", text(&o));
+    let c = t.counters();
+    let dropped = counter(&c, "tun_tx_dropped");
+    // (A few more if the kernel sent its own packets on the device meanwhile.)
+    assert!((150..=210).contains(&dropped), "TUN queue drops: {c}");
+    assert!(c.contains(" tun_txqueuelen=16"), "{c}");
+    // And in the final line.
+    t.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !t.log_text().contains("final counters") {
+        assert!(Instant::now() < deadline, "no final counters: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = t.log_text().lines().find(|l| l.contains("final counters")).unwrap_or_default().to_owned();
+    assert_eq!(counter(&last, "tun_tx_dropped"), dropped, "{last}");
+}
+
+#[test]
+fn a_persistent_tun_device_keeps_its_routes_across_kill_and_restart() {
+    skip_unless_root!();
+    // The operator made the device (`ip tuntap add dev nat64 mode tun multi_queue`) and its
+    // routes once; the gateway attaches to it (one queue, then two).
+    let mut t = Topo::build("h", "", true);
+    let ping = |t: &Topo| t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    let o = ping(&t);
+    assert!(o.status.success(), "before: {}", text(&o));
+    let routes = |t: &Topo| {
+        let o4 = t.exec("rt", &["ip", "route", "show", "dev", "nat64"]);
+        let o6 = t.exec("rt", &["ip", "-6", "route", "show", "dev", "nat64"]);
+        format!("{}{}", String::from_utf8_lossy(&o4.stdout), String::from_utf8_lossy(&o6.stdout))
+    };
+    let before = routes(&t);
+    assert!(before.contains("203.0.113.0/24") && before.contains("2001:db8:64::/96"), "{before}");
+    // kill -9: no cleanup at all.
+    t.signal("-KILL");
+    if let Some(mut gw) = t.gw.take() {
+        let _ = gw.wait();
+    }
+    assert!(sh(&["ip", "-n", &t.ns("rt"), "link", "show", "nat64"]).status.success(), "the device went away");
+    // Restart, with two queues this time: no operator step in between.
+    t.start_gateway("gw2.log", &["--queues", "2"]);
+    let o = ping(&t);
+    assert!(o.status.success(), "after kill -9 and restart: {}\n{}", text(&o), t.log_text());
+    let o = t.exec("h4", &["ping", "-c", "2", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "IPv4 → IPv6 after restart: {}", text(&o));
+    let after = routes(&t);
+    for r in ["203.0.113.0/24", "192.0.2.1", "2001:db8:64::/96"] {
+        assert!(after.contains(r), "route {r} lost: {after}");
+    }
+}
+
+#[test]
+fn the_printed_routes_restore_traffic_after_kill_and_restart() {
+    skip_unless_root!();
+    // The gateway makes its own device: after kill -9 the device and its routes are gone,
+    // and the commands it prints at start are what brings traffic back.
+    let mut t = Topo::new("i", "");
+    t.signal("-KILL");
+    if let Some(mut gw) = t.gw.take() {
+        let _ = gw.wait();
+    }
+    t.start_gateway("gw2.log", &[]);
+    let o = t.exec("h6", &["ping", "-6", "-c", "1", "-W", "1", H4_V6]);
+    assert!(!o.status.success(), "routes survived a new device?");
+    let log = t.log_text();
+    let cmds: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("  ip ") && !l.contains("# or"))
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .collect();
+    assert!(cmds.len() >= 3, "{log}");
+    for c in &cmds {
+        let args: Vec<&str> = c.split_whitespace().collect();
+        let o = t.exec("rt", &args);
+        assert!(o.status.success(), "{c}: {}", text(&o));
+    }
+    let o = t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    assert!(o.status.success(), "IPv6 → IPv4 with the printed routes {cmds:?}: {}", text(&o));
+    let o = t.exec("h4", &["ping", "-c", "2", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "IPv4 → IPv6 with the printed routes {cmds:?}: {}", text(&o));
+    // The translator's own address answers too (ICMP errors come from it).
+    let o = t.exec("h4", &["ping", "-c", "1", "-W", "2", "192.0.2.1"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn a_udp_super_packet_of_one_full_segment_and_a_short_one_arrives_whole() {
+    skip_unless_root!();
+    let t = Topo::new("j", "");
+    for dev in ["v4b", "v6b"] {
+        must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);
+    }
+    // 1840 bytes in 1400-byte segments from the IPv6 host: as IPv4 the 440-byte one leaves
+    // on its own without DF (RFC 7915 §5.1), and what remains is one segment, written as a
+    // plain packet. (Linux would also take it as one if it came with a UDP GSO type: its
+    // TUN counts a UDP packet as GSO only when longer than one segment after the UDP
+    // header; for TCP it counts from a 20-byte header, so with TCP options a one-segment
+    // "super-packet" passes as GSO and segmentation drops it — the TCP test above.)
+    let rx = t.python(
+        "h4",
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5006));s.settimeout(3)\n\
+         data=bytes(i%251 for i in range(1840))\nwant=[data[:1400],data[1400:]]\ngot=[]\n\
+         try:\n  while len(got)<2:\n    got.append(s.recvfrom(65535)[0])\nexcept socket.timeout: pass\n\
+         print(sorted(got)==sorted(want), len(got))",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let before = link_stat(&t, "rt", "v4b", "tx_dropped");
+    let o = t.exec(
+        "h6",
+        &[
+            PY,
+            "-c",
+            &format!(
+                "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.setsockopt(socket.SOL_UDP,103,1400)\n\
+                 s.sendto(bytes(i%251 for i in range(1840)),('{H4_V6}',5006))"
+            ),
+        ],
+    );
+    assert!(o.status.success(), "UDP_SEGMENT send: {}", text(&o));
+    let o = wait_output(rx, Duration::from_secs(10));
+    let dropped = link_stat(&t, "rt", "v4b", "tx_dropped") - before;
+    let c = t.counters();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "True 2", "{dropped} TX drops; {c}");
+    assert_eq!(dropped, 0);
+    assert!(gso_whole(&c) >= 1, "the super-packet went segment by segment: {c}");
 }

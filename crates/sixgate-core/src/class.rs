@@ -303,9 +303,42 @@ pub fn is_global_v4(a: Ipv4Addr) -> bool {
     }
 }
 
+/// Whether an IPv6 packet from `src` to `dst` is confined to its link: a link-local
+/// source (fe80::/10) or a multicast destination of interface-local or link-local scope
+/// (scop 1 or 2: ff01::/16, ff02::/16). Routers forward neither (RFC 4291 §2.5.6: "Routers
+/// must not forward any packets with Link-Local source or destination addresses to other
+/// links"; §2.7: nor multicast beyond its scope). On a TUN device these are the host's own
+/// stack speaking to the link: router solicitations, MLD reports, neighbour discovery.
+#[inline]
+pub fn is_link_scoped_v6(src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+    let (s, d) = (src.segments()[0], dst.segments()[0]);
+    s & 0xffc0 == 0xfe80 || (d >> 8 == 0xff && matches!(d & 0x000f, 1 | 2))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_scoped_v6() {
+        let a = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        // A router solicitation and an MLDv2 report as Linux sends them on a new device,
+        // and a report sent before the device has an address.
+        assert!(is_link_scoped_v6(a("fe80::3dfc:a4eb:d786:f339"), a("ff02::2")));
+        assert!(is_link_scoped_v6(a("fe80::1"), a("ff02::16")));
+        assert!(is_link_scoped_v6(a("::"), a("ff02::16")));
+        assert!(is_link_scoped_v6(a("2001:db8::1"), a("ff01::1")));
+        assert!(is_link_scoped_v6(a("febf::1"), a("2001:db8::1")), "fe80::/10 ends at febf");
+        assert!(is_link_scoped_v6(a("2001:db8::1"), a("ff12::1")), "transient link-scope group");
+        for (s, d) in [
+            ("2001:db8::1", "ff05::2"),
+            ("2001:db8::1", "ff0e::1"),
+            ("fec0::1", "2001:db8::1"),
+            ("2001:db8::1", "fe80::1"),
+        ] {
+            assert!(!is_link_scoped_v6(a(s), a(d)), "{s} → {d}");
+        }
+    }
 
     fn c4(s: &str) -> Classification {
         classify_v4(s.parse().unwrap())

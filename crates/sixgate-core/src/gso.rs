@@ -201,7 +201,11 @@ pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) 
 pub enum SuperOutcome<R> {
     /// The super-packet in `buf` was rewritten whole and goes out of `side`; its headers
     /// are now laid out as `layout`, and its transport checksum is still partial (the
-    /// segmenter completes it). Segment size unchanged.
+    /// segmenter completes it). Segment size unchanged. Its payload may be one segment or
+    /// less (`segments(&layout, seg) == 1`, e.g. two segments with the short last one cut
+    /// off as `tail`): that is a plain packet, which must not be handed on as a
+    /// super-packet (Linux's segmentation refuses one no longer than a segment), so the
+    /// caller completes its checksum and sends it as such.
     Whole {
         /// Where it goes.
         side: Side,

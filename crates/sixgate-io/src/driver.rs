@@ -18,7 +18,10 @@ pub struct WorkerStats<C> {
     pub counters: C,
     /// Packets read from the device.
     pub received: u64,
-    /// Write errors (e.g. a full device queue).
+    /// Writes the kernel refused (the engine counted their packets as forwarded; a batched
+    /// write that failed counts once, whatever number of its packets were lost). Packets it
+    /// accepted and dropped later show in the TUN device's own `rx_dropped`
+    /// ([`crate::TunCounters`]).
     pub write_errors: u64,
     /// GSO super-packets translated whole (each also counted once in `received`).
     pub whole: u64,
@@ -104,8 +107,6 @@ fn worker_offload<E: Engine>(
         GROTable, VirtioNetHdr, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
         VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN as VH,
     };
-    const NEEDS_CSUM: u8 = 1;
-    const GSO_ECN: u8 = 0x80;
 
     dev.dev().set_nonblocking(true)?;
     let mut rx = IoBuf::new();
@@ -218,18 +219,7 @@ fn worker_offload<E: Engine>(
                         if !tx.is_empty() {
                             flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
                         }
-                        let out = VirtioNetHdr {
-                            flags: NEEDS_CSUM,
-                            gso_type: match (layout.proto, layout.v6) {
-                                (6, false) => VIRTIO_NET_HDR_GSO_TCPV4,
-                                (6, true) => VIRTIO_NET_HDR_GSO_TCPV6,
-                                _ => VIRTIO_NET_HDR_GSO_UDP_L4,
-                            } | (hdr.gso_type & GSO_ECN),
-                            hdr_len: layout.headers() as u16,
-                            gso_size: hdr.gso_size,
-                            csum_start: layout.l3 as u16,
-                            csum_offset: layout.csum_offset() as u16,
-                        };
+                        let out = whole_header(rx.buf.as_mut_slice(), &layout, hdr.gso_size, hdr.gso_type & GSO_ECN);
                         let (start, end) = rx.buf.bounds();
                         let sent = start >= VH
                             && out.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
@@ -313,6 +303,47 @@ fn worker_offload<E: Engine>(
     }
     stats.publish(&mut engine, slot);
     Ok(())
+}
+
+/// `flags`: the transport checksum is partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM`).
+const NEEDS_CSUM: u8 = 1;
+/// `gso_type` bit: the super-packet carries ECN CWR (`VIRTIO_NET_HDR_GSO_ECN`).
+const GSO_ECN: u8 = 0x80;
+
+/// The virtio-net header for a super-packet translated whole ([`SuperOutcome::Whole`]),
+/// `pkt` holding it with its partial transport checksum at the place `layout` says.
+///
+/// One that needs no cutting — a payload of at most `gso_size`, as when the short last
+/// segment was split off to go on its own — is no super-packet: Linux's segmentation
+/// refuses a GSO packet no longer than one segment (`tcp_gso_segment`,
+/// `__udp_gso_segment`: `len <= mss` → `-EINVAL`) and drops it silently on the way out
+/// (`validate_xmit_skb`, counted as a TX drop of the egress device). (The TUN device takes
+/// the GSO type at its word when the packet is longer than one segment past a bare 20-byte
+/// TCP or 8-byte UDP header, `virtio_net_hdr_to_skb`: so TCP with options — timestamps, on
+/// by default — passes as GSO and is then dropped.) So it goes out as a
+/// plain packet: GSO type NONE, its checksum completed here. Otherwise the GSO type of
+/// its new shape (keeping the ECN bit `ecn`), the checksum left partial.
+///
+/// [`SuperOutcome::Whole`]: sixgate_core::gso::SuperOutcome::Whole
+fn whole_header(pkt: &mut [u8], layout: &sixgate_core::gso::Layout, gso_size: u16, ecn: u8) -> tun_rs::VirtioNetHdr {
+    use tun_rs::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
+    if sixgate_core::gso::segments(layout, gso_size) <= 1 {
+        // Cannot fail: the layout was read from this packet.
+        let _ = finish_checksum(pkt, layout.l3 as u16, layout.csum_offset() as u16);
+        return VirtioNetHdr::default();
+    }
+    VirtioNetHdr {
+        flags: NEEDS_CSUM,
+        gso_type: match (layout.proto, layout.v6) {
+            (6, false) => VIRTIO_NET_HDR_GSO_TCPV4,
+            (6, true) => VIRTIO_NET_HDR_GSO_TCPV6,
+            _ => VIRTIO_NET_HDR_GSO_UDP_L4,
+        } | ecn,
+        hdr_len: layout.headers() as u16,
+        gso_size,
+        csum_start: layout.l3 as u16,
+        csum_offset: layout.csum_offset() as u16,
+    }
 }
 
 /// Finishes a partial transport checksum in place: the field holds the pseudo-header sum;
@@ -429,4 +460,147 @@ fn worker_plain<E: Engine>(
 fn poll_readable(dev: &TunDevice) -> bool {
     let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Instant;
+
+    use sixgate_core::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
+    use sixgate_core::gso::{layout, process_super, SuperOutcome};
+    use sixgate_core::PacketBuf;
+    use sixgate_nat64::{Siit, SiitConfig};
+    use tun_rs::{VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
+
+    use super::{whole_header, GSO_ECN, NEEDS_CSUM};
+
+    const H6: &str = "2001:db8:6::2";
+    const H4_V6: &str = "2001:db8:64::c633:6402";
+
+    fn siit() -> Siit {
+        let mut c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8:64::c000:201".parse().unwrap());
+        c.pool6 = Some("2001:db8:64::/96".parse().unwrap());
+        c.add_eam("2001:db8:6::/120", "203.0.113.0/24").unwrap();
+        Siit::new(c).unwrap()
+    }
+
+    /// A TCP (with the 12 bytes of a timestamp option, as Linux sends by default) or UDP
+    /// super-packet, IPv6 from the EAM host to 198.51.100.2 or IPv4 the other way (DF set),
+    /// with the partial checksum Linux hands over for GSO.
+    fn super_packet(v6: bool, tcp: bool, payload: usize) -> Vec<u8> {
+        let l4 = if tcp { 32 } else { 8 };
+        let ulen = l4 + payload;
+        let proto = if tcp { 6 } else { 17 };
+        let (s6, d6): (Ipv6Addr, Ipv6Addr) = (H6.parse().unwrap(), H4_V6.parse().unwrap());
+        let (s4, d4): (Ipv4Addr, Ipv4Addr) = ("198.51.100.2".parse().unwrap(), "203.0.113.2".parse().unwrap());
+        let mut p = Vec::new();
+        if v6 {
+            p.extend_from_slice(&[0x60, 0, 0, 0]);
+            p.extend_from_slice(&(ulen as u16).to_be_bytes());
+            p.extend_from_slice(&[proto, 64]);
+            p.extend_from_slice(&s6.octets());
+            p.extend_from_slice(&d6.octets());
+        } else {
+            p.extend_from_slice(&[0x45, 0]);
+            p.extend_from_slice(&((20 + ulen) as u16).to_be_bytes());
+            p.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, proto, 0, 0]);
+            p.extend_from_slice(&s4.octets());
+            p.extend_from_slice(&d4.octets());
+            let c = sixgate_core::checksum::checksum(&p[..20]);
+            p[10..12].copy_from_slice(&c.to_be_bytes());
+        }
+        let partial =
+            if v6 { fold(pseudo_v6(s6, d6, proto, ulen as u32)) } else { fold(pseudo_v4(s4, d4, proto, ulen as u16)) };
+        p.extend_from_slice(&[0x30, 0x39, 0x14, 0x51]);
+        if tcp {
+            p.extend_from_slice(&[0, 0, 1, 0, 0, 0, 0, 7, 0x80, 0x10, 0x01, 0xf5]);
+            p.extend_from_slice(&partial.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
+        } else {
+            p.extend_from_slice(&(ulen as u16).to_be_bytes());
+            p.extend_from_slice(&partial.to_be_bytes());
+        }
+        p.extend((0..payload).map(|i| (i * 7) as u8));
+        p
+    }
+
+    /// The super-packet translated whole, then its virtio-net header as the worker writes it.
+    fn translate_whole(v6: bool, tcp: bool, payload: usize, seg: u16) -> (PacketBuf, tun_rs::VirtioNetHdr, bool) {
+        let mut e = siit();
+        let mut buf = PacketBuf::from_slice(&super_packet(v6, tcp, payload));
+        let mut probe = PacketBuf::new();
+        let out = process_super(&mut e, &mut buf, seg, &mut probe, Instant::now());
+        let Ok(SuperOutcome::Whole { layout: l, tail, .. }) = out else {
+            panic!("not translated whole: {out:?}");
+        };
+        let h = whole_header(buf.as_mut_slice(), &l, seg, 0);
+        (buf, h, tail)
+    }
+
+    /// The complete transport checksum of a plain packet verifies.
+    fn checksum_ok(p: &[u8]) -> bool {
+        let l = layout(p).unwrap();
+        let ulen = p.len() - l.l3;
+        let pseudo = if l.v6 {
+            let s: [u8; 16] = p[8..24].try_into().unwrap();
+            let d: [u8; 16] = p[24..40].try_into().unwrap();
+            pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
+        } else {
+            let s: [u8; 4] = p[12..16].try_into().unwrap();
+            let d: [u8; 4] = p[16..20].try_into().unwrap();
+            pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
+        };
+        fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
+    }
+
+    #[test]
+    fn a_short_last_segment_split_off_leaves_a_plain_packet_with_a_complete_checksum() {
+        // IPv6 → IPv4, two segments of 1428 (1500-byte IPv6 packets, timestamps on) and a
+        // last one of 100: as IPv4 the last goes alone without DF (RFC 7915 §5.1), and what
+        // remains is one segment of exactly gso_size.
+        for tcp in [true, false] {
+            let seg = if tcp { 1428 } else { 1452 };
+            let (buf, h, tail) = translate_whole(true, tcp, usize::from(seg) + 100, seg);
+            assert!(tail, "the short last segment is split off");
+            assert_eq!(layout(buf.as_slice()).unwrap().payload, usize::from(seg));
+            assert_eq!((h.gso_type, h.flags), (0, 0), "tcp {tcp}: one segment written as a super-packet");
+            assert!(checksum_ok(buf.as_slice()), "tcp {tcp}: checksum not completed");
+        }
+    }
+
+    #[test]
+    fn a_super_packet_of_one_segment_goes_out_plain_both_ways() {
+        for (v6, tcp) in [(true, true), (true, false), (false, true), (false, false)] {
+            let (buf, h, _) = translate_whole(v6, tcp, 1000, 1400);
+            assert_eq!((h.gso_type, h.flags), (0, 0), "v6 {v6} tcp {tcp}");
+            assert!(checksum_ok(buf.as_slice()), "v6 {v6} tcp {tcp}");
+        }
+    }
+
+    #[test]
+    fn two_segments_or_more_stay_a_super_packet_with_a_partial_checksum() {
+        for (v6, tcp, want) in [
+            (true, true, VIRTIO_NET_HDR_GSO_TCPV4),
+            (true, false, VIRTIO_NET_HDR_GSO_UDP_L4),
+            (false, true, VIRTIO_NET_HDR_GSO_TCPV6),
+            (false, false, VIRTIO_NET_HDR_GSO_UDP_L4),
+        ] {
+            // Three full segments (over 1280 bytes as IPv6, so with DF as IPv4, RFC 7915
+            // §5.1): nothing split off.
+            let (buf, h, tail) = translate_whole(v6, tcp, 3 * 1300, 1300);
+            assert!(!tail);
+            let l = layout(buf.as_slice()).unwrap();
+            assert_eq!(h.gso_type, want, "v6 {v6} tcp {tcp}");
+            assert_eq!(h.flags, NEEDS_CSUM);
+            assert_eq!((h.gso_size, h.hdr_len), (1300, l.headers() as u16));
+            assert_eq!((usize::from(h.csum_start), usize::from(h.csum_offset)), (l.l3, l.csum_offset()));
+            let mut b = buf.as_slice().to_vec();
+            assert_eq!(whole_header(&mut b, &l, 1300, GSO_ECN).gso_type, want | GSO_ECN, "ECN kept");
+        }
+        // IPv6 → IPv4 with a short last segment split off, two full ones left: still GSO.
+        let (_, h, tail) = translate_whole(true, true, 2 * 1428 + 100, 1428);
+        assert!(tail);
+        assert_eq!((h.gso_type, h.flags), (VIRTIO_NET_HDR_GSO_TCPV4, NEEDS_CSUM));
+    }
 }

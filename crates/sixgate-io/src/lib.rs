@@ -19,5 +19,5 @@ pub mod tunnel;
 pub use driver::{run_workers, Published, WorkerStats};
 pub use packet_io::PacketIo;
 pub use raw::RawIpv4;
-pub use tun::{TunDevice, TunOptions};
+pub use tun::{KernelCounters, TunCounters, TunDevice, TunOptions};
 pub use tunnel::{run_tunnel, TunnelIo};

@@ -25,6 +25,10 @@ sixgate_core::drop_reasons! {
         UntranslatableDestination = "untranslatable-destination",
         /// An address no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
         ForbiddenAddress = "forbidden-address",
+        /// Link-scoped IPv6 (a link-local source, or an interface- or link-local multicast
+        /// destination): never forwarded (RFC 4291 §2.5.6, §2.7). On the TUN device these
+        /// are the host's own router solicitations and MLD reports.
+        LinkLocal = "link-local",
         /// An IPv4 address on the configured denylist.
         DenylistedAddress = "denylisted-address",
         /// A non-global IPv4 address with the well-known prefix (RFC 6052 §3.1).

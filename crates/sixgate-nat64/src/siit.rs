@@ -252,11 +252,15 @@ impl Siit {
     }
 
     fn with_fast_path(mut self) -> Self {
-        // Not for a multicast pool6 (the general path refuses its destinations), nor for a
+        // Not for a multicast or link-local pool6 (the general path refuses its addresses), nor for a
         // prefix whose words sum to 0 in one's complement: there the constant update gives
         // 0xffff where the general path's per-address update gives 0 for a TCP checksum
         // field of 0xffff (the same value, another representation).
-        let fast_ok = |net: Ipv6Addr| !net.is_multicast() && checksum::fold(sum_v6(net)) != 0xffff;
+        let fast_ok = |net: Ipv6Addr| {
+            !net.is_multicast()
+                && !sixgate_core::class::is_link_scoped_v6(net, net)
+                && checksum::fold(sum_v6(net)) != 0xffff
+        };
         self.fast = match self.cfg.pool6 {
             Some(p)
                 if p.prefix_len() == 96
@@ -1012,6 +1016,9 @@ impl Siit {
         }
         if dst6 == self.cfg.own_ipv6 {
             return self.local_v6(buf, off, nh, frag.is_some());
+        }
+        if sixgate_core::class::is_link_scoped_v6(src6, dst6) {
+            return Out::Drop(R::LinkLocal);
         }
         if dst6.is_multicast() {
             return Out::Drop(R::ForbiddenAddress);

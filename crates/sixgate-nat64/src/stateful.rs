@@ -1751,6 +1751,9 @@ impl Nat64 {
         let end = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let l4 = &p[off..end];
         let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
+        if sixgate_core::class::is_link_scoped_v6(src6, dst6) {
+            return Err(Nat64Drop::Xlate(DropReason::LinkLocal));
+        }
         if !self.pool6.contains(dst6) {
             return Err(Nat64Drop::Xlate(DropReason::UntranslatableDestination));
         }
