@@ -307,9 +307,10 @@ pub fn is_global_v4(a: Ipv4Addr) -> bool {
 /// 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, and everything that is not unicast — 224.0.0.0/4
 /// (multicast) and 240.0.0.0/4 (reserved "Class E", with 255.255.255.255 in it).
 ///
-/// RFC 7915 §4.1 (and §5.1 for the translated source) has the translator silently drop "an
-/// illegal source address (e.g., 0.0.0.0, 127.0.0.1, etc.)", "as discussed in Section 5.3.7
-/// of [RFC1812]". RFC 1812 §5.3.7 (Martian Address Filtering) makes a source invalid on
+/// RFC 7915 §4.1 has the translator silently drop "an illegal source address (e.g.,
+/// 0.0.0.0, 127.0.0.1, etc.)", citing RFC 1812 §5.3.7 (§5.1 says the same of an illegal
+/// IPv6 source; the IPv4 addresses an IPv6 packet translates to are held to this rule
+/// too). RFC 1812 §5.3.7 (Martian Address Filtering) makes a source invalid on
 /// network 0, on network 127 or when it is not unicast, and a destination invalid on network
 /// 0, network 127 or in Class E (255.255.255.255 is never forwarded either, §5.3.5.1);
 /// RFC 3927 §7: a router MUST NOT forward a packet with a link-local source or destination.
