@@ -1860,6 +1860,11 @@ impl Nat64 {
                     _ => (52, Some((50, false))),
                 };
                 rewrite(p, at, b.p4, ck, Some(22));
+                // RFC 6146 §3.8 hairpinning: an error to a pool address goes back in, like
+                // any other packet (outbound).
+                if self.local_hairpin && self.pool_addr(be32(p, 16)) {
+                    return self.inbound(buf, now, true);
+                }
                 Ok(Out::Fwd(Side::V4))
             }
             other => Ok(other),
