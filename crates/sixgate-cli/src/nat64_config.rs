@@ -20,6 +20,9 @@
 //! [[eam]]
 //! ipv6 = "2001:db8:1::/120"
 //! ipv4 = "198.51.100.0/24"
+//! [[eam]]                     # the IPv6 suffix may be longer than the IPv4 suffix (RFC 7757 §3.2):
+//! ipv6 = "2001:db8:1c6:3364::/72"   # 198.18.0.7 = 2001:db8:1c6:3364:7::
+//! ipv4 = "198.18.0.0/24"
 //! ```
 //!
 //! The gateway (`sixgate nat64 run`) also takes, with `mode = "stateful"` (RFC 6146):
@@ -60,7 +63,9 @@ pub(crate) struct EngineOpts {
     /// RFC 6052 translation prefix (/32, /40, /48, /56, /64 or /96), e.g. 64:ff9b::/96.
     #[arg(long, value_name = "PREFIX")]
     pub(crate) pool6: Option<String>,
-    /// Explicit address mapping V6PREFIX=V4PREFIX (RFC 7757); repeat for more.
+    /// Explicit address mapping V6PREFIX=V4PREFIX (RFC 7757); repeat for more. The IPv4
+    /// suffix goes right after the IPv6 prefix, so the IPv6 suffix may be longer (e.g.
+    /// 2001:db8:1c6:3364::/72=198.51.100.0/24), never shorter (RFC 7757 §3.2).
     #[arg(long, value_name = "V6PREFIX=V4PREFIX")]
     pub(crate) eam: Vec<String>,
     /// The translator's own IPv4 address (source of the ICMPv4 errors it sends)
@@ -555,6 +560,9 @@ answer_pings = false
 [[eam]]
 ipv6 = "2001:db8:1::/120"
 ipv4 = "198.51.100.0/24"
+[[eam]]
+ipv6 = "2001:db8:1c6:3364::/72"
+ipv4 = "203.0.113.0/24"
 "#;
         let f = FileConfig::parse(text, "t.toml").unwrap();
         let mut o = EngineOpts::default();
@@ -567,7 +575,7 @@ ipv4 = "198.51.100.0/24"
         assert!(c.amend_udp_checksum_zero);
         assert_eq!(c.traffic_class, TosPolicy::Zero);
         assert_eq!(c.tos, TosPolicy::Force(32));
-        assert_eq!(c.eamt.len(), 1);
+        assert_eq!(c.eamt.len(), 2);
         assert_eq!(c.denylist4.len(), 1);
         assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 10, burst: 5 });
         assert!(!c.answer_pings);
@@ -625,8 +633,14 @@ max_fragment_bytes = 9000
         let e = o.to_config().unwrap_err();
         assert!(e.message.contains("pool6") && e.message.contains("/33"), "{}", e.message);
         o.pool6 = Some("2001:db8::/96".into());
-        o.eam = vec!["2001:db8:1::/120=198.51.100.0/25".into()];
+        // RFC 7757 §3.2: an IPv4 suffix longer than the IPv6 suffix is refused ...
+        o.eam = vec!["2001:db8:1::/121=198.51.100.0/24".into()];
         let e = o.to_config().unwrap_err();
-        assert!(e.message.contains("eam"), "{}", e.message);
+        assert!(e.message.contains("eam") && e.message.contains("RFC 7757"), "{}", e.message);
+        // ... a shorter one is legal.
+        o.eam = vec!["2001:db8:1::/120=198.51.100.0/25".into(), "2001:db8:1c6:3364::/72=203.0.113.0/24".into()];
+        let c = o.to_config().unwrap();
+        assert_eq!(c.eamt.v4_to_v6("203.0.113.7".parse().unwrap()), Some("2001:db8:1c6:3364:7::".parse().unwrap()));
+        assert_eq!(c.eamt.v4_to_v6("198.51.100.9".parse().unwrap()), Some("2001:db8:1::12".parse().unwrap()));
     }
 }

@@ -150,10 +150,33 @@ pub fn update(hc: u16, old: u32, new: u32) -> u16 {
 /// one's complement, so the update is unchanged; only the final representation differs.
 #[inline]
 pub fn update_udp(hc: u16, old: u32, new: u32) -> u16 {
-    match update(hc, old, new) {
-        0 => 0xffff,
-        c => c,
+    udp_field(update(hc, old, new))
+}
+
+/// The UDP checksum field for a computed (or updated) checksum `c`: RFC 768 sends a
+/// computed zero as 0xffff, because a zero field means "no checksum" (allowed in IPv4 only;
+/// RFC 8200 §8.1 makes it invalid in IPv6). The one place every engine takes this from.
+///
+/// ```
+/// use sixgate_core::checksum::udp_field;
+/// assert_eq!(udp_field(0), 0xffff);
+/// assert_eq!(udp_field(0x1234), 0x1234);
+/// ```
+#[inline(always)]
+pub const fn udp_field(c: u16) -> u16 {
+    if c == 0 {
+        0xffff
+    } else {
+        c
     }
+}
+
+/// Whether a UDP checksum field carries a checksum: zero means the sender computed none
+/// (RFC 768), which is legal in IPv4 and invalid in IPv6 (RFC 8200 §8.1). A field that
+/// carries none is left as it is by an incremental update.
+#[inline(always)]
+pub const fn udp_has_checksum(field: u16) -> bool {
+    field != 0
 }
 
 #[cfg(test)]

@@ -315,6 +315,55 @@ pub fn is_link_scoped_v6(src: Ipv6Addr, dst: Ipv6Addr) -> bool {
     s & 0xffc0 == 0xfe80 || (d >> 8 == 0xff && matches!(d & 0x000f, 1 | 2))
 }
 
+/// Whether an IPv4 address is one that no translator (or router) may forward to or from:
+/// 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, and everything that is not unicast — 224.0.0.0/4
+/// (multicast) and 240.0.0.0/4 (reserved "Class E", with 255.255.255.255 in it).
+///
+/// RFC 7915 §4.1 has the translator silently drop "an illegal source address (e.g.,
+/// 0.0.0.0, 127.0.0.1, etc.)", citing RFC 1812 §5.3.7 (§5.1 says the same of an illegal
+/// IPv6 source; the IPv4 addresses an IPv6 packet translates to are held to this rule
+/// too). RFC 1812 §5.3.7 (Martian Address Filtering) makes a source invalid on
+/// network 0, on network 127 or when it is not unicast, and a destination invalid on network
+/// 0, network 127 or in Class E (255.255.255.255 is never forwarded either, §5.3.5.1);
+/// RFC 3927 §7: a router MUST NOT forward a packet with a link-local source or destination.
+/// These are the blocks the IANA IPv4 Special-Purpose Address Registry marks not
+/// forwardable because of what they are, not what they are for: the registry also says
+/// "forwardable: false" for the documentation blocks and 192.0.0.0/24, which stay
+/// translatable (a translator that refused them would refuse every documented example and
+/// RFC 7600's dummy address).
+///
+/// One rule for every engine: the stateless translator (general and fast path), the
+/// stateful NAT64 and its pool validation all call this. Every block is a /16 or shorter,
+/// so the answer depends only on the first 16 bits.
+#[inline(always)]
+pub const fn is_forbidden_v4(a: Ipv4Addr) -> bool {
+    let x = a.to_bits();
+    let top = x >> 24;
+    // RFC 1812 §5.3.7: networks 0 and 127; RFC 3927 §7: 169.254/16; RFC 1812 §5.3.7: not
+    // unicast (224.0.0.0/4 multicast, 240.0.0.0/4 Class E including 255.255.255.255).
+    top == 0 || top == 127 || x >> 16 == 0xa9fe || top >= 224
+}
+
+/// For each first octet, whether some address with that first octet is
+/// [forbidden](is_forbidden_v4): a one-load screen in front of the full check. Built from
+/// [`is_forbidden_v4`] itself (every one of its blocks is a /16 or shorter, so looking at
+/// each /16 decides it).
+pub static MAY_BE_FORBIDDEN_V4: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut j = 0;
+        while j < 256 {
+            if is_forbidden_v4(Ipv4Addr::new(i as u8, j as u8, 0, 0)) {
+                t[i] = true;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,6 +467,78 @@ mod tests {
                 let a = Ipv4Addr::new(first, rest[0], rest[1], rest[2]);
                 assert_eq!(is_global_v4(a), classify_v4(a).global, "{a}");
             }
+        }
+    }
+
+    /// [`is_forbidden_v4`] against every block of the IANA IPv4 special-purpose registry
+    /// (first, middle and last address), with the reason for each answer.
+    #[test]
+    fn forbidden_v4_over_the_registry() {
+        // (block, forbidden): RFC 7915 §4.1 → RFC 1812 §5.3.7, RFC 3927 §7.
+        let expected: &[(&str, bool)] = &[
+            ("0.0.0.0/8", true),          // RFC 1812 §5.3.7: network 0
+            ("10.0.0.0/8", false),        // private use
+            ("100.64.0.0/10", false),     // shared address space: forwardable
+            ("127.0.0.0/8", true),        // RFC 1812 §5.3.7: network 127
+            ("169.254.0.0/16", true),     // RFC 3927 §7: never forwarded
+            ("172.16.0.0/12", false),     // private use
+            ("192.0.0.0/24", false),      // IETF protocol assignments: not a martian
+            ("192.0.0.0/29", false),      // DS-Lite: forwardable
+            ("192.0.0.8/32", false),      // RFC 7600 dummy: the source of translators' errors
+            ("192.0.0.9/32", false),      // PCP anycast: global
+            ("192.0.0.10/32", false),     // TURN anycast: global
+            ("192.0.0.170/31", false),    // NAT64 discovery: only ever a DNS answer
+            ("192.0.2.0/24", false),      // documentation
+            ("192.31.196.0/24", false),   // AS112: global
+            ("192.52.193.0/24", false),   // AMT: global
+            ("192.88.99.0/24", false),    // deprecated 6to4 relay anycast
+            ("192.168.0.0/16", false),    // private use
+            ("192.175.48.0/24", false),   // AS112: global
+            ("198.18.0.0/15", false),     // benchmarking: forwardable
+            ("198.51.100.0/24", false),   // documentation
+            ("203.0.113.0/24", false),    // documentation
+            ("224.0.0.0/4", true),        // RFC 1812 §5.3.7: not unicast (multicast)
+            ("240.0.0.0/4", true),        // RFC 1812 §5.3.7: Class E destination, not unicast
+            ("255.255.255.255/32", true), // RFC 1812 §5.3.5.1: limited broadcast
+        ];
+        for e in V4 {
+            let Some(&(_, want)) = expected.iter().find(|x| x.0 == e.block) else {
+                panic!("registry block {} has no expected answer", e.block);
+            };
+            let n: ipnet::Ipv4Net = e.block.parse().unwrap();
+            let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+            for x in [lo, lo + (hi - lo) / 2, hi] {
+                let a = Ipv4Addr::from(x);
+                // A block nested in a forbidden one is forbidden (255.255.255.255 in 240/4).
+                assert_eq!(is_forbidden_v4(a), want, "{a} in {}", e.block);
+            }
+        }
+        assert_eq!(expected.len(), V4.len());
+        // Outside the registry: ordinary unicast.
+        for a in ["1.1.1.1", "8.8.8.8", "74.207.254.16", "126.255.255.255", "128.0.0.0", "223.255.255.255"] {
+            assert!(!is_forbidden_v4(a.parse().unwrap()), "{a}");
+        }
+        for a in ["169.253.255.255", "169.255.0.0"] {
+            assert!(!is_forbidden_v4(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    /// The screen agrees with the function: it is true exactly for the first octets that
+    /// have a forbidden address, and the function depends only on the first 16 bits.
+    #[test]
+    fn forbidden_v4_screen_is_exact() {
+        for hi in 0..=0xffffu32 {
+            let f = is_forbidden_v4(Ipv4Addr::from(hi << 16));
+            for lo in [1u32, 0x00ff, 0x8000, 0xffff] {
+                assert_eq!(is_forbidden_v4(Ipv4Addr::from((hi << 16) | lo)), f, "{hi:#x}/16");
+            }
+            if f {
+                assert!(MAY_BE_FORBIDDEN_V4[(hi >> 8) as usize], "{hi:#x}/16");
+            }
+        }
+        for (o, &m) in MAY_BE_FORBIDDEN_V4.iter().enumerate() {
+            let any = (0..=255u8).any(|b| is_forbidden_v4(Ipv4Addr::new(o as u8, b, 0, 0)));
+            assert_eq!(m, any, "first octet {o}");
         }
     }
 

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod gso;
 pub mod ratelimit;
 pub mod rfc6052;
+pub mod router;
 pub mod text;
 pub mod wire;
 

@@ -1,8 +1,11 @@
 //! The Explicit Address Mapping Table (RFC 7757).
 //!
-//! Each entry maps an IPv6 prefix to an IPv4 prefix with the same number of suffix bits
-//! (RFC 7757 §3.2); the suffix is copied. Lookups are longest-prefix match in both
-//! directions (§3.3), and an EAM match takes precedence over RFC 6052.
+//! Each entry maps an IPv6 prefix to an IPv4 prefix (RFC 7757 §3.2). The IPv4 suffix (the
+//! bits after the IPv4 prefix) is copied into the bits right after the IPv6 prefix; when the
+//! IPv6 suffix is longer, its remaining low bits are zero in the IPv4 → IPv6 direction and
+//! not looked at in the IPv6 → IPv4 direction. An entry whose IPv4 suffix is longer than its
+//! IPv6 suffix cannot hold its addresses and is refused. Lookups are longest-prefix match in
+//! both directions (§3.3), and an EAM match takes precedence over RFC 6052.
 //!
 //! ```
 //! use sixgate_nat64::eamt::{Eam, Eamt};
@@ -10,6 +13,10 @@
 //! t.insert(Eam::new("2001:db8:1::/120".parse().unwrap(), "198.51.100.0/24".parse().unwrap()).unwrap()).unwrap();
 //! assert_eq!(t.v4_to_v6("198.51.100.7".parse().unwrap()), Some("2001:db8:1::7".parse().unwrap()));
 //! assert_eq!(t.v6_to_v4("2001:db8:1::7".parse().unwrap()), Some("198.51.100.7".parse().unwrap()));
+//! // Suffixes of unequal size: 8 IPv4 bits land in bits 72..80 of the IPv6 address.
+//! t.insert(Eam::new("2001:db8:1c6:3364::/72".parse().unwrap(), "203.0.113.0/24".parse().unwrap()).unwrap()).unwrap();
+//! assert_eq!(t.v4_to_v6("203.0.113.7".parse().unwrap()), Some("2001:db8:1c6:3364:7::".parse().unwrap()));
+//! assert_eq!(t.v6_to_v4("2001:db8:1c6:3364:7::1".parse().unwrap()), Some("203.0.113.7".parse().unwrap()));
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -28,15 +35,21 @@ pub struct Eam {
     m6: u128,
     n4: u32,
     m4: u32,
+    /// How many low bits of the IPv6 suffix the IPv4 suffix does not fill (0..=128).
+    pad: u32,
 }
 
 impl Eam {
-    /// A mapping; the two prefixes must have the same number of suffix bits
-    /// (RFC 7757 §3.2) and no host bits set.
+    /// A mapping; the IPv4 suffix must fit in the IPv6 suffix (RFC 7757 §3.2: the IPv6
+    /// suffix may be longer, never shorter) and neither prefix may have host bits set.
     pub fn new(v6: Ipv6Net, v4: Ipv4Net) -> Result<Self, Error> {
-        if 128 - u32::from(v6.prefix_len()) != 32 - u32::from(v4.prefix_len()) {
+        let bits6 = 128 - u32::from(v6.prefix_len());
+        let bits4 = 32 - u32::from(v4.prefix_len());
+        // RFC 7757 §3.2: refused only when the IPv4 suffix is longer than the IPv6 suffix
+        // (some IPv4 addresses would have no IPv6 counterpart).
+        if bits4 > bits6 {
             return Err(Error::Config(format!(
-                "EAM {v6}={v4}: the prefixes must leave the same number of suffix bits (RFC 7757 §3.2)"
+                "EAM {v6}={v4}: the IPv4 suffix ({bits4} bits) is longer than the IPv6 suffix ({bits6} bits) (RFC 7757 §3.2)"
             )));
         }
         if v6.trunc() != v6 || v4.trunc() != v4 {
@@ -49,6 +62,7 @@ impl Eam {
             m6: u128::from(v6.netmask()),
             n4: u32::from(v4.network()),
             m4: u32::from(v4.netmask()),
+            pad: bits6 - bits4,
         })
     }
 
@@ -108,7 +122,13 @@ impl Eamt {
             return None;
         }
         let x = u32::from(a);
-        self.by_v4.iter().find(|e| x & e.m4 == e.n4).map(|e| Ipv6Addr::from(e.n6 | u128::from(x & !e.m4)))
+        // RFC 7757 §3.2: the IPv4 suffix goes right after the IPv6 prefix; the IPv6
+        // suffix's remaining low bits are zero. (An IPv4 /32 has no suffix: 0 shifted by
+        // any amount, up to 128 for a ::/0 entry, is 0.)
+        self.by_v4
+            .iter()
+            .find(|e| x & e.m4 == e.n4)
+            .map(|e| Ipv6Addr::from(e.n6 | u128::from(x & !e.m4).checked_shl(e.pad).unwrap_or(0)))
     }
 
     /// Translates an IPv6 address by longest-prefix match, if an entry covers it.
@@ -118,7 +138,12 @@ impl Eamt {
             return None;
         }
         let x = u128::from(a);
-        self.by_v6.iter().find(|e| x & e.m6 == e.n6).map(|e| Ipv4Addr::from(e.n4 | (x & !e.m6) as u32))
+        // RFC 7757 §3.2: the IPv4 suffix is read from the same bits, right after the IPv6
+        // prefix; the low bits after it are not part of the mapping and are not looked at.
+        self.by_v6.iter().find(|e| x & e.m6 == e.n6).map(|e| {
+            let suffix = (x & !e.m6).checked_shr(e.pad).unwrap_or(0) as u32;
+            Ipv4Addr::from(e.n4 | (suffix & !e.m4))
+        })
     }
 
     /// Whether an IPv4 address is covered by an entry (for EAM hairpinning, RFC 7757 §4).
@@ -155,11 +180,108 @@ mod tests {
 
     #[test]
     fn bad_entries_refused() {
-        assert!(Eam::new("2001:db8::/120".parse().unwrap(), "192.0.2.0/25".parse().unwrap()).is_err());
+        // RFC 7757 §3.2: an IPv4 suffix longer than the IPv6 suffix cannot be held.
+        assert!(Eam::new("2001:db8::/121".parse().unwrap(), "192.0.2.0/24".parse().unwrap()).is_err());
+        assert!(Eam::new("2001:db8::/128".parse().unwrap(), "192.0.2.0/31".parse().unwrap()).is_err());
+        // A shorter IPv4 suffix is legal.
+        assert!(Eam::new("2001:db8::/120".parse().unwrap(), "192.0.2.0/25".parse().unwrap()).is_ok());
         assert!(Eam::new("2001:db8::1/120".parse().unwrap(), "192.0.2.0/24".parse().unwrap()).is_err());
+        assert!(Eam::new("2001:db8::/120".parse().unwrap(), "192.0.2.1/24".parse().unwrap()).is_err());
         let mut t = Eamt::default();
         t.insert(eam("2001:db8::/120", "192.0.2.0/24")).unwrap();
         assert!(t.insert(eam("2001:db8:1::/120", "192.0.2.0/24")).is_err());
+    }
+
+    /// RFC 7757 §3.2 with suffixes of unequal size: `2001:db8:1c6:3364::/72 =
+    /// 198.51.100.0/24` (8 IPv4 bits in bits 72..80) and `2001:db8::/120 = 192.0.2.0/25`
+    /// (7 IPv4 bits in bits 120..127, the last bit zero).
+    #[test]
+    fn unequal_suffixes() {
+        let mut t = Eamt::default();
+        t.insert(eam("2001:db8:1c6:3364::/72", "198.51.100.0/24")).unwrap();
+        t.insert(eam("2001:db8::/120", "192.0.2.0/25")).unwrap();
+        let v4 = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let v6 = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        for (a4, a6) in [
+            ("198.51.100.0", "2001:db8:1c6:3364::"),
+            ("198.51.100.2", "2001:db8:1c6:3364:2::"),
+            ("198.51.100.255", "2001:db8:1c6:3364:ff::"),
+            ("192.0.2.0", "2001:db8::"),
+            ("192.0.2.1", "2001:db8::2"),
+            ("192.0.2.100", "2001:db8::c8"),
+            ("192.0.2.127", "2001:db8::fe"),
+        ] {
+            assert_eq!(t.v4_to_v6(v4(a4)), Some(v6(a6)), "{a4}");
+            assert_eq!(t.v6_to_v4(v6(a6)), Some(v4(a4)), "{a6}");
+        }
+        // 192.0.2.128/25 is outside the entry.
+        assert_eq!(t.v4_to_v6(v4("192.0.2.128")), None);
+        // IPv6 → IPv4 reads the suffix from the bits after the prefix; the bits below it
+        // are not part of the mapping.
+        assert_eq!(t.v6_to_v4(v6("2001:db8:1c6:3364:2:ffff:ffff:ffff")), Some(v4("198.51.100.2")));
+        assert_eq!(t.v6_to_v4(v6("2001:db8:1c6:3364:2::1")), Some(v4("198.51.100.2")));
+        assert_eq!(t.v6_to_v4(v6("2001:db8::3")), Some(v4("192.0.2.1")));
+        // The first 8 bits of the IPv6 suffix of the /72 are the IPv4 suffix; past the
+        // IPv6 prefix nothing matches.
+        assert_eq!(t.v6_to_v4(v6("2001:db8:1c6:3365::")), None);
+    }
+
+    /// RFC 7757 §3.3's example table, which mixes equal and unequal suffixes
+    /// (192.0.2.128/26 = 2001:db8:dddd::/64: 6 IPv4 bits at the top of a 64-bit suffix).
+    #[test]
+    fn rfc7757_example_table() {
+        let mut t = Eamt::default();
+        t.insert(eam("2001:db8:aaaa::/128", "192.0.2.1/32")).unwrap();
+        t.insert(eam("2001:db8:bbbb::b/128", "192.0.2.2/32")).unwrap();
+        t.insert(eam("2001:db8:cccc::/124", "192.0.2.16/28")).unwrap();
+        t.insert(eam("2001:db8:dddd::/64", "192.0.2.128/26")).unwrap();
+        t.insert(eam("64:ff9b::/127", "192.0.2.192/31")).unwrap();
+        for (a4, a6) in [
+            ("192.0.2.1", "2001:db8:aaaa::"),
+            ("192.0.2.2", "2001:db8:bbbb::b"),
+            ("192.0.2.16", "2001:db8:cccc::"),
+            ("192.0.2.24", "2001:db8:cccc::8"),
+            ("192.0.2.31", "2001:db8:cccc::f"),
+            ("192.0.2.128", "2001:db8:dddd::"),
+            ("192.0.2.152", "2001:db8:dddd:0:6000::"),
+            ("192.0.2.183", "2001:db8:dddd:0:dc00::"),
+            ("192.0.2.191", "2001:db8:dddd:0:fc00::"),
+            ("192.0.2.193", "64:ff9b::1"),
+        ] {
+            let (x4, x6): (Ipv4Addr, Ipv6Addr) = (a4.parse().unwrap(), a6.parse().unwrap());
+            assert_eq!(t.v4_to_v6(x4), Some(x6), "{a4}");
+            assert_eq!(t.v6_to_v4(x6), Some(x4), "{a6}");
+        }
+    }
+
+    proptest! {
+        /// Any entry whose IPv4 suffix fits: 4→6→4 is the identity, the IPv6 address lies
+        /// in the entry's prefix with its low pad bits zero, and 6→4 ignores those bits.
+        #[test]
+        fn roundtrip_unequal(len4 in 0u8..=32, extra in 0u8..=96, host in any::<u32>(), low in any::<u128>()) {
+            let bits4 = 32 - u32::from(len4);
+            let len6 = 128 - (bits4 + u32::from(extra)).min(128) as u8;
+            let v4 = Ipv4Net::new("203.0.113.0".parse().unwrap(), len4).unwrap().trunc();
+            let v6 = Ipv6Net::new("2001:db8:ff00::".parse().unwrap(), len6).unwrap().trunc();
+            let e = Eam::new(v6, v4).unwrap();
+            let mut t = Eamt::default();
+            t.insert(e).unwrap();
+            let a = Ipv4Addr::from(u32::from(v4.network()) | (host & !u32::from(v4.netmask())));
+            let a6 = t.v4_to_v6(a).unwrap();
+            prop_assert!(v6.contains(&a6));
+            prop_assert_eq!(u128::from(a6) & low_bits(e.pad), 0);
+            prop_assert_eq!(t.v6_to_v4(a6), Some(a));
+            let noisy = Ipv6Addr::from(u128::from(a6) | (low & low_bits(e.pad)));
+            prop_assert_eq!(t.v6_to_v4(noisy), Some(a));
+        }
+    }
+
+    fn low_bits(n: u32) -> u128 {
+        if n >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << n) - 1
+        }
     }
 
     proptest! {

@@ -80,6 +80,9 @@ pub fn config(i: u8) -> SiitConfig {
         4 => {
             c.add_eam("2001:db8:1::/112", "10.1.0.0/16").expect("literal");
             c.add_eam("2001:db8:3::/104", "100.0.0.0/8").expect("literal");
+            // Suffixes of unequal size (RFC 7757 §3.2).
+            c.add_eam("2001:db8:4::/72", "198.18.0.0/24").expect("literal");
+            c.add_eam("2001:db8:5::/120", "198.19.0.0/25").expect("literal");
         }
         5 => {
             c.pool6 = pool("2001:db8:5::/64");

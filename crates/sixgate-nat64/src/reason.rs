@@ -23,7 +23,9 @@ sixgate_core::drop_reasons! {
         UntranslatableSource = "untranslatable-source",
         /// The destination address has no translation.
         UntranslatableDestination = "untranslatable-destination",
-        /// An address no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
+        /// An IPv4 address no translator may use: 0/8, 127/8, 169.254/16, 224/4, 240/4
+        /// (RFC 7915 §4.1, `sixgate_core::class::is_forbidden_v4`), or an IPv6 multicast
+        /// destination.
         ForbiddenAddress = "forbidden-address",
         /// Link-scoped IPv6 (a link-local source, or an interface- or link-local multicast
         /// destination): never forwarded (RFC 4291 §2.5.6, §2.7). On the TUN device these

@@ -5,10 +5,11 @@ use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add, finish, pseudo_v6, sum, sum_v4, sum_v6};
-use sixgate_core::class::is_global_v4;
+use sixgate_core::class::{is_forbidden_v4, is_global_v4, MAY_BE_FORBIDDEN_V4};
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052;
+use sixgate_core::router::forward_hop;
 use sixgate_core::wire::{be16, be32, put16, v4at, v6at};
 
 use crate::config::{SiitConfig, TosPolicy};
@@ -23,14 +24,6 @@ pub(crate) enum Out {
     Fwd(Side),
     Reply(Side, Option<DropReason>),
     Drop(DropReason),
-}
-
-/// Addresses no translator may use (0/8, 127/8, 169.254/16, 224/4, 255.255.255.255).
-#[inline(always)]
-fn forbidden4(a: Ipv4Addr) -> bool {
-    let x = u32::from(a);
-    let top = x >> 24;
-    top == 0 || top == 127 || x >> 16 == 0xa9fe || x >> 28 == 0xe || x == u32::MAX
 }
 
 /// RFC 7915 §4.1: an unexpired Loose or Strict Source Route option (pointer ≤ length).
@@ -180,18 +173,6 @@ struct Fast {
     tc: (u8, u8),
     tos: (u8, u8),
 }
-
-/// First octets of IPv4 addresses that [`forbidden4`] may refuse (0/8, 127/8, 169/8 for
-/// 169.254/16, 224/4, 240/4 for 255.255.255.255): one table load screens an address.
-static MAY_BE_FORBIDDEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        t[i] = i == 0 || i == 127 || i == 169 || i >= 224;
-        i += 1;
-    }
-    t
-};
 
 /// Folds a sum of 32-bit words (below 2^35) to its 16-bit one's-complement sum, in 1..=0xffff
 /// for a non-zero sum, like `checksum::fold` does (RFC 1071 §2 (C)).
@@ -415,12 +396,32 @@ impl Siit {
     /// [`Siit::map46`] without the stateful override: the source of a packet from the IPv4
     /// side is never a NAT64 client (a hairpinned packet's pool source maps with pool6).
     fn map46_plain(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
-        if forbidden4(a) {
+        // RFC 7915 §4.1: an illegal address is dropped (sixgate_core::class::is_forbidden_v4).
+        if is_forbidden_v4(a) {
             return Err(R::ForbiddenAddress);
         }
         if let Some(x) = self.cfg.eamt.v4_to_v6(a) {
             return Ok(x);
         }
+        self.map46_rfc6052(a, untranslatable)
+    }
+
+    /// The source of a hairpinned packet (and the quoted destination of a hairpinned ICMP
+    /// error): RFC 7757 §4 builds it with the RFC 6052 prefix (pool6), never through the
+    /// EAMT, so that the receiver's reply (and the quote the sender gets back) goes through
+    /// the translator and matches what the sender addressed (RFC 7757 Appendix B). Neither
+    /// the stateful override: RFC 6146 §3.8 gives a hairpinned packet the IPv6
+    /// representation of its pool source, which is pool6 too.
+    fn map46_hairpin(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+        if is_forbidden_v4(a) {
+            return Err(R::ForbiddenAddress);
+        }
+        self.map46_rfc6052(a, untranslatable)
+    }
+
+    /// RFC 6052 embedding with pool6 (after the forbidden check and EAM, which the callers
+    /// do), with the denylist and the well-known prefix's restriction.
+    fn map46_rfc6052(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
         let Some(pool) = self.cfg.pool6.as_ref() else { return Err(untranslatable) };
         if self.cfg.denylist4.iter().any(|n| n.contains(&a)) {
             return Err(R::DenylistedAddress);
@@ -441,14 +442,15 @@ impl Siit {
             }
         }
         if let Some(x) = self.cfg.eamt.v6_to_v4(a) {
-            return if forbidden4(x) { Err(R::ForbiddenAddress) } else { Ok(x) };
+            // RFC 7915 §5.1: an illegal translated address is dropped.
+            return if is_forbidden_v4(x) { Err(R::ForbiddenAddress) } else { Ok(x) };
         }
         let Some(pool) = self.cfg.pool6.as_ref() else { return Err(untranslatable) };
         if !pool.contains(a) {
             return Err(untranslatable);
         }
         let x = rfc6052::extract(pool, a).map_err(|_| untranslatable)?;
-        if forbidden4(x) {
+        if is_forbidden_v4(x) {
             return Err(R::ForbiddenAddress);
         }
         if self.cfg.denylist4.iter().any(|n| n.contains(&x)) {
@@ -532,8 +534,9 @@ impl Siit {
         if !hairpin && dst == self.cfg.own_ipv4 {
             return self.local_v4(buf, ihl, now);
         }
-        // Multicast and broadcast are not translated (and never answered with errors).
-        if dst.is_multicast() || dst.is_broadcast() {
+        // RFC 7915 §4.1: an illegal destination (multicast, broadcast, 0/8, 127/8, ...) is
+        // silently dropped, before any error could be sent about it.
+        if is_forbidden_v4(dst) {
             return Out::Drop(R::ForbiddenAddress);
         }
         // No fragment of an ICMP message can be translated without reassembly: its
@@ -541,10 +544,13 @@ impl Siit {
         if proto == 1 && is_frag {
             return Out::Drop(R::FragmentedIcmp);
         }
-        // RFC 7915 §4.1 Hop Limit: the translator is a router; TTL reaching zero → Time Exceeded.
-        if !hairpin && ttl <= 1 {
-            return self.icmp4_error(buf, now, 11, 0, [0; 4], R::TtlExceeded);
-        }
+        // RFC 7915 §4.1 Hop Limit: the translator is a router; TTL reaching zero → Time
+        // Exceeded. A hairpinned packet was decremented on its way in from IPv6.
+        let hop = match (hairpin, forward_hop(ttl)) {
+            (true, _) => ttl,
+            (false, Some(h)) => h,
+            (false, None) => return self.icmp4_error(buf, now, 11, 0, [0; 4], R::TtlExceeded),
+        };
         // RFC 7915 §4.1: options are ignored, but an unexpired source route is refused.
         if !hairpin && ihl > 20 && has_unexpired_source_route(&p[20..ihl]) {
             return self.icmp4_error(buf, now, 3, 5, [0; 4], R::SourceRoute);
@@ -559,7 +565,12 @@ impl Siit {
             }
             return self.err46(buf, now, ihl, hairpin);
         }
-        let src6 = match self.map46_plain(src, R::UntranslatableSource) {
+        // RFC 7757 §4: a hairpinned packet's source is built with pool6, not the EAMT.
+        let src6 = match if hairpin {
+            self.map46_hairpin(src, R::UntranslatableSource)
+        } else {
+            self.map46_plain(src, R::UntranslatableSource)
+        } {
             Ok(a) => a,
             Err(r) => return Out::Drop(r),
         };
@@ -616,7 +627,8 @@ impl Siit {
                     let hc = be16(p, ihl + at);
                     // RFC 7915 §4.5: zero UDP checksum. Computed for unfragmented packets
                     // when allowed; otherwise refused.
-                    if proto == 17 && hc == 0 && (is_frag || !self.cfg.amend_udp_checksum_zero) {
+                    if proto == 17 && !checksum::udp_has_checksum(hc) && (is_frag || !self.cfg.amend_udp_checksum_zero)
+                    {
                         return self.icmp4_error(buf, now, 3, 13, [0; 4], R::UdpZeroChecksum);
                     }
                     if !too_big {
@@ -625,13 +637,10 @@ impl Siit {
                         let l4 = &mut buf.as_mut_slice()[ihl..];
                         let c = if proto == 6 {
                             checksum::update(hc, old, new)
-                        } else if hc != 0 {
+                        } else if checksum::udp_has_checksum(hc) {
                             checksum::update_udp(hc, old, new)
                         } else {
-                            match finish(add(pseudo_v6(src6, dst6, 17, plen as u32), sum(l4))) {
-                                0 => 0xffff,
-                                c => c,
-                            }
+                            checksum::udp_field(finish(add(pseudo_v6(src6, dst6, 17, plen as u32), sum(l4))))
                         };
                         put16(l4, at, c);
                     }
@@ -661,7 +670,6 @@ impl Siit {
         let split = !df && out_len > limit;
 
         let tc = self.cfg.traffic_class.apply(tos);
-        let hop = if hairpin { ttl } else { ttl - 1 };
         let Ok(h) = buf.replace_front(ihl, hdr_len) else { return Out::Drop(R::NoRoom) };
         if frag_hdr {
             write_ipv6_header(h, tc, (plen + 8) as u16, 44, hop, src6, dst6);
@@ -871,19 +879,32 @@ impl Siit {
         }
         let osrc = v4at(p, 12);
         let odst = v4at(p, 16);
-        // RFC 6791: a router whose address cannot be translated gets a pool address.
-        let osrc6 = self.map46(osrc, R::UntranslatableSource).unwrap_or_else(|_| self.rfc6791_v6(osrc));
+        // RFC 6791: a router whose address cannot be translated gets a pool address. RFC 7757
+        // §4: a hairpinned error's source is built with pool6, not the EAMT.
+        let osrc6 = if hairpin {
+            self.map46_hairpin(osrc, R::UntranslatableSource)
+        } else {
+            self.map46(osrc, R::UntranslatableSource)
+        }
+        .unwrap_or_else(|_| self.rfc6791_v6(osrc));
         let odst6 = match self.map46(odst, R::UntranslatableDestination) {
             Ok(a) => a,
             Err(r) => return Out::Drop(r),
         };
         let isrc = v4at(orig, 12);
         let idst = v4at(orig, 16);
-        let (isrc6, idst6) =
-            match (self.map46(isrc, R::UntranslatableSource), self.map46(idst, R::UntranslatableDestination)) {
-                (Ok(a), Ok(b)) => (a, b),
-                (Err(r), _) | (_, Err(r)) => return Out::Drop(r),
-            };
+        // RFC 7757 §4, Appendix B: in a hairpinned error the quoted packet went from the
+        // IPv6 sender to a hairpinned destination, which the sender addressed through pool6:
+        // the quoted destination is built the same way, so the quote matches what it sent.
+        let idst6 = if hairpin {
+            self.map46_hairpin(idst, R::UntranslatableDestination)
+        } else {
+            self.map46(idst, R::UntranslatableDestination)
+        };
+        let (isrc6, idst6) = match (self.map46(isrc, R::UntranslatableSource), idst6) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(r), _) | (_, Err(r)) => return Out::Drop(r),
+        };
 
         let mut s = std::mem::take(&mut self.scratch);
         s.clear();
@@ -934,7 +955,7 @@ impl Siit {
         let c = finish(add(pseudo_v6(osrc6, odst6, 58, mlen as u32), sum(&s[40..])));
         put16(&mut s, 42, c);
         let tc = self.cfg.traffic_class.apply(p[1]);
-        let hop = if hairpin { p[8] } else { p[8].saturating_sub(1) };
+        let hop = if hairpin { p[8] } else { forward_hop(p[8]).unwrap_or(0) };
         write_ipv6_header(&mut s[..40], tc, mlen as u16, 58, hop, osrc6, odst6);
         let r = buf.set(&s);
         self.scratch = s;
@@ -1023,10 +1044,11 @@ impl Siit {
         if dst6.is_multicast() {
             return Out::Drop(R::ForbiddenAddress);
         }
-        // RFC 7915 §5.1 TTL: hop limit reaching zero → Time Exceeded.
-        if hop <= 1 {
+        // RFC 7915 §5.1 TTL: the translator is a router; hop limit reaching zero → Time
+        // Exceeded.
+        let Some(ttl4) = forward_hop(hop) else {
             return self.icmp6_error(buf, now, 3, 0, [0; 4], R::HopLimitExceeded);
-        }
+        };
         let frag_off = frag.map_or(0, |f| f.0);
         let is_frag = frag.is_some_and(|f| f.0 != 0 || f.1);
         let ulen = len - off;
@@ -1096,7 +1118,7 @@ impl Siit {
                     }
                     let hc = be16(p, off + at);
                     // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
-                    if nh == 17 && hc == 0 {
+                    if nh == 17 && !checksum::udp_has_checksum(hc) {
                         return Out::Drop(R::Udp6ZeroChecksum);
                     }
                     if !too_big {
@@ -1128,7 +1150,7 @@ impl Siit {
         let tos = self.cfg.tos.apply(tc);
         let flags = (u16::from(df) << 14) | (u16::from(mf) << 13) | (frag_off / 8) as u16;
         let Ok(h) = buf.replace_front(off, 20) else { return Out::Drop(R::NoRoom) };
-        write_ipv4_header(h, tos, total as u16, id, flags, hop - 1, proto, src4, dst4);
+        write_ipv4_header(h, tos, total as u16, id, flags, ttl4, proto, src4, dst4);
         if hairpin {
             return self.xlate_v4(buf, now, true);
         }
@@ -1375,11 +1397,11 @@ fn translate_inner_l4_46(
             let at = if proto == 6 { 16 } else { 6 };
             if l4.len() >= at + 2 {
                 let hc = be16(l4, at);
-                if proto == 17 && hc == 0 {
+                if proto == 17 && !checksum::udp_has_checksum(hc) {
                     return;
                 }
                 let c = checksum::update(hc, add(sum_v4(s4), sum_v4(d4)), add(sum_v6(s6), sum_v6(d6)));
-                put16(l4, at, if proto == 17 && c == 0 { 0xffff } else { c });
+                put16(l4, at, if proto == 17 { checksum::udp_field(c) } else { c });
             }
         }
         1 if l4.len() >= 4 && (l4[0] == 8 || l4[0] == 0) => {
@@ -1402,7 +1424,7 @@ fn translate_inner_l4_64(l4: &mut [u8], nh: u8, s6: Ipv6Addr, d6: Ipv6Addr, s4: 
             if l4.len() >= at + 2 {
                 let hc = be16(l4, at);
                 let c = checksum::update(hc, add(sum_v6(s6), sum_v6(d6)), add(sum_v4(s4), sum_v4(d4)));
-                put16(l4, at, if nh == 17 && c == 0 { 0xffff } else { c });
+                put16(l4, at, if nh == 17 { checksum::udp_field(c) } else { c });
             }
         }
         58 if l4.len() >= 4 && (l4[0] == 128 || l4[0] == 129) => {
@@ -1418,11 +1440,13 @@ fn translate_inner_l4_64(l4: &mut [u8], nh: u8, s6: Ipv6Addr, d6: Ipv6Addr, s4: 
 }
 
 /// Whether two IPv4 addresses (from a packet the fast path looks at) translate: neither is
-/// forbidden, and with the well-known prefix both are global (RFC 6052 §3.1).
+/// forbidden (RFC 7915 §4.1/§5.1, [`is_forbidden_v4`], screened by one table load each of
+/// [`MAY_BE_FORBIDDEN_V4`], which is built from it), and with the well-known prefix both are
+/// global (RFC 6052 §3.1).
 #[inline(always)]
 fn fast_addrs_ok(f: &Fast, s: u32, d: u32) -> bool {
-    if (MAY_BE_FORBIDDEN[(s >> 24) as usize] || MAY_BE_FORBIDDEN[(d >> 24) as usize])
-        && (forbidden4(Ipv4Addr::from(s)) || forbidden4(Ipv4Addr::from(d)))
+    if (MAY_BE_FORBIDDEN_V4[(s >> 24) as usize] || MAY_BE_FORBIDDEN_V4[(d >> 24) as usize])
+        && (is_forbidden_v4(Ipv4Addr::from(s)) || is_forbidden_v4(Ipv4Addr::from(d)))
     {
         return false;
     }
@@ -1455,10 +1479,11 @@ fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
     let h1 = be32at(w, 24);
     let total = (h0 & 0xffff) as usize;
     // The whole packet, not a fragment (MF clear, offset 0), a TTL that survives the
-    // decrement (RFC 7915 §4.1).
-    if total != len || h1 & 0x3fff != 0 || ttl <= 1 {
+    // decrement (RFC 7915 §4.1; Time Exceeded is the general path's).
+    if total != len || h1 & 0x3fff != 0 {
         return None;
     }
+    let hop = forward_hop(ttl)?;
     // RFC 1812 §5.2.2: the header checksum verifies.
     if fold16(u64::from(h0) + u64::from(h1) + u64::from(h2) + u64::from(src) + u64::from(dst)) != 0xffff {
         return None;
@@ -1472,21 +1497,21 @@ fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
     }
     let hc = u16::from_be_bytes([w[at], w[at + 1]]);
     // RFC 7915 §4.5: a zero UDP checksum takes the general path (computed or refused there).
-    if udp && hc == 0 {
+    if udp && !checksum::udp_has_checksum(hc) {
         return None;
     }
     // RFC 1624: the pseudo-header gains the prefix's words for both addresses; a UDP
-    // result of zero is sent as 0xffff (RFC 768).
+    // result of zero is sent as 0xffff (RFC 768, checksum::udp_field; written as a match,
+    // which compiles to fewer instructions here than calling it on every result).
     let c = match !add16(!hc, f.k46) {
-        0 if udp => 0xffff,
+        0 if udp => checksum::udp_field(0),
         c => c,
     };
     let tc = ((h0 >> 16) as u8 & f.tc.0) | f.tc.1;
     // RFC 7915 §4.1: version 6, traffic class, flow label 0, payload length, next header,
     // hop limit one less; addresses pool6 + IPv4 (RFC 6052 §2.2, /96). The destination's low
     // 32 bits land exactly where the IPv4 destination already is (w[36..40]).
-    let first =
-        (6u64 << 60) | (u64::from(tc) << 52) | ((plen as u64) << 16) | (u64::from(proto) << 8) | u64::from(ttl - 1);
+    let first = (6u64 << 60) | (u64::from(tc) << 52) | ((plen as u64) << 16) | (u64::from(proto) << 8) | u64::from(hop);
     w[..8].copy_from_slice(&first.to_be_bytes());
     w[8..20].copy_from_slice(&f.pre);
     w[20..24].copy_from_slice(&src.to_be_bytes());
@@ -1516,10 +1541,11 @@ fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
     }
     let v0 = be32at(w, 20);
     let plen = (v1 >> 16) as usize;
-    // The whole packet, a hop limit that survives the decrement.
-    if plen + 40 != len || hop <= 1 {
+    // The whole packet, a hop limit that survives the decrement (RFC 7915 §5.1).
+    if plen + 40 != len {
         return None;
     }
+    let ttl = forward_hop(hop)?;
     let at = if udp { 66 } else { 76 };
     let total = plen + 20;
     if total > usize::from(f.ipv4_mtu) || plen < at - 60 + 4 {
@@ -1527,12 +1553,13 @@ fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
     }
     let hc = u16::from_be_bytes([w[at], w[at + 1]]);
     // RFC 8200 §8.1: a zero IPv6 UDP checksum is invalid (the general path drops it).
-    if udp && hc == 0 {
+    if udp && !checksum::udp_has_checksum(hc) {
         return None;
     }
-    // RFC 1624: the pseudo-header loses the prefix's words for both addresses.
+    // RFC 1624: the pseudo-header loses the prefix's words for both addresses; RFC 768 for
+    // a UDP zero, as in fast_v4.
     let c = match !add16(!hc, f.k64) {
-        0 if udp => 0xffff,
+        0 if udp => checksum::udp_field(0),
         c => c,
     };
     let tos = ((v0 >> 20) as u8 & f.tos.0) | f.tos.1;
@@ -1540,7 +1567,7 @@ fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option<()> {
     let flags: u32 = if total > 1260 { 0x4000 } else { 0 };
     let h0 = (0x45 << 24) | (u32::from(tos) << 16) | total as u32;
     let h1 = (u32::from(id) << 16) | flags;
-    let ttl_proto = (u32::from(hop - 1) << 8) | u32::from(nh);
+    let ttl_proto = (u32::from(ttl) << 8) | u32::from(nh);
     let sum = u64::from(h0) + u64::from(h1) + u64::from(ttl_proto) + u64::from(src) + u64::from(dst);
     let h2 = (ttl_proto << 16) | u32::from(!fold16(sum));
     // The IPv4 header is w[40..60]; its destination is already in place (w[56..60]).

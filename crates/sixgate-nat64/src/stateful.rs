@@ -83,9 +83,11 @@ use hashbrown::HashTable;
 use ipnet::Ipv4Net;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add};
+use sixgate_core::class::is_forbidden_v4;
 use sixgate_core::engine::{Counters, Engine, Reason, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::{self, Pool6};
+use sixgate_core::router::forward_hop;
 use sixgate_core::wire::{be16, be32};
 
 use crate::config::{IcmpRateLimit, SiitConfig};
@@ -223,8 +225,11 @@ impl StatefulConfig {
                 return Err(Error::Config(format!("pool4 {}: port range {}-{} is empty", r.prefix, r.first, r.last)));
             }
             let net = u32::from(r.prefix.network());
-            let o = r.prefix.network().octets();
-            if o[0] == 0 || o[0] == 127 || o[0] >= 224 || (o[0] == 169 && o[1] == 254) {
+            // RFC 7915 §4.1 (RFC 6146 §3.5 applies it): the pool holds no address that the
+            // translator must drop. Every forbidden block is a /16 or shorter, so looking at
+            // each /16 the prefix touches decides it.
+            let (lo, hi) = (u32::from(r.prefix.network()) >> 16, u32::from(r.prefix.broadcast()) >> 16);
+            if (lo..=hi).any(|x| is_forbidden_v4(Ipv4Addr::from(x << 16))) {
                 return Err(Error::Config(format!("pool4 {} is not usable unicast space", r.prefix)));
             }
             if self
@@ -1741,9 +1746,9 @@ impl Nat64 {
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
         // Local delivery, hop-limit errors and an extension header after the Fragment
         // Header (refused, RFC 6146 §3.5 → RFC 7915 §5.1) need no state: the translator
-        // answers.
+        // answers. Hop limit: RFC 7915 §5.1 via sixgate_core::router::forward_hop.
         let ext_after_frag = frag.is_some() && matches!(nh, 0 | 43 | 60 | 44);
-        if dst6 == self.siit.config().own_ipv6 || p[7] <= 1 || ext_after_frag {
+        if dst6 == self.siit.config().own_ipv6 || forward_hop(p[7]).is_none() || ext_after_frag {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }
         // A fragment header with offset 0 and M clear is a whole datagram.
@@ -1862,6 +1867,11 @@ impl Nat64 {
                     _ => (52, Some((50, false))),
                 };
                 rewrite(p, at, b.p4, ck, Some(22));
+                // RFC 6146 §3.8 hairpinning: an error to a pool address goes back in, like
+                // any other packet (outbound).
+                if self.local_hairpin && self.pool_addr(be32(p, 16)) {
+                    return self.inbound(buf, now, true);
+                }
                 Ok(Out::Fwd(Side::V4))
             }
             other => Ok(other),
@@ -1883,7 +1893,8 @@ impl Nat64 {
         }
         let src = be32(p, 12);
         let dst = be32(p, 16);
-        if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || p[8] <= 1) {
+        // RFC 7915 §4.1 via sixgate_core::router::forward_hop, applied by the translator.
+        if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || forward_hop(p[8]).is_none()) {
             return Ok(self.siit.xlate_v4_with(buf, now, false, None));
         }
         let Some(a4) = self.pool_idx(dst) else {
@@ -2078,7 +2089,8 @@ fn rewrite(p: &mut [u8], at: usize, new: u16, ck: Option<(usize, bool)>, outer: 
     if let Some((c, udp)) = ck {
         if p.len() >= c + 2 {
             let hc = be16(p, c);
-            if !(udp && hc == 0) {
+            // RFC 768: a UDP field of zero carries no checksum and stays zero.
+            if !udp || checksum::udp_has_checksum(hc) {
                 let nc = if udp {
                     checksum::update_udp(hc, u32::from(old), u32::from(new))
                 } else {

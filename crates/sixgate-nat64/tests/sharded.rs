@@ -160,6 +160,30 @@ fn icmp_errors_reach_the_session_from_either_worker() {
     }
 }
 
+/// RFC 6146 §3.8 for an ICMP error: b's Port Unreachable about the packet a hairpinned to
+/// it goes back to a, whichever worker it comes in on, quoting what a sent.
+#[test]
+fn hairpinned_icmp_error_crosses_shards() {
+    let mut c = cfg();
+    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
+    let mut w = W::new(c, 2);
+    let (a, b) = clients_in_two_shards(&mut w);
+    let pb = w.shards.lock(w.bib_shard(&b, 7000)[0]).binding(17, b.parse().unwrap(), 7000).unwrap().1;
+    let to_b = "64:ff9b:1::c633:6401";
+    let sent = udp6_ports(&a, to_b, 7001, pb, b"hairpin");
+    let (_, got, _) = w.send(0, &sent, 2.0);
+    for wk in 0..2 {
+        let err = sixgate_nat64::testpkt::icmp6(&b, to_b, 1, 4, [0; 4], &got);
+        let (v, o, _) = w.send(wk, &err, 3.0);
+        assert_eq!(v, Verdict::Forward(Side::V6), "worker {wk}");
+        v6ok(&o);
+        assert_eq!((o[40], o[41]), (1, 4));
+        assert_eq!(dst6(&o), a.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(src6(&o), to_b.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(&o[48 + 8..48 + 44], &sent[8..44], "worker {wk}: the quote is what a sent");
+    }
+}
+
 #[test]
 fn hairpinning_crosses_shards() {
     // b has no session with a's pool address: let any IPv4 host in.

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_nat64::testpkt::*;
-use sixgate_nat64::{DropReason as R, Siit, TosPolicy};
+use sixgate_nat64::{DropReason as R, Siit, SiitConfig, TosPolicy};
 
 #[test]
 fn udp_4to6_header_fields() {
@@ -434,13 +434,78 @@ fn eam_takes_precedence_and_hairpins() {
     assert_eq!(dst6(&out), a6("2001:db8:aaaa::14"));
     assert_eq!(src6(&out), a6("2001:db8:64::c000:20a"));
     v6ok(&out);
-    // Hairpin: an EAM host writes to another EAM host's IPv4 address (RFC 7757 §4).
+    // Hairpin: an EAM host writes to another EAM host's IPv4 address, 203.0.113.5, through
+    // pool6 (RFC 7757 §4). The destination maps through the EAMT; the source is built with
+    // pool6, not the EAMT, so that the receiver answers through the translator.
     let (v, out) = run(&mut s, &udp6("2001:db8:aaaa::14", "2001:db8:64::cb00:7105", 53, b"hairpin"));
     assert_eq!(v, FWD6);
     v6ok(&out);
-    assert_eq!(src6(&out), a6("2001:db8:aaaa::14"));
+    assert_eq!(src6(&out), a6("2001:db8:64::c633:6414"), "RFC 7757 §4: hairpinned source via pool6");
     assert_eq!(dst6(&out), a6("2001:db8:bbbb::5"));
     assert_eq!(out[7], 63, "hop limit decremented once");
+    // The answer, to the source the receiver saw, hairpins the same way: the first host
+    // sees it come from the address it wrote to.
+    let (v, back) = run(&mut s, &udp6("2001:db8:bbbb::5", "2001:db8:64::c633:6414", 53, b"answer"));
+    assert_eq!(v, FWD6);
+    v6ok(&back);
+    assert_eq!(src6(&back), a6("2001:db8:64::cb00:7105"));
+    assert_eq!(dst6(&back), a6("2001:db8:aaaa::14"));
+}
+
+/// RFC 7757 §4 and Appendix B with the two host entries of RFC 7757's example EAMT
+/// (§3.3: 192.0.2.1 = 2001:db8:aaaa::, 192.0.2.2 = 2001:db8:bbbb::b): host A writes to
+/// host B's IPv4 address through the translation prefix; B's ICMPv6 error about what it
+/// received hairpins back to A with its quote rebuilt as A sent it: source A's own address
+/// (EAM), destination B's pool6 address (RFC 6052, like the hairpinned outer source).
+#[test]
+fn hairpinned_icmp_error_quotes_what_was_sent() {
+    let mut c = SiitConfig::new(a4("198.51.100.1"), a6("2001:db8::1"));
+    c.pool6 = Some("2001:db8:46::/96".parse().unwrap());
+    c.add_eam("2001:db8:aaaa::/128", "192.0.2.1/32").unwrap();
+    c.add_eam("2001:db8:bbbb::b/128", "192.0.2.2/32").unwrap();
+    let mut s = Siit::new(c).unwrap();
+    let sent = udp6("2001:db8:aaaa::", "2001:db8:46::c000:202", 53, b"query");
+    let (v, got) = run(&mut s, &sent);
+    assert_eq!(v, FWD6);
+    assert_eq!(src6(&got), a6("2001:db8:46::c000:201"));
+    assert_eq!(dst6(&got), a6("2001:db8:bbbb::b"));
+    // B answers Port Unreachable about the packet as it got it.
+    let err = icmp6("2001:db8:bbbb::b", "2001:db8:46::c000:201", 1, 4, [0; 4], &got);
+    let (v, out) = run(&mut s, &err);
+    assert_eq!(v, FWD6, "the error hairpins too");
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (1, 4));
+    assert_eq!(src6(&out), a6("2001:db8:46::c000:202"), "outer source via pool6");
+    assert_eq!(dst6(&out), a6("2001:db8:aaaa::"));
+    let quote = &out[48..];
+    assert_eq!(src6(quote), src6(&sent), "quoted source as A sent it");
+    assert_eq!(dst6(quote), dst6(&sent), "quoted destination as A sent it (RFC 6052)");
+    // The quote is whole here, so its UDP checksum verifies against those addresses.
+    v6ok(quote);
+    assert_eq!(&quote[40..], &sent[40..], "the quoted UDP header and data are what A sent");
+}
+
+/// The same with a hairpinned packet too big for the IPv6 side: the translator's own
+/// Fragmentation Needed hairpins as Packet Too Big whose quote names B by the pool6 address
+/// A wrote to.
+#[test]
+fn hairpinned_packet_too_big_quotes_the_pool6_destination() {
+    let mut c = SiitConfig::new(a4("198.51.100.1"), a6("2001:db8::1"));
+    c.pool6 = Some("2001:db8:46::/96".parse().unwrap());
+    c.add_eam("2001:db8:aaaa::/128", "192.0.2.1/32").unwrap();
+    c.add_eam("2001:db8:bbbb::b/128", "192.0.2.2/32").unwrap();
+    let mut s = Siit::new(c).unwrap();
+    // 40 + 20 + 1441 = 1501 bytes: DF as IPv4 (> 1260), too big for the 1500-byte IPv6 side.
+    let sent = tcp6("2001:db8:aaaa::", "2001:db8:46::c000:202", 80, &[0x33; 1441]);
+    let (v, out) = run(&mut s, &sent);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (2, 0), "Packet Too Big");
+    assert_eq!(dst6(&out), a6("2001:db8:aaaa::"));
+    assert_eq!(src6(&out), a6("2001:db8:46::c633:6401"), "the translator's own address via pool6");
+    let quote = &out[48..];
+    assert_eq!(src6(quote), a6("2001:db8:aaaa::"));
+    assert_eq!(dst6(quote), a6("2001:db8:46::c000:202"));
 }
 
 #[test]

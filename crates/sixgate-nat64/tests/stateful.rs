@@ -1280,3 +1280,26 @@ fn waiting_fragments_are_capped() {
     let (v, _, _) = t.send_frag(&b, 2.5);
     assert_eq!(v, Verdict::Drop(Nat64Drop::FragmentHeld));
 }
+
+/// RFC 6146 §3.8 hairpinning applies to ICMP errors too: C2's error about the packet C
+/// hairpinned to it goes back to C (not out of the IPv4 side to the pool address), with
+/// the outer source and the quoted destination the pool6 form of C2's pool address
+/// (the one home for hairpinned addresses, as for EAM hairpinning, RFC 7757 §4) and the
+/// quoted source C's own transport address: the quote is what C sent.
+#[test]
+fn hairpinned_icmp_error_goes_back_to_the_sender() {
+    let mut t = T::new(cfg(Filtering::EndpointIndependent));
+    let (_, o) = t.send(&udp6_ports(C2, S, 5000, 53, b"q"), 0.0);
+    let pb = port(&o, 20);
+    let dst = "64:ff9b:1::c633:6401"; // 198.51.100.1
+    let sent = udp6_ports(C, dst, 6000, pb, b"hi");
+    let (_, got) = t.send(&sent, 1.0);
+    let (v, out) = t.send(&icmp6(C2, dst, 1, 4, [0; 4], &got), 2.0);
+    assert_eq!(v, Verdict::Forward(Side::V6), "the error hairpins");
+    assert_eq!((out[40], out[41]), (1, 4));
+    assert_eq!(v6(&out, 8), dst.parse::<Ipv6Addr>().unwrap(), "outer source: C2's pool address via pool6");
+    assert_eq!(v6(&out, 24), C.parse::<Ipv6Addr>().unwrap());
+    let quote = &out[48..];
+    assert_eq!(&quote[8..40], &sent[8..40], "quoted addresses as C sent them");
+    assert_eq!(&quote[40..44], &sent[40..44], "quoted ports as C sent them");
+}
