@@ -12,6 +12,11 @@
 //! Both ends of the topology are one host namespace without addresses (so its kernel never
 //! answers): the scapy script there writes each case to one veth and reads both, the far side
 //! for the translated packet, the near side for errors the translator or the router send.
+//! After each case it sends a probe the same way and waits for it on the far side, so a slow
+//! machine does not cut a case short.
+//!
+//! `TAYGA_DIFF_CASES=a,b` runs only the named cases; `TAYGA_DIFF_DUMP=<dir>` writes each
+//! translator's field list there (`Tayga.txt`, `Sixgate.txt`).
 
 mod common;
 
@@ -172,10 +177,7 @@ fn skip_reason() -> Option<String> {
     if Command::new("tayga").arg("--help").output().is_err() {
         return Some("tayga not installed".into());
     }
-    if Command::new(PY).args(["-c", "import scapy"]).output().map(|o| !o.status.success()).unwrap_or(true) {
-        return Some(format!("scapy missing for {PY}"));
-    }
-    None
+    scapy_skip_reason()
 }
 
 /// One topology: the host namespace `h` and the router `rt` with the translator on its TUN.
@@ -271,8 +273,9 @@ type Seen = BTreeMap<String, BTreeMap<String, String>>;
 /// Runs the scapy script through one translator.
 fn run(prefix: &str, xlat: Xlat) -> Seen {
     let t = topology(prefix, xlat);
-    let only: Vec<String> =
-        std::env::var("TAYGA_DIFF_CASES").map(|v| v.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let only: Vec<String> = std::env::var("TAYGA_DIFF_CASES")
+        .map(|v| v.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
     let ns = t.ns("h");
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", &ns, PY, "-c", SCRIPT]).args(&only);
@@ -281,6 +284,7 @@ fn run(prefix: &str, xlat: Xlat) -> Seen {
     let child = cmd.stdout(std::fs::File::create(&out).unwrap()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let o = wait_output(child, Duration::from_secs(120));
     assert!(o.status.success(), "{xlat:?}: the scapy script failed: {}\n{}", text(&o), t.log("xlat.log"));
+    eprint!("{}", String::from_utf8_lossy(&o.stderr));
     let stdout = std::fs::read(&out).unwrap();
     let mut seen = Seen::new();
     for line in String::from_utf8_lossy(&stdout).lines() {
