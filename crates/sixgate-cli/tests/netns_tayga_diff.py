@@ -43,19 +43,20 @@ def ext4884(extra=0):
     return b'\x20\x00' + struct.pack('!H', c) + obj
 
 
-def quoted4(inner, n=128):
+def padded(inner, n=128):
+    # The "original datagram" of an RFC 4884 message: cut or zero-padded to `n` bytes (§5.1).
     b = bytes(inner)
     return b[:n] + bytes(max(0, n - len(b)))
 
 
 # The packet an IPv6-side router complains about: H4 → H6, as translated (hop limit spent).
-def inner6(**kw):
-    return IPv6(src=H4_6, dst=H6, hlim=kw.pop('hlim', 1)) / UDP(sport=2000, dport=1000) / pl(kw.pop('n', 40), 3)
+def inner6(n=40):
+    return IPv6(src=H4_6, dst=H6, hlim=1) / UDP(sport=2000, dport=1000) / pl(n, 3)
 
 
 # The packet an IPv4-side router complains about: H6 → H4, as translated.
-def inner4(**kw):
-    return IP(src=H6_4, dst=H4, ttl=kw.pop('ttl', 1), id=0, flags='DF') / UDP(sport=1000, dport=2000) / pl(kw.pop('n', 40), 5)
+def inner4(n=40):
+    return IP(src=H6_4, dst=H4, ttl=1, id=0, flags='DF') / UDP(sport=1000, dport=2000) / pl(n, 5)
 
 
 def v6(**kw):
@@ -80,7 +81,7 @@ CASES = []
 
 
 def case(name, iface, *pkts):
-    CASES.append((name, iface, [p for p in pkts]))
+    CASES.append((name, iface, list(pkts)))
 
 
 # ---- IPv6 → IPv4 ----
@@ -137,10 +138,10 @@ case('6to4-err-in-atomic-fragment', 'v6a', v6(src=R6) / IPv6ExtHdrFragment(id=0x
 case('6to4-fragment-1400', 'v6a',
      v6() / IPv6ExtHdrFragment(id=0x5555aaab, offset=0, m=1) / UDP(sport=1000, dport=2000, len=3008, chksum=0x1234) / pl(1400 - 56))
 case('6to4-err-unmapped-router', 'v6a', v6(src=R6_UNMAPPED) / ICMPv6TimeExceeded() / inner6())
-case('6to4-err-rfc4884', 'v6a', v6(src=R6) / ICMPv6TimeExceeded(length=16) / quoted4(inner6(n=60)) / ext4884())
-case('6to4-err-rfc4884-short-quote', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4, length=16) / quoted4(inner6(n=20)) / ext4884())
+case('6to4-err-rfc4884', 'v6a', v6(src=R6) / ICMPv6TimeExceeded(length=16) / padded(inner6(n=60)) / ext4884())
+case('6to4-err-rfc4884-short-quote', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4, length=16) / padded(inner6(n=20)) / ext4884())
 # Translated, these exceed 576 bytes: the quote must shrink, the extension stay (RFC 4884 §5.1).
-case('6to4-err-rfc4884-too-big', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4, length=75) / quoted4(inner6(n=600), 600) / ext4884())
+case('6to4-err-rfc4884-too-big', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4, length=75) / padded(inner6(n=600), 600) / ext4884())
 case('6to4-err-large-quote', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4) / inner6(n=1180))
 case('6to4-err-bad-inner-checksum', 'v6a', v6(src=R6) / ICMPv6DestUnreach(code=4) /
      IPv6(src=H4_6, dst=H6, hlim=1) / UDP(sport=2000, dport=1000, chksum=0x1111) / pl(20))
@@ -190,10 +191,10 @@ case('4to6-err-redirect', 'v4a', v4(src=R4) / ICMP(type=5, code=1, gw='198.51.10
 case('4to6-err-quoting-echo', 'v4a', v4(src=R4) / ICMP(type=11) / IP(src=H6_4, dst=H4, ttl=1) / ICMP(type=0, id=0x1234, seq=7) / pl(24))
 case('4to6-err-quoting-fragment', 'v4a', v4(src=R4) / ICMP(type=11) /
      IP(src=H6_4, dst=H4, ttl=1, flags='MF', id=0x0102) / UDP(sport=1000, dport=2000, len=2008) / pl(40))
-case('4to6-err-rfc4884', 'v4a', v4(src=R4) / ICMP(type=11, code=0, length=32) / quoted4(inner4(n=60)) / ext4884())
-case('4to6-err-rfc4884-unreach', 'v4a', v4(src=R4) / ICMP(type=3, code=1, length=32) / quoted4(inner4(n=20)) / ext4884())
+case('4to6-err-rfc4884', 'v4a', v4(src=R4) / ICMP(type=11, code=0, length=32) / padded(inner4(n=60)) / ext4884())
+case('4to6-err-rfc4884-unreach', 'v4a', v4(src=R4) / ICMP(type=3, code=1, length=32) / padded(inner4(n=20)) / ext4884())
 # Translated, this exceeds 1280 bytes: the quote must shrink, the extension stay (RFC 4884 §5.1).
-case('4to6-err-rfc4884-too-big', 'v4a', v4(src=R4) / ICMP(type=3, code=1, length=255) / quoted4(inner4(n=1100), 1020) / ext4884(240))
+case('4to6-err-rfc4884-too-big', 'v4a', v4(src=R4) / ICMP(type=3, code=1, length=255) / padded(inner4(n=1100), 1020) / ext4884(240))
 case('4to6-err-large-quote', 'v4a', v4(src=R4) / ICMP(type=3, code=1) / inner4(n=540))
 case('4to6-err-quote-with-options', 'v4a', v4(src=R4) / ICMP(type=11) /
      IP(src=H6_4, dst=H4, ttl=1, options=[IPOption_NOP()] * 4) / UDP(sport=1000, dport=2000) / pl(24))
