@@ -31,6 +31,12 @@ pub fn netns_skip_reason() -> Option<String> {
     None
 }
 
+/// Why a test that crafts packets with scapy cannot run here, if it cannot.
+pub fn scapy_skip_reason() -> Option<String> {
+    let ok = Command::new(PY).args(["-c", "import scapy"]).output().map(|o| o.status.success()).unwrap_or(false);
+    (!ok).then(|| format!("scapy missing for {PY}"))
+}
+
 /// Runs a command to completion.
 pub fn sh(args: &[&str]) -> Output {
     Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
