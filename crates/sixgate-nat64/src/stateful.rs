@@ -1044,6 +1044,9 @@ pub struct Nat64 {
     new_bucket: TokenBucket,
     /// Timer-queue entries handled at most per [`Engine::handle_timeout`].
     expiry_slice: usize,
+    /// For UDP, TCP, ICMP: until when (ms) the pool counts as full, after a search for a
+    /// free port failed.
+    pool_full_until: [u64; 3],
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
     /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
@@ -1104,6 +1107,7 @@ impl Nat64 {
             new_rate: (cfg.max_new_sessions_per_second, cfg.new_sessions_burst),
             new_bucket: TokenBucket::default(),
             expiry_slice: EXPIRY_SLICE,
+            pool_full_until: [0; 3],
             base: None,
             counters: Counters::new(),
             local_hairpin: true,
@@ -1443,18 +1447,29 @@ impl Nat64 {
         if ci.is_some_and(|c| usize::from(self.t.clients.get(c).n) >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
+        let bib = self.t.find_b6(key.proto, &key.client, key.port);
+        let pi = usize::from(key.proto == TCP) + 2 * usize::from(key.proto == ICMP);
+        // A pool found full a moment ago is taken to be full still (a flood of new flows
+        // would otherwise search it, at up to thousands of lookups, for every packet):
+        // until the next tick, or until one of its BIB entries goes.
+        if bib.is_none() && ms < self.pool_full_until[pi] {
+            return Err(Nat64Drop::PoolExhausted);
+        }
         let (rate, burst) = self.new_rate;
         if !self.new_bucket.take(now, rate, burst) {
             return Err(Nat64Drop::NewFlowBudget);
         }
-        let (a4, p4) = match self.t.find_b6(key.proto, &key.client, key.port) {
+        let (a4, p4) = match bib {
             Some(b) => {
                 let e = self.t.bib.get_mut(b);
                 e.sessions += 1;
                 (e.a4, e.p4)
             }
             None => {
-                let (a4, p4) = self.allocate(key.proto, &key.client, key.port).ok_or(Nat64Drop::PoolExhausted)?;
+                let Some((a4, p4)) = self.allocate(key.proto, &key.client, key.port) else {
+                    self.pool_full_until[pi] = ms + TICK_MS;
+                    return Err(Nat64Drop::PoolExhausted);
+                };
                 self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
                 (a4, p4)
             }
@@ -1521,6 +1536,8 @@ impl Nat64 {
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
                 self.t.remove_bib(b);
+                // Its port is free: the pool is worth searching again.
+                self.pool_full_until[usize::from(s.proto == TCP) + 2 * usize::from(s.proto == ICMP)] = 0;
             }
         }
     }

@@ -869,6 +869,30 @@ fn pool_exhaustion_answers_address_unreachable_for_udp_tcp_and_icmp() {
 }
 
 #[test]
+fn a_full_pool_is_refused_at_once_until_a_port_is_freed() {
+    let mut c = tiny_pool();
+    c.timers.udp = Duration::from_secs(300);
+    let mut t = T::new(c);
+    for i in 0..4 {
+        let (v, _) = t.send(&udp6_ports(&format!("2001:db8:3::{}", i + 1), S, 5000, 53, b"x"), f64::from(i));
+        assert_eq!(v, Verdict::Forward(Side::V4));
+    }
+    // Refused (found full, then known full) at every instant up to the first expiry...
+    for (i, secs) in [10.0, 10.0, 10.05, 200.0, 299.9].into_iter().enumerate() {
+        let (v, _) = t.send(&udp6_ports(&format!("2001:db8:4::{i:x}"), S, 5000, 53, b"x"), secs);
+        assert_eq!(v, Verdict::Reply(Side::V6), "refusal {i}");
+    }
+    // ... and when the oldest binding expires (at 300 s) its port serves the next flow at
+    // once, not a tick later.
+    t.tick(300.05);
+    assert_eq!(t.e.stats().bib, 3);
+    let (v, o) = t.send(&udp6_ports("2001:db8:4::99", S, 5000, 53, b"x"), 300.05);
+    assert_eq!(v, Verdict::Forward(Side::V4));
+    assert!((2000..=2003).contains(&port(&o, 20)));
+    assert_eq!(t.e.counters().dropped(Nat64Drop::PoolExhausted), 5);
+}
+
+#[test]
 fn session_and_source_limits_answer_address_unreachable() {
     let mut c = cfg(Filtering::AddressDependent);
     c.max_sessions = 3;
