@@ -118,7 +118,7 @@ TG
     local pg=$!
     PIDS+=("$pg")
     local t0; t0=$(date +%s.%N)
-    ip netns exec $H6 taskset -c 0 trafgen -o v6a -i $WORK/tg.cfg -n $((RATE * FLOOD)) -P 1 -t "$((1000000000 / RATE))ns" \
+    ip netns exec $H6 taskset -c 0 trafgen -o v6a -i $WORK/tg.cfg -n $((RATE * FLOOD)) -P 1 -b "${RATE}pps" \
         >/dev/null 2>&1 || true
     local t1; t1=$(date +%s.%N)
     local d1; d1=$(tun_drops)

@@ -466,14 +466,19 @@ struct Slab<T> {
     chunks: Vec<Box<[T]>>,
     /// Live entries of each chunk.
     live: Vec<u16>,
+    /// Live entries in all.
+    n_live: usize,
     /// Slots handed out so far (live or on the free list).
     len: u32,
+    /// Released slots. Slots of chunks given back stay on it until popped, and are
+    /// skipped then: the slab grows again only once the list is empty, so such a slot is
+    /// never handed out twice.
     free: Vec<u32>,
 }
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self { chunks: Vec::new(), live: Vec::new(), len: 0, free: Vec::new() }
+        Self { chunks: Vec::new(), live: Vec::new(), n_live: 0, len: 0, free: Vec::new() }
     }
 }
 
@@ -499,7 +504,14 @@ impl<T: Copy + Default> Slab<T> {
     /// Stores `v`. The engine holds fewer than `u32::MAX` live entries of any kind (the
     /// session limit is capped below it), so a slot index always exists.
     fn alloc(&mut self, v: T) -> u32 {
-        let i = match self.free.pop() {
+        let mut slot = None;
+        while let Some(i) = self.free.pop() {
+            if i < self.len {
+                slot = Some(i);
+                break;
+            }
+        }
+        let i = match slot {
             Some(i) => i,
             None => {
                 let i = self.len;
@@ -512,11 +524,13 @@ impl<T: Copy + Default> Slab<T> {
         };
         *self.get_mut(i) = v;
         self.live[(i >> CHUNK_BITS) as usize] += 1;
+        self.n_live += 1;
         i
     }
     fn release(&mut self, i: u32) {
         *self.get_mut(i) = T::default();
         self.live[(i >> CHUNK_BITS) as usize] -= 1;
+        self.n_live -= 1;
         self.free.push(i);
     }
     fn reserve(&mut self, n: usize) {
@@ -525,34 +539,32 @@ impl<T: Copy + Default> Slab<T> {
             self.grow();
         }
     }
-    /// Live entries.
-    fn live(&self) -> usize {
-        self.len as usize - self.free.len()
-    }
-    /// Gives back the trailing chunks that hold no live entry, when they are at least an
-    /// eighth of the slab (so the free list, filtered of their slots, is not walked for
-    /// little gain). Returns whether it did.
-    fn shrink(&mut self) -> bool {
-        if self.chunks.is_empty() {
-            return false;
-        }
-        if self.live() == 0 {
-            *self = Self::default();
-            return true;
-        }
+    /// Gives back up to `max` trailing chunks that hold no live entry, when those are at
+    /// least an eighth of the slab (or all of it), so that a slab is not cut and regrown
+    /// a chunk at a time, or else the room of a free list much longer than the slab
+    /// needs. Returns whether it did something (so there may be more to do).
+    fn shrink(&mut self, max: usize) -> bool {
         let empty = self.live.iter().rev().take_while(|&&n| n == 0).count();
-        if empty == 0 || empty * 8 < self.chunks.len() {
+        if empty == 0 || (empty * 8 < self.chunks.len() && self.n_live > 0) {
+            // Few entries left, on a free list grown by a mass expiry: rebuilt without
+            // the slots of chunks given back (one pass over it, about a millisecond at a
+            // million).
+            let stale = self.free.len() > self.len as usize - self.n_live;
+            if stale && self.n_live <= SHRINK_MAX_LIVE && self.free.capacity() > 4 * (self.n_live + CHUNK) {
+                let len = self.len;
+                self.free.retain(|&i| i < len);
+                self.free.shrink_to_fit();
+                return true;
+            }
             return false;
         }
-        let keep = self.chunks.len() - empty;
+        let keep = self.chunks.len() - empty.min(max);
         self.chunks.truncate(keep);
-        self.chunks.shrink_to_fit();
         self.live.truncate(keep);
-        self.live.shrink_to_fit();
-        let end = (keep * CHUNK) as u32;
-        self.len = self.len.min(end);
-        self.free.retain(|&i| i < end);
-        self.free.shrink_to(self.free.len() * 2);
+        self.len = self.len.min((keep * CHUNK) as u32);
+        if keep == 0 {
+            *self = Self::default();
+        }
         true
     }
     /// Live and free slots (for iteration in checks).
@@ -567,17 +579,27 @@ impl<T: Copy + Default> Slab<T> {
     }
 }
 
+/// Slab chunks given back at most per [`Engine::handle_timeout`] (each is one `munmap`).
+const SHRINK_CHUNKS: usize = 16;
+
 /// Hash indices are rebuilt smaller after a mass expiry when they hold at most this
 /// many entries (a rehash of this many is well under a millisecond) and use at most an
 /// eighth of their room.
 const SHRINK_MAX_LIVE: usize = 4096;
 
 /// Shrinks a hash index of slab slots (see [`SHRINK_MAX_LIVE`]); `hash` rehashes a slot.
-fn shrink_index(t: &mut HashTable<u32>, hash: impl Fn(&u32) -> u64) -> bool {
-    if t.capacity() > 64 && t.len() <= SHRINK_MAX_LIVE && t.len() * 8 <= t.capacity() {
-        t.shrink_to(t.len() * 2, hash);
+/// Shrinks one: giving back a large index's memory takes about a millisecond (a
+/// million-session index is 10 MiB), so at most `budget` indices are shrunk per call.
+/// Returns whether `t` still wants shrinking.
+fn shrink_index(t: &mut HashTable<u32>, budget: &mut u32, hash: impl Fn(&u32) -> u64) -> bool {
+    if t.capacity() <= 64 || t.len() > SHRINK_MAX_LIVE || t.len() * 8 > t.capacity() {
+        return false;
+    }
+    if *budget == 0 {
         return true;
     }
+    *budget -= 1;
+    t.shrink_to(t.len() * 2, hash);
     false
 }
 
@@ -861,27 +883,31 @@ impl Tables {
     }
 
     /// Gives back memory after a mass expiry where that is cheap: empty trailing slab
-    /// chunks, and hash indices that hold few entries for their size (see
-    /// [`SHRINK_MAX_LIVE`]). Slots of live entries do not move.
+    /// chunks (a few per call), and hash indices that hold few entries for their size
+    /// (see [`SHRINK_MAX_LIVE`]). Slots of live entries do not move. Returns whether
+    /// there is more to give back.
     fn shrink(&mut self) -> bool {
         let Self { hs, sess, sidx, s4idx, bib, b6, b4, clients, cidx, adf, aidx } = self;
-        let mut did = sess.shrink() | bib.shrink() | clients.shrink() | adf.shrink();
-        did |= shrink_index(sidx, |&j| hash_s(hs, &sess.get(j).key()));
-        did |= shrink_index(s4idx, |&j| hash_s4_of(hs, sess.get(j)));
-        did |= shrink_index(b6, |&j| {
+        let n = SHRINK_CHUNKS;
+        // One slab at a time: the last chunks of each go with its free list, a few MiB.
+        let mut more = sess.shrink(n) || bib.shrink(n) || clients.shrink(n) || adf.shrink(n);
+        let b = &mut 1;
+        more |= shrink_index(sidx, b, |&j| hash_s(hs, &sess.get(j).key()));
+        more |= shrink_index(s4idx, b, |&j| hash_s4_of(hs, sess.get(j)));
+        more |= shrink_index(b6, b, |&j| {
             let b = bib.get(j);
             hash_b6(hs, b.proto, &b.client, b.port)
         });
-        did |= shrink_index(b4, |&j| {
+        more |= shrink_index(b4, b, |&j| {
             let b = bib.get(j);
             hash_b4(hs, b.proto, b.a4, b.p4)
         });
-        did |= shrink_index(cidx, |&j| hash_c(hs, &clients.get(j).addr));
-        did |= shrink_index(aidx, |&j| {
+        more |= shrink_index(cidx, b, |&j| hash_c(hs, &clients.get(j).addr));
+        more |= shrink_index(aidx, b, |&j| {
             let a = adf.get(j);
             hash_a(hs, a.proto, a.a4, a.p4, a.remote)
         });
-        did
+        more
     }
 
     fn bytes(&self) -> usize {
@@ -967,7 +993,7 @@ const QUOTE: usize = 576 - 28;
 /// Session timer-queue entries one [`Engine::handle_timeout`] handles at most (each
 /// deletes a session, probes one, requeues one or skips a stale entry): a slice of
 /// deletions takes well under a millisecond at a million sessions (`BENCHMARKS.md`).
-pub const EXPIRY_SLICE: usize = 2048;
+pub const EXPIRY_SLICE: usize = 512;
 
 /// Probes of idle TCP sessions waiting for `poll_transmit` at most (60 bytes each); when
 /// more sessions idle out at once, the rest move to TRANS without one (the RFC's SHOULD).
@@ -1047,6 +1073,8 @@ pub struct Nat64 {
     /// For UDP, TCP, ICMP: until when (ms) the pool counts as full, after a search for a
     /// free port failed.
     pool_full_until: [u64; 3],
+    /// Memory is being given back, a few chunks per [`Engine::handle_timeout`].
+    shrink_pending: bool,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
     /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
@@ -1108,6 +1136,7 @@ impl Nat64 {
             new_bucket: TokenBucket::default(),
             expiry_slice: EXPIRY_SLICE,
             pool_full_until: [0; 3],
+            shrink_pending: false,
             base: None,
             counters: Counters::new(),
             local_hairpin: true,
@@ -1153,9 +1182,9 @@ impl Nat64 {
     }
 
     /// Gives back memory the tables no longer need (see [`Tables::shrink`]) and the room
-    /// of a timer queue left mostly empty.
+    /// of a timer queue left mostly empty; remembers whether there is more to give back.
     fn shrink(&mut self) {
-        self.t.shrink();
+        self.shrink_pending = self.t.shrink();
         let h = self.heap.len();
         if self.heap.capacity() > 1024 && h <= SHRINK_MAX_LIVE * 4 && h * 8 <= self.heap.capacity() {
             self.heap.shrink_to(h * 2);
@@ -2393,6 +2422,10 @@ impl Engine for Nat64 {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
+        if self.shrink_pending {
+            // Memory to give back: at once (the time base has passed).
+            return Some(base);
+        }
         let d = [
             self.heap.peek().map(|Reverse((d, _))| *d),
             self.held_q.front().map(|h| h.0),
@@ -2410,7 +2443,8 @@ impl Engine for Nat64 {
     /// a million of them) never hold the worker for long: while due entries remain,
     /// [`Engine::poll_timeout`] reports a deadline that has passed, and the next call goes
     /// on. After a slice that deleted sessions, tables left mostly empty give memory back
-    /// where that is cheap (empty trailing slab chunks, sparse hash indices).
+    /// where that is cheap (empty trailing slab chunks, a few per call, and sparse hash
+    /// indices); while some is left to give back, `poll_timeout` says "now" too.
     fn handle_timeout(&mut self, now: Instant) {
         let tick = (self.now_ms(now) / TICK_MS).min(u64::from(u32::MAX)) as u32;
         let ms = u64::from(tick) * TICK_MS;
@@ -2452,7 +2486,7 @@ impl Engine for Nat64 {
             self.remove(i);
             removed = true;
         }
-        if removed {
+        if removed || self.shrink_pending {
             self.shrink();
         }
         while let Some(&(d, k)) = self.held_q.front() {

@@ -1039,7 +1039,7 @@ fn fill(t: &mut T, n: u32) {
 #[test]
 fn mass_expiry_runs_in_slices_and_gives_memory_back() {
     use sixgate_nat64::stateful::EXPIRY_SLICE;
-    let n = 20 * EXPIRY_SLICE as u32 + 77;
+    let n = 80 * EXPIRY_SLICE as u32 + 77;
     let mut t = big();
     // One session, created first, stays alive throughout (refreshed now and then).
     let keep = udp6_ports(C, S, 4000, 53, b"k");
@@ -1061,13 +1061,15 @@ fn mass_expiry_runs_in_slices_and_gives_memory_back() {
         let s = t.e.stats().sessions;
         assert!(left - s <= EXPIRY_SLICE, "{} deleted in one call", left - s);
         left = s;
-        if calls % 5 == 0 {
+        if calls % 20 == 0 {
             t.e.check_invariants().unwrap();
         }
-        assert!(calls < 100, "expiry does not end");
+        assert!(calls < 1000, "expiry does not end");
     }
-    // n entries and the survivor's own (requeued at its later expiry).
-    assert_eq!(calls, (n as usize + 1).div_ceil(EXPIRY_SLICE));
+    // n entries and the survivor's own (requeued at its later expiry), then perhaps a few
+    // calls that only give memory back (a slab or a hash index each).
+    let slices = (n as usize + 1).div_ceil(EXPIRY_SLICE);
+    assert!((slices..slices + 12).contains(&calls), "{calls} calls for {slices} slices");
     assert_eq!((t.e.stats().sessions, t.e.stats().bib), (1, 1));
     assert!(t.e.poll_timeout().unwrap() > now, "nothing due is left");
     assert_eq!(t.e.counters().dropped_total(), 0);
