@@ -567,6 +567,32 @@ impl<T: Copy + Default> Slab<T> {
         }
         true
     }
+    /// Checks the bookkeeping: the live counts (per chunk and in all) agree with the
+    /// entries `is_live` says are live, and every slot below `len` is live or on the free
+    /// list exactly once (entries of chunks given back may remain above it).
+    fn check(&self, is_live: impl Fn(&T) -> bool) -> Result<(), String> {
+        let mut per_chunk = vec![0u16; self.chunks.len()];
+        let mut n = 0;
+        for (i, e) in self.slots() {
+            if is_live(e) {
+                per_chunk[(i >> CHUNK_BITS) as usize] += 1;
+                n += 1;
+            }
+        }
+        if per_chunk != self.live || n != self.n_live || self.live.len() != self.chunks.len() {
+            return Err(format!("slab live counts: {n} live, counted {}", self.n_live));
+        }
+        let mut seen = vec![false; self.len as usize];
+        for &i in self.free.iter().filter(|&&i| i < self.len) {
+            if is_live(self.get(i)) || std::mem::replace(&mut seen[i as usize], true) {
+                return Err(format!("slab slot {i} free twice or free and live"));
+            }
+        }
+        if seen.iter().filter(|&&f| f).count() + n != self.len as usize {
+            return Err("slab slots neither live nor free".into());
+        }
+        Ok(())
+    }
     /// Live and free slots (for iteration in checks).
     fn slots(&self) -> impl Iterator<Item = (u32, &T)> {
         (0..self.len).map(move |i| (i, self.get(i)))
@@ -1244,6 +1270,10 @@ impl Nat64 {
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
         let t = &self.t;
+        t.sess.check(|s| s.proto != 0)?;
+        t.bib.check(|b| b.proto != 0)?;
+        t.clients.check(|c| c.n != 0)?;
+        t.adf.check(|a| a.proto != 0)?;
         let mut n_bib = 0;
         for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
             n_bib += 1;
