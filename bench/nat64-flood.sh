@@ -22,6 +22,7 @@
 # Needs root, iperf3, netsniff-ng (trafgen), nftables and release builds:
 #   sudo bench/nat64-flood.sh NAME=BINARY [NAME=BINARY ...]
 # e.g. sudo bench/nat64-flood.sh before=/tmp/sixgate-main after=target/release/sixgate
+# trafgen paces with -b (in bursts: its -t gap between packets tops out near 12 k pps here).
 # Environment: FLOOD (s, default 15), RATE (pps, default 200000), TCP_RATE (default 200M),
 # RUNS (default 2), POOL4 (default "192.0.2.0/24": the table fills to max_sessions; a
 # single address, "192.0.2.2/32", exhausts the pool instead), EXTRA (TOML lines added to
