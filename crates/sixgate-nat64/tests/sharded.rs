@@ -748,3 +748,39 @@ fn mass_expiry_runs_in_slices_on_every_shard() {
     assert_eq!(w.shards.stats(), Default::default());
     assert_eq!(w.shards.counters().forwarded, u64::from(n));
 }
+
+#[test]
+fn session_and_source_limits_are_answered_from_the_shards() {
+    // The per-source limit is exact (a source lives in one shard).
+    let mut c = cfg();
+    c.max_sessions_per_source = 2;
+    let mut w = W::new(c, 2);
+    let who = client(9);
+    for i in 0..2u16 {
+        assert_eq!(
+            w.send(usize::from(i), &udp6_ports(&who, &remote6(4), 3000 + i, 53, b"q"), 0.0).0,
+            Verdict::Forward(Side::V4)
+        );
+    }
+    let pkt = udp6_ports(&who, &remote6(4), 3002, 53, b"third");
+    let (v, e, _) = w.send(1, &pkt, 0.0);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    assert_address_unreachable(&e, &pkt);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::SourceLimit), 1);
+    // The session limit, split: 1 per shard of 2.
+    let mut c = cfg();
+    c.max_sessions = 2;
+    let mut w = W::new(c, 2);
+    let mut refused = 0;
+    for i in 1..=20 {
+        let pkt = udp6_ports(&client(i), &remote6(4), 3000, 53, b"q");
+        let (v, e, _) = w.send(0, &pkt, 0.0);
+        if v == Verdict::Reply(Side::V6) {
+            assert_address_unreachable(&e, &pkt);
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 18);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::SessionLimit), 18);
+    assert_eq!(w.shards.counters().replied, 18);
+}
