@@ -42,6 +42,9 @@
 //! fragment_timeout = 2              # RFC 6146 §3.4 FRAGMENT_MIN
 //! max_fragment_flows = 4096
 //! max_fragment_bytes = 262144
+//! new_sessions_per_second = 100000  # session-creation budget (0: none); new flows over it
+//! new_sessions_burst = 10000        # are dropped silently (`new-flow-budget`) so that a
+//!                                   # flood of new flows leaves established ones room
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -150,6 +153,9 @@ pub(crate) struct FileConfig {
     fragment_timeout: Option<u64>,
     max_fragment_flows: Option<usize>,
     max_fragment_bytes: Option<usize>,
+    /// Stateful mode: the session-creation budget (a rate and a burst; rate 0: none).
+    new_sessions_per_second: Option<u32>,
+    new_sessions_burst: Option<u32>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -334,7 +340,9 @@ impl FileConfig {
             || self.max_held_syns.is_some()
             || self.fragment_timeout.is_some()
             || self.max_fragment_flows.is_some()
-            || self.max_fragment_bytes.is_some();
+            || self.max_fragment_bytes.is_some()
+            || self.new_sessions_per_second.is_some()
+            || self.new_sessions_burst.is_some();
         if !stateful {
             return if any {
                 Err(CliError::input("pool4, filtering, session limits and timeouts need mode = \"stateful\""))
@@ -376,6 +384,8 @@ impl FileConfig {
             fragment_timeout: self.fragment_timeout.map(Duration::from_secs),
             max_fragment_flows: self.max_fragment_flows,
             max_fragment_bytes: self.max_fragment_bytes,
+            new_sessions_per_second: self.new_sessions_per_second,
+            new_sessions_burst: self.new_sessions_burst,
         }))
     }
 
@@ -419,6 +429,8 @@ pub(crate) struct StatefulOpts {
     fragment_timeout: Option<Duration>,
     max_fragment_flows: Option<usize>,
     max_fragment_bytes: Option<usize>,
+    new_sessions_per_second: Option<u32>,
+    new_sessions_burst: Option<u32>,
 }
 
 impl StatefulOpts {
@@ -448,6 +460,12 @@ impl StatefulOpts {
         }
         if let Some(n) = self.max_fragment_bytes {
             c.max_fragment_bytes = n;
+        }
+        if let Some(n) = self.new_sessions_per_second {
+            c.max_new_sessions_per_second = n;
+        }
+        if let Some(n) = self.new_sessions_burst {
+            c.new_sessions_burst = n;
         }
         c.validate().map_err(|e| CliError::input(e.to_string()))?;
         Ok(c)
@@ -597,6 +615,8 @@ max_held_syns = 5
 fragment_timeout = 3
 max_fragment_flows = 7
 max_fragment_bytes = 9000
+new_sessions_per_second = 2000
+new_sessions_burst = 50
 "#;
         let mut f = FileConfig::parse(text, "t.toml").unwrap();
         let st = f.take_stateful().unwrap().unwrap();
@@ -614,6 +634,17 @@ max_fragment_bytes = 9000
         assert_eq!(c.timers.tcp_incoming_syn, Duration::from_secs(8));
         assert_eq!((c.max_held_syns, c.max_fragment_flows, c.max_fragment_bytes), (5, 7, 9000));
         assert_eq!(c.fragment_timeout, Duration::from_secs(3));
+        assert_eq!((c.max_new_sessions_per_second, c.new_sessions_burst), (2000, 50));
+        // The budget's default, and 0 turning it off.
+        let base = "mode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\npool4 = [\"198.51.100.0/30\"]\n";
+        for (extra, want) in [("", (100_000, 10_000)), ("new_sessions_per_second = 0\n", (0, 10_000))] {
+            let mut f = FileConfig::parse(&format!("{base}{extra}"), "t.toml").unwrap();
+            let st = f.take_stateful().unwrap().unwrap();
+            let mut o = EngineOpts::default();
+            f.merge_into(&mut o).unwrap();
+            let c = st.to_config(o.to_config().unwrap()).unwrap();
+            assert_eq!((c.max_new_sessions_per_second, c.new_sessions_burst), want, "{extra:?}");
+        }
         // Stateful keys without the mode, a bad entry, a missing pool.
         let mut f = FileConfig::parse("pool4 = [\"198.51.100.0/30\"]\n", "t.toml").unwrap();
         assert!(f.take_stateful().is_err());

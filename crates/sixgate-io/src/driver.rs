@@ -154,7 +154,13 @@ fn worker_offload<E: Engine>(
 
     while !stop.load(Ordering::Relaxed) {
         let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-        let ready = match poll(&mut fds, PollTimeout::from(100u16)) {
+        // At most 100 ms, so stop requests are seen; at once when the engine has timer work
+        // due (a mass expiry runs in slices, one per wake-up).
+        let timeout = match engine.poll_timeout() {
+            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
+            None => Duration::from_millis(100),
+        };
+        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),

@@ -44,6 +44,7 @@ fn config(filtering: Filtering) -> StatefulConfig {
     c.filtering = filtering;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;
+    c.max_new_sessions_per_second = 0;
     c
 }
 

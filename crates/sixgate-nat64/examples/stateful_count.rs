@@ -22,6 +22,7 @@ fn engine() -> Nat64 {
     c.filtering = Filtering::EndpointIndependent;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;
+    c.max_new_sessions_per_second = 0;
     Nat64::new(c).unwrap()
 }
 

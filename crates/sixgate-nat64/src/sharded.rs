@@ -25,8 +25,8 @@
 //!
 //! Limits are split evenly between the shards: each allows `max_sessions / n` sessions
 //! (rounded up, so the total may exceed the limit by up to `n − 1`), likewise held SYNs,
-//! the ICMP error rate and burst, and fragment state; the per-source limit stays exact,
-//! since a source lives in one shard. Of `max_fragment_bytes`, half is for IPv4 fragments
+//! the ICMP error rate and burst, the session-creation budget, and fragment state; the
+//! per-source limit stays exact, since a source lives in one shard. Of `max_fragment_bytes`, half is for IPv4 fragments
 //! that wait here for their first one, half (split between the shards) for IPv6 ones.
 //!
 //! Not the same as one engine: a simultaneous open (RFC 6146 §3.5.2.2) meets its held
@@ -155,6 +155,9 @@ impl Nat64Shards {
                 // 0 stays 0 (no limit).
                 c.xlate.icmp_rate.per_second = split32(cfg.xlate.icmp_rate.per_second);
                 c.xlate.icmp_rate.burst = split32(cfg.xlate.icmp_rate.burst);
+                // Likewise the session-creation budget (0 stays 0: no limit).
+                c.max_new_sessions_per_second = split32(cfg.max_new_sessions_per_second);
+                c.new_sessions_burst = split32(cfg.new_sessions_burst);
                 // Every shard its own port-choice key.
                 c.seed = cfg.seed ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 let mut e = Nat64::new(c)?;

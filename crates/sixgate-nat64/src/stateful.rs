@@ -15,8 +15,16 @@
 //!   the client's own port is tried first (RFC 6146 §3.5.1.1, RFC 4787 REQ-3, REQ-4).
 //! * The TCP state machine is RFC 6146 §3.5.2.2; UDP and ICMP sessions have idle timers
 //!   (§3.5.1, §3.5.3). Every timer is driven by [`Engine::handle_timeout`].
-//! * Limits: sessions in all and per IPv6 source; when a limit is reached new flows are
-//!   dropped and counted while existing sessions keep working.
+//! * Limits: sessions in all and per IPv6 source; when a limit is reached, or the pool has
+//!   no port left, new flows are dropped and counted while existing sessions keep
+//!   working, and one from IPv6 is answered with an ICMPv6 Destination Unreachable,
+//!   Address Unreachable (RFC 6146 §3.5.1.1, §3.5.3), as the ICMP error rate allows.
+//! * Overload: sessions are created at most at
+//!   [`StatefulConfig::max_new_sessions_per_second`] (a token bucket on the `now` passed
+//!   in); a new flow over that budget is refused before any pool search, silently
+//!   (`new-flow-budget`), so a flood of new flows leaves time for established ones.
+//!   Timers run in slices ([`EXPIRY_SLICE`] per [`Engine::handle_timeout`]), so a mass
+//!   expiry does not stall the worker, and tables emptied by one give memory back.
 //!
 //! * An unsolicited IPv4 SYN that filtering or a missing BIB entry would drop is held for
 //!   TCP_INCOMING_SYN (RFC 6146 §3.5.2.2): an IPv6 SYN for the same addresses and ports in
@@ -182,13 +190,22 @@ pub struct StatefulConfig {
     pub max_fragment_flows: usize,
     /// Bytes of fragments kept while their first fragment has not come.
     pub max_fragment_bytes: usize,
+    /// Sessions created per second at most, in the long run (0: no limit). Under a flood
+    /// of new flows the packets of existing sessions keep being translated: a new flow
+    /// over this budget is refused early (before a pool port is searched for) and counted
+    /// (`new-flow-budget`), silently — RFC 4443 §3.1: no ICMPv6 error for a packet
+    /// dropped for congestion.
+    pub max_new_sessions_per_second: u32,
+    /// Sessions that may be created at once above that rate (the token bucket's depth).
+    pub new_sessions_burst: u32,
 }
 
 impl StatefulConfig {
     /// A configuration with the NAT64 prefix `pool6`, the IPv4 pool `pool4` and the
     /// translator's own addresses; defaults elsewhere (address-dependent filtering,
     /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs; fragments:
-    /// 2 s, 4,096 datagrams, 256 KiB waiting).
+    /// 2 s, 4,096 datagrams, 256 KiB waiting; 100,000 new sessions a second with bursts
+    /// of 10,000).
     pub fn new(pool6: Pool6, pool4: Vec<Pool4Range>, own_ipv4: Ipv4Addr, own_ipv6: Ipv6Addr) -> Self {
         let mut xlate = SiitConfig::new(own_ipv4, own_ipv6);
         xlate.pool6 = Some(pool6);
@@ -204,6 +221,8 @@ impl StatefulConfig {
             fragment_timeout: Duration::from_secs(2),
             max_fragment_flows: 4096,
             max_fragment_bytes: 256 * 1024,
+            max_new_sessions_per_second: 100_000,
+            new_sessions_burst: 10_000,
         }
     }
 
@@ -320,6 +339,7 @@ const OWN: &[Nat64Drop] = &[
     Nat64Drop::FragmentHeld,
     Nat64Drop::FragmentTimeout,
     Nat64Drop::UnsupportedProtocol,
+    Nat64Drop::NewFlowBudget,
 ];
 const N_ALL: usize = OWN.len() + DropReason::ALL.len();
 const ALL: [Nat64Drop; N_ALL] = {
@@ -357,11 +377,14 @@ pub enum Nat64Drop {
     TcpNotSyn,
     /// An IPv4 TCP segment with a BIB entry but no session that is not a SYN.
     NoSession,
-    /// The session table is full; a new flow was refused.
+    /// The session table is full; a new flow was refused (from IPv6: with an ICMPv6
+    /// Address Unreachable, rate-limited, see [`Nat64::icmp_suppressed`]).
     SessionLimit,
-    /// The IPv6 source has its maximum of sessions; a new flow was refused.
+    /// The IPv6 source has its maximum of sessions; a new flow was refused (with an
+    /// ICMPv6 Address Unreachable, rate-limited).
     SourceLimit,
-    /// No free port (or identifier) in the IPv4 pool.
+    /// No free port (or identifier) in the IPv4 pool (with an ICMPv6 Address
+    /// Unreachable, rate-limited: RFC 6146 §3.5.1.1, §3.5.3).
     PoolExhausted,
     /// A fragment that came before its datagram's first fragment and could not be kept
     /// for it: the store of waiting fragments (`max_fragment_bytes`) was full, or it came
@@ -377,6 +400,10 @@ pub enum Nat64Drop {
     FragmentTimeout,
     /// A protocol or ICMP type the stateful translator does not carry.
     UnsupportedProtocol,
+    /// A new flow over the session-creation budget
+    /// ([`StatefulConfig::max_new_sessions_per_second`]): refused before any table work,
+    /// without an ICMP error (RFC 4443 §3.1: none for a packet dropped for congestion).
+    NewFlowBudget,
     /// The header translator refused the packet.
     Xlate(DropReason),
 }
@@ -404,6 +431,7 @@ impl Reason for Nat64Drop {
             Self::FragmentHeld => "fragment-held",
             Self::FragmentTimeout => "fragment-timeout",
             Self::UnsupportedProtocol => "unsupported-protocol",
+            Self::NewFlowBudget => "new-flow-budget",
             Self::Xlate(r) => r.name(),
         }
     }
@@ -435,18 +463,27 @@ const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
 /// Entries addressed by a `u32`, kept in fixed chunks of 4,096 (growth never copies
-/// and leaves at most one chunk unused), with a free list of released slots.
+/// and leaves at most one chunk unused), with a free list of released slots and a count
+/// of live entries per chunk, so that trailing chunks left empty (after a mass expiry)
+/// can be given back ([`Slab::shrink`]).
 #[derive(Debug)]
 struct Slab<T> {
     chunks: Vec<Box<[T]>>,
+    /// Live entries of each chunk.
+    live: Vec<u16>,
+    /// Live entries in all.
+    n_live: usize,
     /// Slots handed out so far (live or on the free list).
     len: u32,
+    /// Released slots. Slots of chunks given back stay on it until popped, and are
+    /// skipped then: the slab grows again only once the list is empty, so such a slot is
+    /// never handed out twice.
     free: Vec<u32>,
 }
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Self { chunks: Vec::new(), len: 0, free: Vec::new() }
+        Self { chunks: Vec::new(), live: Vec::new(), n_live: 0, len: 0, free: Vec::new() }
     }
 }
 
@@ -459,26 +496,46 @@ impl<T: Copy + Default> Slab<T> {
     fn get_mut(&mut self, i: u32) -> &mut T {
         &mut self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
     }
+    /// The slot `i`, if the slab still has it (a timer entry may outlive a chunk given
+    /// back by [`Slab::shrink`]).
+    #[inline]
+    fn try_get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.chunks.get_mut((i >> CHUNK_BITS) as usize)?.get_mut(i as usize & (CHUNK - 1))
+    }
     fn grow(&mut self) {
         self.chunks.push(vec![T::default(); CHUNK].into_boxed_slice());
+        self.live.push(0);
     }
     /// Stores `v`. The engine holds fewer than `u32::MAX` live entries of any kind (the
     /// session limit is capped below it), so a slot index always exists.
     fn alloc(&mut self, v: T) -> u32 {
-        if let Some(i) = self.free.pop() {
-            *self.get_mut(i) = v;
-            return i;
+        let mut slot = None;
+        while let Some(i) = self.free.pop() {
+            if i < self.len {
+                slot = Some(i);
+                break;
+            }
         }
-        let i = self.len;
-        if i as usize == self.chunks.len() * CHUNK {
-            self.grow();
-        }
-        self.len += 1;
+        let i = match slot {
+            Some(i) => i,
+            None => {
+                let i = self.len;
+                if i as usize == self.chunks.len() * CHUNK {
+                    self.grow();
+                }
+                self.len += 1;
+                i
+            }
+        };
         *self.get_mut(i) = v;
+        self.live[(i >> CHUNK_BITS) as usize] += 1;
+        self.n_live += 1;
         i
     }
     fn release(&mut self, i: u32) {
         *self.get_mut(i) = T::default();
+        self.live[(i >> CHUNK_BITS) as usize] -= 1;
+        self.n_live -= 1;
         self.free.push(i);
     }
     fn reserve(&mut self, n: usize) {
@@ -487,6 +544,60 @@ impl<T: Copy + Default> Slab<T> {
             self.grow();
         }
     }
+    /// Gives back up to `max` trailing chunks that hold no live entry, when those are at
+    /// least an eighth of the slab (or all of it), so that a slab is not cut and regrown
+    /// a chunk at a time, or else the room of a free list much longer than the slab
+    /// needs. Returns whether it did something (so there may be more to do).
+    fn shrink(&mut self, max: usize) -> bool {
+        let empty = self.live.iter().rev().take_while(|&&n| n == 0).count();
+        if empty == 0 || (empty * 8 < self.chunks.len() && self.n_live > 0) {
+            // Few entries left, on a free list grown by a mass expiry: rebuilt without
+            // the slots of chunks given back (one pass over it, about a millisecond at a
+            // million).
+            let stale = self.free.len() > self.len as usize - self.n_live;
+            if stale && self.n_live <= SHRINK_MAX_LIVE && self.free.capacity() > 4 * (self.n_live + CHUNK) {
+                let len = self.len;
+                self.free.retain(|&i| i < len);
+                self.free.shrink_to_fit();
+                return true;
+            }
+            return false;
+        }
+        let keep = self.chunks.len() - empty.min(max);
+        self.chunks.truncate(keep);
+        self.live.truncate(keep);
+        self.len = self.len.min((keep * CHUNK) as u32);
+        if keep == 0 {
+            *self = Self::default();
+        }
+        true
+    }
+    /// Checks the bookkeeping: the live counts (per chunk and in all) agree with the
+    /// entries `is_live` says are live, and every slot below `len` is live or on the free
+    /// list exactly once (entries of chunks given back may remain above it).
+    fn check(&self, is_live: impl Fn(&T) -> bool) -> Result<(), String> {
+        let mut per_chunk = vec![0u16; self.chunks.len()];
+        let mut n = 0;
+        for (i, e) in self.slots() {
+            if is_live(e) {
+                per_chunk[(i >> CHUNK_BITS) as usize] += 1;
+                n += 1;
+            }
+        }
+        if per_chunk != self.live || n != self.n_live || self.live.len() != self.chunks.len() {
+            return Err(format!("slab live counts: {n} live, counted {}", self.n_live));
+        }
+        let mut seen = vec![false; self.len as usize];
+        for &i in self.free.iter().filter(|&&i| i < self.len) {
+            if is_live(self.get(i)) || std::mem::replace(&mut seen[i as usize], true) {
+                return Err(format!("slab slot {i} free twice or free and live"));
+            }
+        }
+        if seen.iter().filter(|&&f| f).count() + n != self.len as usize {
+            return Err("slab slots neither live nor free".into());
+        }
+        Ok(())
+    }
     /// Live and free slots (for iteration in checks).
     fn slots(&self) -> impl Iterator<Item = (u32, &T)> {
         (0..self.len).map(move |i| (i, self.get(i)))
@@ -494,8 +605,33 @@ impl<T: Copy + Default> Slab<T> {
     fn bytes(&self) -> usize {
         self.chunks.len() * CHUNK * size_of::<T>()
             + self.chunks.capacity() * size_of::<Box<[T]>>()
+            + self.live.capacity() * size_of::<u16>()
             + self.free.capacity() * size_of::<u32>()
     }
+}
+
+/// Slab chunks given back at most per [`Engine::handle_timeout`] (each is one `munmap`).
+const SHRINK_CHUNKS: usize = 16;
+
+/// Hash indices are rebuilt smaller after a mass expiry when they hold at most this
+/// many entries (a rehash of this many is well under a millisecond) and use at most an
+/// eighth of their room.
+const SHRINK_MAX_LIVE: usize = 4096;
+
+/// Shrinks a hash index of slab slots (see [`SHRINK_MAX_LIVE`]); `hash` rehashes a slot.
+/// Shrinks one: giving back a large index's memory takes about a millisecond (a
+/// million-session index is 10 MiB), so at most `budget` indices are shrunk per call.
+/// Returns whether `t` still wants shrinking.
+fn shrink_index(t: &mut HashTable<u32>, budget: &mut u32, hash: impl Fn(&u32) -> u64) -> bool {
+    if t.capacity() <= 64 || t.len() > SHRINK_MAX_LIVE || t.len() * 8 > t.capacity() {
+        return false;
+    }
+    if *budget == 0 {
+        return true;
+    }
+    *budget -= 1;
+    t.shrink_to(t.len() * 2, hash);
+    false
 }
 
 /// Bytes of a hash table of `u32` slab indices: `buckets` × (4 + 1 control byte) plus a
@@ -777,6 +913,34 @@ impl Tables {
         self.adf.release(i);
     }
 
+    /// Gives back memory after a mass expiry where that is cheap: empty trailing slab
+    /// chunks (a few per call), and hash indices that hold few entries for their size
+    /// (see [`SHRINK_MAX_LIVE`]). Slots of live entries do not move. Returns whether
+    /// there is more to give back.
+    fn shrink(&mut self) -> bool {
+        let Self { hs, sess, sidx, s4idx, bib, b6, b4, clients, cidx, adf, aidx } = self;
+        let n = SHRINK_CHUNKS;
+        // One slab at a time: the last chunks of each go with its free list, a few MiB.
+        let mut more = sess.shrink(n) || bib.shrink(n) || clients.shrink(n) || adf.shrink(n);
+        let b = &mut 1;
+        more |= shrink_index(sidx, b, |&j| hash_s(hs, &sess.get(j).key()));
+        more |= shrink_index(s4idx, b, |&j| hash_s4_of(hs, sess.get(j)));
+        more |= shrink_index(b6, b, |&j| {
+            let b = bib.get(j);
+            hash_b6(hs, b.proto, &b.client, b.port)
+        });
+        more |= shrink_index(b4, b, |&j| {
+            let b = bib.get(j);
+            hash_b4(hs, b.proto, b.a4, b.p4)
+        });
+        more |= shrink_index(cidx, b, |&j| hash_c(hs, &clients.get(j).addr));
+        more |= shrink_index(aidx, b, |&j| {
+            let a = adf.get(j);
+            hash_a(hs, a.proto, a.a4, a.p4, a.remote)
+        });
+        more
+    }
+
     fn bytes(&self) -> usize {
         self.sess.bytes()
             + self.bib.bytes()
@@ -857,6 +1021,11 @@ struct FFlow {
 /// The most an ICMPv4 error quotes (RFC 1812 §4.3.2.3: the error at most 576 bytes).
 const QUOTE: usize = 576 - 28;
 
+/// Session timer-queue entries one [`Engine::handle_timeout`] handles at most (each
+/// deletes a session, probes one, requeues one or skips a stale entry): a slice of
+/// deletions takes well under a millisecond at a million sessions (`BENCHMARKS.md`).
+pub const EXPIRY_SLICE: usize = 512;
+
 /// Probes of idle TCP sessions waiting for `poll_transmit` at most (60 bytes each); when
 /// more sessions idle out at once, the rest move to TRANS without one (the RFC's SHOULD).
 const MAX_PROBES: usize = 4096;
@@ -924,6 +1093,19 @@ pub struct Nat64 {
     max_frag_bytes: usize,
     icmp_rate: IcmpRateLimit,
     bucket: TokenBucket,
+    /// ICMPv6 errors for refused new flows not sent (rate limit, or a source that must
+    /// not get one).
+    icmp_suppressed: u64,
+    /// The session-creation budget: (per second, burst; 0 per second: none) and its bucket.
+    new_rate: (u32, u32),
+    new_bucket: TokenBucket,
+    /// Timer-queue entries handled at most per [`Engine::handle_timeout`].
+    expiry_slice: usize,
+    /// For UDP, TCP, ICMP: until when (ms) the pool counts as full, after a search for a
+    /// free port failed.
+    pool_full_until: [u64; 3],
+    /// Memory is being given back, a few chunks per [`Engine::handle_timeout`].
+    shrink_pending: bool,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
     /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
@@ -980,6 +1162,12 @@ impl Nat64 {
             max_frag_bytes: cfg.max_fragment_bytes,
             icmp_rate,
             bucket: TokenBucket::default(),
+            icmp_suppressed: 0,
+            new_rate: (cfg.max_new_sessions_per_second, cfg.new_sessions_burst),
+            new_bucket: TokenBucket::default(),
+            expiry_slice: EXPIRY_SLICE,
+            pool_full_until: [0; 3],
+            shrink_pending: false,
             base: None,
             counters: Counters::new(),
             local_hairpin: true,
@@ -1022,6 +1210,23 @@ impl Nat64 {
     /// is a vector). Excludes the allocator's own overhead.
     pub fn table_bytes(&self) -> usize {
         self.t.bytes() + self.heap.capacity() * size_of::<Reverse<(u32, u32)>>()
+    }
+
+    /// Gives back memory the tables no longer need (see [`Tables::shrink`]) and the room
+    /// of a timer queue left mostly empty; remembers whether there is more to give back.
+    fn shrink(&mut self) {
+        self.shrink_pending = self.t.shrink();
+        let h = self.heap.len();
+        if self.heap.capacity() > 1024 && h <= SHRINK_MAX_LIVE * 4 && h * 8 <= self.heap.capacity() {
+            self.heap.shrink_to(h * 2);
+        }
+    }
+
+    /// Sets how many timer-queue entries one [`Engine::handle_timeout`] handles at most
+    /// (default [`EXPIRY_SLICE`]; at least 1). For tests and measurements.
+    #[doc(hidden)]
+    pub fn set_expiry_slice(&mut self, n: usize) {
+        self.expiry_slice = n.max(1);
     }
 
     /// What the tables hold.
@@ -1070,6 +1275,10 @@ impl Nat64 {
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
         let t = &self.t;
+        t.sess.check(|s| s.proto != 0)?;
+        t.bib.check(|b| b.proto != 0)?;
+        t.clients.check(|c| c.n != 0)?;
+        t.adf.check(|a| a.proto != 0)?;
         let mut n_bib = 0;
         for (i, b) in t.bib.slots().filter(|(_, b)| b.proto != 0) {
             n_bib += 1;
@@ -1292,8 +1501,9 @@ impl Nat64 {
     }
 
     /// Creates a session (and its BIB entry if needed); returns its slot and IPv4 pool
-    /// transport address (address index, port).
-    fn create(&mut self, key: SKey, state: TcpState, ms: u64) -> Result<(u32, u16, u16), Nat64Drop> {
+    /// transport address (address index, port). The limits are checked first, then the
+    /// creation budget (before the pool is searched, the costly part of a new flow).
+    fn create(&mut self, key: SKey, state: TcpState, now: Instant, ms: u64) -> Result<(u32, u16, u16), Nat64Drop> {
         if self.n_sessions >= self.max_sessions {
             return Err(Nat64Drop::SessionLimit);
         }
@@ -1301,14 +1511,29 @@ impl Nat64 {
         if ci.is_some_and(|c| usize::from(self.t.clients.get(c).n) >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
-        let (a4, p4) = match self.t.find_b6(key.proto, &key.client, key.port) {
+        let bib = self.t.find_b6(key.proto, &key.client, key.port);
+        let pi = usize::from(key.proto == TCP) + 2 * usize::from(key.proto == ICMP);
+        // A pool found full a moment ago is taken to be full still (a flood of new flows
+        // would otherwise search it, at up to thousands of lookups, for every packet):
+        // until the next tick, or until one of its BIB entries goes.
+        if bib.is_none() && ms < self.pool_full_until[pi] {
+            return Err(Nat64Drop::PoolExhausted);
+        }
+        let (rate, burst) = self.new_rate;
+        if !self.new_bucket.take(now, rate, burst) {
+            return Err(Nat64Drop::NewFlowBudget);
+        }
+        let (a4, p4) = match bib {
             Some(b) => {
                 let e = self.t.bib.get_mut(b);
                 e.sessions += 1;
                 (e.a4, e.p4)
             }
             None => {
-                let (a4, p4) = self.allocate(key.proto, &key.client, key.port).ok_or(Nat64Drop::PoolExhausted)?;
+                let Some((a4, p4)) = self.allocate(key.proto, &key.client, key.port) else {
+                    self.pool_full_until[pi] = ms + TICK_MS;
+                    return Err(Nat64Drop::PoolExhausted);
+                };
                 self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
                 (a4, p4)
             }
@@ -1375,6 +1600,8 @@ impl Nat64 {
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
                 self.t.remove_bib(b);
+                // Its port is free: the pool is worth searching again.
+                self.pool_full_until[usize::from(s.proto == TCP) + 2 * usize::from(s.proto == ICMP)] = 0;
             }
         }
     }
@@ -1507,6 +1734,66 @@ impl Nat64 {
         e.state = TcpState::Established;
         // The queued timer entry (earlier) pops and requeues at the new expiry.
         e.expires = exp;
+    }
+
+    /// A new flow from the IPv6 side (the packet in `buf`) was refused for `r`. When no
+    /// IPv4 transport address could be given to it — the pool is exhausted, or a limit
+    /// keeps its BIB entry and session from being created — RFC 6146 says what to send:
+    /// "If it is not possible to allocate an appropriate IPv4 transport address or create
+    /// a BIB entry, then the packet is discarded. The NAT64 SHOULD send an ICMPv6
+    /// Destination Unreachable error message with Code 3 (Address Unreachable)" (§3.5.1.1
+    /// for UDP, which §3.5.2.2 applies to a TCP V6 SYN, and §3.5.3 for ICMP queries). A
+    /// limit that refuses a session while the flow's BIB entry exists gets the same
+    /// answer: the session is what the packet needed, and the sender learns the same.
+    /// Rate-limited by the engine's ICMP error bucket; never to a source that is not
+    /// unicast (RFC 4443 §2.4(e)); an error that is not sent is counted
+    /// ([`Nat64::icmp_suppressed`]). The refusal is counted for `r` either way, and a
+    /// sent error as a reply. Other refusals (the creation budget: congestion, RFC 4443
+    /// §3.1) send nothing.
+    fn refuse(&mut self, buf: &mut PacketBuf, now: Instant, r: Nat64Drop) -> Result<Out, Nat64Drop> {
+        if !matches!(r, Nat64Drop::PoolExhausted | Nat64Drop::SessionLimit | Nat64Drop::SourceLimit) {
+            return Err(r);
+        }
+        let p = buf.as_slice();
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
+        if src.is_unspecified()
+            || src.is_multicast()
+            || src.is_loopback()
+            || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
+        {
+            self.icmp_suppressed += 1;
+            return Err(r);
+        }
+        // RFC 4443 §3.1: as much of the invoking packet as fits in the minimum MTU.
+        let quote = p.len().min(1280 - 48);
+        let own = self.siit.config().own_ipv6;
+        let mut s = vec![0u8; 48 + quote];
+        s[48..].copy_from_slice(&p[..quote]);
+        let mlen = (8 + quote) as u16;
+        s[0] = 0x60;
+        s[4..6].copy_from_slice(&mlen.to_be_bytes());
+        s[6] = 58;
+        s[7] = 64;
+        s[8..24].copy_from_slice(&own.octets());
+        s[24..40].copy_from_slice(&src.octets());
+        // Type 1 Destination Unreachable, code 3 Address Unreachable (RFC 6146 §3.5.1.1,
+        // §3.5.3), unused word 0.
+        s[40] = 1;
+        s[41] = 3;
+        let c = checksum::finish(add(checksum::pseudo_v6(own, src, 58, u32::from(mlen)), checksum::sum(&s[40..])));
+        s[42..44].copy_from_slice(&c.to_be_bytes());
+        if buf.set(&s).is_err() {
+            self.icmp_suppressed += 1;
+            return Err(r);
+        }
+        self.counters.drop(r);
+        Ok(Out::Reply(Side::V6, None))
+    }
+
+    /// ICMPv6 errors for refused new flows (pool exhausted, session or per-source limit)
+    /// that were not sent: over the ICMP error rate, or to a source that must not get one.
+    pub fn icmp_suppressed(&self) -> u64 {
+        self.icmp_suppressed
     }
 
     /// RFC 6146 §3.5.2.2 (V4 INIT, lifetime expired): an ICMP Destination Unreachable,
@@ -1804,7 +2091,10 @@ impl Nat64 {
                 }
                 created = true;
                 let st = if proto == TCP { TcpState::V6Init } else { TcpState::Open };
-                let (slot, a4, p4) = self.create(key, st, t)?;
+                let (slot, a4, p4) = match self.create(key, st, now, t) {
+                    Ok(c) => c,
+                    Err(r) => return self.refuse(buf, now, r),
+                };
                 if proto == TCP && !self.held.is_empty() {
                     self.simultaneous_open(slot, t);
                 }
@@ -1934,7 +2224,7 @@ impl Nat64 {
             let s = self.t.sess.get(i);
             (Bib { client: s.client, port: s.port, ..Bib::default() }, None)
         } else {
-            self.inbound_new(&buf.as_slice()[..total], hairpin, (proto, a4, port), (src, rport, flags), t)?
+            self.inbound_new(&buf.as_slice()[..total], hairpin, (proto, a4, port), (src, rport, flags), (now, t))?
         };
         let client = Ipv6Addr::from(b6.client);
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(dst)))) {
@@ -1970,7 +2260,7 @@ impl Nat64 {
         hairpin: bool,
         to: (u8, u16, u16),
         from: (u32, u16, u8),
-        t: u64,
+        (now, t): (Instant, u64),
     ) -> Result<(Bib, Option<u32>), Nat64Drop> {
         let ((proto, a4, port), (src, rport, flags)) = (to, from);
         let Some(bi) = self.t.find_b4(proto, a4, port) else {
@@ -1997,7 +2287,7 @@ impl Nat64 {
             return Err(Nat64Drop::Filtered);
         }
         let st = if proto == TCP { TcpState::V4Init } else { TcpState::Open };
-        let (slot, _, _) = self.create(key, st, t)?;
+        let (slot, _, _) = self.create(key, st, now, t)?;
         Ok((b6, Some(slot)))
     }
 
@@ -2182,6 +2472,10 @@ impl Engine for Nat64 {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let base = self.base?;
+        if self.shrink_pending {
+            // Memory to give back: at once (the time base has passed).
+            return Some(base);
+        }
         let d = [
             self.heap.peek().map(|Reverse((d, _))| *d),
             self.held_q.front().map(|h| h.0),
@@ -2194,17 +2488,29 @@ impl Engine for Nat64 {
         Some(base + Duration::from_millis(u64::from(d) * TICK_MS))
     }
 
+    /// Runs the timers that are due. The session timer queue is worked through in slices
+    /// of at most [`EXPIRY_SLICE`] entries, so that sessions expiring together (a flood's,
+    /// a million of them) never hold the worker for long: while due entries remain,
+    /// [`Engine::poll_timeout`] reports a deadline that has passed, and the next call goes
+    /// on. After a slice that deleted sessions, tables left mostly empty give memory back
+    /// where that is cheap (empty trailing slab chunks, a few per call, and sparse hash
+    /// indices); while some is left to give back, `poll_timeout` says "now" too.
     fn handle_timeout(&mut self, now: Instant) {
         let tick = (self.now_ms(now) / TICK_MS).min(u64::from(u32::MAX)) as u32;
         let ms = u64::from(tick) * TICK_MS;
+        let mut work = self.expiry_slice.max(1);
+        let mut removed = false;
         while let Some(&Reverse((d, i))) = self.heap.peek() {
-            if d > tick {
+            if d > tick || work == 0 {
                 break;
             }
+            work -= 1;
             self.heap.pop();
-            let s = self.t.sess.get_mut(i);
+            // Stale: the session is gone (its chunk maybe given back) or a newer entry for
+            // it is queued.
+            let Some(s) = self.t.sess.try_get_mut(i) else { continue };
             if s.proto == 0 || s.queued != d {
-                continue; // stale: the session is gone or a newer entry for it is queued
+                continue;
             }
             if s.expires > tick {
                 // Refreshed since it was queued: queue it again at its real expiry.
@@ -2228,6 +2534,10 @@ impl Engine for Nat64 {
             // RFC 6146 §3.5.2.2: in every other state (V4 FIN RCV and V6 FIN RCV included)
             // the Session Table Entry is deleted when its lifetime expires.
             self.remove(i);
+            removed = true;
+        }
+        if removed || self.shrink_pending {
+            self.shrink();
         }
         while let Some(&(d, k)) = self.held_q.front() {
             if d > tick {

@@ -7,7 +7,7 @@ mod common;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use common::{a4, dst4, dst6, src4, src6, v4l4ok, v6ok};
+use common::{a4, dst4, dst6, naive_sum, src4, src6, v4l4ok, v6ok};
 use proptest::prelude::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
@@ -300,9 +300,11 @@ fn limits_split_between_shards_and_per_source_stays_exact() {
     let who = client(3);
     for i in 0..8u16 {
         let (v, _, _) = w.send(usize::from(i % 2), &udp6_ports(&who, &remote6(4), 2000 + i, 53, b"q"), 0.0);
-        let want = if i < 5 { Verdict::Forward(Side::V4) } else { Verdict::Drop(Nat64Drop::SourceLimit) };
+        // Refused with an ICMPv6 Address Unreachable (RFC 6146 §3.5.1.1).
+        let want = if i < 5 { Verdict::Forward(Side::V4) } else { Verdict::Reply(Side::V6) };
         assert_eq!(v, want, "session {i} of one source");
     }
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::SourceLimit), 3);
     let mut c = cfg();
     c.max_sessions = 4;
     let mut w = W::new(c, 2);
@@ -664,4 +666,145 @@ mod against_one_engine {
         );
         assert_eq!(dst6(&m1[0].1), b.parse::<Ipv6Addr>().unwrap());
     }
+}
+
+/// Checks `e` is an ICMPv6 Destination Unreachable, Address Unreachable from the
+/// translator to the source of `pkt`, quoting all of it, with a good checksum.
+fn assert_address_unreachable(e: &[u8], pkt: &[u8]) {
+    assert_eq!((e[0] >> 4, e[6]), (6, 58));
+    assert_eq!(&e[8..24], &"2001:db8:ffff::1".parse::<Ipv6Addr>().unwrap().octets());
+    assert_eq!(&e[24..40], &pkt[8..24]);
+    assert_eq!(usize::from(port(e, 4)), e.len() - 40);
+    assert_eq!((e[40], e[41]), (1, 3));
+    assert_eq!(&e[44..48], &[0; 4]);
+    assert_eq!(&e[48..], pkt);
+    let len = ((e.len() - 40) as u32).to_be_bytes();
+    let ck = naive_sum(&[&e[8..40], &len, &[0, 0, 0, 58], &e[40..42], &e[44..]]);
+    assert_eq!(port(e, 42), ck, "ICMPv6 checksum");
+}
+
+#[test]
+fn refusals_are_answered_by_the_refusing_shard_and_rate_limited() {
+    // Ports 2000-2003, two shards: two each.
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 2000, 2003)];
+    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    // Split between the shards: 2 a second and bursts of 2 each.
+    c.xlate.icmp_rate.per_second = 4;
+    c.xlate.icmp_rate.burst = 4;
+    c.max_sessions = 6;
+    let mut w = W::new(c, 2);
+    let mut ok = 0;
+    let mut errors = 0;
+    for i in 1..=40 {
+        let pkt = udp6_ports(&client(i), &remote6(4), 5000, 53, b"q");
+        let (v, e, _) = w.send(usize::from(i % 2 == 0), &pkt, 0.0);
+        match v {
+            Verdict::Forward(Side::V4) => ok += 1,
+            Verdict::Reply(Side::V6) => {
+                assert_address_unreachable(&e, &pkt);
+                errors += 1;
+            }
+            Verdict::Drop(Nat64Drop::PoolExhausted) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 4, "two ports per shard");
+    assert_eq!(errors, 4, "each shard's burst of 2");
+    let all = w.shards.counters();
+    assert_eq!(all.dropped(Nat64Drop::PoolExhausted), 36);
+    assert_eq!(all.replied, 4);
+    let suppressed: u64 = (0..2).map(|k| w.shards.lock(k).icmp_suppressed()).sum();
+    assert_eq!(suppressed, 32);
+}
+
+#[test]
+fn the_creation_budget_is_split_between_shards() {
+    let mut c = cfg();
+    c.max_new_sessions_per_second = 1000;
+    c.new_sessions_burst = 10;
+    let mut w = W::new(c, 2);
+    let mut ok = 0;
+    for i in 1..=200 {
+        let (v, _, _) = w.send(0, &udp6_ports(&client(i), &remote6(4), 5000, 53, b"q"), 0.0);
+        match v {
+            Verdict::Forward(Side::V4) => ok += 1,
+            Verdict::Drop(Nat64Drop::NewFlowBudget) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(ok, 10, "a burst of 5 per shard");
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::NewFlowBudget), 190);
+    assert_eq!(w.shards.counters().replied, 0, "no ICMP error for congestion (RFC 4443 §3.1)");
+}
+
+#[test]
+fn mass_expiry_runs_in_slices_on_every_shard() {
+    use sixgate_nat64::stateful::EXPIRY_SLICE;
+    let mut c = cfg();
+    c.max_new_sessions_per_second = 0;
+    let mut w = W::new(c, 2);
+    let n = 3 * EXPIRY_SLICE as u32 * 2 + 11;
+    let now0 = w.at(0.0);
+    let mut b = PacketBuf::new();
+    for i in 1..=n {
+        let _ = b.set(&udp6_ports(&client(i), &remote6(4), 5000, 53, b"q"));
+        assert_eq!(w.h[(i % 2) as usize].process(&mut b, now0), Verdict::Forward(Side::V4));
+    }
+    let per_shard: Vec<usize> = (0..2).map(|k| w.shards.lock(k).stats().sessions).collect();
+    assert_eq!(per_shard.iter().sum::<usize>(), n as usize);
+    let now = w.at(301.0);
+    for (k, h) in w.h.iter_mut().enumerate() {
+        let mut calls = 0;
+        let mut left = per_shard[k];
+        while h.poll_timeout().is_some_and(|d| d <= now) {
+            h.handle_timeout(now);
+            calls += 1;
+            let s = w.shards.lock(k).stats().sessions;
+            assert!(left - s <= EXPIRY_SLICE, "shard {k}: {} deleted in one call", left - s);
+            left = s;
+        }
+        assert_eq!(left, 0);
+        let slices = per_shard[k].div_ceil(EXPIRY_SLICE);
+        assert!((slices..slices + 12).contains(&calls), "shard {k}: {calls} calls for {slices} slices");
+        w.shards.lock(k).check_invariants().unwrap();
+    }
+    assert_eq!(w.shards.stats(), Default::default());
+    assert_eq!(w.shards.counters().forwarded, u64::from(n));
+}
+
+#[test]
+fn session_and_source_limits_are_answered_from_the_shards() {
+    // The per-source limit is exact (a source lives in one shard).
+    let mut c = cfg();
+    c.max_sessions_per_source = 2;
+    let mut w = W::new(c, 2);
+    let who = client(9);
+    for i in 0..2u16 {
+        assert_eq!(
+            w.send(usize::from(i), &udp6_ports(&who, &remote6(4), 3000 + i, 53, b"q"), 0.0).0,
+            Verdict::Forward(Side::V4)
+        );
+    }
+    let pkt = udp6_ports(&who, &remote6(4), 3002, 53, b"third");
+    let (v, e, _) = w.send(1, &pkt, 0.0);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    assert_address_unreachable(&e, &pkt);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::SourceLimit), 1);
+    // The session limit, split: 1 per shard of 2.
+    let mut c = cfg();
+    c.max_sessions = 2;
+    let mut w = W::new(c, 2);
+    let mut refused = 0;
+    for i in 1..=20 {
+        let pkt = udp6_ports(&client(i), &remote6(4), 3000, 53, b"q");
+        let (v, e, _) = w.send(0, &pkt, 0.0);
+        if v == Verdict::Reply(Side::V6) {
+            assert_address_unreachable(&e, &pkt);
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 18);
+    assert_eq!(w.shards.counters().dropped(Nat64Drop::SessionLimit), 18);
+    assert_eq!(w.shards.counters().replied, 18);
 }
