@@ -287,6 +287,7 @@ fn scapy_send(t: &Topo, packets: &[(&str, u32)]) {
 #[test]
 fn rfc3964_source_checks_against_spoofed_packets_scapy() {
     skip_unless_able!();
+    skip_without!(scapy);
     let mut t = Topo::new("b");
     let o = t.ping("ha", HB);
     assert!(o.status.success(), "ping6 between the 6to4 sites: {}\n{}", text(&o), t.log("sa"));

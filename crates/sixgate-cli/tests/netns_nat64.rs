@@ -196,6 +196,7 @@ fn ping_both_ways_and_errors_translated() {
 #[test]
 fn tcp_transfer_both_directions_and_udp() {
     skip_unless_root!();
+    skip_without!("ethtool");
     let t = Topo::new("b", "");
     // The router's links checksum and segment in software (no transmit offload), so the
     // hosts' stacks verify every translated TCP/UDP checksum; the hosts keep TSO/USO, so the
@@ -469,6 +470,7 @@ fn counter(c: &str, name: &str) -> u64 {
 #[test]
 fn paced_tcp_with_timestamps_through_the_offload_path_loses_nothing() {
     skip_unless_root!();
+    skip_without!("ethtool");
     if Command::new("iperf3").arg("--version").output().is_err() {
         eprintln!("skipping: iperf3 not installed");
         return;
@@ -698,6 +700,7 @@ fn the_printed_routes_restore_traffic_after_kill_and_restart() {
 #[test]
 fn a_udp_super_packet_of_one_full_segment_and_a_short_one_arrives_whole() {
     skip_unless_root!();
+    skip_without!("ethtool");
     let t = Topo::new("j", "");
     for dev in ["v4b", "v6b"] {
         must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);

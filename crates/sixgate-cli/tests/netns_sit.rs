@@ -242,6 +242,7 @@ fn field(line: &str, key: &str) -> u64 {
 #[test]
 fn bad_outer_packets_are_dropped_and_counted_scapy_interop() {
     skip_unless_able!();
+    skip_without!(scapy);
     let t = Topo::new("b", 1500, true);
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}", text(&o));

@@ -37,6 +37,34 @@ pub fn scapy_skip_reason() -> Option<String> {
     (!ok).then(|| format!("scapy missing for {PY}"))
 }
 
+/// Why a test that runs these programs cannot run here: the first one that is not on
+/// `PATH` (a fresh machine may lack the optional tools, e.g. `ethtool` or `iperf3`).
+pub fn tools_skip_reason(tools: &[&str]) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    tools
+        .iter()
+        .find(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .map(|t| format!("{t} not installed"))
+}
+
+/// Returns from the test, printing why, when [`tools_skip_reason`] or [`scapy_skip_reason`]
+/// says it cannot run: `skip_without!("ethtool", "iperf3")`, `skip_without!(scapy)`.
+#[macro_export]
+macro_rules! skip_without {
+    (scapy) => {
+        if let Some(why) = $crate::common::scapy_skip_reason() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    ($($tool:literal),+) => {
+        if let Some(why) = $crate::common::tools_skip_reason(&[$($tool),+]) {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
 /// Runs a command to completion.
 pub fn sh(args: &[&str]) -> Output {
     Command::new(args[0]).args(&args[1..]).output().unwrap_or_else(|e| panic!("{args:?}: {e}"))
