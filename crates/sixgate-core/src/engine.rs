@@ -4,7 +4,8 @@
 //! rewrites the buffer in place, and returns a [`Verdict`]: forward the buffer out of a
 //! [`Side`], send it back as a reply (an ICMP error the engine generated), or drop it for
 //! a reason. Engines that produce more than one packet for one input (fragments) queue the
-//! rest, and the driver collects them with [`Engine::poll_transmit`]. Time is passed in,
+//! rest, and the driver collects them with [`Engine::poll_transmit`] (drivers process
+//! packets with [`drive`] or [`drive_into`], which drain that queue). Time is passed in,
 //! never read, so engines are deterministic under test; stateful engines also report
 //! their next deadline with [`Engine::poll_timeout`] and are woken with
 //! [`Engine::handle_timeout`].
@@ -218,7 +219,8 @@ pub trait Engine {
 
     /// Moves the next queued extra packet (e.g. a further fragment of the packet last
     /// processed) into `buf` and returns the side to send it out of; `None` when the queue
-    /// is empty. Drivers call it after every [`Engine::process`] until it returns `None`.
+    /// is empty. Drivers call it after every [`Engine::process`] until it returns `None`,
+    /// by processing packets with [`drive`] or [`drive_into`], which do so.
     fn poll_transmit(&mut self, _buf: &mut PacketBuf) -> Option<Side> {
         None
     }
@@ -386,7 +388,7 @@ pub fn drive_timeout<E: Engine + ?Sized, X>(
     now: Instant,
     emit: impl FnMut(Side, Origin, &PacketBuf) -> Result<(), X>,
 ) -> Result<bool, X> {
-    if !engine.poll_timeout().is_some_and(|t| t <= now) {
+    if !timer_due(engine, now) {
         return Ok(false);
     }
     engine.handle_timeout(now);
@@ -496,12 +498,17 @@ pub fn drain_into<E: Engine + ?Sized, O: Outbox + ?Sized>(engine: &mut E, out: &
 /// [`drive_timeout`] for a batching driver: runs the engine's timers if one is due at
 /// `now` and collects what they queued into `out`. Returns whether the timers ran.
 pub fn drive_timeout_into<E: Engine + ?Sized, O: Outbox + ?Sized>(engine: &mut E, now: Instant, out: &mut O) -> bool {
-    if !engine.poll_timeout().is_some_and(|t| t <= now) {
+    if !timer_due(engine, now) {
         return false;
     }
     engine.handle_timeout(now);
     drain_into(engine, out);
     true
+}
+
+/// Whether a timer of `engine` is due at `now`.
+fn timer_due<E: Engine + ?Sized>(engine: &E, now: Instant) -> bool {
+    engine.poll_timeout().is_some_and(|t| t <= now)
 }
 
 #[cfg(test)]
