@@ -313,3 +313,50 @@ fn tun_readable(dev: &TunDevice) -> bool {
     let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sixgate_core::engine::{drive_into, Verdict};
+
+    sixgate_core::drop_reasons! {
+        /// Never used.
+        enum Why {
+            /// Never used.
+            Never = "never",
+        }
+    }
+
+    /// Sends each packet back out of its own side and queues one packet for the TUN.
+    struct Bounce(Counters<Why>, bool);
+
+    impl Engine for Bounce {
+        type Reason = Why;
+        fn process(&mut self, _buf: &mut PacketBuf, _now: Instant) -> Verdict<Why> {
+            self.1 = true;
+            Verdict::Forward(Side::V4)
+        }
+        fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+            std::mem::take(&mut self.1).then(|| buf.set(&[0x60]).ok()).flatten().map(|()| Side::V6)
+        }
+        fn counters(&self) -> &Counters<Why> {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn the_batched_loop_collects_a_packet_and_its_queue_into_the_batch_of_each_side() {
+        let mut out = Batches::new();
+        let spares = out.free.len();
+        let mut e = Bounce(Counters::new(), false);
+        let mut slot = IoBuf::new();
+        slot.buf.set(&[0x45, 0, 0, 20]).unwrap();
+        assert_eq!(drive_into(&mut e, &mut slot, Instant::now(), &mut out), Verdict::Forward(Side::V4));
+        assert_eq!(out.to_net.len(), 1);
+        assert_eq!(out.to_net[0].buf.as_slice(), &[0x45, 0, 0, 20]);
+        assert_eq!(out.to_tun.len(), 1, "the queued packet goes out too");
+        assert_eq!(out.to_tun[0].buf.as_slice(), &[0x60]);
+        // Two spares used (the slot's replacement, the queued packet); the empty one back.
+        assert_eq!(out.free.len(), spares - 2);
+    }
+}
