@@ -11,7 +11,7 @@ use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{Engine, Reason, Side, Verdict};
+use sixgate_core::engine::{drive, Engine, Origin, Reason, Side, Verdict};
 use sixgate_nat64::Siit;
 
 use crate::daemon::log;
@@ -114,35 +114,30 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
         return Err(CliError::input("no packet on standard input"));
     }
     let mut buf = PacketBuf::from_slice(&pkt);
-    let verdict = siit.process(&mut buf, Instant::now());
     let mut out = std::io::stdout().lock();
-    let mut emit = |b: &[u8]| -> std::io::Result<()> {
+    // The packet (or the reply) and every further fragment, in order.
+    let mut n = 0;
+    let verdict = drive(siit, &mut buf, Instant::now(), |_, _, b| -> std::io::Result<()> {
+        n += 1;
         if hex {
             let s: String = b.iter().map(|x| format!("{x:02x}")).collect();
             writeln!(out, "{s}")
         } else {
             out.write_all(b)
         }
-    };
+    })?;
     match verdict {
         Verdict::Drop(r) => {
             log!("dropped: {} ({r:?})", r.name());
             Ok(ExitCode::from(1))
         }
         Verdict::Forward(side) => {
-            emit(&buf)?;
-            let mut n = 1;
-            while siit.poll_transmit(&mut buf).is_some() {
-                emit(&buf)?;
-                n += 1;
-            }
             if n > 1 {
                 log!("forwarded to the {} side as {n} fragments", side_name(side));
             }
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Reply(_) => {
-            emit(&buf)?;
             let why = siit.counters().nonzero().map(|(r, _)| r.name()).next().unwrap_or("reply");
             log!("replied with an ICMP message ({why})");
             Ok(ExitCode::SUCCESS)
@@ -303,27 +298,26 @@ fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<
         // Capture time drives the engine's clock (ICMP rate limiting), so runs repeat.
         let t0 = *first_ts.get_or_insert(ts);
         let now = base + ts.saturating_sub(t0);
-        match siit.process(&mut buf, now) {
-            Verdict::Forward(side) => {
-                let mut side = side;
-                loop {
+        // The packet and every further fragment to the output; a reply to the replies file
+        // when there is one.
+        let verdict = drive(siit, &mut buf, now, |side, origin, b| {
+            let w = match origin {
+                Origin::Replied => {
+                    replied += 1;
+                    rep.as_mut().unwrap_or(&mut out)
+                }
+                Origin::Forwarded | Origin::Queued => {
                     match side {
                         Side::V4 => to4 += 1,
                         Side::V6 => to6 += 1,
                     }
-                    out.write_packet(&PcapPacket::new(ts, buf.len() as u32, &buf)).map_err(werr)?;
-                    match siit.poll_transmit(&mut buf) {
-                        Some(s) => side = s,
-                        None => break,
-                    }
+                    &mut out
                 }
-            }
-            Verdict::Reply(_) => {
-                replied += 1;
-                let w = rep.as_mut().unwrap_or(&mut out);
-                w.write_packet(&PcapPacket::new(ts, buf.len() as u32, &buf)).map_err(werr)?;
-            }
-            Verdict::Drop(_) => dropped += 1,
+            };
+            w.write_packet(&PcapPacket::new(ts, b.len() as u32, b)).map(drop).map_err(werr)
+        })?;
+        if matches!(verdict, Verdict::Drop(_)) {
+            dropped += 1;
         }
     }
     out.into_writer().flush()?;

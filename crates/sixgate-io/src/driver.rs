@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{Counters, Engine, Reason, Verdict};
+use sixgate_core::engine::{
+    drain_into, drive, drive_into, drive_timeout, drive_timeout_into, settle_into, Counters, Engine, Origin, Outbox,
+    Reason, Side,
+};
 
 use crate::tun::TunDevice;
 
@@ -111,8 +114,10 @@ fn worker_offload<E: Engine>(
     dev.dev().set_nonblocking(true)?;
     let mut rx = IoBuf::new();
     let mut probe = IoBuf::new();
-    let mut tx: Vec<IoBuf> = Vec::with_capacity(IDEAL_BATCH_SIZE * 2);
-    let mut free: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
+    let mut out = TxBatch {
+        tx: Vec::with_capacity(IDEAL_BATCH_SIZE * 2),
+        free: (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect(),
+    };
     let mut split: Vec<IoBuf> = Vec::new();
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut gro = GROTable::default();
@@ -120,37 +125,6 @@ fn worker_offload<E: Engine>(
     let mut last_publish = Instant::now();
     // When the last wake-up came.
     let mut last_wake = Instant::now();
-
-    // Queues the engine's result for `b` (and whatever it has to transmit after it).
-    fn take<E: Engine>(
-        engine: &mut E,
-        verdict: &Verdict<E::Reason>,
-        b: &mut IoBuf,
-        tx: &mut Vec<IoBuf>,
-        free: &mut Vec<IoBuf>,
-    ) {
-        if matches!(verdict, Verdict::Drop(_)) {
-            // The engine may still have queued packets (e.g. a shard's output before the
-            // hairpin leg of the same packet was dropped).
-            drain(engine, tx, free);
-            return;
-        }
-        let spare = free.pop().unwrap_or_else(IoBuf::new);
-        tx.push(std::mem::replace(b, spare));
-        drain(engine, tx, free);
-    }
-
-    // Queues whatever the engine has left to send.
-    fn drain<E: Engine>(engine: &mut E, tx: &mut Vec<IoBuf>, free: &mut Vec<IoBuf>) {
-        loop {
-            let mut extra = free.pop().unwrap_or_else(IoBuf::new);
-            if engine.poll_transmit(&mut extra.buf).is_none() {
-                free.push(extra);
-                break;
-            }
-            tx.push(extra);
-        }
-    }
 
     while !stop.load(Ordering::Relaxed) {
         let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
@@ -166,12 +140,9 @@ fn worker_offload<E: Engine>(
             Err(e) => return Err(e.into()),
         };
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
-            // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
-            // unsolicited SYN held 6 s).
-            drain(&mut engine, &mut tx, &mut free);
-        }
+        // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
+        // unsolicited SYN held 6 s).
+        drive_timeout_into(&mut engine, now, &mut out);
         // Drain the device without blocking (it is non-blocking), then write the single
         // packets in one batch: one poll per burst, not per packet.
         let mut reads = 0;
@@ -202,8 +173,7 @@ fn worker_offload<E: Engine>(
                 {
                     continue;
                 }
-                let v = engine.process(&mut rx.buf, now);
-                take(&mut engine, &v, &mut rx, &mut tx, &mut free);
+                let _ = drive_into(&mut engine, &mut rx, now, &mut out);
             } else if kind == VIRTIO_NET_HDR_GSO_TCPV4
                 || kind == VIRTIO_NET_HDR_GSO_TCPV6
                 || kind == VIRTIO_NET_HDR_GSO_UDP_L4
@@ -222,13 +192,13 @@ fn worker_offload<E: Engine>(
                 match outcome {
                     Ok(SuperOutcome::Whole { layout, tail, .. }) => {
                         // Keep the order of a flow: what is queued goes first.
-                        if !tx.is_empty() {
-                            flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+                        if !out.tx.is_empty() {
+                            out.flush(&dev, &mut gro, &mut stats.write_errors);
                         }
-                        let out = whole_header(rx.buf.as_mut_slice(), &layout, hdr.gso_size, hdr.gso_type & GSO_ECN);
+                        let vhdr = whole_header(rx.buf.as_mut_slice(), &layout, hdr.gso_size, hdr.gso_type & GSO_ECN);
                         let (start, end) = rx.buf.bounds();
                         let sent = start >= VH
-                            && out.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
+                            && vhdr.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
                             && dev.send(&rx.buf.backing()[start - VH..end]).is_ok();
                         if sent {
                             stats.whole += 1;
@@ -236,25 +206,23 @@ fn worker_offload<E: Engine>(
                             stats.write_errors += 1;
                         }
                         // Anything the engine queued while forwarding it.
-                        drain(&mut engine, &mut tx, &mut free);
+                        drain_into(&mut engine, &mut out);
                         if tail {
-                            let v = engine.process(&mut probe.buf, now);
-                            take(&mut engine, &v, &mut probe, &mut tx, &mut free);
+                            let _ = drive_into(&mut engine, &mut probe, now, &mut out);
                         }
                     }
                     Ok(SuperOutcome::Segmented { verdict, layout, count }) => {
-                        take(&mut engine, &verdict, &mut probe, &mut tx, &mut free);
+                        settle_into(&mut engine, verdict, &mut probe, &mut out);
                         for i in 1..count {
-                            let mut b = free.pop().unwrap_or_else(IoBuf::new);
+                            let mut b = out.spare();
                             if gso::segment(rx.buf.as_slice(), &layout, hdr.gso_size, i, &mut b.buf).is_err() {
-                                free.push(b);
+                                out.recycle(b);
                                 break;
                             }
-                            let v = engine.process(&mut b.buf, now);
-                            take(&mut engine, &v, &mut b, &mut tx, &mut free);
-                            free.push(b);
-                            if tx.len() >= IDEAL_BATCH_SIZE {
-                                flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+                            let _ = drive_into(&mut engine, &mut b, now, &mut out);
+                            out.recycle(b);
+                            if out.tx.len() >= IDEAL_BATCH_SIZE {
+                                out.flush(&dev, &mut gro, &mut stats.write_errors);
                             }
                         }
                     }
@@ -282,8 +250,7 @@ fn worker_offload<E: Engine>(
                         };
                         for (b, &size) in split.iter_mut().zip(sizes.iter()).take(k) {
                             b.received(size);
-                            let v = engine.process(&mut b.buf, now);
-                            take(&mut engine, &v, b, &mut tx, &mut free);
+                            let _ = drive_into(&mut engine, b, now, &mut out);
                         }
                     }
                 }
@@ -294,12 +261,12 @@ fn worker_offload<E: Engine>(
             // packets stay batched, so that the write coalesces them (UDP GRO) and the
             // kernel forwards one super-packet: writing the first alone whenever a
             // wake-up found one packet cost ~20 % of the 64-byte UDP rate at overload.
-            if tx.len() >= IDEAL_BATCH_SIZE || (lone && reads == 1 && !tx.is_empty()) {
-                flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+            if out.tx.len() >= IDEAL_BATCH_SIZE || (lone && reads == 1 && !out.tx.is_empty()) {
+                out.flush(&dev, &mut gro, &mut stats.write_errors);
             }
         }
-        if !tx.is_empty() {
-            flush(&dev, &mut gro, &mut tx, &mut free, &mut stats.write_errors);
+        if !out.tx.is_empty() {
+            out.flush(&dev, &mut gro, &mut stats.write_errors);
         }
         // Publish at least every 100 ms while busy, and whenever the device goes idle.
         if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
@@ -371,29 +338,48 @@ fn finish_checksum(pkt: &mut [u8], start: u16, offset: u16) -> bool {
     true
 }
 
-/// Writes the batch (coalescing TCP/UDP segments where the device allows) and recycles
-/// the buffers.
-fn flush(
-    dev: &TunDevice,
-    gro: &mut tun_rs::GROTable,
-    tx: &mut Vec<crate::batch::IoBuf>,
-    free: &mut Vec<crate::batch::IoBuf>,
-    errors: &mut u64,
-) {
-    const VH: usize = tun_rs::VIRTIO_NET_HDR_LEN;
-    tx.retain_mut(|b| b.for_tx(VH));
-    if let [b] = tx.as_mut_slice() {
-        // One packet (the common case at low rates): nothing to coalesce, so no GRO pass
-        // (which copies the packet and sums it again); a zeroed virtio header (no GSO,
-        // checksum complete) and one write.
-        b.as_mut()[..VH].fill(0);
-        if dev.send(b.as_ref()).is_err() {
+/// The offload loop's output: one batch for the device (both sides are the same TUN
+/// device) and the spare buffers that take the place of those that move into it.
+struct TxBatch {
+    tx: Vec<crate::batch::IoBuf>,
+    free: Vec<crate::batch::IoBuf>,
+}
+
+impl Outbox for TxBatch {
+    type Buf = crate::batch::IoBuf;
+
+    fn spare(&mut self) -> Self::Buf {
+        self.free.pop().unwrap_or_else(crate::batch::IoBuf::new)
+    }
+
+    fn recycle(&mut self, buf: Self::Buf) {
+        self.free.push(buf);
+    }
+
+    fn push(&mut self, _side: Side, _origin: Origin, buf: Self::Buf) {
+        self.tx.push(buf);
+    }
+}
+
+impl TxBatch {
+    /// Writes the batch (coalescing TCP/UDP segments where the device allows) and
+    /// recycles the buffers.
+    fn flush(&mut self, dev: &TunDevice, gro: &mut tun_rs::GROTable, errors: &mut u64) {
+        const VH: usize = tun_rs::VIRTIO_NET_HDR_LEN;
+        self.tx.retain_mut(|b| b.for_tx(VH));
+        if let [b] = self.tx.as_mut_slice() {
+            // One packet (the common case at low rates): nothing to coalesce, so no GRO
+            // pass (which copies the packet and sums it again); a zeroed virtio header (no
+            // GSO, checksum complete) and one write.
+            b.as_mut()[..VH].fill(0);
+            if dev.send(b.as_ref()).is_err() {
+                *errors += 1;
+            }
+        } else if dev.dev().send_multiple(gro, &mut self.tx, VH).is_err() {
             *errors += 1;
         }
-    } else if dev.dev().send_multiple(gro, tx, VH).is_err() {
-        *errors += 1;
+        self.free.append(&mut self.tx);
     }
-    free.append(tx);
 }
 
 /// One packet per syscall.
@@ -419,15 +405,8 @@ fn worker_plain<E: Engine>(
             Err(e) => return Err(e.into()),
         };
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
-            // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
-            while engine.poll_transmit(&mut buf).is_some() {
-                if dev.send(&buf).is_err() {
-                    stats.write_errors += 1;
-                }
-            }
-        }
+        // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
+        let _ = drive_timeout(&mut engine, &mut buf, now, |_, _, b| send(&dev, b, &mut stats.write_errors));
         if ready > 0 {
             // Drain what is there without blocking again.
             for _ in 0..64 {
@@ -438,16 +417,8 @@ fn worker_plain<E: Engine>(
                 };
                 buf.set_len(n);
                 stats.received += 1;
-                let v = engine.process(&mut buf, now);
-                if !matches!(v, Verdict::Drop(_)) && dev.send(&buf).is_err() {
-                    stats.write_errors += 1;
-                }
-                // After every packet, dropped or not (the engine may have queued others).
-                while engine.poll_transmit(&mut buf).is_some() {
-                    if dev.send(&buf).is_err() {
-                        stats.write_errors += 1;
-                    }
-                }
+                // The packet, then whatever the engine queued (after a drop too).
+                let _ = drive(&mut engine, &mut buf, now, |_, _, b| send(&dev, b, &mut stats.write_errors));
                 if !poll_readable(&dev) {
                     break;
                 }
@@ -460,6 +431,15 @@ fn worker_plain<E: Engine>(
         }
     }
     stats.publish(&mut engine, slot);
+    Ok(())
+}
+
+/// Writes one packet to the device; a refused write is counted, not returned (the loop
+/// goes on with the next packet).
+fn send(dev: &TunDevice, buf: &PacketBuf, errors: &mut u64) -> Result<(), std::convert::Infallible> {
+    if dev.send(buf).is_err() {
+        *errors += 1;
+    }
     Ok(())
 }
 

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::engine::{
+    drive, drive_into, drive_timeout, drive_timeout_into, Counters, Engine, Origin, Outbox, Side,
+};
 
 use crate::batch::{IoBuf, RX_OFFSET};
 use crate::driver::WorkerStats;
@@ -37,8 +39,9 @@ pub struct TunnelIo {
     pub icmp: Option<RawIpv4>,
 }
 
-/// Sends what a verdict asks for; counts write errors.
-fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) {
+/// Sends a packet out of `side`; a refused write is counted, not returned (the loop goes
+/// on with the next packet).
+fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) -> Result<(), std::convert::Infallible> {
     let r = match side {
         Side::V6 => io.tun.send_packet(buf),
         Side::V4 => io.outer.send_packet(buf),
@@ -46,6 +49,7 @@ fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) {
     if r.is_err() {
         *errors += 1;
     }
+    Ok(())
 }
 
 /// Runs `engine` between the devices until `stop` is set, publishing statistics into
@@ -95,7 +99,7 @@ fn wait_readable<E: Engine>(io: &TunnelIo, engine: &E) -> io::Result<Option<[boo
 
 /// Output batches of the batched loop, one per side, and spare buffers to refill the
 /// receive vectors with when a received buffer moves to an output batch.
-struct Outbox {
+struct Batches {
     /// Inner packets for the TUN (coalesced on flush).
     to_tun: Vec<IoBuf>,
     /// Outer packets for the raw socket.
@@ -111,7 +115,7 @@ const NET_FLUSH: usize = 2 * MMSG_BATCH;
 /// and the devices polled again.
 const ROUNDS: usize = 64;
 
-impl Outbox {
+impl Batches {
     fn new() -> Self {
         let n = tun_rs::IDEAL_BATCH_SIZE;
         Self {
@@ -119,37 +123,6 @@ impl Outbox {
             to_net: Vec::with_capacity(2 * NET_FLUSH),
             free: (0..n).map(|_| IoBuf::new()).collect(),
             gro: tun_rs::GROTable::default(),
-        }
-    }
-
-    fn spare(&mut self) -> IoBuf {
-        self.free.pop().unwrap_or_else(IoBuf::new)
-    }
-
-    fn push(&mut self, side: Side, b: IoBuf) {
-        match side {
-            Side::V6 => self.to_tun.push(b),
-            Side::V4 => self.to_net.push(b),
-        }
-    }
-
-    /// Runs the engine on `slot`'s packet; what it emits moves to the output batches (the
-    /// received buffer is swapped for a spare, never copied).
-    fn process<E: Engine>(&mut self, engine: &mut E, slot: &mut IoBuf, now: Instant) {
-        if let Verdict::Forward(side) | Verdict::Reply(side) = engine.process(&mut slot.buf, now) {
-            let spare = self.spare();
-            self.push(side, std::mem::replace(slot, spare));
-        }
-        // After every packet, dropped or not (the engine may have queued others).
-        loop {
-            let mut extra = self.spare();
-            match engine.poll_transmit(&mut extra.buf) {
-                Some(side) => self.push(side, extra),
-                None => {
-                    self.free.push(extra);
-                    break;
-                }
-            }
         }
     }
 
@@ -178,6 +151,27 @@ impl Outbox {
     }
 }
 
+/// What the engine emits moves to the batch of its side (a received buffer is swapped for
+/// a spare, never copied).
+impl Outbox for Batches {
+    type Buf = IoBuf;
+
+    fn spare(&mut self) -> IoBuf {
+        self.free.pop().unwrap_or_else(IoBuf::new)
+    }
+
+    fn recycle(&mut self, buf: IoBuf) {
+        self.free.push(buf);
+    }
+
+    fn push(&mut self, side: Side, _origin: Origin, buf: IoBuf) {
+        match side {
+            Side::V6 => self.to_tun.push(buf),
+            Side::V4 => self.to_net.push(buf),
+        }
+    }
+}
+
 /// The batched loop (TUN with virtio-net offload).
 fn run_batched<E: Engine>(
     io: &TunnelIo,
@@ -192,15 +186,13 @@ fn run_batched<E: Engine>(
     let mut tun_rx: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
     let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
     let mut net_rx: Vec<IoBuf> = (0..MMSG_BATCH).map(|_| IoBuf::new()).collect();
-    let mut out = Outbox::new();
+    let mut out = Batches::new();
     let mut stats = WorkerStats::default();
     let mut last_publish = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
-        }
+        drive_timeout_into(&mut engine, now, &mut out);
         // Drain every ready device without blocking, one read from each per round so no
         // side starves the other; flush a side's batch when it is full and at the end of
         // the burst, then poll again.
@@ -218,7 +210,7 @@ fn run_batched<E: Engine>(
                         for (b, &len) in tun_rx.iter_mut().zip(&sizes).take(n) {
                             stats.received += 1;
                             b.received(len);
-                            out.process(&mut engine, b, now);
+                            let _ = drive_into(&mut engine, b, now, &mut out);
                         }
                     }
                     Err(e) if is_drained(&e) => tun_ready = false,
@@ -236,7 +228,7 @@ fn run_batched<E: Engine>(
                         *ready = n == net_rx.len();
                         for b in net_rx.iter_mut().take(n) {
                             stats.received += 1;
-                            out.process(&mut engine, b, now);
+                            let _ = drive_into(&mut engine, b, now, &mut out);
                         }
                     }
                     Err(e) if is_drained(&e) => *ready = false,
@@ -278,9 +270,7 @@ fn run_plain<E: Engine>(
     while !stop.load(Ordering::Relaxed) {
         let readable = wait_readable(io, &engine)?;
         let now = Instant::now();
-        if engine.poll_timeout().is_some_and(|t| t <= now) {
-            engine.handle_timeout(now);
-        }
+        let _ = drive_timeout(&mut engine, &mut buf, now, |side, _, b| emit(io, side, b, &mut stats.write_errors));
         if let Some(readable) = readable {
             // Up to 64 packets from each source per round, so no side starves the other.
             for (src, _) in readable.iter().enumerate().filter(|(_, r)| **r) {
@@ -301,13 +291,8 @@ fn run_plain<E: Engine>(
                         Err(e) => return Err(e),
                     }
                     stats.received += 1;
-                    if let Verdict::Forward(side) | Verdict::Reply(side) = engine.process(&mut buf, now) {
-                        emit(io, side, &buf, &mut stats.write_errors);
-                    }
-                    // After every packet, dropped or not (the engine may have queued others).
-                    while let Some(side) = engine.poll_transmit(&mut buf) {
-                        emit(io, side, &buf, &mut stats.write_errors);
-                    }
+                    // The packet, then whatever the engine queued (after a drop too).
+                    let _ = drive(&mut engine, &mut buf, now, |side, _, b| emit(io, side, b, &mut stats.write_errors));
                     // The TUN device blocks; check before reading it again.
                     if src == 0 && !tun_readable(&io.tun) {
                         break;
@@ -327,4 +312,51 @@ fn run_plain<E: Engine>(
 fn tun_readable(dev: &TunDevice) -> bool {
     let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sixgate_core::engine::{drive_into, Verdict};
+
+    sixgate_core::drop_reasons! {
+        /// Never used.
+        enum Why {
+            /// Never used.
+            Never = "never",
+        }
+    }
+
+    /// Sends each packet back out of its own side and queues one packet for the TUN.
+    struct Bounce(Counters<Why>, bool);
+
+    impl Engine for Bounce {
+        type Reason = Why;
+        fn process(&mut self, _buf: &mut PacketBuf, _now: Instant) -> Verdict<Why> {
+            self.1 = true;
+            Verdict::Forward(Side::V4)
+        }
+        fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+            std::mem::take(&mut self.1).then(|| buf.set(&[0x60]).ok()).flatten().map(|()| Side::V6)
+        }
+        fn counters(&self) -> &Counters<Why> {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn the_batched_loop_collects_a_packet_and_its_queue_into_the_batch_of_each_side() {
+        let mut out = Batches::new();
+        let spares = out.free.len();
+        let mut e = Bounce(Counters::new(), false);
+        let mut slot = IoBuf::new();
+        slot.buf.set(&[0x45, 0, 0, 20]).unwrap();
+        assert_eq!(drive_into(&mut e, &mut slot, Instant::now(), &mut out), Verdict::Forward(Side::V4));
+        assert_eq!(out.to_net.len(), 1);
+        assert_eq!(out.to_net[0].buf.as_slice(), &[0x45, 0, 0, 20]);
+        assert_eq!(out.to_tun.len(), 1, "the queued packet goes out too");
+        assert_eq!(out.to_tun[0].buf.as_slice(), &[0x60]);
+        // Two spares used (the slot's replacement, the queued packet); the empty one back.
+        assert_eq!(out.free.len(), spares - 2);
+    }
 }
