@@ -41,20 +41,9 @@ pub enum EcnMode {
     Compatibility,
 }
 
-/// ICMPv6 error rate limit (RFC 4443 §2.4(f)): a token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpRateLimit {
-    /// Errors per second in the long run; 0 disables the limit.
-    pub per_second: u32,
-    /// Burst size.
-    pub burst: u32,
-}
-
-impl Default for IcmpRateLimit {
-    fn default() -> Self {
-        Self { per_second: 100, burst: 20 }
-    }
-}
+/// ICMPv6 error rate limit (RFC 4443 §2.4(f)): a token bucket, shared with the
+/// translator; a tunnel's default is [`IcmpRateLimit::SIT_DEFAULT`].
+pub use sixgate_core::ratelimit::IcmpRateLimit;
 
 /// Configuration of a [`SitTunnel`](crate::SitTunnel).
 ///
@@ -120,7 +109,7 @@ impl SitConfig {
             mtu: None,
             pmtu_expiry: Duration::from_secs(600),
             pmtu_entries: 4096,
-            icmp_rate: IcmpRateLimit::default(),
+            icmp_rate: IcmpRateLimit::SIT_DEFAULT,
         }
     }
 
@@ -188,5 +177,21 @@ impl SitConfig {
             }
         }
         w
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tunnel_limits_its_icmp_errors_to_100_per_second_in_bursts_of_20() {
+        let c = SitConfig::new_static(
+            "192.0.2.1".parse().unwrap(),
+            "198.51.100.1".parse().unwrap(),
+            "2001:db8::1".parse().unwrap(),
+        );
+        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 100, burst: 20 });
+        assert_eq!(c.icmp_rate, IcmpRateLimit::SIT_DEFAULT);
     }
 }

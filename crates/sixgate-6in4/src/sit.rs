@@ -5,9 +5,10 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::checksum::{add, finish, pseudo_v6, sum};
+use sixgate_core::checksum::{finish, sum};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
+use sixgate_core::icmp6;
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
 use sixgate_core::wire::{be16, put16, v4at, v6at};
@@ -291,24 +292,10 @@ impl SitTunnel {
             self.suppressed += 1;
             return Out::Drop(reason);
         }
-        let quote = p.len().min(1280 - 48);
-        let own = self.cfg.address;
         let mut s = std::mem::take(&mut self.scratch);
-        s.clear();
-        s.resize(48, 0);
-        s.extend_from_slice(&p[..quote]);
-        let mlen = s.len() - 40;
-        s[0] = 0x60;
-        put16(&mut s, 4, mlen as u16);
-        s[6] = 58;
-        s[7] = 255;
-        s[8..24].copy_from_slice(&own.octets());
-        s[24..40].copy_from_slice(&src.octets());
-        s[40] = 2;
-        s[41] = 0;
-        s[44..48].copy_from_slice(&mtu.to_be_bytes());
-        let c = finish(add(pseudo_v6(own, src, 58, mlen as u32), sum(&s[40..])));
-        put16(&mut s, 42, c);
+        // RFC 4443 §3.2: type 2, code 0, the MTU of the next-hop link; quote trimmed to
+        // 1280 bytes (§2.4(c)).
+        icmp6::build_error(&mut s, self.cfg.address, src, 255, 2, 0, mtu.to_be_bytes(), p);
         let r = buf.set(&s);
         self.scratch = s;
         match r {

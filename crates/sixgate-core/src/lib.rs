@@ -1,6 +1,7 @@
 //! The shared vocabulary of sixgate: address arithmetic (RFC 6052, 6to4), address
 //! classification against the IANA special-purpose registries, address text forms,
-//! Internet checksums with RFC 1624 incremental update, the packet buffer with headroom,
+//! Internet checksums with RFC 1624 incremental update, the ICMPv6 error builder and the ICMP
+//! error rate limit, the packet buffer with headroom,
 //! and the engine contract every packet engine implements.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -10,6 +11,7 @@ pub mod checksum;
 pub mod class;
 pub mod engine;
 pub mod gso;
+pub mod icmp6;
 pub mod ratelimit;
 pub mod rfc6052;
 pub mod router;

@@ -48,6 +48,48 @@ impl TokenBucket {
     }
 }
 
+/// The configured limit on the ICMP errors an engine generates (RFC 4443 §2.4(f),
+/// RFC 1812 §4.3.2.8): a [`TokenBucket`] refilled at `per_second`, holding at most
+/// `burst` errors.
+///
+/// There is deliberately no `Default`: each engine has its own default, and a single
+/// one would silently give the other engine a different limit. Use the engine's
+/// constant ([`SIT_DEFAULT`](Self::SIT_DEFAULT), [`NAT64_DEFAULT`](Self::NAT64_DEFAULT))
+/// or [`new`](Self::new); each engine's config `Default` uses its own.
+///
+/// ```
+/// use sixgate_core::ratelimit::IcmpRateLimit;
+/// assert_eq!(IcmpRateLimit::SIT_DEFAULT, IcmpRateLimit::new(100, 20));
+/// assert_eq!(IcmpRateLimit::NAT64_DEFAULT, IcmpRateLimit { per_second: 1000, burst: 100 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpRateLimit {
+    /// Errors per second in the long run; 0 disables the limit.
+    pub per_second: u32,
+    /// Burst size.
+    pub burst: u32,
+}
+
+impl IcmpRateLimit {
+    /// The 6in4/6to4 tunnel endpoint's default: 100 per second, bursts of 20. A tunnel
+    /// endpoint generates only Packet Too Big (RFC 4213 §3.2), and only for its own
+    /// senders while they learn the tunnel MTU: each sender needs one per path, so a
+    /// low limit costs nothing and keeps a spoofed flood from being reflected.
+    pub const SIT_DEFAULT: Self = Self::new(100, 20);
+
+    /// The SIIT/NAT64 translator's default: 1000 per second, bursts of 100. A
+    /// translator generates every kind of error (Time Exceeded, Destination
+    /// Unreachable, Packet Too Big and Parameter Problem, RFC 7915 §4-5, RFC 6146 §3.5)
+    /// in both families for all the hosts behind it, and traceroute and path MTU
+    /// discovery through it depend on them, so its limit is ten times the tunnel's.
+    pub const NAT64_DEFAULT: Self = Self::new(1000, 100);
+
+    /// A limit of `per_second` errors in the long run (0: unlimited) in bursts of `burst`.
+    pub const fn new(per_second: u32, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

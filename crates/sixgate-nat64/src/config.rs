@@ -50,20 +50,9 @@ impl FromStr for TosPolicy {
     }
 }
 
-/// ICMP error rate limit (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8): a token bucket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct IcmpRateLimit {
-    /// Errors per second in the long run; 0 disables the limit.
-    pub per_second: u32,
-    /// Burst size.
-    pub burst: u32,
-}
-
-impl Default for IcmpRateLimit {
-    fn default() -> Self {
-        Self { per_second: 1000, burst: 100 }
-    }
-}
+/// ICMP error rate limit (RFC 4443 §2.4(f), RFC 1812 §4.3.2.8): a token bucket, shared
+/// with the tunnel endpoint; a translator's default is [`IcmpRateLimit::NAT64_DEFAULT`].
+pub use sixgate_core::ratelimit::IcmpRateLimit;
 
 /// Configuration of a [`Siit`](crate::Siit) translator.
 ///
@@ -130,7 +119,7 @@ impl SiitConfig {
             traffic_class: TosPolicy::Copy,
             tos: TosPolicy::Copy,
             denylist4: Vec::new(),
-            icmp_rate: IcmpRateLimit::default(),
+            icmp_rate: IcmpRateLimit::NAT64_DEFAULT,
             answer_pings: true,
         }
     }
@@ -170,5 +159,17 @@ impl SiitConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod icmp_rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_translator_limits_its_icmp_errors_to_1000_per_second_in_bursts_of_100() {
+        let c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 1000, burst: 100 });
+        assert_eq!(c.icmp_rate, IcmpRateLimit::NAT64_DEFAULT);
     }
 }

@@ -1207,19 +1207,8 @@ impl Siit {
             self.suppressed += 1;
             return Out::Drop(reason);
         }
-        let quote = p.len().min(1280 - 48);
-        let own = self.cfg.own_ipv6;
         let mut s = std::mem::take(&mut self.scratch);
-        s.clear();
-        s.resize(48, 0);
-        s.extend_from_slice(&p[..quote]);
-        let mlen = s.len() - 40;
-        write_ipv6_header(&mut s[..40], 0, mlen as u16, 58, 64, own, src);
-        s[40] = typ;
-        s[41] = code;
-        s[44..48].copy_from_slice(&rest);
-        let c = finish(add(pseudo_v6(own, src, 58, mlen as u32), sum(&s[40..])));
-        put16(&mut s, 42, c);
+        sixgate_core::icmp6::build_error(&mut s, self.cfg.own_ipv6, src, 64, typ, code, rest, p);
         let r = buf.set(&s);
         self.scratch = s;
         match r {

@@ -1764,24 +1764,11 @@ impl Nat64 {
             self.icmp_suppressed += 1;
             return Err(r);
         }
-        // RFC 4443 §3.1: as much of the invoking packet as fits in the minimum MTU.
-        let quote = p.len().min(1280 - 48);
-        let own = self.siit.config().own_ipv6;
-        let mut s = vec![0u8; 48 + quote];
-        s[48..].copy_from_slice(&p[..quote]);
-        let mlen = (8 + quote) as u16;
-        s[0] = 0x60;
-        s[4..6].copy_from_slice(&mlen.to_be_bytes());
-        s[6] = 58;
-        s[7] = 64;
-        s[8..24].copy_from_slice(&own.octets());
-        s[24..40].copy_from_slice(&src.octets());
         // Type 1 Destination Unreachable, code 3 Address Unreachable (RFC 6146 §3.5.1.1,
-        // §3.5.3), unused word 0.
-        s[40] = 1;
-        s[41] = 3;
-        let c = checksum::finish(add(checksum::pseudo_v6(own, src, 58, u32::from(mlen)), checksum::sum(&s[40..])));
-        s[42..44].copy_from_slice(&c.to_be_bytes());
+        // §3.5.3), unused word 0; as much of the invoking packet as fits in the minimum
+        // MTU (RFC 4443 §3.1).
+        let mut s = Vec::new();
+        sixgate_core::icmp6::build_error(&mut s, self.siit.config().own_ipv6, src, 64, 1, 3, [0; 4], p);
         if buf.set(&s).is_err() {
             self.icmp_suppressed += 1;
             return Err(r);
