@@ -141,9 +141,9 @@ const INTENDED: &[(&str, &str, &str, &str)] = &[
         "*",
         "*",
         "a Destination Options header after the Fragment Header: TAYGA passes it on as IPv4 \
-         Protocol 60; sixgate cannot remove it from a fragment (it is in the Fragmentable Part, \
-         RFC 8200 §4.5, and RFC 7915 §5.1 translates only what it can remove), drops it and sends \
-         Destination Unreachable code 1 (administratively prohibited, RFC 4443 §3.1), as Jool does",
+         Protocol 60; sixgate drops it (RFC 7915 §5.1.1: an extension header other than ESP after \
+         the Fragment Header SHOULD be dropped and logged) and sends Destination Unreachable code 1 \
+         (administratively prohibited, RFC 7915 §5.4), as Jool does",
     ),
     (
         "6to4-hairpin",
