@@ -1016,3 +1016,30 @@ fn rfc4884_extensions_that_do_not_fit_trim_the_original_datagram() {
     assert_eq!((out.len(), usize::from(out[25]) * 4), (576, 128));
     assert_eq!(&out[28 + 128..], &ext[..]);
 }
+
+/// A Fragment Header that is the last header (Next Header 59, RFC 8200 §4.7) translates to
+/// an IPv4 packet of Protocol 59 with no payload, its Identification the low 16 bits of
+/// the Fragment Header's (RFC 7915 §5.1.1); a Fragment Header shorter than its 8 bytes is
+/// malformed and dropped without an error.
+#[test]
+fn fragment_header_last_or_truncated() {
+    let base = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"");
+    let mut pkt = base[..40].to_vec();
+    pkt[6] = 44;
+    pkt.extend_from_slice(&[59, 0, 0, 0, 0x00, 0x01, 0x23, 0x45]);
+    pkt[4..6].copy_from_slice(&8u16.to_be_bytes());
+    let mut s = siit();
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4ok(&out);
+    assert_eq!(out.len(), 20);
+    assert_eq!(out[9], 59);
+    assert_eq!(&out[4..6], &[0x23, 0x45]);
+    for cut in 1..8 {
+        let mut t = pkt[..40 + cut].to_vec();
+        t[4..6].copy_from_slice(&(cut as u16).to_be_bytes());
+        let mut s = siit();
+        let (v, _) = run(&mut s, &t);
+        assert_eq!(v, Verdict::Drop(R::Malformed), "{cut} bytes");
+    }
+}
