@@ -909,6 +909,9 @@ impl Siit {
             return Out::Drop(R::Malformed);
         }
         let itotal = usize::from(be16(orig, 2));
+        // Zero padding after the quoted datagram (RFC 4884 §4) is not datagram: the quote
+        // ends at the datagram's own Total Length when that is shorter.
+        let orig = if itotal >= iihl && itotal < orig.len() { &orig[..itotal] } else { orig };
         let iff = be16(orig, 6);
         let imf = iff & 0x2000 != 0;
         let ioff = usize::from(iff & 0x1fff) * 8;
@@ -1313,6 +1316,10 @@ impl Siit {
             return Out::Drop(R::Malformed);
         }
         let iplen = usize::from(be16(orig, 4));
+        // Zero padding after the quoted datagram (RFC 4884 §4) is not datagram: the quote
+        // ends at 40 + its own Payload Length when that is shorter (a zero Payload Length,
+        // possibly a jumbogram, is left as it is).
+        let orig = if iplen > 0 && 40 + iplen < orig.len() { &orig[..40 + iplen] } else { orig };
         let mut inh = orig[6];
         let mut ioff_hdr = 40;
         let mut ifrag: Option<(usize, bool, u32)> = None;

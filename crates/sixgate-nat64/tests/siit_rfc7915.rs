@@ -1043,3 +1043,33 @@ fn fragment_header_last_or_truncated() {
         assert_eq!(v, Verdict::Drop(R::Malformed), "{cut} bytes");
     }
 }
+
+/// Zero padding after the quoted datagram (the datagram's own length, from its IPv6
+/// Payload Length or IPv4 Total Length, is shorter than the field) is not datagram: the
+/// translated quote ends where the quoted datagram ends (RFC 7915 §4.3, §5.3 translate
+/// the packet in the error).
+#[test]
+fn padding_after_quoted_datagram_is_not_translated_as_datagram() {
+    let (a, b) = ("2001:db8:64::c633:6414", "2001:db8:64::c000:20a");
+    let mut quoted = udp6(b, a, 53, b"q");
+    quoted.extend_from_slice(&[0; 16]);
+    let err = icmp6(a, b, 1, 4, [0; 4], &quoted);
+    let mut s = siit();
+    let (v, out) = run(&mut s, &err);
+    assert_eq!(v, FWD4);
+    v4ok(&out);
+    assert_eq!((out[20], out[21]), (3, 3));
+    assert_eq!(out.len(), 20 + 8 + 20 + 8 + 1, "the padding is left out");
+    assert_eq!(u16::from_be_bytes([out[30], out[31]]), 29, "quoted total length");
+
+    let (a4s, b4s) = ("198.51.100.20", "192.0.2.10");
+    let mut quoted = udp4(b4s, a4s, 53, b"q");
+    quoted.extend_from_slice(&[0; 16]);
+    let err = icmp4(a4s, b4s, 3, 3, [0; 4], &quoted);
+    let mut s = siit();
+    let (v, out) = run(&mut s, &err);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (1, 4));
+    assert_eq!(out.len(), 40 + 8 + 40 + 8 + 1, "the padding is left out");
+}
