@@ -112,6 +112,8 @@ case('6to4-hbh-dstopts-routing0', 'v6a', v6() / IPv6ExtHdrHopByHop() / IPv6ExtHd
 case('6to4-routing-segments-left-1', 'v6a', v6() / IPv6ExtHdrRouting(type=0, segleft=1, addresses=[H4_6]) / UDP(sport=1000, dport=2000) / pl(24))
 case('6to4-routing-segments-left-1-after-dstopts', 'v6a', v6() / IPv6ExtHdrDestOpt() / IPv6ExtHdrRouting(type=0, segleft=1, addresses=[H4_6]) / UDP(sport=1000, dport=2000) / pl(24))
 case('6to4-extension-after-fragment', 'v6a', v6() / IPv6ExtHdrFragment(id=7, offset=0, m=0) / IPv6ExtHdrDestOpt() / UDP(sport=1000, dport=2000) / pl(24))
+case('6to4-ah-after-fragment', 'v6a', v6() / IPv6ExtHdrFragment(id=8, offset=0, m=0) / AH(nh=17, spi=1, seq=1, icv=b'\0' * 12) / UDP(sport=1000, dport=2000) / pl(24))
+case('6to4-esp-after-fragment', 'v6a', v6() / IPv6ExtHdrFragment(id=9, offset=0, m=0) / ESP(spi=1, seq=1, data=b'\0' * 24))
 case('6to4-payload-length-0', 'v6a', v6(plen=0, nh=59))
 case('6to4-no-next-header', 'v6a', v6(nh=59) / pl(8))
 case('6to4-unknown-icmpv6', 'v6a', v6() / ICMPv6Unknown(type=200, code=0, msgbody=b'12345678'))

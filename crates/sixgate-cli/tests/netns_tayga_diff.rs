@@ -61,7 +61,7 @@ const INTENDED: &[(&str, &str, &str, &str)] = &[
         "*/length",
         "*",
         "RFC 4884 extension: TAYGA drops it (and the padding); sixgate keeps it behind the quote \
-         padded to 128 bytes (RFC 4884 §5.1) and sets the length attribute (RFC 7915 §4.3, §5.3)",
+         padded to 128 bytes (RFC 4884 §4) and sets the length attribute (RFC 7915 §4.3, §5.3)",
     ),
     ("*rfc4884*", "*/0.IP.len", "*", "the RFC 4884 extension kept (see above)"),
     ("*rfc4884*", "*/0.IPv6.plen", "*", "the RFC 4884 extension kept (see above)"),
@@ -72,7 +72,7 @@ const INTENDED: &[(&str, &str, &str, &str)] = &[
         "*",
         "*",
         "an RFC 4884 error whose translation exceeds 576 / 1280 bytes: the quote is trimmed to make \
-         room for the extension (RFC 4884 §5.1); TAYGA drops the extension",
+         room for the extension (RFC 4884 §4, never below 128 bytes); TAYGA drops the extension",
     ),
     (
         "6to4-err-unreach-3",
@@ -141,9 +141,18 @@ const INTENDED: &[(&str, &str, &str, &str)] = &[
         "*",
         "*",
         "a Destination Options header after the Fragment Header: TAYGA passes it on as IPv4 \
-         Protocol 60; sixgate cannot remove it from a fragment (it is in the Fragmentable Part, \
-         RFC 8200 §4.5, and RFC 7915 §5.1 translates only what it can remove), drops it and sends \
-         Destination Unreachable code 1 (administratively prohibited, RFC 4443 §3.1), as Jool does",
+         Protocol 60; sixgate drops it (RFC 7915 §5.1.1: an extension header other than ESP after \
+         the Fragment Header SHOULD be dropped and logged) and sends Destination Unreachable code 1 \
+         (administratively prohibited, RFC 7915 §5.4), as Jool does",
+    ),
+    (
+        "6to4-ah-after-fragment",
+        "*",
+        "*",
+        "an Authentication Header after the Fragment Header: TAYGA translates it as IPv4 Protocol \
+         51; RFC 7915 §5.1.1 (\"except ESP, but including the Authentication Header (AH)\") drops \
+         it, and sixgate answers Destination Unreachable code 1 (RFC 7915 §5.4). ESP after the \
+         Fragment Header (6to4-esp-after-fragment) is translated by both",
     ),
     (
         "6to4-hairpin",
@@ -327,7 +336,9 @@ fn siit_matches_tayga_field_by_field() {
     });
     // The topologies work at all: plain UDP crosses both ways, one packet each.
     for (name, seen) in [("TAYGA", &tayga), ("sixgate", &sixgate)] {
-        for (case, far) in [("6to4-udp", "v4a#0"), ("4to6-udp", "v6a#0")] {
+        // ESP after a Fragment Header is translated by both (RFC 7915 §5.1.1 refuses every
+        // other extension header there).
+        for (case, far) in [("6to4-udp", "v4a#0"), ("4to6-udp", "v6a#0"), ("6to4-esp-after-fragment", "v4a#0")] {
             let c = seen.get(case).unwrap_or_else(|| panic!("{name}: no {case}"));
             assert_eq!(c.get("-/count").map(String::as_str), Some("1"), "{name}: {case}: {c:?}");
             assert!(c.contains_key(&format!("{far}/length")), "{name}: {case} did not arrive: {c:?}");

@@ -44,20 +44,30 @@
 //!   than dropped.
 //! * **RFC 4884 extensions keep the whole quoted packet.** A translated ICMP error with
 //!   an extension structure quotes the whole original datagram, zero-padded to the
-//!   RFC 4884 word size and to at least 128 bytes, when that and the extension fit in
-//!   576 (ICMPv4) or 1280 (ICMPv6) bytes; only when they do not is the quote trimmed,
-//!   never below 128 bytes, and the extension kept whole. An extension that does not fit
-//!   next to 128 bytes is left out.
+//!   RFC 4884 word size and to at least 128 bytes (RFC 4884 §4), when that and the
+//!   extension fit in 576 (ICMPv4) or 1280 (ICMPv6) bytes.
+//! * **An extension that does not fit trims the quote, not the extension: a deliberate
+//!   departure from a SHOULD.** RFC 7915 §4.2 says an ICMPv4 extension that would exceed
+//!   the maximum ICMPv6 message size "SHOULD be simply truncated". This translator instead
+//!   trims the quoted original datagram (never below 128 bytes, RFC 4884 §4) and keeps the
+//!   extension whole, with the length attribute recomputed, because the extension
+//!   structure carries its own checksum and object lengths (RFC 4884 §7, §8), which a cut
+//!   would leave wrong, so a receiver would throw the truncated extension away. An extension that cannot fit next to
+//!   128 bytes of quote is left out. The same is done from ICMPv6 to ICMPv4.
 //!
 //! And where the RFCs decide, for the record:
 //!
-//! * An IPv6 packet with a Hop-by-Hop, Routing or Destination Options header (or a
-//!   second Fragment Header) after its Fragment Header is not translated: those headers
-//!   would have to be removed from one fragment only. RFC 7915 §5.1 gives no Parameter
-//!   Problem for it; the packet is dropped (`extension-after-fragment`) and answered,
-//!   rate-limited, with Destination Unreachable, code 1, administratively prohibited
-//!   (RFC 4443 §3.1), as Jool does. Any other header after it (AH, for one) is an upper
-//!   layer whose number becomes the IPv4 Protocol (RFC 7915 §5.1).
+//! * An IPv6 packet with an extension header other than ESP after its Fragment Header
+//!   (Hop-by-Hop, Routing, Destination Options, a second Fragment Header, AH, Mobility,
+//!   HIP, Shim6, or the experimental 253 and 254) is not translated: RFC 7915 §5.1.1 says
+//!   it "SHOULD be dropped and logged". It is dropped (`extension-after-fragment`) and,
+//!   unless it is itself an ICMPv6 message, answered, rate-limited, with Destination
+//!   Unreachable, code 1, administratively prohibited, unused field zero (RFC 7915 §5.4),
+//!   as Jool does; RFC 7915 gives no Parameter Problem for it. ESP after the Fragment
+//!   Header is translated, Protocol 50.
+//! * No ICMPv6 error is sent about an ICMPv6 error message, whatever extension headers
+//!   precede it (RFC 4443 §2.4(e.1)), and no ICMPv4 error about an ICMPv4 error or a
+//!   non-first fragment (RFC 1812 §4.3.2.7).
 //! * A zero IPv6 Payload Length is a jumbogram (dropped, `jumbogram`) only with a
 //!   Hop-by-Hop Jumbo Payload option (RFC 2675); otherwise it is an empty payload.
 //! * Every ICMP error the translator sends about a packet quotes that packet as it

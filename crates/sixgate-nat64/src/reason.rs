@@ -16,8 +16,9 @@ sixgate_core::drop_reasons! {
         SourceRoute = "source-route",
         /// IPv6 routing header with segments left ≠ 0; Parameter Problem sent (RFC 7915 §5.1).
         RoutingHeader = "routing-header",
-        /// A Hop-by-Hop, Routing, Destination Options or second Fragment Header after the
-        /// Fragment Header; Destination Unreachable, administratively prohibited, sent.
+        /// An extension header other than ESP (AH included) after the Fragment Header
+        /// (RFC 7915 §5.1.1); Destination Unreachable, administratively prohibited, sent
+        /// (RFC 7915 §5.4) unless the packet is an ICMPv6 message.
         ExtensionAfterFragment = "extension-after-fragment",
         /// The source address has no translation.
         UntranslatableSource = "untranslatable-source",

@@ -68,6 +68,48 @@ fn has_jumbo_payload_option(p: &[u8]) -> bool {
     false
 }
 
+/// Whether an IPv6 Next Header value names an extension header: the IANA "IPv6
+/// Extension Header Types" registry (RFC 8200 §4, RFC 7045): Hop-by-Hop (0), Routing
+/// (43), Fragment (44), ESP (50), AH (51), Destination Options (60), Mobility (135), HIP
+/// (139), Shim6 (140) and the experimental 253 and 254 (RFC 3692, RFC 4727).
+pub(crate) fn is_extension_header(nh: u8) -> bool {
+    matches!(nh, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
+}
+
+/// RFC 7915 §5.1.1: "If the Next Header field of the Fragment Header is an extension
+/// header (except ESP, but including the Authentication Header (AH)), then the packet
+/// SHOULD be dropped and logged." Whether `nh`, found after a Fragment Header, is one.
+pub(crate) fn refused_after_fragment(nh: u8) -> bool {
+    nh != 50 && is_extension_header(nh)
+}
+
+/// The upper-layer protocol of the IPv6 packet `p`, its offset, and whether a Fragment
+/// Header with a non-zero offset came before it (the upper-layer header is then in another
+/// fragment), found by walking every extension header that has the RFC 8200 §4 / RFC 6564
+/// length format (and AH, RFC 4302 §2.2, in 4-octet units). ESP, whose contents cannot be
+/// read, ends the walk like an upper layer. `None` when the chain runs past the packet.
+fn upper_layer6(p: &[u8]) -> Option<(u8, usize, bool)> {
+    let mut nh = *p.get(6)?;
+    let mut off = 40;
+    let mut later_fragment = false;
+    while nh != 50 && is_extension_header(nh) {
+        if off + 8 > p.len() {
+            return None;
+        }
+        let len = match nh {
+            44 => {
+                later_fragment |= be16(p, off + 2) & 0xfff8 != 0;
+                8
+            }
+            51 => (usize::from(p[off + 1]) + 2) * 4,
+            _ => (usize::from(p[off + 1]) + 1) * 8,
+        };
+        nh = p[off];
+        off += len;
+    }
+    (off <= p.len()).then_some((nh, off, later_fragment))
+}
+
 /// Writes a 20-byte IPv4 header (no options) with its checksum.
 #[allow(clippy::too_many_arguments)]
 fn write_ipv4_header(
@@ -867,6 +909,9 @@ impl Siit {
             return Out::Drop(R::Malformed);
         }
         let itotal = usize::from(be16(orig, 2));
+        // Zero padding after the quoted datagram (RFC 4884 §4) is not datagram: the quote
+        // ends at the datagram's own Total Length when that is shorter.
+        let orig = if itotal >= iihl && itotal < orig.len() { &orig[..itotal] } else { orig };
         let iff = be16(orig, 6);
         let imf = iff & 0x2000 != 0;
         let ioff = usize::from(iff & 0x1fff) * 8;
@@ -926,9 +971,10 @@ impl Siit {
         if ioff == 0 {
             translate_inner_l4_46(&mut s[l4_at..], iproto, isrc, idst, isrc6, idst6, itotal.saturating_sub(iihl));
         }
-        // RFC 4884 §5.2 for ICMPv6 (types 1 and 3): the extension structure is kept whole
-        // after the original datagram field (length attribute in 64-bit words). Other
-        // types carry no length attribute, so their extensions cannot be kept.
+        // RFC 4884 §4 (field zero-padded, at least 128 octets) and §4.2 (ICMPv6 types 1
+        // and 3: length attribute in 64-bit words): the extension structure is kept whole
+        // after the original datagram field. Other types carry no length attribute, so
+        // their extensions cannot be kept.
         let mut len_attr = 0u8;
         if !ext.is_empty() && (t6 == 1 || t6 == 3) {
             if let Some(field) = rfc4884_field(s.len() - 48, ext.len(), 1280 - 40, 8) {
@@ -996,16 +1042,14 @@ impl Siit {
         let mut frag: Option<(usize, bool, u32)> = None;
         loop {
             match nh {
-                0 | 43 | 60 | 44 if frag.is_some() => {
-                    // A header the translator would remove (or a second Fragment Header)
-                    // inside the fragmentable part cannot be taken out of one fragment
-                    // without breaking the offsets of the others, so the packet is not
-                    // translated. RFC 7915 §5.1 has no Parameter Problem for this (it only
-                    // names a non-zero Segments Left); the drop is a policy one, answered
-                    // like a filter's: Destination Unreachable, code 1 "administratively
-                    // prohibited", unused field zero (RFC 4443 §3.1). (Headers after the
-                    // Fragment Header are in the Fragmentable Part, RFC 8200 §4.5, so the
-                    // other fragments' offsets count them.)
+                n if frag.is_some() && refused_after_fragment(n) => {
+                    // RFC 7915 §5.1.1: an extension header other than ESP (AH included)
+                    // after the Fragment Header: the packet SHOULD be dropped and logged.
+                    // (Such headers are in the Fragmentable Part, RFC 8200 §4.5, and
+                    // cannot be removed from one fragment only.) RFC 7915 §5.4: a
+                    // discarded packet is answered, unless it is itself an ICMPv6 message,
+                    // with Type 1 (Destination Unreachable), Code 1 ("administratively
+                    // prohibited"), unused field zero.
                     return self.icmp6_error(buf, now, 1, 1, [0; 4], R::ExtensionAfterFragment);
                 }
                 0 | 60 | 43 => {
@@ -1195,9 +1239,19 @@ impl Siit {
         let p = buf.as_slice();
         let src = v6at(p, 8);
         let dst = v6at(p, 24);
-        // RFC 4443 §2.4(e): not about an error message, a multicast destination (bar Packet
-        // Too Big, which is not needed here) or a source that is not a unicast address.
-        let about_error = p[6] == 58 && p.len() > 40 && icmp::is_icmp6_error(p[40]);
+        // RFC 4443 §2.4(e.1): not about an ICMPv6 error message, whatever extension headers
+        // come before it (a chain that cannot be walked, or an ICMPv6 header that cannot be
+        // read in a non-first fragment, counts as one). RFC 7915 §5.4: a packet the
+        // translator discards is answered "unless the discarded packet is itself an ICMPv6
+        // message" (any type). RFC 4443 §2.4(e.2-e.3): not about a multicast destination
+        // (bar Packet Too Big, which is not needed here) or a source that is not unicast.
+        let about_error = match upper_layer6(p) {
+            Some((58, off, later)) => {
+                reason == R::ExtensionAfterFragment || later || p.len() <= off || icmp::is_icmp6_error(p[off])
+            }
+            Some(_) => false,
+            None => true,
+        };
         let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
         if about_error || bad_src || (dst.is_multicast() && typ != 2) {
             self.suppressed += 1;
@@ -1251,6 +1305,10 @@ impl Siit {
             return Out::Drop(R::Malformed);
         }
         let iplen = usize::from(be16(orig, 4));
+        // Zero padding after the quoted datagram (RFC 4884 §4) is not datagram: the quote
+        // ends at 40 + its own Payload Length when that is shorter (a zero Payload Length,
+        // possibly a jumbogram, is left as it is).
+        let orig = if iplen > 0 && 40 + iplen < orig.len() { &orig[..40 + iplen] } else { orig };
         let mut inh = orig[6];
         let mut ioff_hdr = 40;
         let mut ifrag: Option<(usize, bool, u32)> = None;
@@ -1308,8 +1366,9 @@ impl Siit {
         if ifoff == 0 {
             translate_inner_l4_64(&mut s[l4_at..], inh, isrc6, idst6, isrc4, idst4, iulen);
         }
-        // RFC 4884 §5.1 for ICMPv4: the extension structure is kept whole after the original
-        // datagram field (length attribute in 32-bit words).
+        // RFC 4884 §4 (field zero-padded, at least 128 octets) and §4.1 (ICMPv4: length
+        // attribute in 32-bit words): the extension structure is kept whole after the
+        // original datagram field.
         let mut len_attr = 0u8;
         if !ext.is_empty() {
             if let Some(field) = rfc4884_field(s.len() - 28, ext.len(), 576 - 20, 4) {
@@ -1354,13 +1413,14 @@ impl Siit {
     }
 }
 
-/// RFC 4884 §5.1 (ICMPv4, `word` 4) and §5.2 (ICMPv6, `word` 8): the length of the
+/// RFC 4884 §4.1 (ICMPv4, `word` 4) and §4.2 (ICMPv6, `word` 8): the length of the
 /// original datagram field of an ICMP error that carries an extension structure of
 /// `ext_len` bytes after an original datagram of `orig_len` bytes, when the ICMP message
 /// (from its type field) may take `room` bytes (576 or 1280 in all: RFC 1812 §4.3.2.3, RFC
 /// 4443 §2.4(c)). The field is the datagram zero-padded to a multiple of `word` and to at
-/// least 128 bytes; when that and the extension do not fit, the datagram is trimmed
-/// (never below 128 bytes, RFC 4884 §5.1) so the extension stays whole. `None` when the
+/// least 128 bytes (RFC 4884 §4); when that and the extension do not fit, the datagram is
+/// trimmed (never below 128 bytes, RFC 4884 §4; §5.1 gives the reason) so the extension
+/// stays whole — a deliberate departure from RFC 7915 §4.2, see the crate docs. `None` when the
 /// extension cannot be kept (it does not fit next to 128 bytes, or the field would not
 /// fit the 8-bit length attribute).
 fn rfc4884_field(orig_len: usize, ext_len: usize, room: usize, word: usize) -> Option<usize> {

@@ -1989,6 +1989,8 @@ impl Nat64 {
         let mut off = 40;
         let mut frag = None;
         while let 0 | 43 | 60 | 44 = nh {
+            // RFC 7915 §5.1.1: an extension header after the Fragment Header ends the walk
+            // (the packet is refused, `crate::siit::refused_after_fragment`).
             if frag.is_some() {
                 break;
             }
@@ -2019,9 +2021,9 @@ impl Nat64 {
         let (off, nh, frag) = self.tuple6(p)?;
         let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
         // Local delivery, hop-limit errors and an extension header after the Fragment
-        // Header (refused, RFC 6146 §3.5 → RFC 7915 §5.1) need no state: the translator
+        // Header (refused, RFC 6146 §3.5 → RFC 7915 §5.1.1) need no state: the translator
         // answers. Hop limit: RFC 7915 §5.1 via sixgate_core::router::forward_hop.
-        let ext_after_frag = frag.is_some() && matches!(nh, 0 | 43 | 60 | 44);
+        let ext_after_frag = frag.is_some() && crate::siit::refused_after_fragment(nh);
         if dst6 == self.siit.config().own_ipv6 || forward_hop(p[7]).is_none() || ext_after_frag {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }

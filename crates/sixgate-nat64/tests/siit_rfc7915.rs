@@ -325,13 +325,120 @@ fn extension_after_fragment_header_is_refused() {
             assert_eq!(s.counters().forwarded, 0);
         }
     }
-    // AH after the Fragment Header is an upper layer the translator does not remove
-    // (RFC 7915 §5.1: its number goes into the Protocol field), so it is translated.
+}
+
+/// RFC 7915 §5.1.1: "If the Next Header field of the Fragment Header is an extension
+/// header (except ESP, but including the Authentication Header (AH)), then the packet
+/// SHOULD be dropped and logged." AH and the other IANA IPv6 extension header numbers
+/// (Mobility, HIP, Shim6, the experimental 253 and 254) are refused like the others and
+/// answered per RFC 7915 §5.4; ESP after the Fragment Header is translated as Protocol 50.
+#[test]
+fn ah_and_other_extension_headers_after_fragment_header_are_refused() {
+    let inner = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"x");
+    for ext in [51u8, 135, 139, 140, 253, 254] {
+        let mut s = siit();
+        let pkt = with_frag_then_ext(&inner, ext, 0, true, 7);
+        let (v, out) = run(&mut s, &pkt);
+        assert_eq!(v, Verdict::Reply(Side::V6), "ext {ext}");
+        v6ok(&out);
+        assert_eq!((out[40], out[41]), (1, 1), "ext {ext}");
+        assert_eq!(&out[44..48], &[0; 4], "ext {ext}");
+        assert_eq!(&out[48..], &pkt[..], "ext {ext}");
+        assert_eq!(s.counters().dropped(R::ExtensionAfterFragment), 1, "ext {ext}");
+        assert_eq!(s.counters().forwarded, 0, "ext {ext}");
+    }
     let mut s = siit();
-    let pkt = with_frag_then_ext(&inner, 51, 0, true, 7);
+    let pkt = with_frag_then_ext(&inner, 50, 0, true, 7);
     let (v, out) = run(&mut s, &pkt);
-    assert_eq!(v, FWD4);
-    assert_eq!(out[9], 51);
+    assert_eq!(v, FWD4, "ESP after the Fragment Header is translated");
+    v4ok(&out);
+    assert_eq!(out[9], 50);
+    assert_eq!(s.counters().dropped(R::ExtensionAfterFragment), 0);
+}
+
+/// `pkt` (an IPv6 packet without extension headers) with the given chain of 8-byte
+/// extension headers (Hop-by-Hop / Destination Options carry PadN; a Fragment Header is
+/// atomic) in front of its upper layer.
+fn with_chain(pkt: &[u8], chain: &[u8]) -> Vec<u8> {
+    let mut out = pkt[..40].to_vec();
+    let mut nexts = chain[1..].to_vec();
+    nexts.push(pkt[6]);
+    out[6] = chain[0];
+    for (h, n) in chain.iter().zip(nexts) {
+        match h {
+            44 => out.extend_from_slice(&[n, 0, 0, 0, 0, 0, 0, 3]),
+            _ => out.extend_from_slice(&[n, 0, 1, 4, 0, 0, 0, 0]),
+        }
+    }
+    out.extend_from_slice(&pkt[40..]);
+    let pl = (out.len() - 40) as u16;
+    out[4..6].copy_from_slice(&pl.to_be_bytes());
+    out
+}
+
+/// RFC 4443 §2.4(e.1) and RFC 7915 §5.4: no ICMPv6 error about an ICMPv6 error message,
+/// whatever extension headers come before it; for a packet refused under §5.4 (an
+/// extension header after the Fragment Header), none about any ICMPv6 message.
+#[test]
+fn no_icmpv6_error_about_icmpv6_behind_extension_headers() {
+    let (c, srv) = ("2001:db8:64::c000:20a", "2001:db8:64::c633:6414");
+    let quoted = udp6(srv, c, 53, b"q");
+    let err = icmp6(c, srv, 1, 4, [0; 4], &quoted);
+    let echo = echo6(c, srv, 1, 1, b"ping");
+    // Fragment Header, then Destination Options, then the ICMPv6 message: refused, silent.
+    for (what, m) in [("error", &err), ("echo", &echo)] {
+        let mut s = siit();
+        let pkt = with_chain(m, &[44, 60]);
+        let (v, _) = run(&mut s, &pkt);
+        assert_eq!(v, Verdict::Drop(R::ExtensionAfterFragment), "{what}");
+        assert_eq!(s.counters().dropped(R::ExtensionAfterFragment), 1, "{what}");
+    }
+    // Hop-by-Hop (and Destination Options) before an ICMPv6 error with hop limit 1: no
+    // Time Exceeded.
+    for chain in [&[0u8][..], &[0, 60]] {
+        let mut s = siit();
+        let mut pkt = with_chain(&err, chain);
+        pkt[7] = 1;
+        let (v, _) = run(&mut s, &pkt);
+        assert_eq!(v, Verdict::Drop(R::HopLimitExceeded), "chain {chain:?}");
+    }
+    // An echo request behind the same headers still gets its Time Exceeded.
+    let mut s = siit();
+    let mut pkt = with_chain(&echo, &[0]);
+    pkt[7] = 1;
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    assert_eq!((out[40], out[41]), (3, 0));
+}
+
+/// RFC 1812 §4.3.2.7: no ICMPv4 error about an ICMPv4 error message or a non-first
+/// fragment (here: TTL expiry).
+#[test]
+fn no_icmpv4_error_about_icmpv4_error_or_non_first_fragment() {
+    let (c, srv) = ("192.0.2.10", "198.51.100.20");
+    let quoted = udp4(srv, c, 53, b"q");
+    let mut err = icmp4(c, srv, 3, 1, [0; 4], &quoted);
+    err[8] = 1;
+    fix_ipv4_checksum(&mut err);
+    let mut s = siit();
+    let (v, _) = run(&mut s, &err);
+    assert_eq!(v, Verdict::Drop(R::TtlExceeded));
+    let mut frag = udp4(c, srv, 53, b"0123456789abcdef");
+    frag[6..8].copy_from_slice(&1u16.to_be_bytes());
+    frag[8] = 1;
+    fix_ipv4_checksum(&mut frag);
+    let mut s = siit();
+    let (v, _) = run(&mut s, &frag);
+    assert_eq!(v, Verdict::Drop(R::TtlExceeded));
+    // The first fragment of the same datagram is answered.
+    let mut first = udp4(c, srv, 53, b"0123456789abcdef");
+    first[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
+    first[8] = 1;
+    fix_ipv4_checksum(&mut first);
+    let mut s = siit();
+    let (v, out) = run(&mut s, &first);
+    assert_eq!(v, Verdict::Reply(Side::V4));
+    assert_eq!((out[20], out[21]), (11, 0));
 }
 
 #[test]
@@ -908,4 +1015,61 @@ fn rfc4884_extensions_that_do_not_fit_trim_the_original_datagram() {
     v4l4ok(&out);
     assert_eq!((out.len(), usize::from(out[25]) * 4), (576, 128));
     assert_eq!(&out[28 + 128..], &ext[..]);
+}
+
+/// A Fragment Header that is the last header (Next Header 59, RFC 8200 §4.7) translates to
+/// an IPv4 packet of Protocol 59 with no payload, its Identification the low 16 bits of
+/// the Fragment Header's (RFC 7915 §5.1.1); a Fragment Header shorter than its 8 bytes is
+/// malformed and dropped without an error.
+#[test]
+fn fragment_header_last_or_truncated() {
+    let base = udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"");
+    let mut pkt = base[..40].to_vec();
+    pkt[6] = 44;
+    pkt.extend_from_slice(&[59, 0, 0, 0, 0x00, 0x01, 0x23, 0x45]);
+    pkt[4..6].copy_from_slice(&8u16.to_be_bytes());
+    let mut s = siit();
+    let (v, out) = run(&mut s, &pkt);
+    assert_eq!(v, FWD4);
+    v4ok(&out);
+    assert_eq!(out.len(), 20);
+    assert_eq!(out[9], 59);
+    assert_eq!(&out[4..6], &[0x23, 0x45]);
+    for cut in 1..8 {
+        let mut t = pkt[..40 + cut].to_vec();
+        t[4..6].copy_from_slice(&(cut as u16).to_be_bytes());
+        let mut s = siit();
+        let (v, _) = run(&mut s, &t);
+        assert_eq!(v, Verdict::Drop(R::Malformed), "{cut} bytes");
+    }
+}
+
+/// Zero padding after the quoted datagram (the datagram's own length, from its IPv6
+/// Payload Length or IPv4 Total Length, is shorter than the field) is not datagram: the
+/// translated quote ends where the quoted datagram ends (RFC 7915 §4.3, §5.3 translate
+/// the packet in the error).
+#[test]
+fn padding_after_quoted_datagram_is_not_translated_as_datagram() {
+    let (a, b) = ("2001:db8:64::c633:6414", "2001:db8:64::c000:20a");
+    let mut quoted = udp6(b, a, 53, b"q");
+    quoted.extend_from_slice(&[0; 16]);
+    let err = icmp6(a, b, 1, 4, [0; 4], &quoted);
+    let mut s = siit();
+    let (v, out) = run(&mut s, &err);
+    assert_eq!(v, FWD4);
+    v4ok(&out);
+    assert_eq!((out[20], out[21]), (3, 3));
+    assert_eq!(out.len(), 20 + 8 + 20 + 8 + 1, "the padding is left out");
+    assert_eq!(u16::from_be_bytes([out[30], out[31]]), 29, "quoted total length");
+
+    let (a4s, b4s) = ("198.51.100.20", "192.0.2.10");
+    let mut quoted = udp4(b4s, a4s, 53, b"q");
+    quoted.extend_from_slice(&[0; 16]);
+    let err = icmp4(a4s, b4s, 3, 3, [0; 4], &quoted);
+    let mut s = siit();
+    let (v, out) = run(&mut s, &err);
+    assert_eq!(v, FWD6);
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (1, 4));
+    assert_eq!(out.len(), 40 + 8 + 40 + 8 + 1, "the padding is left out");
 }

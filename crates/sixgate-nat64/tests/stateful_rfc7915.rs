@@ -79,6 +79,36 @@ fn extension_header_after_fragment_header_is_refused_without_state() {
     assert_eq!(e.binding(17, a6(C), 40000), None);
 }
 
+/// RFC 7915 §5.1.1 (through RFC 6146 §3.5): AH after the Fragment Header is refused like
+/// any extension header but ESP; ESP is translated.
+#[test]
+fn ah_after_fragment_header_is_refused_esp_is_not() {
+    let mut e = nat64();
+    let inner = udp6_ports(C, S, 40001, 53, b"x");
+    let build = |ext: u8| {
+        let mut pkt = inner[..40].to_vec();
+        pkt[6] = 44;
+        pkt.extend_from_slice(&[ext, 0, 0, 0, 0, 0, 0, 6]);
+        pkt.extend_from_slice(&[17, 0, 0, 0, 0, 0, 0, 0]);
+        pkt.extend_from_slice(&inner[40..]);
+        let pl = (pkt.len() - 40) as u16;
+        pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+        pkt
+    };
+    let pkt = build(51);
+    let (v, out) = send(&mut e, &pkt);
+    assert_eq!(v, Verdict::Reply(Side::V6));
+    v6ok(&out);
+    assert_eq!((out[40], out[41]), (1, 1));
+    assert_eq!(&out[48..], &pkt[..]);
+    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
+    // ESP: not refused as an extension after the Fragment Header (the stateful
+    // translator has no mapping for it, so it is not forwarded either).
+    let (v, _) = send(&mut e, &build(50));
+    assert_ne!(v, Verdict::Reply(Side::V6));
+    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
+}
+
 #[test]
 fn icmp6_error_in_a_fragment_header_keeps_its_identification() {
     let mut e = nat64();
@@ -132,4 +162,34 @@ fn rfc4884_extensions_that_do_not_fit_trim_the_original_datagram() {
     assert_eq!(field, 576 - 28 - 200);
     assert_eq!(&out[28 + field..], &ext[..]);
     assert_eq!(u16::from_be_bytes([out[50], out[51]]), pu, "the quoted datagram's destination is the pool port");
+}
+
+/// RFC 4443 §2.4(e.1), RFC 7915 §5.4 (through RFC 6146 §3.5): no ICMPv6 error about an
+/// ICMPv6 error behind a Hop-by-Hop header (hop limit 1), and none about an ICMPv6 message
+/// refused for an extension header after its Fragment Header.
+#[test]
+fn no_icmpv6_error_about_icmpv6_behind_extension_headers() {
+    let mut e = nat64();
+    let quoted = udp6_ports(S, C, 53, 40002, b"q");
+    let err = icmp6(C, S, 1, 4, [0; 4], &quoted);
+    let mut pkt = err[..40].to_vec();
+    pkt[6] = 0;
+    pkt[7] = 1;
+    pkt.extend_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]);
+    pkt.extend_from_slice(&err[40..]);
+    let pl = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    let (v, _) = send(&mut e, &pkt);
+    assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
+    let echo = echo6(C, S, 9, 1, b"ping");
+    let mut pkt = echo[..40].to_vec();
+    pkt[6] = 44;
+    pkt.extend_from_slice(&[60, 0, 0, 0, 0, 0, 0, 4]);
+    pkt.extend_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]);
+    pkt.extend_from_slice(&echo[40..]);
+    let pl = (pkt.len() - 40) as u16;
+    pkt[4..6].copy_from_slice(&pl.to_be_bytes());
+    let (v, _) = send(&mut e, &pkt);
+    assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
+    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
 }
