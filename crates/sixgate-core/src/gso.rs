@@ -35,7 +35,7 @@
 use std::time::Instant;
 
 use crate::buf::PacketBuf;
-use crate::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
+use crate::checksum::{add, fold, pseudo_v4, pseudo_v6, sum, udp_field};
 use crate::engine::{Engine, Side, Verdict};
 use crate::wire::{be16, be32};
 
@@ -188,10 +188,8 @@ pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) 
         let d: [u8; 4] = b[16..20].try_into().unwrap_or_default();
         pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
     };
-    let mut c = !fold(add(pseudo, sum(&b[t..])));
-    if l.proto == 17 && c == 0 {
-        c = 0xffff;
-    }
+    let c = !fold(add(pseudo, sum(&b[t..])));
+    let c = if l.proto == 17 { udp_field(c) } else { c };
     b[at..at + 2].copy_from_slice(&c.to_be_bytes());
     Ok(())
 }

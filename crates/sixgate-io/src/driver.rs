@@ -330,10 +330,7 @@ fn finish_checksum(pkt: &mut [u8], start: u16, offset: u16) -> bool {
     let initial = u32::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
     pkt[at..at + 2].copy_from_slice(&[0, 0]);
     // 0 and 0xffff verify alike; 0xffff is also right for UDP, where 0 means "none".
-    let c = match finish(add(sum(&pkt[start..]), initial)) {
-        0 => 0xffff,
-        c => c,
-    };
+    let c = sixgate_core::checksum::udp_field(finish(add(sum(&pkt[start..]), initial)));
     pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
 }

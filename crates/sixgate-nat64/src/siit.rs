@@ -1402,7 +1402,9 @@ impl Siit {
             None => self.ident(),
         };
         let tos = self.cfg.tos.apply(((be16(p, 0) >> 4) & 0xff) as u8);
-        write_ipv4_header(&mut s[..20], tos, total as u16, id, 0, p[7] - 1, 1, osrc4, odst4);
+        // The hop limit was checked in xlate_v6 (forward_hop); 0 cannot be reached here.
+        let ttl4 = forward_hop(p[7]).unwrap_or(0);
+        write_ipv4_header(&mut s[..20], tos, total as u16, id, 0, ttl4, 1, osrc4, odst4);
         let r = buf.set(&s);
         self.scratch = s;
         match r {

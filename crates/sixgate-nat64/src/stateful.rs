@@ -610,6 +610,12 @@ impl<T: Copy + Default> Slab<T> {
     }
 }
 
+/// The index of `proto` (UDP, TCP, ICMP) in [`Nat64`]'s per-protocol pool state.
+#[inline]
+fn pool_kind(proto: u8) -> usize {
+    usize::from(proto == TCP) + 2 * usize::from(proto == ICMP)
+}
+
 /// Slab chunks given back at most per [`Engine::handle_timeout`] (each is one `munmap`).
 const SHRINK_CHUNKS: usize = 16;
 
@@ -1512,7 +1518,7 @@ impl Nat64 {
             return Err(Nat64Drop::SourceLimit);
         }
         let bib = self.t.find_b6(key.proto, &key.client, key.port);
-        let pi = usize::from(key.proto == TCP) + 2 * usize::from(key.proto == ICMP);
+        let pi = pool_kind(key.proto);
         // A pool found full a moment ago is taken to be full still (a flood of new flows
         // would otherwise search it, at up to thousands of lookups, for every packet):
         // until the next tick, or until one of its BIB entries goes.
@@ -1601,7 +1607,7 @@ impl Nat64 {
             if e.sessions == 0 {
                 self.t.remove_bib(b);
                 // Its port is free: the pool is worth searching again.
-                self.pool_full_until[usize::from(s.proto == TCP) + 2 * usize::from(s.proto == ICMP)] = 0;
+                self.pool_full_until[pool_kind(s.proto)] = 0;
             }
         }
     }
