@@ -22,14 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Signals are blocked before any thread starts, then received synchronously.
     let signals = Signals::block()?;
-    let queues = TunDevice::open(&TunOptions {
-        name: "nat64".into(),
-        mtu: 1500,
-        queues: 2,
-        ipv4: None,
-        ipv6: None,
-        offload: true,
-    })?;
+    let queues = TunDevice::open(&TunOptions::new("nat64").queues(2).offload(true))?;
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new((0..queues.len()).map(|_| Mutex::new(WorkerStats::default())).collect::<Vec<_>>());
     let workers = {

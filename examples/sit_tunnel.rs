@@ -24,14 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Signals are blocked before any thread starts, then received synchronously.
     let signals = Signals::block()?;
-    let mut tun = TunDevice::open(&TunOptions {
-        name: "sit6in4".into(),
-        mtu: cfg.tunnel_mtu(),
-        queues: 1,
-        ipv4: None,
-        ipv6: Some((address, 64)),
-        offload: false,
-    })?;
+    let mut tun = TunDevice::open(&TunOptions::new("sit6in4").mtu(cfg.tunnel_mtu()).ipv6(address, 64))?;
     let io = TunnelIo { tun: tun.remove(0), outer: RawIpv4::open(PROTO_IPV6)?, icmp: Some(RawIpv4::open(1)?) };
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(Mutex::new(WorkerStats::default()));

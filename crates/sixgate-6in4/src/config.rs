@@ -6,8 +6,6 @@ use std::time::Duration;
 use sixgate_core::class::is_global_v4;
 use sixgate_core::rfc6052::sixtofour_prefix;
 
-use crate::Error;
-
 /// The deprecated 6to4 relay anycast address (RFC 3068), withdrawn by RFC 7526.
 pub const DEPRECATED_ANYCAST_RELAY: Ipv4Addr = Ipv4Addr::new(192, 88, 99, 1);
 
@@ -45,6 +43,39 @@ pub enum EcnMode {
 /// translator; a tunnel's default is [`IcmpRateLimit::SIT_DEFAULT`].
 pub use sixgate_core::ratelimit::IcmpRateLimit;
 
+/// A tunnel configuration value the endpoint refuses. Each variant carries the value; its
+/// message names the value, the rule and what to set instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// An endpoint or relay address that is not a unicast address.
+    #[error("{role} address {addr} is not a unicast address; give the {role} endpoint's unicast IPv4 address")]
+    NotUnicast {
+        /// `local`, `remote` or `relay`.
+        role: &'static str,
+        /// The address given.
+        addr: Ipv4Addr,
+    },
+    /// An outer TTL of zero: every outer packet would expire at the first router.
+    #[error("ttl 0 would make every outer packet expire; set a ttl of 1-255 (64 is the default)")]
+    ZeroTtl,
+    /// A link MTU below the IPv4 minimum (RFC 791: 68).
+    #[error("link MTU {0} is below the IPv4 minimum of 68 (RFC 791); set link_mtu to the outer link's MTU")]
+    LinkMtuTooSmall(u16),
+    /// A tunnel MTU below the IPv6 minimum (RFC 4213 §3.2, RFC 8200 §5: 1280).
+    #[error("tunnel MTU {0} is below the IPv6 minimum of 1280 (RFC 4213 §3.2); raise mtu or link_mtu")]
+    TunnelMtuTooSmall(u16),
+    /// A tunnel MTU that leaves no room for the 20-byte outer header in 65535 bytes.
+    #[error("tunnel MTU {0} leaves no room for the 20-byte outer header; set mtu to 65515 or less")]
+    TunnelMtuTooLarge(u16),
+    /// A path-MTU table of no entries.
+    #[error("pmtu_entries is 0; the path-MTU table needs at least 1 entry")]
+    ZeroPmtuEntries,
+    /// 6to4 on an address that is not global (RFC 3964 §5.1).
+    #[error("6to4 needs a global IPv4 address (RFC 3964 §5.1); {0} is not: use a static tunnel or a global address")]
+    SixToFourNotGlobal(Ipv4Addr),
+}
+
 /// Configuration of a [`SitTunnel`](crate::SitTunnel).
 ///
 /// ```
@@ -58,6 +89,7 @@ pub use sixgate_core::ratelimit::IcmpRateLimit;
 /// cfg.validate().unwrap();
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SitConfig {
     /// The local IPv4 endpoint (outer source).
     pub local: Ipv4Addr,
@@ -119,43 +151,40 @@ impl SitConfig {
     }
 
     /// Checks the values; the error names the bad one.
-    pub fn validate(&self) -> Result<(), Error> {
-        let bad = |m: String| Err(Error::Config(m));
-        if self.local.is_unspecified() || self.local.is_multicast() || self.local.is_broadcast() {
-            return bad(format!("local address {} is not a unicast address", self.local));
-        }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let unicast = |role, addr: Ipv4Addr| {
+            if addr.is_unspecified() || addr.is_multicast() || addr.is_broadcast() {
+                return Err(ConfigError::NotUnicast { role, addr });
+            }
+            Ok(())
+        };
+        unicast("local", self.local)?;
         if self.ttl == 0 {
-            return bad("ttl must be 1-255".into());
+            return Err(ConfigError::ZeroTtl);
         }
         if self.link_mtu < 68 {
-            return bad(format!("link MTU {} is below the IPv4 minimum of 68", self.link_mtu));
+            return Err(ConfigError::LinkMtuTooSmall(self.link_mtu));
         }
         let mtu = self.tunnel_mtu();
         // RFC 4213 §3.2: the tunnel never offers IPv6 less than 1280 bytes.
         if mtu < IPV6_MIN_MTU {
-            return bad(format!("tunnel MTU {mtu} is below the IPv6 minimum of {IPV6_MIN_MTU}"));
+            return Err(ConfigError::TunnelMtuTooSmall(mtu));
         }
         if usize::from(mtu) + 20 > usize::from(u16::MAX) {
-            return bad(format!("tunnel MTU {mtu} leaves no room for the outer header"));
+            return Err(ConfigError::TunnelMtuTooLarge(mtu));
         }
         if self.pmtu_entries == 0 {
-            return bad("pmtu_entries must be at least 1".into());
+            return Err(ConfigError::ZeroPmtuEntries);
         }
         match self.mode {
-            Mode::Static { remote } => {
-                if remote.is_unspecified() || remote.is_multicast() || remote.is_broadcast() {
-                    return bad(format!("remote address {remote} is not a unicast address"));
-                }
-            }
+            Mode::Static { remote } => unicast("remote", remote)?,
             Mode::SixToFour { relay } => {
                 // RFC 3964 §5.1: 6to4 needs a global IPv4 address.
                 if !is_global_v4(self.local) {
-                    return bad(format!("6to4 needs a global IPv4 address; {} is not", self.local));
+                    return Err(ConfigError::SixToFourNotGlobal(self.local));
                 }
                 if let Some(r) = relay {
-                    if r.is_unspecified() || r.is_multicast() || r.is_broadcast() {
-                        return bad(format!("relay address {r} is not a unicast address"));
-                    }
+                    unicast("relay", r)?;
                 }
             }
         }
@@ -191,7 +220,31 @@ mod tests {
             "198.51.100.1".parse().unwrap(),
             "2001:db8::1".parse().unwrap(),
         );
-        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 100, burst: 20 });
+        assert_eq!(c.icmp_rate, IcmpRateLimit::new(100, 20));
         assert_eq!(c.icmp_rate, IcmpRateLimit::SIT_DEFAULT);
+    }
+}
+
+#[cfg(test)]
+mod config_error_tests {
+    use super::*;
+
+    #[test]
+    fn each_refusal_is_its_own_variant_naming_the_value() {
+        let (a, b) = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
+        let mut c = SitConfig::new_static(a, b, "2001:db8::1".parse().unwrap());
+        c.link_mtu = 1299;
+        let e = c.validate().unwrap_err();
+        assert_eq!(e, ConfigError::TunnelMtuTooSmall(1279));
+        assert!(e.to_string().contains("1280 (RFC 4213 §3.2)"), "{e}");
+        c.link_mtu = 60;
+        assert_eq!(c.validate(), Err(ConfigError::LinkMtuTooSmall(60)));
+        let c = SitConfig::new_static(a, Ipv4Addr::BROADCAST, "2001:db8::1".parse().unwrap());
+        assert_eq!(c.validate(), Err(ConfigError::NotUnicast { role: "remote", addr: Ipv4Addr::BROADCAST }));
+        let c = SitConfig::new_6to4("10.0.0.1".parse().unwrap(), None);
+        assert_eq!(c.validate(), Err(ConfigError::SixToFourNotGlobal("10.0.0.1".parse().unwrap())));
+        let mut c = SitConfig::new_static(a, b, "2001:db8::1".parse().unwrap());
+        c.ttl = 0;
+        assert_eq!(c.validate(), Err(ConfigError::ZeroTtl));
     }
 }

@@ -36,15 +36,17 @@ mod sit;
 #[doc(hidden)]
 pub mod testpkt;
 
-pub use config::{EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
+pub use config::{ConfigError, EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
 pub use reason::DropReason;
 pub use sit::{ecn_decap, SitTunnel, PROTO_IPV6};
 
-/// Errors of the endpoint's configuration.
+/// What building a tunnel endpoint can fail with.
+///
+/// `#[non_exhaustive]`, as is [`ConfigError`]: a minor release may add a variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A bad configuration value; the message names it.
-    #[error("{0}")]
-    Config(String),
+    /// A configuration value the endpoint refuses.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }

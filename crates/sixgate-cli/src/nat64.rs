@@ -415,7 +415,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
-    let devs = TunDevice::open(&TunOptions { name: tun.clone(), mtu, queues, ipv4: None, ipv6: None, offload })
+    let devs = TunDevice::open(&TunOptions::new(tun.clone()).mtu(mtu).queues(queues).offload(offload))
         .map_err(|e| CliError::failure(format!("{e}")))?;
     log!(
         "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \

@@ -366,20 +366,19 @@ impl FileConfig {
                 )))
             }
         };
-        let d = Timers::default();
+        let mut timers = Timers::default();
         let secs = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_secs);
+        timers.udp = secs(self.udp_timeout, timers.udp);
+        timers.icmp = secs(self.icmp_timeout, timers.icmp);
+        timers.tcp_est = secs(self.tcp_est_timeout, timers.tcp_est);
+        timers.tcp_trans = secs(self.tcp_trans_timeout, timers.tcp_trans);
+        timers.tcp_incoming_syn = secs(self.tcp_incoming_syn_timeout, timers.tcp_incoming_syn);
         Ok(Some(StatefulOpts {
             pool4,
             filtering,
             max_sessions: self.max_sessions,
             max_sessions_per_source: self.max_sessions_per_source,
-            timers: Timers {
-                udp: secs(self.udp_timeout, d.udp),
-                icmp: secs(self.icmp_timeout, d.icmp),
-                tcp_est: secs(self.tcp_est_timeout, d.tcp_est),
-                tcp_trans: secs(self.tcp_trans_timeout, d.tcp_trans),
-                tcp_incoming_syn: secs(self.tcp_incoming_syn_timeout, d.tcp_incoming_syn),
-            },
+            timers,
             max_held_syns: self.max_held_syns,
             fragment_timeout: self.fragment_timeout.map(Duration::from_secs),
             max_fragment_flows: self.max_fragment_flows,
@@ -542,10 +541,10 @@ impl EngineOpts {
         for d in &self.denylist4 {
             c.denylist4.push(prefix4("denylist4", d)?);
         }
-        c.icmp_rate = IcmpRateLimit {
-            per_second: self.icmp_rate.unwrap_or(c.icmp_rate.per_second),
-            burst: self.icmp_burst.unwrap_or(c.icmp_rate.burst),
-        };
+        c.icmp_rate = IcmpRateLimit::new(
+            self.icmp_rate.unwrap_or(c.icmp_rate.per_second),
+            self.icmp_burst.unwrap_or(c.icmp_rate.burst),
+        );
         c.answer_pings = !self.no_answer_pings;
         c.validate().map_err(CliError::input)?;
         Ok(c)
@@ -595,7 +594,7 @@ ipv4 = "203.0.113.0/24"
         assert_eq!(c.tos, TosPolicy::Force(32));
         assert_eq!(c.eamt.len(), 2);
         assert_eq!(c.denylist4.len(), 1);
-        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 10, burst: 5 });
+        assert_eq!(c.icmp_rate, IcmpRateLimit::new(10, 5));
         assert!(!c.answer_pings);
     }
 

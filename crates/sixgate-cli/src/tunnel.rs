@@ -270,14 +270,9 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
-    let mut devs = TunDevice::open(&TunOptions {
-        name: r.tun.clone(),
-        mtu: r.cfg.tunnel_mtu(),
-        queues: 1,
-        ipv4: None,
-        ipv6: Some((r.cfg.address, r.prefix_len)),
-        offload: r.offload,
-    })
+    let mut devs = TunDevice::open(
+        &TunOptions::new(r.tun.clone()).mtu(r.cfg.tunnel_mtu()).ipv6(r.cfg.address, r.prefix_len).offload(r.offload),
+    )
     .map_err(|e| CliError::failure(format!("{e}")))?;
     // A queue of an Ethernet device's default length between the kernel and this process,
     // so a few milliseconds without the CPU do not drop packets (the TUN default is 500).

@@ -60,9 +60,11 @@ impl TokenBucket {
 /// ```
 /// use sixgate_core::ratelimit::IcmpRateLimit;
 /// assert_eq!(IcmpRateLimit::SIT_DEFAULT, IcmpRateLimit::new(100, 20));
-/// assert_eq!(IcmpRateLimit::NAT64_DEFAULT, IcmpRateLimit { per_second: 1000, burst: 100 });
+/// assert_eq!(IcmpRateLimit::NAT64_DEFAULT, IcmpRateLimit::new(1000, 100));
+/// assert_eq!((IcmpRateLimit::NAT64_DEFAULT.per_second, IcmpRateLimit::NAT64_DEFAULT.burst), (1000, 100));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IcmpRateLimit {
     /// Errors per second in the long run; 0 disables the limit.
     pub per_second: u32,

@@ -21,6 +21,7 @@ use sixgate_nat64::dns64::{Action, Dns64, Pending, Transport, MAX_UDP_PAYLOAD};
 
 /// Server options.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerOptions {
     /// Where to listen (UDP and TCP, same address).
     pub listen: SocketAddr,

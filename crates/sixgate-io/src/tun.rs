@@ -8,6 +8,7 @@ use tun_rs::{DeviceBuilder, SyncDevice};
 
 /// How to create (or attach to) a TUN device.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TunOptions {
     /// Device name, e.g. `nat64`.
     pub name: String,
@@ -21,6 +22,43 @@ pub struct TunOptions {
     pub ipv6: Option<(Ipv6Addr, u8)>,
     /// Use virtio-net headers with GSO/GRO offload (batched reads and writes).
     pub offload: bool,
+}
+
+impl TunOptions {
+    /// A device called `name` with MTU 1500, one queue, no addresses and no offload.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into(), mtu: 1500, queues: 1, ipv4: None, ipv6: None, offload: false }
+    }
+
+    /// Sets the device MTU.
+    pub fn mtu(mut self, mtu: u16) -> Self {
+        self.mtu = mtu;
+        self
+    }
+
+    /// Sets the number of queues (one worker each).
+    pub fn queues(mut self, queues: usize) -> Self {
+        self.queues = queues;
+        self
+    }
+
+    /// Puts an IPv4 address with this prefix length on the device.
+    pub fn ipv4(mut self, addr: Ipv4Addr, prefix_len: u8) -> Self {
+        self.ipv4 = Some((addr, prefix_len));
+        self
+    }
+
+    /// Puts an IPv6 address with this prefix length on the device.
+    pub fn ipv6(mut self, addr: Ipv6Addr, prefix_len: u8) -> Self {
+        self.ipv6 = Some((addr, prefix_len));
+        self
+    }
+
+    /// Turns virtio-net GSO/GRO offload on or off.
+    pub fn offload(mut self, on: bool) -> Self {
+        self.offload = on;
+        self
+    }
 }
 
 /// One queue of a TUN device.

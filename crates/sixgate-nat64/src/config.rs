@@ -7,7 +7,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use sixgate_core::rfc6052::Pool6;
 
 use crate::eamt::{Eam, Eamt};
-use crate::Error;
+use crate::error::ConfigError;
 
 /// What to write in the IPv6 Traffic Class (4→6) or the IPv4 TOS (6→4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,9 +33,9 @@ impl TosPolicy {
 }
 
 impl FromStr for TosPolicy {
-    type Err = Error;
+    type Err = ConfigError;
     /// `copy`, `zero`, or a number 0–255 (decimal or `0x` hex).
-    fn from_str(s: &str) -> Result<Self, Error> {
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
         match s.trim() {
             "copy" => Ok(Self::Copy),
             "zero" => Ok(Self::Zero),
@@ -44,7 +44,7 @@ impl FromStr for TosPolicy {
                     Some(h) => u8::from_str_radix(h, 16),
                     None => t.parse::<u8>(),
                 };
-                v.map(Self::Force).map_err(|_| Error::Config(format!("{s:?} is not copy, zero or a number 0-255")))
+                v.map(Self::Force).map_err(|_| ConfigError::TosPolicy { value: s.to_owned() })
             }
         }
     }
@@ -64,6 +64,7 @@ pub use sixgate_core::ratelimit::IcmpRateLimit;
 /// cfg.validate().unwrap();
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SiitConfig {
     /// The RFC 6052 translation prefix (none: EAM only).
     pub pool6: Option<Pool6>,
@@ -125,37 +126,40 @@ impl SiitConfig {
     }
 
     /// Adds an EAM entry from text, e.g. `("2001:db8:1::/120", "198.51.100.0/24")`.
-    pub fn add_eam(&mut self, v6: &str, v4: &str) -> Result<(), Error> {
-        let v6: Ipv6Net = v6.trim().parse().map_err(|_| Error::Config(format!("{v6:?} is not an IPv6 prefix")))?;
-        let v4: Ipv4Net = v4.trim().parse().map_err(|_| Error::Config(format!("{v4:?} is not an IPv4 prefix")))?;
+    pub fn add_eam(&mut self, v6: &str, v4: &str) -> Result<(), ConfigError> {
+        let v6: Ipv6Net =
+            v6.trim().parse().map_err(|_| ConfigError::NotAPrefix { value: v6.to_owned(), family: "IPv6" })?;
+        let v4: Ipv4Net =
+            v4.trim().parse().map_err(|_| ConfigError::NotAPrefix { value: v4.to_owned(), family: "IPv4" })?;
         self.eamt.insert(Eam::new(v6, v4)?)
     }
 
     /// Checks the configuration as a whole.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if self.pool6.is_none() && self.eamt.is_empty() {
-            return Err(Error::Config("nothing to translate: set pool6 or at least one EAM entry".into()));
+            return Err(ConfigError::NothingToTranslate);
         }
-        if self.ipv6_mtu < 1280 {
-            return Err(Error::Config(format!("ipv6_mtu {} is below the IPv6 minimum of 1280", self.ipv6_mtu)));
-        }
-        if self.lowest_ipv6_mtu < 1280 {
-            return Err(Error::Config(format!(
-                "lowest_ipv6_mtu {} is below the IPv6 minimum of 1280 (RFC 8200 §5)",
-                self.lowest_ipv6_mtu
-            )));
-        }
+        // RFC 8200 §5: every IPv6 link has an MTU of 1280 or more.
+        let v6_min = |field, value| {
+            if value < 1280 {
+                return Err(ConfigError::MtuTooSmall { field, value, min: 1280, rule: "RFC 8200 §5" });
+            }
+            Ok(())
+        };
+        v6_min("ipv6_mtu", self.ipv6_mtu)?;
+        v6_min("lowest_ipv6_mtu", self.lowest_ipv6_mtu)?;
+        // RFC 791: every IPv4 module forwards a 68-byte datagram without fragmenting it.
         if self.ipv4_mtu < 68 {
-            return Err(Error::Config(format!("ipv4_mtu {} is below the IPv4 minimum of 68", self.ipv4_mtu)));
+            return Err(ConfigError::MtuTooSmall { field: "ipv4_mtu", value: self.ipv4_mtu, min: 68, rule: "RFC 791" });
         }
         if let Some(p) = self.rfc6791_v4 {
             if p.trunc() != p {
-                return Err(Error::Config(format!("rfc6791_v4 {p} has host bits set")));
+                return Err(ConfigError::host_bits_v4("rfc6791_v4", p));
             }
         }
         if let Some(p) = self.rfc6791_v6 {
             if p.trunc() != p {
-                return Err(Error::Config(format!("rfc6791_v6 {p} has host bits set")));
+                return Err(ConfigError::host_bits_v6("rfc6791_v6", p));
             }
         }
         Ok(())
@@ -169,7 +173,7 @@ mod icmp_rate_tests {
     #[test]
     fn a_translator_limits_its_icmp_errors_to_1000_per_second_in_bursts_of_100() {
         let c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
-        assert_eq!(c.icmp_rate, IcmpRateLimit { per_second: 1000, burst: 100 });
+        assert_eq!(c.icmp_rate, IcmpRateLimit::new(1000, 100));
         assert_eq!(c.icmp_rate, IcmpRateLimit::NAT64_DEFAULT);
     }
 }

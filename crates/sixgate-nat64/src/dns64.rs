@@ -62,6 +62,7 @@ pub const IPV4ONLY_ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 0, 170), Ipv4Ad
 
 /// DNS64 configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Dns64Config {
     /// The RFC 6052 prefix synthesized addresses are made under.
     pub prefix: Pool6,

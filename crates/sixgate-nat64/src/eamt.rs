@@ -23,7 +23,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::Error;
+use crate::ConfigError;
 
 /// One explicit address mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,18 +42,16 @@ pub struct Eam {
 impl Eam {
     /// A mapping; the IPv4 suffix must fit in the IPv6 suffix (RFC 7757 §3.2: the IPv6
     /// suffix may be longer, never shorter) and neither prefix may have host bits set.
-    pub fn new(v6: Ipv6Net, v4: Ipv4Net) -> Result<Self, Error> {
+    pub fn new(v6: Ipv6Net, v4: Ipv4Net) -> Result<Self, ConfigError> {
         let bits6 = 128 - u32::from(v6.prefix_len());
         let bits4 = 32 - u32::from(v4.prefix_len());
         // RFC 7757 §3.2: refused only when the IPv4 suffix is longer than the IPv6 suffix
         // (some IPv4 addresses would have no IPv6 counterpart).
         if bits4 > bits6 {
-            return Err(Error::Config(format!(
-                "EAM {v6}={v4}: the IPv4 suffix ({bits4} bits) is longer than the IPv6 suffix ({bits6} bits) (RFC 7757 §3.2)"
-            )));
+            return Err(ConfigError::EamSuffix { v6, v4, bits4, bits6 });
         }
         if v6.trunc() != v6 || v4.trunc() != v4 {
-            return Err(Error::Config(format!("EAM {v6}={v4}: host bits set")));
+            return Err(ConfigError::EamHostBits { v6, v4 });
         }
         Ok(Self {
             v6,
@@ -88,9 +86,9 @@ pub struct Eamt {
 impl Eamt {
     /// Adds an entry. Entries whose IPv4 or IPv6 prefix equals an existing one's are
     /// refused (they would make the mapping ambiguous in one direction).
-    pub fn insert(&mut self, e: Eam) -> Result<(), Error> {
+    pub fn insert(&mut self, e: Eam) -> Result<(), ConfigError> {
         if let Some(o) = self.by_v4.iter().find(|o| o.v4 == e.v4 || o.v6 == e.v6) {
-            return Err(Error::Config(format!("EAM {}={} collides with {}={}", e.v6, e.v4, o.v6, o.v4)));
+            return Err(ConfigError::EamCollision { v6: e.v6, v4: e.v4, other_v6: o.v6, other_v4: o.v4 });
         }
         self.by_v4.push(e);
         self.by_v4.sort_by_key(|e| std::cmp::Reverse(e.v4.prefix_len()));

@@ -105,7 +105,7 @@ pub fn config(i: u8) -> SiitConfig {
             c.ipv6_mtu = 9000;
             c.lowest_ipv6_mtu = 1500;
             c.denylist4 = vec!["192.0.2.128/25".parse().expect("literal")];
-            c.icmp_rate = IcmpRateLimit { per_second: 0, burst: 0 };
+            c.icmp_rate = IcmpRateLimit::new(0, 0);
             c.add_eam("2001:db8:1::/120", "192.0.2.0/24").expect("literal");
         }
     }

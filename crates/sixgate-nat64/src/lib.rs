@@ -79,6 +79,7 @@
 pub mod config;
 pub mod dns64;
 pub mod eamt;
+mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod icmp;
@@ -96,14 +97,4 @@ pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
 pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TableStats, TcpState, Timers};
 
-/// Errors of the translator's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A bad configuration value; the message names it.
-    #[error("{0}")]
-    Config(String),
-    /// A bad RFC 6052 prefix.
-    #[error(transparent)]
-    Rfc6052(#[from] sixgate_core::rfc6052::Rfc6052Error),
-}
+pub use error::{ConfigError, Error};

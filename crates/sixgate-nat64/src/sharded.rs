@@ -65,7 +65,7 @@ use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::wire::{be16, be32};
 
 use crate::stateful::{slice_of, Nat64, Nat64Drop, StatefulConfig, TableStats};
-use crate::Error;
+use crate::{ConfigError, Error};
 
 /// A stateful NAT64 cut into shards for several workers (see the module docs).
 #[derive(Debug, Clone)]
@@ -137,10 +137,13 @@ impl Nat64Shards {
         cfg.validate()?;
         let n = n.max(1);
         if let Some(r) = cfg.pool4.iter().find(|r| usize::from(r.last - r.first) + 1 < n) {
-            return Err(Error::Config(format!(
-                "pool4 {} ports {}-{}: fewer ports than the {n} shards",
-                r.prefix, r.first, r.last
-            )));
+            return Err(ConfigError::TooFewPortsForShards {
+                prefix: r.prefix,
+                first: r.first,
+                last: r.last,
+                shards: n,
+            }
+            .into());
         }
         let split = |v: usize| v.div_ceil(n);
         let split32 = |v: u32| v.div_ceil(n as u32);

@@ -101,13 +101,14 @@ use sixgate_core::wire::{be16, be32};
 use crate::config::{IcmpRateLimit, SiitConfig};
 use crate::reason::DropReason;
 use crate::siit::{Out, Siit};
-use crate::Error;
+use crate::{ConfigError, Error};
 
 // ------------------------------------------------------------------ configuration
 
 /// A slice of the IPv4 pool: every address of `prefix`, ports `first..=last` (for ICMP:
 /// identifiers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Pool4Range {
     /// Addresses.
     pub prefix: Ipv4Net,
@@ -136,6 +137,7 @@ pub enum Filtering {
 
 /// Session lifetimes (RFC 6146 §4 names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timers {
     /// UDP_DEFAULT: at least 5 minutes.
     pub udp: Duration,
@@ -163,6 +165,7 @@ impl Default for Timers {
 
 /// Configuration of the stateful translator.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StatefulConfig {
     /// Header translation settings (own addresses, MTUs, TOS, ICMP rate); its `pool6` is
     /// the NAT64 prefix and must be set; its EAM table must be empty.
@@ -227,21 +230,21 @@ impl StatefulConfig {
     }
 
     /// Checks the configuration.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         self.xlate.validate()?;
         if self.xlate.pool6.is_none() {
-            return Err(Error::Config("stateful NAT64 needs a pool6 prefix".into()));
+            return Err(ConfigError::StatefulNeedsPool6);
         }
         if !self.xlate.eamt.is_empty() {
-            return Err(Error::Config("stateful NAT64 takes no EAM entries".into()));
+            return Err(ConfigError::StatefulWithEam { count: self.xlate.eamt.len() });
         }
         if self.pool4.is_empty() {
-            return Err(Error::Config("stateful NAT64 needs a pool4".into()));
+            return Err(ConfigError::Pool4Missing);
         }
         let mut n = 0u64;
         for r in &self.pool4 {
             if r.first > r.last {
-                return Err(Error::Config(format!("pool4 {}: port range {}-{} is empty", r.prefix, r.first, r.last)));
+                return Err(ConfigError::Pool4EmptyRange { prefix: r.prefix, first: r.first, last: r.last });
             }
             let net = u32::from(r.prefix.network());
             // RFC 7915 §4.1 (RFC 6146 §3.5 applies it): the pool holds no address that the
@@ -249,27 +252,27 @@ impl StatefulConfig {
             // each /16 the prefix touches decides it.
             let (lo, hi) = (u32::from(r.prefix.network()) >> 16, u32::from(r.prefix.broadcast()) >> 16);
             if (lo..=hi).any(|x| is_forbidden_v4(Ipv4Addr::from(x << 16))) {
-                return Err(Error::Config(format!("pool4 {} is not usable unicast space", r.prefix)));
+                return Err(ConfigError::Pool4Forbidden { prefix: r.prefix });
             }
-            if self
-                .pool4
-                .iter()
-                .filter(|q| q.prefix.contains(&Ipv4Addr::from(net)) || r.prefix.contains(&q.prefix.network()))
-                .count()
-                > 1
-            {
-                return Err(Error::Config(format!("pool4 {} overlaps another pool4 entry", r.prefix)));
+            if let Some(q) = self.pool4.iter().find(|q| {
+                !std::ptr::eq(*q, r)
+                    && (q.prefix.contains(&Ipv4Addr::from(net)) || r.prefix.contains(&q.prefix.network()))
+            }) {
+                return Err(ConfigError::Pool4Overlap { prefix: r.prefix, other: q.prefix });
             }
             n += 1u64 << (32 - r.prefix.prefix_len());
         }
         if n > 65536 {
-            return Err(Error::Config("pool4 holds more than 65,536 addresses".into()));
+            return Err(ConfigError::Pool4TooLarge { addresses: n, max: 65536 });
         }
-        if self.max_sessions == 0 || self.max_sessions_per_source == 0 {
-            return Err(Error::Config("session limits must be at least 1".into()));
+        if self.max_sessions == 0 {
+            return Err(ConfigError::ZeroLimit { field: "max_sessions" });
+        }
+        if self.max_sessions_per_source == 0 {
+            return Err(ConfigError::ZeroLimit { field: "max_sessions_per_source" });
         }
         if self.max_sessions_per_source > 65535 {
-            return Err(Error::Config("at most 65,535 sessions per source".into()));
+            return Err(ConfigError::SessionsPerSourceTooLarge { value: self.max_sessions_per_source, max: 65535 });
         }
         Ok(())
     }
@@ -1123,7 +1126,7 @@ impl Nat64 {
     /// An engine with a validated configuration.
     pub fn new(cfg: StatefulConfig) -> Result<Self, Error> {
         cfg.validate()?;
-        let pool6 = cfg.xlate.pool6.ok_or_else(|| Error::Config("stateful NAT64 needs a pool6 prefix".into()))?;
+        let pool6 = cfg.xlate.pool6.ok_or(ConfigError::StatefulNeedsPool6)?;
         let n_addrs = cfg.pool4.iter().map(|r| 1u32 << (32 - r.prefix.prefix_len())).sum();
         let mut base = 0;
         let pool4_spans = cfg

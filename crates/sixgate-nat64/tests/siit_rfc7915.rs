@@ -826,7 +826,7 @@ fn pings_to_the_translator_are_answered() {
 #[test]
 fn icmp_errors_are_rate_limited() {
     let mut c = config();
-    c.icmp_rate = sixgate_nat64::IcmpRateLimit { per_second: 1, burst: 2 };
+    c.icmp_rate = sixgate_nat64::IcmpRateLimit::new(1, 2);
     let mut s = Siit::new(c).unwrap();
     let mut pkt = udp4("192.0.2.10", "198.51.100.20", 53, b"x");
     pkt[8] = 1;
