@@ -1,4 +1,4 @@
-//! The issue's job in a few lines: the reverse zone of a 6to4 site, from a hosts list,
+//! Reverse DNS in a few lines: the reverse zone of a 6to4 site, from a hosts list,
 //! plus the delegation records its parent needs.
 //!
 //! ```text

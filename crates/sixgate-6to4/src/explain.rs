@@ -15,6 +15,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use sixgate_core::class::{classify, classify_v4, AddrClass, Classification};
 use sixgate_core::rfc6052::{embed, extract, sixtofour_extract, sixtofour_prefix, Pool6};
@@ -22,13 +23,15 @@ use sixgate_core::text::parse_addr;
 
 use crate::error::Error;
 use crate::isatap::{self, Isatap};
+#[cfg(feature = "serde")]
 use crate::ser;
 use crate::sixto4::DEPRECATION_NOTE;
 use crate::teredo::{self, Teredo};
 
 /// How an IPv4 address is carried in an IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Carrier {
     /// 6to4 `2002:V4ADDR::/48` (RFC 3056 §2).
@@ -75,19 +78,21 @@ impl Carrier {
 }
 
 /// An IPv4 address found inside an IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Embedded {
     /// How it is carried.
     pub carrier: Carrier,
     /// The IPv4 address.
     pub ipv4: Ipv4Addr,
     /// Its class.
-    #[serde(serialize_with = "ser::class")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::class"))]
     pub class: Classification,
 }
 
 /// Everything `sixgate addr` says about an address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Explanation {
     /// The address.
     pub address: IpAddr,
@@ -102,10 +107,10 @@ pub struct Explanation {
     /// The IPv6 multicast scope (RFC 4291 §2.7), for multicast addresses.
     pub multicast_scope: Option<&'static str>,
     /// Its class in the IANA special-purpose registries.
-    #[serde(serialize_with = "ser::class")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::class"))]
     pub class: Classification,
     /// For IPv6 unicast: the /64 the address is in.
-    #[serde(serialize_with = "opt_display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_display"))]
     pub prefix64: Option<Ipv6Net>,
     /// For IPv6 unicast: the interface identifier, as four groups.
     pub interface_id: Option<String>,
@@ -120,7 +125,7 @@ pub struct Explanation {
     /// The ISATAP fields, for an ISATAP interface identifier.
     pub isatap: Option<Isatap>,
     /// For IPv4 input: the 6to4 /48 (for a global address).
-    #[serde(serialize_with = "opt_display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_display"))]
     pub sixtofour_prefix: Option<Ipv6Net>,
     /// For IPv4 input: the IPv4-mapped IPv6 address.
     pub ipv4_mapped: Option<Ipv6Addr>,
@@ -131,6 +136,7 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
+#[cfg(feature = "serde")]
 fn opt_display<S: serde::Serializer>(v: &Option<Ipv6Net>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(n) => s.collect_str(n),

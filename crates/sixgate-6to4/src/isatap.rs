@@ -11,13 +11,15 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use sixgate_core::class::is_global_v4;
 
 use crate::error::Error;
 
 /// The IPv4 address an ISATAP interface identifier carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Isatap {
     /// The IPv4 address (the low 32 bits of the interface identifier).
     pub ipv4: Ipv4Addr,

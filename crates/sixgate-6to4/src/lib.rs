@@ -15,6 +15,7 @@
 //! let s = six_to_four("74.207.254.16".parse().unwrap(), Scope::GlobalOnly).unwrap();
 //! assert_eq!(s.prefix.to_string(), "2002:4acf:fe10::/48");
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod explain;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod isatap;
+#[cfg(feature = "serde")]
 mod ser;
 pub mod sixrd;
 pub mod sixto4;

@@ -23,9 +23,11 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::error::{host_net, Error};
+#[cfg(feature = "serde")]
 use crate::ser;
 
 /// A 6rd domain: the 6rd prefix, IPv4MaskLen, and (optionally) the common IPv4 prefix of
@@ -180,20 +182,21 @@ impl SixRd {
 }
 
 /// A CE in a 6rd domain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SixRdCe {
     /// The CE's IPv4 address.
     pub ce_ipv4: Ipv4Addr,
     /// The domain's 6rd prefix.
-    #[serde(serialize_with = "ser::display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::display"))]
     pub sixrd_prefix: Ipv6Net,
     /// IPv4MaskLen.
     pub ipv4_mask_len: u8,
     /// The domain's common IPv4 prefix, if given.
-    #[serde(serialize_with = "opt_display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_display"))]
     pub relay_prefix: Option<Ipv4Net>,
     /// The CE's delegated prefix.
-    #[serde(serialize_with = "ser::display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::display"))]
     pub delegated_prefix: Ipv6Net,
     /// The CE's 6rd address (subnet 0, interface ID `::V4ADDR`).
     pub ce_address: Ipv6Addr,
@@ -201,6 +204,7 @@ pub struct SixRdCe {
     pub subnets_64: u64,
 }
 
+#[cfg(feature = "serde")]
 fn opt_display<S: serde::Serializer>(v: &Option<Ipv4Net>, s: S) -> Result<S::Ok, S::Error> {
     match v {
         Some(n) => s.collect_str(n),

@@ -8,11 +8,13 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 use sixgate_core::class::{classify_v4, is_global_v4, Classification};
 use sixgate_core::rfc6052::sixtofour_prefix;
 
 use crate::error::Error;
+#[cfg(feature = "serde")]
 use crate::ser;
 
 /// The one-line deprecation notice printed wherever 6to4 is recommended to someone.
@@ -30,15 +32,16 @@ pub enum Scope {
 }
 
 /// The 6to4 facts about one IPv4 address.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct SixToFour {
     /// The IPv4 address.
     pub ipv4: Ipv4Addr,
     /// Its classification in the IANA special-purpose registry.
-    #[serde(serialize_with = "ser::class")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::class"))]
     pub class: Classification,
     /// The site's /48: `2002:V4ADDR::/48`.
-    #[serde(serialize_with = "ser::display")]
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::display"))]
     pub prefix: Ipv6Net,
     /// The first host address of the /48, `2002:V4ADDR::1`, the conventional router address.
     pub first_host: Ipv6Addr,

@@ -13,13 +13,15 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 /// The Teredo prefix 2001::/32 (RFC 4380 §2.6).
 pub const PREFIX: u32 = 0x2001_0000;
 
 /// The fields of a Teredo address, de-obfuscated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Teredo {
     /// The Teredo server's IPv4 address (bits 32–63).
     pub server: Ipv4Addr,

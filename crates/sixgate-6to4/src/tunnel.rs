@@ -18,6 +18,7 @@ use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv6Net;
+#[cfg(feature = "serde")]
 use serde::Serialize;
 
 use crate::error::Error;
@@ -33,7 +34,8 @@ pub const IPV6_MIN_MTU: u16 = 1280;
 pub const RELAY_ANYCAST: Ipv4Addr = Ipv4Addr::new(192, 88, 99, 1);
 
 /// MTUs of a tunnel over a given link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct Mtu {
     /// The underlying IPv4 link's MTU.
     pub link: u16,
@@ -57,8 +59,9 @@ pub fn link_mtu(link: u32) -> Result<Mtu, Error> {
 }
 
 /// Which kind of tunnel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Kind {
     /// 6to4 (RFC 3056): no fixed remote; the router address is `2002:V4ADDR::1/16`.
@@ -75,7 +78,7 @@ pub enum Kind {
         /// The broker's IPv4 address.
         remote: Ipv4Addr,
         /// The client's IPv6 address with its prefix length.
-        #[serde(serialize_with = "crate::ser::display")]
+        #[cfg_attr(feature = "serde", serde(serialize_with = "crate::ser::display"))]
         client: Ipv6Net,
         /// The server's IPv6 address: the default gateway.
         server: Ipv6Addr,
@@ -83,7 +86,8 @@ pub enum Kind {
 }
 
 /// A tunnel to render.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize))]
 pub struct TunnelSpec {
     /// The interface name.
     pub name: String,

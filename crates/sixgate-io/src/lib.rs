@@ -5,9 +5,12 @@
 //! and writes the verdicts back — one worker per queue.
 //!
 //! Engines never see a device: they see bytes, a time and a verdict.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod batch;
+#[cfg(feature = "dns64")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns64")))]
 pub mod dns;
 pub mod driver;
 pub mod packet_io;

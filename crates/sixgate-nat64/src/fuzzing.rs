@@ -675,6 +675,7 @@ pub fn seeds_6to4() -> Vec<Vec<u8>> {
 /// query that is a response or shorter than a header is never answered; no step panics.
 /// A PREF64 option that decodes re-encodes to the same option.
 #[doc(hidden)]
+#[cfg(feature = "dns64")]
 pub fn dns64(data: &[u8]) {
     use crate::dns64::{Action, Dns64, Dns64Config, Transport, MAX_UDP_PAYLOAD};
 
@@ -722,8 +723,10 @@ pub fn dns64(data: &[u8]) {
 }
 
 /// Length-prefixed chunks.
+#[cfg(feature = "dns64")]
 struct Chunks<'a>(&'a [u8]);
 
+#[cfg(feature = "dns64")]
 impl<'a> Iterator for Chunks<'a> {
     type Item = &'a [u8];
 
@@ -737,6 +740,7 @@ impl<'a> Iterator for Chunks<'a> {
 }
 
 /// `answer` parsed as a DNS message and made the response to `query` (its ID and question).
+#[cfg(feature = "dns64")]
 fn repair_answer(query: &[u8], answer: &[u8]) -> Vec<u8> {
     use hickory_proto::op::{Message, MessageType};
     let (Ok(q), Ok(mut a)) = (Message::from_vec(query), Message::from_vec(answer)) else {
@@ -751,6 +755,7 @@ fn repair_answer(query: &[u8], answer: &[u8]) -> Vec<u8> {
 /// Seeds for the `dns64` target: the exchanges of the unit tests, in the input format of
 /// [`dns64`].
 #[doc(hidden)]
+#[cfg(feature = "dns64")]
 pub fn seeds_dns64() -> Vec<Vec<u8>> {
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
     use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SOA};

@@ -73,10 +73,13 @@
 //! * Every ICMP error the translator sends about a packet quotes that packet as it
 //!   arrived (RFC 1812 §4.3.2.3, RFC 4443 §3.2): the decision to send one comes before
 //!   the packet is rewritten.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
+#[cfg(feature = "dns64")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns64")))]
 pub mod dns64;
 pub mod eamt;
 mod error;
