@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 
 use sixgate::core::{class, rfc6052};
 use sixgate::sixto4::explain::explain_str;
-use sixgate::sixto4::sixto4::{six_to_four, Scope};
 use sixgate::sixto4::teredo;
+use sixgate::sixto4::{six_to_four, Scope};
 
 fn main() {
     let v4: Ipv4Addr = match std::env::args().nth(1).map(|s| s.parse()) {

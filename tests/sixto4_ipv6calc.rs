@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use sixgate::core::class::is_global_v4;
 use sixgate::sixto4::explain::{explain, Carrier};
 use sixgate::sixto4::sixrd::SixRd;
-use sixgate::sixto4::sixto4::{batch, six_to_four, Scope};
+use sixgate::sixto4::{batch, six_to_four, Scope};
 
 fn have_ipv6calc() -> bool {
     match Command::new("ipv6calc").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status() {

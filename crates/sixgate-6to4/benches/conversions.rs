@@ -8,8 +8,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sixgate_6to4::explain::explain;
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::sixto4::{batch, parse_ipv4, push_prefix48, six_to_four, Scope};
 use sixgate_6to4::teredo;
+use sixgate_6to4::{batch, parse_ipv4, push_prefix48, six_to_four, Scope};
 use sixgate_core::rfc6052::sixtofour_prefix;
 
 /// A deterministic list of global IPv4 addresses (xorshift; first octets 1–223 minus the

@@ -59,7 +59,7 @@ pub struct SixToFour {
 /// [`Scope::AllowNonGlobal`]: RFC 3056 §2 builds the prefix from a globally unique address.
 ///
 /// ```
-/// use sixgate_6to4::sixto4::{six_to_four, Scope};
+/// use sixgate_6to4::{six_to_four, Scope};
 /// let s = six_to_four("74.207.254.16".parse().unwrap(), Scope::GlobalOnly).unwrap();
 /// assert_eq!(s.prefix.to_string(), "2002:4acf:fe10::/48");
 /// assert_eq!(s.first_host.to_string(), "2002:4acf:fe10::1");
@@ -102,7 +102,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 ///
 /// ```
 /// let a = "2002:4acf:fe10::".parse().unwrap();
-/// assert_eq!(sixgate_6to4::sixto4::reverse_zone_48(a), "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.");
+/// assert_eq!(sixgate_6to4::reverse_zone_48(a), "0.1.e.f.f.c.a.4.2.0.0.2.ip6.arpa.");
 /// ```
 pub fn reverse_zone_48(a: Ipv6Addr) -> String {
     let o = a.octets();
@@ -201,7 +201,7 @@ fn write_prefix48(b: &mut [u8; 24], v4: Ipv4Addr) -> usize {
 ///
 /// ```
 /// let mut out = Vec::new();
-/// sixgate_6to4::sixto4::push_prefix48(&mut out, "10.0.0.1".parse().unwrap());
+/// sixgate_6to4::push_prefix48(&mut out, "10.0.0.1".parse().unwrap());
 /// assert_eq!(out, b"2002:a00:1::/48");
 /// ```
 #[inline]
@@ -266,7 +266,7 @@ pub struct BatchStats {
 /// stops the run with [`Error::Line`]; what came before it has been written.
 ///
 /// ```
-/// use sixgate_6to4::sixto4::{batch, Scope};
+/// use sixgate_6to4::{batch, Scope};
 /// let mut out = Vec::new();
 /// batch(&b"74.207.254.16\n8.8.8.8\n"[..], &mut out, Scope::GlobalOnly).unwrap();
 /// assert_eq!(out, b"2002:4acf:fe10::/48\n2002:808:808::/48\n");

@@ -9,9 +9,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_6to4::explain::explain_str;
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::sixto4::{batch, six_to_four, Scope, DEPRECATION_NOTE};
 use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
+use sixgate_6to4::{batch, six_to_four, Scope, DEPRECATION_NOTE};
 use sixgate_core::text::{parse_addr, parse_prefix};
 
 use crate::CliError;
