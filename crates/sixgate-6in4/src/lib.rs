@@ -17,7 +17,11 @@
 //! let mut left = SitTunnel::new(SitConfig::new_static(a, b, "2001:db8:ffff::1".parse().unwrap())).unwrap();
 //! let mut right = SitTunnel::new(SitConfig::new_static(b, a, "2001:db8:ffff::2".parse().unwrap())).unwrap();
 //!
-//! let inner = sixgate_6in4::testpkt::udp6("2001:db8:a::2", "2001:db8:b::2", b"hello");
+//! // An IPv6 packet 2001:db8:a::2 -> 2001:db8:b::2 with 5 bytes of payload (Next Header 59).
+//! let mut inner = vec![0x60, 0, 0, 0, 0, 5, 59, 64];
+//! inner.extend_from_slice(&"2001:db8:a::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+//! inner.extend_from_slice(&"2001:db8:b::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+//! inner.extend_from_slice(b"hello");
 //! let mut buf = PacketBuf::from_slice(&inner);
 //! let now = Instant::now();
 //! assert_eq!(left.process(&mut buf, now), Verdict::Forward(Side::V4));
@@ -25,6 +29,14 @@
 //! assert_eq!(right.process(&mut buf, now), Verdict::Forward(Side::V6));
 //! assert_eq!(&buf[..], &inner[..]);
 //! ```
+//!
+//! # Errors and stability
+//! [`SitTunnel::new`] fails with [`Error`], whose [`ConfigError`] names the bad value, the
+//! rule and the fix. Both, and [`DropReason`], are `#[non_exhaustive]` (`match` with a `_`
+//! arm); a drop reason's stable name never changes once released. [`SitConfig`] is
+//! `#[non_exhaustive]` with public fields: start from [`SitConfig::new_static`] or
+//! [`SitConfig::new_6to4`] and set fields. The `fuzzing` and `testpkt` modules are hidden
+//! and not part of the API. Before 1.0, `DropReason` becomes `SitDrop`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

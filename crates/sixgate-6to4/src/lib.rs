@@ -18,6 +18,10 @@
 //! let s = six_to_four("74.207.254.16".parse().unwrap(), Scope::GlobalOnly).unwrap();
 //! assert_eq!(s.prefix.to_string(), "2002:4acf:fe10::/48");
 //! ```
+//!
+//! Feature `serde` (off by default): `serde::Serialize` for the results ([`SixToFour`],
+//! the [`sixrd`], [`isatap`], [`teredo`] and [`explain`] reports, [`tunnel::TunnelSpec`]), as
+//! `sixgate … --json` prints them. [`Error`] is `#[non_exhaustive]`: `match` it with a `_` arm.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -5,6 +5,13 @@
 //! and writes the verdicts back — one worker per queue.
 //!
 //! Engines never see a device: they see bytes, a time and a verdict.
+//!
+//! Feature `dns64` (off by default) adds `dns`, the DNS64 server: UDP and TCP listeners
+//! and an upstream client around the sans-IO `sixgate_nat64::dns64::Dns64`. Without it this
+//! crate does not depend on `sixgate-nat64` or any DNS code.
+//!
+//! [`TunOptions`] and `dns::ServerOptions` are `#[non_exhaustive]`: build them with `new`
+//! and the setters (or set the public fields).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

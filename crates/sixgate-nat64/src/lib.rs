@@ -1,32 +1,60 @@
-//! Stateless IP/ICMP translation (SIIT, RFC 7915) with RFC 6052 address mapping and
-//! RFC 7757 Explicit Address Mappings, as a sans-IO engine.
+//! IPv4/IPv6 translation as sans-IO engines:
 //!
-//! [`Siit`] implements the [`sixgate_core::engine::Engine`] contract: give it an IPv4 or
+//! * [`Siit`]: stateless IP/ICMP translation (SIIT, RFC 7915) with RFC 6052 address
+//!   mapping ([`SiitConfig::pool6`]) and RFC 7757 Explicit Address Mappings ([`eamt`]);
+//! * [`Nat64`]: stateful NAT64 (RFC 6146): BIB and sessions for TCP, UDP and ICMP, the TCP
+//!   state machine, filtering, limits and timers ([`stateful`]); [`Nat64Shards`] cuts one
+//!   into shards for several workers;
+//! * `dns64` (feature `dns64`, off by default): a sans-IO DNS64 (RFC 6147) with the
+//!   RFC 7050 `ipv4only.arpa` name, over hickory-proto;
+//! * [`pref64`]: the RFC 8781 PREF64 router-advertisement option.
+//!
+//! The engines implement the [`sixgate_core::engine::Engine`] contract: give one an IPv4 or
 //! IPv6 packet in a [`PacketBuf`](sixgate_core::buf::PacketBuf) and the current time; it
 //! rewrites the buffer in place (the payload is never copied on the common path) and
 //! returns a verdict: forward to the other side, reply with an ICMP error it generated, or
-//! drop for a counted [`DropReason`].
+//! drop for a counted [`DropReason`] (stateful: [`Nat64Drop`]).
 //!
 //! ```
 //! use std::time::Instant;
-//! use sixgate_core::{buf::PacketBuf, engine::{Engine, Side, Verdict}};
+//! use sixgate_core::{buf::PacketBuf, checksum, engine::{Engine, Side, Verdict}};
 //! use sixgate_nat64::{Siit, SiitConfig};
 //!
 //! let mut cfg = SiitConfig::new("198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
 //! cfg.pool6 = Some("64:ff9b::/96".parse().unwrap());
 //! let mut siit = Siit::new(cfg).unwrap();
 //!
-//! // An IPv6 UDP packet from 64:ff9b::c000:201 (192.0.2.1 is not global: the well-known
-//! // prefix refuses it, RFC 6052 §3.1) ...
-//! let pkt = sixgate_nat64::testpkt::udp6("64:ff9b::c000:201", "64:ff9b::808:808", 53, b"hi");
-//! let mut buf = PacketBuf::from_slice(&pkt);
+//! // An IPv6 UDP datagram [64:ff9b::<src>]:1000 -> [64:ff9b::808:808]:53 carrying "hi".
+//! let udp6 = |src: [u8; 4]| {
+//!     let mut p = vec![0x60, 0, 0, 0, 0, 10, 17, 64];
+//!     p.extend_from_slice(&[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]);
+//!     p.extend_from_slice(&src);
+//!     p.extend_from_slice(&[0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 8, 8]);
+//!     p.extend_from_slice(&[0x03, 0xe8, 0, 53, 0, 10, 0, 0, b'h', b'i']);
+//!     let pseudo = checksum::add(checksum::sum(&p[8..40]), 17 + 10);
+//!     let c = checksum::finish(checksum::add(pseudo, checksum::sum(&p[40..])));
+//!     p[46..48].copy_from_slice(&c.to_be_bytes());
+//!     p
+//! };
+//! // From 192.0.2.1, which is not global: the well-known prefix refuses it (RFC 6052 §3.1) ...
+//! let mut buf = PacketBuf::from_slice(&udp6([192, 0, 2, 1]));
 //! assert!(matches!(siit.process(&mut buf, Instant::now()), Verdict::Drop(_)));
-//! // ... and one from a global address is translated to IPv4.
-//! let pkt = sixgate_nat64::testpkt::udp6("64:ff9b::4a7d:e1f", "64:ff9b::808:808", 53, b"hi");
-//! let mut buf = PacketBuf::from_slice(&pkt);
+//! // ... and from a global address it is translated to IPv4.
+//! let mut buf = PacketBuf::from_slice(&udp6([74, 125, 225, 31]));
 //! assert_eq!(siit.process(&mut buf, Instant::now()), Verdict::Forward(Side::V4));
 //! assert_eq!(buf[0] >> 4, 4);
 //! ```
+//!
+//! # Errors and stability
+//! Building an engine fails with [`Error`]; a configuration that cannot work is a
+//! [`ConfigError`] naming the value, the rule and the fix. Both enums, and the drop
+//! reasons, are `#[non_exhaustive]` (a new check or reason is a new variant: `match` with
+//! a `_` arm); a drop reason's stable name never changes once released. The configuration
+//! structs ([`SiitConfig`], [`StatefulConfig`], [`Timers`], [`Pool4Range`]) are
+//! `#[non_exhaustive]` with public fields: start from `new(…)` (or [`Timers::default`])
+//! and set fields, so a field added later does not break you. The `fuzzing` and `testpkt`
+//! modules are hidden and not part of the API. Before 1.0, `DropReason` becomes `SiitDrop`
+//! and `StatefulConfig` becomes `Nat64Config`.
 //!
 //! # Intended differences from other translators
 //!
