@@ -92,6 +92,13 @@ impl Dns64Config {
     }
 }
 
+impl Default for Dns64Config {
+    /// The defaults around the well-known prefix `64:ff9b::/96` (RFC 6052 §2.1).
+    fn default() -> Self {
+        Self::new(Pool6::well_known())
+    }
+}
+
 /// Errors of the DNS64 configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -618,6 +625,13 @@ mod tests {
 
     fn now() -> Instant {
         Instant::now()
+    }
+
+    #[test]
+    fn the_default_configuration_is_the_well_known_prefix() {
+        let c = Dns64Config::default();
+        assert_eq!(c.prefix, Pool6::well_known());
+        assert_eq!(c, Dns64Config::new("64:ff9b::/96".parse().unwrap()));
     }
 
     fn d64(prefix: &str) -> Dns64 {
