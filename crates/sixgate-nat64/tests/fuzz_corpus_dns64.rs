@@ -16,7 +16,7 @@ fn seeds() {
     }
 }
 
-/// Writes the seeds into the corpus: `SIXGATE_WRITE_SEEDS=1 cargo test -p sixgate-nat64
+/// Writes the seeds into the corpus: `SIXGATE_WRITE_SEEDS=1 cargo test -p sixgate-nat64 --features dns64
 /// --test fuzz_corpus_dns64 write_seeds -- --ignored`.
 #[test]
 #[ignore = "regenerates the fuzz seeds; run on purpose"]
