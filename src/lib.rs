@@ -58,6 +58,10 @@
 //!   `Dns64Config`, `IcmpRateLimit`, `TunOptions`, `ServerOptions`) are `#[non_exhaustive]`
 //!   structs with public fields: build them with `new(…)` or `Default` and set fields (a
 //!   new field comes with a default), never with a struct literal.
+//! * the enums of configuration choices (`TosPolicy`, `EcnMode`) are `#[non_exhaustive]`
+//!   too. The enums a caller acts on ([`Verdict`](prelude::Verdict), [`Side`](prelude::Side),
+//!   the DNS64 `Action`) are exhaustive on purpose: a new variant must break the build,
+//!   because a caller that ignored it would drop packets or queries.
 //! * the `fuzzing` and `testpkt` modules are `#[doc(hidden)]` and not part of the API.
 //!
 //! Planned renames before 1.0, for symmetric names: `DropReason` → `SiitDrop` / `SitDrop`,

@@ -31,6 +31,7 @@ pub enum Mode {
 
 /// What happens to the ECN field (RFC 6040).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum EcnMode {
     /// RFC 6040 §4.1 normal mode: the outer ECN field is a copy of the inner one.
     #[default]

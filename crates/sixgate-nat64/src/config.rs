@@ -11,6 +11,7 @@ use crate::error::ConfigError;
 
 /// What to write in the IPv6 Traffic Class (4→6) or the IPv4 TOS (6→4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TosPolicy {
     /// Copy the other header's value (RFC 7915 §4.1 / §5.1 default).
     #[default]
