@@ -17,7 +17,13 @@
 //! let mut left = SitTunnel::new(SitConfig::new_static(a, b, "2001:db8:ffff::1".parse().unwrap())).unwrap();
 //! let mut right = SitTunnel::new(SitConfig::new_static(b, a, "2001:db8:ffff::2".parse().unwrap())).unwrap();
 //!
-//! let inner = sixgate_6in4::testpkt::udp6("2001:db8:a::2", "2001:db8:b::2", b"hello");
+//! // An IPv6 UDP packet, built here with the etherparse crate.
+//! let addr = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap().octets();
+//! let mut inner = Vec::new();
+//! etherparse::PacketBuilder::ipv6(addr("2001:db8:a::2"), addr("2001:db8:b::2"), 64)
+//!     .udp(1234, 53)
+//!     .write(&mut inner, b"hello")
+//!     .unwrap();
 //! let mut buf = PacketBuf::from_slice(&inner);
 //! let now = Instant::now();
 //! assert_eq!(left.process(&mut buf, now), Verdict::Forward(Side::V4));
@@ -29,12 +35,8 @@
 #![warn(missing_docs)]
 
 pub mod config;
-#[doc(hidden)]
-pub mod fuzzing;
 mod reason;
 mod sit;
-#[doc(hidden)]
-pub mod testpkt;
 
 pub use config::{EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
 pub use reason::DropReason;

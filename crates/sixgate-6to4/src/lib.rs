@@ -20,8 +20,6 @@
 
 mod error;
 pub mod explain;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod isatap;
 mod ser;
 pub mod sixrd;

@@ -16,14 +16,19 @@
 //! cfg.pool6 = Some("64:ff9b::/96".parse().unwrap());
 //! let mut siit = Siit::new(cfg).unwrap();
 //!
-//! // An IPv6 UDP packet from 64:ff9b::c000:201 (192.0.2.1 is not global: the well-known
-//! // prefix refuses it, RFC 6052 §3.1) ...
-//! let pkt = sixgate_nat64::testpkt::udp6("64:ff9b::c000:201", "64:ff9b::808:808", 53, b"hi");
-//! let mut buf = PacketBuf::from_slice(&pkt);
+//! // An IPv6 UDP packet, built here with the etherparse crate.
+//! let udp6 = |src: &str, dst: &str| {
+//!     let addr = |a: &str| a.parse::<std::net::Ipv6Addr>().unwrap().octets();
+//!     let mut pkt = Vec::new();
+//!     etherparse::PacketBuilder::ipv6(addr(src), addr(dst), 64).udp(40000, 53).write(&mut pkt, b"hi").unwrap();
+//!     pkt
+//! };
+//! // One from 64:ff9b::c000:201 (192.0.2.1 is not global: the well-known prefix refuses
+//! // it, RFC 6052 §3.1) ...
+//! let mut buf = PacketBuf::from_slice(&udp6("64:ff9b::c000:201", "64:ff9b::808:808"));
 //! assert!(matches!(siit.process(&mut buf, Instant::now()), Verdict::Drop(_)));
 //! // ... and one from a global address is translated to IPv4.
-//! let pkt = sixgate_nat64::testpkt::udp6("64:ff9b::4a7d:e1f", "64:ff9b::808:808", 53, b"hi");
-//! let mut buf = PacketBuf::from_slice(&pkt);
+//! let mut buf = PacketBuf::from_slice(&udp6("64:ff9b::4a7d:e1f", "64:ff9b::808:808"));
 //! assert_eq!(siit.process(&mut buf, Instant::now()), Verdict::Forward(Side::V4));
 //! assert_eq!(buf[0] >> 4, 4);
 //! ```
@@ -79,16 +84,12 @@
 pub mod config;
 pub mod dns64;
 pub mod eamt;
-#[doc(hidden)]
-pub mod fuzzing;
 mod icmp;
 pub mod pref64;
 mod reason;
 mod sharded;
 mod siit;
 pub mod stateful;
-#[doc(hidden)]
-pub mod testpkt;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
 pub use reason::DropReason;
