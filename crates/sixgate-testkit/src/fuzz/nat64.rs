@@ -46,7 +46,6 @@ use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
-use sixgate_core::wire::be16;
 
 use sixgate_nat64::{IcmpRateLimit, Siit, SiitConfig, TosPolicy};
 
@@ -216,6 +215,12 @@ pub fn check<R: std::fmt::Debug>(cfg: &SiitConfig, input: &[u8], v: Verdict<R>, 
             }
         }
     }
+}
+
+/// The 16-bit big-endian word at `o`. The checks read fields themselves, not through the
+/// `sixgate_core` wire code the translator uses.
+fn be16(p: &[u8], o: usize) -> u16 {
+    u16::from_be_bytes([p[o], p[o + 1]])
 }
 
 /// A naive RFC 1071 checksum over the concatenation of `chunks` (0 means it verifies).
