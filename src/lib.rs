@@ -62,7 +62,6 @@
 //!   too. The enums a caller acts on ([`Verdict`](prelude::Verdict), [`Side`](prelude::Side),
 //!   the DNS64 `Action`) are exhaustive on purpose: a new variant must break the build,
 //!   because a caller that ignored it would drop packets or queries.
-//! * the `fuzzing` and `testpkt` modules are `#[doc(hidden)]` and not part of the API.
 //!
 //! Planned renames before 1.0, for symmetric names: `DropReason` → `SiitDrop` / `SitDrop`,
 //! `StatefulConfig` → `Nat64Config`.

@@ -1,8 +1,7 @@
 //! Replays the stored fuzz corpora of `text_parse`, `addr_explain` and `rfc6052_extract`
-//! through the same checks the fuzz targets run (`sixgate::sixto4::fuzzing`).
+//! through the same checks the fuzz targets run (`sixgate_testkit::fuzz::sixto4`).
 
-#[path = "../fuzz/replay.rs"]
-mod replay;
+use sixgate_testkit::corpus as replay;
 
 fn replay(target: &str, check: fn(&[u8])) {
     replay::replay(target, 1, check);
@@ -10,15 +9,15 @@ fn replay(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn text_parse_corpus() {
-    replay("text_parse", sixgate::sixto4::fuzzing::text_parse);
+    replay("text_parse", sixgate_testkit::fuzz::sixto4::text_parse);
 }
 
 #[test]
 fn addr_explain_corpus() {
-    replay("addr_explain", sixgate::sixto4::fuzzing::addr_explain);
+    replay("addr_explain", sixgate_testkit::fuzz::sixto4::addr_explain);
 }
 
 #[test]
 fn rfc6052_extract_corpus() {
-    replay("rfc6052_extract", sixgate::sixto4::fuzzing::rfc6052_extract);
+    replay("rfc6052_extract", sixgate_testkit::fuzz::sixto4::rfc6052_extract);
 }

@@ -1,8 +1,7 @@
 //! Replays the reverse-DNS fuzz corpora through the same checks the fuzz targets run
-//! (`sixgate::rdns::fuzzing`), so every `cargo test` re-asserts the properties on them.
+//! (`sixgate_testkit::fuzz::rdns`), so every `cargo test` re-asserts the properties on them.
 
-#[path = "../fuzz/replay.rs"]
-mod replay;
+use sixgate_testkit::corpus as replay;
 
 fn replay(target: &str, check: fn(&[u8])) {
     replay::replay(target, 1, check);
@@ -10,15 +9,15 @@ fn replay(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn arpa_parse_corpus() {
-    replay("arpa_parse", sixgate::rdns::fuzzing::check_arpa);
+    replay("arpa_parse", sixgate_testkit::fuzz::rdns::check_arpa);
 }
 
 #[test]
 fn hosts_parse_corpus() {
-    replay("hosts_parse", sixgate::rdns::fuzzing::check_hosts);
+    replay("hosts_parse", sixgate_testkit::fuzz::rdns::check_hosts);
 }
 
 #[test]
 fn template_parse_corpus() {
-    replay("template_parse", sixgate::rdns::fuzzing::check_template);
+    replay("template_parse", sixgate_testkit::fuzz::rdns::check_template);
 }

@@ -1,10 +1,10 @@
 #![no_main]
 //! Fuzz target `siit_6to4`: arbitrary bytes (byte 0 a mode, see
-//! `sixgate_nat64::fuzzing`) through the stateless translator; panics if any output breaks
+//! `sixgate_testkit::fuzz::nat64`) through the stateless translator; panics if any output breaks
 //! a property. The corpus in `fuzz/corpus/siit_6to4/` is replayed by
 //! `crates/sixgate-nat64/tests/fuzz_corpus.rs`.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sixgate::nat64::fuzzing::siit_6to4(data);
+    sixgate_testkit::fuzz::nat64::siit_6to4(data);
 });

@@ -1,9 +1,9 @@
 #![no_main]
 //! Fuzz target `sit_decap`: arbitrary bytes (byte 0 a mode, see
-//! `sixgate::sixin4::fuzzing`) into the 6in4 endpoint, outer (decapsulation, ICMPv4) or
+//! `sixgate_testkit::fuzz::sit`) into the 6in4 endpoint, outer (decapsulation, ICMPv4) or
 //! inner (encapsulation) side, with the output checked.
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    sixgate::sixin4::fuzzing::sit_decap(data);
+    sixgate_testkit::fuzz::sit::sit_decap(data);
 });

@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use sixgate_6in4::testpkt::{encap, udp6};
 use sixgate_6in4::{SitConfig, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Verdict};
+use sixgate_testkit::packets::sit::{encap, udp6};
 
 fn pair() -> (SitTunnel, SitTunnel) {
     let (a, b) = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());

@@ -14,10 +14,10 @@
 use std::io::Write;
 use std::time::Instant;
 
-use sixgate_6in4::fuzzing::{config, seeds};
 use sixgate_6in4::SitTunnel;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::Engine;
+use sixgate_testkit::fuzz::sit::{config, seeds};
 
 struct Rng(u64);
 impl Rng {

@@ -10,10 +10,10 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use sixgate_6in4::testpkt::{encap, udp6};
 use sixgate_6in4::{SitConfig, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Verdict};
+use sixgate_testkit::packets::sit::{encap, udp6};
 
 #[inline(never)]
 fn one(e: &mut SitTunnel, buf: &mut PacketBuf, now: Instant) -> Verdict<sixgate_6in4::DropReason> {

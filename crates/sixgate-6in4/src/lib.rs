@@ -35,18 +35,13 @@
 //! rule and the fix. Both, and [`DropReason`], are `#[non_exhaustive]` (`match` with a `_`
 //! arm); a drop reason's stable name never changes once released. [`SitConfig`] is
 //! `#[non_exhaustive]` with public fields: start from [`SitConfig::new_static`] or
-//! [`SitConfig::new_6to4`] and set fields. The `fuzzing` and `testpkt` modules are hidden
-//! and not part of the API. Before 1.0, `DropReason` becomes `SitDrop`.
+//! [`SitConfig::new_6to4`] and set fields. Before 1.0, `DropReason` becomes `SitDrop`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod config;
-#[doc(hidden)]
-pub mod fuzzing;
 mod reason;
 mod sit;
-#[doc(hidden)]
-pub mod testpkt;
 
 pub use config::{ConfigError, EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
 pub use reason::DropReason;

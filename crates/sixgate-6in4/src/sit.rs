@@ -632,7 +632,8 @@ impl Engine for SitTunnel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fuzzing::{config, seeds};
+    use sixgate_testkit::fuzz::sit::seeds;
+    sixgate_testkit::sit_configs!(crate);
     use proptest::prelude::*;
     use sixgate_core::checksum::checksum;
 
@@ -693,16 +694,16 @@ mod tests {
 
     #[test]
     fn fast_path_takes_the_benchmark_packet_and_6to4() {
-        let inner = crate::testpkt::udp6("2001:db8:b::2", "2001:db8:a::2", b"x");
-        let p = crate::testpkt::encap("198.51.100.1", "192.0.2.1", 2, &inner);
+        let inner = sixgate_testkit::packets::sit::udp6("2001:db8:b::2", "2001:db8:a::2", b"x");
+        let p = sixgate_testkit::packets::sit::encap("198.51.100.1", "192.0.2.1", 2, &inner);
         assert_eq!(both(0, &p), (true, inner.clone(), true, inner));
         // 6to4: from the peer whose prefix is the source, to our prefix.
-        let inner = crate::testpkt::udp6("2002:d00:1::1", "2002:b00:1::1", b"x");
-        let p = crate::testpkt::encap("13.0.0.1", "11.0.0.1", 0, &inner);
+        let inner = sixgate_testkit::packets::sit::udp6("2002:d00:1::1", "2002:b00:1::1", b"x");
+        let p = sixgate_testkit::packets::sit::encap("13.0.0.1", "11.0.0.1", 0, &inner);
         assert_eq!(both(2, &p), (true, inner.clone(), true, inner));
         // Spoofed: declined by both.
-        let inner = crate::testpkt::udp6("2002:d00:1::1", "2002:b00:1::1", b"x");
-        let p = crate::testpkt::encap("13.0.0.2", "11.0.0.1", 0, &inner);
+        let inner = sixgate_testkit::packets::sit::udp6("2002:d00:1::1", "2002:b00:1::1", b"x");
+        let p = sixgate_testkit::packets::sit::encap("13.0.0.2", "11.0.0.1", 0, &inner);
         assert!(matches!(both(2, &p), (false, _, false, _)));
     }
 }

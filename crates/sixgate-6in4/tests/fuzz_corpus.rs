@@ -1,19 +1,18 @@
 //! Replays the fuzz corpus `fuzz/corpus/sit_decap/` through the checks the fuzz target
-//! runs (`sixgate_6in4::fuzzing`), so every input the fuzzer kept stays a regression test.
+//! runs (`sixgate_testkit::fuzz::sit`), so every input the fuzzer kept stays a regression test.
 
-#[path = "../../../fuzz/replay.rs"]
-mod replay;
+use sixgate_testkit::corpus as replay;
 
 #[test]
 fn corpus_sit_decap() {
     // The corpus is seeded with real packets; a short one means it was lost.
-    replay::replay("sit_decap", 20, sixgate_6in4::fuzzing::sit_decap);
+    replay::replay("sit_decap", 20, sixgate_testkit::fuzz::sit::sit_decap);
 }
 
 #[test]
 fn seeds() {
-    for s in sixgate_6in4::fuzzing::seeds() {
-        sixgate_6in4::fuzzing::sit_decap(&s);
+    for s in sixgate_testkit::fuzz::sit::seeds() {
+        sixgate_testkit::fuzz::sit::sit_decap(&s);
     }
 }
 
@@ -22,5 +21,5 @@ fn seeds() {
 #[test]
 #[ignore = "regenerates the fuzz seeds; run on purpose"]
 fn write_seeds() {
-    replay::write_seeds("sit_decap", &sixgate_6in4::fuzzing::seeds());
+    replay::write_seeds("sit_decap", &sixgate_testkit::fuzz::sit::seeds());
 }

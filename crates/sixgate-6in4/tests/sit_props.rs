@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use proptest::prelude::*;
-use sixgate_6in4::testpkt::ipv6;
 use sixgate_6in4::{SitConfig, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_testkit::packets::sit::ipv6;
 
 fn pair() -> (SitTunnel, SitTunnel) {
     let (a, b) = ("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap());
@@ -37,18 +37,18 @@ proptest! {
 
     #[test]
     fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..1600)) {
-        sixgate_6in4::fuzzing::sit_decap(&data);
+        sixgate_testkit::fuzz::sit::sit_decap(&data);
     }
 
     #[test]
     fn never_panics_on_near_valid(mode in any::<u8>(), seed in 0usize..40, flips in proptest::collection::vec((any::<u16>(), any::<u8>()), 0..4)) {
-        let seeds = sixgate_6in4::fuzzing::seeds();
+        let seeds = sixgate_testkit::fuzz::sit::seeds();
         let mut s = seeds[seed % seeds.len()].clone();
         s[0] = mode;
         for (at, x) in flips {
             let i = usize::from(at) % s.len();
             s[i] ^= x;
         }
-        sixgate_6in4::fuzzing::sit_decap(&s);
+        sixgate_testkit::fuzz::sit::sit_decap(&s);
     }
 }

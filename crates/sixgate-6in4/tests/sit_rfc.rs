@@ -5,11 +5,11 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use sixgate_6in4::testpkt::{encap, frag_needed, ipv4_header, udp6};
 use sixgate_6in4::{ecn_decap, DropReason, EcnMode, SitConfig, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum;
 use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_testkit::packets::sit::{encap, frag_needed, ipv4_header, udp6};
 
 const A: &str = "192.0.2.1";
 const B: &str = "198.51.100.1";

@@ -28,8 +28,6 @@
 
 mod error;
 pub mod explain;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod isatap;
 #[cfg(feature = "serde")]
 mod ser;

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use sixgate_nat64::testpkt;
+use sixgate_testkit::packets;
 
 fn sixgate(args: &[&str], stdin: &[u8]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sixgate"))
@@ -29,7 +29,7 @@ const POOL: &[&str] = &["nat64", "translate", "--pool6", "2001:db8:64::/96", "--
 
 #[test]
 fn stdin_binary_packet_translated() {
-    let pkt = testpkt::udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"hi");
+    let pkt = packets::udp6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 53, b"hi");
     let o = sixgate(POOL, &pkt);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(o.stdout.len(), 20 + 8 + 2);
@@ -39,7 +39,7 @@ fn stdin_binary_packet_translated() {
 
 #[test]
 fn stdin_hex_and_drop_exit_status() {
-    let pkt = testpkt::udp6("2001:db8:99::1", "2001:db8:64::c633:6414", 53, b"hi");
+    let pkt = packets::udp6("2001:db8:99::1", "2001:db8:64::c633:6414", 53, b"hi");
     let mut args = POOL.to_vec();
     args.push("--hex");
     let o = sixgate(&args, hex(&pkt).as_bytes());
@@ -48,9 +48,9 @@ fn stdin_hex_and_drop_exit_status() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("untranslatable-source"), "{err}");
     // TTL 1 → an ICMPv4 Time Exceeded from the own address, on stdout, exit 0.
-    let mut pkt = testpkt::udp4("192.0.2.10", "198.51.100.20", 53, b"hi");
+    let mut pkt = packets::udp4("192.0.2.10", "198.51.100.20", 53, b"hi");
     pkt[8] = 1;
-    testpkt::fix_ipv4_checksum(&mut pkt);
+    packets::fix_ipv4_checksum(&mut pkt);
     let o = sixgate(&args, hex(&pkt).as_bytes());
     assert!(o.status.success());
     let out = String::from_utf8_lossy(&o.stdout);
@@ -125,18 +125,18 @@ fn pcap_ethernet_in_raw_out_with_replies_file() {
         f.extend(ip);
         f
     };
-    let mut ttl1 = testpkt::udp4("198.51.100.20", "192.0.2.10", 53, b"late");
+    let mut ttl1 = packets::udp4("198.51.100.20", "192.0.2.10", 53, b"late");
     ttl1[8] = 1;
-    testpkt::fix_ipv4_checksum(&mut ttl1);
-    let mut big = testpkt::udp4("198.51.100.20", "192.0.2.10", 53, &[9u8; 3000]);
+    packets::fix_ipv4_checksum(&mut ttl1);
+    let mut big = packets::udp4("198.51.100.20", "192.0.2.10", 53, &[9u8; 3000]);
     big[6] = 0; // DF clear → fragmented to 1280
-    testpkt::fix_ipv4_checksum(&mut big);
+    packets::fix_ipv4_checksum(&mut big);
     let frames = vec![
-        eth(0x86dd, testpkt::echo6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 1, b"ping")),
+        eth(0x86dd, packets::echo6("2001:db8:64::c000:20a", "2001:db8:64::c633:6414", 1, 1, b"ping")),
         eth(0x0806, vec![0; 28]), // ARP: skipped
         eth(0x0800, ttl1),
         eth(0x0800, big),
-        eth(0x0800, testpkt::udp4("127.0.0.1", "192.0.2.10", 53, b"x")), // forbidden: dropped
+        eth(0x0800, packets::udp4("127.0.0.1", "192.0.2.10", 53, b"x")), // forbidden: dropped
     ];
     let input = dir.path().join("in.pcap");
     let output = dir.path().join("out.pcap");
@@ -166,7 +166,7 @@ fn config_file_keys_and_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("gw.toml");
     std::fs::write(&cfg, "pool6 = \"2001:db8:64::/96\"\nipv4 = \"198.51.100.1\"\n[[eam]]\nipv6 = \"2001:db8:aa::/120\"\nipv4 = \"203.0.113.0/24\"\n").unwrap();
-    let pkt = testpkt::udp4("192.0.2.10", "203.0.113.5", 53, b"x");
+    let pkt = packets::udp4("192.0.2.10", "203.0.113.5", 53, b"x");
     let o = sixgate(&["nat64", "translate", "--config", cfg.to_str().unwrap()], &pkt);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(&o.stdout[24..40], &"2001:db8:aa::5".parse::<std::net::Ipv6Addr>().unwrap().octets());

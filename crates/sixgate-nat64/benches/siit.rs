@@ -10,8 +10,8 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Verdict};
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{Siit, SiitConfig};
+use sixgate_testkit::packets::*;
 
 fn siit() -> Siit {
     let mut c = SiitConfig::new("198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap());

@@ -18,8 +18,8 @@ use criterion::{criterion_group, Criterion, Throughput};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{Filtering, Nat64, Nat64Drop, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_testkit::packets::*;
 
 /// Resident set size in bytes (Linux), to cross-check the computed table size.
 fn rss() -> Option<u64> {

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::udp6_ports;
 use sixgate_nat64::{Filtering, Nat64, Pool4Range, StatefulConfig};
+use sixgate_testkit::packets::udp6_ports;
 
 /// Resident set size in MiB (Linux; 0 elsewhere).
 fn rss_mib() -> f64 {

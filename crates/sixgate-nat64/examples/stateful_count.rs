@@ -12,8 +12,8 @@ use std::time::Instant;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{Filtering, Nat64, Pool4Range, StatefulConfig};
+use sixgate_testkit::packets::*;
 
 fn engine() -> Nat64 {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();

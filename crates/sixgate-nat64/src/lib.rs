@@ -52,8 +52,8 @@
 //! a `_` arm); a drop reason's stable name never changes once released. The configuration
 //! structs ([`SiitConfig`], [`StatefulConfig`], [`Timers`], [`Pool4Range`]) are
 //! `#[non_exhaustive]` with public fields: start from `new(…)` (or [`Timers::default`])
-//! and set fields, so a field added later does not break you. The `fuzzing` and `testpkt`
-//! modules are hidden and not part of the API. Before 1.0, `DropReason` becomes `SiitDrop`
+//! and set fields, so a field added later does not break you.
+//! Before 1.0, `DropReason` becomes `SiitDrop`
 //! and `StatefulConfig` becomes `Nat64Config`.
 //!
 //! # Intended differences from other translators
@@ -111,16 +111,12 @@ pub mod config;
 pub mod dns64;
 pub mod eamt;
 mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 mod icmp;
 pub mod pref64;
 mod reason;
 mod sharded;
 mod siit;
 pub mod stateful;
-#[doc(hidden)]
-pub mod testpkt;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
 pub use reason::DropReason;

@@ -38,7 +38,8 @@
 //! ```
 //! use std::time::Instant;
 //! use sixgate_core::{buf::PacketBuf, engine::{Engine, Side, Verdict}, rfc6052::Pool6};
-//! use sixgate_nat64::{testpkt, Nat64Shards, Pool4Range, StatefulConfig};
+//! use sixgate_nat64::{Nat64Shards, Pool4Range, StatefulConfig};
+//! use etherparse::PacketBuilder; // builds the test packets
 //!
 //! let pool6 = Pool6::new("64:ff9b:1::/96".parse()?)?;
 //! let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse()?, 1024, 65535)];
@@ -47,10 +48,15 @@
 //! let (mut w0, mut w1) = (shards.handle(0), shards.handle(1));
 //! let now = Instant::now();
 //! // The request comes in on one worker, the answer on the other.
-//! let mut b = PacketBuf::from_slice(&testpkt::udp6_ports("2001:db8::10", "64:ff9b:1::cb00:7105", 5000, 53, b"q"));
+//! let addr = |a: &str| a.parse::<std::net::Ipv6Addr>().map(|a| a.octets());
+//! let mut q = Vec::new();
+//! PacketBuilder::ipv6(addr("2001:db8::10")?, addr("64:ff9b:1::cb00:7105")?, 64).udp(5000, 53).write(&mut q, b"q")?;
+//! let mut b = PacketBuf::from_slice(&q);
 //! assert_eq!(w0.process(&mut b, now), Verdict::Forward(Side::V4));
 //! let port = u16::from_be_bytes([b.as_slice()[20], b.as_slice()[21]]);
-//! let mut r = PacketBuf::from_slice(&testpkt::udp4_ports("203.0.113.5", "198.51.100.1", 53, port, b"a"));
+//! let mut a = Vec::new();
+//! PacketBuilder::ipv4([203, 0, 113, 5], [198, 51, 100, 1], 64).udp(53, port).write(&mut a, b"a")?;
+//! let mut r = PacketBuf::from_slice(&a);
 //! assert_eq!(w1.process(&mut r, now), Verdict::Forward(Side::V6));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -1,18 +1,17 @@
 //! Replays the DNS64 fuzz corpus (`fuzz/corpus/dns64/`) through the checks the fuzz target
-//! runs (`sixgate_nat64::fuzzing::dns64`), so every input the fuzzer kept stays a test.
+//! runs (`sixgate_testkit::fuzz::nat64::dns64`), so every input the fuzzer kept stays a test.
 
-#[path = "../../../fuzz/replay.rs"]
-mod replay;
+use sixgate_testkit::corpus as replay;
 
 #[test]
 fn corpus_dns64() {
-    replay::replay("dns64", 40, sixgate_nat64::fuzzing::dns64);
+    replay::replay("dns64", 40, sixgate_testkit::fuzz::nat64::dns64);
 }
 
 #[test]
 fn seeds() {
-    for s in sixgate_nat64::fuzzing::seeds_dns64() {
-        sixgate_nat64::fuzzing::dns64(&s);
+    for s in sixgate_testkit::fuzz::nat64::seeds_dns64() {
+        sixgate_testkit::fuzz::nat64::dns64(&s);
     }
 }
 
@@ -21,5 +20,5 @@ fn seeds() {
 #[test]
 #[ignore = "regenerates the fuzz seeds; run on purpose"]
 fn write_seeds() {
-    replay::write_seeds("dns64", &sixgate_nat64::fuzzing::seeds_dns64());
+    replay::write_seeds("dns64", &sixgate_testkit::fuzz::nat64::seeds_dns64());
 }

@@ -7,8 +7,8 @@ use std::time::Instant;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::{icmp6, ipv6_header, udp6};
 use sixgate_nat64::{DropReason, Nat64, Nat64Drop, Pool4Range, Siit, SiitConfig, StatefulConfig};
+use sixgate_testkit::packets::{icmp6, ipv6_header, udp6};
 
 /// What Linux sends on a new TUN device: a router solicitation, an MLDv2 report (behind a
 /// hop-by-hop header with Router Alert, from `::` before the device has an address), and a

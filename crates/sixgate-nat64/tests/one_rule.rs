@@ -15,8 +15,8 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::class::is_forbidden_v4;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::{fix_ipv4_checksum, udp4, udp4_ports, udp6, udp6_ports};
 use sixgate_nat64::{DropReason as R, Nat64, Nat64Drop, Nat64Shards, Pool4Range, Siit, StatefulConfig};
+use sixgate_testkit::packets::{fix_ipv4_checksum, udp4, udp4_ports, udp6, udp6_ports};
 
 /// Addresses to try: three in every /8, with 169.254/16's and the registry's edges.
 fn samples() -> Vec<Ipv4Addr> {

@@ -12,8 +12,8 @@ use common::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{DropReason as R, Nat64, Nat64Drop, Pool4Range, Siit, StatefulConfig};
+use sixgate_testkit::packets::*;
 
 // Stateless: 192.0.2.10 (IPv4 side) ↔ 2001:db8:64::c633:6414 (IPv6 side, 198.51.100.20).
 const V4H: &str = "192.0.2.10";

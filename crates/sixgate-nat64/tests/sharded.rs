@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::{frag4, frag6, icmp4, udp4_ports, udp6_ports};
 use sixgate_nat64::{Nat64Drop, Nat64Handle, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_testkit::packets::{frag4, frag6, icmp4, udp4_ports, udp6_ports};
 
 const P4: &str = "198.51.100.1";
 
@@ -153,7 +153,7 @@ fn icmp_errors_reach_the_session_from_either_worker() {
         assert_eq!(back.0, Verdict::Forward(Side::V6));
         let mut quoted = back.1.clone();
         quoted.truncate(48);
-        let err = sixgate_nat64::testpkt::icmp6(c, &src6(&back.1).to_string(), 1, 4, [0; 4], &quoted);
+        let err = sixgate_testkit::packets::icmp6(c, &src6(&back.1).to_string(), 1, 4, [0; 4], &quoted);
         let (v, out, _) = w.send(0, &err, 1.3);
         assert_eq!(v, Verdict::Forward(Side::V4), "ICMPv6 error to the session of {c}");
         assert_eq!(dst4(&out), a4("203.0.113.7"));
@@ -173,7 +173,7 @@ fn hairpinned_icmp_error_crosses_shards() {
     let sent = udp6_ports(&a, to_b, 7001, pb, b"hairpin");
     let (_, got, _) = w.send(0, &sent, 2.0);
     for wk in 0..2 {
-        let err = sixgate_nat64::testpkt::icmp6(&b, to_b, 1, 4, [0; 4], &got);
+        let err = sixgate_testkit::packets::icmp6(&b, to_b, 1, 4, [0; 4], &got);
         let (v, o, _) = w.send(wk, &err, 3.0);
         assert_eq!(v, Verdict::Forward(Side::V6), "worker {wk}");
         v6ok(&o);
@@ -355,9 +355,9 @@ fn idle_tcp_sessions_are_probed_by_the_worker_running_their_shards_timers() {
     let mut w = W::new(cfg(), 2);
     let (c0, c1) = clients_in_two_shards(&mut w);
     for c in [&c0, &c1] {
-        let (v, o, _) = w.send(0, &sixgate_nat64::testpkt::tcp6_flags(c, &remote6(5), 40000, 80, 0x02), 1.0);
+        let (v, o, _) = w.send(0, &sixgate_testkit::packets::tcp6_flags(c, &remote6(5), 40000, 80, 0x02), 1.0);
         assert_eq!(v, Verdict::Forward(Side::V4));
-        let syn_ack = sixgate_nat64::testpkt::tcp4_flags("203.0.113.5", P4, 80, port(&o, 20), 0x12);
+        let syn_ack = sixgate_testkit::packets::tcp4_flags("203.0.113.5", P4, 80, port(&o, 20), 0x12);
         assert_eq!(w.send(1, &syn_ack, 1.5).0, Verdict::Forward(Side::V6));
     }
     // RFC 6146 §3.5.2.2: after TCP_EST (2 h 4 min) idle, each session's shard sends a
@@ -419,8 +419,8 @@ fn two_threads_share_the_shards() {
 /// not depend on the number of workers, except where the module docs say so).
 mod against_one_engine {
     use super::*;
-    use sixgate_nat64::testpkt::{echo6, echo_reply4, icmp6, tcp4_flags, tcp6_flags};
     use sixgate_nat64::{Nat64, TcpState};
+    use sixgate_testkit::packets::{echo6, echo_reply4, icmp6, tcp4_flags, tcp6_flags};
 
     fn one(c: StatefulConfig) -> Nat64 {
         Nat64::new(c).unwrap()

@@ -8,8 +8,8 @@ use std::time::Instant;
 use proptest::prelude::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::Engine;
-use sixgate_nat64::testpkt::{fix_ipv4_checksum, tcp4, tcp6, udp4, udp6};
 use sixgate_nat64::{Siit, SiitConfig};
+use sixgate_testkit::packets::{fix_ipv4_checksum, tcp4, tcp6, udp4, udp6};
 
 fn pair(pool: &str, ipv4_mtu: u16) -> (Siit, Siit) {
     let mut c = SiitConfig::new("198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap());

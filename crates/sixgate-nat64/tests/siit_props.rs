@@ -49,7 +49,7 @@
 //!   residual).
 //! - Any mutation of a valid packet (random bytes flipped, truncation), with or without
 //!   repaired lengths and checksums, runs through the translator without a panic, and
-//!   every output passes the checks of `sixgate_nat64::fuzzing::check` (length fields,
+//!   every output passes the checks of `sixgate_testkit::fuzz::nat64::check` (length fields,
 //!   header checksum, ICMP error sizes, fragment tiling, checksum validity).
 
 mod common;
@@ -59,7 +59,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use common::*;
 use proptest::prelude::*;
 use sixgate_core::engine::{Side, Verdict};
-use sixgate_nat64::{fuzzing, Siit, SiitConfig};
+use sixgate_nat64::{Siit, SiitConfig};
+use sixgate_testkit::fuzz::nat64 as fuzz;
 
 const OWN4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
@@ -384,7 +385,7 @@ fn ff4(p: &[u8]) -> u16 {
 
 fn process(s: &mut Siit, p: &[u8]) -> (Verdict<sixgate_nat64::DropReason>, Vec<Vec<u8>>) {
     let (v, outs) = run_all(s, p);
-    fuzzing::check(s.config(), p, v, &outs);
+    fuzz::check(s.config(), p, v, &outs);
     (v, outs)
 }
 
@@ -608,9 +609,9 @@ proptest! {
         let mut input = vec![(cfg << 3) | repair];
         input.extend(mutate(p, &flips, cut));
         if v6 {
-            fuzzing::siit_6to4(&input);
+            fuzz::siit_6to4(&input);
         } else {
-            fuzzing::siit_4to6(&input);
+            fuzz::siit_4to6(&input);
         }
     }
 }

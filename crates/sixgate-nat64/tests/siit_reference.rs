@@ -25,8 +25,8 @@ use std::process::Command;
 
 use common::*;
 use sixgate_core::engine::{Side, Verdict};
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{Siit, SiitConfig};
+use sixgate_testkit::packets::*;
 
 /// What an output frame must look like.
 #[derive(Default, Clone)]
@@ -344,7 +344,7 @@ fn translate_all(tag: &str) -> Run {
     for case in cases() {
         let mut s = Siit::new(case.cfg.clone()).unwrap();
         let (v, outs) = run_all(&mut s, &case.input);
-        sixgate_nat64::fuzzing::check(&case.cfg, &case.input, v, &outs);
+        sixgate_testkit::fuzz::nat64::check(&case.cfg, &case.input, v, &outs);
         assert_eq!(v, case.verdict, "{}: verdict", case.name);
         assert_eq!(outs.len(), case.expect.len(), "{}: number of output packets", case.name);
         r.inputs.push(case.input.clone());

@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use sixgate_core::engine::{Side, Verdict};
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::DropReason as R;
 use sixgate_nat64::Siit;
+use sixgate_testkit::packets::*;
 
 /// An IPv6 packet whose ICMPv6 message is shorter than the 8-byte header: the translator
 /// read the header past the end of the packet (panic). RFC 4443 §2.1: every ICMPv6

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use sixgate_core::engine::{Engine, Side, Verdict};
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{DropReason as R, Siit, SiitConfig, TosPolicy};
+use sixgate_testkit::packets::*;
 
 #[test]
 fn udp_4to6_header_fields() {

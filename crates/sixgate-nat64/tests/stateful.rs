@@ -10,8 +10,8 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{DropReason, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState};
+use sixgate_testkit::packets::*;
 
 mod common;
 

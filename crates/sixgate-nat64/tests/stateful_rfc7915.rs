@@ -12,8 +12,8 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{finish, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::testpkt::*;
 use sixgate_nat64::{DropReason as R, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig};
+use sixgate_testkit::packets::*;
 
 const C: &str = "2001:db8::10";
 const S: &str = "64:ff9b:1::cb00:7105"; // 203.0.113.5

@@ -42,9 +42,6 @@ pub mod plan;
 pub mod template;
 pub mod zone;
 
-#[doc(hidden)]
-pub mod fuzzing;
-
 pub use error::{ArpaReason, RdnsError};
 pub use name::{parse_arpa, prefix_name, reverse_name, ReverseName};
 pub use plan::{plan, Zone};

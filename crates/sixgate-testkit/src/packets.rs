@@ -1,5 +1,8 @@
-//! Packet builders for tests, examples, benchmarks and fuzz seeds. Not part of the stable
-//! API. Every packet they build has correct lengths and checksums.
+//! Packet builders for tests, examples, benchmarks and fuzz seeds. Every packet they build
+//! has correct lengths and checksums; addresses are given as text and a bad one becomes the
+//! unspecified address. [`sit`] holds the 6in4 (protocol 41) builders.
+
+pub mod sit;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -1,5 +1,6 @@
-//! Packet builders for tests, examples, benchmarks and fuzz seeds. Not part of the stable
-//! API. Every packet they build has correct lengths and checksums.
+//! Packet builders for 6in4 tests, examples, benchmarks and fuzz seeds: IPv6 inner
+//! packets, IPv4 protocol 41 encapsulation and ICMPv4 Fragmentation Needed. Every packet
+//! they build has correct lengths and checksums.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -3,12 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::hostname::check_absolute;
-use crate::hosts::parse_hosts;
-use crate::name::{parse_arpa, reverse_name, ReverseName};
-use crate::plan::{canonical_key, Zone};
-use crate::template::{AddrRange, Template};
-use crate::zone::{PtrSet, ZoneHeader, ZoneWriter};
+use sixgate_rdns::hostname::check_absolute;
+use sixgate_rdns::hosts::parse_hosts;
+use sixgate_rdns::name::{parse_arpa, reverse_name, ReverseName};
+use sixgate_rdns::plan::{canonical_key, Zone};
+use sixgate_rdns::template::{AddrRange, Template};
+use sixgate_rdns::zone::{PtrSet, ZoneHeader, ZoneWriter};
 
 /// `arpa_parse`: whatever parses prints back to the lowercase absolute input, and reparses
 /// to the same value (name(parse(x)) == x).

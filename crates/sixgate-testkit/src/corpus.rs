@@ -1,11 +1,10 @@
-//! Corpus replay for `cargo test`, shared by every crate's `fuzz_corpus*` test (each
-//! includes this file with `#[path]`): every input a fuzzer kept in `fuzz/corpus/TARGET/`
-//! goes through the same check function the fuzz target runs, so it stays a regression test.
-#![allow(dead_code, unreachable_pub)]
+//! Corpus replay for `cargo test`, used by every `fuzz_corpus*` test: every input a fuzzer
+//! kept in `fuzz/corpus/TARGET/` goes through the same check function the fuzz target runs
+//! (from [`crate::fuzz`]), so it stays a regression test.
 
 use std::path::{Path, PathBuf};
 
-/// `fuzz/corpus/TARGET` of the workspace, found upwards from the crate being tested.
+/// `fuzz/corpus/TARGET` of the workspace, found upwards from this crate's directory.
 pub fn corpus_dir(target: &str) -> PathBuf {
     let mut d = Path::new(env!("CARGO_MANIFEST_DIR"));
     loop {

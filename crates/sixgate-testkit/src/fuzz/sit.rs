@@ -1,5 +1,5 @@
-//! Checks shared by the fuzz target `fuzz/fuzz_targets/sit_decap.rs` and its corpus
-//! replay test (`tests/fuzz_corpus.rs`). Not part of the stable API.
+//! Checks of the fuzz target `sit_decap` (`fuzz/fuzz_targets/sit_decap.rs`), shared with
+//! its corpus replay test (`crates/sixgate-6in4/tests/fuzz_corpus.rs`).
 //!
 //! # Input format
 //!
@@ -28,13 +28,13 @@
 //! - A reply is an ICMPv6 Packet Too Big of at most 1280 bytes with a valid checksum, to
 //!   the input's source, advertising at least 1280.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 
-use crate::{ecn_decap, EcnMode, SitConfig, SitTunnel};
+use sixgate_6in4::{ecn_decap, SitConfig, SitTunnel};
 
 /// Static mode local address.
 pub const LOCAL: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -45,25 +45,43 @@ pub const LOCAL_6TO4: Ipv4Addr = Ipv4Addr::new(11, 0, 0, 1);
 /// 6to4 relay.
 pub const RELAY: Ipv4Addr = Ipv4Addr::new(12, 0, 0, 1);
 
-/// The four configurations of mode bits 2-3.
-pub fn config(n: u8) -> SitConfig {
-    let own: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
-    let mut c = match n & 3 {
-        0 => SitConfig::new_static(LOCAL, REMOTE, own),
-        1 => {
-            let mut c = SitConfig::new_static(LOCAL, REMOTE, own);
-            c.ecn = EcnMode::Compatibility;
-            c.copy_dscp = true;
-            c.ttl = 1;
-            c.link_mtu = 1400;
+/// Defines `fn config(n: u8) -> SitConfig`, the four endpoint configurations of mode bits
+/// 2-3 (see [`config`]), with an optional visibility, against the `sixgate-6in4` crate named
+/// by the last argument: `crate` inside that crate's own unit tests, whose `SitConfig` is not
+/// the type this crate links, or `sixgate_6in4` anywhere else. One definition serves both.
+///
+/// ```ignore
+/// sixgate_testkit::sit_configs!(crate); // in sixgate-6in4's #[cfg(test)] module
+/// ```
+#[macro_export]
+macro_rules! sit_configs {
+    ($vis:vis $sit:ident) => {
+        /// The four endpoint configurations of the `sit_decap` fuzz input's mode bits 2-3:
+        /// static (plain, and ECN compatibility with DSCP copy, TTL 1 and a 1400-byte link
+        /// MTU), 6to4 with a relay and 6to4 without; ICMP errors not rate-limited.
+        $vis fn config(n: u8) -> $sit::SitConfig {
+            use $crate::fuzz::sit::{LOCAL, LOCAL_6TO4, RELAY, REMOTE};
+            let own: ::std::net::Ipv6Addr = "2001:db8:ffff::1".parse().unwrap_or(::std::net::Ipv6Addr::UNSPECIFIED);
+            let mut c = match n & 3 {
+                0 => $sit::SitConfig::new_static(LOCAL, REMOTE, own),
+                1 => {
+                    let mut c = $sit::SitConfig::new_static(LOCAL, REMOTE, own);
+                    c.ecn = $sit::EcnMode::Compatibility;
+                    c.copy_dscp = true;
+                    c.ttl = 1;
+                    c.link_mtu = 1400;
+                    c
+                }
+                2 => $sit::SitConfig::new_6to4(LOCAL_6TO4, Some(RELAY)),
+                _ => $sit::SitConfig::new_6to4(LOCAL_6TO4, None),
+            };
+            c.icmp_rate.per_second = 0;
             c
         }
-        2 => SitConfig::new_6to4(LOCAL_6TO4, Some(RELAY)),
-        _ => SitConfig::new_6to4(LOCAL_6TO4, None),
     };
-    c.icmp_rate.per_second = 0;
-    c
 }
+
+sit_configs!(pub sixgate_6in4);
 
 /// Naive RFC 1071 checksum: sum of 16-bit words, folded, complemented.
 fn naive(data: &[u8]) -> u16 {
@@ -106,7 +124,7 @@ pub fn sit_decap(data: &[u8]) {
         pkt[10..12].copy_from_slice(&c.to_be_bytes());
     }
     let cfg = config(mode >> 2);
-    let static_mode = matches!(cfg.mode, crate::Mode::Static { .. });
+    let static_mode = matches!(cfg.mode, sixgate_6in4::Mode::Static { .. });
     let link_mtu = usize::from(cfg.link_mtu);
     let Ok(mut e) = SitTunnel::new(cfg.clone()) else { panic!("fuzz configuration invalid") };
     let now = Instant::now();
@@ -114,9 +132,9 @@ pub fn sit_decap(data: &[u8]) {
     if mode & 0x20 != 0 {
         // A Fragmentation Needed quoting one of our packets to the far end.
         let far = if static_mode { REMOTE } else { RELAY };
-        let mut q = crate::testpkt::ipv4_header(cfg.local, far, 41, 1400, 0, true).to_vec();
-        q.extend_from_slice(&crate::testpkt::udp6("2001:db8:a::2", "2001:db8:b::2", &[0; 1300])[..40]);
-        let fne = crate::testpkt::frag_needed("203.0.113.9", &cfg.local.to_string(), 1300, &q, q.len());
+        let mut q = crate::packets::sit::ipv4_header(cfg.local, far, 41, 1400, 0, true).to_vec();
+        q.extend_from_slice(&crate::packets::sit::udp6("2001:db8:a::2", "2001:db8:b::2", &[0; 1300])[..40]);
+        let fne = crate::packets::sit::frag_needed("203.0.113.9", &cfg.local.to_string(), 1300, &q, q.len());
         let mut b = PacketBuf::from_slice(&fne);
         let _ = e.process(&mut b, now);
         assert_eq!(e.path_mtu(far, now), Some(1300).filter(|_| 1300 < link_mtu), "path MTU learned");
@@ -205,7 +223,7 @@ pub fn sit_decap(data: &[u8]) {
 
 /// Seed inputs: valid packets of every kind, each with its mode byte.
 pub fn seeds() -> Vec<Vec<u8>> {
-    use crate::testpkt::{encap, frag_needed, udp6};
+    use crate::packets::sit::{encap, frag_needed, udp6};
     let mut out = Vec::new();
     let mut push = |mode: u8, p: Vec<u8>| {
         let mut v = vec![mode];
@@ -239,7 +257,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     push(0x18, udp6("2001:db8:a::2", "2002:c633:6401::1", b"to 6to4"));
     push(0x18, udp6("2001:db8:a::2", "2001:db8:b::2", b"to relay"));
     push(0x1c, udp6("2001:db8:a::2", "2001:db8:b::2", b"no relay"));
-    let mut q = crate::testpkt::ipv4_header(LOCAL, REMOTE, 41, 1500, 0, true).to_vec();
+    let mut q = crate::packets::sit::ipv4_header(LOCAL, REMOTE, 41, 1500, 0, true).to_vec();
     q.extend_from_slice(&big[..200]);
     push(0, frag_needed("203.0.113.1", "192.0.2.1", 1400, &q, q.len()));
     push(0, frag_needed("203.0.113.1", "192.0.2.1", 0, &q, 28));

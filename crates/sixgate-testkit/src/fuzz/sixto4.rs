@@ -13,10 +13,10 @@ use sixgate_core::rfc6052::{
 };
 use sixgate_core::text::{parse_addr, parse_host_port, parse_prefix};
 
-use crate::explain::{explain, explain_str, Carrier, Explanation};
-use crate::sixrd::SixRd;
-use crate::sixto4::{batch, parse_ipv4, push_prefix48, Scope};
-use crate::teredo;
+use sixgate_6to4::explain::{explain, explain_str, Carrier, Explanation};
+use sixgate_6to4::sixrd::SixRd;
+use sixgate_6to4::{batch, parse_ipv4, push_prefix48, Scope};
+use sixgate_6to4::teredo;
 
 /// Text parsing: the batch IPv4 parser agrees with std's; the 6to4 text formatter agrees
 /// with `Display`; sixgate-core's address, host:port and prefix parsers accept what std
@@ -79,7 +79,9 @@ fn batch_agrees(data: &[u8]) {
     let r = batch(data, &mut out, Scope::AllowNonGlobal);
     match (r, bad_line) {
         (Ok(_), None) => {}
-        (Err(crate::Error::Line { line, .. }), Some(b)) => assert_eq!(line, b, "batch stopped at the wrong line"),
+        (Err(sixgate_6to4::Error::Line { line, .. }), Some(b)) => {
+            assert_eq!(line, b, "batch stopped at the wrong line")
+        }
         (r, b) => panic!("batch returned {r:?}, expected a stop at line {b:?}"),
     }
     assert_eq!(String::from_utf8_lossy(&out), want, "batch output");
@@ -144,12 +146,14 @@ fn check_explanation(e: &Explanation) {
                 let t = e.teredo.unwrap_or_else(|| panic!("{v6}: Teredo carrier without Teredo fields"));
                 teredo::encode(&t) == v6 && (if m.carrier == Carrier::TeredoServer { t.server } else { t.client }) == v4
             }
+            // `Carrier` is non-exhaustive: a new carrier must get its re-embedding check here.
+            other => panic!("{v6}: no re-embedding check for carrier {}", other.name()),
         };
         assert!(ok, "{v6}: {} address {v4} does not re-embed to it", m.carrier.name());
     }
 }
 
-/// Inverts [`crate::explain::reverse_name`].
+/// Inverts [`sixgate_6to4::explain::reverse_name`].
 fn reverse_to_addr(name: &str) -> Option<IpAddr> {
     if let Some(r) = name.strip_suffix(".in-addr.arpa.") {
         let o: Vec<u8> = r.split('.').map(str::parse).collect::<Result<_, _>>().ok()?;

@@ -1,0 +1,6 @@
+//! The checks of the fuzz targets, by library crate. See the crate documentation.
+
+pub mod nat64;
+pub mod rdns;
+pub mod sit;
+pub mod sixto4;
