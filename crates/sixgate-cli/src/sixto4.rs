@@ -9,11 +9,12 @@ use clap::{Args, Subcommand, ValueEnum};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_6to4::explain::explain_str;
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::sixto4::{batch, six_to_four, Scope, DEPRECATION_NOTE};
+use sixgate_6to4::sixto4::{batch_for_each, batch_report, six_to_four, Scope, DEPRECATION_NOTE};
 use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
 use sixgate_core::text::{parse_addr, parse_prefix};
 
+use crate::daemon::log;
 use crate::CliError;
 
 /// The hint added to a refusal of a non-global address.
@@ -24,9 +25,10 @@ const LAB_HINT: &str = "--allow-non-global allows it for lab use";
 #[command(after_help = "6to4 is deprecated for new deployments (RFC 7526).")]
 pub(crate) struct SixToFourArgs {
     /// A global IPv4 address, or `-` to read one per line from standard input and write one
-    /// prefix per line.
+    /// prefix per line (`#` starts a comment; each bad line is reported on standard error
+    /// with its number and the run goes on; exit status 2 if any line was refused).
     address: String,
-    /// Print JSON.
+    /// Print JSON (with `-`: JSON Lines, one object per address, with its `line`).
     #[arg(long)]
     json: bool,
     /// Accept non-global IPv4 addresses (private, shared, documentation, …) for lab use.
@@ -189,16 +191,7 @@ fn emit(text: &str) -> Result<ExitCode, CliError> {
 pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
     let scope = if a.allow_non_global { Scope::AllowNonGlobal } else { Scope::GlobalOnly };
     if a.address == "-" {
-        if a.json {
-            return Err(CliError::input("--json is not available in batch mode (-)"));
-        }
-        let stdin = std::io::stdin().lock();
-        let stdout = std::io::stdout().lock();
-        return match batch(stdin, stdout, scope) {
-            Ok(_) => Ok(ExitCode::SUCCESS),
-            Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-            Err(e) => Err(lib_err(e)),
-        };
+        return run_6to4_batch(scope, a.json);
     }
     let v4 = parse_v4(&a.address, "address")?;
     let s = six_to_four(v4, scope).map_err(lib_err)?;
@@ -206,6 +199,49 @@ pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
         emit(&serde_json::to_string_pretty(&s).map_err(json_err)?)
     } else {
         emit(&s.to_string())
+    }
+}
+
+/// `sixgate 6to4 -`: one prefix (or, with `--json`, one JSON object) per good line on
+/// stdout, one message per bad line on stderr, and exit status 2 when some line failed.
+fn run_6to4_batch(scope: Scope, json: bool) -> Result<ExitCode, CliError> {
+    let stdin = std::io::stdin().lock();
+    let mut non_global = false;
+    let on_error = |e: Error| {
+        non_global |= matches!(&e, Error::Line { source, .. } if matches!(**source, Error::NotGlobal { .. }));
+        log!("sixgate: {e}");
+        Ok(())
+    };
+    let r = if json {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let r = batch_for_each(
+            stdin,
+            scope,
+            |line, v4| {
+                // The scope was checked by the batch reader.
+                let s = six_to_four(v4, Scope::AllowNonGlobal).map_err(std::io::Error::other)?;
+                let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("line".into(), line.into());
+                }
+                serde_json::to_writer(&mut out, &v).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")
+            },
+            on_error,
+        );
+        r.and_then(|s| out.flush().map(|()| s).map_err(Error::from))
+    } else {
+        batch_report(stdin, std::io::stdout().lock(), scope, on_error)
+    };
+    match r {
+        Ok(s) if s.failed > 0 => {
+            let hint = if non_global { format!("; {LAB_HINT}") } else { String::new() };
+            log!("sixgate: {} of {} address line(s) refused{hint}", s.failed, s.failed + s.converted);
+            Ok(ExitCode::from(2))
+        }
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(lib_err(e)),
     }
 }
 

@@ -211,6 +211,30 @@ pub fn canonical_v6(a: Ipv6Addr) -> String {
     a.to_string()
 }
 
+/// How many characters of a refused value a message shows (see [`excerpt`]).
+pub const EXCERPT_CHARS: usize = 60;
+
+/// A value as a message shows it: at most `max` characters of it, cut at a character
+/// boundary and ended with `…` when longer, bytes that are not UTF-8 as U+FFFD. The caller
+/// prints it with `{:?}`, which escapes control characters, so a message stays one line of
+/// printable text whatever the input (a long line of binary data, a terminal escape).
+///
+/// Only the value is cut, never the message around it.
+///
+/// ```
+/// use sixgate_core::text::excerpt;
+/// assert_eq!(excerpt(b"8.8.8.8", 60), "8.8.8.8");
+/// assert_eq!(excerpt(b"abcdef", 3), "abc…");
+/// assert_eq!(format!("{:?}", excerpt(b"\x1b[2J\xff", 60)), "\"\\u{1b}[2J\u{fffd}\"");
+/// ```
+pub fn excerpt(value: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
