@@ -60,7 +60,9 @@ pub(crate) struct SixRdArgs {
 /// Arguments of `sixgate addr`.
 #[derive(Args)]
 pub(crate) struct AddrArgs {
-    /// An IPv6 or IPv4 address (brackets and a %zone are accepted).
+    /// An IPv6 or IPv4 address in any form people paste: 2001:db8::1, fe80::1%eth0,
+    /// [2001:db8::1]:443, 192.0.2.1:53, a prefix 2001:db8::/64, or a URL
+    /// http://[2001:db8::1]:8080/path (see also `sixgate fmt`).
     address: String,
     /// Print JSON.
     #[arg(long)]
@@ -179,7 +181,7 @@ fn json_err(e: serde_json::Error) -> CliError {
 }
 
 /// Writes `text` and a newline to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> Result<ExitCode, CliError> {
+pub(crate) fn emit(text: &str) -> Result<ExitCode, CliError> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),
