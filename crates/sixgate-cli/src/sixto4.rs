@@ -204,6 +204,14 @@ pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
     }
 }
 
+/// One JSON Lines record of batch mode: the input line number and the 6to4 facts.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    line: u64,
+    #[serde(flatten)]
+    facts: &'a sixgate_6to4::sixto4::SixToFour,
+}
+
 /// `sixgate 6to4 -`: one prefix (or, with `--json`, one JSON object) per good line on
 /// stdout, one message per bad line on stderr, and exit status 2 when some line failed.
 fn run_6to4_batch(scope: Scope, json: bool) -> Result<ExitCode, CliError> {
@@ -221,12 +229,8 @@ fn run_6to4_batch(scope: Scope, json: bool) -> Result<ExitCode, CliError> {
             scope,
             |line, v4| {
                 // The scope was checked by the batch reader.
-                let s = six_to_four(v4, Scope::AllowNonGlobal).map_err(std::io::Error::other)?;
-                let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
-                if let Some(m) = v.as_object_mut() {
-                    m.insert("line".into(), line.into());
-                }
-                serde_json::to_writer(&mut out, &v).map_err(std::io::Error::other)?;
+                let facts = six_to_four(v4, Scope::AllowNonGlobal).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut out, &JsonLine { line, facts: &facts }).map_err(std::io::Error::other)?;
                 out.write_all(b"\n")
             },
             on_error,
