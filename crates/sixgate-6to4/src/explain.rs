@@ -18,7 +18,7 @@ use ipnet::{IpNet, Ipv6Net};
 use serde::Serialize;
 use sixgate_core::class::{classify, classify_v4, AddrClass, Classification};
 use sixgate_core::rfc6052::{embed, extract, sixtofour_extract, sixtofour_prefix, Pool6};
-use sixgate_core::text::{parse_addr, parse_host_port, parse_literal, Literal, TextError};
+use sixgate_core::text::{excerpt, parse_addr, parse_host_port, parse_literal, Literal, TextError, EXCERPT_CHARS};
 
 use crate::error::Error;
 use crate::isatap::{self, Isatap};
@@ -220,7 +220,7 @@ pub fn explain_str(s: &str) -> Result<Explanation, Error> {
     let l = match parse_addr(s) {
         Ok(hp) => Literal { addr: hp.addr, zone: hp.zone, port: None, prefix_len: None, scheme: None },
         Err(_) => parse_literal(s).map_err(|e| match e {
-            TextError::NotAnAddress(_) => Error::NotAnAddress(s.trim().to_owned()),
+            TextError::NotAnAddress(_) => Error::NotAnAddress(excerpt(s.trim().as_bytes(), EXCERPT_CHARS)),
             e => Error::Text(e),
         })?,
     };

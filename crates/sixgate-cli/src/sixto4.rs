@@ -12,7 +12,7 @@ use sixgate_6to4::sixrd::SixRd;
 use sixgate_6to4::sixto4::{batch_for_each, batch_report, six_to_four, Scope, DEPRECATION_NOTE};
 use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
-use sixgate_core::text::{parse_addr, parse_prefix};
+use sixgate_core::text::{excerpt, parse_addr, parse_prefix, EXCERPT_CHARS};
 
 use crate::daemon::log;
 use crate::CliError;
@@ -155,17 +155,20 @@ fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
         Ok(hp) => match hp.addr {
             IpAddr::V4(a) => Ok(a),
             IpAddr::V6(_) => {
-                Err(CliError::input(format!("{what} {s:?} is an IPv6 address; an IPv4 address is needed")))
+                let shown = excerpt(s.as_bytes(), EXCERPT_CHARS);
+                Err(CliError::input(format!("{what} {shown:?} is an IPv6 address; an IPv4 address is needed")))
             }
         },
-        Err(_) => Err(CliError::input(format!("{what} {s:?} is not an IPv4 address"))),
+        Err(_) => {
+            Err(CliError::input(format!("{what} {:?} is not an IPv4 address", excerpt(s.as_bytes(), EXCERPT_CHARS))))
+        }
     }
 }
 
 fn parse_v6(s: &str, what: &str) -> Result<Ipv6Addr, CliError> {
     match parse_addr(s).map(|hp| hp.addr) {
         Ok(IpAddr::V6(a)) => Ok(a),
-        _ => Err(CliError::input(format!("{what} {s:?} is not an IPv6 address"))),
+        _ => Err(CliError::input(format!("{what} {:?} is not an IPv6 address", excerpt(s.as_bytes(), EXCERPT_CHARS)))),
     }
 }
 

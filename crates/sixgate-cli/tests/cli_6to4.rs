@@ -329,3 +329,15 @@ fn nftables_rules_pass_nft_check() {
         assert!(check.status.success(), "nft -c refuses the rules for {name:?}: {err}\n{}", stdout(&o));
     }
 }
+
+/// A long argument is cut in the message (the message is whole), control characters escaped.
+#[test]
+fn long_bad_argument_is_cut_in_the_message() {
+    let long = format!("{}\u{1b}[2J", "x".repeat(3000));
+    for args in [&["6to4", long.as_str()][..], &["addr", long.as_str()][..], &["fmt", long.as_str()][..]] {
+        let o = sixgate(args);
+        assert_refused(&o, &["…", "is not an"]);
+        let err = stderr(&o);
+        assert!(err.len() < 200 && !err.contains('\u{1b}'), "{args:?}: {err:?}");
+    }
+}

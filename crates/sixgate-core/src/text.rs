@@ -29,11 +29,12 @@ use ipnet::IpNet;
 #[non_exhaustive]
 pub enum TextError {
     /// Not an IPv4 or IPv6 address.
-    #[error("{0:?} is not an IPv4 or IPv6 address")]
+    #[error("{:?} is not an IPv4 or IPv6 address", shown(.0))]
     NotAnAddress(String),
     /// An IPv6 address with a port but no brackets.
     #[error(
-        "{input:?} is ambiguous: an IPv6 address with a port must be bracketed, as in {suggestion} (RFC 3986 §3.2.2)"
+        "{:?} is ambiguous: an IPv6 address with a port must be bracketed, as in {suggestion} (RFC 3986 §3.2.2)",
+        shown(.input)
     )]
     AmbiguousPort {
         /// The input.
@@ -42,17 +43,22 @@ pub enum TextError {
         suggestion: String,
     },
     /// A port that is not a number from 0 to 65535.
-    #[error("{0:?} has a bad port (expected a number from 0 to 65535)")]
+    #[error("{:?} has a bad port (expected a number from 0 to 65535)", shown(.0))]
     BadPort(String),
     /// A zone identifier that is empty, on an IPv4 address, or holds forbidden characters.
-    #[error("{0:?} has a bad zone identifier (RFC 6874)")]
+    #[error("{:?} has a bad zone identifier (RFC 6874)", shown(.0))]
     BadZone(String),
     /// Unbalanced or misplaced brackets.
-    #[error("{0:?} has unbalanced brackets")]
+    #[error("{:?} has unbalanced brackets", shown(.0))]
     Brackets(String),
     /// Not a prefix, or host bits set where the caller forbids them.
-    #[error("{0:?} is not a valid IP prefix (expected ADDRESS/LENGTH)")]
+    #[error("{:?} is not a valid IP prefix (expected ADDRESS/LENGTH)", shown(.0))]
     BadPrefix(String),
+}
+
+/// A refused value as messages show it ([`excerpt`]).
+fn shown(v: &str) -> String {
+    excerpt(v.as_bytes(), EXCERPT_CHARS)
 }
 
 /// An address with an optional zone identifier and an optional port.
@@ -413,6 +419,10 @@ mod tests {
         assert!(matches!(parse_prefix("2001:db8::/129"), Err(TextError::BadPrefix(_))));
         assert!(matches!(parse_prefix_strict("2001:db8::1/32"), Err(TextError::BadPrefix(_))));
         assert_eq!(parse_prefix("[2001:db8::]/32").unwrap().to_string(), "2001:db8::/32");
+        // A long value is cut in the message (never the message), control characters escaped.
+        let long = format!("{}\u{1b}", "x".repeat(5000));
+        let m = parse_literal(&long).unwrap_err().to_string();
+        assert!(m.len() < 200 && m.ends_with("…\" is not an IPv4 or IPv6 address"), "{m}");
     }
 
     #[test]
