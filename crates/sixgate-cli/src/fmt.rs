@@ -24,8 +24,8 @@ use crate::CliError;
 pub(crate) struct FmtArgs {
     /// The address, address with port, prefix or URL.
     address: String,
-    /// The forms to print (repeatable) [default: all that apply].
-    #[arg(long = "as", value_enum, value_name = "FORM")]
+    /// The forms to print (repeatable, or comma-separated) [default: all that apply].
+    #[arg(long = "as", value_enum, value_name = "FORM", value_delimiter = ',')]
     forms: Vec<Form>,
     /// The port for the forms that take one (overrides a port in ADDRESS).
     #[arg(long, value_name = "N")]
@@ -249,7 +249,15 @@ pub(crate) fn run(a: FmtArgs) -> Result<ExitCode, CliError> {
             done.iter().map(|(f, v)| (f.name(), v.clone().into())).collect();
         let not: serde_json::Map<String, serde_json::Value> =
             skipped.iter().map(|(f, v)| (f.name(), v.clone().into())).collect();
-        let v = serde_json::json!({ "input": a.address, "forms": forms, "not_applicable": not });
+        let v = serde_json::json!({
+            "input": a.address,
+            "address": input.addr.to_string(),
+            "zone": input.zone,
+            "port": input.port,
+            "prefix": input.prefix.map(|n| n.to_string()),
+            "forms": forms,
+            "not_applicable": not,
+        });
         serde_json::to_string_pretty(&v).map_err(|e| CliError::failure(format!("cannot write JSON: {e}")))?
     } else if done.len() == 1 && asked {
         done[0].1.clone()

@@ -70,6 +70,10 @@ fn fmt_forms_of_an_ipv6_address() {
     assert_eq!(form(a, "postfix-inet-interfaces", &[]), "inet_interfaces = [2001:db8::1]");
     assert_eq!(form(a, "postfix-bind", &[]), "smtp_bind_address6 = 2001:db8::1");
     assert_eq!(form(a, "reverse", &[]), "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.");
+    // Several forms at once, comma-separated: one per line, name first.
+    let o = sixgate(&["fmt", a, "--as", "canonical,reverse"]);
+    let out = stdout(&o);
+    assert!(out.starts_with("canonical               2001:db8::1\nreverse                 1.0.0"), "{out}");
     // The port of the input is used; --port overrides it.
     assert_eq!(form("[2001:db8::1]:25", "host-port", &[]), "[2001:db8::1]:25");
     assert_eq!(form("[2001:db8::1]:25", "host-port", &["--port", "587"]), "[2001:db8::1]:587");
@@ -87,6 +91,7 @@ fn fmt_zones() {
     let o = sixgate(&["fmt", "--json", "fe80::1%eth0"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
     assert_eq!(v["forms"]["url"], "http://[fe80::1%25eth0]/");
+    assert_eq!((v["address"].as_str(), v["zone"].as_str()), (Some("fe80::1"), Some("eth0")));
     assert!(v["forms"].get("nginx").is_none());
     assert!(v["not_applicable"]["nginx"].as_str().unwrap_or("").contains("zone"), "{v}");
 }
