@@ -20,7 +20,7 @@ use crate::CliError;
     its value. A form that does not apply (a port form without a port, a zone where the program has \
     no syntax for one, an address form for a prefix) is left out, or refused when asked for by --as.\n\
     Checked with the real programs: nginx -t, haproxy -c, postfix check (inet_interfaces); munin \
-    takes the address as IO::Socket::IP does (no brackets, the port on its own line).")]
+    lines connect as munin's master does (IO::Socket::IP: no brackets, the port on its own line).")]
 pub(crate) struct FmtArgs {
     /// The address, address with port, prefix or URL.
     address: String,

@@ -203,3 +203,26 @@ fn postfix_accepts_fmt_output() {
     let o = Command::new("postfix").args(["-c", d, "check"]).output().expect("postfix");
     assert!(!o.status.success(), "postfix check accepted a bad inet_interfaces");
 }
+
+/// munin's master connects with `IO::Socket::IP->new(PeerAddr => address, PeerPort => port)`
+/// (munin 2.0.72's Munin::Master::Node): the `address` and `port` lines `fmt` prints connect
+/// that way to a listener on the IPv6 loopback. (munin itself is not installed for this: it
+/// has no configuration check to run.)
+#[test]
+fn munin_lines_connect_as_munin_does() {
+    skip_without!("perl");
+    let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+        eprintln!("skipping: no IPv6 loopback");
+        return;
+    };
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let lines = form(&format!("[::1]:{port}"), "munin", &[]);
+    let mut it = lines.lines().map(str::trim);
+    let address = it.next().and_then(|l| l.strip_prefix("address ")).expect("address line").to_owned();
+    let port_line = it.next().and_then(|l| l.strip_prefix("port ")).expect("port line").to_owned();
+    assert_eq!((address.as_str(), port_line.as_str()), ("::1", port.as_str()));
+    let script = "use IO::Socket::IP; my $s = IO::Socket::IP->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1], \
+                  Proto => 'tcp') or die \"connect: $@\\n\"; print \"connected\\n\";";
+    let o = Command::new("perl").args(["-e", script, &address, &port_line]).output().expect("perl");
+    assert!(o.status.success() && stdout(&o) == "connected\n", "{}", stderr(&o));
+}
