@@ -251,9 +251,14 @@ pub fn read_serial(text: &str, origin: &str) -> Result<Option<u32>, RdnsError> {
     if text.lines().any(|l| l.trim_start().get(..8).is_some_and(|d| d.eq_ignore_ascii_case("$INCLUDE"))) {
         return Err(RdnsError::ForwardZone("$INCLUDE is not supported".into()));
     }
-    let origin = Name::from_ascii(origin).map_err(|e| RdnsError::ForwardZone(format!("origin {origin:?}: {e}")))?;
+    // RFC 2317 child zones have a '/' in their labels (`128/25.2.0.192.in-addr.arpa.`), which
+    // master files allow and hickory-proto's names do not; no other master-file syntax uses
+    // '/', and the serial does not depend on names, so it is read with '-' in its place.
+    let text = text.replace('/', "-");
+    let origin = origin.replace('/', "-");
+    let origin = Name::from_ascii(&origin).map_err(|e| RdnsError::ForwardZone(format!("origin {origin:?}: {e}")))?;
     let (_, records) =
-        Parser::new(text, None, Some(origin)).parse().map_err(|e| RdnsError::ForwardZone(e.to_string()))?;
+        Parser::new(&text, None, Some(origin)).parse().map_err(|e| RdnsError::ForwardZone(e.to_string()))?;
     Ok(records
         .values()
         .filter(|r| r.record_type() == RecordType::SOA)
@@ -617,6 +622,13 @@ mod tests {
         w.ptr("192.0.2.1".parse().unwrap(), "one.example.").unwrap();
         let text = String::from_utf8(w.finish().unwrap().0).unwrap();
         assert_eq!(read_serial(&text, "2.0.192.in-addr.arpa.").unwrap(), Some(2026010101));
+        // An RFC 2317 child zone: '/' in the origin and the owners' parent.
+        let child = zone("192.0.2.128/25");
+        let mut w = ZoneWriter::new(child, &header(), Vec::new()).unwrap();
+        w.ptr("192.0.2.129".parse().unwrap(), "one.example.").unwrap();
+        let text = String::from_utf8(w.finish().unwrap().0).unwrap();
+        assert!(text.contains("$ORIGIN 128/25.2.0.192.in-addr.arpa."), "{text}");
+        assert_eq!(read_serial(&text, &child.origin()).unwrap(), Some(2026010101));
         let hand = "$TTL 1h\n@ IN SOA ns1.example. h.example. ( 7 1h 15m 1w 1h )\n@ IN NS ns1.example.\n";
         assert_eq!(read_serial(hand, "2.0.192.in-addr.arpa.").unwrap(), Some(7));
         assert_eq!(read_serial("", "2.0.192.in-addr.arpa.").unwrap(), None);
