@@ -149,6 +149,12 @@ fn zone_from_template_and_forward_zone() {
     assert_eq!(names.len(), 2, "{names:?}");
 }
 
+/// Whether `tool` is on PATH.
+fn common_tool(tool: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|d| d.join(tool).is_file())
+}
+
 /// The zone command without a fixed serial.
 fn zone_no_serial(extra: &[&str]) -> Output {
     let args: Vec<&str> = ZONE[..ZONE.len() - 2].iter().chain(extra).copied().collect();
@@ -208,6 +214,24 @@ fn zone_rewrite_bumps_the_serial() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(serial_of(&out), first + 1, "the same day's rewrite must bump the serial");
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("after {first} in")));
+    // BIND loads the rewritten zone with the new serial.
+    if common_tool("named-checkzone") {
+        let o = Command::new("named-checkzone").args(["2.0.192.in-addr.arpa", o_]).output().expect("named-checkzone");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success() && out.contains(&format!("loaded serial {}", first + 1)), "{out}");
+    } else {
+        eprintln!("skipping the named-checkzone part: named-checkzone not installed");
+    }
+    // An RFC 2317 child zone ('/' in its name) is rewritten the same way.
+    let child = dir.path().join("child.zone");
+    let c_ = child.to_str().expect("utf-8");
+    let child_args =
+        ["192.0.2.128/25", "--template", "h{v4}.example.net.", "--range", "192.0.2.129-192.0.2.130", "-o", c_];
+    assert!(zone_no_serial(&child_args).status.success());
+    let c1 = serial_of(&child);
+    let o = zone_no_serial(&child_args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(serial_of(&child), c1 + 1);
     // A counter serial counts up.
     let text =
         std::fs::read_to_string(&out).expect("zone").replace(&format!("{}\t; serial", first + 1), "41\t; serial");
