@@ -19,6 +19,9 @@ pub enum Error {
     /// Text that is not an IPv4 or IPv6 address.
     #[error("{0:?} is not an IPv4 or IPv6 address")]
     NotAnAddress(String),
+    /// Address text in a refused form (ambiguous port, bad brackets, zone or prefix).
+    #[error(transparent)]
+    Text(#[from] sixgate_core::text::TextError),
     /// A non-global IPv4 address where 6to4 needs a global one (RFC 3056 §2).
     #[error("{addr} is {class} ({block}, {rfc}), not a global IPv4 address: 6to4 needs a global one (RFC 3056 §2)")]
     NotGlobal {

@@ -14,12 +14,12 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv6Net;
+use ipnet::{IpNet, Ipv6Net};
 #[cfg(feature = "serde")]
 use serde::Serialize;
 use sixgate_core::class::{classify, classify_v4, AddrClass, Classification};
 use sixgate_core::rfc6052::{embed, extract, sixtofour_extract, sixtofour_prefix, Pool6};
-use sixgate_core::text::parse_addr;
+use sixgate_core::text::{excerpt, parse_addr, parse_host_port, parse_literal, Literal, TextError, EXCERPT_CHARS};
 
 use crate::error::Error;
 use crate::isatap::{self, Isatap};
@@ -98,6 +98,11 @@ pub struct Explanation {
     pub address: IpAddr,
     /// The zone identifier given with it, if any.
     pub zone: Option<String>,
+    /// The port given with it (`[v6]:port`, `v4:port`, a URL), if any.
+    pub port: Option<u16>,
+    /// The prefix given (`ADDRESS/LENGTH`), if any; the address explained is its address part.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "opt_display_net"))]
+    pub prefix: Option<IpNet>,
     /// Canonical text (RFC 5952 for IPv6).
     pub canonical: String,
     /// The fully expanded IPv6 text (eight four-digit groups); `None` for IPv4.
@@ -134,6 +139,14 @@ pub struct Explanation {
     pub nat64_well_known: Option<Ipv6Addr>,
     /// Remarks: deprecations, and embeddings that break their RFC's rules.
     pub notes: Vec<String>,
+}
+
+#[cfg(feature = "serde")]
+fn opt_display_net<S: serde::Serializer>(v: &Option<IpNet>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.collect_str(n),
+        None => s.serialize_none(),
+    }
 }
 
 #[cfg(feature = "serde")]
@@ -205,11 +218,35 @@ fn iid_kind(a: Ipv6Addr) -> String {
     "opaque (random, temporary or stable-privacy, RFC 8981 / RFC 7217)".to_owned()
 }
 
-/// Parses address text (brackets and a zone identifier accepted) and explains it.
+/// Parses address text in any form [`parse_literal`] accepts (brackets, a zone, a port, a
+/// prefix, a URL) and explains the address. A prefix with host bits set gets a note naming
+/// the prefix without them.
 pub fn explain_str(s: &str) -> Result<Explanation, Error> {
-    let hp = parse_addr(s).map_err(|_| Error::NotAnAddress(s.trim().to_owned()))?;
-    let mut e = explain(hp.addr);
-    e.zone = hp.zone;
+    // A bare address first: `2001:db8::1:80` is an address (and only a note says it could
+    // be meant as one with a port).
+    let l = match parse_addr(s) {
+        Ok(hp) => Literal { addr: hp.addr, zone: hp.zone, port: None, prefix_len: None, scheme: None },
+        Err(_) => parse_literal(s).map_err(|e| match e {
+            TextError::NotAnAddress(_) => Error::NotAnAddress(excerpt(s.trim().as_bytes(), EXCERPT_CHARS)),
+            e => Error::Text(e),
+        })?,
+    };
+    let mut e = explain(l.addr);
+    if let Err(TextError::AmbiguousPort { suggestion, .. }) = parse_host_port(s) {
+        e.notes.push(format!(
+            "read as one address; as an address with a port it would be written {suggestion} (RFC 3986 §3.2.2)"
+        ));
+    }
+    e.zone = l.zone.clone();
+    e.port = l.port;
+    e.prefix = l.prefix();
+    if let Some(n) = e.prefix.filter(|n| n.trunc() != *n) {
+        e.notes.push(format!(
+            "{n} has host bits set: the prefix is {}; the address {} is explained",
+            n.trunc(),
+            n.addr()
+        ));
+    }
     Ok(e)
 }
 
@@ -219,6 +256,8 @@ pub fn explain(a: IpAddr) -> Explanation {
     let mut e = Explanation {
         address: a,
         zone: None,
+        port: None,
+        prefix: None,
         canonical: a.to_string(),
         expanded: None,
         kind: "unicast",
@@ -344,6 +383,12 @@ impl fmt::Display for Explanation {
             Some(z) => writeln!(f, "address          {}%{z}", self.canonical)?,
             None => writeln!(f, "address          {}", self.canonical)?,
         }
+        if let Some(p) = self.prefix {
+            writeln!(f, "prefix           {p}")?;
+        }
+        if let Some(p) = self.port {
+            writeln!(f, "port             {p}")?;
+        }
         if let Some(x) = &self.expanded {
             writeln!(f, "expanded         {x}")?;
         }
@@ -450,5 +495,25 @@ mod tests {
         assert_eq!(v4.reverse_name, "16.254.207.74.in-addr.arpa.");
         assert_eq!(ex("10.0.0.1").sixtofour_prefix, None);
         assert!(matches!(explain_str("nonsense"), Err(Error::NotAnAddress(_))));
+    }
+
+    #[test]
+    fn literal_forms_explained() {
+        let e = ex("[2001:db8::1]:443");
+        assert_eq!((e.canonical.as_str(), e.port), ("2001:db8::1", Some(443)));
+        let e = ex("http://[2001:db8::1]:8080/path");
+        assert_eq!((e.canonical.as_str(), e.port), ("2001:db8::1", Some(8080)));
+        let e = ex("2001:db8::/64");
+        assert_eq!(
+            (e.canonical.as_str(), e.prefix.map(|p| p.to_string())),
+            ("2001:db8::", Some("2001:db8::/64".into()))
+        );
+        assert!(e.to_string().contains("prefix           2001:db8::/64"), "{e}");
+        let e = ex("2001:db8::1/32");
+        assert!(e.notes.iter().any(|n| n.contains("the prefix is 2001:db8::/32")), "{:?}", e.notes);
+        let e = ex("2001:db8::1:80");
+        assert_eq!((e.canonical.as_str(), e.port), ("2001:db8::1:80", None));
+        assert!(e.notes.iter().any(|n| n.contains("[2001:db8::1]:80")), "{:?}", e.notes);
+        assert!(matches!(explain_str("[2001:db8::1"), Err(Error::Text(TextError::Brackets(_)))));
     }
 }

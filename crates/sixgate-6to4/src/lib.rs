@@ -38,5 +38,5 @@ pub mod tunnel;
 
 pub use error::Error;
 pub use sixto4::{
-    batch, parse_ipv4, push_prefix48, reverse_zone_48, six_to_four, BatchStats, Scope, SixToFour, DEPRECATION_NOTE,
+    batch, batch_for_each, batch_report, parse_ipv4, push_prefix48, reverse_zone_48, six_to_four, BatchStats, Scope, SixToFour, DEPRECATION_NOTE,
 };

@@ -12,6 +12,7 @@ use ipnet::Ipv6Net;
 use serde::Serialize;
 use sixgate_core::class::{classify_v4, is_global_v4, Classification};
 use sixgate_core::rfc6052::sixtofour_prefix;
+use sixgate_core::text::{excerpt, EXCERPT_CHARS};
 
 use crate::error::Error;
 #[cfg(feature = "serde")]
@@ -256,8 +257,68 @@ fn fast_line(rest: &[u8]) -> Option<(Ipv4Addr, usize)> {
 pub struct BatchStats {
     /// Prefixes written.
     pub converted: u64,
-    /// Blank lines skipped.
+    /// Blank lines (and, for [`batch_report`], comment lines) skipped.
     pub blank: u64,
+    /// Lines refused (only [`batch_report`] goes on past one).
+    pub failed: u64,
+}
+
+/// Where converted addresses go: the text writer of [`batch`] and [`batch_report`], or a
+/// caller's function ([`batch_for_each`]).
+trait Sink {
+    fn addr(&mut self, line: u64, v4: Ipv4Addr) -> std::io::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()>;
+}
+
+/// The text sink: prefixes are written in place at `out[olen..]`, one bounds check per line
+/// and no per-line copy or allocation; 24 bytes of slack hold the longest line (20 bytes).
+struct TextSink<W> {
+    output: W,
+    out: Vec<u8>,
+    olen: usize,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl<W: std::io::Write> Sink for TextSink<W> {
+    #[inline(always)]
+    fn addr(&mut self, _line: u64, v4: Ipv4Addr) -> std::io::Result<()> {
+        if self.olen >= CHUNK {
+            self.output.write_all(&self.out[..self.olen])?;
+            self.olen = 0;
+        }
+        let Some(slot) = self.out.get_mut(self.olen..self.olen + 24).and_then(|s| <&mut [u8; 24]>::try_from(s).ok())
+        else {
+            unreachable!("out always has 24 bytes of room past olen < CHUNK")
+        };
+        let n = write_prefix48(slot, v4);
+        slot[n] = b'\n';
+        self.olen += n + 1;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.write_all(&self.out[..self.olen])?;
+        self.olen = 0;
+        self.output.flush()
+    }
+}
+
+impl<W> TextSink<W> {
+    fn new(output: W) -> Self {
+        Self { output, out: vec![0u8; CHUNK + 24], olen: 0 }
+    }
+}
+
+struct FnSink<F>(F);
+
+impl<F: FnMut(u64, Ipv4Addr) -> std::io::Result<()>> Sink for FnSink<F> {
+    fn addr(&mut self, line: u64, v4: Ipv4Addr) -> std::io::Result<()> {
+        (self.0)(line, v4)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Batch mode: reads one IPv4 address per line from `input` and writes its 6to4 prefix,
@@ -271,21 +332,74 @@ pub struct BatchStats {
 /// batch(&b"74.207.254.16\n8.8.8.8\n"[..], &mut out, Scope::GlobalOnly).unwrap();
 /// assert_eq!(out, b"2002:4acf:fe10::/48\n2002:808:808::/48\n");
 /// ```
-pub fn batch<R: std::io::Read, W: std::io::Write>(
-    mut input: R,
-    mut output: W,
+pub fn batch<R: std::io::Read, W: std::io::Write>(input: R, output: W, scope: Scope) -> Result<BatchStats, Error> {
+    run_batch(input, &mut TextSink::new(output), scope, false, Err)
+}
+
+/// Batch mode for people's lists: like [`batch`], but a `#` starts a comment (whole-line or
+/// after the address), and a bad line does not stop the run: it is handed to `on_error` as
+/// [`Error::Line`] (its value cut to [`EXCERPT_CHARS`] characters, see
+/// [`sixgate_core::text::excerpt`]) and counted in [`BatchStats::failed`]. `on_error`
+/// returns `Err` to stop after all.
+///
+/// ```
+/// use sixgate_6to4::{batch_report, Scope};
+/// let mut out = Vec::new();
+/// let mut bad = Vec::new();
+/// let input = b"# resolvers\n8.8.8.8\n10.1.1.1\n\n1.1.1.1  # cloudflare\n";
+/// let s = batch_report(&input[..], &mut out, Scope::GlobalOnly, |e| {
+///     bad.push(e.to_string());
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(out, b"2002:808:808::/48\n2002:101:101::/48\n");
+/// assert_eq!((s.converted, s.blank, s.failed), (2, 2, 1));
+/// assert!(bad[0].starts_with("line 3: 10.1.1.1 is private-use"), "{}", bad[0]);
+/// ```
+pub fn batch_report<R: std::io::Read, W: std::io::Write>(
+    input: R,
+    output: W,
     scope: Scope,
+    on_error: impl FnMut(Error) -> Result<(), Error>,
 ) -> Result<BatchStats, Error> {
-    const CHUNK: usize = 256 * 1024;
+    run_batch(input, &mut TextSink::new(output), scope, true, on_error)
+}
+
+/// [`batch_report`] handing each address (with its line number) to `on_addr` instead of
+/// writing its prefix, for other output forms (JSON Lines). An error from `on_addr` stops
+/// the run as [`Error::Io`].
+pub fn batch_for_each<R: std::io::Read>(
+    input: R,
+    scope: Scope,
+    on_addr: impl FnMut(u64, Ipv4Addr) -> std::io::Result<()>,
+    on_error: impl FnMut(Error) -> Result<(), Error>,
+) -> Result<BatchStats, Error> {
+    run_batch(input, &mut FnSink(on_addr), scope, true, on_error)
+}
+
+/// The one batch loop. `comments`: `#` starts a comment. Each bad line goes to `on_error`
+/// (which stops the run by returning `Err`).
+#[inline(always)]
+fn run_batch<R: std::io::Read, S: Sink>(
+    mut input: R,
+    sink: &mut S,
+    scope: Scope,
+    comments: bool,
+    mut on_error: impl FnMut(Error) -> Result<(), Error>,
+) -> Result<BatchStats, Error> {
     let mut stats = BatchStats::default();
     let mut buf = vec![0u8; CHUNK];
     let mut have = 0usize; // bytes of buf holding unread input
-                           // The output is written in place at out[olen..]: one bounds check per line, no
-                           // per-line copy or allocation. 24 bytes of slack hold the longest line (20 bytes).
-    let mut out = vec![0u8; CHUNK + 24];
-    let mut olen = 0usize;
     let mut line_no = 0u64;
     let mut eof = false;
+    // Inside an overlong line that has been reported: drop input up to its end.
+    let mut skipping = false;
+    let mut fail = |e: Error, stats: &mut BatchStats, sink: &mut S| -> Result<(), Error> {
+        stats.failed += 1;
+        on_error(e).inspect_err(|_| {
+            let _ = sink.flush();
+        })
+    };
     while !eof || have > 0 {
         if !eof && have < buf.len() {
             let n = loop {
@@ -300,24 +414,26 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
         }
         // Process the complete lines in buf[..have]; at EOF the remainder is a line too.
         let mut pos = 0;
+        if skipping {
+            match buf[..have].iter().position(|&b| b == b'\n') {
+                Some(k) => {
+                    pos = k + 1;
+                    skipping = false;
+                }
+                None => pos = have,
+            }
+        }
         loop {
-            if olen >= CHUNK {
-                output.write_all(&out[..olen])?;
-                olen = 0;
+            if skipping {
+                break;
             }
             let rest = &buf[pos..have];
             // The fast path: a plain dotted quad and '\n'. Anything else (and every
             // refusal) goes through the general path below.
             if let Some((v4, used)) = fast_line(rest) {
                 if scope == Scope::AllowNonGlobal || is_global_v4(v4) {
-                    let Some(slot) = out.get_mut(olen..olen + 24).and_then(|s| <&mut [u8; 24]>::try_from(s).ok())
-                    else {
-                        unreachable!("out always has 24 bytes of room past olen < CHUNK")
-                    };
-                    let n = write_prefix48(slot, v4);
-                    slot[n] = b'\n';
-                    olen += n + 1;
                     line_no += 1;
+                    sink.addr(line_no, v4)?;
                     stats.converted += 1;
                     pos += used;
                     continue;
@@ -330,31 +446,22 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
             };
             line_no += 1;
             pos = next;
-            match convert_line(line, line_no, scope) {
+            match convert_line(line, line_no, scope, comments) {
                 Ok(Some(v4)) => {
-                    let Some(slot) = out.get_mut(olen..olen + 24).and_then(|s| <&mut [u8; 24]>::try_from(s).ok())
-                    else {
-                        unreachable!("out always has 24 bytes of room past olen < CHUNK")
-                    };
-                    let n = write_prefix48(slot, v4);
-                    slot[n] = b'\n';
-                    olen += n + 1;
+                    sink.addr(line_no, v4)?;
                     stats.converted += 1;
                 }
                 Ok(None) => stats.blank += 1,
-                Err(e) => {
-                    output.write_all(&out[..olen])?;
-                    output.flush()?;
-                    return Err(e);
-                }
+                Err(e) => fail(e, &mut stats, sink)?,
             }
         }
         if pos == 0 && !eof && have == buf.len() {
             // A "line" longer than the whole buffer: no IPv4 address is that long.
             line_no += 1;
-            let shown = String::from_utf8_lossy(&buf[..40]).into_owned() + "…";
-            output.write_all(&out[..olen])?;
-            return Err(Error::Line { line: line_no, source: Box::new(Error::NotIpv4(shown)) });
+            let shown = excerpt(&buf[..have], EXCERPT_CHARS);
+            fail(Error::Line { line: line_no, source: Box::new(Error::NotIpv4(shown)) }, &mut stats, sink)?;
+            skipping = true;
+            pos = have;
         }
         buf.copy_within(pos..have, 0);
         have -= pos;
@@ -362,19 +469,23 @@ pub fn batch<R: std::io::Read, W: std::io::Write>(
             break;
         }
     }
-    output.write_all(&out[..olen])?;
-    output.flush()?;
+    sink.flush()?;
     Ok(stats)
 }
 
-/// The general path of one line: `None` for a blank line, the address, or the error.
-fn convert_line(raw: &[u8], line: u64, scope: Scope) -> Result<Option<Ipv4Addr>, Error> {
+/// The general path of one line: `None` for a blank (or, with `comments`, comment-only)
+/// line, the address, or the error (naming the value cut by [`excerpt`]).
+fn convert_line(raw: &[u8], line: u64, scope: Scope, comments: bool) -> Result<Option<Ipv4Addr>, Error> {
+    let raw = match raw.iter().position(|&b| b == b'#') {
+        Some(k) if comments => &raw[..k],
+        _ => raw,
+    };
     let t = raw.trim_ascii();
     if t.is_empty() {
         return Ok(None);
     }
     let Some(v4) = parse_ipv4(t) else {
-        return Err(Error::Line { line, source: Box::new(Error::NotIpv4(String::from_utf8_lossy(t).into_owned())) });
+        return Err(Error::Line { line, source: Box::new(Error::NotIpv4(excerpt(t, EXCERPT_CHARS))) });
     };
     if scope == Scope::GlobalOnly && !is_global_v4(v4) {
         return Err(Error::Line { line, source: Box::new(Error::not_global(v4)) });
@@ -431,7 +542,7 @@ mod tests {
         let mut out = Vec::new();
         let s = batch(&b"10.0.0.1\n\n0.0.0.0"[..], &mut out, Scope::AllowNonGlobal).unwrap();
         assert_eq!(out, b"2002:a00:1::/48\n2002::/48\n");
-        assert_eq!(s, BatchStats { converted: 2, blank: 1 });
+        assert_eq!(s, BatchStats { converted: 2, blank: 1, failed: 0 });
         let e = batch(&b"8.8.8.8\nexample.net\n"[..], Vec::new(), Scope::GlobalOnly).unwrap_err();
         assert_eq!(e.to_string(), "line 2: \"example.net\" is not an IPv4 address");
     }
@@ -456,6 +567,52 @@ mod tests {
         let long = vec![b'1'; 300 * 1024];
         let e = batch(&long[..], Vec::new(), Scope::GlobalOnly).unwrap_err();
         assert!(e.to_string().starts_with("line 1: "), "{e}");
+    }
+
+    #[test]
+    fn batch_report_goes_on_past_bad_lines() {
+        let mut long = b"8.8.8.8\n".to_vec();
+        long.extend(std::iter::repeat_n(0x1bu8, 300 * 1024));
+        long.extend_from_slice(b"\n# comment\n\n\xff\xfe garbage\n  9.9.9.9 # quad9\n10.0.0.1\n1.1.1.1");
+        let mut out = Vec::new();
+        let mut errs = Vec::new();
+        let s = batch_report(&long[..], &mut out, Scope::GlobalOnly, |e| {
+            errs.push(e.to_string());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "2002:808:808::/48\n2002:909:909::/48\n2002:101:101::/48\n");
+        assert_eq!(s, BatchStats { converted: 3, blank: 2, failed: 3 });
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        // The overlong line is line 2, cut to a short, escaped excerpt.
+        assert!(errs[0].starts_with("line 2: \"\\u{1b}\\u{1b}"), "{}", errs[0]);
+        assert!(errs[0].len() < 600 && errs[0].contains('…'), "{}", errs[0]);
+        assert!(errs[1].starts_with("line 5: \"\u{fffd}\u{fffd} garbage\" is not an IPv4 address"), "{}", errs[1]);
+        assert!(errs[2].starts_with("line 7: 10.0.0.1 is private-use"), "{}", errs[2]);
+        // Stopping from the callback returns that error, with the output so far written.
+        let mut out = Vec::new();
+        let e = batch_report(&b"1.1.1.1\nx\n8.8.8.8\n"[..], &mut out, Scope::GlobalOnly, Err).unwrap_err();
+        assert_eq!(e.to_string(), "line 2: \"x\" is not an IPv4 address");
+        assert_eq!(out, b"2002:101:101::/48\n");
+        // batch() keeps `#` as an error (no comments) and stops.
+        assert!(batch(&b"# x\n"[..], Vec::new(), Scope::GlobalOnly).is_err());
+    }
+
+    #[test]
+    fn batch_for_each_numbers_lines() {
+        let mut got = Vec::new();
+        let s = batch_for_each(
+            &b"8.8.8.8\n\nbad\n1.1.1.1\n"[..],
+            Scope::GlobalOnly,
+            |l, a| {
+                got.push((l, a.to_string()));
+                Ok(())
+            },
+            |_| Ok(()),
+        )
+        .unwrap();
+        assert_eq!(got, [(1, "8.8.8.8".to_owned()), (4, "1.1.1.1".to_owned())]);
+        assert_eq!(s.failed, 1);
     }
 
     proptest! {

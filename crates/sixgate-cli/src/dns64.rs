@@ -9,21 +9,26 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use sixgate_core::rfc6052::Pool6;
+use sixgate_core::text::parse_host_port;
 use sixgate_io::dns::{Dns64Server, ServerOptions};
 use sixgate_io::signals::{Event, Signals};
 use sixgate_nat64::dns64::{Dns64, Dns64Config};
 
 use crate::daemon::log;
+use crate::error::Needs;
 use crate::CliError;
 
 /// Arguments of `sixgate dns64`.
 #[derive(Args)]
 pub(crate) struct Dns64Args {
-    /// Address to serve DNS on, UDP and TCP (e.g. `[::]:53`).
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// Address to serve DNS on, UDP and TCP: `[::]:53`, `[2001:db8::53]:5353`,
+    /// `192.0.2.53`; without a port, port 53. An IPv6 address with a port is bracketed (RFC
+    /// 3986 §3.2.2).
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
     listen: SocketAddr,
-    /// The recursive resolver to ask (UDP; TCP for truncated answers).
-    #[arg(long, value_name = "ADDR:PORT")]
+    /// The recursive resolver to ask (UDP; TCP for truncated answers): `[2001:db8::1]:53`,
+    /// `127.0.0.1`; without a port, port 53.
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
     upstream: SocketAddr,
     /// RFC 6052 prefix to synthesize under; must be the translator's pool6.
     #[arg(long, value_name = "PREFIX", default_value = "64:ff9b::/96")]
@@ -50,6 +55,18 @@ pub(crate) struct Dns64Args {
     workers: usize,
 }
 
+/// `ADDR[:PORT]` with sixgate's address text rules (`sixgate_core::text`), port 53 when none
+/// is given.
+fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
+    let hp = parse_host_port(s).map_err(|e| e.to_string())?;
+    if let Some(z) = &hp.zone {
+        return Err(format!(
+            "{s:?} has a zone (%{z}): link-local DNS addresses are not supported; use a global address or [::]"
+        ));
+    }
+    Ok(SocketAddr::new(hp.addr, hp.port.unwrap_or(53)))
+}
+
 pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let prefix: Pool6 = a.prefix.parse().map_err(|e| CliError::input(format!("--prefix {}: {e}", a.prefix)))?;
     let mut cfg = Dns64Config::new(prefix);
@@ -65,8 +82,14 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     opts.udp_workers = a.workers.max(1);
 
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
-    let server =
-        Dns64Server::bind(dns64, opts).map_err(|e| CliError::failure(format!("cannot listen on {}: {e}", a.listen)))?;
+    let server = Dns64Server::bind(dns64, opts).map_err(|e| {
+        let what = format!("cannot listen on {}", a.listen);
+        if a.listen.port() < 1024 {
+            CliError::os(what, &e, Needs::LowPort)
+        } else {
+            CliError::failure(format!("{what}: {e}"))
+        }
+    })?;
     let stats = server.stats();
     log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
     let stop = Arc::new(AtomicBool::new(false));

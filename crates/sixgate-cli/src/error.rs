@@ -21,6 +21,54 @@ impl CliError {
     }
 }
 
+/// What a privileged operation needs, for the message when the system refuses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// Binding a port below 1024 (`net.ipv4.ip_unprivileged_port_start`).
+    LowPort,
+    /// Creating or attaching a TUN device.
+    Tun,
+    /// Opening a raw IP socket.
+    RawSocket,
+}
+
+impl Needs {
+    fn capability(self) -> &'static str {
+        match self {
+            Self::LowPort => "CAP_NET_BIND_SERVICE",
+            Self::Tun => "CAP_NET_ADMIN",
+            Self::RawSocket => "CAP_NET_RAW",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Self::LowPort => "binding a port below 1024",
+            Self::Tun => "a TUN device",
+            Self::RawSocket => "a raw IP socket",
+        }
+    }
+}
+
+impl CliError {
+    /// A failed system operation (exit status 1): `context: error`, and when the system
+    /// refused it for lack of privilege (EPERM, EACCES), the capability that is missing and
+    /// how to grant it.
+    pub(crate) fn os(context: impl fmt::Display, e: &std::io::Error, needs: Needs) -> Self {
+        let mut m = format!("{context}: {e}");
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let cap = needs.capability();
+            let lower = cap.to_ascii_lowercase();
+            m.push_str(&format!(
+                "; {} needs {cap}: run as root, grant it to the binary (setcap {lower}+ep /path/to/sixgate) \
+                 or to the service (AmbientCapabilities={cap} in its systemd unit)",
+                needs.what()
+            ));
+        }
+        Self::failure(m)
+    }
+}
+
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

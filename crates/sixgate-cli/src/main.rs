@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod daemon;
 mod dns64;
 mod error;
+mod fmt;
 mod nat64;
 mod nat64_config;
 mod rdns;
@@ -35,6 +36,9 @@ enum Cmd {
     SixRd(sixto4::SixRdArgs),
     /// Explain an IPv6 (or IPv4) address: class, and any IPv4 address it carries.
     Addr(sixto4::AddrArgs),
+    /// An address in the forms configurations need: [v6]:port, URL, nginx, HAProxy, munin,
+    /// Postfix, RFC 5952, expanded, reverse name.
+    Fmt(fmt::FmtArgs),
     /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan).
     #[command(name = "tunnel-config", subcommand)]
     TunnelConfig(sixto4::TunnelConfigCmd),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Cmd::SixToFour(a) => sixto4::run_6to4(a),
         Cmd::SixRd(a) => sixto4::run_6rd(a),
         Cmd::Addr(a) => sixto4::run_addr(a),
+        Cmd::Fmt(a) => fmt::run(a),
         Cmd::TunnelConfig(c) => sixto4::run_tunnel_config(c),
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),

@@ -15,6 +15,7 @@ use sixgate_core::engine::{drive, Engine, Origin, Reason, Side, Verdict};
 use sixgate_nat64::Siit;
 
 use crate::daemon::log;
+use crate::error::Needs;
 use crate::nat64_config::{EngineOpts, FileConfig};
 use crate::CliError;
 
@@ -50,6 +51,9 @@ pub(crate) struct RunArgs {
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
     /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
     /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
+    /// Two keys only `--check` reads: `dns64_prefix`, the prefix the network's DNS64 synthesizes
+    /// under (RFC 6147), and `pref64`, the prefix its routers announce (RFC 8781); each must be
+    /// an RFC 6052 prefix without host bits, and `--check` warns unless it equals pool6.
     #[arg(long, value_name = "FILE")]
     config: PathBuf,
     /// Validate the file, name every bad line, and exit.
@@ -128,7 +132,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
     })?;
     match verdict {
         Verdict::Drop(r) => {
-            log!("dropped: {} ({r:?})", r.name());
+            log!("dropped: {}", r.name());
             Ok(ExitCode::from(1))
         }
         Verdict::Forward(side) => {
@@ -416,7 +420,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions::new(tun.clone()).mtu(mtu).queues(queues).offload(offload))
-        .map_err(|e| CliError::failure(format!("{e}")))?;
+        .map_err(|e| CliError::os("cannot open the translator's device", &e, Needs::Tun))?;
     log!(
         "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
          after a restart on a new device, add them again; a persistent device made once with \

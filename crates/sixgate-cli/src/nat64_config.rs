@@ -15,8 +15,11 @@
 //! icmp_rate = 1000            # generated ICMP errors per second (0: unlimited)
 //! icmp_burst = 100
 //! answer_pings = true
-//! dns64_prefix = "2001:db8:64::/96"  # checked by `nat64 run --check`: warns unless pool6
-//! pref64 = "2001:db8:64::/96"        # the RFC 8781 router-advertised prefix, ditto
+//! dns64_prefix = "2001:db8:64::/96"  # the prefix the network's DNS64 synthesizes under
+//!                                    # (RFC 6147); `nat64 run --check` warns unless it is pool6
+//! pref64 = "2001:db8:64::/96"        # the prefix the routers announce (RFC 8781 PREF64);
+//!                                    # ditto. Both: /32, /40, /48, /56, /64 or /96, no host
+//!                                    # bits (RFC 6052 §2.2); they do not change translation
 //! [[eam]]
 //! ipv6 = "2001:db8:1::/120"
 //! ipv4 = "198.51.100.0/24"
@@ -214,16 +217,7 @@ impl FileConfig {
     }
 
     pub(crate) fn parse(text: &str, name: &str) -> Result<Self, CliError> {
-        toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
-            let msg = e.message().trim().to_owned();
-            match line {
-                Some(l) => CliError::input(format!("{name}:{l}: {msg}")),
-                None => CliError::input(format!("{name}: {msg}")),
-            }
-        })
+        toml::from_str(text).map_err(|e| toml_error(text, name, &e))
     }
 
     /// Checks every value on its own and returns one message per bad line
@@ -284,11 +278,12 @@ impl FileConfig {
             }
         }
         if let Some(p) = &self.pref64 {
-            let ok = p
-                .get_ref()
-                .parse::<Ipv6Net>()
-                .map_err(|e| e.to_string())
-                .and_then(|n| sixgate_nat64::pref64::Pref64::new(n, 0).map_err(|e| e.to_string()).map(|_| ()));
+            // RFC 8781 §4 PLC lengths are RFC 6052 §2.2's; a prefix with host bits is refused
+            // (rather than announced truncated) like any other RFC 6052 prefix.
+            let ok =
+                p.get_ref().parse::<Pool6>().map_err(|e| e.to_string()).and_then(|n| {
+                    sixgate_nat64::pref64::Pref64::new(n.net(), 0).map_err(|e| e.to_string()).map(|_| ())
+                });
             if let Err(e) = ok {
                 bad(p.span().start, "pref64", format!("{:?}: {e}", p.get_ref()));
             }
@@ -471,22 +466,67 @@ impl StatefulOpts {
     }
 }
 
-/// `"198.51.100.0/30"` (ports 1024-65535) or `"198.51.100.0/30 20000-29999"`.
+/// `"198.51.100.0/30"` (ports 1024-65535) or `"198.51.100.0/30 20000-29999"`. Every
+/// refusal names the entry, the part that is wrong, and the form expected.
 fn pool4_entry(s: &str) -> Result<Pool4Range, CliError> {
-    let bad = || CliError::input(format!("pool4: {s:?} is not \"PREFIX\" or \"PREFIX FIRST-LAST\""));
+    const FORM: &str = "expected \"PREFIX\" or \"PREFIX FIRST-LAST\", e.g. \"198.51.100.0/30 20000-29999\"";
+    let bad = |why: String| CliError::input(format!("pool4 {s:?}: {why} ({FORM})"));
     let mut it = s.split_whitespace();
-    let net: Ipv4Net = it.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
+    let p = it.next().ok_or_else(|| bad("empty entry".into()))?;
+    let net: Ipv4Net = p.parse().map_err(|_| bad(format!("{p:?} is not an IPv4 prefix")))?;
     let (first, last) = match it.next() {
         None => (1024, 65535),
         Some(r) => {
-            let (a, b) = r.split_once('-').ok_or_else(bad)?;
-            (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?)
+            let (a, b) = r.split_once('-').ok_or_else(|| bad(format!("{r:?} is not a port range FIRST-LAST")))?;
+            let port = |which: &str, v: &str| {
+                v.parse::<u16>().map_err(|_| bad(format!("the {which} port {v:?} is not a number from 0 to 65535")))
+            };
+            (port("first", a)?, port("last", b)?)
         }
     };
-    if it.next().is_some() || first > last {
-        return Err(bad());
+    if let Some(extra) = it.next() {
+        return Err(bad(format!("{extra:?} after the port range")));
+    }
+    if first > last {
+        return Err(bad(format!(
+            "the first port {first} is after the last port {last} (first > last); write {last}-{first}"
+        )));
     }
     Ok(Pool4Range::new(net, first, last))
+}
+
+/// A TOML parse error as `FILE:LINE: key: message`, with the range spelled out where the
+/// TOML library says only the type ("expected u8").
+pub(crate) fn toml_error(text: &str, name: &str, e: &toml::de::Error) -> CliError {
+    let line_no =
+        e.span().map(|s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1);
+    let key = line_no
+        .and_then(|l| text.lines().nth(l - 1))
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
+    let mut msg = e.message().trim().to_owned();
+    // Keys whose range is narrower than their type's.
+    let narrower = match key.as_deref() {
+        Some("ttl") => Some("an integer from 1 to 255 (the outer IPv4 TTL, RFC 791)"),
+        _ => None,
+    };
+    for (ty, range) in [
+        ("u8", "an integer from 0 to 255"),
+        ("u16", "an integer from 0 to 65535"),
+        ("u32", "an integer from 0 to 4294967295"),
+        ("u64", "a non-negative integer"),
+        ("usize", "a non-negative integer"),
+    ] {
+        if let Some(head) = msg.strip_suffix(&format!("expected {ty}")) {
+            msg = format!("{head}expected {}", narrower.unwrap_or(range));
+        }
+    }
+    let key = key.map(|k| format!("{k}: ")).unwrap_or_default();
+    match line_no {
+        Some(l) => CliError::input(format!("{name}:{l}: {key}{msg}")),
+        None => CliError::input(format!("{name}: {key}{msg}")),
+    }
 }
 
 fn prefix6(key: &str, s: &str) -> Result<Ipv6Net, CliError> {

@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Args, Subcommand};
 use sixgate_core::text::{parse_addr, parse_prefix};
@@ -12,7 +13,7 @@ use sixgate_rdns::hostname::{qualify, rname};
 use sixgate_rdns::name::{parse_arpa, prefix_name, reverse_name, ReverseName};
 use sixgate_rdns::plan::{delegations, plan, Zone};
 use sixgate_rdns::template::{AddrRange, Template, DEFAULT_LIMIT};
-use sixgate_rdns::zone::{write_template, PtrSet, ZoneHeader, ZoneWriter};
+use sixgate_rdns::zone::{next_serial, read_serial, serial_gt, write_template, PtrSet, ZoneHeader, ZoneWriter};
 use sixgate_rdns::RdnsError;
 
 use crate::daemon::log;
@@ -65,9 +66,12 @@ pub(crate) struct ZoneArgs {
     #[arg(long)]
     hostmaster: String,
     /// Domain that qualifies relative names (and the origin of a forward zone without $ORIGIN).
+    /// In a hosts file only a single-label name (`hyosine`) is relative: a name with a dot
+    /// (`hyosine.example.net`) is taken as fully qualified, as hosts(5) and the resolver do.
     #[arg(long)]
     domain: Option<String>,
-    /// PTR records from a hosts file (ADDRESS NAME per line, # comments); repeatable.
+    /// PTR records from a hosts file (ADDRESS NAME per line, # comments); repeatable; its
+    /// warnings say FILE:LINE.
     #[arg(long, value_name = "FILE")]
     hosts: Vec<PathBuf>,
     /// PTR records from the A and AAAA records of a forward zone file; repeatable.
@@ -83,7 +87,9 @@ pub(crate) struct ZoneArgs {
     /// The largest range a template may cover.
     #[arg(long, default_value_t = DEFAULT_LIMIT)]
     limit: u64,
-    /// SOA serial (default: today's YYYYMMDD00, RFC 1912 §2.2).
+    /// SOA serial. Default: today's YYYYMMDD00 (RFC 1912 §2.2); when -o replaces an existing
+    /// zone file, the serial after that file's (RFC 1982): a date serial stays date-based
+    /// (today's, or +1 for another change the same day), any other serial counts up by one.
     #[arg(long)]
     serial: Option<u32>,
     /// $TTL: default TTL of the records, in seconds.
@@ -106,7 +112,7 @@ pub(crate) struct ZoneArgs {
     #[arg(long)]
     strict: bool,
     /// Write to FILE instead of standard output (a regular file is replaced atomically, through a
-    /// temporary file next to it).
+    /// temporary file next to it; an input file is never overwritten).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
@@ -173,6 +179,36 @@ fn read(path: &Path) -> Result<String, CliError> {
     fs::read_to_string(path).map_err(|e| CliError::input(format!("cannot read {}: {e}", path.display())))
 }
 
+/// Refuses an output path that is one of the input files (the same file, also through a link).
+fn refuse_input_as_output<'a>(out: &Path, inputs: impl Iterator<Item = &'a PathBuf>) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(o) = fs::metadata(out) else { return Ok(()) };
+    for i in inputs {
+        if fs::metadata(i).is_ok_and(|m| m.dev() == o.dev() && m.ino() == o.ino()) {
+            return Err(CliError::input(format!(
+                "-o {} is the input file {}: writing the zone there would destroy the input; choose another output",
+                out.display(),
+                i.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The SOA serial of the zone file `-o` is about to replace, if it is a regular file.
+fn existing_serial(out: &Path, zone: &Zone) -> Result<Option<u32>, CliError> {
+    if !fs::metadata(out).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let text = read(out)?;
+    read_serial(&text, &zone.origin()).map_err(|e| {
+        CliError::input(format!(
+            "cannot read the SOA serial of {}, which -o would replace: {e}; give --serial, or remove the file",
+            out.display()
+        ))
+    })
+}
+
 fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
     let net = parse_prefix(&a.prefix).map_err(CliError::input)?;
     let zone = Zone::single(net).map_err(lib_err)?;
@@ -186,6 +222,22 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
     header.expire = a.expire.unwrap_or(defaults.expire);
     header.minimum = a.minimum.unwrap_or(defaults.minimum);
     header.validate().map_err(lib_err)?;
+    if let Some(out) = &a.output {
+        refuse_input_as_output(out, a.hosts.iter().chain(&a.forward_zone))?;
+        if let Some(previous) = existing_serial(out, &zone)? {
+            match a.serial {
+                None => {
+                    header.serial = next_serial(previous, SystemTime::now());
+                    log!("sixgate: serial {} (after {previous} in {})", header.serial, out.display());
+                }
+                Some(s) if !serial_gt(s, previous) => log!(
+                    "sixgate: warning: --serial {s} is not after the serial {previous} of {} (RFC 1982 §3.2):                      secondaries will not transfer the new zone; leave --serial out to have it bumped",
+                    out.display()
+                ),
+                Some(_) => {}
+            }
+        }
+    }
 
     // Gather and check everything that can fail on input before writing anything.
     let template = match &a.template {
@@ -206,10 +258,11 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
     let ptrs = if template.is_none() {
         let mut set = PtrSet::new(zone, a.domain.clone());
         for p in &a.hosts {
-            set.add_hosts(&read(p)?);
+            set.add_hosts_from(&p.display().to_string(), &read(p)?);
         }
         for p in &a.forward_zone {
-            set.add_forward_zone(&read(p)?, domain).map_err(|e| CliError::input(format!("{}: {e}", p.display())))?;
+            set.add_forward_zone_from(&p.display().to_string(), &read(p)?, domain)
+                .map_err(|e| CliError::input(format!("{}: {e}", p.display())))?;
         }
         let (ptrs, problems) = set.finish();
         for d in &problems {
@@ -260,7 +313,12 @@ fn zone(a: &ZoneArgs) -> Result<ExitCode, CliError> {
             let tmp = PathBuf::from(tmp);
             let result = File::create(&tmp)
                 .map_err(|e| CliError::failure(format!("cannot create {}: {e}", tmp.display())))
-                .and_then(|mut f| write(&mut f).map_err(lib_err))
+                .and_then(|mut f| {
+                    let n = write(&mut f).map_err(lib_err)?;
+                    // On disk before the rename makes it the zone.
+                    f.sync_all()?;
+                    Ok(n)
+                })
                 .and_then(|n| fs::rename(&tmp, path).map(|()| n).map_err(CliError::from));
             match result {
                 Ok(n) => log!("sixgate: wrote {n} PTR record(s) to {}", path.display()),

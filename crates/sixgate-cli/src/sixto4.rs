@@ -11,9 +11,10 @@ use sixgate_6to4::explain::explain_str;
 use sixgate_6to4::sixrd::SixRd;
 use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
-use sixgate_6to4::{batch, six_to_four, Scope, DEPRECATION_NOTE};
-use sixgate_core::text::{parse_addr, parse_prefix};
+use sixgate_6to4::{batch_for_each, batch_report, six_to_four, Scope, DEPRECATION_NOTE};
+use sixgate_core::text::{excerpt, parse_addr, parse_prefix, EXCERPT_CHARS};
 
+use crate::daemon::log;
 use crate::CliError;
 
 /// The hint added to a refusal of a non-global address.
@@ -24,9 +25,10 @@ const LAB_HINT: &str = "--allow-non-global allows it for lab use";
 #[command(after_help = "6to4 is deprecated for new deployments (RFC 7526).")]
 pub(crate) struct SixToFourArgs {
     /// A global IPv4 address, or `-` to read one per line from standard input and write one
-    /// prefix per line.
+    /// prefix per line (`#` starts a comment; each bad line is reported on standard error
+    /// with its number and the run goes on; exit status 2 if any line was refused).
     address: String,
-    /// Print JSON.
+    /// Print JSON (with `-`: JSON Lines, one object per address, with its `line`).
     #[arg(long)]
     json: bool,
     /// Accept non-global IPv4 addresses (private, shared, documentation, …) for lab use.
@@ -58,7 +60,9 @@ pub(crate) struct SixRdArgs {
 /// Arguments of `sixgate addr`.
 #[derive(Args)]
 pub(crate) struct AddrArgs {
-    /// An IPv6 or IPv4 address (brackets and a %zone are accepted).
+    /// An IPv6 or IPv4 address in any form people paste: 2001:db8::1, fe80::1%eth0,
+    /// [2001:db8::1]:443, 192.0.2.1:53, a prefix 2001:db8::/64, or a URL
+    /// http://[2001:db8::1]:8080/path (see also `sixgate fmt`).
     address: String,
     /// Print JSON.
     #[arg(long)]
@@ -151,17 +155,20 @@ fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
         Ok(hp) => match hp.addr {
             IpAddr::V4(a) => Ok(a),
             IpAddr::V6(_) => {
-                Err(CliError::input(format!("{what} {s:?} is an IPv6 address; an IPv4 address is needed")))
+                let shown = excerpt(s.as_bytes(), EXCERPT_CHARS);
+                Err(CliError::input(format!("{what} {shown:?} is an IPv6 address; an IPv4 address is needed")))
             }
         },
-        Err(_) => Err(CliError::input(format!("{what} {s:?} is not an IPv4 address"))),
+        Err(_) => {
+            Err(CliError::input(format!("{what} {:?} is not an IPv4 address", excerpt(s.as_bytes(), EXCERPT_CHARS))))
+        }
     }
 }
 
 fn parse_v6(s: &str, what: &str) -> Result<Ipv6Addr, CliError> {
     match parse_addr(s).map(|hp| hp.addr) {
         Ok(IpAddr::V6(a)) => Ok(a),
-        _ => Err(CliError::input(format!("{what} {s:?} is not an IPv6 address"))),
+        _ => Err(CliError::input(format!("{what} {:?} is not an IPv6 address", excerpt(s.as_bytes(), EXCERPT_CHARS)))),
     }
 }
 
@@ -177,7 +184,7 @@ fn json_err(e: serde_json::Error) -> CliError {
 }
 
 /// Writes `text` and a newline to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> Result<ExitCode, CliError> {
+pub(crate) fn emit(text: &str) -> Result<ExitCode, CliError> {
     let mut out = std::io::stdout().lock();
     match writeln!(out, "{text}").and_then(|()| out.flush()) {
         Ok(()) => Ok(ExitCode::SUCCESS),
@@ -189,16 +196,7 @@ fn emit(text: &str) -> Result<ExitCode, CliError> {
 pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
     let scope = if a.allow_non_global { Scope::AllowNonGlobal } else { Scope::GlobalOnly };
     if a.address == "-" {
-        if a.json {
-            return Err(CliError::input("--json is not available in batch mode (-)"));
-        }
-        let stdin = std::io::stdin().lock();
-        let stdout = std::io::stdout().lock();
-        return match batch(stdin, stdout, scope) {
-            Ok(_) => Ok(ExitCode::SUCCESS),
-            Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-            Err(e) => Err(lib_err(e)),
-        };
+        return run_6to4_batch(scope, a.json);
     }
     let v4 = parse_v4(&a.address, "address")?;
     let s = six_to_four(v4, scope).map_err(lib_err)?;
@@ -206,6 +204,53 @@ pub(crate) fn run_6to4(a: SixToFourArgs) -> Result<ExitCode, CliError> {
         emit(&serde_json::to_string_pretty(&s).map_err(json_err)?)
     } else {
         emit(&s.to_string())
+    }
+}
+
+/// One JSON Lines record of batch mode: the input line number and the 6to4 facts.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    line: u64,
+    #[serde(flatten)]
+    facts: &'a sixgate_6to4::SixToFour,
+}
+
+/// `sixgate 6to4 -`: one prefix (or, with `--json`, one JSON object) per good line on
+/// stdout, one message per bad line on stderr, and exit status 2 when some line failed.
+fn run_6to4_batch(scope: Scope, json: bool) -> Result<ExitCode, CliError> {
+    let stdin = std::io::stdin().lock();
+    let mut non_global = false;
+    let on_error = |e: Error| {
+        non_global |= matches!(&e, Error::Line { source, .. } if matches!(**source, Error::NotGlobal { .. }));
+        log!("sixgate: {e}");
+        Ok(())
+    };
+    let r = if json {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let r = batch_for_each(
+            stdin,
+            scope,
+            |line, v4| {
+                // The scope was checked by the batch reader.
+                let facts = six_to_four(v4, Scope::AllowNonGlobal).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut out, &JsonLine { line, facts: &facts }).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")
+            },
+            on_error,
+        );
+        r.and_then(|s| out.flush().map(|()| s).map_err(Error::from))
+    } else {
+        batch_report(stdin, std::io::stdout().lock(), scope, on_error)
+    };
+    match r {
+        Ok(s) if s.failed > 0 => {
+            let hint = if non_global { format!("; {LAB_HINT}") } else { String::new() };
+            log!("sixgate: {} of {} address line(s) refused{hint}", s.failed, s.failed + s.converted);
+            Ok(ExitCode::from(2))
+        }
+        Ok(_) => Ok(ExitCode::SUCCESS),
+        Err(Error::Io(e)) if e.kind() == ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(lib_err(e)),
     }
 }
 

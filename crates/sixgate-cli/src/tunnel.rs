@@ -36,6 +36,7 @@ use sixgate_io::signals::Signals;
 use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
 
 use crate::daemon::log;
+use crate::error::Needs;
 use crate::CliError;
 
 /// `sixgate tunnel` subcommands.
@@ -145,7 +146,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
     if let Some(path) = &a.config {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| CliError::input(format!("cannot read {name}: {e}")))?;
-        let f: FileConfig = toml::from_str(&text).map_err(|e| CliError::input(format!("{name}: {e}")))?;
+        let f: FileConfig = toml::from_str(&text).map_err(|e| crate::nat64_config::toml_error(&text, &name, &e))?;
         a.tun = a.tun.or(f.tun);
         a.local = a.local.or(f.local);
         a.remote = a.remote.or(f.remote);
@@ -273,14 +274,15 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let mut devs = TunDevice::open(
         &TunOptions::new(r.tun.clone()).mtu(r.cfg.tunnel_mtu()).ipv6(r.cfg.address, r.prefix_len).offload(r.offload),
     )
-    .map_err(|e| CliError::failure(format!("{e}")))?;
+    .map_err(|e| CliError::os("cannot open the tunnel's device", &e, Needs::Tun))?;
     // A queue of an Ethernet device's default length between the kernel and this process,
     // so a few milliseconds without the CPU do not drop packets (the TUN default is 500).
     if let Err(e) = devs[0].set_tx_queue_len(1000) {
         log!("sixgate: warning: cannot set the TUN queue length: {e}");
     }
-    let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(|e| CliError::failure(format!("{e}")))?;
-    let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(|e| CliError::failure(format!("{e}")))?) } else { None };
+    let raw_err = |e: std::io::Error| CliError::os("cannot open the tunnel's socket", &e, Needs::RawSocket);
+    let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(raw_err)?;
+    let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(raw_err)?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
     let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
     log!("sixgate: tunnel up: {}", describe(&r));

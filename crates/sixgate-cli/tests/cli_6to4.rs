@@ -108,12 +108,49 @@ fn batch_mode() {
 
     let o = sixgate_stdin(&["6to4", "-"], b"8.8.8.8\n10.0.0.1\n1.1.1.1\n");
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stdout(&o), "2002:808:808::/48\n");
+    assert_eq!(stdout(&o), "2002:808:808::/48\n2002:101:101::/48\n");
     let err = stderr(&o);
     assert!(err.contains("line 2") && err.contains("10.0.0.1") && err.contains("RFC 1918"), "{err}");
 
     let o = sixgate_stdin(&["6to4", "--allow-non-global", "-"], b"10.0.0.1\n");
     assert_eq!(stdout(&o), "2002:a00:1::/48\n");
+}
+
+/// Batch mode goes on past bad lines (each reported with its number, the value cut short and
+/// escaped), skips comments and blank lines, and says in its exit status that some failed.
+#[test]
+fn batch_mode_reports_every_bad_line_and_goes_on() {
+    let mut input = b"# resolvers\n8.8.8.8\n\n10.1.1.1\n".to_vec();
+    input.extend(std::iter::repeat_n(0x1bu8, 5000));
+    input.extend_from_slice(b"\xff\n1.1.1.1   # cloudflare\n");
+    let o = sixgate_stdin(&["6to4", "-"], &input);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "2002:808:808::/48\n2002:101:101::/48\n");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(lines[0].contains("line 4: 10.1.1.1 is private-use"), "{err}");
+    assert!(lines[1].contains("line 5: \"\\u{1b}\\u{1b}") && lines[1].contains("…\" is not an IPv4 address"), "{err}");
+    assert!(lines[1].len() < 500 && !lines[1].contains('\u{1b}'), "not cut or not escaped: {err:?}");
+    assert!(lines[2].contains("2 of 4") && lines[2].contains("--allow-non-global"), "{err}");
+    // All good: exit 0, nothing on stderr.
+    let o = sixgate_stdin(&["6to4", "-"], b"# only a comment\n\n8.8.8.8 # trailing\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "2002:808:808::/48\n");
+    assert!(o.stderr.is_empty());
+}
+
+/// `--json` in batch mode writes JSON Lines: one object per good line, with its line number.
+#[test]
+fn batch_mode_json_lines() {
+    let o = sixgate_stdin(&["6to4", "--json", "-"], b"8.8.8.8\nnope\n1.1.1.1\n");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let objs: Vec<serde_json::Value> =
+        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(objs.len(), 2);
+    assert_eq!((objs[0]["line"].as_u64(), objs[0]["prefix"].as_str()), (Some(1), Some("2002:808:808::/48")));
+    assert_eq!((objs[1]["line"].as_u64(), objs[1]["prefix"].as_str()), (Some(3), Some("2002:101:101::/48")));
+    assert!(stderr(&o).contains("line 2: \"nope\" is not an IPv4 address"), "{}", stderr(&o));
 }
 
 #[test]
@@ -290,5 +327,17 @@ fn nftables_rules_pass_nft_check() {
             return;
         }
         assert!(check.status.success(), "nft -c refuses the rules for {name:?}: {err}\n{}", stdout(&o));
+    }
+}
+
+/// A long argument is cut in the message (the message is whole), control characters escaped.
+#[test]
+fn long_bad_argument_is_cut_in_the_message() {
+    let long = format!("{}\u{1b}[2J", "x".repeat(3000));
+    for args in [&["6to4", long.as_str()][..], &["addr", long.as_str()][..], &["fmt", long.as_str()][..]] {
+        let o = sixgate(args);
+        assert_refused(&o, &["…", "is not an"]);
+        let err = stderr(&o);
+        assert!(err.len() < 200 && !err.contains('\u{1b}'), "{args:?}: {err:?}");
     }
 }

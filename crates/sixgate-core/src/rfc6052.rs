@@ -31,7 +31,12 @@ pub enum Rfc6052Error {
     #[error("prefix length /{0} is not allowed by RFC 6052 §2.2 (use 32, 40, 48, 56, 64 or 96)")]
     BadLength(u8),
     /// The prefix has bits set beyond its length.
-    #[error("prefix {0} has host bits set")]
+    #[error(
+        "prefix {0} has bits set after its length /{len}: the /{len} prefix is {net}; write that, or give the \
+         length that keeps those bits (RFC 6052 §2.2: 32, 40, 48, 56, 64 or 96)",
+        len = .0.prefix_len(),
+        net = .0.trunc()
+    )]
     HostBits(Ipv6Net),
     /// The prefix itself sets bits 64–71, which RFC 6052 §2.2 reserves (the "u" octet).
     #[error("prefix {0} sets bits 64-71 (the u-octet), which RFC 6052 §2.2 requires to be zero")]

@@ -29,11 +29,12 @@ use ipnet::IpNet;
 #[non_exhaustive]
 pub enum TextError {
     /// Not an IPv4 or IPv6 address.
-    #[error("{0:?} is not an IPv4 or IPv6 address")]
+    #[error("{:?} is not an IPv4 or IPv6 address", shown(.0))]
     NotAnAddress(String),
     /// An IPv6 address with a port but no brackets.
     #[error(
-        "{input:?} is ambiguous: an IPv6 address with a port must be bracketed, as in {suggestion} (RFC 3986 §3.2.2)"
+        "{:?} is ambiguous: an IPv6 address with a port must be bracketed, as in {suggestion} (RFC 3986 §3.2.2)",
+        shown(.input)
     )]
     AmbiguousPort {
         /// The input.
@@ -42,17 +43,22 @@ pub enum TextError {
         suggestion: String,
     },
     /// A port that is not a number from 0 to 65535.
-    #[error("{0:?} has a bad port (expected a number from 0 to 65535)")]
+    #[error("{:?} has a bad port (expected a number from 0 to 65535)", shown(.0))]
     BadPort(String),
     /// A zone identifier that is empty, on an IPv4 address, or holds forbidden characters.
-    #[error("{0:?} has a bad zone identifier (RFC 6874)")]
+    #[error("{:?} has a bad zone identifier (RFC 6874)", shown(.0))]
     BadZone(String),
     /// Unbalanced or misplaced brackets.
-    #[error("{0:?} has unbalanced brackets")]
+    #[error("{:?} has unbalanced brackets", shown(.0))]
     Brackets(String),
     /// Not a prefix, or host bits set where the caller forbids them.
-    #[error("{0:?} is not a valid IP prefix (expected ADDRESS/LENGTH)")]
+    #[error("{:?} is not a valid IP prefix (expected ADDRESS/LENGTH)", shown(.0))]
     BadPrefix(String),
+}
+
+/// A refused value as messages show it ([`excerpt`]).
+fn shown(v: &str) -> String {
+    excerpt(v.as_bytes(), EXCERPT_CHARS)
 }
 
 /// An address with an optional zone identifier and an optional port.
@@ -211,6 +217,147 @@ pub fn canonical_v6(a: Ipv6Addr) -> String {
     a.to_string()
 }
 
+/// An address as people paste it: bare, with a zone, with a port, as a prefix, or inside a
+/// URL. What [`parse_literal`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Literal {
+    /// The address (for a prefix, the address part as written, host bits kept).
+    pub addr: IpAddr,
+    /// The IPv6 zone identifier, without the `%` (or `%25`).
+    pub zone: Option<String>,
+    /// The port, from `[v6]:port`, `v4:port` or a URL.
+    pub port: Option<u16>,
+    /// The prefix length, from `ADDRESS/LENGTH`.
+    pub prefix_len: Option<u8>,
+    /// The URL scheme, for a URL (`http`, `https`, …), lowercased.
+    pub scheme: Option<String>,
+}
+
+impl Literal {
+    /// The prefix, for `ADDRESS/LENGTH` input (host bits kept: see [`IpNet::trunc`]).
+    pub fn prefix(&self) -> Option<IpNet> {
+        self.prefix_len.and_then(|l| IpNet::new(self.addr, l).ok())
+    }
+}
+
+/// Parses every form [`parse_host_port`] and [`parse_prefix`] accept, and URLs:
+///
+/// * `2001:db8::1`, `fe80::1%eth0`, `[2001:db8::1]`, `192.0.2.1`;
+/// * `[2001:db8::1]:443`, `192.0.2.1:53` (RFC 3986 §3.2.2);
+/// * `2001:db8::/64`, `[2001:db8::]/64`, `192.0.2.0/24`;
+/// * `http://[2001:db8::1]:8080/path`, `https://user@192.0.2.1/`, `http://[fe80::1%25eth0]/`
+///   (RFC 3986 §3.2; in a URL an IPv6 address must be bracketed and a zone is written `%25`,
+///   RFC 6874 §2). A URL whose host is a name is refused: only literals are.
+///
+/// ```
+/// use sixgate_core::text::parse_literal;
+/// let l = parse_literal("http://[2001:db8::1]:8080/path").unwrap();
+/// assert_eq!((l.addr.to_string(), l.port, l.scheme.as_deref()), ("2001:db8::1".into(), Some(8080), Some("http")));
+/// assert_eq!(parse_literal("2001:db8::/64").unwrap().prefix_len, Some(64));
+/// assert_eq!(parse_literal("[2001:db8::1]:443").unwrap().port, Some(443));
+/// ```
+pub fn parse_literal(s: &str) -> Result<Literal, TextError> {
+    let t = s.trim();
+    if let Some((scheme, rest)) = t.split_once("://") {
+        let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if !scheme_ok {
+            return Err(TextError::NotAnAddress(s.to_owned()));
+        }
+        // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'.
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let bracketed = host_port.starts_with('[');
+        let hp = parse_host_port(host_port).map_err(|e| match e {
+            TextError::AmbiguousPort { .. } => TextError::Brackets(s.to_owned()),
+            TextError::NotAnAddress(_) => TextError::NotAnAddress(s.to_owned()),
+            e => e,
+        })?;
+        if hp.addr.is_ipv6() && !bracketed {
+            // RFC 3986 §3.2.2: an IPv6 literal in a URI is always bracketed.
+            return Err(TextError::Brackets(s.to_owned()));
+        }
+        return Ok(Literal {
+            addr: hp.addr,
+            zone: hp.zone,
+            port: hp.port,
+            prefix_len: None,
+            scheme: Some(scheme.to_ascii_lowercase()),
+        });
+    }
+    if t.contains('/') {
+        let n = parse_prefix(t)?;
+        return Ok(Literal { addr: n.addr(), zone: None, port: None, prefix_len: Some(n.prefix_len()), scheme: None });
+    }
+    let hp = parse_host_port(t)?;
+    Ok(Literal { addr: hp.addr, zone: hp.zone, port: hp.port, prefix_len: None, scheme: None })
+}
+
+/// The address with its zone, bracketed if it is IPv6: `[2001:db8::1]`, `[fe80::1%eth0]`,
+/// `192.0.2.1` (the form before `:port`, RFC 3986 §3.2.2, and what Postfix's `mynetworks`
+/// wants).
+pub fn bracketed(addr: IpAddr, zone: Option<&str>) -> String {
+    match addr {
+        IpAddr::V6(a) => match zone {
+            Some(z) => format!("[{a}%{z}]"),
+            None => format!("[{a}]"),
+        },
+        IpAddr::V4(a) => a.to_string(),
+    }
+}
+
+/// The host part of a URI: `[2001:db8::1]`, `192.0.2.1`, and a zone as `%25` followed by
+/// the zone with every character outside RFC 3986's "unreserved" set percent-encoded
+/// (RFC 6874 §2: `[fe80::1%25eth0]`).
+pub fn uri_host(addr: IpAddr, zone: Option<&str>) -> String {
+    match (addr, zone) {
+        (IpAddr::V6(a), Some(z)) => {
+            let mut enc = String::with_capacity(z.len());
+            for b in z.bytes() {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    enc.push(char::from(b));
+                } else {
+                    enc.push_str(&format!("%{b:02X}"));
+                }
+            }
+            format!("[{a}%25{enc}]")
+        }
+        (a, _) => bracketed(a, None),
+    }
+}
+
+/// The fully expanded text of an IPv6 address: eight groups of four lowercase hex digits
+/// (`2001:0db8:0000:0000:0000:0000:0000:0001`), the form some tools and `ip6.arpa.` readers
+/// want; RFC 5952 text ([`canonical_v6`]) is for everything else.
+pub fn expanded_v6(a: Ipv6Addr) -> String {
+    let g = a.segments();
+    format!("{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}:{:04x}", g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7])
+}
+
+/// How many characters of a refused value a message shows (see [`excerpt`]).
+pub const EXCERPT_CHARS: usize = 60;
+
+/// A value as a message shows it: at most `max` characters of it, cut at a character
+/// boundary and ended with `…` when longer, bytes that are not UTF-8 as U+FFFD. The caller
+/// prints it with `{:?}`, which escapes control characters, so a message stays one line of
+/// printable text whatever the input (a long line of binary data, a terminal escape).
+///
+/// Only the value is cut, never the message around it.
+///
+/// ```
+/// use sixgate_core::text::excerpt;
+/// assert_eq!(excerpt(b"8.8.8.8", 60), "8.8.8.8");
+/// assert_eq!(excerpt(b"abcdef", 3), "abc…");
+/// assert_eq!(format!("{:?}", excerpt(b"\x1b[2J\xff", 60)), "\"\\u{1b}[2J\u{fffd}\"");
+/// ```
+pub fn excerpt(value: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(value);
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.into_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +419,42 @@ mod tests {
         assert!(matches!(parse_prefix("2001:db8::/129"), Err(TextError::BadPrefix(_))));
         assert!(matches!(parse_prefix_strict("2001:db8::1/32"), Err(TextError::BadPrefix(_))));
         assert_eq!(parse_prefix("[2001:db8::]/32").unwrap().to_string(), "2001:db8::/32");
+        // A long value is cut in the message (never the message), control characters escaped.
+        let long = format!("{}\u{1b}", "x".repeat(5000));
+        let m = parse_literal(&long).unwrap_err().to_string();
+        assert!(m.len() < 200 && m.ends_with("…\" is not an IPv4 or IPv6 address"), "{m}");
+    }
+
+    #[test]
+    fn literal_forms() {
+        let l = |s: &str| parse_literal(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(l("[2001:db8::1]:443").port, Some(443));
+        assert_eq!(l("2001:db8::/64").prefix().unwrap().to_string(), "2001:db8::/64");
+        assert_eq!(l("[2001:db8::]/48").prefix_len, Some(48));
+        assert_eq!(l("192.0.2.0/24").prefix_len, Some(24));
+        assert_eq!(l("fe80::1%eth0").zone.as_deref(), Some("eth0"));
+        let u = l("http://[2001:db8::1]:8080/path?q#f");
+        assert_eq!((u.addr.to_string(), u.port, u.scheme.as_deref()), ("2001:db8::1".into(), Some(8080), Some("http")));
+        let u = l("HTTPS://user:pw@192.0.2.1/");
+        assert_eq!((u.addr.to_string(), u.port, u.scheme.as_deref()), ("192.0.2.1".into(), None, Some("https")));
+        assert_eq!(l("http://[fe80::1%25eth0]/").zone.as_deref(), Some("eth0"));
+        // RFC 3986 §3.2.2: no unbracketed IPv6 in a URL; names are not literals.
+        assert!(matches!(parse_literal("http://2001:db8::1/"), Err(TextError::Brackets(_))));
+        assert!(matches!(parse_literal("http://example.net/"), Err(TextError::NotAnAddress(_))));
+        assert!(matches!(parse_literal("1ttp://[::1]/"), Err(TextError::NotAnAddress(_))));
+        assert!(matches!(parse_literal("2001:db8::1:80"), Err(TextError::AmbiguousPort { .. })));
+    }
+
+    #[test]
+    fn output_forms() {
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(bracketed(a, None), "[2001:db8::1]");
+        assert_eq!(bracketed("192.0.2.1".parse().unwrap(), None), "192.0.2.1");
+        // RFC 6874 §2: "%25" and percent-encoded zone characters outside "unreserved".
+        let ll: IpAddr = "fe80::1".parse().unwrap();
+        assert_eq!(uri_host(ll, Some("eth0")), "[fe80::1%25eth0]");
+        assert_eq!(uri_host(ll, Some("en1:2")), "[fe80::1%25en1%3A2]");
+        assert_eq!(expanded_v6("2001:db8::1".parse().unwrap()), "2001:0db8:0000:0000:0000:0000:0000:0001");
     }
 
     proptest! {
@@ -299,6 +482,16 @@ mod tests {
             let _ = parse_host_port(&s);
             let _ = parse_addr(&s);
             let _ = parse_prefix(&s);
+            let _ = parse_literal(&s);
+        }
+
+        /// Every URL host form printed by [`uri_host`] parses back to the same address and zone.
+        #[test]
+        fn uri_host_roundtrip(a in any::<[u8;16]>(), zone in proptest::option::of("[a-z][a-z0-9]{0,8}"), port in any::<u16>()) {
+            let addr = IpAddr::V6(Ipv6Addr::from(a));
+            let url = format!("http://{}:{port}/", uri_host(addr, zone.as_deref()));
+            let l = parse_literal(&url).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!((l.addr, l.zone, l.port), (addr, zone, Some(port)));
         }
     }
 }

@@ -75,6 +75,16 @@ pub enum RdnsError {
     /// A malformed address range.
     #[error("{0:?} is not a valid address range (expected PREFIX or FIRST-LAST of one family)")]
     BadRange(String),
+    /// A range `FIRST-LAST` whose first address is after its last.
+    #[error("range {range:?} is reversed: the first address {first} is after the last {last} (first > last); write {last}-{first}")]
+    ReversedRange {
+        /// The input.
+        range: String,
+        /// Its first address.
+        first: IpAddr,
+        /// Its last address.
+        last: IpAddr,
+    },
     /// A range larger than the caller's limit.
     #[error("range {range} holds {count} addresses, more than the limit of {limit}")]
     RangeTooLarge {

@@ -4,6 +4,12 @@
 //! kept but not used for PTR records (one address, one PTR: RFC 1912 §2.1 advises against
 //! several).
 //!
+//! **Which names are fully qualified.** A hosts file is not master-file syntax: nobody writes
+//! the trailing dot of RFC 1034 §3.1 there, and hosts(5) wants the canonical name to be the
+//! fully qualified one. So a name that contains a dot (`hyosine.example.net`) is taken as fully
+//! qualified, as the resolver does with its default `ndots:1`, and only a single-label name
+//! (`hyosine`) is qualified with the domain ([`hosts_name`]). A trailing dot is accepted too.
+//!
 //! ```
 //! use sixgate_rdns::hosts::parse_hosts;
 //! let (entries, problems) = parse_hosts("# lab\n2001:db8::1 www.example.net. www\n\nbogus\n");
@@ -15,6 +21,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use crate::error::RdnsError;
+use crate::hostname::{check_absolute, qualify};
 use crate::zone::{DiagKind, Diagnostic};
 
 /// One parsed hosts line.
@@ -72,11 +80,30 @@ pub fn parse_hosts(text: &str) -> (Vec<HostsEntry>, Vec<Diagnostic>) {
     (entries, problems)
 }
 
-/// Cuts very long input in messages.
-pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() > 80 {
-        format!("{}…", s.chars().take(80).collect::<String>())
-    } else {
-        s.to_owned()
+/// The absolute name a hosts-file name stands for (see the module notes): a name containing a
+/// dot is fully qualified, a single label is qualified with `domain` (or refused without one).
+///
+/// ```
+/// use sixgate_rdns::hosts::hosts_name;
+/// assert_eq!(hosts_name("hyosine", Some("example.net")).unwrap(), "hyosine.example.net.");
+/// assert_eq!(hosts_name("hyosine.example.net", Some("example.net")).unwrap(), "hyosine.example.net.");
+/// assert_eq!(hosts_name("www.lab.example.org", Some("example.net")).unwrap(), "www.lab.example.org.");
+/// assert!(hosts_name("hyosine", None).is_err());
+/// ```
+pub fn hosts_name(name: &str, domain: Option<&str>) -> Result<String, RdnsError> {
+    if name.contains('.') && !name.ends_with('.') {
+        let full = format!("{name}.");
+        check_absolute(&full).map_err(|e| match e {
+            // Name the value as written.
+            RdnsError::BadHostname { reason, .. } => RdnsError::BadHostname { name: name.to_owned(), reason },
+            e => e,
+        })?;
+        return Ok(full);
     }
+    qualify(name, domain)
+}
+
+/// Cuts a value in messages (only the value: the message around it stays whole).
+pub(crate) fn shorten(s: &str) -> String {
+    sixgate_core::text::excerpt(s.as_bytes(), sixgate_core::text::EXCERPT_CHARS)
 }

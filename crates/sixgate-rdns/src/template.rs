@@ -267,6 +267,9 @@ impl AddrRange {
         let (a, b) = t.split_once('-').ok_or_else(bad)?;
         let a: IpAddr = a.trim().parse().map_err(|_| bad())?;
         let b: IpAddr = b.trim().parse().map_err(|_| bad())?;
+        if a.is_ipv4() == b.is_ipv4() && a > b {
+            return Err(RdnsError::ReversedRange { range: s.to_owned(), first: a, last: b });
+        }
         Self::new(a, b).ok_or_else(bad)
     }
 

@@ -41,7 +41,7 @@ use hickory_proto::serialize::txt::Parser;
 
 use crate::error::RdnsError;
 use crate::hostname::{check_absolute, qualify};
-use crate::hosts::{parse_hosts, shorten};
+use crate::hosts::{hosts_name, parse_hosts, shorten};
 use crate::plan::{canonical_key, Zone};
 use crate::template::{AddrRange, Template};
 
@@ -62,6 +62,9 @@ pub enum DiagKind {
 /// A problem found in the input, with its line when the source has lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The input file, when the source was given a name ([`PtrSet::add_hosts_from`],
+    /// [`PtrSet::add_forward_zone_from`]).
+    pub file: Option<String>,
     /// 1-based line number (`None` for a forward zone, whose parser does not keep lines: the
     /// message names the record instead).
     pub line: Option<usize>,
@@ -73,15 +76,17 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub(crate) fn new(line: Option<usize>, kind: DiagKind, message: String) -> Self {
-        Self { line, kind, message }
+        Self { file: None, line, kind, message }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: {}", self.message),
-            None => f.write_str(&self.message),
+        match (&self.file, self.line) {
+            (Some(file), Some(l)) => write!(f, "{file}:{l}: {}", self.message),
+            (Some(file), None) => write!(f, "{file}: {}", self.message),
+            (None, Some(l)) => write!(f, "line {l}: {}", self.message),
+            (None, None) => f.write_str(&self.message),
         }
     }
 }
@@ -188,6 +193,80 @@ pub fn default_serial(now: SystemTime) -> u32 {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     u32::try_from(y * 1_000_000 + m * 10_000 + d * 100).unwrap_or(u32::MAX)
+}
+
+/// RFC 1982 §3.2 serial number comparison (SERIAL_BITS 32): whether `a` is after `b`. Two
+/// serials exactly 2^31 apart are not comparable (neither is after the other).
+///
+/// ```
+/// use sixgate_rdns::zone::serial_gt;
+/// assert!(serial_gt(2, 1));
+/// assert!(serial_gt(0, u32::MAX)); // wraps around
+/// assert!(!serial_gt(1, 1));
+/// assert!(!serial_gt(1 << 31, 0) && !serial_gt(0, 1 << 31));
+/// ```
+pub fn serial_gt(a: u32, b: u32) -> bool {
+    // i1 > i2 and i1 - i2 < 2^31, or i1 < i2 and i2 - i1 > 2^31: both are "a - b (mod 2^32)
+    // is in 1..2^31".
+    matches!(a.wrapping_sub(b), 1..=0x7fff_ffff)
+}
+
+/// Whether `serial` reads as a YYYYMMDDnn date serial (RFC 1912 §2.2) of a plausible date.
+pub fn is_date_serial(serial: u32) -> bool {
+    let (y, m, d) = (serial / 1_000_000, serial / 10_000 % 100, serial / 100 % 100);
+    (1970..=4294).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
+}
+
+/// The serial to write in place of `previous`, the serial of the zone being replaced, so that
+/// secondaries see a newer zone (RFC 1982 §3.2; RFC 1996 and RFC 5936 transfer only when the
+/// serial grows):
+///
+/// * a date serial (YYYYMMDDnn) stays one: today's `YYYYMMDD00` if that is later, else
+///   `previous + 1` (the next change of the same day; after `nn` = 99 it runs into the
+///   next day's numbers, which is still later);
+/// * any other serial is a counter: `previous + 1` in RFC 1982 §3.1 arithmetic (wrapping).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use sixgate_rdns::zone::next_serial;
+/// let day = UNIX_EPOCH + Duration::from_secs(1_700_000_000); // 2023-11-14
+/// assert_eq!(next_serial(2023111400, day), 2023111401);
+/// assert_eq!(next_serial(2023111307, day), 2023111400);
+/// assert_eq!(next_serial(2023111505, day), 2023111506); // a serial from the future still grows
+/// assert_eq!(next_serial(41, day), 42);
+/// assert_eq!(next_serial(u32::MAX, day), 0);
+/// ```
+pub fn next_serial(previous: u32, now: SystemTime) -> u32 {
+    let today = default_serial(now);
+    if is_date_serial(previous) && serial_gt(today, previous) {
+        return today;
+    }
+    previous.wrapping_add(1)
+}
+
+/// The SOA serial of zone text (an existing zone file about to be replaced), parsed with
+/// hickory-proto; `origin` is used for relative names before any `$ORIGIN`. `Ok(None)` when
+/// the text has no SOA record.
+pub fn read_serial(text: &str, origin: &str) -> Result<Option<u32>, RdnsError> {
+    if text.lines().any(|l| l.trim_start().get(..8).is_some_and(|d| d.eq_ignore_ascii_case("$INCLUDE"))) {
+        return Err(RdnsError::ForwardZone("$INCLUDE is not supported".into()));
+    }
+    // RFC 2317 child zones have a '/' in their labels (`128/25.2.0.192.in-addr.arpa.`), which
+    // master files allow and hickory-proto's names do not; no other master-file syntax uses
+    // '/', and the serial does not depend on names, so it is read with '-' in its place.
+    let text = text.replace('/', "-");
+    let origin = origin.replace('/', "-");
+    let origin = Name::from_ascii(&origin).map_err(|e| RdnsError::ForwardZone(format!("origin {origin:?}: {e}")))?;
+    let (_, records) =
+        Parser::new(&text, None, Some(origin)).parse().map_err(|e| RdnsError::ForwardZone(e.to_string()))?;
+    Ok(records
+        .values()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .flat_map(|r| r.records_without_rrsigs())
+        .find_map(|r| match &r.data {
+            RData::SOA(soa) => Some(soa.serial),
+            _ => None,
+        }))
 }
 
 const FLUSH_AT: usize = 1 << 16;
@@ -318,6 +397,8 @@ struct Entry {
     key: u128,
     addr: IpAddr,
     name: String,
+    /// Index into `PtrSet::files`.
+    file: Option<usize>,
     line: Option<usize>,
     what: String,
 }
@@ -329,37 +410,95 @@ pub struct PtrSet {
     domain: Option<String>,
     entries: Vec<Entry>,
     problems: Vec<Diagnostic>,
+    /// Names of the sources added with a name, in order.
+    files: Vec<String>,
+    /// The source being added.
+    current: Option<usize>,
 }
 
 impl PtrSet {
     /// An empty set for `zone`; `domain` qualifies relative names.
     pub fn new(zone: Zone, domain: Option<String>) -> Self {
-        Self { zone, domain, entries: Vec::new(), problems: Vec::new() }
+        Self { zone, domain, entries: Vec::new(), problems: Vec::new(), files: Vec::new(), current: None }
     }
 
-    /// Adds one record; `line` locates it for messages, `what` describes it when there is no line.
+    /// Records a problem of the source being added.
+    fn problem(&mut self, mut d: Diagnostic) {
+        d.file = self.current.map(|i| self.files[i].clone());
+        self.problems.push(d);
+    }
+
+    /// `file:line` (or `line N`) of an entry, for the duplicate message.
+    fn place(&self, file: Option<usize>, line: Option<usize>) -> Option<String> {
+        match (file.map(|i| &self.files[i]), line) {
+            (Some(f), Some(l)) => Some(format!("{f}:{l}")),
+            (None, Some(l)) => Some(format!("line {l}")),
+            (Some(f), None) => Some(f.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// Runs `f` with problems and records attributed to `file`.
+    fn with_file<T>(&mut self, file: &str, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.files.push(file.to_owned());
+        self.current = Some(self.files.len() - 1);
+        let r = f(self);
+        self.current = None;
+        r
+    }
+
+    /// Adds one record; `line` locates it for messages, `what` describes it when there is no
+    /// line. A name without a trailing dot is qualified with the domain (master-file rules,
+    /// RFC 1034 §3.1).
     pub fn add(&mut self, addr: IpAddr, name: &str, line: Option<usize>, what: &str) {
+        self.add_named(addr, qualify(name, self.domain.as_deref()), line, what);
+    }
+
+    fn add_named(&mut self, addr: IpAddr, name: Result<String, RdnsError>, line: Option<usize>, what: &str) {
         let at = |m: String| if line.is_some() { m } else { format!("{what}: {m}") };
         if !self.zone.contains(addr) {
             let m = at(format!("{addr} is outside zone {} ({})", self.zone.origin(), self.zone.net()));
-            self.problems.push(Diagnostic::new(line, DiagKind::OutsideZone, m));
+            self.problem(Diagnostic::new(line, DiagKind::OutsideZone, m));
             return;
         }
-        match qualify(name, self.domain.as_deref()) {
+        match name {
             Ok(name) => {
-                self.entries.push(Entry { key: canonical_key(addr), addr, name, line, what: what.to_owned() });
+                let e = Entry { key: canonical_key(addr), addr, name, file: self.current, line, what: what.to_owned() };
+                self.entries.push(e);
             }
-            Err(e) => self.problems.push(Diagnostic::new(line, DiagKind::BadName, at(shorten(&e.to_string())))),
+            Err(e) => {
+                // Cut the value, never the message.
+                let e = match e {
+                    RdnsError::BadHostname { name, reason } => RdnsError::BadHostname { name: shorten(&name), reason },
+                    RdnsError::RelativeName(name) => RdnsError::RelativeName(shorten(&name)),
+                    e => e,
+                };
+                self.problem(Diagnostic::new(line, DiagKind::BadName, at(e.to_string())));
+            }
         }
     }
 
-    /// Adds the records of a hosts file (see [`crate::hosts`]).
+    /// Adds the records of a hosts file (see [`crate::hosts`]: a name with a dot is taken as
+    /// fully qualified, a single label is qualified with the domain).
     pub fn add_hosts(&mut self, text: &str) {
         let (entries, problems) = parse_hosts(text);
-        self.problems.extend(problems);
-        for e in entries {
-            self.add(e.addr, &e.name, Some(e.line), "");
+        for p in problems {
+            self.problem(p);
         }
+        for e in entries {
+            let name = hosts_name(&e.name, self.domain.as_deref());
+            self.add_named(e.addr, name, Some(e.line), "");
+        }
+    }
+
+    /// [`PtrSet::add_hosts`] for the file named `file`: its problems say `file:line`.
+    pub fn add_hosts_from(&mut self, file: &str, text: &str) {
+        self.with_file(file, |s| s.add_hosts(text));
+    }
+
+    /// [`PtrSet::add_forward_zone`] for the file named `file`: its problems name it.
+    pub fn add_forward_zone_from(&mut self, file: &str, text: &str, origin: Option<&str>) -> Result<(), RdnsError> {
+        self.with_file(file, |s| s.add_forward_zone(text, origin))
     }
 
     /// Adds a PTR for every A and AAAA record of a forward zone file, parsed by hickory-proto
@@ -378,7 +517,7 @@ impl PtrSet {
             None => None,
         };
         let (_, records) =
-            Parser::new(text, None, origin).parse().map_err(|e| RdnsError::ForwardZone(shorten(&e.to_string())))?;
+            Parser::new(text, None, origin).parse().map_err(|e| RdnsError::ForwardZone(e.to_string()))?;
         for rrset in records.values() {
             if !matches!(rrset.record_type(), RecordType::A | RecordType::AAAA) {
                 continue;
@@ -392,11 +531,7 @@ impl PtrSet {
                 let owner = r.name.to_ascii();
                 let what = format!("record {owner} {t} {addr}");
                 if !owner.ends_with('.') {
-                    self.problems.push(Diagnostic::new(
-                        None,
-                        DiagKind::BadName,
-                        format!("{what}: name is not absolute"),
-                    ));
+                    self.problem(Diagnostic::new(None, DiagKind::BadName, format!("{what}: name is not absolute")));
                     continue;
                 }
                 self.add(addr, &owner, None, &what);
@@ -416,25 +551,30 @@ impl PtrSet {
     /// back ordered by line.
     pub fn finish(mut self) -> (Vec<Ptr>, Vec<Diagnostic>) {
         // Stable: among equal addresses the input order is kept.
-        self.entries.sort_by_key(|e| e.key);
-        let mut out: Vec<Ptr> = Vec::with_capacity(self.entries.len());
-        let mut first: Option<(u128, Option<usize>)> = None;
-        for e in self.entries {
-            if let (Some(last), Some((key, first_line))) = (out.last(), first) {
+        let mut entries = std::mem::take(&mut self.entries);
+        entries.sort_by_key(|e| e.key);
+        let mut out: Vec<Ptr> = Vec::with_capacity(entries.len());
+        let mut first: Option<(u128, Option<usize>, Option<usize>)> = None;
+        for e in entries {
+            if let (Some(last), Some((key, first_file, first_line))) = (out.last(), first) {
                 if key == e.key {
                     if !last.name.eq_ignore_ascii_case(&e.name) {
-                        let at = first_line.map(|l| format!(" (line {l})")).unwrap_or_default();
+                        let at = self.place(first_file, first_line).map(|p| format!(" ({p})")).unwrap_or_default();
                         let m = format!("{} already has name {}{at}; {} ignored", e.addr, last.name, e.name);
                         let m = if e.line.is_some() { m } else { format!("{}: {m}", e.what) };
-                        self.problems.push(Diagnostic::new(e.line, DiagKind::Duplicate, m));
+                        let mut d = Diagnostic::new(e.line, DiagKind::Duplicate, m);
+                        d.file = e.file.map(|i| self.files[i].clone());
+                        self.problems.push(d);
                     }
                     continue;
                 }
             }
-            first = Some((e.key, e.line));
+            first = Some((e.key, e.file, e.line));
             out.push(Ptr { addr: e.addr, name: e.name });
         }
-        self.problems.sort_by_key(|d| d.line);
+        // By source (in the order added), then by line.
+        let files = &self.files;
+        self.problems.sort_by_key(|d| (d.file.as_ref().and_then(|f| files.iter().position(|x| x == f)), d.line));
         (out, self.problems)
     }
 }
@@ -459,6 +599,69 @@ mod tests {
         assert_eq!(at(0), 1970010100);
         assert_eq!(at(951_782_400), 2000022900); // 2000-02-29, a leap day
         assert_eq!(at(4_102_444_799), 2099123100);
+    }
+
+    /// RFC 1982 §3.2 and the worked cases of §5.
+    #[test]
+    fn serial_arithmetic() {
+        assert!(serial_gt(1, 0) && serial_gt(0x7fff_ffff, 0) && !serial_gt(0x8000_0000, 0));
+        assert!(serial_gt(0, 0xffff_ffff) && serial_gt(44, 0xffff_ff00));
+        assert!(!serial_gt(0, 1) && !serial_gt(5, 5));
+        let day = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000); // 2023-11-14
+        assert_eq!(next_serial(2023111499, day), 2023111500);
+        assert_eq!(next_serial(1, day), 2);
+        assert!(is_date_serial(2023111400) && !is_date_serial(42) && !is_date_serial(2023131400));
+        for prev in [0, 1, 2023111400, 2023111499, 2099123199, 0x7fff_ffff, u32::MAX, 3_000_000_000] {
+            assert!(serial_gt(next_serial(prev, day), prev), "{prev}");
+        }
+    }
+
+    #[test]
+    fn serial_of_written_zone() {
+        let mut w = ZoneWriter::new(zone("192.0.2.0/24"), &header(), Vec::new()).unwrap();
+        w.ptr("192.0.2.1".parse().unwrap(), "one.example.").unwrap();
+        let text = String::from_utf8(w.finish().unwrap().0).unwrap();
+        assert_eq!(read_serial(&text, "2.0.192.in-addr.arpa.").unwrap(), Some(2026010101));
+        // An RFC 2317 child zone: '/' in the origin and the owners' parent.
+        let child = zone("192.0.2.128/25");
+        let mut w = ZoneWriter::new(child, &header(), Vec::new()).unwrap();
+        w.ptr("192.0.2.129".parse().unwrap(), "one.example.").unwrap();
+        let text = String::from_utf8(w.finish().unwrap().0).unwrap();
+        assert!(text.contains("$ORIGIN 128/25.2.0.192.in-addr.arpa."), "{text}");
+        assert_eq!(read_serial(&text, &child.origin()).unwrap(), Some(2026010101));
+        let hand = "$TTL 1h\n@ IN SOA ns1.example. h.example. ( 7 1h 15m 1w 1h )\n@ IN NS ns1.example.\n";
+        assert_eq!(read_serial(hand, "2.0.192.in-addr.arpa.").unwrap(), Some(7));
+        assert_eq!(read_serial("", "2.0.192.in-addr.arpa.").unwrap(), None);
+        assert!(read_serial("@ IN SOA (((\n", "2.0.192.in-addr.arpa.").is_err());
+    }
+
+    #[test]
+    fn hosts_files_named_and_dotted_names_kept() {
+        let mut set = PtrSet::new(zone("2001:db8::/64"), Some("example.net".into()));
+        set.add_hosts_from("a.hosts", "2001:db8::1 hyosine.example.net\n2001:db8::2 two\n");
+        set.add_hosts_from("b.hosts", "\n2001:db8::1 other\n2001:db8::3 x_y\n");
+        let (ptrs, problems) = set.finish();
+        let names: Vec<&str> = ptrs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["hyosine.example.net.", "two.example.net."]);
+        let msgs: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            msgs[0].starts_with("b.hosts:2: 2001:db8::1 already has name hyosine.example.net. (a.hosts:1)"),
+            "{msgs:?}"
+        );
+        assert!(msgs[1].starts_with("b.hosts:3: \"x_y.example.net.\" is not a valid host name"), "{msgs:?}");
+    }
+
+    /// A long bad name is cut, never the message after it.
+    #[test]
+    fn long_values_cut_not_messages() {
+        let long = "a".repeat(300);
+        let mut set = PtrSet::new(zone("2001:db8::/64"), None);
+        set.add_hosts(&format!("2001:db8::1 {long}\n"));
+        let (_, problems) = set.finish();
+        let m = problems[0].to_string();
+        assert!(m.ends_with("is a relative name (no trailing dot) and no domain was given to qualify it"), "{m}");
+        assert!(m.len() < 200 && m.contains('…'), "{m}");
     }
 
     #[test]
