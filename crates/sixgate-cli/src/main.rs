@@ -13,6 +13,7 @@ mod nat64_config;
 mod rdns;
 mod sixto4;
 mod tunnel;
+mod tunnel_config;
 
 pub(crate) use error::CliError;
 
@@ -35,9 +36,10 @@ enum Cmd {
     SixRd(sixto4::SixRdArgs),
     /// Explain an IPv6 (or IPv4) address: class, and any IPv4 address it carries.
     Addr(sixto4::AddrArgs),
-    /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan).
+    /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan,
+    /// OpenWrt UCI) and its firewall (nftables, iptables).
     #[command(name = "tunnel-config", subcommand)]
-    TunnelConfig(sixto4::TunnelConfigCmd),
+    TunnelConfig(tunnel_config::TunnelConfigCmd),
     /// Reverse DNS: names, zone planning, zone files.
     #[command(subcommand)]
     Rdns(rdns::RdnsCmd),
@@ -57,7 +59,7 @@ fn main() -> ExitCode {
         Cmd::SixToFour(a) => sixto4::run_6to4(a),
         Cmd::SixRd(a) => sixto4::run_6rd(a),
         Cmd::Addr(a) => sixto4::run_addr(a),
-        Cmd::TunnelConfig(c) => sixto4::run_tunnel_config(c),
+        Cmd::TunnelConfig(c) => tunnel_config::run(c),
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
