@@ -113,6 +113,39 @@ fn a_truncated_capture_names_file_and_frame_and_keeps_what_was_read() {
     assert!(temp_files(dir.path()).is_empty(), "{:?}", temp_files(dir.path()));
 }
 
+/// A pcapng of `frames` (raw IP, one interface).
+fn pcapng(frames: &[Vec<u8>]) -> Vec<u8> {
+    fn block(t: u32, mut body: Vec<u8>) -> Vec<u8> {
+        body.resize(body.len().div_ceil(4) * 4, 0);
+        let len = (12 + body.len()) as u32;
+        [t.to_le_bytes().to_vec(), len.to_le_bytes().to_vec(), body, len.to_le_bytes().to_vec()].concat()
+    }
+    let shb = [0x1a2b_3c4du32.to_le_bytes().to_vec(), vec![1, 0, 0, 0], (-1i64).to_le_bytes().to_vec()].concat();
+    let idb = [101u16.to_le_bytes().to_vec(), vec![0, 0], 65535u32.to_le_bytes().to_vec()].concat();
+    let mut f = [block(0x0a0d_0d0a, shb), block(1, idb)].concat();
+    for p in frames {
+        let len = (p.len() as u32).to_le_bytes();
+        let head = [[0u8; 12].to_vec(), len.to_vec(), len.to_vec(), p.clone()].concat();
+        f.extend(block(6, head));
+    }
+    f
+}
+
+#[test]
+fn a_truncated_pcapng_is_named_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("cut.pcapng");
+    let mut bytes = pcapng(&[echo6(1), echo6(2), echo6(3)]);
+    bytes.truncate(bytes.len() - 7);
+    std::fs::write(&input, &bytes).unwrap();
+    let out = dir.path().join("out.pcap");
+    let o = translate(&["--in", input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cut.pcapng: frame 3") && err.contains("2 frames before it"), "{err}");
+    assert_eq!(packets(&out).len(), 2);
+}
+
 #[test]
 fn a_failed_run_leaves_the_old_output_and_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();

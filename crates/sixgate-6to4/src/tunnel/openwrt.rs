@@ -72,7 +72,8 @@ pub(super) fn uci(spec: &TunnelSpec, o: &mut String) {
             o,
             "\n# LAN side: netifd hands out /64s of the routed {} ({} first) to the interfaces\n\
              # that ask with ip6assign, and odhcpd announces them (SLAAC). Add to the existing section\n\
-             # config interface '{lan}' the line below (or run: uci set network.{lan}.ip6assign='64'):\n\
+             # config interface '{lan}' the line below, in place of OpenWrt's default '60', which a routed /64\n\
+             # cannot give (or run: uci set network.{lan}.ip6assign='64'):\n\
              #\toption ip6assign '64'",
             l.routed, l.subnet
         );
