@@ -577,7 +577,7 @@ fn firewall_filters_real_traffic(format: &str) {
         } else {
             // The chain ends with the DROP that counts what nothing above admitted.
             let chain = text.split("Chain ").find(|c| c.starts_with(rule))?;
-            let line = chain.lines().filter(|l| l.contains("DROP")).last()?;
+            let line = chain.lines().rfind(|l| l.contains("DROP"))?;
             line.split_whitespace().next()?.parse().ok()
         }
     };
