@@ -6,7 +6,8 @@
 //! * [`sixrd`]: 6rd delegated prefixes and their inverse (RFC 5969);
 //! * [`isatap`], [`teredo`]: the IPv4 addresses these carry (RFC 5214, RFC 4380);
 //! * [`explain`]: everything about one address, as `ipv6calc --showinfo` and more;
-//! * [`tunnel`]: ifupdown, iproute2, systemd-networkd, netplan and nftables configuration.
+//! * [`tunnel`]: ifupdown, iproute2, systemd-networkd, netplan and OpenWrt UCI configuration,
+//!   its nftables or iptables firewall, and the LAN side of a routed prefix (radvd).
 //!
 //! 6to4 is deprecated for new deployments (RFC 7526); see [`sixto4::DEPRECATION_NOTE`].
 //!

@@ -180,7 +180,7 @@ pub(crate) fn run(c: TunnelConfigCmd) -> Result<ExitCode, CliError> {
                 spec = spec.with_routed(routed, a.lan_if.as_deref(), sc).map_err(tunnel_err)?;
             }
             if let Some(id) = &a.tunnel_id {
-                spec = spec.with_broker(id, a.username.as_deref());
+                spec = spec.with_broker(id, a.username.as_deref()).map_err(tunnel_err)?;
             }
             (spec, a.common.format)
         }

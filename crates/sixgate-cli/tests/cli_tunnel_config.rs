@@ -299,6 +299,16 @@ fn uci_for_6in4_with_routed_prefix_and_6to4() {
 }
 
 #[test]
+fn broker_account_values_cannot_break_uci_quoting() {
+    for bad in ["12'3", "a b", "x\\y", ""] {
+        let o = sixgate(&[HE, &["--format", "uci", "--tunnel-id", bad]].concat());
+        assert_refused(&o, &["tunnel id", "printable"]);
+    }
+    let o = sixgate(&[HE, &["--format", "uci", "--tunnel-id", "1", "--username", "o'brien"]].concat());
+    assert_refused(&o, &["user name", "o'brien"]);
+}
+
+#[test]
 fn uci_syntax_check_catches_errors() {
     assert!(parse_uci("config interface 'a'\n\toption proto '6in4'\n").is_ok());
     for bad in ["option proto '6in4'\n", "config interface 'a-b'\n", "config interface 'a'\n\toption x y\n", "set x\n"]

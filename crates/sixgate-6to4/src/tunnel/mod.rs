@@ -418,10 +418,22 @@ impl TunnelSpec {
         Ok(self)
     }
 
-    /// Adds the broker account OpenWrt uses to tell the broker the current endpoint.
-    pub fn with_broker(mut self, tunnel_id: &str, username: Option<&str>) -> Self {
+    /// Adds the broker account OpenWrt uses to tell the broker the current endpoint. Each
+    /// value is 1 to 64 printable ASCII characters without quotes or backslashes (it is
+    /// written inside a quoted UCI value).
+    pub fn with_broker(mut self, tunnel_id: &str, username: Option<&str>) -> Result<Self, Error> {
+        for (what, v) in [("tunnel id", Some(tunnel_id)), ("user name", username)] {
+            let Some(v) = v else { continue };
+            let ok = (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic() && !b"'\"\\".contains(&b));
+            if !ok {
+                return Err(Error::TunnelAddresses(format!(
+                    "{what} {v:?}: expected 1 to 64 printable characters without quotes, backslashes or spaces, \
+                     as on the broker's tunnel details page"
+                )));
+            }
+        }
         self.broker = Some(Broker { tunnel_id: tunnel_id.to_owned(), username: username.map(str::to_owned) });
-        self
+        Ok(self)
     }
 
     /// The LAN interface for `format`: the one given, else `lan` (OpenWrt's logical LAN
