@@ -135,7 +135,7 @@ impl SitConfig {
             local,
             mode,
             address,
-            ttl: 64,
+            ttl: sixgate_core::router::DEFAULT_IPV4_TTL,
             copy_dscp: false,
             ecn: EcnMode::Normal,
             link_mtu: 1500,

@@ -106,6 +106,23 @@ pub enum Error {
     /// Tunnel endpoints or addresses that contradict each other.
     #[error("{0}")]
     TunnelAddresses(String),
+    /// A tunnel endpoint or address in a special-purpose block (checked against the IANA
+    /// registries by `sixgate_core::class`).
+    #[error("{what} {addr} is {class}: {rule}; {fix}")]
+    SpecialAddress {
+        /// Which address, e.g. "remote IPv4 address".
+        what: &'static str,
+        /// The address.
+        addr: std::net::IpAddr,
+        /// Its classification.
+        class: sixgate_core::class::Classification,
+        /// Why it cannot be used there.
+        rule: &'static str,
+        /// What to give instead.
+        fix: &'static str,
+        /// Whether allowing non-global addresses (a lab, a NAT) accepts it.
+        overridable: bool,
+    },
     /// A line of batch input that could not be converted.
     #[error("line {line}: {source}")]
     Line {

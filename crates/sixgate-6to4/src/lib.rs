@@ -7,7 +7,8 @@
 //! * [`sixrd`]: 6rd delegated prefixes and their inverse (RFC 5969);
 //! * [`isatap`], [`teredo`]: the IPv4 addresses these carry (RFC 5214, RFC 4380);
 //! * [`explain`]: everything about one address, as `ipv6calc --showinfo` and more;
-//! * [`tunnel`]: ifupdown, iproute2, systemd-networkd, netplan and nftables configuration.
+//! * [`tunnel`]: ifupdown, iproute2, systemd-networkd, netplan and OpenWrt UCI configuration,
+//!   its nftables or iptables firewall, and the LAN side of a routed prefix (radvd).
 //!
 //! 6to4 is deprecated for new deployments (RFC 7526); see [`DEPRECATION_NOTE`]: the anycast relays
 //! are gone and the return path is not under the site's control. It still matters for
@@ -38,5 +39,6 @@ pub mod tunnel;
 
 pub use error::Error;
 pub use sixto4::{
-    batch, batch_for_each, batch_report, parse_ipv4, push_prefix48, reverse_zone_48, six_to_four, BatchStats, Scope, SixToFour, DEPRECATION_NOTE,
+    batch, batch_for_each, batch_report, parse_ipv4, push_prefix48, reverse_zone_48, six_to_four, BatchStats, Scope,
+    SixToFour, DEPRECATION_NOTE,
 };

@@ -14,6 +14,7 @@ mod nat64_config;
 mod rdns;
 mod sixto4;
 mod tunnel;
+mod tunnel_config;
 
 pub(crate) use error::CliError;
 
@@ -39,9 +40,10 @@ enum Cmd {
     /// An address in the forms configurations need: [v6]:port, URL, nginx, HAProxy, munin,
     /// Postfix, RFC 5952, expanded, reverse name.
     Fmt(fmt::FmtArgs),
-    /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan).
+    /// Ready-to-paste tunnel configuration (ifupdown, iproute2, systemd-networkd, netplan,
+    /// OpenWrt UCI) and its firewall (nftables, iptables).
     #[command(name = "tunnel-config", subcommand)]
-    TunnelConfig(sixto4::TunnelConfigCmd),
+    TunnelConfig(tunnel_config::TunnelConfigCmd),
     /// Reverse DNS: names, zone planning, zone files.
     #[command(subcommand)]
     Rdns(rdns::RdnsCmd),
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         Cmd::SixRd(a) => sixto4::run_6rd(a),
         Cmd::Addr(a) => sixto4::run_addr(a),
         Cmd::Fmt(a) => fmt::run(a),
-        Cmd::TunnelConfig(c) => sixto4::run_tunnel_config(c),
+        Cmd::TunnelConfig(c) => tunnel_config::run(c),
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),

@@ -79,7 +79,11 @@ pub(crate) struct TranslateArgs {
     #[arg(long = "in", value_name = "IN.pcap", requires = "output")]
     input: Option<PathBuf>,
     /// Output capture (pcap, raw IP link type): translated packets and, unless
-    /// --replies is given, the ICMP replies the translator generated, in order.
+    /// --replies is given, the ICMP replies the translator generated, in order. Written to a
+    /// temporary file beside it and renamed over it at the end (a failed run leaves OUT as
+    /// it was); never the input file, by any name or link. A truncated or corrupt input
+    /// capture is translated up to the frame that cannot be read, which is named, and the
+    /// run exits with status 2.
     #[arg(long = "out", value_name = "OUT.pcap", requires = "input")]
     output: Option<PathBuf>,
     /// Write generated ICMP replies to this capture instead of OUT.
@@ -88,6 +92,10 @@ pub(crate) struct TranslateArgs {
     /// Standard input/output mode: read and write hexadecimal text instead of bytes.
     #[arg(long, conflicts_with = "input")]
     hex: bool,
+    /// With --in: print one line per frame: what became of it and, for a packet dropped or
+    /// answered with an ICMP error, the reason and the RFC section behind it.
+    #[arg(long, requires = "input")]
+    explain: bool,
 }
 
 pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
@@ -104,7 +112,7 @@ fn translate(mut a: TranslateArgs) -> Result<ExitCode, CliError> {
     let cfg = a.engine.to_config()?;
     let mut siit = Siit::new(cfg).map_err(CliError::input)?;
     match (&a.input, &a.output) {
-        (Some(i), Some(o)) => translate_pcap(&mut siit, i, o, a.replies.as_deref()),
+        (Some(i), Some(o)) => translate_pcap(&mut siit, i, o, a.replies.as_deref(), a.explain),
         _ => translate_stdin(&mut siit, a.hex),
     }
 }
@@ -132,7 +140,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
     })?;
     match verdict {
         Verdict::Drop(r) => {
-            log!("dropped: {}", r.name());
+            log!("dropped: {}", explain_reason(r));
             Ok(ExitCode::from(1))
         }
         Verdict::Forward(side) => {
@@ -208,6 +216,10 @@ struct Frames {
     inner: FramesInner,
     /// Link types of the pcapng interfaces seen so far, by interface id.
     links: Vec<DataLink>,
+    /// The file, for messages.
+    name: String,
+    /// Frames returned so far.
+    count: u64,
 }
 
 enum FramesInner {
@@ -228,18 +240,28 @@ impl Frames {
         } else {
             FramesInner::Pcap(PcapReader::new(r).map_err(|e| bad(&format!("not a pcap or pcapng file ({e})")))?)
         };
-        Ok(Self { inner, links: Vec::new() })
+        Ok(Self { inner, links: Vec::new(), name: path.display().to_string(), count: 0 })
     }
 
-    /// The next frame, copied into `into`; `Ok(None)` at the end.
-    fn next(&mut self, into: &mut Vec<u8>) -> Result<Option<(Duration, DataLink)>, CliError> {
-        let bad = |e: pcap_file::PcapError| CliError::input(format!("corrupt capture: {e}"));
+    /// The next frame, copied into `into`; `Ok(None)` at the end. An error names the file
+    /// and the frame that could not be read.
+    fn next(&mut self, into: &mut Vec<u8>) -> Result<Option<(Duration, DataLink)>, String> {
+        let r = self.read(into);
+        match r {
+            Ok(Some(_)) => self.count += 1,
+            Err(ref e) => return Err(format!("{}: frame {}: cannot be read ({e})", self.name, self.count + 1)),
+            Ok(None) => {}
+        }
+        r.map_err(|e| e.to_string())
+    }
+
+    fn read(&mut self, into: &mut Vec<u8>) -> Result<Option<(Duration, DataLink)>, pcap_file::PcapError> {
         match &mut self.inner {
             FramesInner::Pcap(r) => {
                 let link = r.header().datalink;
                 match r.next_packet() {
                     None => Ok(None),
-                    Some(Err(e)) => Err(bad(e)),
+                    Some(Err(e)) => Err(e),
                     Some(Ok(p)) => {
                         into.clear();
                         into.extend_from_slice(&p.data);
@@ -250,7 +272,7 @@ impl Frames {
             FramesInner::PcapNg(r) => loop {
                 match r.next_block() {
                     None => return Ok(None),
-                    Some(Err(e)) => return Err(bad(e)),
+                    Some(Err(e)) => return Err(e),
                     Some(Ok(Block::InterfaceDescription(i))) => self.links.push(i.linktype),
                     Some(Ok(Block::SectionHeader(_))) => self.links.clear(),
                     Some(Ok(Block::EnhancedPacket(p))) => {
@@ -272,39 +294,154 @@ impl Frames {
     }
 }
 
-fn raw_writer(path: &Path) -> Result<PcapWriter<BufWriter<File>>, CliError> {
-    let f = File::create(path).map_err(|e| CliError::failure(format!("cannot create {}: {e}", path.display())))?;
-    let header = PcapHeader { datalink: DataLink::RAW, snaplen: 65535 + 40, ..PcapHeader::default() };
-    PcapWriter::with_header(BufWriter::new(f), header)
-        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+/// Whether two paths name the same file (hard links and symbolic links included): the
+/// same device and inode.
+fn same_file(a: &Path, b: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let (x, y) = (std::fs::metadata(a).ok()?, std::fs::metadata(b).ok()?);
+    (x.dev() == y.dev() && x.ino() == y.ino()).then(|| format!("device {}, inode {}", x.dev(), x.ino()))
 }
 
-fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<&Path>) -> Result<ExitCode, CliError> {
+/// A raw-IP pcap written to a temporary file beside its path and renamed over it only when
+/// complete, so the path never holds a half-written capture (a failed run leaves whatever
+/// was there before).
+struct AtomicPcap {
+    path: PathBuf,
+    tmp: PathBuf,
+    w: Option<PcapWriter<BufWriter<File>>>,
+}
+
+impl AtomicPcap {
+    fn create(path: &Path) -> Result<Self, CliError> {
+        let fail = |e: &dyn std::fmt::Display| CliError::failure(format!("cannot create {}: {e}", path.display()));
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let base = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let mut k = 0u32;
+        let (tmp, f) = loop {
+            let tmp = dir.join(format!(".{base}.{}.{k}.tmp", std::process::id()));
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && k < 100 => k += 1,
+                Err(e) => return Err(fail(&e)),
+            }
+        };
+        let header = PcapHeader { datalink: DataLink::RAW, snaplen: 65535 + 40, ..PcapHeader::default() };
+        let mut out = Self { path: path.to_owned(), tmp, w: None };
+        out.w = Some(PcapWriter::with_header(BufWriter::new(f), header).map_err(|e| fail(&e))?);
+        Ok(out)
+    }
+
+    fn write(&mut self, ts: Duration, b: &[u8]) -> Result<(), CliError> {
+        let w = self.w.as_mut().ok_or_else(|| CliError::failure("output already closed"))?;
+        w.write_packet(&PcapPacket::new(ts, b.len() as u32, b))
+            .map(drop)
+            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", self.path.display())))
+    }
+
+    /// Flushes the temporary file to disk and renames it over the path.
+    fn commit(mut self) -> Result<(), CliError> {
+        let fail = |e: std::io::Error| CliError::failure(format!("cannot write {}: {e}", self.path.display()));
+        if let Some(w) = self.w.take() {
+            let f = w.into_writer().into_inner().map_err(|e| fail(e.into_error()))?;
+            f.sync_all().map_err(fail)?;
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(fail)
+    }
+}
+
+impl Drop for AtomicPcap {
+    fn drop(&mut self) {
+        // Not committed: the temporary file goes, the path keeps what it had.
+        if self.w.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A drop reason with the RFC section behind it, for messages.
+fn explain_reason(r: sixgate_nat64::DropReason) -> String {
+    match r.rfc() {
+        Some(rfc) => format!("{} ({rfc})", r.name()),
+        None => format!("{} (local policy or a limit of the translator, no RFC rule)", r.name()),
+    }
+}
+
+/// The reason a reply was counted under: the one whose counter moved since `before`.
+fn counted_reason(
+    before: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
+    after: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
+) -> Option<sixgate_nat64::DropReason> {
+    sixgate_nat64::DropReason::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
+}
+
+fn translate_pcap(
+    siit: &mut Siit,
+    input: &Path,
+    output: &Path,
+    replies: Option<&Path>,
+    explain: bool,
+) -> Result<ExitCode, CliError> {
+    // Writing the input would destroy it before it is read (and renaming over it after).
+    for (flag, p) in [("--out", Some(output)), ("--replies", replies)] {
+        let Some(p) = p else { continue };
+        if let Some(id) = same_file(input, p) {
+            return Err(CliError::input(format!(
+                "{flag} {} is the input capture --in {} ({id}): writing it would destroy the capture being \
+                 read; give another output file",
+                p.display(),
+                input.display()
+            )));
+        }
+    }
+    if let Some(r) = replies {
+        if r == output || same_file(output, r).is_some() {
+            return Err(CliError::input(format!(
+                "--replies {} is the --out file: give another file, or leave --replies out to have the replies \
+                 in {}",
+                r.display(),
+                output.display()
+            )));
+        }
+    }
     let mut frames = Frames::open(input)?;
-    let mut out = raw_writer(output)?;
-    let mut rep = replies.map(raw_writer).transpose()?;
-    let werr = |e: pcap_file::PcapError| CliError::failure(format!("write error: {e}"));
+    let mut out = AtomicPcap::create(output)?;
+    let mut rep = replies.map(AtomicPcap::create).transpose()?;
     let base = Instant::now();
     let mut first_ts: Option<Duration> = None;
     let mut frame = Vec::with_capacity(65536);
     let mut buf = PacketBuf::new();
     let (mut read, mut non_ip, mut to4, mut to6, mut replied, mut dropped) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
-    while let Some((ts, link)) = frames.next(&mut frame)? {
-        read += 1;
-        let Some(ip) = ip_payload(link, &frame) else {
-            non_ip += 1;
-            continue;
+    let mut broken = None;
+    let mut stdout = std::io::stdout().lock();
+    loop {
+        let (ts, link) = match frames.next(&mut frame) {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
         };
-        if buf.set(ip).is_err() {
+        read += 1;
+        if ip_payload(link, &frame).is_none_or(|ip| buf.set(ip).is_err()) {
             non_ip += 1;
+            if explain {
+                writeln!(stdout, "frame {read}: not an IP packet (link type {link:?}): skipped")?;
+            }
             continue;
         }
         // Capture time drives the engine's clock (ICMP rate limiting), so runs repeat.
         let t0 = *first_ts.get_or_insert(ts);
         let now = base + ts.saturating_sub(t0);
+        let before = explain.then(|| siit.counters().clone());
         // The packet and every further fragment to the output; a reply to the replies file
         // when there is one.
+        let mut sent = 0u32;
         let verdict = drive(siit, &mut buf, now, |side, origin, b| {
+            sent += 1;
             let w = match origin {
                 Origin::Replied => {
                     replied += 1;
@@ -318,32 +455,55 @@ fn translate_pcap(siit: &mut Siit, input: &Path, output: &Path, replies: Option<
                     &mut out
                 }
             };
-            w.write_packet(&PcapPacket::new(ts, b.len() as u32, b)).map(drop).map_err(werr)
+            w.write(ts, b)
         })?;
         if matches!(verdict, Verdict::Drop(_)) {
             dropped += 1;
         }
+        if let Some(before) = before {
+            let line = match verdict {
+                Verdict::Forward(side) if sent > 1 => {
+                    format!("translated to {} as {sent} fragments", side_name(side))
+                }
+                Verdict::Forward(side) => format!("translated to {}", side_name(side)),
+                Verdict::Reply(_) => match counted_reason(&before, siit.counters()) {
+                    Some(r) => format!("not forwarded, answered with an ICMP error: {}", explain_reason(r)),
+                    None => "answered (echo reply from the translator)".to_owned(),
+                },
+                Verdict::Drop(r) => format!("dropped: {}", explain_reason(r)),
+            };
+            writeln!(stdout, "frame {read}: {line}")?;
+        }
     }
-    out.into_writer().flush()?;
+    out.commit()?;
     if let Some(r) = rep {
-        r.into_writer().flush()?;
+        r.commit()?;
     }
     let c = siit.counters();
-    println!(
+    writeln!(
+        stdout,
         "read {read} frames ({non_ip} not IP); forwarded {} packets ({to6} to IPv6, {to4} to IPv4); \
          {replied} ICMP replies; {dropped} dropped",
         to4 + to6
-    );
+    )?;
     if c.dropped_total() > 0 {
-        println!("not forwarded, by reason (packets answered with an ICMP error included):");
+        writeln!(stdout, "not forwarded, by reason (packets answered with an ICMP error included):")?;
     }
     for (r, n) in c.nonzero() {
-        println!("  {:<28} {n}", r.name());
+        writeln!(stdout, "  {:<28} {n}", r.name())?;
     }
     if siit.icmp_suppressed() > 0 {
-        println!("  ({} ICMP errors not sent: rate limit or not allowed)", siit.icmp_suppressed());
+        writeln!(stdout, "  ({} ICMP errors not sent: rate limit or not allowed)", siit.icmp_suppressed())?;
     }
-    Ok(ExitCode::SUCCESS)
+    stdout.flush()?;
+    match broken {
+        Some(e) => Err(CliError::input(format!(
+            "{e}: the capture is truncated or corrupt there; the {read} frames before it were translated and \
+             {} written",
+            output.display()
+        ))),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {

@@ -1,17 +1,16 @@
-//! `sixgate 6to4`, `6rd`, `addr` and `tunnel-config`: argument parsing and output only;
+//! `sixgate 6to4`, `6rd` and `addr`: argument parsing and output only;
 //! the work is done by `sixgate-6to4`.
 
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::Args;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_6to4::explain::explain_str;
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::tunnel::{Format, Kind, TunnelSpec};
 use sixgate_6to4::Error;
-use sixgate_6to4::{batch_for_each, batch_report, six_to_four, Scope, DEPRECATION_NOTE};
+use sixgate_6to4::{batch_for_each, batch_report, six_to_four, Scope};
 use sixgate_core::text::{excerpt, parse_addr, parse_prefix, EXCERPT_CHARS};
 
 use crate::daemon::log;
@@ -69,77 +68,8 @@ pub(crate) struct AddrArgs {
     json: bool,
 }
 
-/// Output formats of `tunnel-config`.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum FormatArg {
-    /// Every format below.
-    All,
-    /// ifupdown `/etc/network/interfaces`.
-    Ifupdown,
-    /// iproute2 commands.
-    Iproute2,
-    /// systemd-networkd files.
-    Networkd,
-    /// netplan YAML.
-    Netplan,
-    /// The nftables MSS clamp.
-    Nftables,
-}
-
-/// Options shared by both tunnel kinds.
-#[derive(Args)]
-pub(crate) struct TunnelCommon {
-    /// The MTU of the IPv4 link under the tunnel (1500 Ethernet, 1492 PPPoE).
-    #[arg(long, default_value_t = 1500)]
-    link_mtu: u32,
-    /// Which configuration to print.
-    #[arg(long, value_enum, default_value_t = FormatArg::All)]
-    format: FormatArg,
-}
-
-/// `sixgate tunnel-config` kinds.
-#[derive(Subcommand)]
-pub(crate) enum TunnelConfigCmd {
-    /// A 6to4 tunnel (RFC 3056; deprecated for new deployments by RFC 7526).
-    #[command(name = "6to4")]
-    SixToFour {
-        /// The local global IPv4 address.
-        #[arg(long)]
-        local: String,
-        /// The tunnel interface name.
-        #[arg(long, default_value = "tun6to4")]
-        name: String,
-        /// Accept a non-global local address for lab use.
-        #[arg(long)]
-        allow_non_global: bool,
-        #[command(flatten)]
-        common: TunnelCommon,
-    },
-    /// A static 6in4 tunnel to a tunnel broker (RFC 4213).
-    #[command(name = "6in4")]
-    SixInFour {
-        /// The local IPv4 address.
-        #[arg(long)]
-        local: String,
-        /// The broker's IPv4 address.
-        #[arg(long)]
-        remote: String,
-        /// The client's IPv6 address with its prefix length, e.g. 2001:db8:1::2/64.
-        #[arg(long)]
-        client: String,
-        /// The server's IPv6 address (the default gateway), e.g. 2001:db8:1::1.
-        #[arg(long)]
-        server: String,
-        /// The tunnel interface name.
-        #[arg(long, default_value = "sit6in4")]
-        name: String,
-        #[command(flatten)]
-        common: TunnelCommon,
-    },
-}
-
 /// A library error as a CLI error: I/O failures exit 1, everything else is bad input (2).
-fn lib_err(e: Error) -> CliError {
+pub(crate) fn lib_err(e: Error) -> CliError {
     match e {
         Error::Io(e) => CliError::from(e),
         Error::NotGlobal { .. } => CliError::input(format!("{e}; {LAB_HINT}")),
@@ -150,7 +80,7 @@ fn lib_err(e: Error) -> CliError {
     }
 }
 
-fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
+pub(crate) fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
     match parse_addr(s) {
         Ok(hp) => match hp.addr {
             IpAddr::V4(a) => Ok(a),
@@ -165,14 +95,14 @@ fn parse_v4(s: &str, what: &str) -> Result<Ipv4Addr, CliError> {
     }
 }
 
-fn parse_v6(s: &str, what: &str) -> Result<Ipv6Addr, CliError> {
+pub(crate) fn parse_v6(s: &str, what: &str) -> Result<Ipv6Addr, CliError> {
     match parse_addr(s).map(|hp| hp.addr) {
         Ok(IpAddr::V6(a)) => Ok(a),
         _ => Err(CliError::input(format!("{what} {:?} is not an IPv6 address", excerpt(s.as_bytes(), EXCERPT_CHARS)))),
     }
 }
 
-fn parse_v6_net(s: &str, what: &str) -> Result<Ipv6Net, CliError> {
+pub(crate) fn parse_v6_net(s: &str, what: &str) -> Result<Ipv6Net, CliError> {
     match parse_prefix(s) {
         Ok(IpNet::V6(n)) => Ok(n),
         _ => Err(CliError::input(format!("{what} {s:?} is not an IPv6 prefix (ADDRESS/LENGTH)"))),
@@ -295,38 +225,4 @@ pub(crate) fn run_addr(a: AddrArgs) -> Result<ExitCode, CliError> {
     } else {
         emit(&e.to_string())
     }
-}
-
-pub(crate) fn run_tunnel_config(c: TunnelConfigCmd) -> Result<ExitCode, CliError> {
-    let (spec, format) = match c {
-        TunnelConfigCmd::SixToFour { local, name, allow_non_global, common } => {
-            let scope = if allow_non_global { Scope::AllowNonGlobal } else { Scope::GlobalOnly };
-            let local = parse_v4(&local, "--local")?;
-            (TunnelSpec::six_to_four(&name, local, common.link_mtu, scope).map_err(lib_err)?, common.format)
-        }
-        TunnelConfigCmd::SixInFour { local, remote, client, server, name, common } => {
-            let local = parse_v4(&local, "--local")?;
-            let remote = parse_v4(&remote, "--remote")?;
-            let client = parse_v6_net(&client, "--client")?;
-            let server = parse_v6(&server, "--server")?;
-            let spec =
-                TunnelSpec::six_in_four(&name, local, remote, client, server, common.link_mtu).map_err(lib_err)?;
-            (spec, common.format)
-        }
-    };
-    // render_all() carries the RFC 7526 notice for 6to4 once; a single format gets it here.
-    let note = match (&spec.kind, format) {
-        (Kind::SixToFour { .. }, f) if f != FormatArg::All => format!("# note: {DEPRECATION_NOTE}\n\n"),
-        _ => String::new(),
-    };
-    let text = note
-        + &match format {
-            FormatArg::All => spec.render_all(),
-            FormatArg::Ifupdown => spec.render(Format::Ifupdown),
-            FormatArg::Iproute2 => spec.render(Format::Iproute2),
-            FormatArg::Networkd => spec.render(Format::Networkd),
-            FormatArg::Netplan => spec.render(Format::Netplan),
-            FormatArg::Nftables => spec.render(Format::Nftables),
-        };
-    emit(text.trim_end())
 }

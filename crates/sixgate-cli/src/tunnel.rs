@@ -83,7 +83,8 @@ pub(crate) struct RunArgs {
     /// Tunnel MTU offered to IPv6 (at least 1280) [default: link MTU − 20].
     #[arg(long, value_name = "N")]
     mtu: Option<u16>,
-    /// Outer TTL [default: 64].
+    /// Outer TTL [default: 64, the IPv4 default RFC 4213 §3.3 points at; `sixgate
+    /// tunnel-config` writes the same].
     #[arg(long, value_name = "N")]
     ttl: Option<u8>,
     /// Copy the inner DSCP into the outer header.

@@ -246,7 +246,7 @@ fn tunnel_config_6in4_pppoe() {
     let out = stdout(&o);
     for want in [
         "iface he-ipv6 inet6 v4tunnel",
-        "ip tunnel add he-ipv6 mode sit remote 216.66.80.26 local 74.207.254.16 ttl 255",
+        "ip tunnel add he-ipv6 mode sit remote 216.66.80.26 local 74.207.254.16 ttl 64",
         "[NetDev]",
         "tunnels:",
         "tcp option maxseg size set 1412",
@@ -278,7 +278,7 @@ fn tunnel_config_6to4() {
     let o = sixgate(&["tunnel-config", "6to4", "--local", "74.207.254.16"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("ip tunnel add tun6to4 mode sit remote any local 74.207.254.16 ttl 255"), "{out}");
+    assert!(out.contains("ip tunnel add tun6to4 mode sit remote any local 74.207.254.16 ttl 64"), "{out}");
     assert!(out.contains("2002:4acf:fe10::1/16") && out.contains("mtu 1480"), "{out}");
     assert_eq!(out.matches("RFC 7526").count(), 1, "{out}");
     for format in ["ifupdown", "iproute2", "networkd", "netplan", "nftables"] {
@@ -315,6 +315,7 @@ fn nftables_rules_pass_nft_check() {
             name,
             "--format",
             "nftables",
+            "--allow-non-global",
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let dir = tempfile::tempdir().expect("temporary directory");

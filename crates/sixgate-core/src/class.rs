@@ -364,6 +364,41 @@ pub static MAY_BE_FORBIDDEN_V4: [bool; 256] = {
     t
 };
 
+/// The IPv4 addresses the IANA registry marks not globally reachable, as merged inclusive
+/// ranges in address order (longest match decides, so 192.0.0.9, PCP anycast, is not in
+/// them although 192.0.0.0/24 is). Packet filters built from these agree with
+/// [`is_global_v4`] on every address.
+///
+/// ```
+/// use std::net::Ipv4Addr;
+/// let r = sixgate_core::class::non_global_v4_ranges();
+/// assert_eq!(r[0], (Ipv4Addr::new(0, 0, 0, 0), Ipv4Addr::new(0, 255, 255, 255)));
+/// assert_eq!(r.last(), Some(&(Ipv4Addr::new(224, 0, 0, 0), Ipv4Addr::new(255, 255, 255, 255))));
+/// ```
+pub fn non_global_v4_ranges() -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    // Classification is constant between two consecutive block edges.
+    let mut edges: Vec<u64> = vec![0, 1 << 32];
+    for e in V4 {
+        let start = u64::from(e.net);
+        edges.push(start);
+        edges.push(start + (1u64 << (32 - u32::from(e.len))));
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for w in edges.windows(2) {
+        let (Ok(lo), Ok(hi)) = (u32::try_from(w[0]), u32::try_from(w[1] - 1)) else { continue };
+        if classify_v4(Ipv4Addr::from(lo)).global {
+            continue;
+        }
+        match out.last_mut() {
+            Some(last) if u64::from(last.1) + 1 == u64::from(lo) => last.1 = hi,
+            _ => out.push((lo, hi)),
+        }
+    }
+    out.into_iter().map(|(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,5 +588,18 @@ mod tests {
             let n: ipnet::Ipv6Net = e.block.parse().unwrap();
             assert_eq!((u128::from(n.addr()), n.prefix_len()), (e.net, e.len), "{}", e.block);
         }
+    }
+
+    #[test]
+    fn non_global_ranges_agree_with_is_global() {
+        let r = non_global_v4_ranges();
+        let inside = |a: u32| r.iter().any(|(lo, hi)| (u32::from(*lo)..=u32::from(*hi)).contains(&a));
+        for e in V4 {
+            for a in [e.net, e.net | !mask32(e.len), e.net.wrapping_sub(1), e.net | (!mask32(e.len)).wrapping_add(1)] {
+                assert_eq!(inside(a), !is_global_v4(Ipv4Addr::from(a)), "{}", Ipv4Addr::from(a));
+            }
+        }
+        assert!(!inside(u32::from(Ipv4Addr::new(192, 0, 0, 9))));
+        assert!(!inside(u32::from(Ipv4Addr::new(8, 8, 8, 8))));
     }
 }

@@ -27,6 +27,12 @@ pub const fn forward_hop(ttl: u8) -> Option<u8> {
     }
 }
 
+/// The TTL an IPv4 packet starts with unless something says otherwise: 64, IANA's default
+/// ("IP Parameters" registry, from the Assigned Numbers RFC 1700). RFC 4213 §3.3 leaves the
+/// encapsulating IPv4 header's TTL of a 6in4 tunnel implementation dependent and points at
+/// this suggested value; every tunnel sixgate runs or configures starts with it.
+pub const DEFAULT_IPV4_TTL: u8 = 64;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,3 +65,51 @@ sixgate_core::drop_reasons! {
         Jumbogram = "jumbogram",
     }
 }
+
+impl DropReason {
+    /// The RFC section that has a packet dropped (or answered with an ICMP error) for this
+    /// reason, or `None` where the drop is local policy or a limit of this translator
+    /// rather than an RFC rule. `sixgate nat64 translate --explain` prints it with each drop.
+    pub const fn rfc(self) -> Option<&'static str> {
+        Some(match self {
+            Self::Malformed => "RFC 1812 §5.2.2, RFC 8200 §3",
+            Self::Ipv4HeaderChecksum => "RFC 1812 §5.2.2",
+            Self::TtlExceeded | Self::SourceRoute => "RFC 7915 §4.1",
+            Self::HopLimitExceeded | Self::RoutingHeader => "RFC 7915 §5.1",
+            Self::ExtensionAfterFragment => "RFC 7915 §5.1.1",
+            Self::UntranslatableSource | Self::UntranslatableDestination => "RFC 7915 §6, RFC 6052 §2",
+            Self::ForbiddenAddress => "RFC 7915 §4.1, §5.1 (RFC 1812 §5.3.7)",
+            Self::LinkLocal => "RFC 4291 §2.5.6, §2.7",
+            Self::WellKnownPrefixNonGlobal => "RFC 6052 §3.1",
+            Self::UntranslatableIcmp | Self::SingleHop => "RFC 7915 §4.2, §5.2",
+            Self::UntranslatablePointer | Self::NestedIcmpError => "RFC 7915 §4.3, §5.3",
+            Self::IcmpChecksum => "RFC 792, RFC 4443 §2.3",
+            Self::UdpZeroChecksum => "RFC 7915 §4.5",
+            Self::Udp6ZeroChecksum => "RFC 8200 §8.1",
+            Self::TooBig => "RFC 7915 §4.1, §5.1",
+            Self::IcmpSuppressed => "RFC 4443 §2.4 (f), RFC 1812 §4.3.2.8",
+            Self::Jumbogram => "RFC 2675",
+            Self::DenylistedAddress | Self::FragmentedIcmp | Self::ToTranslator | Self::NoRoom => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod rfc_tests {
+    use sixgate_core::engine::Reason;
+
+    use super::DropReason;
+
+    #[test]
+    fn every_reason_names_its_rfc_or_is_policy() {
+        let policy =
+            [DropReason::DenylistedAddress, DropReason::FragmentedIcmp, DropReason::ToTranslator, DropReason::NoRoom];
+        for r in DropReason::ALL {
+            match r.rfc() {
+                Some(s) => assert!(s.starts_with("RFC ") && !policy.contains(r), "{}: {s}", r.name()),
+                None => assert!(policy.contains(r), "{} has no RFC section", r.name()),
+            }
+        }
+        assert_eq!(DropReason::TtlExceeded.rfc(), Some("RFC 7915 §4.1"));
+    }
+}

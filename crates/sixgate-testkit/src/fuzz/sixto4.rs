@@ -15,8 +15,8 @@ use sixgate_core::text::{parse_addr, parse_host_port, parse_prefix};
 
 use sixgate_6to4::explain::{explain, explain_str, Carrier, Explanation};
 use sixgate_6to4::sixrd::SixRd;
-use sixgate_6to4::{batch, parse_ipv4, push_prefix48, Scope};
 use sixgate_6to4::teredo;
+use sixgate_6to4::{batch, parse_ipv4, push_prefix48, Scope};
 
 /// Text parsing: the batch IPv4 parser agrees with std's; the 6to4 text formatter agrees
 /// with `Display`; sixgate-core's address, host:port and prefix parsers accept what std
