@@ -80,6 +80,23 @@
 //! its own lock; IPv6 packets go to the shard of their source address's hash, IPv4
 //! packets to the shard owning their destination port ([`StatefulConfig::shard_of_v4`]),
 //! so that both directions of a flow meet the same tables whichever worker reads them.
+//!
+//! # Layout
+//! Where each rule lives (the source files of this module):
+//!
+//! | file | what | RFC |
+//! | --- | --- | --- |
+//! | `mod.rs` | the engine, its [`Engine`] impl: verdicts, the outbox, the timers (the min of the subsystems' deadlines, and their `expire` calls) | |
+//! | `config.rs` | [`StatefulConfig`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
+//! | `reason.rs` | [`Nat64Drop`] | |
+//! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
+//! | `sessions.rs` | creating and deleting sessions and BIB entries, the session timer queue | RFC 6146 §3.5.1, §3.5.2.2 (expiry) |
+//! | `ports.rs` | pool4 addresses and port allocation, port rewriting | RFC 6146 §3.5.1.1, RFC 4787 REQ-1..4, RFC 1624 |
+//! | `tcp.rs` | the TCP state machine, session refresh, probes | RFC 6146 §3.5.2.2 |
+//! | `held.rs` | held unsolicited IPv4 SYNs, simultaneous open, their Port Unreachable | RFC 6146 §3.5.2.2 |
+//! | `fragments.rs` | fragments without reassembly, and their timer queues | RFC 6146 §3.4, §3.5, §4 (FRAGMENT_MIN) |
+//! | `outbound.rs` | IPv6 → IPv4, ICMPv6 errors, the answer to a refused new flow | RFC 6146 §3.5, §3.5.1.1, §3.5.3, §3.5.4, §3.8 |
+//! | `inbound.rs` | IPv4 → IPv6, filtering, ICMPv4 errors | RFC 6146 §3.5, §3.5.1, §3.5.4, §3.8 |
 
 mod config;
 mod fragments;
