@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use sixgate::core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
 use sixgate::core::rfc6052::{embed, Pool6};
+use sixgate::core::Protocol;
 use sixgate::prelude::*;
 
 const SYN: u8 = 0x02;
@@ -77,9 +78,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("6->4 SYN   [{client}]:40000 -> [{server6}]:80  became  {src4}:{sport4} -> {server}:80");
 
     // 2. The binding it created (RFC 6146 §3.5.2.1), the same both ways.
-    let (a4, p4) = nat64.binding(6, client, 40000).ok_or("no binding")?;
+    let (a4, p4) = nat64.binding(Protocol::Tcp, client, 40000).ok_or("no binding")?;
     assert_eq!((a4, p4), (src4, sport4));
-    assert_eq!(nat64.binding_v4(6, a4, p4), Some((client, 40000)));
+    assert_eq!(nat64.binding_v4(Protocol::Tcp, a4, p4), Some((client, 40000)));
     println!("binding    TCP [{client}]:40000 <-> {a4}:{p4}");
 
     // 3. The server's SYN-ACK to the pool address, 4→6.
@@ -90,7 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!((dst6, dport6), (client, 40000));
     println!("4->6 SYN-ACK {server}:80 -> {a4}:{p4}  became  [{server6}]:80 -> [{dst6}]:{dport6}");
 
-    let state = nat64.session_state(6, client, 40000, server, 80);
+    let state = nat64.session_state(Protocol::Tcp, client, 40000, server, 80);
     let stats = nat64.stats();
     println!("session    {state:?}; {} BIB entry, {} session", stats.bib, stats.sessions);
     Ok(())

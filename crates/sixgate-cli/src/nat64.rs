@@ -593,7 +593,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let s = Serve { queues, interval, signals: &signals, tun_drops };
     match (stateful, shards) {
-        (_, Some(shards)) => serve(devs, s, move |k| shards.handle(k)),
+        (_, Some(shards)) => {
+            let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
+            serve(devs, s, move |k| handles[k].take().expect("one handle per queue"))
+        }
         (Some(st), None) => {
             serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))
         }

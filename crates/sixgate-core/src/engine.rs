@@ -107,8 +107,79 @@ pub trait Reason: Copy + Eq + fmt::Debug + Send + Sync + 'static {
 /// assert_eq!(Why::ALL, &[Why::Short, Why::NotIpv6]);
 /// assert_eq!((Why::NotIpv6.index(), Why::NotIpv6.name()), (1, "not-ipv6"));
 /// ```
+///
+/// An engine that wraps another's reasons (a translator built on another one) names that
+/// variant first, `Variant(Inner),`: its reasons come after the engine's own in
+/// [`Reason::ALL`], in `Inner`'s order, with `Inner`'s names.
+///
+/// ```
+/// sixgate_core::drop_reasons! {
+///     /// Why the inner engine drops.
+///     pub enum Inner {
+///         /// Too short.
+///         Short = "short",
+///     }
+/// }
+/// sixgate_core::drop_reasons! {
+///     /// Why the outer engine drops.
+///     pub enum Outer {
+///         /// The inner engine refused it.
+///         Inner(Inner),
+///         /// No state for it.
+///         NoState = "no-state",
+///     }
+/// }
+/// use sixgate_core::engine::Reason;
+/// assert_eq!(Outer::ALL, &[Outer::NoState, Outer::Inner(Inner::Short)]);
+/// assert_eq!((Outer::Inner(Inner::Short).index(), Outer::Inner(Inner::Short).name()), (1, "short"));
+/// ```
 #[macro_export]
 macro_rules! drop_reasons {
+    ($(#[$em:meta])* $vis:vis enum $name:ident {
+        $(#[$wm:meta])* $w:ident($inner:ty),
+        $( $(#[$m:meta])* $v:ident = $s:literal, )*
+    }) => {
+        $(#[$em])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        $vis enum $name { $(#[$wm])* $w($inner), $( $(#[$m])* $v, )* }
+
+        impl $crate::engine::Reason for $name {
+            const ALL: &'static [Self] = &{
+                const OWN: &[$name] = &[ $( $name::$v, )* ];
+                const INNER: &[$inner] = <$inner as $crate::engine::Reason>::ALL;
+                let mut a = [$name::$w(INNER[0]); OWN.len() + INNER.len()];
+                let mut i = 0;
+                while i < OWN.len() {
+                    a[i] = OWN[i];
+                    i += 1;
+                }
+                let mut j = 0;
+                while j < INNER.len() {
+                    a[OWN.len() + j] = $name::$w(INNER[j]);
+                    j += 1;
+                }
+                a
+            };
+            #[inline]
+            fn index(self) -> usize {
+                /// The own reasons' positions.
+                #[repr(usize)]
+                enum Own { $( $v, )* }
+                const N_OWN: usize = <[&str]>::len(&[ $( stringify!($v), )* ]);
+                match self {
+                    $( Self::$v => Own::$v as usize, )*
+                    Self::$w(r) => N_OWN + $crate::engine::Reason::index(r),
+                }
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $( Self::$v => $s, )*
+                    Self::$w(r) => $crate::engine::Reason::name(r),
+                }
+            }
+        }
+    };
     ($(#[$em:meta])* $vis:vis enum $name:ident { $( $(#[$m:meta])* $v:ident = $s:literal, )* }) => {
         $(#[$em])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

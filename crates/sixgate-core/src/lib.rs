@@ -12,6 +12,7 @@ pub mod class;
 pub mod engine;
 pub mod gso;
 pub mod icmp6;
+pub mod protocol;
 pub mod ratelimit;
 pub mod rfc6052;
 pub mod router;
@@ -20,3 +21,4 @@ pub mod wire;
 
 pub use buf::PacketBuf;
 pub use engine::{Counters, Engine, Reason, Side, Verdict};
+pub use protocol::Protocol;

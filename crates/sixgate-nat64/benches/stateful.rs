@@ -158,7 +158,7 @@ fn bench(c: &mut Criterion) {
     // The same through a worker's handle on two shards (`queues = 2`): the steering and
     // an uncontended lock per packet.
     let shards = Nat64Shards::new(config(Filtering::EndpointIndependent), 2).unwrap();
-    established(&mut g, "_shards2", &mut shards.handle(0), now);
+    established(&mut g, "_shards2", &mut shards.into_handles().swap_remove(0), now);
     g.finish();
 }
 

@@ -23,6 +23,17 @@
 //! is taken) and never held across I/O (a handle only translates under them); the kernel
 //! keeps a flow on one queue, so a shard's lock is mostly taken by one worker at a time.
 //!
+//! # Handles and counters
+//! [`Nat64Shards::into_handles`] makes the handles, one per shard, once: the handle of
+//! shard `k` runs that shard's timers (so each shard's run exactly once). Each handle
+//! counts what it did itself — the packets it was given, what it sent after them or
+//! after a timer, the drops its timers decided — in its own [`Counters`], updated in
+//! place as it works (while it holds a shard's lock, the shard counts into the handle's
+//! counters). So [`Engine::counters`] of a handle is always current, needs no
+//! [`Engine::sync_counters`], and agrees with what its worker gave it: a worker that
+//! reads its handle's counters next to its own count of packets received reads both
+//! from the same instant. The counters of the whole engine are the sum of the handles'.
+//!
 //! Limits are split evenly between the shards: each allows `max_sessions / n` sessions
 //! (rounded up, so the total may exceed the limit by up to `n − 1`), likewise held SYNs,
 //! the ICMP error rate and burst, the session-creation budget, and fragment state; the
@@ -45,7 +56,7 @@
 //! let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse()?, 1024, 65535)];
 //! let cfg = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse()?, "2001:db8::1".parse()?);
 //! let shards = Nat64Shards::new(cfg, 2)?;
-//! let (mut w0, mut w1) = (shards.handle(0), shards.handle(1));
+//! let Ok([mut w0, mut w1]) = <[_; 2]>::try_from(shards.into_handles()) else { unreachable!() };
 //! let now = Instant::now();
 //! // The request comes in on one worker, the answer on the other.
 //! let addr = |a: &str| a.parse::<std::net::Ipv6Addr>().map(|a| a.octets());
@@ -58,12 +69,15 @@
 //! PacketBuilder::ipv4([203, 0, 113, 5], [198, 51, 100, 1], 64).udp(53, port).write(&mut a, b"a")?;
 //! let mut r = PacketBuf::from_slice(&a);
 //! assert_eq!(w1.process(&mut r, now), Verdict::Forward(Side::V6));
+//! // Each worker's counters are its own, current without being synced.
+//! assert_eq!((w0.counters().forwarded, w1.counters().forwarded), (1, 1));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
 use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
@@ -87,6 +101,8 @@ struct Shared {
     /// Whether the fragment table holds anything (so that looking for its next deadline
     /// does not take its lock on every wake-up of every worker).
     frags_busy: AtomicBool,
+    /// Whether the handles have been made ([`Nat64Shards::into_handles`]).
+    handed_out: AtomicBool,
 }
 
 /// Which shard owns what.
@@ -194,7 +210,13 @@ impl Nat64Shards {
             sweep: None,
         };
         Ok(Self {
-            shared: Arc::new(Shared { shards, steer, frags: Mutex::new(frags), frags_busy: AtomicBool::new(false) }),
+            shared: Arc::new(Shared {
+                shards,
+                steer,
+                frags: Mutex::new(frags),
+                frags_busy: AtomicBool::new(false),
+                handed_out: AtomicBool::new(false),
+            }),
         })
     }
 
@@ -208,46 +230,45 @@ impl Nat64Shards {
         false
     }
 
-    /// The engine for worker `k`, which runs the timers of shard `k % len()` and reports
-    /// its counters: make exactly one handle per shard (`k` in `0..len()`), or timers
-    /// go unrun and counters are reported twice.
-    pub fn handle(&self, k: usize) -> Nat64Handle {
-        Nat64Handle {
-            shared: Arc::clone(&self.shared),
-            me: k % self.len(),
-            out: VecDeque::new(),
-            spare: PacketBuf::new(),
-            now: None,
-            counters: Counters::new(),
+    /// The workers' engines, one per shard: handle `k` runs the timers of shard `k`.
+    /// Every packet may go to any handle (each steers it to the shard that owns it), and
+    /// each handle counts what it did (see the module docs), so the handles' counters add
+    /// up to the engine's. The handles are made once: after the first call, this (or a
+    /// clone's) returns none, so no shard's timers run twice.
+    pub fn into_handles(self) -> Vec<Nat64Handle> {
+        if self.shared.handed_out.swap(true, Ordering::AcqRel) {
+            return Vec::new();
         }
+        (0..self.len())
+            .map(|k| Nat64Handle {
+                shared: Arc::clone(&self.shared),
+                me: k,
+                out: VecDeque::new(),
+                spare: PacketBuf::new(),
+                now: None,
+                counters: Counters::new(),
+            })
+            .collect()
     }
 
-    /// Shard `k`, locked (for inspection: bindings, sessions, statistics).
-    ///
-    /// # Panics
-    /// If `k` is not below [`Nat64Shards::len`].
-    pub fn lock(&self, k: usize) -> MutexGuard<'_, Nat64> {
-        lock(&self.shared.shards[k])
+    /// Runs `f` on shard `k` (for inspection: bindings, sessions, statistics, invariants),
+    /// under its lock; `None` when `k` is not below [`Nat64Shards::len`]. A shard's own
+    /// [`Engine::counters`] stay zero: the handles count (see the module docs).
+    pub fn with_shard<T>(&self, k: usize, f: impl FnOnce(&Nat64) -> T) -> Option<T> {
+        self.shared.shards.get(k).map(|m| f(&lock(m)))
     }
 
-    /// Table statistics summed over the shards.
+    /// Table statistics summed over the shards, all taken at one instant (every shard is
+    /// locked, in order, while they are read; handles never hold two locks, so this
+    /// cannot deadlock with them).
     pub fn stats(&self) -> TableStats {
+        let shards: Vec<_> = self.shared.shards.iter().map(lock).collect();
         let mut all = TableStats::default();
-        for s in self.shared.shards.iter() {
-            let t = lock(s).stats();
+        for t in shards.iter().map(|e| e.stats()) {
             all.bib += t.bib;
             all.sessions += t.sessions;
             all.timers += t.timers;
             all.held_syns += t.held_syns;
-        }
-        all
-    }
-
-    /// Counters summed over the shards.
-    pub fn counters(&self) -> Counters<Nat64Drop> {
-        let mut all = Counters::new();
-        for s in self.shared.shards.iter() {
-            all.merge(lock(s).counters());
         }
         all
     }
@@ -436,41 +457,41 @@ impl FragSteer {
     }
 }
 
-/// One worker's engine on the shared shards ([`Nat64Shards::handle`]).
+/// One worker's engine on the shared shards ([`Nat64Shards::into_handles`]).
 #[derive(Debug)]
 pub struct Nat64Handle {
     shared: Arc<Shared>,
     me: usize,
-    /// Extra packets for `poll_transmit`, with the shard that made them.
-    out: VecDeque<(Side, Vec<u8>, usize)>,
+    /// Extra packets for `poll_transmit`.
+    out: VecDeque<(Side, Vec<u8>)>,
     spare: PacketBuf,
     /// The latest `now` seen (for hairpinning packets that come out of `poll_transmit`).
     now: Option<Instant>,
+    /// What this handle did (see the module docs).
     counters: Counters<Nat64Drop>,
 }
 
 impl Nat64Handle {
-    /// Moves what shard `k` (locked: `e`) has queued to send into this handle's queue.
-    fn collect(out: &mut VecDeque<(Side, Vec<u8>, usize)>, spare: &mut PacketBuf, e: &mut Nat64, k: usize) {
-        while let Some(side) = e.poll_transmit(spare) {
-            out.push_back((side, spare.as_slice().to_vec(), k));
+    /// Runs `f` on shard `k`, locked, counting into this handle's counters, and moves
+    /// what the shard queued to send into this handle's queue.
+    fn on_shard<T>(&mut self, k: usize, f: impl FnOnce(&mut Nat64) -> T) -> T {
+        let mut e = lock(&self.shared.shards[k]);
+        e.swap_counters(&mut self.counters);
+        let v = f(&mut e);
+        while let Some(side) = e.poll_transmit(&mut self.spare) {
+            self.out.push_back((side, self.spare.as_slice().to_vec()));
         }
+        e.swap_counters(&mut self.counters);
+        v
     }
 
     fn frags(&self) -> MutexGuard<'_, FragSteer> {
         self.shared.frags.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn count(&self, r: Nat64Drop) {
-        lock(&self.shared.shards[self.me]).count_drop(r);
-    }
-
     /// Translates `buf` in shard `k`.
     fn run(&mut self, k: usize, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
-        let mut e = lock(&self.shared.shards[k]);
-        let v = e.process(buf, now);
-        Self::collect(&mut self.out, &mut self.spare, &mut e, k);
-        v
+        self.on_shard(k, |e| e.process(buf, now))
     }
 
     /// Whether `p` is an IPv4 packet to a pool address (RFC 6146 §3.8 hairpinning).
@@ -478,32 +499,27 @@ impl Nat64Handle {
         p.len() >= 20 && p[0] >> 4 == 4 && self.shared.steer.in_pool(be32(p, 16))
     }
 
-    /// The IPv4 packet shard `from` made of an IPv6 one, addressed to the pool: to IPv6
-    /// again by the shard that owns the destination. If that drops it, `from` takes back
-    /// its count of the packet as forwarded, so that it is counted once, as one engine
-    /// counts it.
-    fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant, from: usize) -> Verdict<Nat64Drop> {
+    /// An IPv4 packet a shard made of an IPv6 one (counted as forwarded by this handle),
+    /// addressed to the pool: to IPv6 again by the shard that owns the destination. If
+    /// that drops it, the count as forwarded is taken back, so that it is counted once,
+    /// as one engine counts it.
+    fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         let route = self.shared.steer.route(buf.as_slice(), self.me);
         let k = match route {
             Route::Shard(k) | Route::First(k, _) => Some(k),
             Route::Later(key) => self.frags().owner(key, now),
         };
         let v = match k {
-            Some(k) => {
-                let mut e = lock(&self.shared.shards[k]);
-                let v = e.process_hairpin(buf, now);
-                Self::collect(&mut self.out, &mut self.spare, &mut e, k);
-                v
-            }
+            Some(k) => self.on_shard(k, |e| e.process_hairpin(buf, now)),
             // A later fragment whose first one did not come through.
             None => {
-                self.count(Nat64Drop::Fragment);
+                self.counters.drop(Nat64Drop::Fragment);
                 Verdict::Drop(Nat64Drop::Fragment)
             }
         };
         match (v, route) {
             (Verdict::Forward(_), Route::First(k, key)) => self.first_done(key, k, now),
-            (Verdict::Drop(_), _) => lock(&self.shared.shards[from]).uncount_forward(),
+            (Verdict::Drop(_), _) => self.counters.forwarded = self.counters.forwarded.saturating_sub(1),
             _ => {}
         }
         v
@@ -529,7 +545,7 @@ impl Nat64Handle {
                 continue;
             }
             match self.run(k, &mut tmp, now) {
-                Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec(), k)),
+                Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec())),
                 Verdict::Drop(_) => {}
             }
         }
@@ -541,8 +557,8 @@ impl Engine for Nat64Handle {
 
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         self.now = Some(now);
-        let (v, k) = match self.shared.steer.route(buf.as_slice(), self.me) {
-            Route::Shard(k) => (self.run(k, buf, now), k),
+        let v = match self.shared.steer.route(buf.as_slice(), self.me) {
+            Route::Shard(k) => self.run(k, buf, now),
             Route::First(k, key) => {
                 let v = self.run(k, buf, now);
                 // Remembered only once the shard took it (so refused first fragments
@@ -551,14 +567,14 @@ impl Engine for Nat64Handle {
                 if matches!(v, Verdict::Forward(_)) {
                     self.first_done(key, k, now);
                 }
-                (v, k)
+                v
             }
             Route::Later(key) => {
                 let mut f = self.frags();
                 match f.owner(key, now) {
                     Some(k) => {
                         drop(f);
-                        (self.run(k, buf, now), k)
+                        self.run(k, buf, now)
                     }
                     // RFC 6146 §3.4: a fragment before its first one waits for it (bounded).
                     None => {
@@ -570,7 +586,7 @@ impl Engine for Nat64Handle {
                         // Counted once its fate is known, as one engine does: forwarded
                         // when its first fragment comes, else `fragment-timeout`.
                         if !held {
-                            self.count(Nat64Drop::Fragment);
+                            self.counters.drop(Nat64Drop::Fragment);
                             return Verdict::Drop(Nat64Drop::Fragment);
                         }
                         return Verdict::Drop(Nat64Drop::FragmentHeld);
@@ -579,19 +595,19 @@ impl Engine for Nat64Handle {
             }
         };
         if v == Verdict::Forward(Side::V4) && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
-            return self.hairpin(buf, now, k);
+            return self.hairpin(buf, now);
         }
         v
     }
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
-        while let Some((side, p, from)) = self.out.pop_front() {
+        while let Some((side, p)) = self.out.pop_front() {
             if buf.set(&p).is_err() {
                 continue;
             }
             if side == Side::V4 && self.shared.shards.len() > 1 && self.hairpinned(buf.as_slice()) {
                 let now = self.now.unwrap_or_else(Instant::now);
-                match self.hairpin(buf, now, from) {
+                match self.hairpin(buf, now) {
                     Verdict::Forward(s) | Verdict::Reply(s) => return Some(s),
                     Verdict::Drop(_) => continue,
                 }
@@ -612,11 +628,7 @@ impl Engine for Nat64Handle {
 
     fn handle_timeout(&mut self, now: Instant) {
         self.now = Some(now);
-        {
-            let mut e = lock(&self.shared.shards[self.me]);
-            e.handle_timeout(now);
-            Self::collect(&mut self.out, &mut self.spare, &mut e, self.me);
-        }
+        self.on_shard(self.me, |e| e.handle_timeout(now));
         if !self.shared.frags_busy.load(Ordering::Relaxed) {
             return;
         }
@@ -629,18 +641,12 @@ impl Engine for Nat64Handle {
             lost
         };
         for _ in 0..lost {
-            self.count(Nat64Drop::FragmentTimeout);
+            self.counters.drop(Nat64Drop::FragmentTimeout);
         }
     }
 
+    /// What this handle did: always current (see the module docs).
     fn counters(&self) -> &Counters<Nat64Drop> {
         &self.counters
-    }
-
-    /// The counters of this handle's shard (every shard has one handle, so the
-    /// handles' counters add up to the whole engine's).
-    fn sync_counters(&mut self) {
-        let e = lock(&self.shared.shards[self.me]);
-        self.counters.clone_from(e.counters());
     }
 }

@@ -86,7 +86,7 @@ fn stateless_paths_refuse_exactly_the_forbidden_addresses() {
 fn stateful_and_shards_refuse_exactly_the_forbidden_addresses() {
     let mut e = Nat64::new(stateful_cfg()).unwrap();
     let shards = Nat64Shards::new(stateful_cfg(), 2).unwrap();
-    let mut h = shards.handle(1);
+    let mut h = shards.into_handles().swap_remove(1);
     for (i, a) in samples().into_iter().enumerate() {
         if a == a4("198.51.100.1") {
             continue; // the pool address: hairpinned
@@ -148,7 +148,7 @@ fn ttl_and_hop_limit_the_same_everywhere() {
     }
     let mut e = Nat64::new(stateful_cfg()).unwrap();
     let shards = Nat64Shards::new(stateful_cfg(), 2).unwrap();
-    let mut h = shards.handle(0);
+    let mut h = shards.into_handles().swap_remove(0);
     for ttl in [0u8, 1] {
         let p6 = with_hop6(udp6_ports("2001:db8::10", "64:ff9b:1::808:808", 4000, 53, b"x"), ttl);
         let p4 = with_ttl4(udp4_ports("8.8.8.8", "198.51.100.1", 53, 4000, b"x"), ttl);

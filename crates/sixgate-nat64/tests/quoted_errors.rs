@@ -12,6 +12,7 @@ use common::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
+use sixgate_core::Protocol;
 use sixgate_nat64::{DropReason as R, Nat64, Nat64Drop, Pool4Range, Siit, StatefulConfig};
 use sixgate_testkit::packets::*;
 
@@ -303,5 +304,5 @@ fn stateful_icmpv6_errors_quote_the_packet_as_received() {
         assert_eq!(e.counters().dropped(Nat64Drop::Xlate(reason)), before + 1, "{what}");
     }
     // No session was left behind by the packets that were refused.
-    assert_eq!(e.binding(17, a6(C), 40005), None);
+    assert_eq!(e.binding(Protocol::Udp, a6(C), 40005), None);
 }

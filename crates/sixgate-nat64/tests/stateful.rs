@@ -10,6 +10,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
+use sixgate_core::Protocol;
 use sixgate_nat64::{DropReason, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState};
 use sixgate_testkit::packets::*;
 
@@ -75,7 +76,7 @@ impl T {
         p4
     }
     fn tcp_state(&self, cport: u16, rport: u16) -> Option<TcpState> {
-        self.e.session_state(6, C.parse().unwrap(), cport, S4.parse().unwrap(), rport)
+        self.e.session_state(Protocol::Tcp, C.parse().unwrap(), cport, S4.parse().unwrap(), rport)
     }
 }
 
@@ -675,7 +676,7 @@ fn hairpinning_between_two_clients() {
     let (v, r) = t.send(&udp6_ports(C, dst, 6000, pb, b"hi"), 1.0);
     assert_eq!(v, Verdict::Forward(Side::V6), "hairpinned back to the IPv6 side");
     assert_eq!((v6(&r, 24), port(&r, 42)), (C2.parse().unwrap(), 5000));
-    let pa = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    let pa = t.e.binding(Protocol::Udp, C.parse().unwrap(), 6000).unwrap();
     assert_eq!(v6(&r, 8), dst.parse::<Ipv6Addr>().unwrap());
     assert_eq!(port(&r, 40), pa.1);
     // And C2's answer reaches C the same way.
@@ -1224,7 +1225,7 @@ proptest! {
                     if v == Verdict::Forward(Side::V4) {
                         let a = v4(&o, 12);
                         let pp = if p == 2 { port(&o, 24) } else { port(&o, 20) };
-                        let proto = [6, 17, 1][usize::from(p)];
+                        let proto = [Protocol::Tcp, Protocol::Udp, Protocol::Icmp][usize::from(p)];
                         // The binding the packet used is the one the BIB holds.
                         prop_assert_eq!(t.e.binding(proto, cl.parse().unwrap(), sp), Some((a, pp)));
                         prop_assert_eq!(t.e.binding_v4(proto, a, pp), Some((cl.parse().unwrap(), sp)));
@@ -1389,7 +1390,7 @@ fn fragments_in_order_follow_the_first_fragments_session() {
     assert_eq!(v, Verdict::Forward(Side::V4));
     let (v, o2, _) = t.send_frag(&f2, 0.1);
     assert_eq!(v, Verdict::Forward(Side::V4));
-    let (a, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    let (a, p4) = t.e.binding(Protocol::Udp, C.parse().unwrap(), 6000).unwrap();
     assert_eq!((v4(&o1, 12), v4(&o2, 12)), (a, a));
     assert_eq!(v4(&o2, 16), S4.parse::<Ipv4Addr>().unwrap());
     let l4 = reassemble(&[o1, o2]);
@@ -1419,7 +1420,7 @@ fn a_fragment_before_its_first_one_waits_for_it() {
     assert_eq!(v, Verdict::Forward(Side::V4));
     assert_eq!(more.len(), 1, "the waiting fragment comes out after the first");
     let l4 = reassemble(&[o1, more[0].clone()]);
-    let (_, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    let (_, p4) = t.e.binding(Protocol::Udp, C.parse().unwrap(), 6000).unwrap();
     assert_eq!(port(&l4, 0), p4);
     // Counted once each, as forwarded: waiting was not a drop.
     assert_eq!(t.e.counters().forwarded, 2);
@@ -1462,7 +1463,7 @@ fn fragments_that_keep_coming_keep_their_mapping() {
         out.push(o);
     }
     let l4 = reassemble(&out);
-    let (a, p4) = t.e.binding(17, C.parse().unwrap(), 6000).unwrap();
+    let (a, p4) = t.e.binding(Protocol::Udp, C.parse().unwrap(), 6000).unwrap();
     assert_eq!((port(&l4, 0), port(&l4, 2)), (p4, 53));
     // The mapping lasts 2 s after its last use (3.0 s): a duplicate at 4.9 s still uses
     // it (and keeps it to 6.9 s); at 7.0 s it is gone and the fragment waits.

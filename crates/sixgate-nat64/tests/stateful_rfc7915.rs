@@ -12,6 +12,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{finish, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
+use sixgate_core::Protocol;
 use sixgate_nat64::{DropReason as R, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig};
 use sixgate_testkit::packets::*;
 
@@ -76,7 +77,7 @@ fn extension_header_after_fragment_header_is_refused_without_state() {
     }
     assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 4);
     // Nothing was mapped for them.
-    assert_eq!(e.binding(17, a6(C), 40000), None);
+    assert_eq!(e.binding(Protocol::Udp, a6(C), 40000), None);
 }
 
 /// RFC 7915 §5.1.1 (through RFC 6146 §3.5): AH after the Fragment Header is refused like

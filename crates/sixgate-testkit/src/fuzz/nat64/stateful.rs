@@ -57,7 +57,7 @@ pub fn stateful(data: &[u8]) {
     // goes in through the worker that bit 7 of its step byte names.
     let mut eng = if c0 & 8 != 0 {
         let Ok(s) = sixgate_nat64::Nat64Shards::new(cfg, 2) else { return };
-        let h = vec![s.handle(0), s.handle(1)];
+        let h = s.clone().into_handles();
         Eng::Shards(s, h)
     } else {
         let Ok(e) = Nat64::new(cfg) else { return };
@@ -248,7 +248,9 @@ impl Eng {
     fn check(&self) -> Result<(), String> {
         match self {
             Self::One(e) => e.check_invariants(),
-            Self::Shards(s, _) => (0..s.len()).try_for_each(|k| s.lock(k).check_invariants()),
+            Self::Shards(s, _) => {
+                (0..s.len()).try_for_each(|k| s.with_shard(k, |e| e.check_invariants()).unwrap_or(Ok(())))
+            }
         }
     }
 }
