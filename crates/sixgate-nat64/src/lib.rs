@@ -114,12 +114,14 @@ mod error;
 mod icmp;
 pub mod pref64;
 mod reason;
+mod reload;
 mod sharded;
 mod siit;
 pub mod stateful;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
 pub use reason::DropReason;
+pub use reload::{ReloadReport, POOL4_REMOVED};
 pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
 pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TableStats, TcpState, Timers};

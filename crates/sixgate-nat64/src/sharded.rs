@@ -87,6 +87,8 @@ use sixgate_core::wire::{be16, be32};
 use crate::stateful::{slice_of, Nat64, Nat64Drop, StatefulConfig, TableStats};
 use crate::{ConfigError, Error};
 
+mod reload;
+
 /// A stateful NAT64 cut into shards for several workers (see the module docs).
 #[derive(Debug, Clone)]
 pub struct Nat64Shards {

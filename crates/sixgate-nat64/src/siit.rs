@@ -247,6 +247,8 @@ fn tos_bits(p: TosPolicy) -> (u8, u8) {
     }
 }
 
+mod reload;
+
 impl Siit {
     /// A translator with a validated configuration.
     pub fn new(cfg: SiitConfig) -> Result<Self, Error> {

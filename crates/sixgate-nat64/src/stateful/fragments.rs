@@ -29,11 +29,11 @@ pub(super) type Frag6 = (u16, bool, u32);
 
 /// The mapping a datagram's first fragment chose: the IPv6 client and its pool address.
 #[derive(Debug, Clone, Copy)]
-struct FFlow {
+pub(super) struct FFlow {
     /// Ticks.
-    deadline: u32,
-    client: [u8; 16],
-    a4: u16,
+    pub(super) deadline: u32,
+    pub(super) client: [u8; 16],
+    pub(super) a4: u16,
 }
 
 /// Fragment state: the mappings first fragments chose and the fragments waiting for
@@ -41,23 +41,23 @@ struct FFlow {
 #[derive(Debug)]
 pub(super) struct Fragments {
     /// Fragmented datagrams whose first fragment was translated.
-    flows: HashMap<FKey, FFlow>,
+    pub(super) flows: HashMap<FKey, FFlow>,
     /// Their expiry: one (deadline, datagram) entry each, requeued at its real deadline
     /// when it pops after the mapping was refreshed.
-    flow_q: BinaryHeap<Reverse<(u32, FKey)>>,
+    pub(super) flow_q: BinaryHeap<Reverse<(u32, FKey)>>,
     /// Fragments waiting for their datagram's first fragment, by datagram, oldest first,
     /// with their deadlines (ticks).
-    wait: HashMap<FKey, Vec<(u32, Vec<u8>)>>,
+    pub(super) wait: HashMap<FKey, Vec<(u32, Vec<u8>)>>,
     /// (deadline, datagram) of every waiting fragment, oldest first; entries of
     /// fragments that left with their first fragment are skipped.
-    wait_q: VecDeque<(u32, FKey)>,
+    pub(super) wait_q: VecDeque<(u32, FKey)>,
     /// Waiting fragments and their bytes.
-    wait_n: usize,
-    wait_bytes: usize,
+    pub(super) wait_n: usize,
+    pub(super) wait_bytes: usize,
     /// `fragment_timeout` (FRAGMENT_MIN).
-    life: Duration,
-    max_flows: usize,
-    max_bytes: usize,
+    pub(super) life: Duration,
+    pub(super) max_flows: usize,
+    pub(super) max_bytes: usize,
 }
 
 impl Fragments {

@@ -15,17 +15,17 @@ use super::{Nat64, Nat64Drop, Queued, TcpState, QUEUE_SLACK};
 /// from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct HKey {
-    a4: u16,
-    p4: u16,
-    remote: u32,
-    rport: u16,
+    pub(super) a4: u16,
+    pub(super) p4: u16,
+    pub(super) remote: u32,
+    pub(super) rport: u16,
 }
 
 /// An unsolicited IPv4 SYN held for TCP_INCOMING_SYN (RFC 6146 §3.5.2.2).
 #[derive(Debug)]
 pub(super) struct Held {
     /// Ticks.
-    deadline: u32,
+    pub(super) deadline: u32,
     /// The SYN as received, cut to what an ICMP error quotes (576 − 28 bytes).
     pkt: Vec<u8>,
 }
@@ -37,12 +37,12 @@ const QUOTE: usize = 576 - 28;
 /// timer queue.
 #[derive(Debug)]
 pub(super) struct HeldSyns {
-    map: HashMap<HKey, Held>,
+    pub(super) map: HashMap<HKey, Held>,
     /// (deadline, key) of every hold, oldest first (all live TCP_INCOMING_SYN, so this is
     /// deadline order); entries of SYNs discarded by a simultaneous open are skipped.
-    q: VecDeque<(u32, HKey)>,
+    pub(super) q: VecDeque<(u32, HKey)>,
     /// Held at most (`max_held_syns`).
-    max: usize,
+    pub(super) max: usize,
 }
 
 impl HeldSyns {

@@ -105,6 +105,7 @@ mod inbound;
 mod outbound;
 mod ports;
 mod reason;
+mod reconfigure;
 mod sessions;
 mod tables;
 mod tcp;
@@ -201,6 +202,9 @@ pub struct Nat64 {
     /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
     /// leave as IPv4 for the shard that owns their destination ([`crate::Nat64Shards`]).
     local_hairpin: bool,
+    /// What reloads left behind: sessions ended by a pool4 change, limits lowered below
+    /// what the tables held ([`Nat64::reconfigure`]).
+    reload: reconfigure::ReloadState,
 }
 
 impl Nat64 {
@@ -234,6 +238,7 @@ impl Nat64 {
             base: None,
             counters: Counters::new(),
             local_hairpin: true,
+            reload: reconfigure::ReloadState::default(),
         })
     }
 

@@ -21,13 +21,13 @@ pub(super) fn pool_kind(proto: u8) -> usize {
 /// The IPv4 pool of one engine.
 #[derive(Debug)]
 pub(super) struct Pool {
-    ranges: Vec<Pool4Range>,
+    pub(super) ranges: Vec<Pool4Range>,
     /// `ranges` as (first address, last address, index of the first address) for quick
     /// membership tests and address ↔ index.
     spans: Vec<(u32, u32, u32)>,
     n_addrs: u32,
     /// Seed of the port-choice hash.
-    seed: u64,
+    pub(super) seed: u64,
     /// For UDP, TCP, ICMP: until when (ms) the pool counts as full, after a search for a
     /// free port failed.
     pub(super) full_until: [u64; 3],

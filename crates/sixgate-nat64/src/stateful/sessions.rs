@@ -257,10 +257,10 @@ impl Nat64 {
         if got != per_source || got.len() != t.cidx.len() {
             return Err("per-source counts disagree".into());
         }
-        if n != self.n_sessions || n > self.max_sessions {
+        if n != self.n_sessions || n > self.max_sessions.max(self.reload.over_limit.0) {
             return Err(format!("{n} sessions, counted {}, limit {}", self.n_sessions, self.max_sessions));
         }
-        if per_source.values().any(|&n| n as usize > self.max_per_source) {
+        if per_source.values().any(|&n| n as usize > self.max_per_source.max(self.reload.over_limit.1)) {
             return Err("a source over its limit".into());
         }
         Ok(())
