@@ -36,8 +36,7 @@ impl Nat64Shards {
         } else {
             new.seed
         };
-        let current: Vec<Vec<Pool4Range>> =
-            self.shared.shards.iter().map(|m| lock(m).pool4().to_vec()).collect();
+        let current: Vec<Vec<Pool4Range>> = self.shared.shards.iter().map(|m| lock(m).pool4().to_vec()).collect();
         // Shrinking only: every new range lies within one running range.
         let shrinks = new.pool4.iter().all(|q| {
             let (a, b) = (u32::from(q.prefix.network()), u32::from(q.prefix.broadcast()));
