@@ -30,12 +30,11 @@ impl Nat64 {
     /// changes nothing and comes back as its [`ConfigError`]. Otherwise:
     ///
     /// * **Timers** apply from the next packet of each session. RFC 6146 sets a
-    ///   session's lifetime when a packet creates or refreshes it (§3.5.1: "the NAT64 MUST
-    ///   set the lifetime of the STE to the maximum between the current lifetime of the STE
-    ///   and UDP_DEFAULT"; §3.5.2.2 likewise for the TCP states), so the lifetime an entry
-    ///   was given stands and its next refresh uses the new value; sessions are not
-    ///   re-armed (that would touch every entry of a million-session table in one call and
-    ///   would shorten lifetimes the RFC says were already granted).
+    ///   session's lifetime when a packet creates or refreshes it (§3.5.1 for UDP,
+    ///   §3.5.3 for ICMP, §3.5.2.2 per TCP state), never between packets, so the
+    ///   lifetime an entry was given stands and its next refresh uses the new value.
+    ///   Sessions are not re-armed: that would touch every entry of a million-session
+    ///   table in one call, and cut short lifetimes already granted.
     /// * **Limits** (`max_sessions`, `max_sessions_per_source`) apply to new sessions:
     ///   existing ones over a lowered limit stay until they end, and no new one is made
     ///   while a count is at or over its limit. `max_held_syns`, `max_fragment_flows` and
