@@ -14,6 +14,7 @@ pub mod gso;
 pub mod icmp6;
 pub mod protocol;
 pub mod ratelimit;
+pub mod reload;
 pub mod rfc6052;
 pub mod router;
 pub mod text;

@@ -18,60 +18,11 @@
 //!   need a restart (they decide which shard owns a packet).
 //! * `Dns64::reconfigure` (feature `dns64`): every setting, at once.
 
-/// What a `reconfigure` did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ReloadReport {
-    /// Settings whose new value is in force now, by their configuration names
-    /// (`pool4`, `timers`, `max_sessions`, `ipv6_mtu`, …).
-    pub changed: Vec<&'static str>,
-    /// Settings whose new value differs but was not applied: the running value stays
-    /// until the engine is built anew.
-    pub needs_restart: Vec<&'static str>,
-    /// Sessions ended because their IPv4 transport address left pool4 (counted under
-    /// [`POOL4_REMOVED`], see [`crate::Nat64::pool4_removed`]).
-    pub sessions_ended: usize,
-    /// BIB entries ended for the same reason (with their last session).
-    pub bib_ended: usize,
-}
+pub use sixgate_core::reload::ReloadReport;
 
 /// The stable name under which sessions and BIB entries ended by a pool4 change are
 /// counted.
 pub const POOL4_REMOVED: &str = "pool4-removed";
-
-impl ReloadReport {
-    /// Whether the new configuration was the running one (nothing changed, nothing
-    /// needs a restart).
-    pub fn is_unchanged(&self) -> bool {
-        self.changed.is_empty() && self.needs_restart.is_empty()
-    }
-
-    /// Notes that `name` changed (once).
-    pub(crate) fn change(&mut self, name: &'static str) {
-        if !self.changed.contains(&name) {
-            self.changed.push(name);
-        }
-    }
-
-    /// Notes that `name` needs a restart (once).
-    pub(crate) fn restart(&mut self, name: &'static str) {
-        if !self.needs_restart.contains(&name) {
-            self.needs_restart.push(name);
-        }
-    }
-
-    /// Adds what another engine (a shard) reported.
-    pub(crate) fn merge(&mut self, o: Self) {
-        for c in o.changed {
-            self.change(c);
-        }
-        for r in o.needs_restart {
-            self.restart(r);
-        }
-        self.sessions_ended += o.sessions_ended;
-        self.bib_ended += o.bib_ended;
-    }
-}
 
 /// The stateless translator's settings that differ between `old` and `new`, by name.
 pub(crate) fn siit_changes(old: &crate::SiitConfig, new: &crate::SiitConfig, r: &mut ReloadReport) {
@@ -93,11 +44,7 @@ pub(crate) fn siit_changes(old: &crate::SiitConfig, new: &crate::SiitConfig, r: 
         ("icmp_rate", old.icmp_rate != new.icmp_rate),
         ("answer_pings", old.answer_pings != new.answer_pings),
     ];
-    for (name, differs) in diffs {
-        if differs {
-            r.change(name);
-        }
-    }
+    r.mark_changed_where(diffs);
 }
 
 #[cfg(feature = "dns64")]
@@ -117,11 +64,7 @@ impl crate::dns64::Dns64 {
             ("synthesize_ptr", o.synthesize_ptr != n.synthesize_ptr),
             ("upstream_timeout", o.upstream_timeout != n.upstream_timeout),
         ];
-        for (name, differs) in diffs {
-            if differs {
-                r.change(name);
-            }
-        }
+        r.mark_changed_where(diffs);
         *self = fresh;
         Ok(r)
     }

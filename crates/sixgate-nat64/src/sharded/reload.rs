@@ -27,11 +27,11 @@ impl Nat64Shards {
         let n = self.len();
         let mut r = ReloadReport::default();
         if shards.max(1) != n {
-            r.restart("shards");
+            r.mark_restart("shards");
         }
         let steer = &self.shared.steer;
         let seed = if new.seed != steer.seed {
-            r.restart("seed");
+            r.mark_restart("seed");
             steer.seed
         } else {
             new.seed
@@ -44,7 +44,7 @@ impl Nat64Shards {
         });
         let mut slices: Vec<Vec<Pool4Range>> = current.iter().map(|s| cut(s, &new.pool4)).collect();
         if !shrinks || slices.iter().any(|s| s.is_empty()) {
-            r.restart("pool4");
+            r.mark_restart("pool4");
             slices = current;
         }
         let split = |v: usize| v.div_ceil(n);

@@ -69,7 +69,7 @@ impl Nat64 {
         // (it does not, `new` being valid), so it goes first.
         let mut xlate = new.xlate.clone();
         if xlate.pool6 != Some(self.pool6) {
-            r.restart("pool6");
+            r.mark_restart("pool6");
             xlate.pool6 = Some(self.pool6);
         }
         r.merge(self.siit.reconfigure(xlate)?);
@@ -78,38 +78,38 @@ impl Nat64 {
         let _ = self.now_ms(now);
 
         if self.timers != new.timers {
-            r.change("timers");
+            r.mark_changed("timers");
             self.timers = new.timers;
         }
         if self.filtering != new.filtering {
-            r.change("filtering");
+            r.mark_changed("filtering");
             self.set_filtering(new.filtering);
         }
         let max_sessions = new.max_sessions.min(u32::MAX as usize - 1);
         if self.max_sessions != max_sessions {
-            r.change("max_sessions");
+            r.mark_changed("max_sessions");
             self.max_sessions = max_sessions;
         }
         if self.max_per_source != new.max_sessions_per_source {
-            r.change("max_sessions_per_source");
+            r.mark_changed("max_sessions_per_source");
             self.max_per_source = new.max_sessions_per_source;
         }
         let new_rate = (new.max_new_sessions_per_second, new.new_sessions_burst);
         if self.new_rate.0 != new_rate.0 {
-            r.change("max_new_sessions_per_second");
+            r.mark_changed("max_new_sessions_per_second");
         }
         if self.new_rate.1 != new_rate.1 {
-            r.change("new_sessions_burst");
+            r.mark_changed("new_sessions_burst");
         }
         self.new_rate = new_rate;
         self.set_held_max(new.max_held_syns, &mut r);
         self.set_fragment_limits(&new, &mut r);
 
         if self.pool.seed != new.seed {
-            r.change("seed");
+            r.mark_changed("seed");
         }
         if self.pool.ranges != new.pool4 {
-            r.change("pool4");
+            r.mark_changed("pool4");
             self.repool(new.pool4, new.seed, &mut r);
         } else if self.pool.seed != new.seed {
             self.pool = Pool::new(new.pool4, new.seed);
@@ -166,7 +166,7 @@ impl Nat64 {
         if h.max == max {
             return;
         }
-        r.change("max_held_syns");
+        r.mark_changed("max_held_syns");
         h.max = max;
         let mut excess = h.map.len().saturating_sub(max);
         while excess > 0 {
@@ -186,11 +186,11 @@ impl Nat64 {
     fn set_fragment_limits(&mut self, new: &StatefulConfig, r: &mut ReloadReport) {
         let f = &mut self.frags;
         if f.life != new.fragment_timeout {
-            r.change("fragment_timeout");
+            r.mark_changed("fragment_timeout");
             f.life = new.fragment_timeout;
         }
         if f.max_flows != new.max_fragment_flows {
-            r.change("max_fragment_flows");
+            r.mark_changed("max_fragment_flows");
             f.max_flows = new.max_fragment_flows;
             if f.flows.len() > f.max_flows {
                 // The mappings that would end first go.
@@ -205,7 +205,7 @@ impl Nat64 {
             }
         }
         if f.max_bytes != new.max_fragment_bytes {
-            r.change("max_fragment_bytes");
+            r.mark_changed("max_fragment_bytes");
             f.max_bytes = new.max_fragment_bytes;
             // The oldest waiting fragments go first.
             while f.wait_bytes > f.max_bytes {
