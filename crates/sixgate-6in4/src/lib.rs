@@ -46,6 +46,7 @@ mod sit;
 pub use config::{ConfigError, EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
 pub use reason::DropReason;
 pub use sit::{ecn_decap, SitTunnel, PROTO_IPV6};
+pub use sixgate_core::reload::ReloadReport;
 
 /// What building a tunnel endpoint can fail with.
 ///

@@ -13,6 +13,10 @@ use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
 use sixgate_core::wire::{be16, put16, v4at, v6at};
 
+// `reconfigure`, in its own file (a child of this module, for the fields).
+#[path = "reload.rs"]
+mod reload;
+
 use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
 use crate::reason::DropReason;
 use crate::Error;
