@@ -420,3 +420,21 @@ proptest! {
         }
     }
 }
+
+#[cfg(feature = "dns64")]
+#[test]
+fn dns64_takes_a_new_prefix_at_once_and_refuses_a_bad_config() {
+    use sixgate_nat64::dns64::{Dns64, Dns64Config, Dns64Error};
+    let mut d = Dns64::new(Dns64Config::default()).unwrap();
+    let p = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let mut c = Dns64Config::new(p);
+    c.synthesize_ptr = false;
+    let r = d.reconfigure(c.clone()).unwrap();
+    assert_eq!(r.changed, ["prefix", "synthesize_ptr"]);
+    assert_eq!(d.config().prefix, p);
+    let mut bad = c;
+    bad.prefix = Pool6::well_known();
+    bad.upstream_timeout = Duration::ZERO;
+    assert_eq!(d.reconfigure(bad).unwrap_err(), Dns64Error::ZeroTimeout);
+    assert_eq!(d.config().prefix, p, "the running prefix stays");
+}
