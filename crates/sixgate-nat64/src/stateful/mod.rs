@@ -89,6 +89,7 @@
 //! | `mod.rs` | the engine, its [`Engine`] impl: verdicts, the outbox, the timers (the min of the subsystems' deadlines, and their `expire` calls) | |
 //! | `config.rs` | [`StatefulConfig`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
 //! | `reason.rs` | [`Nat64Drop`] | |
+//! | `reconfigure.rs` | [`Nat64::reconfigure`]: a new configuration live, pool4 renumbering, sessions on removed pool4 addresses ended | RFC 6146 §3.5 (lifetimes set by packets) |
 //! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
 //! | `sessions.rs` | creating and deleting sessions and BIB entries, the session timer queue | RFC 6146 §3.5.1, §3.5.2.2 (expiry) |
 //! | `ports.rs` | pool4 addresses and port allocation, port rewriting | RFC 6146 §3.5.1.1, RFC 4787 REQ-1..4, RFC 1624 |

@@ -240,14 +240,12 @@ impl Nat64 {
         let n_old: usize = old.ranges.iter().map(|r| 1usize << (32 - r.prefix.prefix_len())).sum();
         // Old address index → new one (none: the address left the pool).
         let map: Vec<Option<u16>> = (0..n_old).map(|i| new.idx(old.addr_of(i as u16))).collect();
-        let keeps = |a4: u16, p4: u16| {
-            map.get(usize::from(a4)).copied().flatten().is_some() && new.contains(old.addr_of(a4), p4)
-        };
+        let gone_addr = |a4: u16| map.get(usize::from(a4)).copied().flatten().is_none();
+        let keeps = |a4: u16, p4: u16| !gone_addr(a4) && new.contains(old.addr_of(a4), p4);
         let gone: Vec<u32> =
             self.t.sess.slots().filter(|(_, s)| s.proto != 0 && !keeps(s.a4, s.p4)).map(|(i, _)| i).collect();
         let held_gone: Vec<_> = self.held.map.keys().filter(|k| !keeps(k.a4, k.p4)).copied().collect();
-        let flows_gone: Vec<_> =
-            self.frags.flows.iter().filter(|(_, f)| map[usize::from(f.a4)].is_none()).map(|(k, _)| *k).collect();
+        let flows_gone: Vec<_> = self.frags.flows.iter().filter(|(_, f)| gone_addr(f.a4)).map(|(k, _)| *k).collect();
         let bib_before = self.t.b6.len();
         for &i in &gone {
             self.remove(i);
@@ -274,7 +272,7 @@ impl Nat64 {
 
         let identity = map.iter().enumerate().all(|(i, m)| m.is_none_or(|j| usize::from(j) == i));
         if !identity {
-            let to = |a4: u16| map[usize::from(a4)].unwrap_or(a4);
+            let to = |a4: u16| map.get(usize::from(a4)).copied().flatten().unwrap_or(a4);
             self.renumber(&to);
             let held = std::mem::take(&mut self.held.map);
             self.held.map = held
