@@ -10,7 +10,7 @@ use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_io::dns::{Dns64Server, ServerOptions};
-use sixgate_io::signals::{Event, Signals};
+use sixgate_io::signals::Signals;
 use sixgate_nat64::dns64::{Dns64, Dns64Config};
 
 use crate::daemon::log;
@@ -79,20 +79,18 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
         })
     };
     let report = || {
-        log!(
-            "sixgate dns64: {} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
+        format!(
+            "{} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
             stats.queries.load(Ordering::Relaxed),
             stats.upstream_failures.load(Ordering::Relaxed),
             stats.udp_dropped.load(Ordering::Relaxed),
             stats.tcp_refused.load(Ordering::Relaxed),
-        );
+        )
     };
-    while let Ok(Event::Report) = signals.wait() {
-        report();
-    }
+    crate::daemon::wait_for_stop(&signals, "sixgate dns64", &report, None, &|| runner.is_finished());
     stop.store(true, Ordering::Relaxed);
     let r = runner.join().map_err(|_| CliError::failure("the server thread panicked"))?;
-    report();
+    log!("sixgate dns64: stopped; final counters: {}", report());
     r.map_err(|e| CliError::failure(format!("DNS server: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ mod error;
 mod nat64;
 mod nat64_config;
 mod rdns;
+mod service;
 mod sixto4;
 mod tunnel;
 

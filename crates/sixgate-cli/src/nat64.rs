@@ -37,6 +37,9 @@ pub(crate) enum Nat64Cmd {
     /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
     /// once) stays: a restarted gateway attaches to it and traffic flows again.
+    ///
+    /// SIGHUP re-reads and validates the file: a bad one is refused with its line, a
+    /// changed one is reported key by key as needing a restart; the gateway keeps running.
     Run(Box<RunArgs>),
 }
 
@@ -427,7 +430,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         log!("  {line}");
     }
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
-    let s = Serve { queues, interval, signals: &signals, tun_drops };
+    let reloader =
+        crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader };
     match (stateful, shards) {
         (_, Some(shards)) => serve(devs, s, move |k| shards.handle(k)),
         (Some(st), None) => {
@@ -473,6 +478,8 @@ struct Serve<'a> {
     signals: &'a sixgate_io::signals::Signals,
     /// The TUN device's own drop counters, for the counters line.
     tun_drops: Option<crate::daemon::TunDrops>,
+    /// Re-reads the configuration file on SIGHUP.
+    reloader: crate::service::Reloader,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters.
@@ -489,7 +496,7 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
@@ -533,7 +540,7 @@ where
         })
     };
     crate::daemon::spawn_stats_log(&stop, interval, total.clone());
-    crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
+    crate::daemon::wait_for_stop(signals, "sixgate", &total, Some(&reloader), &|| workers.is_finished());
     // The device goes with the workers: its counters as they stop.
     if let Some(t) = &final_read {
         t.refresh();
