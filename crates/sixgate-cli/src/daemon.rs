@@ -11,9 +11,31 @@ use sixgate_io::{KernelCounters, TunCounters, TunDevice};
 /// Writes one line to standard error, ignoring write errors: a daemon whose standard
 /// error is gone (a closed pipe: Rust ignores SIGPIPE, so the write fails with EPIPE, on
 /// which `eprintln!` panics) keeps running and keeps forwarding.
+///
+/// Once a daemon has set up its log ([`crate::service::logging::init`]) the line becomes a
+/// `tracing` event instead: at `warn` when it says `warning:`, at `info` otherwise, with
+/// the `sixgate: ` / `warning: ` lead-ins left to the log format.
 pub(crate) fn log_line(args: std::fmt::Arguments<'_>) {
+    if tracing::dispatcher::has_been_set() {
+        let s = args.to_string();
+        let s = s.strip_prefix("sixgate: ").or_else(|| s.strip_prefix("sixgate ")).unwrap_or(&s);
+        match s.strip_prefix("warning: ") {
+            Some(w) => tracing::warn!("{w}"),
+            None => tracing::info!("{s}"),
+        }
+        return;
+    }
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// A command's final error: an `error` event in a daemon's log, else a plain line.
+pub(crate) fn log_error(e: &dyn std::fmt::Display) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!("{e}");
+    } else {
+        log_line(format_args!("sixgate: {e}"));
+    }
 }
 
 /// `eprintln!` that never panics: formats like it, writes with [`log_line`].
@@ -129,7 +151,11 @@ pub(crate) fn wait_for_stop(
                 let status = match reloader {
                     Some(r) => {
                         let outcome = r.reload();
-                        log!("{who}: SIGHUP: reload of {}: {outcome}", r.name());
+                        if outcome.is_refusal() {
+                            tracing::warn!("{who}: SIGHUP: reload of {}: {outcome}", r.name());
+                        } else {
+                            log!("{who}: SIGHUP: reload of {}: {outcome}", r.name());
+                        }
                         outcome.to_string()
                     }
                     None => {

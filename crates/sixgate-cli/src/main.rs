@@ -24,6 +24,8 @@ pub(crate) use error::CliError;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    log: service::logging::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -52,8 +54,21 @@ enum Cmd {
     Dns64(dns64::Dns64Args),
 }
 
+impl Cmd {
+    /// The long-running subcommands, which log through `tracing`.
+    fn is_daemon(&self) -> bool {
+        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.cmd.is_daemon() {
+        if let Err(e) = service::logging::init(&cli.log) {
+            daemon::log_error(&e);
+            return ExitCode::from(e.code);
+        }
+    }
     let r = match cli.cmd {
         Cmd::SixToFour(a) => sixto4::run_6to4(a),
         Cmd::SixRd(a) => sixto4::run_6rd(a),
@@ -67,7 +82,7 @@ fn main() -> ExitCode {
     match r {
         Ok(code) => code,
         Err(e) => {
-            daemon::log!("sixgate: {e}");
+            daemon::log_error(&e);
             ExitCode::from(e.code)
         }
     }

@@ -1,6 +1,8 @@
 //! The service shell the daemons (`nat64 run`, `tunnel run`, `dns64`) share around their
-//! engines: configuration reload on SIGHUP, systemd notification.
+//! engines: configuration reload on SIGHUP, systemd notification (in `sixgate_io::notify`),
+//! logging.
 
+pub(crate) mod logging;
 pub(crate) mod reload;
 
 pub(crate) use reload::Reloader;

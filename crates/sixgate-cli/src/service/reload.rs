@@ -63,6 +63,13 @@ impl Reloader {
     }
 }
 
+impl Outcome {
+    /// Whether the file was refused (unreadable or invalid).
+    pub(crate) fn is_refusal(&self) -> bool {
+        matches!(self, Self::Unreadable(_) | Self::Refused(_))
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
