@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod daemon;
 mod dns64;
@@ -52,6 +52,10 @@ enum Cmd {
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
     Dns64(dns64::Dns64Args),
+    /// Shell completion script on standard output (e.g. `sixgate completions bash`).
+    Completions(service::docs::CompletionsArgs),
+    /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
+    Man(service::docs::ManArgs),
 }
 
 impl Cmd {
@@ -78,6 +82,8 @@ fn main() -> ExitCode {
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
         Cmd::Dns64(a) => dns64::run(a),
+        Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
+        Cmd::Man(a) => service::docs::man(&a, Cli::command()),
     };
     match r {
         Ok(code) => code,

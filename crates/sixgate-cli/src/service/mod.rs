@@ -2,6 +2,7 @@
 //! engines: configuration reload on SIGHUP, systemd notification (in `sixgate_io::notify`),
 //! logging.
 
+pub(crate) mod docs;
 pub(crate) mod logging;
 pub(crate) mod reload;
 
