@@ -48,6 +48,9 @@ pub(crate) struct Dns64Args {
     /// Threads answering UDP queries.
     #[arg(long, value_name = "N", default_value_t = 8)]
     workers: usize,
+    /// Validate the flags and that the address can be listened on, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
@@ -63,6 +66,11 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let mut opts = ServerOptions::new(a.listen, a.upstream);
     opts.max_tcp_connections = a.max_tcp.max(1);
     opts.udp_workers = a.workers.max(1);
+    if a.check {
+        crate::service::preflight::refuse("dns64", crate::service::preflight::dns64(a.listen))?;
+        println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", a.listen, a.upstream);
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let server =

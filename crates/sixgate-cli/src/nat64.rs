@@ -361,6 +361,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let tun = a.tun.clone().or_else(|| file.tun.clone());
     let queues = a.queues.or(file.queues).unwrap_or(1);
+    sixgate_io::host::check_queues(queues).map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
     let prefix_warnings = file.prefix_warnings();
@@ -384,6 +385,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
+    crate::service::preflight::refuse(&name, crate::service::preflight::nat64(&tun, queues, a.check))?;
     if a.check {
         println!("{name}: ok");
         println!(

@@ -274,6 +274,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     for w in r.cfg.warnings() {
         log!("sixgate: warning: {w}");
     }
+    let what = reloader.as_ref().map_or_else(|| "tunnel".to_owned(), crate::service::Reloader::name);
+    crate::service::preflight::refuse(&what, crate::service::preflight::tunnel(&r.tun, check))?;
     if check {
         println!("ok: {}", describe(&r));
         return Ok(ExitCode::SUCCESS);

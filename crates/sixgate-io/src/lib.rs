@@ -20,6 +20,7 @@ mod batch;
 #[cfg_attr(docsrs, doc(cfg(feature = "dns64")))]
 pub mod dns;
 pub mod driver;
+pub mod host;
 pub mod notify;
 pub mod packet_io;
 pub mod raw;
