@@ -422,15 +422,14 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions::new(tun.clone()).mtu(mtu).queues(queues).offload(offload))
         .map_err(|e| CliError::failure(format!("{e}")))?;
+    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
+    // One event: the commands stay together, one per line, in every log format.
+    let routes: String = route_commands(&tun, &cfg, pool4).iter().map(|l| format!("\n  {l}")).collect();
     log!(
         "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
          after a restart on a new device, add them again; a persistent device made once with \
-         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):"
+         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):{routes}"
     );
-    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
-    for line in route_commands(&tun, &cfg, pool4) {
-        log!("  {line}");
-    }
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let reloader =
         crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
