@@ -159,6 +159,7 @@ pub(crate) fn wait_for_stop(
                         outcome.to_string()
                     }
                     None => {
+                        crate::service::reload::record_no_file();
                         log!("{who}: SIGHUP: no configuration file (flags only): nothing to reload; still running");
                         "running".to_owned()
                     }

@@ -48,6 +48,9 @@ pub(crate) struct Dns64Args {
     /// Threads answering UDP queries.
     #[arg(long, value_name = "N", default_value_t = 8)]
     workers: usize,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
     /// Validate the flags and that the address can be listened on, and exit.
     #[arg(long)]
     check: bool,
@@ -67,7 +70,9 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     opts.max_tcp_connections = a.max_tcp.max(1);
     opts.udp_workers = a.workers.max(1);
     if a.check {
-        crate::service::preflight::refuse("dns64", crate::service::preflight::dns64(a.listen))?;
+        let mut errs = crate::service::preflight::dns64(a.listen);
+        errs.extend(a.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+        crate::service::preflight::refuse("dns64", errs)?;
         println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", a.listen, a.upstream);
         return Ok(ExitCode::SUCCESS);
     }
@@ -78,6 +83,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let stats = server.stats();
     log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
     let stop = Arc::new(AtomicBool::new(false));
+    crate::service::metrics::start_dns64(a.metrics_listen, &stats, &stop)?;
     let runner = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {

@@ -21,6 +21,9 @@ mod batch;
 pub mod dns;
 pub mod driver;
 pub mod host;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 pub mod notify;
 pub mod packet_io;
 pub mod raw;

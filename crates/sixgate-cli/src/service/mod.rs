@@ -4,6 +4,7 @@
 
 pub(crate) mod docs;
 pub(crate) mod logging;
+pub(crate) mod metrics;
 pub(crate) mod preflight;
 pub(crate) mod reload;
 

@@ -6,6 +6,22 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Reloads so far by result, for the metrics: the names of [`Outcome::result`] and
+/// `no_config_file`.
+const RESULTS: [&str; 5] = ["unchanged", "needs_restart", "refused", "unreadable", "no_config_file"];
+static COUNTS: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+
+/// Counts a SIGHUP that found no configuration file to read.
+pub(crate) fn record_no_file() {
+    COUNTS[4].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Reloads so far, by result name.
+pub(crate) fn counts() -> [(&'static str, u64); 5] {
+    std::array::from_fn(|i| (RESULTS[i], COUNTS[i].load(Ordering::Relaxed)))
+}
 
 /// Validates a configuration text: `Ok` or one message per problem (`FILE:LINE: ...`
 /// where the line is known). Arguments: the text and the file's name for the messages.
@@ -41,6 +57,12 @@ impl Reloader {
 
     /// Reads and validates the file and compares it with the running configuration.
     pub(crate) fn reload(&self) -> Outcome {
+        let o = self.check_file();
+        COUNTS[o.index()].fetch_add(1, Ordering::Relaxed);
+        o
+    }
+
+    fn check_file(&self) -> Outcome {
         let name = self.path.display().to_string();
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
@@ -64,6 +86,16 @@ impl Reloader {
 }
 
 impl Outcome {
+    /// The index of the result's name in the metrics.
+    fn index(&self) -> usize {
+        match self {
+            Self::Unchanged => 0,
+            Self::NeedsRestart(_) => 1,
+            Self::Refused(_) => 2,
+            Self::Unreadable(_) => 3,
+        }
+    }
+
     /// Whether the file was refused (unreadable or invalid).
     pub(crate) fn is_refusal(&self) -> bool {
         matches!(self, Self::Unreadable(_) | Self::Refused(_))
