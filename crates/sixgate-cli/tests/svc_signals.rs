@@ -92,3 +92,34 @@ fn nat64_reload_reports_and_refuses_and_keeps_running() {
     d.line("final counters");
     assert!(d.wait_exit().success());
 }
+
+/// `tunnel run` (TUN device and raw sockets): SIGHUP with a changed TTL is reported as
+/// needing a restart, the endpoint keeps running, SIGTERM stops it.
+#[test]
+fn tunnel_reload_reports_and_keeps_running() {
+    if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("skipping: needs root and /dev/net/tun");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("tunnel.toml");
+    let tun = format!("sghupt{}", std::process::id() % 10000);
+    let good = format!(
+        "tun = \"{tun}\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8:ffff::1/64\"\nstats_interval = 0\n"
+    );
+    std::fs::write(&cfg, &good).unwrap();
+    let mut d = Daemon::spawn(&["tunnel", "run", "--config", cfg.to_str().unwrap()], &[]);
+    d.line("tunnel up");
+    std::fs::write(&cfg, format!("{good}ttl = 9\n")).unwrap();
+    d.kill("-HUP");
+    let l = d.line("SIGHUP: reload of");
+    assert!(l.contains("changed: ttl") && l.contains("needs restart"), "{l}");
+    std::fs::write(&cfg, format!("{good}mode = \"gre\"\n")).unwrap();
+    d.kill("-HUP");
+    let l = d.line("SIGHUP: reload of");
+    assert!(l.contains("refused"), "{l}");
+    assert!(d.alive());
+    d.kill("-TERM");
+    d.line("final counters");
+    assert!(d.wait_exit().success());
+}
