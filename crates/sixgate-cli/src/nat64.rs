@@ -64,6 +64,9 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -433,7 +436,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let reloader =
         crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
-    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader };
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen: a.metrics_listen };
     match (stateful, shards) {
         (_, Some(shards)) => serve(devs, s, move |k| shards.handle(k)),
         (Some(st), None) => {
@@ -481,6 +484,8 @@ struct Serve<'a> {
     tun_drops: Option<crate::daemon::TunDrops>,
     /// Re-reads the configuration file on SIGHUP.
     reloader: crate::service::Reloader,
+    /// Where to serve Prometheus metrics.
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters.
@@ -497,10 +502,18 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops, reloader } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let published = Arc::clone(&published);
+        move || {
+            let q = |s: &WorkerStats<Counters<E::Reason>>| (s.received, s.write_errors, s.counters.clone());
+            published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
+        }
+    };
+    crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let published = Arc::clone(&published);
         move || {

@@ -108,6 +108,9 @@ pub(crate) struct RunArgs {
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -262,6 +265,7 @@ fn describe(r: &Resolved) -> String {
 
 fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
+    let metrics_listen = a.metrics_listen;
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
     let reloader = a.config.clone().zip(running).map(|(path, text)| {
@@ -299,6 +303,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let slot = Arc::clone(&slot);
+        move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
+    };
+    crate::service::metrics::start_engine("tunnel", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {

@@ -79,3 +79,54 @@ fn dns64_metrics_count_queries_and_reloads_and_pass_promtool() {
     d.kill("-TERM");
     assert!(d.wait_exit().success());
 }
+
+/// `nat64 run --metrics-listen` (root, TUN): packets by queue, drops by every stable
+/// reason name, reloads by result; the exposition passes promtool.
+#[test]
+fn nat64_metrics_by_queue_and_reason_pass_promtool() {
+    if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("skipping: needs root and /dev/net/tun");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nat64.toml");
+    let tun = format!("sgmet{}", std::process::id() % 10000);
+    std::fs::write(
+        &cfg,
+        format!("tun = \"{tun}\"\npool6 = \"64:ff9b::/96\"\nipv4 = \"192.0.2.1\"\nstats_interval = 0\n"),
+    )
+    .unwrap();
+    let mut d = Daemon::spawn(
+        &["nat64", "run", "--config", cfg.to_str().unwrap(), "--queues", "2", "--metrics-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let l = d.line("metrics on http://");
+    let metrics = l.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    d.kill("-HUP");
+    d.line("SIGHUP: reload of");
+    let (code, body) = get(&metrics, "/metrics", "*/*");
+    assert_eq!(code, 200, "{body}");
+    for want in [
+        "sixgate_nat64_received_total{queue=\"0\"} ",
+        "sixgate_nat64_received_total{queue=\"1\"} ",
+        "sixgate_nat64_replied_total{queue=\"0\"} ",
+        "sixgate_nat64_drops_total{reason=\"",
+        "sixgate_reloads_total{result=\"unchanged\"} 1\n",
+    ] {
+        assert!(body.contains(want), "no {want:?} in {body}");
+    }
+    if common::tools_skip_reason(&["promtool"]).is_none() {
+        let mut p = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+        let o = p.wait_with_output().unwrap();
+        assert!(o.status.success(), "promtool: {}", common::text(&o));
+    }
+    d.kill("-TERM");
+    assert!(d.wait_exit().success());
+}

@@ -10,6 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
+use sixgate_core::engine::{Counters, Reason};
 use sixgate_io::dns::ServerStats;
 
 use crate::daemon::log;
@@ -69,5 +70,70 @@ pub(crate) fn start_dns64(
     let at = sixgate_io::metrics::spawn(listen, registry, stop)
         .map_err(|e| CliError::failure(format!("cannot serve metrics on {listen}: {e}")))?;
     log!("sixgate dns64: metrics on http://{at}/metrics");
+    Ok(())
+}
+
+/// One worker's counters at scrape time: packets read, refused writes, the engine's
+/// counters.
+pub(crate) type QueueSnapshot<R> = (u64, u64, Counters<R>);
+
+/// Reads every queue's published counters.
+pub(crate) type Snapshot<R> = Box<dyn Fn() -> Vec<QueueSnapshot<R>> + Send + Sync>;
+
+/// A packet engine's series (`nat64 run`, `tunnel run`), by queue and by drop reason.
+struct EngineCollector<R: Reason> {
+    daemon: &'static str,
+    snapshot: Snapshot<R>,
+}
+
+impl<R: Reason> std::fmt::Debug for EngineCollector<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineCollector").field("daemon", &self.daemon).finish_non_exhaustive()
+    }
+}
+
+impl<R: Reason> Collector for EngineCollector<R> {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::MetricType;
+        let queues = (self.snapshot)();
+        let per_queue: [(&str, &str, fn(&QueueSnapshot<R>) -> u64); 4] = [
+            ("received", "Packets read from the device", |q| q.0),
+            ("forwarded", "Packets forwarded (each fragment counted)", |q| q.2.forwarded),
+            ("replied", "ICMP errors and replies generated", |q| q.2.replied),
+            ("write_errors", "Writes the kernel refused", |q| q.1),
+        ];
+        for (name, help, get) in per_queue {
+            let name = format!("sixgate_{}_{name}", self.daemon);
+            let mut family = enc.encode_descriptor(&name, help, None, MetricType::Counter)?;
+            for (i, q) in queues.iter().enumerate() {
+                let queue = i.to_string();
+                ConstCounter::new(get(q)).encode(family.encode_family(&[("queue", queue.as_str())])?)?;
+            }
+        }
+        let name = format!("sixgate_{}_drops", self.daemon);
+        let mut family =
+            enc.encode_descriptor(&name, "Packets dropped, by stable reason name", None, MetricType::Counter)?;
+        for &r in R::ALL {
+            let n: u64 = queues.iter().map(|q| q.2.dropped(r)).sum();
+            ConstCounter::new(n).encode(family.encode_family(&[("reason", r.name())])?)?;
+        }
+        encode_reloads(&mut enc)
+    }
+}
+
+/// Serves a packet engine's series on `listen` until `stop` is set; `daemon` names them
+/// (`sixgate_DAEMON_received_total`, ...).
+pub(crate) fn start_engine<R: Reason>(
+    daemon: &'static str,
+    listen: Option<SocketAddr>,
+    snapshot: Snapshot<R>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), CliError> {
+    let Some(listen) = listen else { return Ok(()) };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(EngineCollector { daemon, snapshot }));
+    let at = sixgate_io::metrics::spawn(listen, registry, stop)
+        .map_err(|e| CliError::failure(format!("cannot serve metrics on {listen}: {e}")))?;
+    log!("sixgate: metrics on http://{at}/metrics");
     Ok(())
 }
