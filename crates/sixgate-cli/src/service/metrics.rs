@@ -96,7 +96,8 @@ impl<R: Reason> Collector for EngineCollector<R> {
     fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         use prometheus_client::metrics::MetricType;
         let queues = (self.snapshot)();
-        let per_queue: [(&str, &str, fn(&QueueSnapshot<R>) -> u64); 4] = [
+        type Series<R> = (&'static str, &'static str, fn(&QueueSnapshot<R>) -> u64);
+        let per_queue: [Series<R>; 4] = [
             ("received", "Packets read from the device", |q| q.0),
             ("forwarded", "Packets forwarded (each fragment counted)", |q| q.2.forwarded),
             ("replied", "ICMP errors and replies generated", |q| q.2.replied),
