@@ -38,6 +38,9 @@ pub(crate) enum Nat64Cmd {
     /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
     /// once) stays: a restarted gateway attaches to it and traffic flows again.
+    ///
+    /// SIGHUP re-reads and validates the file: a bad one is refused with its line, a
+    /// changed one is reported key by key as needing a restart; the gateway keeps running.
     Run(Box<RunArgs>),
 }
 
@@ -65,6 +68,9 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -522,6 +528,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let tun = a.tun.clone().or_else(|| file.tun.clone());
     let queues = a.queues.or(file.queues).unwrap_or(1);
+    sixgate_io::host::check_queues(queues).map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
     let prefix_warnings = file.prefix_warnings();
@@ -545,6 +552,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
+    crate::service::preflight::refuse(&name, crate::service::preflight::nat64(&tun, queues, a.check))?;
     if a.check {
         println!("{name}: ok");
         println!(
@@ -581,17 +589,18 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions::new(tun.clone()).mtu(mtu).queues(queues).offload(offload))
         .map_err(|e| CliError::os("cannot open the translator's device", &e, Needs::Tun))?;
+    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
+    // One event: the commands stay together, one per line, in every log format.
+    let routes: String = route_commands(&tun, &cfg, pool4).iter().map(|l| format!("\n  {l}")).collect();
     log!(
         "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
          after a restart on a new device, add them again; a persistent device made once with \
-         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):"
+         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):{routes}"
     );
-    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
-    for line in route_commands(&tun, &cfg, pool4) {
-        log!("  {line}");
-    }
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
-    let s = Serve { queues, interval, signals: &signals, tun_drops };
+    let reloader =
+        crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen: a.metrics_listen };
     match (stateful, shards) {
         (_, Some(shards)) => {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
@@ -640,6 +649,10 @@ struct Serve<'a> {
     signals: &'a sixgate_io::signals::Signals,
     /// The TUN device's own drop counters, for the counters line.
     tun_drops: Option<crate::daemon::TunDrops>,
+    /// Re-reads the configuration file on SIGHUP.
+    reloader: crate::service::Reloader,
+    /// Where to serve Prometheus metrics.
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters.
@@ -656,10 +669,18 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let published = Arc::clone(&published);
+        move || {
+            let q = |s: &WorkerStats<Counters<E::Reason>>| (s.received, s.write_errors, s.counters.clone());
+            published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
+        }
+    };
+    crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let published = Arc::clone(&published);
         move || {
@@ -700,7 +721,7 @@ where
         })
     };
     crate::daemon::spawn_stats_log(&stop, interval, total.clone());
-    crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
+    crate::daemon::wait_for_stop(signals, "sixgate", &total, Some(&reloader), &|| workers.is_finished());
     // The device goes with the workers: its counters as they stop.
     if let Some(t) = &final_read {
         t.refresh();

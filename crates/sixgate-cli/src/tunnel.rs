@@ -44,12 +44,13 @@ use crate::CliError;
 pub(crate) enum TunnelCmd {
     /// Run a 6in4 (sit, protocol 41) tunnel endpoint in the foreground until SIGINT or
     /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
-    /// the encapsulated packets.
+    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file and
+    /// reports what would need a restart; the endpoint keeps running.
     Run(Box<RunArgs>),
 }
 
 /// Flags of `sixgate tunnel run` (each one also a TOML key).
-#[derive(Args, Default)]
+#[derive(Args, Default, Clone)]
 pub(crate) struct RunArgs {
     /// TOML file with the same options as keys (flags win).
     #[arg(long, value_name = "FILE")]
@@ -109,6 +110,9 @@ pub(crate) struct RunArgs {
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -263,10 +267,21 @@ fn describe(r: &Resolved) -> String {
 
 fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
+    let metrics_listen = a.metrics_listen;
+    // The file's text as read at start, and the same resolution for SIGHUP to validate.
+    let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
+    let reloader = a.config.clone().zip(running).map(|(path, text)| {
+        let flags = a.clone();
+        let validate: crate::service::reload::Validate =
+            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]));
+        crate::service::Reloader::new(path, text, validate)
+    });
     let r = resolve(a)?;
     for w in r.cfg.warnings() {
         log!("sixgate: warning: {w}");
     }
+    let what = reloader.as_ref().map_or_else(|| "tunnel".to_owned(), crate::service::Reloader::name);
+    crate::service::preflight::refuse(&what, crate::service::preflight::tunnel(&r.tun, check))?;
     if check {
         println!("ok: {}", describe(&r));
         return Ok(ExitCode::SUCCESS);
@@ -291,6 +306,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let slot = Arc::clone(&slot);
+        move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
+    };
+    crate::service::metrics::start_engine("tunnel", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {
@@ -313,7 +333,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         })
     };
     crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
-    crate::daemon::wait_for_stop(&signals, &total, &|| worker.is_finished());
+    crate::daemon::wait_for_stop(&signals, "sixgate", &total, reloader.as_ref(), &|| worker.is_finished());
     // The device goes with the worker: its counters as it stops.
     if let Some(t) = &final_read {
         t.refresh();
