@@ -151,16 +151,6 @@ pub(crate) fn ptb_mtu_6to4(advertised: u32, ipv4_mtu: u16, ipv6_mtu: u16) -> u16
     m.min(0xffff) as u16
 }
 
-/// Whether an ICMPv4 type is an error message (RFC 1812 §4.3.2.7 never answers those).
-pub(crate) fn is_icmp4_error(typ: u8) -> bool {
-    matches!(typ, 3 | 4 | 5 | 11 | 12)
-}
-
-/// Whether an ICMPv6 type is an error message (types 0-127, RFC 4443 §2.1).
-pub(crate) fn is_icmp6_error(typ: u8) -> bool {
-    typ < 128
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,8 @@ pub mod code {
     pub const ADDRESS_UNREACHABLE: u8 = 3;
     /// Destination Unreachable: port unreachable.
     pub const PORT_UNREACHABLE: u8 = 4;
+    /// Packet Too Big: its only code ("set to 0 by the originator", RFC 4443 §3.2).
+    pub const PACKET_TOO_BIG: u8 = 0;
     /// Time Exceeded: hop limit exceeded in transit.
     pub const HOP_LIMIT_EXCEEDED: u8 = 0;
     /// Time Exceeded: fragment reassembly time exceeded.

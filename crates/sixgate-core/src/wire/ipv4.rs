@@ -28,6 +28,18 @@ pub const MF: u16 = 0x2000;
 /// The fragment offset (in 8-byte units) in the flags-and-offset word.
 pub const OFFSET_MASK: u16 = 0x1fff;
 
+/// IPv4 option types (RFC 791 §3.1, the IANA "IP Option Numbers" registry).
+pub mod option {
+    /// End of Option List (no length octet).
+    pub const END: u8 = 0;
+    /// No Operation (no length octet).
+    pub const NOP: u8 = 1;
+    /// Loose Source and Record Route.
+    pub const LSRR: u8 = 131;
+    /// Strict Source and Record Route.
+    pub const SSRR: u8 = 137;
+}
+
 /// A view of an IPv4 packet (RFC 791 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv4Packet<T: AsRef<[u8]>> {

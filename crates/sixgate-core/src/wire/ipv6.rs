@@ -17,6 +17,42 @@ mod field {
 /// The length of the IPv6 header.
 pub const HEADER_LEN: usize = field::DST_ADDR.end;
 
+/// The layout shared by the extension headers (RFC 8200 §4.3-4.6, RFC 6564), for
+/// walking a header chain.
+pub mod ext {
+    use crate::wire::proto;
+
+    /// Offset of the Next Header octet.
+    pub const NEXT_HEADER: usize = 0;
+    /// Offset of the Hdr Ext Len octet.
+    pub const LENGTH: usize = 1;
+    /// Offset of Segments Left in a Routing header (RFC 8200 §4.4).
+    pub const SEGMENTS_LEFT: usize = 3;
+    /// The shortest extension header.
+    pub const MIN_LEN: usize = 8;
+
+    /// The length in bytes of an extension header of type `nh` whose Hdr Ext Len octet
+    /// is `len`: 8-octet units not counting the first 8 (RFC 8200 §4.3-4.6, RFC 6564),
+    /// for AH 4-octet units not counting the first 2 (RFC 4302 §2.2), and always 8 for
+    /// the Fragment Header (RFC 8200 §4.5, whose second octet is reserved).
+    #[inline]
+    pub const fn header_len(nh: u8, len: u8) -> usize {
+        match nh {
+            proto::FRAGMENT => MIN_LEN,
+            proto::AH => (len as usize + 2) * 4,
+            _ => (len as usize + 1) * 8,
+        }
+    }
+}
+
+/// Option types of the Hop-by-Hop and Destination Options headers (RFC 8200 §4.2).
+pub mod option {
+    /// Pad1: one octet, no length octet.
+    pub const PAD1: u8 = 0;
+    /// Jumbo Payload (RFC 2675 §2).
+    pub const JUMBO_PAYLOAD: u8 = 0xc2;
+}
+
 /// A view of an IPv6 packet (RFC 8200 §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ipv6Packet<T: AsRef<[u8]>> {
@@ -256,6 +292,14 @@ mod tests {
         v.set_hop_limit(1);
         v.set_next_header(proto::FRAGMENT);
         assert_eq!((h[6], h[7]), (44, 1));
+    }
+
+    #[test]
+    fn extension_header_lengths() {
+        assert_eq!(ext::header_len(proto::HOP_BY_HOP, 0), 8);
+        assert_eq!(ext::header_len(proto::ROUTING, 2), 24);
+        assert_eq!(ext::header_len(proto::FRAGMENT, 0xff), 8);
+        assert_eq!(ext::header_len(proto::AH, 4), 24);
     }
 
     proptest::proptest! {

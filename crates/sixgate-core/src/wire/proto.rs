@@ -50,17 +50,6 @@ pub const fn is_ipv6_extension(nh: u8) -> bool {
     )
 }
 
-/// The ICMP of an IP version's counterpart, every other protocol unchanged: the
-/// Protocol / Next Header value a translator writes (RFC 7915 §4.1, §5.1).
-#[inline(always)]
-pub const fn translate_icmp(p: u8) -> u8 {
-    match p {
-        ICMP => ICMPV6,
-        ICMPV6 => ICMP,
-        other => other,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +58,5 @@ mod tests {
     fn extension_headers() {
         let ext: Vec<u8> = (0..=255).filter(|&n| is_ipv6_extension(n)).collect();
         assert_eq!(ext, [0, 43, 44, 50, 51, 60, 135, 139, 140, 253, 254]);
-        assert_eq!((translate_icmp(ICMP), translate_icmp(ICMPV6), translate_icmp(TCP)), (58, 1, 6));
     }
 }

@@ -2,6 +2,14 @@
 //! translatable addresses with a /96 pool6 and no EAM, translated with precomputed
 //! constants in one fixed-size view of the buffer. Anything else goes to the general path,
 //! which gives the same bytes (the `siit_fastpath` tests compare them).
+//!
+//! Why this file indexes bytes instead of using the `sixgate_core::wire` views: the fast
+//! path reads both headers as 32-bit words of one fixed-size 80-byte array (20 bytes of
+//! headroom, then the packet's first 60), so the compiler proves every access in bounds
+//! once and emits no per-field checks; the views would re-check each field. The offsets
+//! are those of RFC 791 §3.1 and RFC 8200 §3 shifted by the 20 bytes of headroom (each
+//! use says which field it is); the instruction counts in BENCHMARKS.md measure the
+//! difference.
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use sixgate_core::buf::PacketBuf;
@@ -9,6 +17,7 @@ use sixgate_core::checksum::{self, add, sum_v6};
 use sixgate_core::class::{is_forbidden_v4, is_global_v4, MAY_BE_FORBIDDEN_V4};
 use sixgate_core::engine::Side;
 use sixgate_core::router::forward_hop;
+use sixgate_core::wire::proto;
 
 use crate::config::TosPolicy;
 
@@ -175,9 +184,9 @@ pub(super) fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
     // The IPv4 header is w[20..40], read as five 32-bit words. Version 4 without options,
     // TCP or UDP: anything else (ICMP above all) leaves at once.
     let (h0, h2) = (be32at(w, 20), be32at(w, 28));
-    let (ttl, proto) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
-    let udp = proto == 17;
-    if h0 >> 24 != 0x45 || !(proto == 6 || udp) {
+    let (ttl, protocol) = ((h2 >> 24) as u8, (h2 >> 16) as u8);
+    let udp = protocol == proto::UDP;
+    if h0 >> 24 != 0x45 || !(protocol == proto::TCP || udp) {
         return None;
     }
     let (src, dst) = (be32at(w, 32), be32at(w, 36));
@@ -219,7 +228,8 @@ pub(super) fn fast_v4(f: &Fast, w: &mut [u8; 80], len: usize) -> Option<()> {
     // RFC 7915 §4.1: version 6, traffic class, flow label 0, payload length, next header,
     // hop limit one less; addresses pool6 + IPv4 (RFC 6052 §2.2, /96). The destination's low
     // 32 bits land exactly where the IPv4 destination already is (w[36..40]).
-    let first = (6u64 << 60) | (u64::from(tc) << 52) | ((plen as u64) << 16) | (u64::from(proto) << 8) | u64::from(hop);
+    let first =
+        (6u64 << 60) | (u64::from(tc) << 52) | ((plen as u64) << 16) | (u64::from(protocol) << 8) | u64::from(hop);
     w[..8].copy_from_slice(&first.to_be_bytes());
     w[8..20].copy_from_slice(&f.pre);
     w[20..24].copy_from_slice(&src.to_be_bytes());
@@ -235,8 +245,8 @@ pub(super) fn fast_v6(f: &Fast, w: &mut [u8; 80], len: usize, id: u16) -> Option
     // TCP or UDP right after the IPv6 header (no extension headers), or leave at once.
     let v1 = be32at(w, 24);
     let (nh, hop) = ((v1 >> 8) as u8, v1 as u8);
-    let udp = nh == 17;
-    if !(nh == 6 || udp) {
+    let udp = nh == proto::UDP;
+    if !(nh == proto::TCP || udp) {
         return None;
     }
     // Both addresses in pool6 (/96): their first 12 bytes are the prefix.

@@ -13,10 +13,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::checksum::{self, finish, sum};
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
-use sixgate_core::wire::put16;
 
 use crate::config::SiitConfig;
 use crate::reason::DropReason;
@@ -43,47 +41,9 @@ pub(crate) enum Out {
     Drop(DropReason),
 }
 
-/// Writes a 20-byte IPv4 header (no options) with its checksum.
-#[allow(clippy::too_many_arguments)]
-fn write_ipv4_header(
-    h: &mut [u8],
-    tos: u8,
-    total: u16,
-    id: u16,
-    flags_off: u16,
-    ttl: u8,
-    proto: u8,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-) {
-    h[0] = 0x45;
-    h[1] = tos;
-    put16(h, 2, total);
-    put16(h, 4, id);
-    put16(h, 6, flags_off);
-    h[8] = ttl;
-    h[9] = proto;
-    h[10] = 0;
-    h[11] = 0;
-    h[12..16].copy_from_slice(&src.octets());
-    h[16..20].copy_from_slice(&dst.octets());
-    let c = match <&[u8; 20]>::try_from(&h[..20]) {
-        Ok(h20) => finish(checksum::sum20(h20)),
-        Err(_) => finish(sum(&h[..20])),
-    };
-    put16(h, 10, c);
-}
-
-/// Writes a 40-byte IPv6 header.
-fn write_ipv6_header(h: &mut [u8], tc: u8, payload_len: u16, nh: u8, hop: u8, src: Ipv6Addr, dst: Ipv6Addr) {
-    let w = (6u32 << 28) | (u32::from(tc) << 20);
-    h[0..4].copy_from_slice(&w.to_be_bytes());
-    put16(h, 4, payload_len);
-    h[6] = nh;
-    h[7] = hop;
-    h[8..24].copy_from_slice(&src.octets());
-    h[24..40].copy_from_slice(&dst.octets());
-}
+/// The TTL / hop limit of the packets the translator originates (its ICMP errors and
+/// echo replies): the default TTL of RFC 1700 / the IANA registry, 64.
+const OWN_TTL: u8 = 64;
 
 /// The stateless IP/ICMP translator (RFC 7915).
 ///

@@ -3,29 +3,34 @@
 use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::checksum::{self, add, finish, pseudo_v6, sum, sum_v4, sum_v6};
+use sixgate_core::checksum::{self, add, pseudo_v6, sum_v4, sum_v6};
 use sixgate_core::engine::Side;
 use sixgate_core::router::forward_hop;
-use sixgate_core::wire::{be16, be32, put16, v6at};
+use sixgate_core::wire::icmpv6::{self, code as code6};
+use sixgate_core::wire::ipv4::{self, DF, MF};
+use sixgate_core::wire::ipv6::{self, ext, option};
+use sixgate_core::wire::{
+    be16, proto, put16, transport_checksum, FragmentHeader, Icmpv6Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr,
+};
 
 use crate::icmp::{self, Map};
 use crate::reason::DropReason;
 
 use DropReason as R;
 
-use super::{write_ipv4_header, write_ipv6_header, Out, Siit};
+use super::{Out, Siit, OWN_TTL};
 
 /// RFC 2675 §2: whether the Hop-by-Hop Options header right after the IPv6 header `p`
 /// carries a Jumbo Payload option (type 0xC2). Reads only the bytes present.
 pub(super) fn has_jumbo_payload_option(p: &[u8]) -> bool {
-    let Some(&hlen) = p.get(41) else { return false };
-    let end = (40 + (usize::from(hlen) + 1) * 8).min(p.len());
-    let mut i = 42;
+    let Some(&hlen) = p.get(ipv6::HEADER_LEN + ext::LENGTH) else { return false };
+    let end = (ipv6::HEADER_LEN + ext::header_len(proto::HOP_BY_HOP, hlen)).min(p.len());
+    let mut i = ipv6::HEADER_LEN + 2;
     while i < end {
         match p[i] {
             // Pad1 has no length octet (RFC 8200 §4.2).
-            0 => i += 1,
-            0xc2 => return true,
+            option::PAD1 => i += 1,
+            option::JUMBO_PAYLOAD => return true,
             _ => {
                 let Some(&len) = p.get(i + 1) else { return false };
                 i += 2 + usize::from(len);
@@ -35,19 +40,11 @@ pub(super) fn has_jumbo_payload_option(p: &[u8]) -> bool {
     false
 }
 
-/// Whether an IPv6 Next Header value names an extension header: the IANA "IPv6
-/// Extension Header Types" registry (RFC 8200 §4, RFC 7045): Hop-by-Hop (0), Routing
-/// (43), Fragment (44), ESP (50), AH (51), Destination Options (60), Mobility (135), HIP
-/// (139), Shim6 (140) and the experimental 253 and 254 (RFC 3692, RFC 4727).
-pub(crate) fn is_extension_header(nh: u8) -> bool {
-    matches!(nh, 0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254)
-}
-
 /// RFC 7915 §5.1.1: "If the Next Header field of the Fragment Header is an extension
 /// header (except ESP, but including the Authentication Header (AH)), then the packet
 /// SHOULD be dropped and logged." Whether `nh`, found after a Fragment Header, is one.
 pub(crate) fn refused_after_fragment(nh: u8) -> bool {
-    nh != 50 && is_extension_header(nh)
+    nh != proto::ESP && proto::is_ipv6_extension(nh)
 }
 
 /// The upper-layer protocol of the IPv6 packet `p`, its offset, and whether a Fragment
@@ -56,22 +53,21 @@ pub(crate) fn refused_after_fragment(nh: u8) -> bool {
 /// length format (and AH, RFC 4302 §2.2, in 4-octet units). ESP, whose contents cannot be
 /// read, ends the walk like an upper layer. `None` when the chain runs past the packet.
 pub(super) fn upper_layer6(p: &[u8]) -> Option<(u8, usize, bool)> {
-    let mut nh = *p.get(6)?;
-    let mut off = 40;
+    if p.len() < ipv6::HEADER_LEN {
+        return None;
+    }
+    let mut nh = Ipv6Packet::new_unchecked(p).next_header();
+    let mut off = ipv6::HEADER_LEN;
     let mut later_fragment = false;
-    while nh != 50 && is_extension_header(nh) {
-        if off + 8 > p.len() {
+    while nh != proto::ESP && proto::is_ipv6_extension(nh) {
+        if off + ext::MIN_LEN > p.len() {
             return None;
         }
-        let len = match nh {
-            44 => {
-                later_fragment |= be16(p, off + 2) & 0xfff8 != 0;
-                8
-            }
-            51 => (usize::from(p[off + 1]) + 2) * 4,
-            _ => (usize::from(p[off + 1]) + 1) * 8,
-        };
-        nh = p[off];
+        if nh == proto::FRAGMENT {
+            later_fragment |= FragmentHeader::new_unchecked(&p[off..]).frag_offset() != 0;
+        }
+        let len = ext::header_len(nh, p[off + ext::LENGTH]);
+        nh = p[off + ext::NEXT_HEADER];
         off += len;
     }
     (off <= p.len()).then_some((nh, off, later_fragment))
@@ -79,31 +75,28 @@ pub(super) fn upper_layer6(p: &[u8]) -> Option<(u8, usize, bool)> {
 
 impl Siit {
     pub(super) fn xlate_v6(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
-        let p = buf.as_slice();
-        if p.len() < 40 {
-            return Out::Drop(R::Malformed);
-        }
-        let plen = usize::from(be16(p, 4));
+        // Shorter than the header, or a Payload Length past the buffer: malformed.
+        let Ok(ip) = Ipv6Packet::new_checked(buf.as_slice()) else { return Out::Drop(R::Malformed) };
+        let plen = usize::from(ip.payload_len());
         // RFC 2675 §3: a zero Payload Length is a jumbogram only with a Hop-by-Hop Jumbo
         // Payload option; IPv4 cannot carry one. Without that option it is an empty payload
         // (RFC 8200 §3), translated like any other (Next Header 59 → Protocol 59).
-        if plen == 0 && p[6] == 0 && has_jumbo_payload_option(p) {
+        if plen == 0 && ip.next_header() == proto::HOP_BY_HOP && has_jumbo_payload_option(buf.as_slice()) {
             return Out::Drop(R::Jumbogram);
         }
-        if 40 + plen > p.len() {
-            return Out::Drop(R::Malformed);
-        }
-        buf.truncate(40 + plen);
-        let p = buf.as_slice();
-        let len = p.len();
-        let tc = ((be16(p, 0) >> 4) & 0xff) as u8;
-        let hop = p[7];
-        let src6 = v6at(p, 8);
-        let dst6 = v6at(p, 24);
+        buf.truncate(ipv6::HEADER_LEN + plen);
+        // Still a checked view: the buffer now ends at the Payload Length.
+        let ip = Ipv6Packet::new_unchecked(buf.as_slice());
+        let len = buf.len();
+        let tc = ip.traffic_class();
+        let hop = ip.hop_limit();
+        let src6 = ip.src_addr();
+        let dst6 = ip.dst_addr();
+        let p = ip.into_inner();
 
         // Walk the extension headers (RFC 7915 §5.1).
-        let mut nh = p[6];
-        let mut off = 40;
+        let mut nh = Ipv6Packet::new_unchecked(p).next_header();
+        let mut off = ipv6::HEADER_LEN;
         let mut frag: Option<(usize, bool, u32)> = None;
         loop {
             match nh {
@@ -115,28 +108,41 @@ impl Siit {
                     // discarded packet is answered, unless it is itself an ICMPv6 message,
                     // with Type 1 (Destination Unreachable), Code 1 ("administratively
                     // prohibited"), unused field zero.
-                    return self.icmp6_error(buf, now, 1, 1, [0; 4], R::ExtensionAfterFragment);
+                    return self.icmp6_error(
+                        buf,
+                        now,
+                        icmpv6::DEST_UNREACHABLE,
+                        code6::ADMIN_PROHIBITED,
+                        [0; 4],
+                        R::ExtensionAfterFragment,
+                    );
                 }
-                0 | 60 | 43 => {
-                    if off + 8 > len {
+                proto::HOP_BY_HOP | proto::DST_OPTS | proto::ROUTING => {
+                    if off + ext::MIN_LEN > len {
                         return Out::Drop(R::Malformed);
                     }
                     // RFC 7915 §5.1: a routing header with Segments Left ≠ 0 is refused with
                     // Parameter Problem pointing at Segments Left.
-                    if nh == 43 && p[off + 3] != 0 {
-                        return self.icmp6_error(buf, now, 4, 0, ((off + 3) as u32).to_be_bytes(), R::RoutingHeader);
+                    if nh == proto::ROUTING && p[off + ext::SEGMENTS_LEFT] != 0 {
+                        let ptr = ((off + ext::SEGMENTS_LEFT) as u32).to_be_bytes();
+                        return self.icmp6_error(
+                            buf,
+                            now,
+                            icmpv6::PARAM_PROBLEM,
+                            code6::ERRONEOUS_HEADER_FIELD,
+                            ptr,
+                            R::RoutingHeader,
+                        );
                     }
-                    nh = p[off];
-                    off += (usize::from(p[off + 1]) + 1) * 8;
+                    let len = ext::header_len(nh, p[off + ext::LENGTH]);
+                    nh = p[off + ext::NEXT_HEADER];
+                    off += len;
                 }
-                44 => {
-                    if off + 8 > len {
-                        return Out::Drop(R::Malformed);
-                    }
-                    let fo = be16(p, off + 2);
-                    frag = Some((usize::from(fo & 0xfff8), fo & 1 == 1, be32(p, off + 4)));
-                    nh = p[off];
-                    off += 8;
+                proto::FRAGMENT => {
+                    let Ok(f) = FragmentHeader::new_checked(&p[off..]) else { return Out::Drop(R::Malformed) };
+                    frag = Some((f.frag_offset(), f.more_frags(), f.ident()));
+                    nh = f.next_header();
+                    off += ext::header_len(proto::FRAGMENT, 0);
                 }
                 _ => break,
             }
@@ -156,19 +162,29 @@ impl Siit {
         // RFC 7915 §5.1 TTL: the translator is a router; hop limit reaching zero → Time
         // Exceeded.
         let Some(ttl4) = forward_hop(hop) else {
-            return self.icmp6_error(buf, now, 3, 0, [0; 4], R::HopLimitExceeded);
+            return self.icmp6_error(
+                buf,
+                now,
+                icmpv6::TIME_EXCEEDED,
+                code6::HOP_LIMIT_EXCEEDED,
+                [0; 4],
+                R::HopLimitExceeded,
+            );
         };
         let frag_off = frag.map_or(0, |f| f.0);
         let is_frag = frag.is_some_and(|f| f.0 != 0 || f.1);
-        let ulen = len - off;
+        let l4 = &p[off..];
+        let ulen = l4.len();
         // RFC 8200 §4.5: a fragment may not reach past 65,535 bytes (its offsets would wrap).
         if frag_off + ulen > 0xffff {
             return Out::Drop(R::Malformed);
         }
-        if nh == 58 && is_frag {
+        if nh == proto::ICMPV6 && is_frag {
             return Out::Drop(R::FragmentedIcmp);
         }
-        if nh == 58 && ulen >= 8 && icmp::is_icmp6_error(p[off]) {
+        // The ICMPv6 header, when the payload holds one.
+        let msg = Icmpv6Packet::new_checked(l4).ok();
+        if nh == proto::ICMPV6 && msg.is_some_and(|m| icmpv6::is_error(m.msg_type())) {
             return self.err64(buf, now, off, frag.map(|f| f.2));
         }
         let src4 = match self.map64(src6, R::UntranslatableSource) {
@@ -181,9 +197,9 @@ impl Siit {
         };
         // RFC 7757 §4: a destination that is itself EAM-mapped goes straight back to IPv6.
         let hairpin = self.cfg.eamt.covers_v4(dst4);
-        let proto = if nh == 58 { 1 } else { nh };
+        let protocol = if nh == proto::ICMPV6 { proto::ICMP } else { nh };
 
-        let total = 20 + ulen;
+        let total = ipv4::HEADER_LEN + ulen;
         // RFC 7915 §5.1: with a fragment header, its fields are copied and DF is clear;
         // without, DF is set only above 1260 bytes (so PMTUD works, and nothing ever needs
         // an atomic fragment, RFC 8021).
@@ -196,49 +212,42 @@ impl Siit {
         // Transport headers, checked in any case and rewritten only when the packet is
         // forwarded.
         if frag_off == 0 {
-            match nh {
-                58 => {
-                    if is_frag {
-                        return Out::Drop(R::FragmentedIcmp);
-                    }
-                    if ulen < 8 {
-                        return Out::Drop(R::Malformed);
-                    }
-                    let rest = [p[off + 4], p[off + 5], p[off + 6], p[off + 7]];
-                    match icmp::map_6to4(p[off], p[off + 1], rest) {
-                        Map::Echo(_) if too_big => {}
-                        Map::Echo(t4) => {
-                            // RFC 7915 §5.2: new type; the pseudo-header leaves the checksum.
-                            let l4 = &mut buf.as_mut_slice()[off..];
-                            let old = add(u32::from(be16(l4, 0)), pseudo_v6(src6, dst6, 58, ulen as u32));
-                            let new = u32::from(u16::from_be_bytes([t4, l4[1]]));
-                            let c = checksum::update(be16(l4, 2), old, new);
-                            l4[0] = t4;
-                            put16(l4, 2, c);
-                        }
-                        Map::SingleHop => return Out::Drop(R::SingleHop),
-                        Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
-                    }
+            if nh == proto::ICMPV6 {
+                if is_frag {
+                    return Out::Drop(R::FragmentedIcmp);
                 }
-                6 | 17 => {
-                    let (min, at) = if nh == 6 { (20, 16) } else { (8, 6) };
-                    if ulen < min {
-                        return Out::Drop(R::Malformed);
+                let Some(m) = msg else { return Out::Drop(R::Malformed) };
+                match icmp::map_6to4(m.msg_type(), m.msg_code(), m.rest()) {
+                    Map::Echo(_) if too_big => {}
+                    Map::Echo(t4) => {
+                        // RFC 7915 §5.2: new type; the pseudo-header leaves the checksum.
+                        let Some(l4) = buf.as_mut_slice().get_mut(off..) else { return Out::Drop(R::Malformed) };
+                        let mut m = Icmpv6Packet::new_unchecked(l4);
+                        let old = add(u32::from(m.type_code_word()), pseudo_v6(src6, dst6, proto::ICMPV6, ulen as u32));
+                        let new = u32::from(u16::from_be_bytes([t4, m.msg_code()]));
+                        let c = checksum::update(m.checksum(), old, new);
+                        m.set_msg_type(t4);
+                        m.set_checksum(c);
                     }
-                    let hc = be16(p, off + at);
-                    // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
-                    if nh == 17 && !checksum::udp_has_checksum(hc) {
-                        return Out::Drop(R::Udp6ZeroChecksum);
-                    }
-                    if !too_big {
-                        let old = add(sum_v6(src6), sum_v6(dst6));
-                        let new = add(sum_v4(src4), sum_v4(dst4));
-                        let c =
-                            if nh == 6 { checksum::update(hc, old, new) } else { checksum::update_udp(hc, old, new) };
-                        put16(buf.as_mut_slice(), off + at, c);
-                    }
+                    Map::SingleHop => return Out::Drop(R::SingleHop),
+                    Map::Drop | Map::Error { .. } => return Out::Drop(R::UntranslatableIcmp),
                 }
-                _ => {}
+            } else if let Some((min, at)) = transport_checksum(nh) {
+                let udp = nh == proto::UDP;
+                if ulen < min {
+                    return Out::Drop(R::Malformed);
+                }
+                let hc = be16(l4, at);
+                // RFC 8200 §8.1: an IPv6 UDP checksum of zero is invalid.
+                if udp && !checksum::udp_has_checksum(hc) {
+                    return Out::Drop(R::Udp6ZeroChecksum);
+                }
+                if !too_big {
+                    let old = add(sum_v6(src6), sum_v6(dst6));
+                    let new = add(sum_v4(src4), sum_v4(dst4));
+                    let c = if udp { checksum::update_udp(hc, old, new) } else { checksum::update(hc, old, new) };
+                    put16(buf.as_mut_slice(), off + at, c);
+                }
             }
         }
 
@@ -252,14 +261,32 @@ impl Siit {
         if too_big {
             // Packet Too Big with the MTU in IPv6 terms, never below 1280.
             let mtu = (ipv4_mtu as u32 + 20).min(u32::from(self.cfg.ipv6_mtu)).max(1280);
-            return self.icmp6_error(buf, now, 2, 0, mtu.to_be_bytes(), R::TooBig);
+            return self.icmp6_error(
+                buf,
+                now,
+                icmpv6::PACKET_TOO_BIG,
+                code6::PACKET_TOO_BIG,
+                mtu.to_be_bytes(),
+                R::TooBig,
+            );
         }
         // DF-clear packets are fragmented to fit the IPv4 MTU (RFC 7915 §1.4, §5.1).
         let split = !hairpin && total > ipv4_mtu;
         let tos = self.cfg.tos.apply(tc);
-        let flags = (u16::from(df) << 14) | (u16::from(mf) << 13) | (frag_off / 8) as u16;
-        let Ok(h) = buf.replace_front(off, 20) else { return Out::Drop(R::NoRoom) };
-        write_ipv4_header(h, tos, total as u16, id, flags, ttl4, proto, src4, dst4);
+        let flags = (if df { DF } else { 0 }) | (if mf { MF } else { 0 }) | (frag_off / 8) as u16;
+        let Ok(h) = buf.replace_front(off, ipv4::HEADER_LEN) else { return Out::Drop(R::NoRoom) };
+        let Some(h) = h.first_chunk_mut() else { return Out::Drop(R::NoRoom) };
+        Ipv4Repr {
+            tos,
+            total_len: total as u16,
+            ident: id,
+            frag_field: flags,
+            ttl: ttl4,
+            protocol,
+            src_addr: src4,
+            dst_addr: dst4,
+        }
+        .emit(h);
         if hairpin {
             return self.xlate_v4(buf, now, true);
         }
@@ -269,24 +296,39 @@ impl Siit {
         Out::Fwd(Side::V4)
     }
 
-    /// Echo requests to the translator's own IPv6 address are answered.
+    /// Echo requests to the translator's own IPv6 address are answered. `buf` holds a
+    /// packet [`Siit::xlate_v6`] has checked and cut to its Payload Length, whose upper
+    /// layer `nh` starts at `off`.
     pub(super) fn local_v6(&mut self, buf: &mut PacketBuf, off: usize, nh: u8, fragmented: bool) -> Out {
         let p = buf.as_slice();
-        if !self.cfg.answer_pings || nh != 58 || fragmented || p.len() < off + 8 || p[off] != 128 {
+        let l4 = p.get(off..).unwrap_or(&[]);
+        let echo = Icmpv6Packet::new_checked(l4).is_ok_and(|m| m.msg_type() == icmpv6::ECHO_REQUEST);
+        if !self.cfg.answer_pings || nh != proto::ICMPV6 || fragmented || !echo {
             return Out::Drop(R::ToTranslator);
         }
-        let src = v6at(p, 8);
-        let ulen = p.len() - off;
-        if finish(add(pseudo_v6(src, self.cfg.own_ipv6, 58, ulen as u32), sum(&p[off..]))) != 0 {
+        let src = Ipv6Packet::new_unchecked(p).src_addr();
+        let ulen = l4.len();
+        if !Icmpv6Packet::new_unchecked(l4).verify_checksum(src, self.cfg.own_ipv6) {
             return Out::Drop(R::IcmpChecksum);
         }
         let own = self.cfg.own_ipv6;
-        let Ok(h) = buf.replace_front(off, 40) else { return Out::Drop(R::NoRoom) };
-        write_ipv6_header(h, 0, ulen as u16, 58, 64, own, src);
-        let l4 = &mut buf.as_mut_slice()[40..];
-        let c = checksum::update(be16(l4, 2), 0x8000, 0x8100);
-        l4[0] = 129;
-        put16(l4, 2, c);
+        let Ok(h) = buf.replace_front(off, ipv6::HEADER_LEN) else { return Out::Drop(R::NoRoom) };
+        let Some(h) = h.first_chunk_mut() else { return Out::Drop(R::NoRoom) };
+        Ipv6Repr {
+            traffic_class: 0,
+            payload_len: ulen as u16,
+            next_header: proto::ICMPV6,
+            hop_limit: OWN_TTL,
+            src_addr: own,
+            dst_addr: src,
+        }
+        .emit(h);
+        let Some(l4) = buf.as_mut_slice().get_mut(ipv6::HEADER_LEN..) else { return Out::Drop(R::NoRoom) };
+        let mut m = Icmpv6Packet::new_unchecked(l4);
+        let (request, reply) = ([icmpv6::ECHO_REQUEST, 0], [icmpv6::ECHO_REPLY, 0]);
+        let c = checksum::update(m.checksum(), u16::from_be_bytes(request).into(), u16::from_be_bytes(reply).into());
+        m.set_msg_type(icmpv6::ECHO_REPLY);
+        m.set_checksum(c);
         Out::Reply(Side::V6, None)
     }
 }
