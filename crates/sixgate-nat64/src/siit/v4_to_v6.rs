@@ -162,8 +162,8 @@ impl Siit {
                     Map::Echo(t6) => {
                         // RFC 7915 §4.2: new type; the checksum gains the ICMPv6
                         // pseudo-header (RFC 1624 incremental update).
-                        let mut ip = Ipv4Packet::new_unchecked(buf.as_mut_slice());
-                        let mut m = Icmpv4Packet::new_unchecked(ip.payload_mut());
+                        let Some(l4) = buf.as_mut_slice().get_mut(ihl..) else { return Out::Drop(R::Malformed) };
+                        let mut m = Icmpv4Packet::new_unchecked(l4);
                         let old = u32::from(m.type_code_word());
                         let new = add(
                             u32::from(u16::from_be_bytes([t6, m.msg_code()])),
@@ -197,8 +197,7 @@ impl Siit {
                 if !too_big {
                     let old = add(sum_v4(src), sum_v4(dst));
                     let new = add(sum_v6(src6), sum_v6(dst6));
-                    let mut ip = Ipv4Packet::new_unchecked(buf.as_mut_slice());
-                    let l4 = ip.payload_mut();
+                    let Some(l4) = buf.as_mut_slice().get_mut(ihl..) else { return Out::Drop(R::Malformed) };
                     let c = if !udp {
                         checksum::update(hc, old, new)
                     } else if checksum::udp_has_checksum(hc) {
@@ -286,8 +285,8 @@ impl Siit {
             dst_addr: src,
         }
         .emit(h);
-        let mut ip = Ipv4Packet::new_unchecked(buf.as_mut_slice());
-        let mut m = Icmpv4Packet::new_unchecked(ip.payload_mut());
+        let Some(l4) = buf.as_mut_slice().get_mut(ipv4::HEADER_LEN..) else { return Out::Drop(R::NoRoom) };
+        let mut m = Icmpv4Packet::new_unchecked(l4);
         let (request, reply) = ([icmpv4::ECHO_REQUEST, 0], [icmpv4::ECHO_REPLY, 0]);
         let c = checksum::update(m.checksum(), u16::from_be_bytes(request).into(), u16::from_be_bytes(reply).into());
         m.set_msg_type(icmpv4::ECHO_REPLY);
