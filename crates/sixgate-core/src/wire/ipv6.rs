@@ -171,6 +171,15 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Sets the Traffic Class (the flow label and version are kept).
+    #[inline(always)]
+    pub fn set_traffic_class(&mut self, v: u8) {
+        let b = self.buffer.as_mut();
+        let at = field::VER_TC_FLOW.start;
+        b[at] = (b[at] & 0xf0) | (v >> 4);
+        b[at + 1] = (b[at + 1] & 0x0f) | (v << 4);
+    }
+
     /// Sets the Payload Length.
     #[inline(always)]
     pub fn set_payload_len(&mut self, v: u16) {
@@ -290,6 +299,8 @@ mod tests {
         assert_eq!(r.emit_into(&mut [0; 39]), Err(WireError::Truncated));
         let mut v = Ipv6Packet::new_unchecked(&mut h[..]);
         v.set_hop_limit(1);
+        v.set_traffic_class(0xa5);
+        assert_eq!((v.version(), v.traffic_class(), v.flow_label()), (6, 0xa5, 0));
         v.set_next_header(proto::FRAGMENT);
         assert_eq!((h[6], h[7]), (44, 1));
     }
