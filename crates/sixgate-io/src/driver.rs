@@ -174,9 +174,10 @@ pub(crate) fn wake_in(deadline: Option<Instant>, now: Instant) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
-/// `poll(2)` on `fds` (at most 4) for at most `timeout` (whole milliseconds); which are
-/// readable. A device in error or hung up counts as readable, so that its read reports the
-/// condition. No allocation: it runs at every wake-up.
+/// `poll(2)` on `fds` (at most 4) for at most `timeout` (whole milliseconds); which have
+/// something to read (`POLLIN`; a pending socket error alone does not count, as the
+/// drivers always had it: a raw socket's error from an ICMP message is no reason to stop).
+/// No allocation: it runs at every wake-up.
 pub(crate) fn wait_readable<'f>(fds: impl IntoIterator<Item = BorrowedFd<'f>>, timeout: Duration) -> io::Result<Ready> {
     const MAX: usize = 4;
     let mut fds = fds.into_iter().take(MAX);
@@ -190,21 +191,19 @@ pub(crate) fn wait_readable<'f>(fds: impl IntoIterator<Item = BorrowedFd<'f>>, t
     let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
     match poll(&mut pfds[..n], timeout) {
         Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(Ready::NONE),
-        Ok(_) => {
-            let wake = PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP;
-            Ok(pfds[..n]
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| f.revents().is_some_and(|r| r.intersects(wake)))
-                .fold(Ready::NONE, |r, (i, _)| r.with(i)))
-        }
+        Ok(_) => Ok(pfds[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .fold(Ready::NONE, |r, (i, _)| r.with(i))),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Runs one engine per queue, each in its own thread, until `stop` is set. Each worker
 /// publishes its statistics into its slot of the returned vector. Returns when every
-/// worker has ended, with each worker's final statistics or error.
+/// worker has ended, with each worker's final statistics or error. The devices are
+/// switched to non-blocking mode (each worker waits in `poll(2)` and drains its queue).
 pub fn run_workers<E, F>(
     queues: Vec<TunDevice>,
     mut make_engine: F,

@@ -6,11 +6,12 @@
 //! receives (Fragmentation Needed about the outer packets) are copied to it and handed to
 //! the engine, which picks out the ones about its own packets.
 //!
-//! Both run in the one worker loop ([`crate::driver`]), with one of two pumps: with a TUN
-//! device opened with offload, a batched one (GSO super-packets from
-//! the TUN split by `tun-rs`, inner packets to the TUN coalesced again (GRO); `recvmmsg`
-//! and `sendmmsg` on the raw sockets; everything drained without blocking, one write batch
-//! per side and burst); without offload, one packet per syscall.
+//! It is the one worker loop of [`crate::driver`] with one of two pumps: with a TUN device
+//! opened with offload, a batched one (GSO super-packets from the TUN split by `tun-rs`,
+//! inner packets to the TUN coalesced again (GRO); `recvmmsg` and `sendmmsg` on the raw
+//! sockets; everything drained without blocking, one write batch per side and burst);
+//! without offload, one packet per syscall (the driver's pump for any
+//! [`PacketIo`] devices).
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -41,8 +42,9 @@ pub struct TunnelIo {
 /// `slot` at least every 100 ms (and when idle). `received` counts packets from all
 /// sources (a GSO super-packet from the TUN counts as the packets it is split into).
 ///
-/// The batched loop runs when the TUN device was opened with offload
-/// ([`TunDevice::offload`]), the one-packet-per-syscall loop otherwise.
+/// The batched pump runs when the TUN device was opened with offload
+/// ([`TunDevice::offload`]), one packet per syscall otherwise. The TUN device is switched
+/// to non-blocking mode (the loop waits in `poll(2)` and drains it).
 pub fn run_tunnel<E: Engine>(
     io: &TunnelIo,
     engine: E,
