@@ -730,3 +730,29 @@ fn without_ethtool_on_path_the_transfer_test_skips_with_the_reason() {
     let want = netns_skip_reason().unwrap_or_else(|| "ethtool not installed".into());
     assert!(out.contains(&format!("skipping: {want}")), "no skip reason printed: {out}");
 }
+
+/// The namespaces of a topology whose set-up fails half-way are removed all the same (the
+/// failed assertion unwinds through the [`Netns`] being built), and two topologies made
+/// with the same prefix never share a name.
+#[test]
+fn a_topology_failing_mid_set_up_leaves_no_namespace_behind() {
+    skip_unless_root!();
+    let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&names);
+    let r = std::thread::spawn(move || {
+        let t = Netns::nat64("sgfail");
+        seen.lock().unwrap().extend(["h6", "rt", "h4"].map(|n| t.ns(n)));
+        // An address on a device that does not exist: `must` fails the set-up.
+        t.addr("rt", "nosuchdev", "192.0.2.9/24");
+    })
+    .join();
+    assert!(r.is_err(), "the set-up was meant to fail");
+    let names = names.lock().unwrap().clone();
+    assert_eq!(names.len(), 3);
+    let list = text(&sh(&["ip", "netns", "list"]));
+    for n in &names {
+        assert!(!list.lines().any(|l| l.split_whitespace().next() == Some(n.as_str())), "{n} left behind: {list}");
+    }
+    let (a, b) = (Netns::new("sgsame", &["x"]), Netns::new("sgsame", &["x"]));
+    assert_ne!(a.ns("x"), b.ns("x"));
+}
