@@ -74,7 +74,7 @@ CFG
     ip netns exec $RT taskset -c 1 "$1" nat64 run --config $WORK/gw.toml 2>$WORK/gw.log &
     GW=$!
     PIDS+=("$GW")
-    for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
+    wait_link $RT nat64
     ip -n $RT -6 route add 2001:db8:64::/96 dev nat64
     ip -n $RT route add "$POOL4" dev nat64 2>/dev/null || ip -n $RT route add 192.0.2.0/24 dev nat64
     ip -n $RT -6 route add 2001:db8:ff::1/128 dev nat64
