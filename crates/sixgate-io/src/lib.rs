@@ -22,6 +22,7 @@ pub mod dns;
 pub mod driver;
 pub mod packet_io;
 pub mod raw;
+pub mod routes;
 pub mod signals;
 pub mod tun;
 pub mod tunnel;
