@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod daemon;
 mod dns64;
+mod doctor;
 mod error;
 mod fmt;
 mod nat64;
@@ -55,6 +56,9 @@ enum Cmd {
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
     Dns64(dns64::Dns64Args),
+    /// Check the host against a gateway or tunnel configuration: forwarding, routes, MTU,
+    /// rp_filter and, given a resolver, DNS64; each failure with its fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
         Cmd::Dns64(a) => dns64::run(a),
+        Cmd::Doctor(a) => doctor::run(a),
     };
     match r {
         Ok(code) => code,

@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -151,7 +151,7 @@ fn request(sock: &Socket, seq: &mut u32, msg: RouteNetlinkMessage, flags: u16) -
                     NetlinkPayload::Error(_) | NetlinkPayload::Done(_) => return Ok(answers),
                     NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) => {
                         answers.push(r);
-                        if flags & NLM_F_ACK == 0 {
+                        if flags & (NLM_F_ACK | NLM_F_DUMP) == 0 {
                             return Ok(answers);
                         }
                     }
@@ -177,6 +177,12 @@ pub fn install(routes: &[Route]) -> io::Result<InstalledRoutes> {
             continue;
         }
         let oif = ifindex(&r.dev).map_err(|e| io::Error::new(e.kind(), format!("device {}: {e}", r.dev)))?;
+        // The same prefix into the same device at any metric (the kernel's own route for a
+        // device address, one added by hand) counts as present.
+        if exists(&set.sock, &mut set.seq, r, oif)? {
+            set.report.push((r.clone(), Outcome::Existed));
+            continue;
+        }
         let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
         match request(&set.sock, &mut set.seq, RouteNetlinkMessage::NewRoute(message(r, oif)), flags) {
             Ok(_) => {
@@ -189,6 +195,26 @@ pub fn install(routes: &[Route]) -> io::Result<InstalledRoutes> {
         }
     }
     Ok(set)
+}
+
+/// Whether the main table holds `route` into device `oif`.
+fn exists(sock: &Socket, seq: &mut u32, route: &Route, oif: u32) -> io::Result<bool> {
+    let mut m = RouteMessage::default();
+    m.header.address_family = if route.dest.is_ipv6() { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    let all = request(sock, seq, RouteNetlinkMessage::GetRoute(m), NLM_F_REQUEST | NLM_F_DUMP)?;
+    let dest = RouteAddress::from(route.dest);
+    Ok(all.iter().any(|m| {
+        let attr = |want: &dyn Fn(&RouteAttribute) -> bool| m.attributes.iter().any(want);
+        let table = m
+            .attributes
+            .iter()
+            .find_map(|a| if let RouteAttribute::Table(t) = a { Some(*t) } else { None })
+            .unwrap_or(u32::from(m.header.table));
+        table == u32::from(RouteHeader::RT_TABLE_MAIN)
+            && m.header.destination_prefix_length == route.prefix_len
+            && attr(&|a| *a == RouteAttribute::Destination(dest.clone()))
+            && attr(&|a| *a == RouteAttribute::Oif(oif))
+    }))
 }
 
 impl InstalledRoutes {
