@@ -288,7 +288,12 @@ fn dns64(rep: &mut Report, t: &Target, server: SocketAddr) {
             return;
         }
     };
-    let learned: Vec<Pool6> = answers.iter().flat_map(|a| learned_prefixes(*a)).collect();
+    let mut learned: Vec<Pool6> = Vec::new();
+    for p in answers.iter().flat_map(|a| learned_prefixes(*a)) {
+        if !learned.contains(&p) {
+            learned.push(p);
+        }
+    }
     if learned.is_empty() {
         let shown: Vec<String> = answers.iter().map(Ipv6Addr::to_string).collect();
         rep.fail(
