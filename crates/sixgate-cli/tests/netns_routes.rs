@@ -124,3 +124,30 @@ fn the_flag_installs_routes_and_the_default_does_not() {
     assert!(stop(&mut t).success(), "{}", t.log("gw.log"));
     assert!(t.log("gw.log").contains("route 2001:db8:64::/96 dev nat64 removed"), "{}", t.log("gw.log"));
 }
+
+#[test]
+fn a_route_the_kernel_refuses_takes_the_ones_added_before_it_away() {
+    if let Some(why) = netns_skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let mut t = Netns::new("sgre", &["rt"]);
+    let rt = t.ns("rt");
+    // IPv6 off on the device: the IPv4 routes go in first, then the IPv6 one is refused.
+    must(&["ip", "-n", &rt, "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
+    must(&["ip", "-n", &rt, "link", "set", "nat64", "up"]);
+    must(&["ip", "netns", "exec", &rt, "sysctl", "-qw", "net.ipv6.conf.nat64.disable_ipv6=1"]);
+    let cfg = t.dir.path().join("gw.toml");
+    std::fs::write(
+        &cfg,
+        "tun = \"nat64\"\nipv4 = \"192.0.2.1\"\nipv6 = \"2001:db8:ff::1\"\nstats_interval = 0\nroutes = true\n\
+         [[eam]]\nipv6 = \"2001:db8:6::/120\"\nipv4 = \"203.0.113.0/24\"\n",
+    )
+    .unwrap();
+    let o = t.exec("rt", &[env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config", cfg.to_str().unwrap()]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("cannot install the routes: route 2001:db8:ff::1/128 dev nat64"), "{out}");
+    let v4 = routes(&t, false);
+    assert!(!has(&v4, "203.0.113.0/24") && !has(&v4, "192.0.2.1"), "routes left after a failed start: {v4:?}");
+}
