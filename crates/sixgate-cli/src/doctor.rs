@@ -239,7 +239,12 @@ fn device(rep: &mut Report, t: &Target) {
                 if a == "1" {
                     fix.push("sysctl -w net.ipv4.conf.all.rp_filter=2".to_owned());
                 }
-                fix.push(format!("sysctl -w net.ipv4.conf.{tun}.rp_filter=2"));
+                // A device name with a dot (a VLAN) needs the slash form.
+                fix.push(if tun.contains('.') {
+                    format!("sysctl -w net/ipv4/conf/{tun}/rp_filter=2")
+                } else {
+                    format!("sysctl -w net.ipv4.conf.{tun}.rp_filter=2")
+                });
                 rep.fail(
                     "rp_filter",
                     format!(

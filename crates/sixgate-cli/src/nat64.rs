@@ -35,6 +35,8 @@ pub(crate) enum Nat64Cmd {
     /// and the queue length `tun_txqueuelen`.
     ///
     /// Routes are left to the operator; the gateway prints the `ip route` commands at start.
+    /// With `routes = true` (or `--routes`) it adds them itself through rtnetlink and on exit
+    /// removes exactly the ones it added; a route already present is left in place.
     /// They belong to the device: a device the gateway creates goes away when it exits
     /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
@@ -46,13 +48,13 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146; with
+    /// `mode`, `queues`, `stats_interval` and `routes`; with `mode = "stateful"` (RFC 6146; with
     /// several queues the tables are cut into one shard per queue, each owning a slice of
     /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
     /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
     /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
-    /// Two keys only `--check` reads: `dns64_prefix`, the prefix the network's DNS64 synthesizes
+    /// Two keys only `--check` and `sixgate doctor` read: `dns64_prefix`, the prefix the network's DNS64 synthesizes
     /// under (RFC 6147), and `pref64`, the prefix its routers announce (RFC 8781); each must be
     /// an RFC 6052 prefix without host bits, and `--check` warns unless it equals pool6.
     #[arg(long, value_name = "FILE")]
