@@ -131,7 +131,7 @@ fn a_route_the_kernel_refuses_takes_the_ones_added_before_it_away() {
         eprintln!("skipping: {why}");
         return;
     }
-    let mut t = Netns::new("sgre", &["rt"]);
+    let t = Netns::new("sgre", &["rt"]);
     let rt = t.ns("rt");
     // IPv6 off on the device: the IPv4 routes go in first, then the IPv6 one is refused.
     must(&["ip", "-n", &rt, "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
