@@ -63,7 +63,7 @@ pub(crate) struct Dns64Args {
 
 /// `ADDR[:PORT]` with sixgate's address text rules (`sixgate_core::text`), port 53 when none
 /// is given.
-fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
     let hp = parse_host_port(s).map_err(|e| e.to_string())?;
     if let Some(z) = &hp.zone {
         return Err(format!(

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod daemon;
 mod dns64;
+mod doctor;
 mod error;
 mod fmt;
 mod nat64;
@@ -62,6 +63,9 @@ enum Cmd {
     Completions(service::docs::CompletionsArgs),
     /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
     Man(service::docs::ManArgs),
+    /// Check the host against a gateway or tunnel configuration: forwarding, routes, MTU,
+    /// rp_filter and, given a resolver, DNS64; each failure with its fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl Cmd {
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Cmd::Dns64(a) => dns64::run(a),
         Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
         Cmd::Man(a) => service::docs::man(&a, Cli::command()),
+        Cmd::Doctor(a) => doctor::run(a),
     };
     match r {
         Ok(code) => code,

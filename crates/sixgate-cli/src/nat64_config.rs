@@ -177,16 +177,18 @@ pub(crate) struct FileConfig {
     icmp_burst: Option<u32>,
     answer_pings: Option<bool>,
     /// The prefix the network's DNS64 synthesizes under; `--check` warns if it is not pool6.
-    dns64_prefix: Option<Spanned<String>>,
+    pub(crate) dns64_prefix: Option<Spanned<String>>,
     /// The prefix the routers announce in PREF64 (RFC 8781); `--check` warns if it is not
     /// pool6.
-    pref64: Option<Spanned<String>>,
+    pub(crate) pref64: Option<Spanned<String>>,
     /// Worker threads, one TUN queue each (the gateway).
     pub(crate) queues: Option<usize>,
     /// Seconds between counter log lines (the gateway); 0 turns them off.
     pub(crate) stats_interval: Option<u64>,
     /// virtio-net GSO/GRO offload on the TUN device (the gateway) [default: true].
     pub(crate) offload: Option<bool>,
+    /// Install the printed routes through rtnetlink, remove them on exit (the gateway).
+    pub(crate) routes: Option<bool>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }

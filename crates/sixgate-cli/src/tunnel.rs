@@ -20,6 +20,7 @@
 //! pmtu = true                   # listen to ICMPv4 Fragmentation Needed
 //! offload = true                # TUN GSO/GRO and batched syscalls (false: one packet per syscall)
 //! stats_interval = 10           # seconds between counter lines (0: none)
+//! routes = false                # install the printed routes, remove them on exit
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -113,6 +114,10 @@ pub(crate) struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Install the routes it prints through rtnetlink and remove them on exit; routes
+    /// already present (the kernel's own for the device address) are left alone.
+    #[arg(long)]
+    routes: bool,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -135,16 +140,31 @@ struct FileConfig {
     pmtu: Option<bool>,
     offload: Option<bool>,
     stats_interval: Option<u64>,
+    routes: Option<bool>,
 }
 
 /// Everything `run` needs, resolved.
-struct Resolved {
-    tun: String,
-    prefix_len: u8,
-    cfg: SitConfig,
+pub(crate) struct Resolved {
+    pub(crate) tun: String,
+    pub(crate) prefix_len: u8,
+    pub(crate) cfg: SitConfig,
     pmtu: bool,
     offload: bool,
     stats_interval: u64,
+    routes: bool,
+}
+
+/// Resolves a `tunnel run` configuration file alone (no flags), as `sixgate doctor` reads it.
+pub(crate) fn resolve_file(path: PathBuf) -> Result<Resolved, CliError> {
+    resolve(RunArgs { config: Some(path), ..RunArgs::default() })
+}
+
+/// The routes into the tunnel's device: its IPv6 prefix (the kernel adds it with the
+/// address, so installing it normally finds it present). Printed at start, installed with
+/// `routes = true`, checked by `sixgate doctor`.
+pub(crate) fn tunnel_routes(r: &Resolved) -> Vec<sixgate_io::routes::Route> {
+    let net = ipnet::Ipv6Net::new(r.cfg.address, r.prefix_len).map_or(r.cfg.address, |n| n.network());
+    vec![sixgate_io::routes::Route::new(net.into(), r.prefix_len, &r.tun, "the tunnel's prefix")]
 }
 
 fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
@@ -168,6 +188,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_pmtu = a.no_pmtu || f.pmtu == Some(false);
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
+        a.routes = a.routes || f.routes == Some(true);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
@@ -230,6 +251,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         pmtu: !a.no_pmtu,
         offload: !a.no_offload,
         stats_interval: a.stats_interval.unwrap_or(10),
+        routes: a.routes,
     })
 }
 
@@ -302,6 +324,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
     let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
     log!("sixgate: tunnel up: {}", describe(&r));
+    let routes = tunnel_routes(&r);
+    for rt in &routes {
+        log!("  {}", rt.command());
+    }
+    let installed = crate::nat64::install_routes(r.routes, &routes)?;
     let stop = Arc::new(AtomicBool::new(false));
     let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
@@ -334,6 +361,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     };
     crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
     crate::daemon::wait_for_stop(&signals, "sixgate", &total, reloader.as_ref(), &|| worker.is_finished());
+    crate::nat64::remove_routes(installed);
     // The device goes with the worker: its counters as it stops.
     if let Some(t) = &final_read {
         t.refresh();

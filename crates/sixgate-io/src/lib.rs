@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod notify;
 pub mod packet_io;
 pub mod raw;
+pub mod routes;
 pub mod signals;
 pub mod tun;
 pub mod tunnel;
