@@ -15,18 +15,18 @@ use sixgate_core::wire::ipv4::{self, MF, OFFSET_MASK};
 use sixgate_core::wire::{be16, icmpv4, icmpv6, ipv6, proto, put16, v4at, v6at, Icmpv4Packet, Ipv4Packet, Ipv6Packet};
 
 use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
-use crate::reason::DropReason;
+use crate::reason::SitDrop;
 use crate::Error;
 
-use DropReason as R;
+use SitDrop as R;
 
 /// IP protocol number of IPv6-in-IPv4 (RFC 4213 §3.5).
 pub const PROTO_IPV6: u8 = proto::IPV6;
 
 enum Out {
     Fwd(Side),
-    Reply(Side, DropReason),
-    Drop(DropReason),
+    Reply(Side, SitDrop),
+    Drop(SitDrop),
 }
 
 /// The 20-byte outer IPv4 header sum without the total length, identification and
@@ -95,7 +95,7 @@ pub struct SitTunnel {
     local_word: u32,
     remote_word: Option<u32>,
     tunnel_mtu: u16,
-    counters: Counters<DropReason>,
+    counters: Counters<SitDrop>,
     next_id: u16,
     bucket: TokenBucket,
     pmtu: HashMap<Ipv4Addr, PathMtu>,
@@ -279,7 +279,7 @@ impl SitTunnel {
 
     /// RFC 4443 §3.2 Packet Too Big to the source of the IPv6 packet in `buf`, from the
     /// endpoint's address, quoting as much of the packet as fits in 1280 bytes.
-    fn packet_too_big(&mut self, buf: &mut PacketBuf, now: Instant, mtu: u32, reason: DropReason) -> Out {
+    fn packet_too_big(&mut self, buf: &mut PacketBuf, now: Instant, mtu: u32, reason: SitDrop) -> Out {
         let p = buf.as_slice();
         // Both callers hold at least the 40-byte IPv6 header here.
         let ip = Ipv6Packet::new_unchecked(p);
@@ -565,9 +565,9 @@ impl SitTunnel {
 }
 
 impl Engine for SitTunnel {
-    type Reason = DropReason;
+    type Reason = SitDrop;
 
-    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<SitDrop> {
         self.pending.active = false;
         let out = match buf.first().map(|b| b >> 4) {
             Some(6) => self.encap(buf, now),
@@ -628,7 +628,7 @@ impl Engine for SitTunnel {
         self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
     }
 
-    fn counters(&self) -> &Counters<DropReason> {
+    fn counters(&self) -> &Counters<SitDrop> {
         &self.counters
     }
 }

@@ -375,7 +375,7 @@ impl Drop for AtomicPcap {
 }
 
 /// A drop reason with the RFC section behind it, for messages.
-fn explain_reason(r: sixgate_nat64::DropReason) -> String {
+fn explain_reason(r: sixgate_nat64::SiitDrop) -> String {
     match r.rfc() {
         Some(rfc) => format!("{} ({rfc})", r.name()),
         None => format!("{} (local policy or a limit of the translator, no RFC rule)", r.name()),
@@ -384,10 +384,10 @@ fn explain_reason(r: sixgate_nat64::DropReason) -> String {
 
 /// The reason a reply was counted under: the one whose counter moved since `before`.
 fn counted_reason(
-    before: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
-    after: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
-) -> Option<sixgate_nat64::DropReason> {
-    sixgate_nat64::DropReason::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
+    before: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
+    after: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
+) -> Option<sixgate_nat64::SiitDrop> {
+    sixgate_nat64::SiitDrop::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
 }
 
 fn translate_pcap(

@@ -58,7 +58,7 @@ use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
-use sixgate_nat64::{Filtering, IcmpRateLimit, Pool4Range, SiitConfig, StatefulConfig, Timers, TosPolicy};
+use sixgate_nat64::{Filtering, IcmpRateLimit, Nat64Config, Pool4Range, SiitConfig, Timers, TosPolicy};
 use toml::Spanned;
 
 use crate::CliError;
@@ -431,11 +431,11 @@ pub(crate) struct StatefulOpts {
 
 impl StatefulOpts {
     /// The engine configuration, with the header translation settings of `xlate`.
-    pub(crate) fn to_config(&self, xlate: SiitConfig) -> Result<StatefulConfig, CliError> {
+    pub(crate) fn to_config(&self, xlate: SiitConfig) -> Result<Nat64Config, CliError> {
         let Some(pool6) = xlate.pool6 else {
             return Err(CliError::input("mode = \"stateful\" needs pool6"));
         };
-        let mut c = StatefulConfig::new(pool6, self.pool4.clone(), xlate.own_ipv4, xlate.own_ipv6);
+        let mut c = Nat64Config::new(pool6, self.pool4.clone(), xlate.own_ipv4, xlate.own_ipv6);
         c.xlate = xlate;
         c.filtering = self.filtering;
         c.timers = self.timers;

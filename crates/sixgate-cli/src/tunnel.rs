@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use sixgate_6in4::{DropReason, EcnMode, Mode, SitConfig, SitTunnel};
+use sixgate_6in4::{EcnMode, Mode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::engine::Counters;
 use sixgate_io::signals::Signals;
 use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
@@ -330,7 +330,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let installed = crate::nat64::install_routes(r.routes, &routes)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
+    let slot: Arc<Mutex<WorkerStats<Counters<SitDrop>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
     let snapshot = {

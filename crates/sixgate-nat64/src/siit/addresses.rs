@@ -6,9 +6,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use sixgate_core::class::{is_forbidden_v4, is_global_v4};
 use sixgate_core::rfc6052;
 
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 
-use DropReason as R;
+use SiitDrop as R;
 
 use super::Siit;
 
@@ -16,7 +16,7 @@ impl Siit {
     /// RFC 7915 §4.1 address translation IPv4 → IPv6: EAM first (RFC 7757 §3.3), then
     /// RFC 6052 with pool6.
     #[inline(always)]
-    pub(super) fn map46(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+    pub(super) fn map46(&self, a: Ipv4Addr, untranslatable: SiitDrop) -> Result<Ipv6Addr, SiitDrop> {
         if let Some((x6, x4)) = self.over {
             if a == x4 {
                 return Ok(x6);
@@ -27,7 +27,7 @@ impl Siit {
 
     /// [`Siit::map46`] without the stateful override: the source of a packet from the IPv4
     /// side is never a NAT64 client (a hairpinned packet's pool source maps with pool6).
-    pub(super) fn map46_plain(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+    pub(super) fn map46_plain(&self, a: Ipv4Addr, untranslatable: SiitDrop) -> Result<Ipv6Addr, SiitDrop> {
         // RFC 7915 §4.1: an illegal address is dropped (sixgate_core::class::is_forbidden_v4).
         if is_forbidden_v4(a) {
             return Err(R::ForbiddenAddress);
@@ -44,7 +44,7 @@ impl Siit {
     /// the translator and matches what the sender addressed (RFC 7757 Appendix B). Neither
     /// the stateful override: RFC 6146 §3.8 gives a hairpinned packet the IPv6
     /// representation of its pool source, which is pool6 too.
-    pub(super) fn map46_hairpin(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+    pub(super) fn map46_hairpin(&self, a: Ipv4Addr, untranslatable: SiitDrop) -> Result<Ipv6Addr, SiitDrop> {
         if is_forbidden_v4(a) {
             return Err(R::ForbiddenAddress);
         }
@@ -53,7 +53,7 @@ impl Siit {
 
     /// RFC 6052 embedding with pool6 (after the forbidden check and EAM, which the callers
     /// do), with the denylist and the well-known prefix's restriction.
-    pub(super) fn map46_rfc6052(&self, a: Ipv4Addr, untranslatable: DropReason) -> Result<Ipv6Addr, DropReason> {
+    pub(super) fn map46_rfc6052(&self, a: Ipv4Addr, untranslatable: SiitDrop) -> Result<Ipv6Addr, SiitDrop> {
         let Some(pool) = self.cfg.pool6.as_ref() else { return Err(untranslatable) };
         if self.cfg.denylist4.iter().any(|n| n.contains(&a)) {
             return Err(R::DenylistedAddress);
@@ -67,7 +67,7 @@ impl Siit {
 
     /// RFC 7915 §5.1 address translation IPv6 → IPv4.
     #[inline(always)]
-    pub(super) fn map64(&self, a: Ipv6Addr, untranslatable: DropReason) -> Result<Ipv4Addr, DropReason> {
+    pub(super) fn map64(&self, a: Ipv6Addr, untranslatable: SiitDrop) -> Result<Ipv4Addr, SiitDrop> {
         if let Some((x6, x4)) = self.over {
             if a == x6 {
                 return Ok(x4);

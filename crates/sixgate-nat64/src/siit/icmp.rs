@@ -17,9 +17,9 @@ use sixgate_core::wire::{
 };
 
 use crate::icmp::{self, Map, Rest};
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 
-use DropReason as R;
+use SiitDrop as R;
 
 use super::v6_to_v4::upper_layer6;
 use super::{Out, Siit, OWN_TTL};
@@ -61,7 +61,7 @@ impl Siit {
         typ: u8,
         code: u8,
         rest: [u8; 4],
-        reason: DropReason,
+        reason: SiitDrop,
     ) -> Out {
         let p = buf.as_slice();
         let ip = Ipv4Packet::new_unchecked(p);
@@ -281,7 +281,7 @@ impl Siit {
         typ: u8,
         code: u8,
         rest: [u8; 4],
-        reason: DropReason,
+        reason: SiitDrop,
     ) -> Out {
         let p = buf.as_slice();
         let ip = Ipv6Packet::new_unchecked(p);

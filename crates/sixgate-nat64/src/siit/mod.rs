@@ -17,10 +17,10 @@ use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::ratelimit::TokenBucket;
 
 use crate::config::SiitConfig;
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 use crate::Error;
 
-use DropReason as R;
+use SiitDrop as R;
 
 mod addresses;
 mod fastpath;
@@ -37,8 +37,8 @@ use fragments::Pending;
 /// What a translation step decided (the reason of a reply is counted too).
 pub(crate) enum Out {
     Fwd(Side),
-    Reply(Side, Option<DropReason>),
-    Drop(DropReason),
+    Reply(Side, Option<SiitDrop>),
+    Drop(SiitDrop),
 }
 
 /// The TTL / hop limit of the packets the translator originates (its ICMP errors and
@@ -52,7 +52,7 @@ const OWN_TTL: u8 = 64;
 #[derive(Debug)]
 pub struct Siit {
     cfg: SiitConfig,
-    counters: Counters<DropReason>,
+    counters: Counters<SiitDrop>,
     next_id: u16,
     bucket: TokenBucket,
     scratch: Vec<u8>,
@@ -127,7 +127,7 @@ impl Siit {
     /// Everything the fast path does not take: the general path (RFC 7915 in full) and
     /// its counting, kept out of line so the fast path stays small.
     #[inline(never)]
-    fn process_general(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+    fn process_general(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<SiitDrop> {
         let out = match buf.first().map(|b| b >> 4) {
             Some(4) => self.xlate_v4(buf, now, false),
             Some(6) => self.xlate_v6(buf, now),
@@ -170,10 +170,10 @@ impl Siit {
 }
 
 impl Engine for Siit {
-    type Reason = DropReason;
+    type Reason = SiitDrop;
 
     #[inline]
-    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<SiitDrop> {
         self.pending.active = false;
         if let Some(side) = self.fast(buf) {
             self.counters.forwarded += 1;
@@ -186,7 +186,7 @@ impl Engine for Siit {
         self.next_fragment(buf)
     }
 
-    fn counters(&self) -> &Counters<DropReason> {
+    fn counters(&self) -> &Counters<SiitDrop> {
         &self.counters
     }
 }

@@ -14,9 +14,9 @@ use sixgate_core::wire::{
 };
 
 use crate::icmp::{self, Map};
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 
-use DropReason as R;
+use SiitDrop as R;
 
 use super::{Out, Siit, OWN_TTL};
 
