@@ -41,24 +41,17 @@ mkdir -p "$OUT"
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for n in $H6 $RT $H4; do ip netns del $n 2>/dev/null || true; done
+    netns_cleanup
     [ "$OUT" = "$WORK" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+# shellcheck source=lib/netns.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/netns.sh"
 topo() {
-    for n in $H6 $RT $H4; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; done
-    ip link add v6a netns $H6 type veth peer name v6b netns $RT
-    ip link add v4a netns $H4 type veth peer name v4b netns $RT
-    ip -n $H6 -6 addr add 2001:db8:6::2/64 dev v6a nodad; ip -n $H6 link set v6a up
-    ip -n $H6 -6 route add 2001:db8:64::/96 via 2001:db8:6::1
-    ip -n $RT -6 addr add 2001:db8:6::1/64 dev v6b nodad; ip -n $RT link set v6b up
+    nat64_topo
     # The flood's sources live behind h6, which drops what comes back to them.
     ip -n $RT -6 route add 2001:db8:7::/64 via 2001:db8:6::2
-    ip -n $RT addr add 198.51.100.1/24 dev v4b; ip -n $RT link set v4b up
-    ip netns exec $RT sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-    ip -n $H4 addr add 198.51.100.2/24 dev v4a; ip -n $H4 link set v4a up
-    ip -n $H4 route add 192.0.2.0/24 via 198.51.100.1
     # h4 drops the flood before any socket sees it: no SYN+ACK, RST or ICMP back.
     ip netns exec $H4 nft add table ip flood
     ip netns exec $H4 nft add chain ip flood pre '{ type filter hook prerouting priority -300; }'
@@ -81,7 +74,7 @@ CFG
     ip netns exec $RT taskset -c 1 "$1" nat64 run --config $WORK/gw.toml 2>$WORK/gw.log &
     GW=$!
     PIDS+=("$GW")
-    for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
+    wait_link $RT nat64
     ip -n $RT -6 route add 2001:db8:64::/96 dev nat64
     ip -n $RT route add "$POOL4" dev nat64 2>/dev/null || ip -n $RT route add 192.0.2.0/24 dev nat64
     ip -n $RT -6 route add 2001:db8:ff::1/128 dev nat64

@@ -24,28 +24,18 @@ BIN=${SIXGATE:-$(dirname "${BASH_SOURCE[0]}")/../target/release/sixgate}
 P=race
 H6=${P}h6; RT=${P}rt; H4=${P}h4
 WORK=$(mktemp -d)
+PID=""
 cleanup() {
-    pkill -f "sixgate nat64 run --config $WORK" 2>/dev/null || true
-    pkill -f "tayga -c $WORK" 2>/dev/null || true
-    pkill -f "sixgate nat64 run --config $WORK/st.toml" 2>/dev/null || true
-    for n in $H6 $RT $H4; do ip netns del $n 2>/dev/null || true; done
+    # The contender still running, by its process id.
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; fi
+    netns_cleanup
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-topo() {
-    for n in $H6 $RT $H4; do ip netns del $n 2>/dev/null || true; ip netns add $n; ip -n $n link set lo up; done
-    ip link add v6a netns $H6 type veth peer name v6b netns $RT
-    ip link add v4a netns $H4 type veth peer name v4b netns $RT
-    ip -n $H6 -6 addr add 2001:db8:6::2/64 dev v6a nodad; ip -n $H6 link set v6a up
-    ip -n $H6 -6 route add 2001:db8:64::/96 via 2001:db8:6::1
-    ip -n $RT -6 addr add 2001:db8:6::1/64 dev v6b nodad; ip -n $RT link set v6b up
-    ip -n $RT addr add 198.51.100.1/24 dev v4b; ip -n $RT link set v4b up
-    ip netns exec $RT sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
-    ip -n $H4 addr add 198.51.100.2/24 dev v4a; ip -n $H4 link set v4a up
-    ip -n $H4 route add 203.0.113.0/24 via 198.51.100.1
-    ip -n $H4 route add 192.0.2.0/24 via 198.51.100.1
-}
+# shellcheck source=lib/netns.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/netns.sh"
+topo() { nat64_topo; }
 
 routes_via_tun() {
     # The same TUN queue for every translator: 5000 packets instead of the default 500, so
@@ -70,10 +60,11 @@ stats_interval = 0
 ipv6 = "2001:db8:6::/120"
 ipv4 = "203.0.113.0/24"
 CFG
+    # `ip netns exec` and `taskset` exec, so $! is the translator itself.
     ip netns exec $RT taskset -c 1 "$BIN" nat64 run --config $WORK/gw.toml 2>$WORK/gw.log &
-    for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
+    PID=$!
+    wait_link $RT nat64
     routes_via_tun
-    PID=$(pgrep -f "sixgate nat64 run --config $WORK" | head -1)
 }
 
 start_stateful() {
@@ -92,10 +83,10 @@ CFG
     local cpus=1
     [ "${SQUEUES:-1}" -gt 1 ] && { echo "queues = $SQUEUES" >> $WORK/st.toml; cpus=0,1; }
     ip netns exec $RT taskset -c $cpus "$BIN" nat64 run --config $WORK/st.toml 2>$WORK/st.log &
-    for _ in $(seq 100); do ip -n $RT link show nat64 >/dev/null 2>&1 && break; sleep 0.05; done
+    PID=$!
+    wait_link $RT nat64
     routes_via_tun
     ip -n $RT route add 192.0.2.2/32 dev nat64
-    PID=$(pgrep -f "sixgate nat64 run --config $WORK/st.toml" | head -1)
 }
 
 start_tayga() {
@@ -111,9 +102,9 @@ CFG
     ip netns exec $RT tayga -c $WORK/tayga.conf --mktun >/dev/null
     ip -n $RT link set nat64 up mtu 1500
     ip netns exec $RT taskset -c 1 tayga -c $WORK/tayga.conf -d >$WORK/tayga.log 2>&1 &
+    PID=$!
     sleep 0.3
     routes_via_tun
-    PID=$(pgrep -f "tayga -c $WORK" | head -1)
 }
 
 start_kernel() {
@@ -245,6 +236,6 @@ for c in ${CONTENDERS:-sixgate stateful tayga kernel}; do
         tayga) start_tayga; measure tayga 2001:db8:64::c633:6402 ;;
         kernel) start_kernel; measure kernel 198.51.100.2 ;;
     esac
-    if [ -n "$PID" ]; then kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; fi
+    if [ -n "$PID" ]; then kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; PID=""; fi
     [ -n "${SHOWLOG:-}" ] && tail -n 3 $WORK/*.log >&2 || true
 done

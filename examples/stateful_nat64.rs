@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use sixgate::core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
 use sixgate::core::rfc6052::{embed, Pool6};
-use sixgate::core::Protocol;
 use sixgate::prelude::*;
 
 const SYN: u8 = 0x02;
@@ -62,7 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // well-known 64:ff9b::/96 refuses non-global ones (RFC 6052 §3.1).
     let pool6: Pool6 = "2001:db8:64::/96".parse()?;
     let pool4 = vec![Pool4Range::new("198.51.100.0/30".parse()?, 1024, 65535)];
-    let cfg = StatefulConfig::new(pool6, pool4, "198.51.100.254".parse()?, "2001:db8:ff::1".parse()?);
+    let cfg = Nat64Config::new(pool6, pool4, "198.51.100.254".parse()?, "2001:db8:ff::1".parse()?);
     let mut nat64 = Nat64::new(cfg)?;
     let now = Instant::now();
 

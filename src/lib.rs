@@ -50,11 +50,11 @@
 //! The crates follow semantic versioning (0.x: a minor release may break, a patch may not).
 //! Made to grow without breaking:
 //! * errors ([`Error`], each crate's `Error` and `ConfigError`) and drop reasons
-//!   (`DropReason` of SIIT and 6in4, `Nat64Drop`) are `#[non_exhaustive]` enums: a new check
+//!   (`SiitDrop`, `SitDrop`, `Nat64Drop`) are `#[non_exhaustive]` enums: a new check
 //!   or a new reason is a new variant, so `match` them with a `_` arm. A drop reason's
 //!   stable name ([`Reason::name`](prelude::Reason::name)) never changes once released:
 //!   counters and dashboards key on it.
-//! * configurations (`SiitConfig`, `StatefulConfig`, `Timers`, `Pool4Range`, `SitConfig`,
+//! * configurations (`SiitConfig`, `Nat64Config`, `Timers`, `Pool4Range`, `SitConfig`,
 //!   `Dns64Config`, `IcmpRateLimit`, `TunOptions`, `ServerOptions`) are `#[non_exhaustive]`
 //!   structs with public fields: build them with `new(…)` or `Default` and set fields (a
 //!   new field comes with a default), never with a struct literal.
@@ -63,8 +63,9 @@
 //!   the DNS64 `Action`) are exhaustive on purpose: a new variant must break the build,
 //!   because a caller that ignored it would drop packets or queries.
 //!
-//! Planned renames before 1.0, for symmetric names: `DropReason` → `SiitDrop` / `SitDrop`,
-//! `StatefulConfig` → `Nat64Config`.
+//! Names are symmetric: each engine `X` has its configuration `XConfig` and its drop reasons
+//! `XDrop` (`Siit`/`SiitConfig`/`SiitDrop`, `Nat64`/`Nat64Config`/`Nat64Drop`,
+//! `SitTunnel`/`SitConfig`/`SitDrop`).
 //!
 //! ```compile_fail,E0639
 //! // A configuration cannot be written as a struct literal: fields may be added.
@@ -150,11 +151,12 @@ impl From<sixgate_6in4::ConfigError> for Error {
 /// The engines, their configurations and the engine contract, in one import.
 pub mod prelude {
     pub use crate::Error;
-    pub use sixgate_6in4::{SitConfig, SitTunnel};
+    pub use sixgate_6in4::{SitConfig, SitDrop, SitTunnel};
     pub use sixgate_core::buf::PacketBuf;
     pub use sixgate_core::engine::{Counters, Engine, Reason, Side, Verdict};
     pub use sixgate_core::rfc6052::Pool6;
-    pub use sixgate_nat64::{Nat64, Pool4Range, Siit, SiitConfig, StatefulConfig};
+    pub use sixgate_core::Protocol;
+    pub use sixgate_nat64::{Nat64, Nat64Config, Nat64Drop, Pool4Range, Siit, SiitConfig, SiitDrop};
 }
 
 #[cfg(test)]
@@ -175,7 +177,7 @@ mod tests {
         }
         assert!(matches!(sit(), Err(Error::Sit(sixin4::Error::Config(sixin4::ConfigError::ZeroTtl)))));
         fn stateful() -> Result<(), Error> {
-            let c = nat64::StatefulConfig::new(
+            let c = nat64::Nat64Config::new(
                 "64:ff9b::/96".parse().unwrap(),
                 Vec::new(),
                 "192.0.2.1".parse().unwrap(),

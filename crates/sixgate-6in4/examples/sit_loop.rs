@@ -16,7 +16,7 @@ use sixgate_core::engine::{Engine, Verdict};
 use sixgate_testkit::packets::sit::{encap, udp6};
 
 #[inline(never)]
-fn one(e: &mut SitTunnel, buf: &mut PacketBuf, now: Instant) -> Verdict<sixgate_6in4::DropReason> {
+fn one(e: &mut SitTunnel, buf: &mut PacketBuf, now: Instant) -> Verdict<sixgate_6in4::SitDrop> {
     e.process(buf, now)
 }
 

@@ -32,10 +32,10 @@
 //!
 //! # Errors and stability
 //! [`SitTunnel::new`] fails with [`Error`], whose [`ConfigError`] names the bad value, the
-//! rule and the fix. Both, and [`DropReason`], are `#[non_exhaustive]` (`match` with a `_`
+//! rule and the fix. Both, and [`SitDrop`], are `#[non_exhaustive]` (`match` with a `_`
 //! arm); a drop reason's stable name never changes once released. [`SitConfig`] is
 //! `#[non_exhaustive]` with public fields: start from [`SitConfig::new_static`] or
-//! [`SitConfig::new_6to4`] and set fields. Before 1.0, `DropReason` becomes `SitDrop`.
+//! [`SitConfig::new_6to4`] and set fields.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -44,7 +44,7 @@ mod reason;
 mod sit;
 
 pub use config::{ConfigError, EcnMode, IcmpRateLimit, Mode, SitConfig, DEPRECATED_ANYCAST_RELAY, IPV6_MIN_MTU};
-pub use reason::DropReason;
+pub use reason::SitDrop;
 pub use sit::{ecn_decap, SitTunnel, PROTO_IPV6};
 pub use sixgate_core::reload::ReloadReport;
 

@@ -3,7 +3,7 @@
 sixgate_core::drop_reasons! {
     /// Why a packet was not forwarded. Where the endpoint answered with an ICMPv6
     /// Packet Too Big, the reason is counted too (the packet itself was not forwarded).
-    pub enum DropReason {
+    pub enum SitDrop {
         /// Shorter than its headers, lengths that disagree, or neither IPv4 nor IPv6.
         Malformed = "malformed",
         /// Outer IPv4 header checksum wrong (RFC 1812 §5.2.2).

@@ -11,25 +11,26 @@ use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::icmp6;
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
-use sixgate_core::wire::{be16, put16, v4at, v6at};
+use sixgate_core::wire::ipv4::{self, MF, OFFSET_MASK};
+use sixgate_core::wire::{be16, icmpv4, icmpv6, ipv6, proto, put16, v4at, v6at, Icmpv4Packet, Ipv4Packet, Ipv6Packet};
 
 // `reconfigure`, in its own file (a child of this module, for the fields).
 #[path = "reload.rs"]
 mod reload;
 
 use crate::config::{EcnMode, Mode, SitConfig, IPV6_MIN_MTU};
-use crate::reason::DropReason;
+use crate::reason::SitDrop;
 use crate::Error;
 
-use DropReason as R;
+use SitDrop as R;
 
 /// IP protocol number of IPv6-in-IPv4 (RFC 4213 §3.5).
-pub const PROTO_IPV6: u8 = 41;
+pub const PROTO_IPV6: u8 = proto::IPV6;
 
 enum Out {
     Fwd(Side),
-    Reply(Side, DropReason),
-    Drop(DropReason),
+    Reply(Side, SitDrop),
+    Drop(SitDrop),
 }
 
 /// The 20-byte outer IPv4 header sum without the total length, identification and
@@ -98,7 +99,7 @@ pub struct SitTunnel {
     local_word: u32,
     remote_word: Option<u32>,
     tunnel_mtu: u16,
-    counters: Counters<DropReason>,
+    counters: Counters<SitDrop>,
     next_id: u16,
     bucket: TokenBucket,
     pmtu: HashMap<Ipv4Addr, PathMtu>,
@@ -264,33 +265,33 @@ impl SitTunnel {
     /// at most `mtu` bytes: the first stays in `buf`, the rest wait for
     /// [`Engine::poll_transmit`].
     fn split_v4(&mut self, buf: &mut PacketBuf, mtu: usize) {
-        let chunk = (mtu.max(68) - 20) / 8 * 8;
+        let chunk = (mtu.max(68) - ipv4::HEADER_LEN) / 8 * 8;
         let p = buf.as_slice();
         let pd = &mut self.pending;
-        pd.hdr.copy_from_slice(&p[..20]);
+        pd.hdr.copy_from_slice(&p[..ipv4::HEADER_LEN]);
         pd.data.clear();
-        pd.data.extend_from_slice(&p[20 + chunk..]);
+        pd.data.extend_from_slice(&p[ipv4::HEADER_LEN + chunk..]);
         pd.pos = chunk;
         pd.chunk = chunk;
         pd.active = true;
-        buf.truncate(20 + chunk);
-        let h = &mut buf.as_mut_slice()[..20];
-        put16(h, 2, (20 + chunk) as u16);
-        put16(h, 6, 0x2000);
-        h[10] = 0;
-        h[11] = 0;
-        let c = finish(sum(h));
-        put16(h, 10, c);
+        buf.truncate(ipv4::HEADER_LEN + chunk);
+        let mut h = Ipv4Packet::new_unchecked(buf.as_mut_slice());
+        h.set_total_len((ipv4::HEADER_LEN + chunk) as u16);
+        h.set_frag_field(MF);
+        h.fill_checksum();
     }
 
     /// RFC 4443 §3.2 Packet Too Big to the source of the IPv6 packet in `buf`, from the
     /// endpoint's address, quoting as much of the packet as fits in 1280 bytes.
-    fn packet_too_big(&mut self, buf: &mut PacketBuf, now: Instant, mtu: u32, reason: DropReason) -> Out {
+    fn packet_too_big(&mut self, buf: &mut PacketBuf, now: Instant, mtu: u32, reason: SitDrop) -> Out {
         let p = buf.as_slice();
-        let src = v6at(p, 8);
+        // Both callers hold at least the 40-byte IPv6 header here.
+        let ip = Ipv6Packet::new_unchecked(p);
+        let src = ip.src_addr();
         // RFC 4443 §2.4(e): never about an ICMPv6 error, never to a source that is not a
         // unicast address (a multicast destination is allowed for Packet Too Big).
-        let about_error = p[6] == 58 && p.len() > 40 && p[40] < 128;
+        let about_error =
+            ip.next_header() == proto::ICMPV6 && p.get(ipv6::HEADER_LEN).is_some_and(|&t| icmpv6::is_error(t));
         let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
         if about_error || bad_src || !self.bucket.take(now, self.cfg.icmp_rate.per_second, self.cfg.icmp_rate.burst) {
             self.suppressed += 1;
@@ -299,7 +300,8 @@ impl SitTunnel {
         let mut s = std::mem::take(&mut self.scratch);
         // RFC 4443 §3.2: type 2, code 0, the MTU of the next-hop link; quote trimmed to
         // 1280 bytes (§2.4(c)).
-        icmp6::build_error(&mut s, self.cfg.address, src, 255, 2, 0, mtu.to_be_bytes(), p);
+        let (typ, code) = (icmpv6::PACKET_TOO_BIG, icmpv6::code::PACKET_TOO_BIG);
+        icmp6::build_error(&mut s, self.cfg.address, src, 255, typ, code, mtu.to_be_bytes(), p);
         let r = buf.set(&s);
         self.scratch = s;
         match r {
@@ -405,34 +407,30 @@ impl SitTunnel {
     #[cold]
     #[inline(never)]
     fn decap_checked(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
-        let p = buf.as_slice();
-        if p.len() < 20 {
-            return Out::Drop(R::Malformed);
-        }
-        let ihl = usize::from(p[0] & 0x0f) * 4;
-        let total = usize::from(be16(p, 2));
-        if ihl < 20 || total < ihl || total > p.len() {
-            return Out::Drop(R::Malformed);
-        }
+        // A header shorter than 20 bytes or past the buffer, a Total Length shorter than
+        // the header or past the buffer: malformed.
+        let Ok(ip) = Ipv4Packet::new_checked(buf.as_slice()) else { return Out::Drop(R::Malformed) };
         // RFC 1812 §5.2.2: verify the header checksum.
-        if finish(sum(&p[..ihl])) != 0 {
+        if !ip.verify_checksum() {
             return Out::Drop(R::Ipv4HeaderChecksum);
         }
+        let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
         buf.truncate(total);
-        let p = buf.as_slice();
-        if be16(p, 6) & 0x3fff != 0 {
+        // Still a checked view: the buffer now ends at Total Length.
+        let ip = Ipv4Packet::new_unchecked(buf.as_slice());
+        if ip.frag_field() & (MF | OFFSET_MASK) != 0 {
             return Out::Drop(R::OuterFragment);
         }
-        let src4 = v4at(p, 12);
-        let dst4 = v4at(p, 16);
-        let proto = p[9];
+        let src4 = ip.src_addr();
+        let dst4 = ip.dst_addr();
+        let protocol = ip.protocol();
         if dst4 != self.cfg.local {
             return Out::Drop(R::WrongOuterDestination);
         }
-        if proto == 1 {
+        if protocol == proto::ICMP {
             return self.icmp4(buf, now, ihl);
         }
-        if proto != PROTO_IPV6 {
+        if protocol != PROTO_IPV6 {
             return Out::Drop(R::NotProtocol41);
         }
         // RFC 4213 §3.6: a configured tunnel accepts only its remote endpoint.
@@ -441,16 +439,14 @@ impl SitTunnel {
                 return Out::Drop(R::WrongOuterSource);
             }
         }
-        let outer_ecn = p[1] & 3;
-        let inner = &p[ihl..];
-        if inner.len() < 40 || inner[0] >> 4 != 6 {
+        let outer_ecn = ip.tos() & 3;
+        // The inner header whole, its Payload Length within the outer packet, version 6.
+        let Ok(inner) = Ipv6Packet::new_checked(ip.payload()) else { return Out::Drop(R::InnerMalformed) };
+        if inner.version() != 6 {
             return Out::Drop(R::InnerMalformed);
         }
-        let ilen = 40 + usize::from(be16(inner, 4));
-        if ilen > inner.len() {
-            return Out::Drop(R::InnerMalformed);
-        }
-        let src6 = v6at(inner, 8);
+        let ilen = ipv6::HEADER_LEN + usize::from(inner.payload_len());
+        let src6 = inner.src_addr();
         let s = src6.octets();
         // RFC 4213 §3.6 / RFC 3964 §5.1: sources that never come through a tunnel.
         let v4compat = s[..12] == [0; 12];
@@ -472,20 +468,20 @@ impl SitTunnel {
                 None if !from_relay => return Out::Drop(R::NotFromRelay),
                 None => {}
             }
-            if sixtofour_extract(v6at(inner, 24)) != Some(self.cfg.local) {
+            if sixtofour_extract(inner.dst_addr()) != Some(self.cfg.local) {
                 return Out::Drop(R::InnerDestinationNotOurs);
             }
         }
         // RFC 6040 §4.2: combine the outer ECN field into the inner one.
-        let ie = (inner[1] >> 4) & 3;
+        let itc = inner.traffic_class();
+        let ie = itc & 3;
         let Some(ne) = ecn_decap(ie, outer_ecn) else { return Out::Drop(R::EcnCeOnNotEct) };
         if buf.strip_front(ihl).is_err() {
             return Out::Drop(R::Malformed);
         }
         buf.truncate(ilen);
         if ne != ie {
-            let b = &mut buf.as_mut_slice()[1];
-            *b = (*b & 0xcf) | (ne << 4);
+            Ipv6Packet::new_unchecked(buf.as_mut_slice()).set_traffic_class((itc & 0xfc) | ne);
         }
         Out::Fwd(Side::V6)
     }
@@ -496,16 +492,26 @@ impl SitTunnel {
     /// is relayed to the inner source as a Packet Too Big.
     fn icmp4(&mut self, buf: &mut PacketBuf, now: Instant, ihl: usize) -> Out {
         let p = buf.as_slice();
-        let m = &p[ihl..];
-        if m.len() < 8 + 20 || m[0] != 3 || m[1] != 4 {
+        let m = p.get(ihl..).unwrap_or(&[]);
+        // A Fragmentation Needed quoting at least a whole fixed IPv4 header.
+        let Ok(msg) = Icmpv4Packet::new_checked(m) else { return Out::Drop(R::IcmpNotForUs) };
+        let frag_needed =
+            msg.msg_type() == icmpv4::DEST_UNREACHABLE && msg.msg_code() == icmpv4::code::FRAGMENTATION_NEEDED;
+        let q = msg.payload();
+        if q.len() < ipv4::HEADER_LEN || !frag_needed {
             return Out::Drop(R::IcmpNotForUs);
         }
-        let q = &m[8..];
-        let qihl = usize::from(q[0] & 0x0f) * 4;
-        if q[0] >> 4 != 4 || qihl < 20 || q.len() < qihl || q[9] != PROTO_IPV6 || v4at(q, 12) != self.cfg.local {
+        let quoted = Ipv4Packet::new_unchecked(q);
+        let qihl = quoted.header_len();
+        if quoted.version() != 4
+            || qihl < ipv4::HEADER_LEN
+            || q.len() < qihl
+            || quoted.protocol() != PROTO_IPV6
+            || quoted.src_addr() != self.cfg.local
+        {
             return Out::Drop(R::IcmpNotForUs);
         }
-        let qdst = v4at(q, 16);
+        let qdst = quoted.dst_addr();
         let ours = match self.cfg.mode {
             Mode::Static { remote } => qdst == remote,
             Mode::SixToFour { relay } => relay == Some(qdst) || is_global_v4(qdst),
@@ -513,8 +519,8 @@ impl SitTunnel {
         if !ours {
             return Out::Drop(R::IcmpNotForUs);
         }
-        let qtotal = be16(q, 2);
-        let advertised = be16(m, 6);
+        let qtotal = quoted.total_len();
+        let advertised = msg.next_hop_mtu();
         // RFC 1191 §5: an old router reports 0; take the plateau below the quoted length.
         let mtu = if advertised == 0 || advertised >= qtotal {
             PLATEAUS.iter().copied().find(|&x| x < qtotal).unwrap_or(68)
@@ -531,9 +537,9 @@ impl SitTunnel {
         let inner = &q[qihl..];
         let inner_len = usize::from(qtotal).saturating_sub(qihl);
         let (limit, _) = self.inner_limit(qdst, now);
-        if inner.len() >= 40 && inner[0] >> 4 == 6 && inner_len > limit {
+        if inner.len() >= ipv6::HEADER_LEN && Ipv6Packet::new_unchecked(inner).version() == 6 && inner_len > limit {
             let (start, _) = buf.bounds();
-            let s = start + ihl + 8 + qihl;
+            let s = start + ihl + icmpv4::HEADER_LEN + qihl;
             let e = start + ihl + m.len();
             if buf.set_bounds(s, e).is_err() {
                 return Out::Drop(R::PathMtuLearned);
@@ -563,9 +569,9 @@ impl SitTunnel {
 }
 
 impl Engine for SitTunnel {
-    type Reason = DropReason;
+    type Reason = SitDrop;
 
-    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<DropReason> {
+    fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<SitDrop> {
         self.pending.active = false;
         let out = match buf.first().map(|b| b >> 4) {
             Some(6) => self.encap(buf, now),
@@ -599,18 +605,16 @@ impl Engine for SitTunnel {
         let last = n == remaining;
         let from = pd.pos - pd.chunk;
         buf.clear();
-        let Ok(out) = buf.extend_back(20 + n) else {
+        let Ok(out) = buf.extend_back(ipv4::HEADER_LEN + n) else {
             pd.active = false;
             return None;
         };
-        out[..20].copy_from_slice(&pd.hdr);
-        out[20..].copy_from_slice(&pd.data[from..from + n]);
-        put16(out, 2, (20 + n) as u16);
-        put16(out, 6, (u16::from(!last) << 13) | (pd.pos / 8) as u16);
-        out[10] = 0;
-        out[11] = 0;
-        let c = finish(sum(&out[..20]));
-        put16(out, 10, c);
+        out[..ipv4::HEADER_LEN].copy_from_slice(&pd.hdr);
+        out[ipv4::HEADER_LEN..].copy_from_slice(&pd.data[from..from + n]);
+        let mut h = Ipv4Packet::new_unchecked(out);
+        h.set_total_len((ipv4::HEADER_LEN + n) as u16);
+        h.set_frag_field((if last { 0 } else { MF }) | (pd.pos / 8) as u16);
+        h.fill_checksum();
         pd.pos += n;
         if last {
             pd.active = false;
@@ -628,7 +632,7 @@ impl Engine for SitTunnel {
         self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
     }
 
-    fn counters(&self) -> &Counters<DropReason> {
+    fn counters(&self) -> &Counters<SitDrop> {
         &self.counters
     }
 }

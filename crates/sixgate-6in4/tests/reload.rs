@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use sixgate_6in4::{ConfigError, DropReason, EcnMode, Mode, SitConfig, SitTunnel};
+use sixgate_6in4::{ConfigError, EcnMode, Mode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_testkit::packets::sit::{encap, frag_needed, udp6};
@@ -18,7 +18,7 @@ fn cfg() -> SitConfig {
     SitConfig::new_static(A.parse().unwrap(), B.parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
-fn run(e: &mut SitTunnel, p: &[u8], now: Instant) -> (Verdict<DropReason>, Vec<u8>) {
+fn run(e: &mut SitTunnel, p: &[u8], now: Instant) -> (Verdict<SitDrop>, Vec<u8>) {
     let mut buf = PacketBuf::from_slice(p);
     let v = e.process(&mut buf, now);
     (v, buf.to_vec())
@@ -51,7 +51,7 @@ fn settings_change_at_once_and_learned_path_mtus_and_counters_survive() {
     assert_eq!(r.changed, ["ttl", "ecn", "mtu", "pmtu_expiry"]);
     assert!(r.needs_restart.is_empty());
     assert_eq!(e.path_mtu(B.parse().unwrap(), t0), Some(1400), "the learned path MTU stays");
-    assert_eq!(e.counters().dropped(DropReason::PathMtuLearned), 1, "counters stay");
+    assert_eq!(e.counters().dropped(SitDrop::PathMtuLearned), 1, "counters stay");
     assert_eq!(e.counters().forwarded, forwarded);
     // The new TTL and tunnel MTU apply to the next packet: 1300 fits, 1301 does not.
     let (v, out) = run(&mut e, &udp6("2001:db8:a::2", "2001:db8:b::2", &[0u8; 1300 - 48]), t0);

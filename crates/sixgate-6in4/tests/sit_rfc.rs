@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use sixgate_6in4::{ecn_decap, DropReason, EcnMode, SitConfig, SitTunnel};
+use sixgate_6in4::{ecn_decap, EcnMode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum;
 use sixgate_core::engine::{Engine, Side, Verdict};
@@ -19,7 +19,7 @@ fn a() -> SitTunnel {
         .unwrap()
 }
 
-fn run(e: &mut SitTunnel, p: &[u8], now: Instant) -> (Verdict<DropReason>, Vec<u8>) {
+fn run(e: &mut SitTunnel, p: &[u8], now: Instant) -> (Verdict<SitDrop>, Vec<u8>) {
     let mut buf = PacketBuf::from_slice(p);
     let v = e.process(&mut buf, now);
     (v, buf.to_vec())
@@ -94,7 +94,7 @@ fn ecn_decapsulation_table_rfc6040() {
     let inner = udp6("2001:db8:b::2", "2001:db8:a::2", b"x");
     let mut e = a();
     let (v, _) = run(&mut e, &encap(B, A, 3, &inner), Instant::now());
-    assert_eq!(v, Verdict::Drop(DropReason::EcnCeOnNotEct));
+    assert_eq!(v, Verdict::Drop(SitDrop::EcnCeOnNotEct));
 }
 
 #[test]
@@ -105,16 +105,16 @@ fn decapsulation_checks_rfc4213_3_6() {
     let (v, out) = run(&mut e, &encap(B, A, 0, &inner), now);
     assert_eq!(v, Verdict::Forward(Side::V6));
     assert_eq!(out, inner);
-    let cases: Vec<(Vec<u8>, DropReason)> = vec![
-        (encap("198.51.100.66", A, 0, &inner), DropReason::WrongOuterSource),
-        (encap(B, "192.0.2.99", 0, &inner), DropReason::WrongOuterDestination),
+    let cases: Vec<(Vec<u8>, SitDrop)> = vec![
+        (encap("198.51.100.66", A, 0, &inner), SitDrop::WrongOuterSource),
+        (encap(B, "192.0.2.99", 0, &inner), SitDrop::WrongOuterDestination),
         (
             {
                 let mut p = ipv4_header(B.parse().unwrap(), A.parse().unwrap(), 4, inner.len(), 0, true).to_vec();
                 p.extend_from_slice(&inner);
                 p
             },
-            DropReason::NotProtocol41,
+            SitDrop::NotProtocol41,
         ),
         (
             {
@@ -122,7 +122,7 @@ fn decapsulation_checks_rfc4213_3_6() {
                 p[10] ^= 1;
                 p
             },
-            DropReason::Ipv4HeaderChecksum,
+            SitDrop::Ipv4HeaderChecksum,
         ),
         (
             {
@@ -134,16 +134,16 @@ fn decapsulation_checks_rfc4213_3_6() {
                 p[10..12].copy_from_slice(&c.to_be_bytes());
                 p
             },
-            DropReason::OuterFragment,
+            SitDrop::OuterFragment,
         ),
-        (encap(B, A, 0, &inner[..30]), DropReason::InnerMalformed),
-        (encap(B, A, 0, &[0x45; 60]), DropReason::InnerMalformed),
-        (encap(B, A, 0, &udp6("ff02::1", "2001:db8:a::2", b"m")), DropReason::ForbiddenInnerSource),
-        (encap(B, A, 0, &udp6("::1", "2001:db8:a::2", b"l")), DropReason::ForbiddenInnerSource),
-        (encap(B, A, 0, &udp6("::192.0.2.7", "2001:db8:a::2", b"c")), DropReason::ForbiddenInnerSource),
-        (encap(B, A, 0, &udp6("::ffff:192.0.2.7", "2001:db8:a::2", b"c")), DropReason::ForbiddenInnerSource),
-        (vec![0x45, 0, 0], DropReason::Malformed),
-        (vec![0x12; 50], DropReason::Malformed),
+        (encap(B, A, 0, &inner[..30]), SitDrop::InnerMalformed),
+        (encap(B, A, 0, &[0x45; 60]), SitDrop::InnerMalformed),
+        (encap(B, A, 0, &udp6("ff02::1", "2001:db8:a::2", b"m")), SitDrop::ForbiddenInnerSource),
+        (encap(B, A, 0, &udp6("::1", "2001:db8:a::2", b"l")), SitDrop::ForbiddenInnerSource),
+        (encap(B, A, 0, &udp6("::192.0.2.7", "2001:db8:a::2", b"c")), SitDrop::ForbiddenInnerSource),
+        (encap(B, A, 0, &udp6("::ffff:192.0.2.7", "2001:db8:a::2", b"c")), SitDrop::ForbiddenInnerSource),
+        (vec![0x45, 0, 0], SitDrop::Malformed),
+        (vec![0x12; 50], SitDrop::Malformed),
     ];
     for (i, (p, want)) in cases.iter().enumerate() {
         let (v, _) = run(&mut e, p, now);
@@ -169,27 +169,27 @@ fn sixtofour_checks_rfc3964_5_1() {
     let ok = udp6("2002:d00:1::5", ours, b"ok");
     assert_eq!(run(&mut e, &encap("13.0.0.1", "11.0.0.1", 0, &ok), now).0, Verdict::Forward(Side::V6));
     // The same inner source from another IPv4 source: spoofed.
-    assert_eq!(run(&mut e, &encap("13.0.0.2", "11.0.0.1", 0, &ok), now).0, Verdict::Drop(DropReason::Spoofed6to4));
+    assert_eq!(run(&mut e, &encap("13.0.0.2", "11.0.0.1", 0, &ok), now).0, Verdict::Drop(SitDrop::Spoofed6to4));
     // ... unless it comes from the relay.
     assert_eq!(run(&mut e, &encap("12.0.0.1", "11.0.0.1", 0, &ok), now).0, Verdict::Forward(Side::V6));
     // A 6to4 source embedding a private address.
     let p = udp6("2002:a00:1::5", ours, b"p");
-    assert_eq!(run(&mut e, &encap("10.0.0.1", "11.0.0.1", 0, &p), now).0, Verdict::Drop(DropReason::NonGlobal6to4));
+    assert_eq!(run(&mut e, &encap("10.0.0.1", "11.0.0.1", 0, &p), now).0, Verdict::Drop(SitDrop::NonGlobal6to4));
     // A native source is accepted from the relay only.
     let n = udp6("2001:db8:b::2", ours, b"n");
     assert_eq!(run(&mut e, &encap("12.0.0.1", "11.0.0.1", 0, &n), now).0, Verdict::Forward(Side::V6));
-    assert_eq!(run(&mut e, &encap("13.0.0.1", "11.0.0.1", 0, &n), now).0, Verdict::Drop(DropReason::NotFromRelay));
+    assert_eq!(run(&mut e, &encap("13.0.0.1", "11.0.0.1", 0, &n), now).0, Verdict::Drop(SitDrop::NotFromRelay));
     // IPv4-compatible, loopback, multicast sources.
     for s in ["::13.0.0.1", "::1", "ff0e::1"] {
         let p = udp6(s, ours, b"x");
         let v = run(&mut e, &encap("12.0.0.1", "11.0.0.1", 0, &p), now).0;
-        assert_eq!(v, Verdict::Drop(DropReason::ForbiddenInnerSource), "{s}");
+        assert_eq!(v, Verdict::Drop(SitDrop::ForbiddenInnerSource), "{s}");
     }
     // An inner destination outside our 6to4 prefix.
     let p = udp6("2002:d00:1::5", "2002:d00:2::1", b"x");
     assert_eq!(
         run(&mut e, &encap("13.0.0.1", "11.0.0.1", 0, &p), now).0,
-        Verdict::Drop(DropReason::InnerDestinationNotOurs)
+        Verdict::Drop(SitDrop::InnerDestinationNotOurs)
     );
 }
 
@@ -199,7 +199,7 @@ fn sixtofour_destination_choice() {
     let mut e = sixtofour();
     // 2002:c633:6401:: embeds 198.51.100.1 — documentation space, not global: refused.
     let (v, _) = run(&mut e, &udp6("2002:b00:1::1", "2002:c633:6401::1", b"x"), now);
-    assert_eq!(v, Verdict::Drop(DropReason::NonGlobal6to4));
+    assert_eq!(v, Verdict::Drop(SitDrop::NonGlobal6to4));
     // 2002:d00:1:: embeds 13.0.0.1: sent there.
     let (v, out) = run(&mut e, &udp6("2002:b00:1::1", "2002:d00:1::1", b"x"), now);
     assert_eq!(v, Verdict::Forward(Side::V4));
@@ -213,7 +213,7 @@ fn sixtofour_destination_choice() {
     assert!(c.warnings().iter().any(|w| w.contains("no 6to4 relay")));
     let mut e = SitTunnel::new(c).unwrap();
     let (v, _) = run(&mut e, &udp6("2002:b00:1::1", "2001:db8::1", b"x"), now);
-    assert_eq!(v, Verdict::Drop(DropReason::NoRelay));
+    assert_eq!(v, Verdict::Drop(SitDrop::NoRelay));
     let c = SitConfig::new_6to4("11.0.0.1".parse().unwrap(), Some(Ipv4Addr::new(192, 88, 99, 1)));
     assert!(c.warnings().iter().any(|w| w.contains("RFC 7526")));
     // 6to4 needs a global local address.
@@ -244,13 +244,13 @@ fn tunnel_mtu_and_packet_too_big_rfc4213_3_2() {
     assert_eq!(v, Verdict::Reply(Side::V6));
     check_ptb(&out, "2001:db8:a::2", 1480);
     assert_eq!(&out[48..], &big[..1280 - 48], "quotes as much as fits in 1280 bytes");
-    assert_eq!(e.counters().dropped(DropReason::TooBig), 1);
+    assert_eq!(e.counters().dropped(SitDrop::TooBig), 1);
     assert_eq!(e.counters().replied, 1);
     // RFC 4443 §2.4(e): never about an ICMPv6 error.
     let mut err = udp6("2001:db8:a::2", "2001:db8:b::2", &[0u8; 1500]);
     err[6] = 58;
     err[40] = 1;
-    assert_eq!(run(&mut e, &err, now).0, Verdict::Drop(DropReason::TooBig));
+    assert_eq!(run(&mut e, &err, now).0, Verdict::Drop(SitDrop::TooBig));
     assert_eq!(e.icmp_suppressed(), 1);
 }
 
@@ -269,7 +269,7 @@ fn packet_too_big_is_rate_limited() {
     let replies =
         (0..5).filter(|_| matches!(run(&mut e, &big, t0 + Duration::from_millis(100)).0, Verdict::Reply(_))).count();
     assert_eq!(replies, 1);
-    assert_eq!(e.counters().dropped(DropReason::TooBig), 15);
+    assert_eq!(e.counters().dropped(SitDrop::TooBig), 15);
 }
 
 /// An outer packet of ours as a router would quote it.
@@ -290,7 +290,7 @@ fn path_mtu_from_fragmentation_needed() {
     assert_eq!(v, Verdict::Reply(Side::V6));
     check_ptb(&out, "2001:db8:a::2", 1380);
     assert_eq!(e.path_mtu(B.parse().unwrap(), t0), Some(1400));
-    assert_eq!(e.counters().dropped(DropReason::PathMtuLearned), 1);
+    assert_eq!(e.counters().dropped(SitDrop::PathMtuLearned), 1);
     // Later senders get Packet Too Big 1380; 1380 bytes pass with DF.
     let (v, out) = run(&mut e, &udp6("2001:db8:c::9", "2001:db8:b::2", &[0u8; 1381 - 48]), t0);
     assert_eq!(v, Verdict::Reply(Side::V6));
@@ -318,7 +318,7 @@ fn fragmentation_needed_not_about_us_is_ignored() {
         p
     }] {
         let (v, _) = run(&mut e, &frag_needed("203.0.113.1", A, 1300, &quoted, 48), t0);
-        assert_eq!(v, Verdict::Drop(DropReason::IcmpNotForUs));
+        assert_eq!(v, Verdict::Drop(SitDrop::IcmpNotForUs));
     }
     // Other ICMP messages: not used.
     let mut echo = frag_needed("203.0.113.1", A, 0, &our_outer(1480), 28);
@@ -327,7 +327,7 @@ fn fragmentation_needed_not_about_us_is_ignored() {
     echo[23] = 0;
     let c = checksum::checksum(&echo[20..]);
     echo[22..24].copy_from_slice(&c.to_be_bytes());
-    assert_eq!(run(&mut e, &echo, t0).0, Verdict::Drop(DropReason::IcmpNotForUs));
+    assert_eq!(run(&mut e, &echo, t0).0, Verdict::Drop(SitDrop::IcmpNotForUs));
     assert_eq!(e.path_mtu_entries(), 0);
 }
 
@@ -337,7 +337,7 @@ fn below_1280_the_outer_packet_is_fragmented() {
     let mut e = a();
     // A 576-byte path; the quote of only 28 bytes has no inner header: nothing relayed.
     let (v, _) = run(&mut e, &frag_needed("203.0.113.1", A, 576, &our_outer(1480), 28), t0);
-    assert_eq!(v, Verdict::Drop(DropReason::PathMtuLearned));
+    assert_eq!(v, Verdict::Drop(SitDrop::PathMtuLearned));
     // Larger than 1280: Packet Too Big 1280, never less (RFC 4213 §3.2).
     let (v, out) = run(&mut e, &udp6("2001:db8:a::2", "2001:db8:b::2", &[1u8; 1281 - 48]), t0);
     assert_eq!(v, Verdict::Reply(Side::V6));
@@ -365,7 +365,7 @@ fn below_1280_the_outer_packet_is_fragmented() {
     // 0 advertised (pre-RFC 1191 router): the plateau below the quoted length 1500 is 1492.
     let mut e = a();
     let (v, _) = run(&mut e, &frag_needed("203.0.113.1", A, 0, &our_outer(1480), 28), t0);
-    assert_eq!(v, Verdict::Drop(DropReason::PathMtuLearned));
+    assert_eq!(v, Verdict::Drop(SitDrop::PathMtuLearned));
     assert_eq!(e.path_mtu(B.parse().unwrap(), t0), Some(1492));
 }
 

@@ -11,9 +11,31 @@ use sixgate_io::{KernelCounters, TunCounters, TunDevice};
 /// Writes one line to standard error, ignoring write errors: a daemon whose standard
 /// error is gone (a closed pipe: Rust ignores SIGPIPE, so the write fails with EPIPE, on
 /// which `eprintln!` panics) keeps running and keeps forwarding.
+///
+/// Once a daemon has set up its log ([`crate::service::logging::init`]) the line becomes a
+/// `tracing` event instead: at `warn` when it says `warning:`, at `info` otherwise, with
+/// the `sixgate: ` / `warning: ` lead-ins left to the log format.
 pub(crate) fn log_line(args: std::fmt::Arguments<'_>) {
+    if tracing::dispatcher::has_been_set() {
+        let s = args.to_string();
+        let s = s.strip_prefix("sixgate: ").or_else(|| s.strip_prefix("sixgate ")).unwrap_or(&s);
+        match s.strip_prefix("warning: ") {
+            Some(w) => tracing::warn!("{w}"),
+            None => tracing::info!("{s}"),
+        }
+        return;
+    }
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
+/// A command's final error: an `error` event in a daemon's log, else a plain line.
+pub(crate) fn log_error(e: &dyn std::fmt::Display) {
+    if tracing::dispatcher::has_been_set() {
+        tracing::error!("{e}");
+    } else {
+        log_line(format_args!("sixgate: {e}"));
+    }
 }
 
 /// `eprintln!` that never panics: formats like it, writes with [`log_line`].
@@ -99,13 +121,65 @@ where
     });
 }
 
-/// Waits for SIGINT/SIGTERM (or workers that ended on their own), printing `line()` on
-/// each SIGUSR1.
-pub(crate) fn wait_for_stop(signals: &Signals, line: &dyn Fn() -> String, finished: &dyn Fn() -> bool) {
-    while let Ok(Event::Report) = signals.wait() {
-        log!("sixgate: {}", line());
+/// Runs the signal loop of a daemon that is up: tells the service manager `READY=1`,
+/// then until SIGINT/SIGTERM (or workers that ended on their own) prints `line()` on each
+/// SIGUSR1, reloads on each SIGHUP (`RELOADING=1` before, `READY=1` after; with no
+/// `reloader` the daemon has no configuration file and says so) and logs other signals it
+/// receives as ignored; tells `STOPPING=1` when it returns. `who` starts each log line.
+pub(crate) fn wait_for_stop(
+    signals: &Signals,
+    who: &str,
+    line: &dyn Fn() -> String,
+    reloader: Option<&crate::service::Reloader>,
+    finished: &dyn Fn() -> bool,
+) {
+    let notify = notifier();
+    let _ = notify.ready("running");
+    loop {
+        let event = match signals.wait() {
+            Ok(e) => e,
+            Err(e) => {
+                log!("{who}: cannot wait for signals: {e}; stopping");
+                break;
+            }
+        };
+        match event {
+            Event::Stop => break,
+            Event::Report => log!("{who}: {}", line()),
+            Event::Reload => {
+                let _ = notify.reloading();
+                let status = match reloader {
+                    Some(r) => {
+                        let outcome = r.reload();
+                        if outcome.is_refusal() {
+                            tracing::warn!("{who}: SIGHUP: reload of {}: {outcome}", r.name());
+                        } else {
+                            log!("{who}: SIGHUP: reload of {}: {outcome}", r.name());
+                        }
+                        outcome.to_string()
+                    }
+                    None => {
+                        crate::service::reload::record_no_file();
+                        log!("{who}: SIGHUP: no configuration file (flags only): nothing to reload; still running");
+                        "running".to_owned()
+                    }
+                };
+                let _ = notify.ready(&status);
+            }
+            Event::Ignored(name) => log!("{who}: {name} ignored (SIGHUP reloads, SIGUSR1 prints counters)"),
+        }
         if finished() {
             break;
         }
     }
+    let _ = notify.stopping();
+}
+
+/// The service manager's notification socket, or a notifier that sends nothing (with a
+/// warning when `$NOTIFY_SOCKET` is set but unusable).
+fn notifier() -> sixgate_io::notify::Notifier {
+    sixgate_io::notify::Notifier::from_env().unwrap_or_else(|e| {
+        log!("sixgate: warning: NOTIFY_SOCKET: {e}; not notifying the service manager");
+        sixgate_io::notify::Notifier::disabled()
+    })
 }

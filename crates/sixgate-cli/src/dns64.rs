@@ -11,7 +11,7 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::text::parse_host_port;
 use sixgate_io::dns::{Dns64Server, ServerOptions};
-use sixgate_io::signals::{Event, Signals};
+use sixgate_io::signals::Signals;
 use sixgate_nat64::dns64::{Dns64, Dns64Config};
 
 use crate::daemon::log;
@@ -53,11 +53,17 @@ pub(crate) struct Dns64Args {
     /// Threads answering UDP queries.
     #[arg(long, value_name = "N", default_value_t = 8)]
     workers: usize,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<SocketAddr>,
+    /// Validate the flags and that the address can be listened on, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
 /// `ADDR[:PORT]` with sixgate's address text rules (`sixgate_core::text`), port 53 when none
 /// is given.
-fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
     let hp = parse_host_port(s).map_err(|e| e.to_string())?;
     if let Some(z) = &hp.zone {
         return Err(format!(
@@ -80,6 +86,13 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let mut opts = ServerOptions::new(a.listen, a.upstream);
     opts.max_tcp_connections = a.max_tcp.max(1);
     opts.udp_workers = a.workers.max(1);
+    if a.check {
+        let mut errs = crate::service::preflight::dns64(a.listen);
+        errs.extend(a.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+        crate::service::preflight::refuse("dns64", errs)?;
+        println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", a.listen, a.upstream);
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let server = Dns64Server::bind(dns64, opts).map_err(|e| {
@@ -93,6 +106,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let stats = server.stats();
     log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
     let stop = Arc::new(AtomicBool::new(false));
+    crate::service::metrics::start_dns64(a.metrics_listen, &stats, &stop)?;
     let runner = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -102,20 +116,18 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
         })
     };
     let report = || {
-        log!(
-            "sixgate dns64: {} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
+        format!(
+            "{} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
             stats.queries.load(Ordering::Relaxed),
             stats.upstream_failures.load(Ordering::Relaxed),
             stats.udp_dropped.load(Ordering::Relaxed),
             stats.tcp_refused.load(Ordering::Relaxed),
-        );
+        )
     };
-    while let Ok(Event::Report) = signals.wait() {
-        report();
-    }
+    crate::daemon::wait_for_stop(&signals, "sixgate dns64", &report, None, &|| runner.is_finished());
     stop.store(true, Ordering::Relaxed);
     let r = runner.join().map_err(|_| CliError::failure("the server thread panicked"))?;
-    report();
+    log!("sixgate dns64: stopped; final counters: {}", report());
     r.map_err(|e| CliError::failure(format!("DNS server: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -3,15 +3,17 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod daemon;
 mod dns64;
+mod doctor;
 mod error;
 mod fmt;
 mod nat64;
 mod nat64_config;
 mod rdns;
+mod service;
 mod sixto4;
 mod tunnel;
 mod tunnel_config;
@@ -25,6 +27,8 @@ pub(crate) use error::CliError;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    #[command(flatten)]
+    log: service::logging::LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -55,10 +59,30 @@ enum Cmd {
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
     Dns64(dns64::Dns64Args),
+    /// Shell completion script on standard output (e.g. `sixgate completions bash`).
+    Completions(service::docs::CompletionsArgs),
+    /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
+    Man(service::docs::ManArgs),
+    /// Check the host against a gateway or tunnel configuration: forwarding, routes, MTU,
+    /// rp_filter and, given a resolver, DNS64; each failure with its fix.
+    Doctor(doctor::DoctorArgs),
+}
+
+impl Cmd {
+    /// The long-running subcommands, which log through `tracing`.
+    fn is_daemon(&self) -> bool {
+        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_))
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.cmd.is_daemon() {
+        if let Err(e) = service::logging::init(&cli.log) {
+            daemon::log_error(&e);
+            return ExitCode::from(e.code);
+        }
+    }
     let r = match cli.cmd {
         Cmd::SixToFour(a) => sixto4::run_6to4(a),
         Cmd::SixRd(a) => sixto4::run_6rd(a),
@@ -69,11 +93,14 @@ fn main() -> ExitCode {
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
         Cmd::Dns64(a) => dns64::run(a),
+        Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
+        Cmd::Man(a) => service::docs::man(&a, Cli::command()),
+        Cmd::Doctor(a) => doctor::run(a),
     };
     match r {
         Ok(code) => code,
         Err(e) => {
-            daemon::log!("sixgate: {e}");
+            daemon::log_error(&e);
             ExitCode::from(e.code)
         }
     }

@@ -12,6 +12,7 @@ use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::DataLink;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{drive, Engine, Origin, Reason, Side, Verdict};
+use sixgate_io::routes::Route;
 use sixgate_nat64::Siit;
 
 use crate::daemon::log;
@@ -34,10 +35,15 @@ pub(crate) enum Nat64Cmd {
     /// and the queue length `tun_txqueuelen`.
     ///
     /// Routes are left to the operator; the gateway prints the `ip route` commands at start.
+    /// With `routes = true` (or `--routes`) it adds them itself through rtnetlink and on exit
+    /// removes exactly the ones it added; a route already present is left in place.
     /// They belong to the device: a device the gateway creates goes away when it exits
     /// (kill -9 included), its routes with it, and a restart needs them again. A persistent
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
     /// once) stays: a restarted gateway attaches to it and traffic flows again.
+    ///
+    /// SIGHUP re-reads and validates the file: a bad one is refused with its line, a
+    /// changed one is reported key by key as needing a restart; the gateway keeps running.
     Run(Box<RunArgs>),
 }
 
@@ -45,13 +51,13 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues` and `stats_interval`; with `mode = "stateful"` (RFC 6146; with
+    /// `mode`, `queues`, `stats_interval` and `routes`; with `mode = "stateful"` (RFC 6146; with
     /// several queues the tables are cut into one shard per queue, each owning a slice of
     /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
     /// `max_sessions_per_source`, `{udp,icmp,tcp_est,tcp_trans,tcp_incoming_syn}_timeout` in
     /// seconds, `max_held_syns`, `fragment_timeout`, `max_fragment_flows`, `max_fragment_bytes`).
-    /// Two keys only `--check` reads: `dns64_prefix`, the prefix the network's DNS64 synthesizes
+    /// Two keys only `--check` and `sixgate doctor` read: `dns64_prefix`, the prefix the network's DNS64 synthesizes
     /// under (RFC 6147), and `pref64`, the prefix its routers announce (RFC 8781); each must be
     /// an RFC 6052 prefix without host bits, and `--check` warns unless it equals pool6.
     #[arg(long, value_name = "FILE")]
@@ -65,6 +71,13 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Install the routes it prints through rtnetlink and remove them on exit (also the
+    /// `routes = true` key); routes already present are left alone.
+    #[arg(long)]
+    routes: bool,
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -362,7 +375,7 @@ impl Drop for AtomicPcap {
 }
 
 /// A drop reason with the RFC section behind it, for messages.
-fn explain_reason(r: sixgate_nat64::DropReason) -> String {
+fn explain_reason(r: sixgate_nat64::SiitDrop) -> String {
     match r.rfc() {
         Some(rfc) => format!("{} ({rfc})", r.name()),
         None => format!("{} (local policy or a limit of the translator, no RFC rule)", r.name()),
@@ -371,10 +384,10 @@ fn explain_reason(r: sixgate_nat64::DropReason) -> String {
 
 /// The reason a reply was counted under: the one whose counter moved since `before`.
 fn counted_reason(
-    before: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
-    after: &sixgate_core::engine::Counters<sixgate_nat64::DropReason>,
-) -> Option<sixgate_nat64::DropReason> {
-    sixgate_nat64::DropReason::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
+    before: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
+    after: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
+) -> Option<sixgate_nat64::SiitDrop> {
+    sixgate_nat64::SiitDrop::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
 }
 
 fn translate_pcap(
@@ -522,8 +535,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
     let tun = a.tun.clone().or_else(|| file.tun.clone());
     let queues = a.queues.or(file.queues).unwrap_or(1);
+    sixgate_io::host::check_queues(queues).map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
+    let want_routes = a.routes || file.routes == Some(true);
     let prefix_warnings = file.prefix_warnings();
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
@@ -545,6 +560,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
+    crate::service::preflight::refuse(&name, crate::service::preflight::nat64(&tun, queues, a.check))?;
     if a.check {
         println!("{name}: ok");
         println!(
@@ -581,17 +597,28 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let mtu = cfg.ipv4_mtu.max(cfg.ipv6_mtu);
     let devs = TunDevice::open(&TunOptions::new(tun.clone()).mtu(mtu).queues(queues).offload(offload))
         .map_err(|e| CliError::os("cannot open the translator's device", &e, Needs::Tun))?;
+    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
+    // One event: the commands stay together, one per line, in every log format.
+    let route_list = gateway_routes(&tun, &cfg, pool4);
+    let routes: String = route_list.iter().map(|r| format!("\n  {}", r.command())).collect();
     log!(
         "sixgate: translating on {tun} ({queues} queue(s)); it needs these routes (they go with the device: \
          after a restart on a new device, add them again; a persistent device made once with \
-         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):"
+         `ip tuntap add dev {tun} mode tun multi_queue` keeps them):{routes}"
     );
-    let pool4: &[sixgate_nat64::Pool4Range] = stateful.as_ref().map_or(&[], |st| &st.pool4);
-    for line in route_commands(&tun, &cfg, pool4) {
-        log!("  {line}");
-    }
+    let installed = install_routes(want_routes, &route_list)?;
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
-    let s = Serve { queues, interval, signals: &signals, tun_drops };
+    let reloader =
+        crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
+    let s = Serve {
+        queues,
+        interval,
+        signals: &signals,
+        tun_drops,
+        reloader,
+        metrics_listen: a.metrics_listen,
+        routes: installed,
+    };
     match (stateful, shards) {
         (_, Some(shards)) => {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
@@ -604,32 +631,84 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     }
 }
 
-/// The `ip route` commands that send the gateway its traffic: the IPv6 prefixes standing
-/// for IPv4 hosts (pool6), the IPv4 prefixes standing for IPv6 hosts (pool4 in stateful
-/// mode), each EAM entry on the side that stands for the other one, and the translator's
-/// own addresses where no prefix above covers them.
-fn route_commands(tun: &str, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) -> Vec<String> {
+/// The routes that send the gateway its traffic: the IPv6 prefixes standing for IPv4
+/// hosts (pool6), the IPv4 prefixes standing for IPv6 hosts (pool4 in stateful mode), each
+/// EAM entry on the side that stands for the other one, and the translator's own addresses
+/// where no prefix above covers them. The daemon prints them, installs them with `routes =
+/// true`, and `sixgate doctor` checks them: one list for all three.
+pub(crate) fn gateway_routes(
+    tun: &str,
+    cfg: &sixgate_nat64::SiitConfig,
+    pool4: &[sixgate_nat64::Pool4Range],
+) -> Vec<Route> {
     let mut v = Vec::new();
     if let Some(p) = &cfg.pool6 {
-        v.push(format!("ip -6 route add {p} dev {tun}    # pool6"));
+        let n = p.net();
+        v.push(Route::new(n.network().into(), n.prefix_len(), tun, "pool6"));
     }
     for r in pool4 {
-        v.push(format!("ip route add {} dev {tun}    # pool4", r.prefix));
+        v.push(Route::new(r.prefix.network().into(), r.prefix.prefix_len(), tun, "pool4"));
     }
     // An EAM entry maps both ways (RFC 7757 §3); which side holds the hosts is the
     // network's, not the file's: the IPv4 prefix is routed here when the IPv6 side holds
-    // them, the IPv6 prefix when the IPv4 side does.
+    // them, the IPv6 prefix when the IPv4 side does. The first is installed, the second is
+    // only printed.
     for e in cfg.eamt.entries() {
-        v.push(format!("ip route add {} dev {tun}    # EAM {} = {}: hosts on the IPv6 side", e.v4(), e.v6(), e.v4()));
-        v.push(format!("ip -6 route add {} dev {tun}    # or, hosts on the IPv4 side", e.v6()));
+        let (v4, v6) = (e.v4(), e.v6());
+        v.push(Route::new(
+            v4.network().into(),
+            v4.prefix_len(),
+            tun,
+            format!("EAM {v6} = {v4}: hosts on the IPv6 side"),
+        ));
+        v.push(Route::new(v6.network().into(), v6.prefix_len(), tun, "or, hosts on the IPv4 side").alternative());
     }
     if !pool4.iter().any(|r| r.prefix.contains(&cfg.own_ipv4)) {
-        v.push(format!("ip route add {}/32 dev {tun}    # own address", cfg.own_ipv4));
+        v.push(Route::new(cfg.own_ipv4.into(), 32, tun, "own address"));
     }
     if !cfg.pool6.as_ref().is_some_and(|p| p.contains(cfg.own_ipv6)) {
-        v.push(format!("ip -6 route add {}/128 dev {tun}    # own address", cfg.own_ipv6));
+        v.push(Route::new(cfg.own_ipv6.into(), 128, tun, "own address"));
     }
     v
+}
+
+/// The `ip route` commands for [`gateway_routes`].
+#[cfg(test)]
+fn route_commands(tun: &str, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) -> Vec<String> {
+    gateway_routes(tun, cfg, pool4).iter().map(Route::command).collect()
+}
+
+/// Installs `routes` when asked (`routes = true`), logging what was added and what was
+/// already there (and so stays on exit).
+pub(crate) fn install_routes(
+    want: bool,
+    routes: &[Route],
+) -> Result<Option<sixgate_io::routes::InstalledRoutes>, CliError> {
+    use sixgate_io::routes::Outcome;
+    if !want {
+        return Ok(None);
+    }
+    let set =
+        sixgate_io::routes::install(routes).map_err(|e| CliError::os("cannot install the routes", &e, Needs::Tun))?;
+    for (r, o) in &set.report {
+        match o {
+            Outcome::Added => log!("sixgate: route {r} added (removed on exit)"),
+            Outcome::Existed => log!("sixgate: route {r} already present: left in place, not removed on exit"),
+            Outcome::Skipped => log!("sixgate: route {r} not installed ({}): add it by hand if it applies", r.note),
+        }
+    }
+    Ok(Some(set))
+}
+
+/// Removes the routes [`install_routes`] added, logging each.
+pub(crate) fn remove_routes(set: Option<sixgate_io::routes::InstalledRoutes>) {
+    for (r, res) in set.map(|s| s.remove()).unwrap_or_default() {
+        match res {
+            Ok(true) => log!("sixgate: route {r} removed"),
+            Ok(false) => log!("sixgate: route {r} already gone"),
+            Err(e) => log!("sixgate: route {r} not removed: {e}"),
+        }
+    }
 }
 
 /// How [`serve`] runs.
@@ -640,6 +719,12 @@ struct Serve<'a> {
     signals: &'a sixgate_io::signals::Signals,
     /// The TUN device's own drop counters, for the counters line.
     tun_drops: Option<crate::daemon::TunDrops>,
+    /// Re-reads the configuration file on SIGHUP.
+    reloader: crate::service::Reloader,
+    /// Where to serve Prometheus metrics.
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// The routes installed at start (`routes = true`), removed before the device goes.
+    routes: Option<sixgate_io::routes::InstalledRoutes>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters.
@@ -656,10 +741,18 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let published = Arc::clone(&published);
+        move || {
+            let q = |s: &WorkerStats<Counters<E::Reason>>| (s.received, s.write_errors, s.counters.clone());
+            published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
+        }
+    };
+    crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let published = Arc::clone(&published);
         move || {
@@ -700,7 +793,8 @@ where
         })
     };
     crate::daemon::spawn_stats_log(&stop, interval, total.clone());
-    crate::daemon::wait_for_stop(signals, &total, &|| workers.is_finished());
+    crate::daemon::wait_for_stop(signals, "sixgate", &total, Some(&reloader), &|| workers.is_finished());
+    remove_routes(routes);
     // The device goes with the workers: its counters as they stop.
     if let Some(t) = &final_read {
         t.refresh();

@@ -58,7 +58,7 @@ use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
-use sixgate_nat64::{Filtering, IcmpRateLimit, Pool4Range, SiitConfig, StatefulConfig, Timers, TosPolicy};
+use sixgate_nat64::{Filtering, IcmpRateLimit, Nat64Config, Pool4Range, SiitConfig, Timers, TosPolicy};
 use toml::Spanned;
 
 use crate::CliError;
@@ -177,16 +177,18 @@ pub(crate) struct FileConfig {
     icmp_burst: Option<u32>,
     answer_pings: Option<bool>,
     /// The prefix the network's DNS64 synthesizes under; `--check` warns if it is not pool6.
-    dns64_prefix: Option<Spanned<String>>,
+    pub(crate) dns64_prefix: Option<Spanned<String>>,
     /// The prefix the routers announce in PREF64 (RFC 8781); `--check` warns if it is not
     /// pool6.
-    pref64: Option<Spanned<String>>,
+    pub(crate) pref64: Option<Spanned<String>>,
     /// Worker threads, one TUN queue each (the gateway).
     pub(crate) queues: Option<usize>,
     /// Seconds between counter log lines (the gateway); 0 turns them off.
     pub(crate) stats_interval: Option<u64>,
     /// virtio-net GSO/GRO offload on the TUN device (the gateway) [default: true].
     pub(crate) offload: Option<bool>,
+    /// Install the printed routes through rtnetlink, remove them on exit (the gateway).
+    pub(crate) routes: Option<bool>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }
@@ -429,11 +431,11 @@ pub(crate) struct StatefulOpts {
 
 impl StatefulOpts {
     /// The engine configuration, with the header translation settings of `xlate`.
-    pub(crate) fn to_config(&self, xlate: SiitConfig) -> Result<StatefulConfig, CliError> {
+    pub(crate) fn to_config(&self, xlate: SiitConfig) -> Result<Nat64Config, CliError> {
         let Some(pool6) = xlate.pool6 else {
             return Err(CliError::input("mode = \"stateful\" needs pool6"));
         };
-        let mut c = StatefulConfig::new(pool6, self.pool4.clone(), xlate.own_ipv4, xlate.own_ipv6);
+        let mut c = Nat64Config::new(pool6, self.pool4.clone(), xlate.own_ipv4, xlate.own_ipv6);
         c.xlate = xlate;
         c.filtering = self.filtering;
         c.timers = self.timers;

@@ -20,6 +20,7 @@
 //! pmtu = true                   # listen to ICMPv4 Fragmentation Needed
 //! offload = true                # TUN GSO/GRO and batched syscalls (false: one packet per syscall)
 //! stats_interval = 10           # seconds between counter lines (0: none)
+//! routes = false                # install the printed routes, remove them on exit
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use clap::{Args, Subcommand};
 use serde::Deserialize;
-use sixgate_6in4::{DropReason, EcnMode, Mode, SitConfig, SitTunnel};
+use sixgate_6in4::{EcnMode, Mode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::engine::Counters;
 use sixgate_io::signals::Signals;
 use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
@@ -44,12 +45,13 @@ use crate::CliError;
 pub(crate) enum TunnelCmd {
     /// Run a 6in4 (sit, protocol 41) tunnel endpoint in the foreground until SIGINT or
     /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
-    /// the encapsulated packets.
+    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file and
+    /// reports what would need a restart; the endpoint keeps running.
     Run(Box<RunArgs>),
 }
 
 /// Flags of `sixgate tunnel run` (each one also a TOML key).
-#[derive(Args, Default)]
+#[derive(Args, Default, Clone)]
 pub(crate) struct RunArgs {
     /// TOML file with the same options as keys (flags win).
     #[arg(long, value_name = "FILE")]
@@ -109,6 +111,13 @@ pub(crate) struct RunArgs {
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Install the routes it prints through rtnetlink and remove them on exit; routes
+    /// already present (the kernel's own for the device address) are left alone.
+    #[arg(long)]
+    routes: bool,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -131,16 +140,31 @@ struct FileConfig {
     pmtu: Option<bool>,
     offload: Option<bool>,
     stats_interval: Option<u64>,
+    routes: Option<bool>,
 }
 
 /// Everything `run` needs, resolved.
-struct Resolved {
-    tun: String,
-    prefix_len: u8,
-    cfg: SitConfig,
+pub(crate) struct Resolved {
+    pub(crate) tun: String,
+    pub(crate) prefix_len: u8,
+    pub(crate) cfg: SitConfig,
     pmtu: bool,
     offload: bool,
     stats_interval: u64,
+    routes: bool,
+}
+
+/// Resolves a `tunnel run` configuration file alone (no flags), as `sixgate doctor` reads it.
+pub(crate) fn resolve_file(path: PathBuf) -> Result<Resolved, CliError> {
+    resolve(RunArgs { config: Some(path), ..RunArgs::default() })
+}
+
+/// The routes into the tunnel's device: its IPv6 prefix (the kernel adds it with the
+/// address, so installing it normally finds it present). Printed at start, installed with
+/// `routes = true`, checked by `sixgate doctor`.
+pub(crate) fn tunnel_routes(r: &Resolved) -> Vec<sixgate_io::routes::Route> {
+    let net = ipnet::Ipv6Net::new(r.cfg.address, r.prefix_len).map_or(r.cfg.address, |n| n.network());
+    vec![sixgate_io::routes::Route::new(net.into(), r.prefix_len, &r.tun, "the tunnel's prefix")]
 }
 
 fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
@@ -164,6 +188,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_pmtu = a.no_pmtu || f.pmtu == Some(false);
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
+        a.routes = a.routes || f.routes == Some(true);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
@@ -226,6 +251,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         pmtu: !a.no_pmtu,
         offload: !a.no_offload,
         stats_interval: a.stats_interval.unwrap_or(10),
+        routes: a.routes,
     })
 }
 
@@ -263,10 +289,21 @@ fn describe(r: &Resolved) -> String {
 
 fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
+    let metrics_listen = a.metrics_listen;
+    // The file's text as read at start, and the same resolution for SIGHUP to validate.
+    let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
+    let reloader = a.config.clone().zip(running).map(|(path, text)| {
+        let flags = a.clone();
+        let validate: crate::service::reload::Validate =
+            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]));
+        crate::service::Reloader::new(path, text, validate)
+    });
     let r = resolve(a)?;
     for w in r.cfg.warnings() {
         log!("sixgate: warning: {w}");
     }
+    let what = reloader.as_ref().map_or_else(|| "tunnel".to_owned(), crate::service::Reloader::name);
+    crate::service::preflight::refuse(&what, crate::service::preflight::tunnel(&r.tun, check))?;
     if check {
         println!("ok: {}", describe(&r));
         return Ok(ExitCode::SUCCESS);
@@ -287,10 +324,20 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
     let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
     log!("sixgate: tunnel up: {}", describe(&r));
+    let routes = tunnel_routes(&r);
+    for rt in &routes {
+        log!("  {}", rt.command());
+    }
+    let installed = crate::nat64::install_routes(r.routes, &routes)?;
     let stop = Arc::new(AtomicBool::new(false));
-    let slot: Arc<Mutex<WorkerStats<Counters<DropReason>>>> = Arc::new(Mutex::new(WorkerStats::default()));
+    let slot: Arc<Mutex<WorkerStats<Counters<SitDrop>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
+    let snapshot = {
+        let slot = Arc::clone(&slot);
+        move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
+    };
+    crate::service::metrics::start_engine("tunnel", metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {
@@ -313,7 +360,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         })
     };
     crate::daemon::spawn_stats_log(&stop, r.stats_interval, total.clone());
-    crate::daemon::wait_for_stop(&signals, &total, &|| worker.is_finished());
+    crate::daemon::wait_for_stop(&signals, "sixgate", &total, reloader.as_ref(), &|| worker.is_finished());
+    crate::nat64::remove_routes(installed);
     // The device goes with the worker: its counters as it stops.
     if let Some(t) = &final_read {
         t.refresh();

@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const NSES: [&str; 5] = ["ha", "sa", "md", "sb", "hb"];
 /// The 6to4 relay, an address of the middle router (RFC 3056 §5.2).
 const RELAY: &str = "13.0.0.1";
 const HA: &str = "2002:b00:1:1::2";
@@ -36,72 +35,46 @@ macro_rules! skip_unless_able {
     };
 }
 
-/// The namespaces and both endpoints; torn down on drop, even when a test fails.
+/// The namespaces ([`Netns::two_sites`]) and both endpoints; torn down on drop, even
+/// when a test fails.
 struct Topo {
-    p: String,
+    net: Netns,
     /// (namespace, endpoint, its log); `None` once stopped.
     eps: Vec<(&'static str, Option<Child>, PathBuf)>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Topo {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.net
+    }
 }
 
 impl Topo {
-    fn ns(&self, n: &str) -> String {
-        format!("{}{n}", self.p)
-    }
-
-    fn exec(&self, n: &str, args: &[&str]) -> Output {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-
     fn new(tag: &str) -> Self {
-        let p = format!("s64{}{tag}", std::process::id() % 100000);
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = Self { p, eps: Vec::new(), _dir: dir };
-        for n in NSES {
-            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
-            must(&["ip", "netns", "add", &t.ns(n)]);
-            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
-        }
-        let ns: Vec<String> = NSES.iter().map(|n| t.ns(n)).collect();
-        let (ha, sa, md, sb, hb) = (&ns[0], &ns[1], &ns[2], &ns[3], &ns[4]);
-        let link = |a: &str, an: &str, b: &str, bn: &str| {
-            must(&["ip", "link", "add", an, "netns", a, "type", "veth", "peer", "name", bn, "netns", b]);
-            must(&["ip", "-n", a, "link", "set", an, "up"]);
-            must(&["ip", "-n", b, "link", "set", bn, "up"]);
-        };
-        link(ha, "e0", sa, "e6");
-        link(sa, "e4", md, "m1");
-        link(md, "m2", sb, "e4");
-        link(sb, "e6", hb, "e0");
+        let mut t = Self { net: Netns::two_sites(&format!("s64{tag}")), eps: Vec::new() };
         for (n, dev, a) in [
-            (sa, "e4", "11.0.0.1/24"),
-            (md, "m1", "11.0.0.254/24"),
-            (md, "m2", "12.0.0.254/24"),
-            (md, "lo", "13.0.0.1/32"),
-            (sb, "e4", "12.0.0.1/24"),
+            ("sa", "e4", "11.0.0.1/24"),
+            ("md", "m1", "11.0.0.254/24"),
+            ("md", "m2", "12.0.0.254/24"),
+            ("md", "lo", "13.0.0.1/32"),
+            ("sb", "e4", "12.0.0.1/24"),
         ] {
-            must(&["ip", "-n", n, "addr", "add", a, "dev", dev]);
+            t.addr(n, dev, a);
         }
         // The sites reach the other site and the relay through the router.
-        must(&["ip", "-n", sa, "route", "add", "default", "via", "11.0.0.254"]);
-        must(&["ip", "-n", sb, "route", "add", "default", "via", "12.0.0.254"]);
-        assert!(t.exec("md", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]).status.success());
-        for (h, s, site) in [(ha, sa, "b00"), (hb, sb, "c00")] {
+        t.route("sa", "default", "11.0.0.254").route("sb", "default", "12.0.0.254");
+        t.sysctl("md", &["net.ipv4.ip_forward=1"]);
+        for (h, s, site) in [("ha", "sa", "b00"), ("hb", "sb", "c00")] {
             // Each site's LAN is subnet 1 of its 6to4 prefix 2002:V4ADDR::/48.
             let lan = format!("2002:{site}:1:1::");
-            must(&["ip", "-n", h, "-6", "addr", "add", &format!("{lan}2/64"), "dev", "e0", "nodad"]);
-            must(&["ip", "-n", h, "-6", "route", "add", "default", "via", &format!("{lan}1")]);
-            must(&["ip", "-n", s, "-6", "addr", "add", &format!("{lan}1/64"), "dev", "e6", "nodad"]);
-            let o = sh(&["ip", "netns", "exec", s, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-            assert!(o.status.success());
+            t.addr(h, "e0", &format!("{lan}2/64")).route(h, "default", &format!("{lan}1"));
+            t.addr(s, "e6", &format!("{lan}1/64")).sysctl(s, &["net.ipv6.conf.all.forwarding=1"]);
         }
         t.endpoint("sa", "11.0.0.1");
         t.endpoint("sb", "12.0.0.1");
         // Native IPv6 destinations go through the tunnel, hence to the relay.
-        must(&["ip", "-n", sa, "-6", "route", "add", "default", "dev", "sit0x"]);
+        must(&["ip", "-n", &t.ns("sa"), "-6", "route", "add", "default", "dev", "sit0x"]);
         t
     }
 
@@ -109,7 +82,7 @@ impl Topo {
     /// route to all of 2002::/16.
     fn endpoint(&mut self, n: &'static str, local: &str) {
         let ns = self.ns(n);
-        let log = self._dir.path().join(format!("{n}.log"));
+        let log = self.dir.path().join(format!("{n}.log"));
         let child = Command::new("ip")
             .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_sixgate"), "tunnel", "run", "--tun", "sit0x"])
             .args(["--mode", "6to4", "--local", local, "--relay", RELAY, "--stats-interval", "0"])
@@ -168,15 +141,6 @@ impl Topo {
             .unwrap_or_else(|| panic!("no final counters: {log}"))
     }
 
-    fn python(&self, n: &str, script: &str) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns(n), PY, "-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
     fn ping(&self, from: &str, to: &str) -> Output {
         self.exec(from, &["ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", to])
     }
@@ -184,10 +148,8 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
+        // The endpoints first; the namespaces go with `net`.
         stop_all(self.eps.iter_mut().filter_map(|(_, c, _)| c.as_mut()));
-        for n in NSES {
-            let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
-        }
     }
 }
 

@@ -13,32 +13,28 @@ use common::*;
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const H4_V6: &str = "2001:db8:64::c633:6402"; // 198.51.100.2 under pool6
 const H6_V4: &str = "203.0.113.2"; // 2001:db8:6::2 through the EAM
 
-/// The three namespaces and the gateway; torn down on drop, even when a test fails.
+/// The three namespaces ([`Netns::nat64`]) and the gateway; torn down on drop, even when
+/// a test fails.
 struct Topo {
-    p: String,
+    net: Netns,
     gw: Option<Child>,
     log: PathBuf,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Topo {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.net
+    }
 }
 
 impl Topo {
-    fn ns(&self, n: &str) -> String {
-        format!("{}{n}", self.p)
-    }
-
-    fn exec(&self, n: &str, args: &[&str]) -> Output {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-
     fn new(tag: &str, extra_config: &str) -> Self {
         Self::build(tag, extra_config, false)
     }
@@ -46,33 +42,11 @@ impl Topo {
     /// With `persistent`, the router gets a persistent multi-queue TUN device before the
     /// gateway starts, as an operator makes one with `ip tuntap add`.
     fn build(tag: &str, extra_config: &str, persistent: bool) -> Self {
-        let p = format!("sg{}{tag}", std::process::id() % 100000);
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = Self { p, gw: None, log: dir.path().join("gw.log"), dir };
-        for n in ["h6", "rt", "h4"] {
-            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
-            must(&["ip", "netns", "add", &t.ns(n)]);
-            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
-        }
-        let (h6, rt, h4) = (t.ns("h6"), t.ns("rt"), t.ns("h4"));
-        must(&["ip", "link", "add", "v6a", "netns", &h6, "type", "veth", "peer", "name", "v6b", "netns", &rt]);
-        must(&["ip", "link", "add", "v4a", "netns", &h4, "type", "veth", "peer", "name", "v4b", "netns", &rt]);
-        must(&["ip", "-n", &h6, "-6", "addr", "add", "2001:db8:6::2/64", "dev", "v6a", "nodad"]);
-        must(&["ip", "-n", &h6, "link", "set", "v6a", "up"]);
-        must(&["ip", "-n", &h6, "-6", "route", "add", "2001:db8:64::/96", "via", "2001:db8:6::1"]);
-        must(&["ip", "-n", &rt, "-6", "addr", "add", "2001:db8:6::1/64", "dev", "v6b", "nodad"]);
-        must(&["ip", "-n", &rt, "addr", "add", "198.51.100.1/24", "dev", "v4b"]);
-        must(&["ip", "-n", &rt, "link", "set", "v6b", "up"]);
-        must(&["ip", "-n", &rt, "link", "set", "v4b", "up"]);
-        let o = t.exec("rt", &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]);
-        assert!(o.status.success());
-        must(&["ip", "-n", &h4, "addr", "add", "198.51.100.2/24", "dev", "v4a"]);
-        must(&["ip", "-n", &h4, "link", "set", "v4a", "up"]);
-        must(&["ip", "-n", &h4, "route", "add", "203.0.113.0/24", "via", "198.51.100.1"]);
-        must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
-
+        let net = Netns::nat64(&format!("sg{tag}"));
+        let log = net.dir.path().join("gw.log");
+        let mut t = Self { net, gw: None, log };
         if persistent {
-            must(&["ip", "-n", &rt, "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
+            must(&["ip", "-n", &t.ns("rt"), "tuntap", "add", "dev", "nat64", "mode", "tun", "multi_queue"]);
         }
         let cfg = t.dir.path().join("gw.toml");
         std::fs::write(
@@ -84,9 +58,8 @@ impl Topo {
         )
         .unwrap();
         t.start_gateway("gw.log", &[]);
-        must(&["ip", "-n", &rt, "-6", "route", "add", "2001:db8:64::/96", "dev", "nat64"]);
-        must(&["ip", "-n", &rt, "route", "add", "203.0.113.0/24", "dev", "nat64"]);
-        must(&["ip", "-n", &rt, "route", "add", "192.0.2.1/32", "dev", "nat64"]);
+        t.route_dev("rt", "2001:db8:64::/96", "nat64").route_dev("rt", "203.0.113.0/24", "nat64");
+        t.route_dev("rt", "192.0.2.1/32", "nat64");
         t
     }
 
@@ -137,24 +110,12 @@ impl Topo {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-
-    fn python(&self, n: &str, script: &str) -> Child {
-        let ns = self.ns(n);
-        Command::new("ip")
-            .args(["netns", "exec", &ns, PY, "-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
 }
 
 impl Drop for Topo {
     fn drop(&mut self) {
+        // The gateway first; the namespaces go with `net`.
         stop_all(self.gw.as_mut());
-        for n in ["h6", "rt", "h4"] {
-            let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
-        }
     }
 }
 
@@ -745,4 +706,53 @@ fn a_udp_super_packet_of_one_full_segment_and_a_short_one_arrives_whole() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "True 2", "{dropped} TX drops; {c}");
     assert_eq!(dropped, 0);
     assert!(gso_whole(&c) >= 1, "the super-packet went segment by segment: {c}");
+}
+
+/// The skip path of a fresh machine: with `ethtool` missing from `PATH`, the transfer test
+/// that needs it reports that it skips, and why, and passes, instead of failing.
+#[test]
+fn without_ethtool_on_path_the_transfer_test_skips_with_the_reason() {
+    let path = path_without(&["ethtool"]);
+    assert_eq!(
+        tools_skip_reason_in(path.path().as_os_str(), &["ip", "ethtool"]).as_deref(),
+        Some("ethtool not installed")
+    );
+    // This test binary again, running only that test, on the reduced PATH.
+    let o = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "tcp_transfer_both_directions_and_udp", "--nocapture", "--test-threads", "1"])
+        .env("PATH", path.path())
+        .output()
+        .unwrap();
+    let out = text(&o);
+    assert!(o.status.success(), "the test failed instead of skipping: {out}");
+    assert!(out.contains("1 passed"), "{out}");
+    // Where namespaces cannot be made at all, it skips earlier, for that reason.
+    let want = netns_skip_reason().unwrap_or_else(|| "ethtool not installed".into());
+    assert!(out.contains(&format!("skipping: {want}")), "no skip reason printed: {out}");
+}
+
+/// The namespaces of a topology whose set-up fails half-way are removed all the same (the
+/// failed assertion unwinds through the [`Netns`] being built), and two topologies made
+/// with the same prefix never share a name.
+#[test]
+fn a_topology_failing_mid_set_up_leaves_no_namespace_behind() {
+    skip_unless_root!();
+    let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&names);
+    let r = std::thread::spawn(move || {
+        let t = Netns::nat64("sgfail");
+        seen.lock().unwrap().extend(["h6", "rt", "h4"].map(|n| t.ns(n)));
+        // An address on a device that does not exist: `must` fails the set-up.
+        t.addr("rt", "nosuchdev", "192.0.2.9/24");
+    })
+    .join();
+    assert!(r.is_err(), "the set-up was meant to fail");
+    let names = names.lock().unwrap().clone();
+    assert_eq!(names.len(), 3);
+    let list = text(&sh(&["ip", "netns", "list"]));
+    for n in &names {
+        assert!(!list.lines().any(|l| l.split_whitespace().next() == Some(n.as_str())), "{n} left behind: {list}");
+    }
+    let (a, b) = (Netns::new("sgsame", &["x"]), Netns::new("sgsame", &["x"]));
+    assert_ne!(a.ns("x"), b.ns("x"));
 }

@@ -19,8 +19,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const NSES: [&str; 5] = ["ha", "sa", "md", "sb", "hb"];
-
 macro_rules! skip_unless_able {
     () => {
         if let Some(why) = netns_skip_reason() {
@@ -30,63 +28,41 @@ macro_rules! skip_unless_able {
     };
 }
 
-/// The namespaces and both endpoints; torn down on drop, even when a test fails.
+/// The namespaces ([`Netns::two_sites`]) and both endpoints; torn down on drop, even
+/// when a test fails.
 struct Topo {
-    p: String,
+    net: Netns,
     offload: bool,
     eps: Vec<(Child, PathBuf)>,
-    dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Topo {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.net
+    }
 }
 
 impl Topo {
-    fn ns(&self, n: &str) -> String {
-        format!("{}{n}", self.p)
-    }
-
-    fn exec(&self, n: &str, args: &[&str]) -> Output {
-        let ns = self.ns(n);
-        let mut v = vec!["ip", "netns", "exec", &ns];
-        v.extend_from_slice(args);
-        sh(&v)
-    }
-
     /// `mid_mtu`: MTU of the md–sb link; `offload`: the endpoints' batched loop.
     fn new(tag: &str, mid_mtu: u16, offload: bool) -> Self {
-        let p = format!("sit{}{tag}", std::process::id() % 100000);
-        let mut t = Self { p, offload, eps: Vec::new(), dir: tempfile::tempdir().unwrap() };
-        for n in NSES {
-            let _ = sh(&["ip", "netns", "del", &t.ns(n)]);
-            must(&["ip", "netns", "add", &t.ns(n)]);
-            must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
-        }
-        let ns: Vec<String> = NSES.iter().map(|n| t.ns(n)).collect();
-        let (ha, sa, md, sb, hb) = (&ns[0], &ns[1], &ns[2], &ns[3], &ns[4]);
-        let link = |a: &str, an: &str, b: &str, bn: &str| {
-            must(&["ip", "link", "add", an, "netns", a, "type", "veth", "peer", "name", bn, "netns", b]);
-            must(&["ip", "-n", a, "link", "set", an, "up"]);
-            must(&["ip", "-n", b, "link", "set", bn, "up"]);
-        };
-        link(ha, "e0", sa, "e6");
-        link(sa, "e4", md, "m1");
-        link(md, "m2", sb, "e4");
-        link(sb, "e6", hb, "e0");
+        let mut t = Self { net: Netns::two_sites(&format!("sit{tag}")), offload, eps: Vec::new() };
         let mtu = mid_mtu.to_string();
-        must(&["ip", "-n", md, "link", "set", "m2", "mtu", &mtu]);
-        must(&["ip", "-n", sb, "link", "set", "e4", "mtu", &mtu]);
-        for (n, dev, a) in
-            [(sa, "e4", "10.1.0.1/24"), (md, "m1", "10.1.0.2/24"), (md, "m2", "10.2.0.2/24"), (sb, "e4", "10.2.0.1/24")]
-        {
-            must(&["ip", "-n", n, "addr", "add", a, "dev", dev]);
+        must(&["ip", "-n", &t.ns("md"), "link", "set", "m2", "mtu", &mtu]);
+        must(&["ip", "-n", &t.ns("sb"), "link", "set", "e4", "mtu", &mtu]);
+        for (n, dev, a) in [
+            ("sa", "e4", "10.1.0.1/24"),
+            ("md", "m1", "10.1.0.2/24"),
+            ("md", "m2", "10.2.0.2/24"),
+            ("sb", "e4", "10.2.0.1/24"),
+        ] {
+            t.addr(n, dev, a);
         }
-        must(&["ip", "-n", sa, "route", "add", "10.2.0.0/24", "via", "10.1.0.2"]);
-        must(&["ip", "-n", sb, "route", "add", "10.1.0.0/24", "via", "10.2.0.2"]);
-        assert!(t.exec("md", &["sysctl", "-qw", "net.ipv4.ip_forward=1"]).status.success());
-        for (h, s, site) in [(ha, sa, "a"), (hb, sb, "b")] {
-            must(&["ip", "-n", h, "-6", "addr", "add", &format!("2001:db8:{site}::2/64"), "dev", "e0", "nodad"]);
-            must(&["ip", "-n", h, "-6", "route", "add", "default", "via", &format!("2001:db8:{site}::1")]);
-            must(&["ip", "-n", s, "-6", "addr", "add", &format!("2001:db8:{site}::1/64"), "dev", "e6", "nodad"]);
-            let o = sh(&["ip", "netns", "exec", s, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
-            assert!(o.status.success());
+        t.route("sa", "10.2.0.0/24", "10.1.0.2").route("sb", "10.1.0.0/24", "10.2.0.2");
+        t.sysctl("md", &["net.ipv4.ip_forward=1"]);
+        for (h, s, site) in [("ha", "sa", "a"), ("hb", "sb", "b")] {
+            t.addr(h, "e0", &format!("2001:db8:{site}::2/64")).route(h, "default", &format!("2001:db8:{site}::1"));
+            t.addr(s, "e6", &format!("2001:db8:{site}::1/64")).sysctl(s, &["net.ipv6.conf.all.forwarding=1"]);
         }
         t.endpoint("sa", "10.1.0.1", "10.2.0.1", "2001:db8:ffff::1/64", "2001:db8:b::/48");
         t.endpoint("sb", "10.2.0.1", "10.1.0.1", "2001:db8:ffff::2/64", "2001:db8:a::/48");
@@ -140,15 +116,6 @@ impl Topo {
         }
     }
 
-    fn python(&self, n: &str, script: &str) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns(n), PY, "-c", script])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
     fn ping_ok(&self, size: usize) -> Output {
         let s = size.to_string();
         self.exec("ha", &["ping", "-6", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-M", "do", "-s", &s, "2001:db8:b::2"])
@@ -157,10 +124,8 @@ impl Topo {
 
 impl Drop for Topo {
     fn drop(&mut self) {
+        // The endpoints first; the namespaces go with `net`.
         stop_all(self.eps.iter_mut().map(|(c, _)| c));
-        for n in NSES {
-            let _ = sh(&["ip", "netns", "del", &self.ns(n)]);
-        }
     }
 }
 

@@ -62,29 +62,11 @@ impl std::ops::DerefMut for Topo {
 }
 
 impl Topo {
-    /// Namespaces `{prefix}{pid}h6`, `…rt`, `…h4`, linked and addressed as drawn above
+    /// The NAT64 topology ([`Netns::nat64`]) as drawn above, with the second IPv6 source
     /// (without the daemons).
     fn new(prefix: &str) -> Self {
-        let t = Netns::new(prefix, &["h6", "rt", "h4"]);
-        let (h6, rt, h4) = (t.ns("h6"), t.ns("rt"), t.ns("h4"));
-        must(&["ip", "link", "add", "v6a", "netns", &h6, "type", "veth", "peer", "name", "v6b", "netns", &rt]);
-        must(&["ip", "link", "add", "v4a", "netns", &h4, "type", "veth", "peer", "name", "v4b", "netns", &rt]);
-        for a in ["2001:db8:6::2/64", "2001:db8:6::3/64"] {
-            must(&["ip", "-n", &h6, "-6", "addr", "add", a, "dev", "v6a", "nodad"]);
-        }
-        must(&["ip", "-n", &h6, "link", "set", "v6a", "up"]);
-        must(&["ip", "-n", &h6, "-6", "route", "add", "2001:db8:64::/96", "via", "2001:db8:6::1"]);
-        must(&["ip", "-n", &rt, "-6", "addr", "add", "2001:db8:6::1/64", "dev", "v6b", "nodad"]);
-        must(&["ip", "-n", &rt, "addr", "add", "198.51.100.1/24", "dev", "v4b"]);
-        must(&["ip", "-n", &rt, "link", "set", "v6b", "up"]);
-        must(&["ip", "-n", &rt, "link", "set", "v4b", "up"]);
-        assert!(t
-            .exec("rt", &["sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
-            .status
-            .success());
-        must(&["ip", "-n", &h4, "addr", "add", "198.51.100.2/24", "dev", "v4a"]);
-        must(&["ip", "-n", &h4, "link", "set", "v4a", "up"]);
-        must(&["ip", "-n", &h4, "route", "add", "192.0.2.0/24", "via", "198.51.100.1"]);
+        let t = Netns::nat64(prefix);
+        t.addr("h6", "v6a", "2001:db8:6::3/64");
         Self(t)
     }
 

@@ -1,17 +1,39 @@
-//! The worker loop: TUN read → engine → TUN write, one worker per queue.
+//! The worker loop, one for every driver: wait until a device is readable or the engine's
+//! next deadline is due, run the timers that are due, read what the devices hold, drive
+//! each packet through the engine, write what comes out, publish statistics; until the
+//! stop flag is set. One worker per queue.
+//!
+//! What differs between drivers is behind a small internal trait (the "pump"): which
+//! descriptors to wait on, how a burst is read (one packet per syscall, or batches with
+//! virtio-net offload), where the engine's output is collected and how it is written.
+//! Four pumps use the loop: one packet per syscall over any [`PacketIo`] devices (a TUN
+//! device without offload, or a tunnel's TUN device and raw sockets); the offload TUN pump
+//! ([`run_workers`] on devices opened with offload: NAT64 and SIIT with GSO/GRO, and the
+//! sharded stateful translator, whose shard handles are engines like any other); and the
+//! batched tunnel pump ([`run_tunnel`](crate::run_tunnel) with offload).
+//!
+//! # When the loop wakes up
+//!
+//! The loop sleeps in `poll(2)` until a device is readable or until the engine's
+//! [`Engine::poll_timeout`] deadline, rounded *up* to poll's millisecond so the wake-up is
+//! never early (an early one would find nothing due and sleep again for 0 ms, spinning
+//! until the deadline). The sleep is capped at 100 ms, the stop-flag check interval: the
+//! stop flag is an atomic that nothing wakes the loop for, so an idle worker sees a stop
+//! request within that time. A deadline already past gives a zero timeout (a mass expiry
+//! that runs in slices gets one slice per wake-up without sleeping). Due timers run at
+//! every wake-up, before the burst, with the same `now`.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{
-    drain_into, drive, drive_into, drive_timeout, drive_timeout_into, settle_into, Counters, Engine, Origin, Outbox,
-    Reason, Side,
-};
+use sixgate_core::engine::{drive_into, drive_timeout_into, Counters, Engine, Origin, Outbox, Reason, Side};
 
+use crate::packet_io::PacketIo;
 use crate::tun::TunDevice;
 
 /// Counters a worker publishes for reporting (updated at least every 100 ms).
@@ -44,9 +66,144 @@ impl<R: Reason> WorkerStats<Counters<R>> {
 /// Per-worker statistics slots shared with the reporting thread.
 pub type Published<R> = Arc<Vec<Mutex<WorkerStats<Counters<R>>>>>;
 
+/// The longest the loop sleeps: how soon an idle worker sees the stop flag.
+pub(crate) const STOP_CHECK: Duration = Duration::from_millis(100);
+
+/// How often a busy worker publishes its statistics (an idle one does at every wake-up
+/// that found nothing to read).
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// Packets read from one device per wake-up before the loop writes what it has and polls
+/// again.
+pub(crate) const BURST: usize = 64;
+
+/// Which of a pump's devices (by position, at most 8) are readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Ready(u8);
+
+impl Ready {
+    /// None is.
+    pub(crate) const NONE: Self = Self(0);
+
+    /// Whether any is.
+    pub(crate) fn any(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Whether device `i` is.
+    pub(crate) fn has(self, i: usize) -> bool {
+        i < 8 && self.0 & (1 << i) != 0
+    }
+
+    /// Device `i` is, too.
+    pub(crate) fn with(self, i: usize) -> Self {
+        if i < 8 {
+            Self(self.0 | (1 << i))
+        } else {
+            self
+        }
+    }
+}
+
+/// What the worker loop needs of the devices it serves; see the [module docs](self).
+pub(crate) trait Pump {
+    /// Where the engine's output is collected until [`Pump::flush`].
+    type Out: Outbox;
+
+    /// Waits at most `timeout` for a device to become readable and says which are
+    /// ([`Ready::NONE`] on a timeout or a signal).
+    fn wait(&mut self, timeout: Duration) -> io::Result<Ready>;
+
+    /// The time now, as the engine is told it.
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    /// The output the timers' packets go to.
+    fn outbox(&mut self) -> &mut Self::Out;
+
+    /// Reads what the `ready` devices hold (at most a burst each) and drives every packet
+    /// through `engine` into the output, counting reads into `stats`. Called at every
+    /// wake-up, with [`Ready::NONE`] too.
+    fn burst<E: Engine, C>(
+        &mut self,
+        engine: &mut E,
+        ready: Ready,
+        now: Instant,
+        stats: &mut WorkerStats<C>,
+    ) -> io::Result<()>;
+
+    /// Writes what is collected, counting refused writes into `stats`.
+    fn flush<C>(&mut self, stats: &mut WorkerStats<C>);
+}
+
+/// Runs `engine` on `pump`'s devices until `stop` is set, publishing statistics into
+/// `slot` at least every 100 ms while busy, whenever a wake-up finds nothing to read, and
+/// once more at the end.
+pub(crate) fn run_loop<E: Engine, P: Pump>(
+    pump: &mut P,
+    mut engine: E,
+    stop: &AtomicBool,
+    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+) -> io::Result<()> {
+    let mut stats = WorkerStats::default();
+    let mut last_publish = pump.now();
+    while !stop.load(Ordering::Relaxed) {
+        let ready = pump.wait(wake_in(engine.poll_timeout(), pump.now()))?;
+        let now = pump.now();
+        // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
+        // unsolicited SYN held 6 s).
+        drive_timeout_into(&mut engine, now, pump.outbox());
+        pump.burst(&mut engine, ready, now, &mut stats)?;
+        pump.flush(&mut stats);
+        if !ready.any() || now.duration_since(last_publish) >= PUBLISH_EVERY {
+            stats.publish(&mut engine, slot);
+            last_publish = now;
+        }
+    }
+    stats.publish(&mut engine, slot);
+    Ok(())
+}
+
+/// How long the loop may sleep at `now` when the engine's next deadline is `deadline`:
+/// until it, rounded up to a whole millisecond, at most [`STOP_CHECK`].
+pub(crate) fn wake_in(deadline: Option<Instant>, now: Instant) -> Duration {
+    let Some(t) = deadline else { return STOP_CHECK };
+    let left = t.saturating_duration_since(now).min(STOP_CHECK);
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// `poll(2)` on `fds` (at most 4) for at most `timeout` (whole milliseconds); which have
+/// something to read (`POLLIN`; a pending socket error alone does not count, as the
+/// drivers always had it: a raw socket's error from an ICMP message is no reason to stop).
+/// No allocation: it runs at every wake-up.
+pub(crate) fn wait_readable<'f>(fds: impl IntoIterator<Item = BorrowedFd<'f>>, timeout: Duration) -> io::Result<Ready> {
+    const MAX: usize = 4;
+    let mut fds = fds.into_iter().take(MAX);
+    let Some(first) = fds.next() else { return Ok(Ready::NONE) };
+    let mut pfds: [PollFd<'f>; MAX] = std::array::from_fn(|_| PollFd::new(first, PollFlags::POLLIN));
+    let mut n = 1;
+    for (p, fd) in pfds[1..].iter_mut().zip(fds) {
+        *p = PollFd::new(fd, PollFlags::POLLIN);
+        n += 1;
+    }
+    let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    match poll(&mut pfds[..n], timeout) {
+        Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(Ready::NONE),
+        Ok(_) => Ok(pfds[..n]
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN)))
+            .fold(Ready::NONE, |r, (i, _)| r.with(i))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Runs one engine per queue, each in its own thread, until `stop` is set. Each worker
 /// publishes its statistics into its slot of the returned vector. Returns when every
-/// worker has ended, with each worker's final statistics or error.
+/// worker has ended, with each worker's final statistics or error. The devices are
+/// switched to non-blocking mode (each worker waits in `poll(2)` and drains its queue).
 pub fn run_workers<E, F>(
     queues: Vec<TunDevice>,
     mut make_engine: F,
@@ -78,512 +235,352 @@ where
         .collect()
 }
 
+/// One queue: the offload pump when the device was opened with offload, one packet per
+/// syscall otherwise (both sides of the engine are the same device).
 fn worker<E: Engine>(
     dev: TunDevice,
     engine: E,
     stop: &AtomicBool,
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
-    if dev.offload() {
-        worker_offload(dev, engine, stop, slot)
-    } else {
-        worker_plain(dev, engine, stop, slot)
-    }
-}
-
-/// The offload loop. Each read returns one packet or one TCP/UDP super-packet (GSO) with
-/// its virtio-net header. A super-packet is translated whole when the engine allows it
-/// ([`sixgate_core::gso::process_super`]: headers rewritten once, payload untouched, the
-/// checksum left partial for the kernel to finish per segment) and written back as one
-/// super-packet; otherwise it is cut into segments and each goes through the engine.
-/// Single packets are batched and written with `send_multiple`, which coalesces TCP and
-/// UDP segments of one flow (GRO).
-fn worker_offload<E: Engine>(
-    dev: TunDevice,
-    mut engine: E,
-    stop: &AtomicBool,
-    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
-) -> io::Result<()> {
-    use crate::batch::{IoBuf, RX_OFFSET};
-    use sixgate_core::gso::{self, SuperOutcome};
-    use tun_rs::{
-        GROTable, VirtioNetHdr, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6,
-        VIRTIO_NET_HDR_GSO_UDP_L4, VIRTIO_NET_HDR_LEN as VH,
-    };
-
     dev.dev().set_nonblocking(true)?;
-    let mut rx = IoBuf::new();
-    let mut probe = IoBuf::new();
-    let mut out = TxBatch {
-        tx: Vec::with_capacity(IDEAL_BATCH_SIZE * 2),
-        free: (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect(),
-    };
-    let mut split: Vec<IoBuf> = Vec::new();
-    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
-    let mut gro = GROTable::default();
-    let mut stats = WorkerStats::default();
-    let mut last_publish = Instant::now();
-    // When the last wake-up came.
-    let mut last_wake = Instant::now();
+    if dev.offload() {
+        run_loop(&mut crate::batch::OffloadTun::new(&dev), engine, stop, slot)
+    } else {
+        run_loop(&mut Plain::new(vec![&dev], &dev, &dev), engine, stop, slot)
+    }
+}
 
-    while !stop.load(Ordering::Relaxed) {
-        let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-        // At most 100 ms, so stop requests are seen; at once when the engine has timer work
-        // due (a mass expiry runs in slices, one per wake-up).
-        let timeout = match engine.poll_timeout() {
-            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
-            None => Duration::from_millis(100),
-        };
-        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let now = Instant::now();
-        // Timers can have packets to send (e.g. RFC 6146 §3.5.2.2: the ICMP error for an
-        // unsolicited SYN held 6 s).
-        drive_timeout_into(&mut engine, now, &mut out);
-        // Drain the device without blocking (it is non-blocking), then write the single
-        // packets in one batch: one poll per burst, not per packet.
-        let mut reads = 0;
-        // Idle for a while before this wake-up: a low rate.
-        let lone = now.duration_since(last_wake) >= Duration::from_micros(200);
-        last_wake = now;
-        while ready > 0 && reads < 64 {
-            reads += 1;
-            rx.for_rx();
-            let n = match dev.recv(&mut rx.buf.backing_mut()[RX_OFFSET - VH..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => break,
-                Err(e) => return Err(e),
-            };
-            stats.received += 1;
-            let Some(hdr) =
-                (n > VH).then(|| VirtioNetHdr::decode(&rx.buf.backing()[RX_OFFSET - VH..RX_OFFSET]).ok()).flatten()
-            else {
+/// The pump for one packet per syscall over any [`PacketIo`] devices (non-blocking):
+/// each readable source is read up to [`BURST`] times, and every packet the engine emits
+/// is written at once to the device of its side.
+pub(crate) struct Plain<'a> {
+    sources: Vec<&'a dyn PacketIo>,
+    buf: PacketBuf,
+    out: Direct<'a>,
+}
+
+impl<'a> Plain<'a> {
+    /// Reads `sources` (in this order, one [`Ready`] position each); writes packets for
+    /// the IPv4 side to `v4` and for the IPv6 side to `v6`.
+    pub(crate) fn new(sources: Vec<&'a dyn PacketIo>, v4: &'a dyn PacketIo, v6: &'a dyn PacketIo) -> Self {
+        Self { sources, buf: PacketBuf::new(), out: Direct { v4, v6, spare: Vec::new(), errors: 0 } }
+    }
+}
+
+impl<'a> Pump for Plain<'a> {
+    type Out = Direct<'a>;
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<Ready> {
+        wait_readable(self.sources.iter().map(|s| s.poll_fd()), timeout)
+    }
+
+    fn outbox(&mut self) -> &mut Self::Out {
+        &mut self.out
+    }
+
+    fn burst<E: Engine, C>(
+        &mut self,
+        engine: &mut E,
+        ready: Ready,
+        now: Instant,
+        stats: &mut WorkerStats<C>,
+    ) -> io::Result<()> {
+        // Up to a burst from each readable source in turn, so no side starves the other.
+        for (i, src) in self.sources.iter().enumerate() {
+            if !ready.has(i) {
                 continue;
-            };
-            rx.received(n - VH);
-            let kind = hdr.gso_type & !GSO_ECN;
-            if kind == 0 {
-                // One packet. A partial checksum (CHECKSUM_PARTIAL: the kernel left it to
-                // the "hardware") is finished here, so the engine sees a complete packet.
-                if hdr.flags & NEEDS_CSUM != 0
-                    && !finish_checksum(rx.buf.as_mut_slice(), hdr.csum_start, hdr.csum_offset)
-                {
-                    continue;
-                }
-                let _ = drive_into(&mut engine, &mut rx, now, &mut out);
-            } else if kind == VIRTIO_NET_HDR_GSO_TCPV4
-                || kind == VIRTIO_NET_HDR_GSO_TCPV6
-                || kind == VIRTIO_NET_HDR_GSO_UDP_L4
-            {
-                // Whole translation needs the checksum partial at the transport header, as
-                // Linux hands GSO packets over; anything else is cut up by tun-rs below.
-                let partial = hdr.flags & NEEDS_CSUM != 0
-                    && gso::layout(rx.buf.as_slice()).is_some_and(|l| {
-                        usize::from(hdr.csum_start) == l.l3 && usize::from(hdr.csum_offset) == l.csum_offset()
-                    });
-                let outcome = if partial {
-                    gso::process_super(&mut engine, &mut rx.buf, hdr.gso_size, &mut probe.buf, now)
-                } else {
-                    Err(gso::GsoError::Layout)
-                };
-                match outcome {
-                    Ok(SuperOutcome::Whole { layout, tail, .. }) => {
-                        // Keep the order of a flow: what is queued goes first.
-                        if !out.tx.is_empty() {
-                            out.flush(&dev, &mut gro, &mut stats.write_errors);
-                        }
-                        let vhdr = whole_header(rx.buf.as_mut_slice(), &layout, hdr.gso_size, hdr.gso_type & GSO_ECN);
-                        let (start, end) = rx.buf.bounds();
-                        let sent = start >= VH
-                            && vhdr.encode(&mut rx.buf.backing_mut()[start - VH..start]).is_ok()
-                            && dev.send(&rx.buf.backing()[start - VH..end]).is_ok();
-                        if sent {
-                            stats.whole += 1;
-                        } else {
-                            stats.write_errors += 1;
-                        }
-                        // Anything the engine queued while forwarding it.
-                        drain_into(&mut engine, &mut out);
-                        if tail {
-                            let _ = drive_into(&mut engine, &mut probe, now, &mut out);
-                        }
-                    }
-                    Ok(SuperOutcome::Segmented { verdict, layout, count }) => {
-                        settle_into(&mut engine, verdict, &mut probe, &mut out);
-                        for i in 1..count {
-                            let mut b = out.spare();
-                            if gso::segment(rx.buf.as_slice(), &layout, hdr.gso_size, i, &mut b.buf).is_err() {
-                                out.recycle(b);
-                                break;
-                            }
-                            let _ = drive_into(&mut engine, &mut b, now, &mut out);
-                            out.recycle(b);
-                            if out.tx.len() >= IDEAL_BATCH_SIZE {
-                                out.flush(&dev, &mut gro, &mut stats.write_errors);
-                            }
-                        }
-                    }
-                    Err(_) => {
-                        // Not a plain TCP/UDP super-packet (IPv6 extension headers, say):
-                        // tun-rs cuts it into packets, each goes through the engine.
-                        // One buffer per segment (a small MSS makes more than a batch).
-                        let len = rx.buf.len();
-                        let hl = usize::from(hdr.hdr_len).min(len);
-                        let need = (len - hl).div_ceil(usize::from(hdr.gso_size.max(1))).max(1);
-                        while split.len() < need {
-                            split.push(IoBuf::new());
-                        }
-                        if sizes.len() < split.len() {
-                            sizes.resize(split.len(), 0);
-                        }
-                        for b in split.iter_mut() {
-                            b.for_rx();
-                        }
-                        let v6 = rx.buf.as_slice().first().is_some_and(|b| b >> 4 == 6);
-                        let Ok(k) =
-                            tun_rs::gso_split(rx.buf.as_mut_slice(), hdr, &mut split, &mut sizes, RX_OFFSET, v6)
-                        else {
-                            continue;
-                        };
-                        for (b, &size) in split.iter_mut().zip(sizes.iter()).take(k) {
-                            b.received(size);
-                            let _ = drive_into(&mut engine, b, now, &mut out);
-                        }
-                    }
-                }
             }
-            // After an idle spell (≥ 200 µs since the last wake-up) the first packet of a
-            // wake-up goes out at once, before the read that finds the device empty: a
-            // lone packet (a ping, a request) waits for one syscall fewer. Under load
-            // packets stay batched, so that the write coalesces them (UDP GRO) and the
-            // kernel forwards one super-packet: writing the first alone whenever a
-            // wake-up found one packet cost ~20 % of the 64-byte UDP rate at overload.
-            if out.tx.len() >= IDEAL_BATCH_SIZE || (lone && reads == 1 && !out.tx.is_empty()) {
-                out.flush(&dev, &mut gro, &mut stats.write_errors);
-            }
-        }
-        if !out.tx.is_empty() {
-            out.flush(&dev, &mut gro, &mut stats.write_errors);
-        }
-        // Publish at least every 100 ms while busy, and whenever the device goes idle.
-        if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(&mut engine, slot);
-            last_publish = now;
-        }
-    }
-    stats.publish(&mut engine, slot);
-    Ok(())
-}
-
-/// `flags`: the transport checksum is partial (`VIRTIO_NET_HDR_F_NEEDS_CSUM`).
-const NEEDS_CSUM: u8 = 1;
-/// `gso_type` bit: the super-packet carries ECN CWR (`VIRTIO_NET_HDR_GSO_ECN`).
-const GSO_ECN: u8 = 0x80;
-
-/// The virtio-net header for a super-packet translated whole ([`SuperOutcome::Whole`]),
-/// `pkt` holding it with its partial transport checksum at the place `layout` says.
-///
-/// One that needs no cutting — a payload of at most `gso_size`, as when the short last
-/// segment was split off to go on its own — is no super-packet: Linux's segmentation
-/// refuses a GSO packet no longer than one segment (`tcp_gso_segment`,
-/// `__udp_gso_segment`: `len <= mss` → `-EINVAL`) and drops it silently on the way out
-/// (`validate_xmit_skb`, counted as a TX drop of the egress device). (The TUN device takes
-/// the GSO type at its word when the packet is longer than one segment past a bare 20-byte
-/// TCP or 8-byte UDP header, `virtio_net_hdr_to_skb`: so TCP with options — timestamps, on
-/// by default — passes as GSO and is then dropped.) So it goes out as a
-/// plain packet: GSO type NONE, its checksum completed here. Otherwise the GSO type of
-/// its new shape (keeping the ECN bit `ecn`), the checksum left partial.
-///
-/// [`SuperOutcome::Whole`]: sixgate_core::gso::SuperOutcome::Whole
-fn whole_header(pkt: &mut [u8], layout: &sixgate_core::gso::Layout, gso_size: u16, ecn: u8) -> tun_rs::VirtioNetHdr {
-    use tun_rs::{VirtioNetHdr, VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
-    if sixgate_core::gso::segments(layout, gso_size) <= 1 {
-        // Cannot fail: the layout was read from this packet.
-        let _ = finish_checksum(pkt, layout.l3 as u16, layout.csum_offset() as u16);
-        return VirtioNetHdr::default();
-    }
-    VirtioNetHdr {
-        flags: NEEDS_CSUM,
-        gso_type: match (layout.proto, layout.v6) {
-            (6, false) => VIRTIO_NET_HDR_GSO_TCPV4,
-            (6, true) => VIRTIO_NET_HDR_GSO_TCPV6,
-            _ => VIRTIO_NET_HDR_GSO_UDP_L4,
-        } | ecn,
-        hdr_len: layout.headers() as u16,
-        gso_size,
-        csum_start: layout.l3 as u16,
-        csum_offset: layout.csum_offset() as u16,
-    }
-}
-
-/// Finishes a partial transport checksum in place: the field holds the pseudo-header sum;
-/// the checksum covers everything from `start` (RFC 1071). False if the offsets do not fit.
-fn finish_checksum(pkt: &mut [u8], start: u16, offset: u16) -> bool {
-    use sixgate_core::checksum::{add, finish, sum};
-    let (start, at) = (usize::from(start), usize::from(start) + usize::from(offset));
-    if at + 2 > pkt.len() || start > at {
-        return false;
-    }
-    let initial = u32::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
-    pkt[at..at + 2].copy_from_slice(&[0, 0]);
-    // 0 and 0xffff verify alike; 0xffff is also right for UDP, where 0 means "none".
-    let c = sixgate_core::checksum::udp_field(finish(add(sum(&pkt[start..]), initial)));
-    pkt[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    true
-}
-
-/// The offload loop's output: one batch for the device (both sides are the same TUN
-/// device) and the spare buffers that take the place of those that move into it.
-struct TxBatch {
-    tx: Vec<crate::batch::IoBuf>,
-    free: Vec<crate::batch::IoBuf>,
-}
-
-impl Outbox for TxBatch {
-    type Buf = crate::batch::IoBuf;
-
-    fn spare(&mut self) -> Self::Buf {
-        self.free.pop().unwrap_or_else(crate::batch::IoBuf::new)
-    }
-
-    fn recycle(&mut self, buf: Self::Buf) {
-        self.free.push(buf);
-    }
-
-    fn push(&mut self, _side: Side, _origin: Origin, buf: Self::Buf) {
-        self.tx.push(buf);
-    }
-}
-
-impl TxBatch {
-    /// Writes the batch (coalescing TCP/UDP segments where the device allows) and
-    /// recycles the buffers.
-    fn flush(&mut self, dev: &TunDevice, gro: &mut tun_rs::GROTable, errors: &mut u64) {
-        const VH: usize = tun_rs::VIRTIO_NET_HDR_LEN;
-        self.tx.retain_mut(|b| b.for_tx(VH));
-        if let [b] = self.tx.as_mut_slice() {
-            // One packet (the common case at low rates): nothing to coalesce, so no GRO
-            // pass (which copies the packet and sums it again); a zeroed virtio header (no
-            // GSO, checksum complete) and one write.
-            b.as_mut()[..VH].fill(0);
-            if dev.send(b.as_ref()).is_err() {
-                *errors += 1;
-            }
-        } else if dev.dev().send_multiple(gro, &mut self.tx, VH).is_err() {
-            *errors += 1;
-        }
-        self.free.append(&mut self.tx);
-    }
-}
-
-/// One packet per syscall.
-fn worker_plain<E: Engine>(
-    dev: TunDevice,
-    mut engine: E,
-    stop: &AtomicBool,
-    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
-) -> io::Result<()> {
-    let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats::default();
-    let mut last_publish = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        // Wait for a packet, at most 100 ms, so stop requests and timers are seen.
-        let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-        let timeout = match engine.poll_timeout() {
-            Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
-            None => Duration::from_millis(100),
-        };
-        let ready = match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => 0,
-            Err(e) => return Err(e.into()),
-        };
-        let now = Instant::now();
-        // Packets the timers made (the stateful NAT64's ICMP errors for held SYNs).
-        let _ = drive_timeout(&mut engine, &mut buf, now, |_, _, b| send(&dev, b, &mut stats.write_errors));
-        if ready > 0 {
-            // Drain what is there without blocking again.
-            for _ in 0..64 {
-                let n = match dev.recv(buf.read_area()) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => break,
+            for _ in 0..BURST {
+                match src.recv_packet(&mut self.buf) {
+                    Ok(()) => {}
+                    Err(e) if is_drained(&e) => break,
                     Err(e) => return Err(e),
-                };
-                buf.set_len(n);
+                }
                 stats.received += 1;
                 // The packet, then whatever the engine queued (after a drop too).
-                let _ = drive(&mut engine, &mut buf, now, |_, _, b| send(&dev, b, &mut stats.write_errors));
-                if !poll_readable(&dev) {
-                    break;
-                }
+                let _ = drive_into(engine, &mut self.buf, now, &mut self.out);
             }
         }
-        // Publish at least every 100 ms while busy, and whenever the device goes idle.
-        if ready == 0 || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(&mut engine, slot);
-            last_publish = now;
+        Ok(())
+    }
+
+    fn flush<C>(&mut self, stats: &mut WorkerStats<C>) {
+        stats.write_errors += std::mem::take(&mut self.out.errors);
+    }
+}
+
+/// Whether a read error only says there is nothing more to read now.
+pub(crate) fn is_drained(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+}
+
+/// [`Plain`]'s output: each packet is written as it comes (a refused write is counted, not
+/// returned: the loop goes on with the next packet) and its buffer kept as a spare.
+pub(crate) struct Direct<'a> {
+    v4: &'a dyn PacketIo,
+    v6: &'a dyn PacketIo,
+    spare: Vec<PacketBuf>,
+    errors: u64,
+}
+
+impl Outbox for Direct<'_> {
+    type Buf = PacketBuf;
+
+    fn spare(&mut self) -> PacketBuf {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    fn recycle(&mut self, buf: PacketBuf) {
+        self.spare.push(buf);
+    }
+
+    fn push(&mut self, side: Side, _origin: Origin, buf: PacketBuf) {
+        let dev = match side {
+            Side::V4 => self.v4,
+            Side::V6 => self.v6,
+        };
+        if dev.send_packet(&buf).is_err() {
+            self.errors += 1;
         }
+        self.spare.push(buf);
     }
-    stats.publish(&mut engine, slot);
-    Ok(())
-}
-
-/// Writes one packet to the device; a refused write is counted, not returned (the loop
-/// goes on with the next packet).
-fn send(dev: &TunDevice, buf: &PacketBuf, errors: &mut u64) -> Result<(), std::convert::Infallible> {
-    if dev.send(buf).is_err() {
-        *errors += 1;
-    }
-    Ok(())
-}
-
-fn poll_readable(dev: &TunDevice) -> bool {
-    let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::{Ipv4Addr, Ipv6Addr};
-    use std::time::Instant;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
+    use std::os::fd::AsFd;
+    use std::rc::Rc;
 
-    use sixgate_core::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
-    use sixgate_core::gso::{layout, process_super, SuperOutcome};
-    use sixgate_core::PacketBuf;
-    use sixgate_nat64::{Siit, SiitConfig};
-    use tun_rs::{VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
+    use sixgate_core::engine::Verdict;
 
-    use super::{whole_header, GSO_ECN, NEEDS_CSUM};
+    use super::*;
 
-    const H6: &str = "2001:db8:6::2";
-    const H4_V6: &str = "2001:db8:64::c633:6402";
-
-    fn siit() -> Siit {
-        let mut c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8:64::c000:201".parse().unwrap());
-        c.pool6 = Some("2001:db8:64::/96".parse().unwrap());
-        c.add_eam("2001:db8:6::/120", "203.0.113.0/24").unwrap();
-        Siit::new(c).unwrap()
+    sixgate_core::drop_reasons! {
+        /// Never used.
+        enum Why {
+            /// Never used.
+            Never = "never",
+        }
     }
 
-    /// A TCP (with the 12 bytes of a timestamp option, as Linux sends by default) or UDP
-    /// super-packet, IPv6 from the EAM host to 198.51.100.2 or IPv4 the other way (DF set),
-    /// with the partial checksum Linux hands over for GSO.
-    fn super_packet(v6: bool, tcp: bool, payload: usize) -> Vec<u8> {
-        let l4 = if tcp { 32 } else { 8 };
-        let ulen = l4 + payload;
-        let proto = if tcp { 6 } else { 17 };
-        let (s6, d6): (Ipv6Addr, Ipv6Addr) = (H6.parse().unwrap(), H4_V6.parse().unwrap());
-        let (s4, d4): (Ipv4Addr, Ipv4Addr) = ("198.51.100.2".parse().unwrap(), "203.0.113.2".parse().unwrap());
-        let mut p = Vec::new();
-        if v6 {
-            p.extend_from_slice(&[0x60, 0, 0, 0]);
-            p.extend_from_slice(&(ulen as u16).to_be_bytes());
-            p.extend_from_slice(&[proto, 64]);
-            p.extend_from_slice(&s6.octets());
-            p.extend_from_slice(&d6.octets());
-        } else {
-            p.extend_from_slice(&[0x45, 0]);
-            p.extend_from_slice(&((20 + ulen) as u16).to_be_bytes());
-            p.extend_from_slice(&[0x12, 0x34, 0x40, 0, 64, proto, 0, 0]);
-            p.extend_from_slice(&s4.octets());
-            p.extend_from_slice(&d4.octets());
-            let c = sixgate_core::checksum::checksum(&p[..20]);
-            p[10..12].copy_from_slice(&c.to_be_bytes());
-        }
-        let partial =
-            if v6 { fold(pseudo_v6(s6, d6, proto, ulen as u32)) } else { fold(pseudo_v4(s4, d4, proto, ulen as u16)) };
-        p.extend_from_slice(&[0x30, 0x39, 0x14, 0x51]);
-        if tcp {
-            p.extend_from_slice(&[0, 0, 1, 0, 0, 0, 0, 7, 0x80, 0x10, 0x01, 0xf5]);
-            p.extend_from_slice(&partial.to_be_bytes());
-            p.extend_from_slice(&[0, 0, 1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2]);
-        } else {
-            p.extend_from_slice(&(ulen as u16).to_be_bytes());
-            p.extend_from_slice(&partial.to_be_bytes());
-        }
-        p.extend((0..payload).map(|i| (i * 7) as u8));
-        p
+    /// What happened, with the `now` the loop gave.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Event {
+        /// `handle_timeout(now)`.
+        Timeout(Instant),
+        /// `process(packet, now)`.
+        Packet(Instant, Vec<u8>),
+        /// A packet written to the device, at the fake time.
+        Sent(Instant, Vec<u8>),
     }
 
-    /// The super-packet translated whole, then its virtio-net header as the worker writes it.
-    fn translate_whole(v6: bool, tcp: bool, payload: usize, seg: u16) -> (PacketBuf, tun_rs::VirtioNetHdr, bool) {
-        let mut e = siit();
-        let mut buf = PacketBuf::from_slice(&super_packet(v6, tcp, payload));
-        let mut probe = PacketBuf::new();
-        let out = process_super(&mut e, &mut buf, seg, &mut probe, Instant::now());
-        let Ok(SuperOutcome::Whole { layout: l, tail, .. }) = out else {
-            panic!("not translated whole: {out:?}");
+    type Log = Rc<RefCell<Vec<Event>>>;
+
+    /// A fake clock shared by the device and the pump.
+    type Clock = Rc<Cell<Instant>>;
+
+    /// A device with scripted arrivals: each packet is readable from its instant on.
+    struct FakeDev {
+        clock: Clock,
+        arrivals: RefCell<VecDeque<(Instant, Vec<u8>)>>,
+        log: Log,
+        /// Only for the trait: the fake pump never polls it.
+        fd: std::fs::File,
+    }
+
+    impl PacketIo for FakeDev {
+        fn recv_packet(&self, buf: &mut PacketBuf) -> io::Result<()> {
+            let mut a = self.arrivals.borrow_mut();
+            match a.front() {
+                Some((t, _)) if *t <= self.clock.get() => {
+                    let p = a.pop_front().map(|(_, p)| p).unwrap_or_default();
+                    buf.set(&p).map_err(|_| io::Error::other("too long"))
+                }
+                _ => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+
+        fn send_packet(&self, pkt: &[u8]) -> io::Result<()> {
+            self.log.borrow_mut().push(Event::Sent(self.clock.get(), pkt.to_vec()));
+            Ok(())
+        }
+
+        fn poll_fd(&self) -> BorrowedFd<'_> {
+            self.fd.as_fd()
+        }
+    }
+
+    /// The real [`Plain`] pump over a [`FakeDev`], with the waiting and the clock faked: a
+    /// wait of `timeout` moves the clock to the next arrival if it comes within the
+    /// timeout (the device is then readable), else by the whole timeout. After `limit`
+    /// waits it sets the stop flag.
+    struct FakeTime<'a> {
+        plain: Plain<'a>,
+        dev: &'a FakeDev,
+        waits: Vec<Duration>,
+        limit: usize,
+        stop: &'a AtomicBool,
+    }
+
+    impl<'a> Pump for FakeTime<'a> {
+        type Out = Direct<'a>;
+
+        fn wait(&mut self, timeout: Duration) -> io::Result<Ready> {
+            self.waits.push(timeout);
+            if self.waits.len() >= self.limit {
+                self.stop.store(true, Ordering::Relaxed);
+            }
+            let now = self.dev.clock.get();
+            let next = self.dev.arrivals.borrow().front().map(|(t, _)| *t);
+            match next {
+                Some(t) if t <= now + timeout => {
+                    self.dev.clock.set(t.max(now));
+                    Ok(Ready::NONE.with(0))
+                }
+                _ => {
+                    self.dev.clock.set(now + timeout);
+                    Ok(Ready::NONE)
+                }
+            }
+        }
+
+        fn now(&self) -> Instant {
+            self.dev.clock.get()
+        }
+
+        fn outbox(&mut self) -> &mut Direct<'a> {
+            self.plain.outbox()
+        }
+
+        fn burst<E: Engine, C>(
+            &mut self,
+            engine: &mut E,
+            ready: Ready,
+            now: Instant,
+            stats: &mut WorkerStats<C>,
+        ) -> io::Result<()> {
+            self.plain.burst(engine, ready, now, stats)
+        }
+
+        fn flush<C>(&mut self, stats: &mut WorkerStats<C>) {
+            self.plain.flush(stats);
+        }
+    }
+
+    /// One timer at `due`; when it fires it queues `[0xee]` for the IPv6 side. Packets are
+    /// forwarded to the IPv4 side.
+    struct Timed {
+        c: Counters<Why>,
+        due: Option<Instant>,
+        queued: bool,
+        log: Log,
+    }
+
+    impl Engine for Timed {
+        type Reason = Why;
+        fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Why> {
+            self.log.borrow_mut().push(Event::Packet(now, buf.as_slice().to_vec()));
+            Verdict::Forward(Side::V4)
+        }
+        fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
+            std::mem::take(&mut self.queued).then(|| buf.set(&[0xee]).ok()).flatten().map(|()| Side::V6)
+        }
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.due
+        }
+        fn handle_timeout(&mut self, now: Instant) {
+            self.log.borrow_mut().push(Event::Timeout(now));
+            if self.due.is_some_and(|d| d <= now) {
+                self.due = None;
+                self.queued = true;
+            }
+        }
+        fn counters(&self) -> &Counters<Why> {
+            &self.c
+        }
+    }
+
+    /// Runs the loop over a fake device with these arrivals and an engine whose timer is
+    /// due at `due` (both relative to the start `t0`), for `limit` wake-ups; returns `t0`,
+    /// the events and the waits the loop asked for.
+    fn run(due: Duration, arrivals: &[(Duration, &[u8])], limit: usize) -> (Instant, Vec<Event>, Vec<Duration>) {
+        let t0 = Instant::now();
+        let log = Log::default();
+        let dev = FakeDev {
+            clock: Rc::new(Cell::new(t0)),
+            arrivals: RefCell::new(arrivals.iter().map(|(t, p)| (t0 + *t, p.to_vec())).collect()),
+            log: Rc::clone(&log),
+            fd: std::fs::File::open("/dev/null").unwrap(),
         };
-        let h = whole_header(buf.as_mut_slice(), &l, seg, 0);
-        (buf, h, tail)
+        let stop = AtomicBool::new(false);
+        let plain = Plain::new(vec![&dev], &dev, &dev);
+        let mut pump = FakeTime { plain, dev: &dev, waits: Vec::new(), limit, stop: &stop };
+        let engine = Timed { c: Counters::new(), due: Some(t0 + due), queued: false, log: Rc::clone(&log) };
+        let slot = Mutex::new(WorkerStats::default());
+        run_loop(&mut pump, engine, &stop, &slot).unwrap();
+        let events = log.borrow().clone();
+        (t0, events, pump.waits)
     }
 
-    /// The complete transport checksum of a plain packet verifies.
-    fn checksum_ok(p: &[u8]) -> bool {
-        let l = layout(p).unwrap();
-        let ulen = p.len() - l.l3;
-        let pseudo = if l.v6 {
-            let s: [u8; 16] = p[8..24].try_into().unwrap();
-            let d: [u8; 16] = p[24..40].try_into().unwrap();
-            pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
-        } else {
-            let s: [u8; 4] = p[12..16].try_into().unwrap();
-            let d: [u8; 4] = p[16..20].try_into().unwrap();
-            pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
-        };
-        fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
     }
 
     #[test]
-    fn a_short_last_segment_split_off_leaves_a_plain_packet_with_a_complete_checksum() {
-        // IPv6 → IPv4, two segments of 1428 (1500-byte IPv6 packets, timestamps on) and a
-        // last one of 100: as IPv4 the last goes alone without DF (RFC 7915 §5.1), and what
-        // remains is one segment of exactly gso_size.
-        for tcp in [true, false] {
-            let seg = if tcp { 1428 } else { 1452 };
-            let (buf, h, tail) = translate_whole(true, tcp, usize::from(seg) + 100, seg);
-            assert!(tail, "the short last segment is split off");
-            assert_eq!(layout(buf.as_slice()).unwrap().payload, usize::from(seg));
-            assert_eq!((h.gso_type, h.flags), (0, 0), "tcp {tcp}: one segment written as a super-packet");
-            assert!(checksum_ok(buf.as_slice()), "tcp {tcp}: checksum not completed");
-        }
+    fn a_timer_due_in_30_ms_wakes_the_idle_loop_at_30_ms_not_at_the_stop_check() {
+        let (t0, events, waits) = run(ms(30), &[], 3);
+        assert_eq!(
+            events,
+            [Event::Timeout(t0 + ms(30)), Event::Sent(t0 + ms(30), vec![0xee])],
+            "the timer runs at its deadline with no packet arriving, and its packet goes out"
+        );
+        // The first sleep ends at the deadline; with nothing else due, the loop then sleeps
+        // for the stop check.
+        assert_eq!(waits, [ms(30), STOP_CHECK, STOP_CHECK]);
     }
 
     #[test]
-    fn a_super_packet_of_one_segment_goes_out_plain_both_ways() {
-        for (v6, tcp) in [(true, true), (true, false), (false, true), (false, false)] {
-            let (buf, h, _) = translate_whole(v6, tcp, 1000, 1400);
-            assert_eq!((h.gso_type, h.flags), (0, 0), "v6 {v6} tcp {tcp}");
-            assert!(checksum_ok(buf.as_slice()), "v6 {v6} tcp {tcp}");
-        }
+    fn a_distant_deadline_is_reached_in_stop_check_sleeps_and_met_exactly() {
+        let (t0, events, waits) = run(ms(250), &[], 4);
+        assert_eq!(waits, [STOP_CHECK, STOP_CHECK, ms(50), STOP_CHECK]);
+        assert_eq!(events, [Event::Timeout(t0 + ms(250)), Event::Sent(t0 + ms(250), vec![0xee])]);
     }
 
     #[test]
-    fn two_segments_or_more_stay_a_super_packet_with_a_partial_checksum() {
-        for (v6, tcp, want) in [
-            (true, true, VIRTIO_NET_HDR_GSO_TCPV4),
-            (true, false, VIRTIO_NET_HDR_GSO_UDP_L4),
-            (false, true, VIRTIO_NET_HDR_GSO_TCPV6),
-            (false, false, VIRTIO_NET_HDR_GSO_UDP_L4),
-        ] {
-            // Three full segments (over 1280 bytes as IPv6, so with DF as IPv4, RFC 7915
-            // §5.1): nothing split off.
-            let (buf, h, tail) = translate_whole(v6, tcp, 3 * 1300, 1300);
-            assert!(!tail);
-            let l = layout(buf.as_slice()).unwrap();
-            assert_eq!(h.gso_type, want, "v6 {v6} tcp {tcp}");
-            assert_eq!(h.flags, NEEDS_CSUM);
-            assert_eq!((h.gso_size, h.hdr_len), (1300, l.headers() as u16));
-            assert_eq!((usize::from(h.csum_start), usize::from(h.csum_offset)), (l.l3, l.csum_offset()));
-            let mut b = buf.as_slice().to_vec();
-            assert_eq!(whole_header(&mut b, &l, 1300, GSO_ECN).gso_type, want | GSO_ECN, "ECN kept");
-        }
-        // IPv6 → IPv4 with a short last segment split off, two full ones left: still GSO.
-        let (_, h, tail) = translate_whole(true, true, 2 * 1428 + 100, 1428);
-        assert!(tail);
-        assert_eq!((h.gso_type, h.flags), (VIRTIO_NET_HDR_GSO_TCPV4, NEEDS_CSUM));
+    fn a_deadline_between_milliseconds_is_not_woken_early() {
+        // poll(2) counts whole milliseconds: 30.5 ms is slept as 31, not 30 (which would wake
+        // before the deadline and then spin on zero timeouts until it).
+        let (t0, events, waits) = run(Duration::from_micros(30_500), &[], 3);
+        assert_eq!(waits[0], ms(31));
+        assert_eq!(events.first(), Some(&Event::Timeout(t0 + ms(31))));
+    }
+
+    #[test]
+    fn a_packet_before_the_deadline_is_driven_then_the_timer_runs_at_its_time() {
+        let (t0, events, waits) = run(ms(30), &[(ms(10), &[0x60, 1])], 4);
+        assert_eq!(
+            events,
+            [
+                Event::Packet(t0 + ms(10), vec![0x60, 1]),
+                Event::Sent(t0 + ms(10), vec![0x60, 1]),
+                Event::Timeout(t0 + ms(30)),
+                Event::Sent(t0 + ms(30), vec![0xee]),
+            ]
+        );
+        assert_eq!(waits[..2], [ms(30), ms(20)], "after the packet, the sleep is what is left");
+    }
+
+    #[test]
+    fn wake_in_rounds_up_and_caps_at_the_stop_check() {
+        let now = Instant::now();
+        assert_eq!(wake_in(None, now), STOP_CHECK);
+        assert_eq!(wake_in(Some(now), now), Duration::ZERO);
+        assert_eq!(wake_in(now.checked_sub(ms(5)), now), Duration::ZERO, "already past");
+        assert_eq!(wake_in(Some(now + Duration::from_nanos(1)), now), ms(1));
+        assert_eq!(wake_in(Some(now + ms(30)), now), ms(30));
+        assert_eq!(wake_in(Some(now + ms(3600)), now), STOP_CHECK);
     }
 }

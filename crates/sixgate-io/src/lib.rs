@@ -20,8 +20,14 @@ mod batch;
 #[cfg_attr(docsrs, doc(cfg(feature = "dns64")))]
 pub mod dns;
 pub mod driver;
+pub mod host;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+pub mod notify;
 pub mod packet_io;
 pub mod raw;
+pub mod routes;
 pub mod signals;
 pub mod tun;
 pub mod tunnel;

@@ -6,24 +6,23 @@
 //! receives (Fragmentation Needed about the outer packets) are copied to it and handed to
 //! the engine, which picks out the ones about its own packets.
 //!
-//! Two loops: with a TUN device opened with offload, a batched one (GSO super-packets from
-//! the TUN split by `tun-rs`, inner packets to the TUN coalesced again (GRO); `recvmmsg`
-//! and `sendmmsg` on the raw sockets; everything drained without blocking, one write batch
-//! per side and burst); without offload, one packet per syscall.
+//! It is the one worker loop of [`crate::driver`] with one of two pumps: with a TUN device
+//! opened with offload, a batched one (GSO super-packets from the TUN split by `tun-rs`,
+//! inner packets to the TUN coalesced again (GRO); `recvmmsg` and `sendmmsg` on the raw
+//! sockets; everything drained without blocking, one write batch per side and burst);
+//! without offload, one packet per syscall (the driver's pump for any
+//! [`PacketIo`] devices).
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::BorrowedFd;
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use sixgate_core::buf::PacketBuf;
-use sixgate_core::engine::{
-    drive, drive_into, drive_timeout, drive_timeout_into, Counters, Engine, Origin, Outbox, Side,
-};
+use sixgate_core::engine::{drive_into, Counters, Engine, Origin, Outbox, Side};
 
 use crate::batch::{IoBuf, RX_OFFSET};
-use crate::driver::WorkerStats;
+use crate::driver::{is_drained, run_loop, wait_readable, Plain, Pump, Ready, WorkerStats, BURST};
 use crate::packet_io::PacketIo;
 use crate::raw::{RawIpv4, MMSG_BATCH};
 use crate::tun::TunDevice;
@@ -39,62 +38,34 @@ pub struct TunnelIo {
     pub icmp: Option<RawIpv4>,
 }
 
-/// Sends a packet out of `side`; a refused write is counted, not returned (the loop goes
-/// on with the next packet).
-fn emit(io: &TunnelIo, side: Side, buf: &PacketBuf, errors: &mut u64) -> Result<(), std::convert::Infallible> {
-    let r = match side {
-        Side::V6 => io.tun.send_packet(buf),
-        Side::V4 => io.outer.send_packet(buf),
-    };
-    if r.is_err() {
-        *errors += 1;
-    }
-    Ok(())
-}
-
 /// Runs `engine` between the devices until `stop` is set, publishing statistics into
 /// `slot` at least every 100 ms (and when idle). `received` counts packets from all
 /// sources (a GSO super-packet from the TUN counts as the packets it is split into).
 ///
-/// The batched loop runs when the TUN device was opened with offload
-/// ([`TunDevice::offload`]), the one-packet-per-syscall loop otherwise.
+/// The batched pump runs when the TUN device was opened with offload
+/// ([`TunDevice::offload`]), one packet per syscall otherwise. The TUN device is switched
+/// to non-blocking mode (the loop waits in `poll(2)` and drains it).
 pub fn run_tunnel<E: Engine>(
     io: &TunnelIo,
     engine: E,
     stop: &AtomicBool,
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
+    io.tun.dev().set_nonblocking(true)?;
     if io.tun.offload() {
-        run_batched(io, engine, stop, slot)
+        run_loop(&mut Batched::new(io), engine, stop, slot)
     } else {
-        run_plain(io, engine, stop, slot)
+        let mut sources: Vec<&dyn PacketIo> = vec![&io.tun, &io.outer];
+        if let Some(icmp) = &io.icmp {
+            sources.push(icmp);
+        }
+        run_loop(&mut Plain::new(sources, &io.outer, &io.tun), engine, stop, slot)
     }
 }
 
-/// Waits (at most 100 ms, less if the engine has a timer due) for any device to become
-/// readable; returns which ones are (TUN, outer, ICMP), or `None` on a timeout or signal.
-fn wait_readable<E: Engine>(io: &TunnelIo, engine: &E) -> io::Result<Option<[bool; 3]>> {
-    let mut fds = [
-        PollFd::new(io.tun.fd(), PollFlags::POLLIN),
-        PollFd::new(io.outer.fd(), PollFlags::POLLIN),
-        PollFd::new(io.icmp.as_ref().unwrap_or(&io.outer).fd(), PollFlags::POLLIN),
-    ];
-    let nfds = if io.icmp.is_some() { 3 } else { 2 };
-    let timeout = match engine.poll_timeout() {
-        Some(t) => t.saturating_duration_since(Instant::now()).min(Duration::from_millis(100)),
-        None => Duration::from_millis(100),
-    };
-    match poll(&mut fds[..nfds], PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-        Ok(0) | Err(nix::errno::Errno::EINTR) => Ok(None),
-        Ok(_) => {
-            let mut r = [false; 3];
-            for (r, f) in r.iter_mut().zip(&fds[..nfds]) {
-                *r = f.revents().is_some_and(|r| r.intersects(PollFlags::POLLIN));
-            }
-            Ok(Some(r))
-        }
-        Err(e) => Err(e.into()),
-    }
+/// The descriptors to wait on: TUN, outer, ICMP (when there is one), in that order.
+fn tunnel_fds(io: &TunnelIo) -> impl Iterator<Item = BorrowedFd<'_>> {
+    [io.tun.fd(), io.outer.fd()].into_iter().chain(io.icmp.as_ref().map(RawIpv4::fd))
 }
 
 /// Output batches of the batched loop, one per side, and spare buffers to refill the
@@ -113,7 +84,7 @@ const NET_FLUSH: usize = 2 * MMSG_BATCH;
 
 /// Read rounds (each one read per ready device) per wake-up before the batches are flushed
 /// and the devices polled again.
-const ROUNDS: usize = 64;
+const ROUNDS: usize = BURST;
 
 impl Batches {
     fn new() -> Self {
@@ -172,31 +143,54 @@ impl Outbox for Batches {
     }
 }
 
-/// The batched loop (TUN with virtio-net offload).
-fn run_batched<E: Engine>(
-    io: &TunnelIo,
-    mut engine: E,
-    stop: &AtomicBool,
-    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
-) -> io::Result<()> {
-    use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+/// The batched pump (TUN with virtio-net offload): receive vectors for the TUN device
+/// (GSO super-packets split by `tun-rs`) and for the raw sockets (`recvmmsg`).
+struct Batched<'a> {
+    io: &'a TunnelIo,
+    original: Vec<u8>,
+    tun_rx: Vec<IoBuf>,
+    sizes: Vec<usize>,
+    net_rx: Vec<IoBuf>,
+    out: Batches,
+}
 
-    io.tun.dev().set_nonblocking(true)?;
-    let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65536];
-    let mut tun_rx: Vec<IoBuf> = (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect();
-    let mut sizes = vec![0usize; IDEAL_BATCH_SIZE];
-    let mut net_rx: Vec<IoBuf> = (0..MMSG_BATCH).map(|_| IoBuf::new()).collect();
-    let mut out = Batches::new();
-    let mut stats = WorkerStats::default();
-    let mut last_publish = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let readable = wait_readable(io, &engine)?;
-        let now = Instant::now();
-        drive_timeout_into(&mut engine, now, &mut out);
-        // Drain every ready device without blocking, one read from each per round so no
-        // side starves the other; flush a side's batch when it is full and at the end of
-        // the burst, then poll again.
-        let [mut tun_ready, mut net_ready, mut icmp_ready] = readable.unwrap_or_default();
+impl<'a> Batched<'a> {
+    fn new(io: &'a TunnelIo) -> Self {
+        use tun_rs::{IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+        Self {
+            io,
+            original: vec![0u8; VIRTIO_NET_HDR_LEN + 65536],
+            tun_rx: (0..IDEAL_BATCH_SIZE).map(|_| IoBuf::new()).collect(),
+            sizes: vec![0usize; IDEAL_BATCH_SIZE],
+            net_rx: (0..MMSG_BATCH).map(|_| IoBuf::new()).collect(),
+            out: Batches::new(),
+        }
+    }
+}
+
+impl Pump for Batched<'_> {
+    type Out = Batches;
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<Ready> {
+        wait_readable(tunnel_fds(self.io), timeout)
+    }
+
+    fn outbox(&mut self) -> &mut Batches {
+        &mut self.out
+    }
+
+    /// Drains every ready device without blocking, one read from each per round so no
+    /// side starves the other; flushes a side's batch when it is full.
+    fn burst<E: Engine, C>(
+        &mut self,
+        engine: &mut E,
+        ready: Ready,
+        now: Instant,
+        stats: &mut WorkerStats<C>,
+    ) -> io::Result<()> {
+        let Self { io, original, tun_rx, sizes, net_rx, out } = self;
+        let io = *io;
+        let (mut tun_ready, mut net_ready, mut icmp_ready) = (ready.has(0), ready.has(1), ready.has(2));
         for _ in 0..ROUNDS {
             if !(tun_ready || net_ready || icmp_ready) {
                 break;
@@ -205,12 +199,12 @@ fn run_batched<E: Engine>(
                 for b in tun_rx.iter_mut() {
                     b.for_rx();
                 }
-                match io.tun.dev().recv_multiple(&mut original, &mut tun_rx, &mut sizes, RX_OFFSET) {
+                match io.tun.dev().recv_multiple(original, tun_rx, sizes, RX_OFFSET) {
                     Ok(n) => {
-                        for (b, &len) in tun_rx.iter_mut().zip(&sizes).take(n) {
+                        for (b, &len) in tun_rx.iter_mut().zip(sizes.iter()).take(n) {
                             stats.received += 1;
                             b.received(len);
-                            let _ = drive_into(&mut engine, b, now, &mut out);
+                            let _ = drive_into(engine, b, now, out);
                         }
                     }
                     Err(e) if is_drained(&e) => tun_ready = false,
@@ -222,13 +216,13 @@ fn run_batched<E: Engine>(
             }
             for (ready, sock) in [(&mut net_ready, Some(&io.outer)), (&mut icmp_ready, io.icmp.as_ref())] {
                 let Some(sock) = sock.filter(|_| *ready) else { continue };
-                match sock.recv_many(&mut net_rx) {
+                match sock.recv_many(net_rx) {
                     Ok(n) => {
                         // A short batch: the socket is drained.
                         *ready = n == net_rx.len();
                         for b in net_rx.iter_mut().take(n) {
                             stats.received += 1;
-                            let _ = drive_into(&mut engine, b, now, &mut out);
+                            let _ = drive_into(engine, b, now, out);
                         }
                     }
                     Err(e) if is_drained(&e) => *ready = false,
@@ -238,85 +232,23 @@ fn run_batched<E: Engine>(
             if out.to_net.len() >= NET_FLUSH {
                 out.flush_net(&io.outer, &mut stats.write_errors);
             }
-            if out.to_tun.len() >= IDEAL_BATCH_SIZE {
+            if out.to_tun.len() >= tun_rs::IDEAL_BATCH_SIZE {
                 out.flush_tun(&io.tun, &mut stats.write_errors);
             }
         }
-        out.flush_net(&io.outer, &mut stats.write_errors);
-        out.flush_tun(&io.tun, &mut stats.write_errors);
-        if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(&mut engine, slot);
-            last_publish = now;
-        }
+        Ok(())
     }
-    stats.publish(&mut engine, slot);
-    Ok(())
-}
 
-fn is_drained(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
-}
-
-/// One packet per syscall (TUN without offload).
-fn run_plain<E: Engine>(
-    io: &TunnelIo,
-    mut engine: E,
-    stop: &AtomicBool,
-    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
-) -> io::Result<()> {
-    let mut buf = PacketBuf::new();
-    let mut stats = WorkerStats::default();
-    let mut last_publish = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        let readable = wait_readable(io, &engine)?;
-        let now = Instant::now();
-        let _ = drive_timeout(&mut engine, &mut buf, now, |side, _, b| emit(io, side, b, &mut stats.write_errors));
-        if let Some(readable) = readable {
-            // Up to 64 packets from each source per round, so no side starves the other.
-            for (src, _) in readable.iter().enumerate().filter(|(_, r)| **r) {
-                for _ in 0..64 {
-                    let r = match src {
-                        0 => io.tun.recv_packet(&mut buf),
-                        1 => io.outer.recv_packet(&mut buf),
-                        _ => match &io.icmp {
-                            Some(i) => i.recv_packet(&mut buf),
-                            None => break,
-                        },
-                    };
-                    match r {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {
-                            break
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    stats.received += 1;
-                    // The packet, then whatever the engine queued (after a drop too).
-                    let _ = drive(&mut engine, &mut buf, now, |side, _, b| emit(io, side, b, &mut stats.write_errors));
-                    // The TUN device blocks; check before reading it again.
-                    if src == 0 && !tun_readable(&io.tun) {
-                        break;
-                    }
-                }
-            }
-        }
-        if readable.is_none() || now.duration_since(last_publish) >= Duration::from_millis(100) {
-            stats.publish(&mut engine, slot);
-            last_publish = now;
-        }
+    fn flush<C>(&mut self, stats: &mut WorkerStats<C>) {
+        self.out.flush_net(&self.io.outer, &mut stats.write_errors);
+        self.out.flush_tun(&self.io.tun, &mut stats.write_errors);
     }
-    stats.publish(&mut engine, slot);
-    Ok(())
-}
-
-fn tun_readable(dev: &TunDevice) -> bool {
-    let mut fds = [PollFd::new(dev.fd(), PollFlags::POLLIN)];
-    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sixgate_core::buf::PacketBuf;
     use sixgate_core::engine::{drive_into, Verdict};
 
     sixgate_core::drop_reasons! {

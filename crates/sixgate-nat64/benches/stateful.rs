@@ -18,7 +18,7 @@ use criterion::{criterion_group, Criterion, Throughput};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{Filtering, Nat64, Nat64Drop, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Filtering, Nat64, Nat64Config, Nat64Drop, Nat64Shards, Pool4Range};
 use sixgate_testkit::packets::*;
 
 /// Resident set size in bytes (Linux), to cross-check the computed table size.
@@ -36,11 +36,11 @@ fn engine_with(filtering: Filtering) -> Nat64 {
     Nat64::new(config(filtering)).unwrap()
 }
 
-fn config(filtering: Filtering) -> StatefulConfig {
+fn config(filtering: Filtering) -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     // 256 addresses × 64,512 ports: room for 16 million UDP bindings.
     let pool4 = vec![Pool4Range::new("198.51.100.0/24".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = filtering;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{Filtering, Nat64, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Filtering, Nat64, Nat64Config, Pool4Range};
 use sixgate_testkit::packets::udp6_ports;
 
 /// Resident set size in MiB (Linux; 0 elsewhere).
@@ -30,7 +30,7 @@ fn main() {
     let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.0/24".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = Filtering::EndpointIndependent;
     c.max_sessions = 4_000_000;
     let mut e = Nat64::new(c).unwrap();

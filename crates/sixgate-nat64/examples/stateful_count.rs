@@ -13,13 +13,13 @@ use std::time::Instant;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{Filtering, Nat64Drop, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Filtering, Nat64Config, Nat64Drop, Nat64Shards, Pool4Range};
 use sixgate_testkit::packets::*;
 
-fn config() -> StatefulConfig {
+fn config() -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.0/24".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = Filtering::EndpointIndependent;
     c.max_sessions = 4_000_000;
     c.max_sessions_per_source = 65535;

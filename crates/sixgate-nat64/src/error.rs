@@ -185,7 +185,7 @@ pub enum Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Pool4Range, SiitConfig, StatefulConfig, TosPolicy};
+    use crate::{Nat64Config, Pool4Range, SiitConfig, TosPolicy};
 
     fn siit() -> SiitConfig {
         let mut c = SiitConfig::new("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
@@ -193,9 +193,9 @@ mod tests {
         c
     }
 
-    fn stateful(pool4: &[(&str, u16, u16)]) -> StatefulConfig {
+    fn stateful(pool4: &[(&str, u16, u16)]) -> Nat64Config {
         let pool4 = pool4.iter().map(|&(p, a, b)| Pool4Range::new(p.parse().unwrap(), a, b)).collect();
-        StatefulConfig::new(
+        Nat64Config::new(
             "64:ff9b::/96".parse().unwrap(),
             pool4,
             "192.0.2.1".parse().unwrap(),

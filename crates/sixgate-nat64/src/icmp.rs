@@ -1,6 +1,9 @@
 //! ICMPv4 ↔ ICMPv6 type/code mapping (RFC 7915 §4.2 and §5.2), Parameter Problem pointer
 //! mapping (Figures 3 and 6) and the RFC 1191 plateau table.
 
+use sixgate_core::wire::icmpv4::{self, code as c4};
+use sixgate_core::wire::icmpv6::{self, code as c6};
+
 /// What an ICMP message becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Map {
@@ -27,30 +30,46 @@ pub(crate) enum Rest {
 
 /// RFC 7915 §4.2: ICMPv4 type/code → ICMPv6.
 pub(crate) fn map_4to6(typ: u8, code: u8, rest: [u8; 4]) -> Map {
+    use c4::*;
+    use icmpv4 as t4;
+    use icmpv6 as t6;
+    let err = |typ, code| Map::Error { typ, code, rest: Rest::Unused };
     match typ {
-        8 => Map::Echo(128),
-        0 => Map::Echo(129),
+        t4::ECHO_REQUEST => Map::Echo(t6::ECHO_REQUEST),
+        t4::ECHO_REPLY => Map::Echo(t6::ECHO_REPLY),
         // Router Advertisement/Solicitation: single-hop. Redirect: single-hop.
-        9 | 10 | 5 => Map::SingleHop,
-        3 => match code {
+        t4::ROUTER_ADVERTISEMENT | t4::ROUTER_SOLICITATION | t4::REDIRECT => Map::SingleHop,
+        t4::DEST_UNREACHABLE => match code {
             // Net/Host Unreachable, Source Route Failed, 6-8, 11, 12 → No route to destination.
-            0 | 1 | 5 | 6 | 7 | 8 | 11 | 12 => Map::Error { typ: 1, code: 0, rest: Rest::Unused },
-            // Protocol Unreachable → Parameter Problem, Unrecognized Next Header, pointer 6.
-            2 => Map::Error { typ: 4, code: 1, rest: Rest::Pointer(6) },
+            NET_UNREACHABLE
+            | HOST_UNREACHABLE
+            | SOURCE_ROUTE_FAILED
+            | NET_UNKNOWN
+            | HOST_UNKNOWN
+            | SOURCE_HOST_ISOLATED
+            | NET_UNREACHABLE_FOR_TOS
+            | HOST_UNREACHABLE_FOR_TOS => err(t6::DEST_UNREACHABLE, c6::NO_ROUTE),
+            // Protocol Unreachable → Parameter Problem, Unrecognized Next Header, pointer 6
+            // (the Next Header field).
+            PROTOCOL_UNREACHABLE => {
+                Map::Error { typ: t6::PARAM_PROBLEM, code: c6::UNRECOGNIZED_NEXT_HEADER, rest: Rest::Pointer(6) }
+            }
             // Port Unreachable → Port Unreachable.
-            3 => Map::Error { typ: 1, code: 4, rest: Rest::Unused },
+            PORT_UNREACHABLE => err(t6::DEST_UNREACHABLE, c6::PORT_UNREACHABLE),
             // Fragmentation Needed → Packet Too Big.
-            4 => Map::Error { typ: 2, code: 0, rest: Rest::Mtu },
+            FRAGMENTATION_NEEDED => Map::Error { typ: t6::PACKET_TOO_BIG, code: c6::PACKET_TOO_BIG, rest: Rest::Mtu },
             // Administratively prohibited, precedence cutoff → Administratively prohibited.
-            9 | 10 | 13 | 15 => Map::Error { typ: 1, code: 1, rest: Rest::Unused },
+            NET_PROHIBITED | HOST_PROHIBITED | COMMUNICATION_PROHIBITED | PRECEDENCE_CUTOFF => {
+                err(t6::DEST_UNREACHABLE, c6::ADMIN_PROHIBITED)
+            }
             // Host Precedence Violation (14) and unknown codes: silently drop.
             _ => Map::Drop,
         },
-        // Time Exceeded: type 3, code unchanged.
-        11 if code <= 1 => Map::Error { typ: 3, code, rest: Rest::Unused },
+        // Time Exceeded: type 3, code unchanged (in transit, reassembly).
+        t4::TIME_EXCEEDED if code <= REASSEMBLY_TIME_EXCEEDED => err(t6::TIME_EXCEEDED, code),
         // Parameter Problem: codes 0 and 2 with the pointer translated per Figure 3.
-        12 if code == 0 || code == 2 => match pointer_4to6(rest[0]) {
-            Some(p) => Map::Error { typ: 4, code: 0, rest: Rest::Pointer(p) },
+        t4::PARAM_PROBLEM if code == POINTER_INDICATES_ERROR || code == BAD_LENGTH => match pointer_4to6(rest[0]) {
+            Some(p) => Map::Error { typ: t6::PARAM_PROBLEM, code: c6::ERRONEOUS_HEADER_FIELD, rest: Rest::Pointer(p) },
             None => Map::Drop,
         },
         // Source Quench, Alternative Host Address, timestamp, information, address mask,
@@ -61,35 +80,42 @@ pub(crate) fn map_4to6(typ: u8, code: u8, rest: [u8; 4]) -> Map {
 
 /// RFC 7915 §5.2: ICMPv6 type/code → ICMPv4.
 pub(crate) fn map_6to4(typ: u8, code: u8, rest: [u8; 4]) -> Map {
+    use icmpv4 as t4;
+    use icmpv6 as t6;
+    let err = |typ, code| Map::Error { typ, code, rest: Rest::Unused };
     match typ {
-        128 => Map::Echo(8),
-        129 => Map::Echo(0),
+        t6::ECHO_REQUEST => Map::Echo(t4::ECHO_REQUEST),
+        t6::ECHO_REPLY => Map::Echo(t4::ECHO_REPLY),
         // MLD (130-132, 143) and ND (133-137): single-hop.
-        130..=137 | 143 => Map::SingleHop,
-        1 => match code {
+        t6::MLD_QUERY..=t6::REDIRECT | t6::MLDV2_REPORT => Map::SingleHop,
+        t6::DEST_UNREACHABLE => match code {
             // No route, beyond scope, address unreachable → Host Unreachable.
-            0 | 2 | 3 => Map::Error { typ: 3, code: 1, rest: Rest::Unused },
+            c6::NO_ROUTE | c6::BEYOND_SCOPE | c6::ADDRESS_UNREACHABLE => {
+                err(t4::DEST_UNREACHABLE, c4::HOST_UNREACHABLE)
+            }
             // Administratively prohibited → Communication with destination host admin. prohibited.
-            1 => Map::Error { typ: 3, code: 10, rest: Rest::Unused },
+            c6::ADMIN_PROHIBITED => err(t4::DEST_UNREACHABLE, c4::HOST_PROHIBITED),
             // Port unreachable → Port unreachable.
-            4 => Map::Error { typ: 3, code: 3, rest: Rest::Unused },
+            c6::PORT_UNREACHABLE => err(t4::DEST_UNREACHABLE, c4::PORT_UNREACHABLE),
             _ => Map::Drop,
         },
         // Packet Too Big → Fragmentation Needed.
-        2 => Map::Error { typ: 3, code: 4, rest: Rest::Mtu },
-        // Time Exceeded: type 11, code unchanged.
-        3 if code <= 1 => Map::Error { typ: 11, code, rest: Rest::Unused },
-        4 => match code {
+        t6::PACKET_TOO_BIG => Map::Error { typ: t4::DEST_UNREACHABLE, code: c4::FRAGMENTATION_NEEDED, rest: Rest::Mtu },
+        // Time Exceeded: type 11, code unchanged (in transit, reassembly).
+        t6::TIME_EXCEEDED if code <= c6::REASSEMBLY_TIME_EXCEEDED => err(t4::TIME_EXCEEDED, code),
+        t6::PARAM_PROBLEM => match code {
             // Erroneous header field → Parameter Problem, pointer per Figure 6.
-            0 => {
+            c6::ERRONEOUS_HEADER_FIELD => {
                 let ptr = u32::from_be_bytes(rest);
                 match pointer_6to4(ptr) {
-                    Some(p) => Map::Error { typ: 12, code: 0, rest: Rest::Pointer(p) },
+                    Some(p) => {
+                        Map::Error { typ: t4::PARAM_PROBLEM, code: c4::POINTER_INDICATES_ERROR, rest: Rest::Pointer(p) }
+                    }
                     None => Map::Drop,
                 }
             }
             // Unrecognized Next Header → Protocol Unreachable.
-            1 => Map::Error { typ: 3, code: 2, rest: Rest::Unused },
+            c6::UNRECOGNIZED_NEXT_HEADER => err(t4::DEST_UNREACHABLE, c4::PROTOCOL_UNREACHABLE),
             // Unrecognized IPv6 option and others: silently drop.
             _ => Map::Drop,
         },
@@ -149,16 +175,6 @@ pub(crate) fn ptb_mtu_4to6(advertised: u16, inner_total_len: u16, ipv6_mtu: u16,
 pub(crate) fn ptb_mtu_6to4(advertised: u32, ipv4_mtu: u16, ipv6_mtu: u16) -> u16 {
     let m = advertised.saturating_sub(20).min(u32::from(ipv4_mtu)).min(u32::from(ipv6_mtu).saturating_sub(20));
     m.min(0xffff) as u16
-}
-
-/// Whether an ICMPv4 type is an error message (RFC 1812 §4.3.2.7 never answers those).
-pub(crate) fn is_icmp4_error(typ: u8) -> bool {
-    matches!(typ, 3 | 4 | 5 | 11 | 12)
-}
-
-/// Whether an ICMPv6 type is an error message (types 0-127, RFC 4443 §2.1).
-pub(crate) fn is_icmp6_error(typ: u8) -> bool {
-    typ < 128
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! IPv6 packet in a [`PacketBuf`](sixgate_core::buf::PacketBuf) and the current time; it
 //! rewrites the buffer in place (the payload is never copied on the common path) and
 //! returns a verdict: forward to the other side, reply with an ICMP error it generated, or
-//! drop for a counted [`DropReason`] (stateful: [`Nat64Drop`]).
+//! drop for a counted [`SiitDrop`] (stateful: [`Nat64Drop`]).
 //!
 //! ```
 //! use std::time::Instant;
@@ -50,11 +50,9 @@
 //! [`ConfigError`] naming the value, the rule and the fix. Both enums, and the drop
 //! reasons, are `#[non_exhaustive]` (a new check or reason is a new variant: `match` with
 //! a `_` arm); a drop reason's stable name never changes once released. The configuration
-//! structs ([`SiitConfig`], [`StatefulConfig`], [`Timers`], [`Pool4Range`]) are
+//! structs ([`SiitConfig`], [`Nat64Config`], [`Timers`], [`Pool4Range`]) are
 //! `#[non_exhaustive]` with public fields: start from `new(…)` (or [`Timers::default`])
 //! and set fields, so a field added later does not break you.
-//! Before 1.0, `DropReason` becomes `SiitDrop`
-//! and `StatefulConfig` becomes `Nat64Config`.
 //!
 //! # Intended differences from other translators
 //!
@@ -120,10 +118,10 @@ mod siit;
 pub mod stateful;
 
 pub use config::{IcmpRateLimit, SiitConfig, TosPolicy};
-pub use reason::DropReason;
+pub use reason::SiitDrop;
 pub use reload::{ReloadReport, POOL4_REMOVED};
 pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
-pub use stateful::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TableStats, TcpState, Timers};
+pub use stateful::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, TableStats, TcpState, Timers};
 
 pub use error::{ConfigError, Error};

@@ -3,7 +3,7 @@
 sixgate_core::drop_reasons! {
     /// Why a packet was not forwarded. Where the translator answered with an ICMP
     /// error, the reason is counted too (the packet itself was not forwarded).
-    pub enum DropReason {
+    pub enum SiitDrop {
         /// Shorter than its headers, lengths that disagree, or not IPv4/IPv6.
         Malformed = "malformed",
         /// IPv4 header checksum wrong (RFC 1812 §5.2.2).
@@ -66,7 +66,7 @@ sixgate_core::drop_reasons! {
     }
 }
 
-impl DropReason {
+impl SiitDrop {
     /// The RFC section that has a packet dropped (or answered with an ICMP error) for this
     /// reason, or `None` where the drop is local policy or a limit of this translator
     /// rather than an RFC rule. `sixgate nat64 translate --explain` prints it with each drop.
@@ -98,18 +98,17 @@ impl DropReason {
 mod rfc_tests {
     use sixgate_core::engine::Reason;
 
-    use super::DropReason;
+    use super::SiitDrop;
 
     #[test]
     fn every_reason_names_its_rfc_or_is_policy() {
-        let policy =
-            [DropReason::DenylistedAddress, DropReason::FragmentedIcmp, DropReason::ToTranslator, DropReason::NoRoom];
-        for r in DropReason::ALL {
+        let policy = [SiitDrop::DenylistedAddress, SiitDrop::FragmentedIcmp, SiitDrop::ToTranslator, SiitDrop::NoRoom];
+        for r in SiitDrop::ALL {
             match r.rfc() {
                 Some(s) => assert!(s.starts_with("RFC ") && !policy.contains(r), "{}: {s}", r.name()),
                 None => assert!(policy.contains(r), "{} has no RFC section", r.name()),
             }
         }
-        assert_eq!(DropReason::TtlExceeded.rfc(), Some("RFC 7915 §4.1"));
+        assert_eq!(SiitDrop::TtlExceeded.rfc(), Some("RFC 7915 §4.1"));
     }
 }

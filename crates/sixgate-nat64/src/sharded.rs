@@ -3,7 +3,7 @@
 //! A multi-queue TUN device spreads packets over its queues by the kernel's flow hash,
 //! which knows nothing of the NAT64's tables: the two directions of one session can come
 //! in on different queues. [`Nat64Shards`] cuts the engine into `n` shards, each a
-//! [`Nat64`] with its own slice of every pool4 port range ([`StatefulConfig::shard`]) and
+//! [`Nat64`] with its own slice of every pool4 port range ([`Nat64Config::shard`]) and
 //! its own lock, and gives each worker a [`Nat64Handle`] (an [`Engine`]) that takes every
 //! packet to the shard that owns its session:
 //!
@@ -49,12 +49,12 @@
 //! ```
 //! use std::time::Instant;
 //! use sixgate_core::{buf::PacketBuf, engine::{Engine, Side, Verdict}, rfc6052::Pool6};
-//! use sixgate_nat64::{Nat64Shards, Pool4Range, StatefulConfig};
+//! use sixgate_nat64::{Nat64Shards, Pool4Range, Nat64Config};
 //! use etherparse::PacketBuilder; // builds the test packets
 //!
 //! let pool6 = Pool6::new("64:ff9b:1::/96".parse()?)?;
 //! let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse()?, 1024, 65535)];
-//! let cfg = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse()?, "2001:db8::1".parse()?);
+//! let cfg = Nat64Config::new(pool6, pool4, "192.0.2.1".parse()?, "2001:db8::1".parse()?);
 //! let shards = Nat64Shards::new(cfg, 2)?;
 //! let Ok([mut w0, mut w1]) = <[_; 2]>::try_from(shards.into_handles()) else { unreachable!() };
 //! let now = Instant::now();
@@ -84,7 +84,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::wire::{be16, be32};
 
-use crate::stateful::{slice_of, Nat64, Nat64Drop, StatefulConfig, TableStats};
+use crate::stateful::{slice_of, Nat64, Nat64Config, Nat64Drop, TableStats};
 use crate::{ConfigError, Error};
 
 mod reload;
@@ -157,7 +157,7 @@ fn lock(m: &Mutex<Nat64>) -> MutexGuard<'_, Nat64> {
 impl Nat64Shards {
     /// `n` shards (at least 1) of the engine `cfg` describes. Fails when the
     /// configuration is invalid or a pool4 port range has fewer ports than shards.
-    pub fn new(cfg: StatefulConfig, n: usize) -> Result<Self, Error> {
+    pub fn new(cfg: Nat64Config, n: usize) -> Result<Self, Error> {
         cfg.validate()?;
         let n = n.max(1);
         if let Some(r) = cfg.pool4.iter().find(|r| usize::from(r.last - r.first) + 1 < n) {
@@ -278,7 +278,7 @@ impl Nat64Shards {
 
 impl Steer {
     /// The shard owning pool transport address `addr:port` (the slices of
-    /// [`StatefulConfig::shard`]), or `None` outside the pool.
+    /// [`Nat64Config::shard`]), or `None` outside the pool.
     fn v4(&self, addr: u32, port: u16) -> Option<usize> {
         let &(_, _, first, last) =
             self.pool.iter().find(|r| (r.0..=r.1).contains(&addr) && (r.2..=r.3).contains(&port))?;

@@ -336,11 +336,11 @@ fn too_long_for_ipv4_goes_segment_by_segment() {
 #[test]
 fn stateful_port_rewrite_whole_equals_segment_by_segment() {
     use sixgate_core::rfc6052::Pool6;
-    use sixgate_nat64::{Nat64, Pool4Range, StatefulConfig};
+    use sixgate_nat64::{Nat64, Nat64Config, Pool4Range};
     let engine = || {
         let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
         let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-        let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+        let c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
         let mut e = Nat64::new(c).unwrap();
         // The connection opens with an ordinary SYN.
         let syn = super_packet_at(addrs(), 80, true, true, &[], 64, 0, 0x02, 1, true);

@@ -7,7 +7,7 @@ use std::time::Instant;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{DropReason, Nat64, Nat64Drop, Pool4Range, Siit, SiitConfig, StatefulConfig};
+use sixgate_nat64::{Nat64, Nat64Config, Nat64Drop, Pool4Range, Siit, SiitConfig, SiitDrop};
 use sixgate_testkit::packets::{icmp6, ipv6_header, udp6};
 
 /// What Linux sends on a new TUN device: a router solicitation, an MLDv2 report (behind a
@@ -33,24 +33,24 @@ fn siit_counts_the_hosts_own_link_traffic_as_link_local() {
     let mut s = Siit::new(c).unwrap();
     for p in own_traffic() {
         let v = s.process(&mut PacketBuf::from_slice(&p), Instant::now());
-        assert_eq!(v, Verdict::Drop(DropReason::LinkLocal), "{p:02x?}");
+        assert_eq!(v, Verdict::Drop(SiitDrop::LinkLocal), "{p:02x?}");
     }
-    assert_eq!(s.counters().dropped(DropReason::LinkLocal), 3);
-    assert_eq!(s.counters().dropped(DropReason::ForbiddenAddress), 0);
+    assert_eq!(s.counters().dropped(SiitDrop::LinkLocal), 3);
+    assert_eq!(s.counters().dropped(SiitDrop::ForbiddenAddress), 0);
     // Site-scoped multicast is still refused as a forbidden address.
     let v = s.process(&mut PacketBuf::from_slice(&udp6("64:ff9b::c633:6402", "ff05::2", 53, b"x")), Instant::now());
-    assert_eq!(v, Verdict::Drop(DropReason::ForbiddenAddress));
+    assert_eq!(v, Verdict::Drop(SiitDrop::ForbiddenAddress));
 }
 
 #[test]
 fn stateful_counts_the_hosts_own_link_traffic_as_link_local() {
     let pool6 = Pool6::new("64:ff9b::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     let mut e = Nat64::new(c).unwrap();
     for p in own_traffic() {
         let v = e.process(&mut PacketBuf::from_slice(&p), Instant::now());
-        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::LinkLocal)), "{p:02x?}");
+        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(SiitDrop::LinkLocal)), "{p:02x?}");
     }
-    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(DropReason::LinkLocal)), 3);
+    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(SiitDrop::LinkLocal)), 3);
 }

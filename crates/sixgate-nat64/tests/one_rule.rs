@@ -15,7 +15,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::class::is_forbidden_v4;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{DropReason as R, Nat64, Nat64Drop, Nat64Shards, Pool4Range, Siit, StatefulConfig};
+use sixgate_nat64::{Nat64, Nat64Config, Nat64Drop, Nat64Shards, Pool4Range, Siit, SiitDrop as R};
 use sixgate_testkit::packets::{fix_ipv4_checksum, udp4, udp4_ports, udp6, udp6_ports};
 
 /// Addresses to try: three in every /8, with 169.254/16's and the registry's edges.
@@ -48,10 +48,10 @@ fn siit(fast: bool) -> Siit {
     Siit::new(c).unwrap()
 }
 
-fn stateful_cfg() -> StatefulConfig {
+fn stateful_cfg() -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+    Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
 fn run<E: Engine>(e: &mut E, pkt: &[u8]) -> (Verdict<E::Reason>, Vec<u8>) {

@@ -13,7 +13,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
-use sixgate_nat64::{DropReason as R, Nat64, Nat64Drop, Pool4Range, Siit, StatefulConfig};
+use sixgate_nat64::{Nat64, Nat64Config, Nat64Drop, Pool4Range, Siit, SiitDrop as R};
 use sixgate_testkit::packets::*;
 
 // Stateless: 192.0.2.10 (IPv4 side) ↔ 2001:db8:64::c633:6414 (IPv6 side, 198.51.100.20).
@@ -192,10 +192,10 @@ const S: &str = "64:ff9b:1::cb00:7105"; // 203.0.113.5
 const S4: &str = "203.0.113.5";
 const P4: &str = "198.51.100.1";
 
-fn nat64_with(f: impl FnOnce(&mut StatefulConfig)) -> Nat64 {
+fn nat64_with(f: impl FnOnce(&mut Nat64Config)) -> Nat64 {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
     f(&mut c);
     Nat64::new(c).unwrap()

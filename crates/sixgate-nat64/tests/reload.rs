@@ -12,7 +12,7 @@ use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
 use sixgate_nat64::{
-    ConfigError, Filtering, Nat64, Nat64Drop, Nat64Shards, Pool4Range, Siit, SiitConfig, StatefulConfig, TcpState,
+    ConfigError, Filtering, Nat64, Nat64Config, Nat64Drop, Nat64Shards, Pool4Range, Siit, SiitConfig, TcpState,
 };
 use sixgate_testkit::packets::*;
 
@@ -27,9 +27,9 @@ fn range(p: &str, first: u16, last: u16) -> Pool4Range {
     Pool4Range::new(p.parse().unwrap(), first, last)
 }
 
-fn cfg(pool4: Vec<Pool4Range>) -> StatefulConfig {
+fn cfg(pool4: Vec<Pool4Range>) -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
-    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+    Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
 fn run(e: &mut impl Engine<Reason = Nat64Drop>, p: &[u8], now: Instant) -> (Verdict<Nat64Drop>, Vec<u8>) {
@@ -344,7 +344,7 @@ fn siit_takes_eam_and_pool6_at_once_and_its_rate_limit_bucket_survives() {
 
 /// A few configurations to move between: pool4 grows, shrinks and is renumbered;
 /// limits and filtering change.
-fn config_pick(k: u8, limit: usize, adf: bool) -> StatefulConfig {
+fn config_pick(k: u8, limit: usize, adf: bool) -> Nat64Config {
     let pool4 = match k % 4 {
         0 => vec![range("198.51.100.1/32", 1024, 65535)],
         1 => vec![range("198.51.100.1/32", 1024, 65535), range("198.51.100.2/31", 1024, 65535)],

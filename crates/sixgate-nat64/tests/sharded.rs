@@ -13,15 +13,15 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
-use sixgate_nat64::{Nat64Drop, Nat64Handle, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Nat64Config, Nat64Drop, Nat64Handle, Nat64Shards, Pool4Range};
 use sixgate_testkit::packets::{frag4, frag6, icmp4, udp4_ports, udp6_ports};
 
 const P4: &str = "198.51.100.1";
 
-fn cfg() -> StatefulConfig {
+fn cfg() -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+    Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
 /// `203.0.113.x` under the NAT64 prefix.
@@ -48,7 +48,7 @@ struct W {
 }
 
 impl W {
-    fn new(c: StatefulConfig, n: usize) -> Self {
+    fn new(c: Nat64Config, n: usize) -> Self {
         let shards = Nat64Shards::new(c, n).unwrap();
         let h = shards.clone().into_handles();
         Self { shards, h, t0: Instant::now() }
@@ -345,7 +345,7 @@ fn limits_split_between_shards_and_per_source_stays_exact() {
 fn too_few_ports_for_the_shards_is_refused() {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 5000, 5002)];
-    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     assert!(Nat64Shards::new(c.clone(), 3).is_ok());
     let e = Nat64Shards::new(c, 4).unwrap_err().to_string();
     assert!(e.contains("5000-5002") && e.contains("4 shards"), "{e}");
@@ -444,7 +444,7 @@ mod against_one_engine {
     use sixgate_nat64::{Nat64, TcpState};
     use sixgate_testkit::packets::{echo6, echo_reply4, icmp6, tcp4_flags, tcp6_flags};
 
-    fn one(c: StatefulConfig) -> Nat64 {
+    fn one(c: Nat64Config) -> Nat64 {
         Nat64::new(c).unwrap()
     }
     fn run1(e: &mut Nat64, pkt: &[u8], now: Instant) -> (Verdict<Nat64Drop>, Vec<u8>, Vec<Vec<u8>>) {
@@ -459,7 +459,7 @@ mod against_one_engine {
     }
 
     /// Exhaustive-ish: the shard the IPv4 steering picks (seen by where an unsolicited SYN
-    /// is held) is the one whose `StatefulConfig::shard` slice holds the port.
+    /// is held) is the one whose `Nat64Config::shard` slice holds the port.
     #[test]
     fn ipv4_steering_matches_the_pool_slices() {
         for n in 1..=8usize {
@@ -722,7 +722,7 @@ fn refusals_are_answered_by_the_refusing_shard_and_rate_limited() {
     // Ports 2000-2003, two shards: two each.
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 2000, 2003)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     // Split between the shards: 2 a second and bursts of 2 each.
     c.xlate.icmp_rate.per_second = 4;
     c.xlate.icmp_rate.burst = 4;

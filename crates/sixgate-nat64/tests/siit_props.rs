@@ -383,7 +383,7 @@ fn ff4(p: &[u8]) -> u16 {
     u16::from_be_bytes([p[6], p[7]])
 }
 
-fn process(s: &mut Siit, p: &[u8]) -> (Verdict<sixgate_nat64::DropReason>, Vec<Vec<u8>>) {
+fn process(s: &mut Siit, p: &[u8]) -> (Verdict<sixgate_nat64::SiitDrop>, Vec<Vec<u8>>) {
     let (v, outs) = run_all(s, p);
     fuzz::check(s.config(), p, v, &outs);
     (v, outs)
@@ -419,7 +419,7 @@ fn roundtrip4(cfg: SiitConfig, s: &Spec, src: Ipv4Addr, dst: Ipv4Addr) -> Result
         if fragmented && s.kind >= 2 && back.is_empty() {
             // The ICMPv6 checksum of a fragment cannot be translated without reassembly:
             // a fragmented echo does not come back (later fragments alone are harmless).
-            prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::DropReason::FragmentedIcmp));
+            prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::SiitDrop::FragmentedIcmp));
             return Ok(());
         }
         prop_assert_eq!(v, FWD4);
@@ -473,7 +473,7 @@ fn roundtrip6(cfg: SiitConfig, s: &Spec, src: Ipv6Addr, dst: Ipv6Addr) -> Result
         // A fragment of an ICMPv6 message: its checksum covers a pseudo-header with the
         // whole message's length, unknown without reassembly, so no fragment of it is
         // translated (a later one alone would be useless to the receiver).
-        prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::DropReason::FragmentedIcmp));
+        prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::SiitDrop::FragmentedIcmp));
         return Ok(());
     }
     prop_assert_eq!(v, FWD4);
@@ -500,7 +500,7 @@ fn roundtrip6(cfg: SiitConfig, s: &Spec, src: Ipv6Addr, dst: Ipv6Addr) -> Result
     let (v, o6) = process(&mut siit, q);
     if s.ttl == 2 && s.frag == 3 {
         // RFC 1812 §4.3.2.7: no ICMP error about a non-first fragment.
-        prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::DropReason::TtlExceeded));
+        prop_assert_eq!(v, Verdict::Drop(sixgate_nat64::SiitDrop::TtlExceeded));
         return Ok(());
     }
     if s.ttl == 2 {

@@ -45,7 +45,7 @@ struct Case {
     input: Vec<u8>,
     cfg: SiitConfig,
     /// Expected outputs in order; the verdict kind is checked too.
-    verdict: Verdict<sixgate_nat64::DropReason>,
+    verdict: Verdict<sixgate_nat64::SiitDrop>,
     expect: Vec<Expect>,
 }
 

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use sixgate_core::engine::{Side, Verdict};
-use sixgate_nat64::DropReason as R;
 use sixgate_nat64::Siit;
+use sixgate_nat64::SiitDrop as R;
 use sixgate_testkit::packets::*;
 
 /// An IPv6 packet whose ICMPv6 message is shorter than the 8-byte header: the translator

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sixgate_core::engine::{Engine, Side, Verdict};
-use sixgate_nat64::{DropReason as R, Siit, SiitConfig, TosPolicy};
+use sixgate_nat64::{Siit, SiitConfig, SiitDrop as R, TosPolicy};
 use sixgate_testkit::packets::*;
 
 #[test]

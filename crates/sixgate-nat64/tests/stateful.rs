@@ -11,7 +11,7 @@ use sixgate_core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
-use sixgate_nat64::{DropReason, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, TcpState};
+use sixgate_nat64::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, SiitDrop, TcpState};
 use sixgate_testkit::packets::*;
 
 mod common;
@@ -24,10 +24,10 @@ const S2: &str = "64:ff9b:1::cb00:7106"; // 203.0.113.6
 const S24: &str = "203.0.113.6";
 const P4: &str = "198.51.100.1";
 
-fn cfg(filtering: Filtering) -> StatefulConfig {
+fn cfg(filtering: Filtering) -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = filtering;
     c
 }
@@ -38,7 +38,7 @@ struct T {
 }
 
 impl T {
-    fn new(c: StatefulConfig) -> Self {
+    fn new(c: Nat64Config) -> Self {
         Self { e: Nat64::new(c).unwrap(), t0: Instant::now() }
     }
     fn at(&self, secs: f64) -> Instant {
@@ -783,7 +783,7 @@ fn limits_hold_under_a_flood_and_established_flows_keep_working() {
 fn port_allocation_keeps_range_and_parity() {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1, 65535)];
-    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     let mut t = T::new(c);
     for (i, sport) in [53u16, 53, 53, 40001, 40001, 40001, 1023, 1023].into_iter().enumerate() {
         let src = format!("2001:db8:2::{}", i + 1);
@@ -799,7 +799,7 @@ fn port_allocation_keeps_range_and_parity() {
 fn pool_exhaustion_is_counted() {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 2000, 2003)];
-    let c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     let mut t = T::new(c);
     for i in 0..4 {
         let (v, _) = t.send(&udp6_ports(&format!("2001:db8:3::{}", i + 1), S, 5000, 53, b"x"), 0.0);
@@ -834,10 +834,10 @@ fn assert_address_unreachable(e: &[u8], pkt: &[u8]) {
 }
 
 /// A pool of four ports (2000–2003) on one address.
-fn tiny_pool() -> StatefulConfig {
+fn tiny_pool() -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 2000, 2003)];
-    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+    Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
 #[test]
@@ -1124,7 +1124,7 @@ fn refused_packets_leave_no_state() {
     p[46] = 0;
     p[47] = 0;
     let (v, _) = t.send(&p, 0.0);
-    assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::Udp6ZeroChecksum)));
+    assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(SiitDrop::Udp6ZeroChecksum)));
     assert_eq!(t.e.stats().sessions, 0);
     assert_eq!(t.e.stats().bib, 0);
     // A first fragment without a binding is refused like a whole packet; ICMP fragments
@@ -1136,7 +1136,7 @@ fn refused_packets_leave_no_state() {
     let mut f = echo_reply4(S4, P4, 40000, 1, b"a");
     f[6] = 0x20;
     fix_ipv4_checksum(&mut f);
-    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
+    assert_eq!(t.send(&f, 0.0).0, Verdict::Drop(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)));
     assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0));
 }
 
@@ -1520,7 +1520,7 @@ fn icmp_echo_fragments_are_not_translated() {
     let req = echo6(C, S, 7, 1, &[0x5a; 100]);
     for f in frag6_at(&req, 9, &[48]) {
         let (v, _, more) = t.send_frag(&f, 0.0);
-        assert_eq!((v, more.len()), (Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 0));
+        assert_eq!((v, more.len()), (Verdict::Drop(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)), 0));
     }
     assert_eq!((t.e.stats().sessions, t.e.stats().bib), (0, 0), "no session from a fragment");
     // With a session (from a whole echo request), the fragmented reply is dropped too.
@@ -1528,9 +1528,9 @@ fn icmp_echo_fragments_are_not_translated() {
     let id = port(&o, 24);
     for f in frag4_at(&echo_reply4(S4, P4, id, 2, &[0xa5; 100]), 10, &[48]) {
         let (v, _, _) = t.send_frag(&f, 1.5);
-        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(DropReason::FragmentedIcmp)));
+        assert_eq!(v, Verdict::Drop(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)));
     }
-    assert_eq!(t.e.counters().dropped(Nat64Drop::Xlate(DropReason::FragmentedIcmp)), 4);
+    assert_eq!(t.e.counters().dropped(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)), 4);
     t.tick(10.0);
     assert_eq!(t.e.counters().dropped_total(), 4, "nothing kept to be counted later");
 }

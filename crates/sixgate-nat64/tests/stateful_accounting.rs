@@ -7,7 +7,7 @@
 //! queries, both directions, to bound and unbound pool ports, unsupported protocols,
 //! truncated and malformed packets), but none that makes the engine answer with an ICMP
 //! error or send more than one packet: such a drop is counted as a reply and under its
-//! reason (`DropReason`'s contract), and fragments or timers send packets no input
+//! reason (`SiitDrop`'s contract), and fragments or timers send packets no input
 //! matches, so `forwarded + replied + dropped = received` is the identity for this
 //! traffic; the tests on those cases are in `stateful.rs` and `sharded.rs`.
 
@@ -17,17 +17,17 @@ use proptest::prelude::*;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Reason, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_nat64::{Nat64, Nat64Drop, Nat64Shards, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Nat64, Nat64Config, Nat64Drop, Nat64Shards, Pool4Range};
 use sixgate_testkit::packets::{echo4, echo6, echo_reply4, tcp4_flags, tcp6_flags, udp4_ports, udp6_ports};
 
 const P4: &str = "198.51.100.1";
 /// Client ports, and so (port preservation) the pool ports the IPv4 side is sent to.
 const PORTS: [u16; 6] = [1024, 1025, 2000, 40000, 40001, 65535];
 
-fn cfg() -> StatefulConfig {
+fn cfg() -> Nat64Config {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
+    Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap())
 }
 
 fn client(i: u8) -> String {
@@ -267,7 +267,7 @@ fn drop_reason_names_and_indices() {
             "new-flow-budget",
         ]
     );
-    let xlate = Nat64Drop::Xlate(sixgate_nat64::DropReason::Malformed);
-    assert_eq!((xlate.name(), all[14 + sixgate_nat64::DropReason::Malformed.index()]), ("malformed", xlate));
-    assert_eq!(all.len(), 14 + sixgate_nat64::DropReason::ALL.len());
+    let xlate = Nat64Drop::Xlate(sixgate_nat64::SiitDrop::Malformed);
+    assert_eq!((xlate.name(), all[14 + sixgate_nat64::SiitDrop::Malformed.index()]), ("malformed", xlate));
+    assert_eq!(all.len(), 14 + sixgate_nat64::SiitDrop::ALL.len());
 }

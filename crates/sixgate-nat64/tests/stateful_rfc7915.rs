@@ -13,7 +13,7 @@ use sixgate_core::checksum::{finish, sum};
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
-use sixgate_nat64::{DropReason as R, Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig};
+use sixgate_nat64::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, SiitDrop as R};
 use sixgate_testkit::packets::*;
 
 const C: &str = "2001:db8::10";
@@ -25,7 +25,7 @@ const P4: &str = "198.51.100.1";
 fn nat64() -> Nat64 {
     let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
     let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
-    let mut c = StatefulConfig::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
     c.filtering = Filtering::EndpointIndependent;
     Nat64::new(c).unwrap()
 }

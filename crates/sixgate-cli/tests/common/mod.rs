@@ -17,10 +17,9 @@ pub fn netns_skip_reason() -> Option<String> {
     if !is_root() {
         return Some("not root: network namespaces and TUN need CAP_NET_ADMIN".into());
     }
-    for tool in ["ip", "ping"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            return Some(format!("{tool} not installed"));
-        }
+    // Every program the namespace tests run outside a skip check of their own.
+    if let Some(why) = tools_skip_reason(&["ip", "ping", "sysctl", "kill"]) {
+        return Some(why);
     }
     if !std::path::Path::new("/dev/net/tun").exists() {
         return Some("/dev/net/tun missing".into());
@@ -40,11 +39,33 @@ pub fn scapy_skip_reason() -> Option<String> {
 /// Why a test that runs these programs cannot run here: the first one that is not on
 /// `PATH` (a fresh machine may lack the optional tools, e.g. `ethtool` or `iperf3`).
 pub fn tools_skip_reason(tools: &[&str]) -> Option<String> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    tools_skip_reason_in(&std::env::var_os("PATH").unwrap_or_default(), tools)
+}
+
+/// [`tools_skip_reason`] for the search path `path`.
+pub fn tools_skip_reason_in(path: &std::ffi::OsStr, tools: &[&str]) -> Option<String> {
     tools
         .iter()
-        .find(|t| !std::env::split_paths(&path).any(|d| d.join(t).is_file()))
+        .find(|t| !std::env::split_paths(path).any(|d| d.join(t).is_file()))
         .map(|t| format!("{t} not installed"))
+}
+
+/// A directory of links to every program on `PATH` except `without`: a `PATH` on which
+/// those tools are missing, as on a fresh machine.
+pub fn path_without(without: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for d in std::env::split_paths(&path) {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let to = dir.path().join(&name);
+            if without.iter().any(|w| name == *w) || to.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(e.path(), to);
+        }
+    }
+    dir
 }
 
 /// Returns from the test, printing why, when [`tools_skip_reason`] or [`scapy_skip_reason`]
@@ -114,8 +135,18 @@ pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// Network namespaces `{prefix}{name}` made for one test, the daemons it started in them
-/// and a scratch directory; dropping it stops the daemons and deletes the namespaces.
+/// Network namespaces made for one test — named `{prefix}{pid}x{n}{name}`, unique to the
+/// process and to the call, so tests running in parallel never share one — with the veth
+/// links, addresses and routes the test asks for, the daemons it started in them and a
+/// scratch directory. Dropping it (also while a failed assertion unwinds, in the middle
+/// of the set-up too) stops the daemons and deletes the namespaces, and with them their
+/// links.
+///
+/// ```ignore
+/// let t = Netns::new("sg", &["h6", "rt"]);
+/// t.link("h6", "v6a", "rt", "v6b").addr("h6", "v6a", "2001:db8:6::2/64").addr("rt", "v6b", "2001:db8:6::1/64");
+/// t.route("h6", "2001:db8:64::/96", "2001:db8:6::1").forwarding("rt");
+/// ```
 pub struct Netns {
     pub prefix: String,
     pub names: Vec<&'static str>,
@@ -126,8 +157,10 @@ pub struct Netns {
 impl Netns {
     /// Creates namespaces `names` (deleting leftovers of the same name), loopback up.
     pub fn new(prefix: &str, names: &[&'static str]) -> Self {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let t = Self {
-            prefix: format!("{prefix}{}", std::process::id() % 100000),
+            prefix: format!("{prefix}{}x{call}", std::process::id() % 100000),
             names: names.to_vec(),
             children: Vec::new(),
             dir: tempfile::tempdir().unwrap(),
@@ -137,6 +170,88 @@ impl Netns {
             must(&["ip", "netns", "add", &t.ns(n)]);
             must(&["ip", "-n", &t.ns(n), "link", "set", "lo", "up"]);
         }
+        t
+    }
+
+    /// A veth pair: `a_dev` in namespace `a`, `b_dev` in `b`, both up.
+    pub fn link(&self, a: &str, a_dev: &str, b: &str, b_dev: &str) -> &Self {
+        let (na, nb) = (self.ns(a), self.ns(b));
+        must(&["ip", "link", "add", a_dev, "netns", &na, "type", "veth", "peer", "name", b_dev, "netns", &nb]);
+        must(&["ip", "-n", &na, "link", "set", a_dev, "up"]);
+        must(&["ip", "-n", &nb, "link", "set", b_dev, "up"]);
+        self
+    }
+
+    /// Address `cidr` on `dev` in namespace `n` (IPv6 without duplicate address detection,
+    /// so it is usable at once).
+    pub fn addr(&self, n: &str, dev: &str, cidr: &str) -> &Self {
+        let ns = self.ns(n);
+        if cidr.contains(':') {
+            must(&["ip", "-n", &ns, "-6", "addr", "add", cidr, "dev", dev, "nodad"]);
+        } else {
+            must(&["ip", "-n", &ns, "addr", "add", cidr, "dev", dev]);
+        }
+        self
+    }
+
+    /// A route to `dst` via the gateway `via` in namespace `n`.
+    pub fn route(&self, n: &str, dst: &str, via: &str) -> &Self {
+        let fam = if via.contains(':') { "-6" } else { "-4" };
+        must(&["ip", "-n", &self.ns(n), fam, "route", "add", dst, "via", via]);
+        self
+    }
+
+    /// A route to `dst` (an IPv4 or IPv6 prefix, not `default`) out of device `dev` in
+    /// namespace `n`.
+    pub fn route_dev(&self, n: &str, dst: &str, dev: &str) -> &Self {
+        let fam = if dst.contains(':') { "-6" } else { "-4" };
+        must(&["ip", "-n", &self.ns(n), fam, "route", "add", dst, "dev", dev]);
+        self
+    }
+
+    /// Sets sysctls (`key=value`) in namespace `n`.
+    pub fn sysctl(&self, n: &str, settings: &[&str]) -> &Self {
+        let mut args = vec!["sysctl", "-qw"];
+        args.extend_from_slice(settings);
+        let o = self.exec(n, &args);
+        assert!(o.status.success(), "sysctl {settings:?} in {n}: {}", text(&o));
+        self
+    }
+
+    /// IPv4 and IPv6 forwarding on in namespace `n`.
+    pub fn forwarding(&self, n: &str) -> &Self {
+        self.sysctl(n, &["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"])
+    }
+
+    /// The translator topology of the NAT64 tests (and of `bench/lib/netns.sh`):
+    ///
+    /// ```text
+    ///  h6 (2001:db8:6::2/64 on v6a) ── v6b 2001:db8:6::1 rt 198.51.100.1 v4b ── (v4a 198.51.100.2/24) h4
+    /// ```
+    ///
+    /// h6 routes pool6 `2001:db8:64::/96` to the router, h4 routes `203.0.113.0/24` (the
+    /// EAM range) and `192.0.2.0/24` (the translator's and pool4 addresses) to it; the
+    /// router forwards. The translator and its TUN routes are the test's.
+    pub fn nat64(prefix: &str) -> Self {
+        let t = Self::new(prefix, &["h6", "rt", "h4"]);
+        t.link("h6", "v6a", "rt", "v6b").link("h4", "v4a", "rt", "v4b");
+        t.addr("h6", "v6a", "2001:db8:6::2/64").route("h6", "2001:db8:64::/96", "2001:db8:6::1");
+        t.addr("rt", "v6b", "2001:db8:6::1/64").addr("rt", "v4b", "198.51.100.1/24").forwarding("rt");
+        t.addr("h4", "v4a", "198.51.100.2/24");
+        t.route("h4", "203.0.113.0/24", "198.51.100.1").route("h4", "192.0.2.0/24", "198.51.100.1");
+        t
+    }
+
+    /// The chain of the tunnel tests: two sites joined only by an IPv4 router, a host
+    /// behind each, linked but not addressed (the test gives the addresses):
+    ///
+    /// ```text
+    ///  ha e0 ── e6 sa e4 ── m1 md m2 ── e4 sb e6 ── e0 hb
+    /// ```
+    pub fn two_sites(prefix: &str) -> Self {
+        let t = Self::new(prefix, &["ha", "sa", "md", "sb", "hb"]);
+        t.link("ha", "e0", "sa", "e6").link("sa", "e4", "md", "m1");
+        t.link("md", "m2", "sb", "e4").link("sb", "e6", "hb", "e0");
         t
     }
 

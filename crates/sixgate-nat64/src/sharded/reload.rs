@@ -6,7 +6,7 @@ use ipnet::Ipv4Net;
 
 use super::{lock, Nat64Shards};
 use crate::reload::ReloadReport;
-use crate::stateful::{Pool4Range, StatefulConfig};
+use crate::stateful::{Nat64Config, Pool4Range};
 use crate::ConfigError;
 
 impl Nat64Shards {
@@ -22,7 +22,7 @@ impl Nat64Shards {
     /// on a removed address or port ends. A pool4 with addresses or ports that the
     /// running one does not have (or one that would leave a shard without a port) needs
     /// a restart and is not applied at all.
-    pub fn reconfigure(&self, new: StatefulConfig, shards: usize, now: Instant) -> Result<ReloadReport, ConfigError> {
+    pub fn reconfigure(&self, new: Nat64Config, shards: usize, now: Instant) -> Result<ReloadReport, ConfigError> {
         new.validate()?;
         let n = self.len();
         let mut r = ReloadReport::default();

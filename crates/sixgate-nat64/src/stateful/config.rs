@@ -72,7 +72,7 @@ impl Default for Timers {
 /// Configuration of the stateful translator.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct StatefulConfig {
+pub struct Nat64Config {
     /// Header translation settings (own addresses, MTUs, TOS, ICMP rate); its `pool6` is
     /// the NAT64 prefix and must be set; its EAM table must be empty.
     pub xlate: SiitConfig,
@@ -109,7 +109,7 @@ pub struct StatefulConfig {
     pub new_sessions_burst: u32,
 }
 
-impl StatefulConfig {
+impl Nat64Config {
     /// A configuration with the NAT64 prefix `pool6`, the IPv4 pool `pool4` and the
     /// translator's own addresses; defaults elsewhere (address-dependent filtering,
     /// RFC 6146 timers, 1,000,000 sessions, 4,096 per source, 64 held SYNs; fragments:
@@ -185,7 +185,7 @@ impl StatefulConfig {
 
     /// The configuration of worker `k` of `n`: the same pool addresses with every port
     /// range cut into `n` contiguous slices, worker `k` keeping slice `k`. IPv4 packets
-    /// are steered with [`StatefulConfig::shard_of_v4`].
+    /// are steered with [`Nat64Config::shard_of_v4`].
     pub fn shard(&self, k: usize, n: usize) -> Self {
         let mut c = self.clone();
         let n = n.max(1);
@@ -200,7 +200,7 @@ impl StatefulConfig {
         c
     }
 
-    /// Which of `n` workers (made with [`StatefulConfig::shard`]) owns IPv4 transport
+    /// Which of `n` workers (made with [`Nat64Config::shard`]) owns IPv4 transport
     /// address `addr:port`, or `None` when it is not in the pool.
     pub fn shard_of_v4(&self, addr: Ipv4Addr, port: u16, n: usize) -> Option<usize> {
         let n = n.max(1);

@@ -15,7 +15,7 @@ use super::ports::rewrite;
 use super::tables::{Bib, SKey, ICMP, TCP, UDP};
 use super::tcp::SYN;
 use super::{Filtering, Nat64, Nat64Drop, TcpState};
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 use crate::siit::Out;
 
 impl Nat64 {
@@ -23,12 +23,12 @@ impl Nat64 {
         let t = self.now_ms(now);
         let p = buf.as_slice();
         if p.len() < 20 || p[0] >> 4 != 4 {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let ihl = usize::from(p[0] & 0x0f) * 4;
         let total = usize::from(be16(p, 2));
         if ihl < 20 || total < ihl || total > p.len() {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let src = be32(p, 12);
         let dst = be32(p, 16);
@@ -37,14 +37,14 @@ impl Nat64 {
             return Ok(self.siit.xlate_v4_with(buf, now, false, None));
         }
         let Some(a4) = self.pool.idx(dst) else {
-            return Err(Nat64Drop::Xlate(DropReason::UntranslatableDestination));
+            return Err(Nat64Drop::Xlate(SiitDrop::UntranslatableDestination));
         };
         let ff = be16(p, 6);
         let fkey = if ff & 0x3fff != 0 {
             match p[9] {
                 6 | 17 => {}
                 // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
-                1 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+                1 => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
                 _ => return Err(Nat64Drop::UnsupportedProtocol),
             }
             let k =
@@ -64,7 +64,7 @@ impl Nat64 {
             1 if l4.len() >= 8 && (l4[0] == 0 || l4[0] == 8) => (ICMP, be16(l4, 4), 0, l4[0]),
             1 if l4.len() >= 8 && matches!(l4[0], 3 | 11 | 12) => return self.err46(buf, now, ihl, hairpin),
             1 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
-            6 | 17 | 1 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
+            6 | 17 | 1 => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         // An established session: one lookup on its IPv4 side.
@@ -152,11 +152,11 @@ impl Nat64 {
         let p = buf.as_slice();
         let inner = &p[ihl + 8..];
         if inner.len() < 28 || inner[0] >> 4 != 4 {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let iihl = usize::from(inner[0] & 0x0f) * 4;
         if iihl < 20 || inner.len() < iihl + 8 {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let isrc = be32(inner, 12);
         // The error is about a packet the pool address sent, so it is addressed to it.

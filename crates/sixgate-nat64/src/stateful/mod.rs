@@ -20,7 +20,7 @@
 //!   working, and one from IPv6 is answered with an ICMPv6 Destination Unreachable,
 //!   Address Unreachable (RFC 6146 §3.5.1.1, §3.5.3), as the ICMP error rate allows.
 //! * Overload: sessions are created at most at
-//!   [`StatefulConfig::max_new_sessions_per_second`] (a token bucket on the `now` passed
+//!   [`Nat64Config::max_new_sessions_per_second`] (a token bucket on the `now` passed
 //!   in); a new flow over that budget is refused before any pool search, silently
 //!   (`new-flow-budget`), so a flood of new flows leaves time for established ones.
 //!   Timers run in slices ([`EXPIRY_SLICE`] per [`Engine::handle_timeout`]), so a mass
@@ -30,16 +30,16 @@
 //!   TCP_INCOMING_SYN (RFC 6146 §3.5.2.2): an IPv6 SYN for the same addresses and ports in
 //!   that time (a simultaneous open) discards it and establishes the session; otherwise an
 //!   ICMP Port Unreachable quoting it comes out of [`Engine::poll_transmit`] after
-//!   [`Engine::handle_timeout`]. At most [`StatefulConfig::max_held_syns`] are held;
+//!   [`Engine::handle_timeout`]. At most [`Nat64Config::max_held_syns`] are held;
 //!   more are dropped and counted (`incoming-syn`).
 //!
 //! * TCP and UDP fragments (RFC 6146 §3.4, §3.5) are translated without reassembly: the
 //!   first fragment goes through the session tables like a whole packet, and the mapping
 //!   it chose (IPv6 client ↔ pool address) serves the datagram's other fragments, keyed
 //!   by (direction, addresses, identification, protocol), until
-//!   [`StatefulConfig::fragment_timeout`] (FRAGMENT_MIN, 2 s) after the last fragment
+//!   [`Nat64Config::fragment_timeout`] (FRAGMENT_MIN, 2 s) after the last fragment
 //!   that used it. Fragments that come before their first one wait (at most
-//!   [`StatefulConfig::max_fragment_bytes`], for `fragment_timeout`) and come out of
+//!   [`Nat64Config::max_fragment_bytes`], for `fragment_timeout`) and come out of
 //!   [`Engine::poll_transmit`] when it arrives. Each fragment is counted once, when its
 //!   fate is known: forwarded (at once or from `poll_transmit`), `fragment-timeout` (its
 //!   first fragment never came) or `fragment` (no room to wait).
@@ -76,9 +76,9 @@
 //!
 //! # Sharding
 //! An engine runs on one worker. [`crate::Nat64Shards`] cuts it into shards for several
-//! workers: each shard has its own slice of the IPv4 pool ([`StatefulConfig::shard`]) and
+//! workers: each shard has its own slice of the IPv4 pool ([`Nat64Config::shard`]) and
 //! its own lock; IPv6 packets go to the shard of their source address's hash, IPv4
-//! packets to the shard owning their destination port ([`StatefulConfig::shard_of_v4`]),
+//! packets to the shard owning their destination port ([`Nat64Config::shard_of_v4`]),
 //! so that both directions of a flow meet the same tables whichever worker reads them.
 //!
 //! # Layout
@@ -87,7 +87,7 @@
 //! | file | what | RFC |
 //! | --- | --- | --- |
 //! | `mod.rs` | the engine, its [`Engine`] impl: verdicts, the outbox, the timers (the min of the subsystems' deadlines, and their `expire` calls) | |
-//! | `config.rs` | [`StatefulConfig`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
+//! | `config.rs` | [`Nat64Config`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
 //! | `reason.rs` | [`Nat64Drop`] | |
 //! | `reconfigure.rs` | [`Nat64::reconfigure`]: a new configuration live, pool4 renumbering, sessions on removed pool4 addresses ended | RFC 6146 §3.5 (lifetimes set by packets) |
 //! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
@@ -122,12 +122,12 @@ use sixgate_core::rfc6052::Pool6;
 use sixgate_core::Protocol;
 
 use crate::config::IcmpRateLimit;
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 use crate::siit::{Out, Siit};
 use crate::{ConfigError, Error};
 
 pub(crate) use config::slice_of;
-pub use config::{Filtering, Pool4Range, StatefulConfig, Timers};
+pub use config::{Filtering, Nat64Config, Pool4Range, Timers};
 use fragments::Fragments;
 use held::HeldSyns;
 use ports::Pool;
@@ -210,7 +210,7 @@ pub struct Nat64 {
 
 impl Nat64 {
     /// An engine with a validated configuration.
-    pub fn new(cfg: StatefulConfig) -> Result<Self, Error> {
+    pub fn new(cfg: Nat64Config) -> Result<Self, Error> {
         cfg.validate()?;
         let pool6 = cfg.xlate.pool6.ok_or(ConfigError::StatefulNeedsPool6)?;
         let icmp_rate = cfg.xlate.icmp_rate;
@@ -404,7 +404,7 @@ impl Engine for Nat64 {
         let r = match buf.first().map(|b| b >> 4) {
             Some(6) => self.outbound(buf, now),
             Some(4) => self.inbound(buf, now, false),
-            _ => Err(Nat64Drop::Xlate(DropReason::Malformed)),
+            _ => Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
         };
         self.verdict(r)
     }

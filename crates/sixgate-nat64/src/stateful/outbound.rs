@@ -15,7 +15,7 @@ use super::ports::rewrite;
 use super::tables::{SKey, ICMP, TCP, UDP};
 use super::tcp::SYN;
 use super::{Nat64, Nat64Drop, TcpState};
-use crate::reason::DropReason;
+use crate::reason::SiitDrop;
 use crate::siit::Out;
 
 impl Nat64 {
@@ -66,7 +66,7 @@ impl Nat64 {
     /// protocol), which the translator refuses.
     pub(super) fn tuple6(&self, p: &[u8]) -> Result<(usize, u8, Option<Frag6>), Nat64Drop> {
         if p.len() < 40 || p[0] >> 4 != 6 {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let len = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
         let mut nh = p[6];
@@ -79,7 +79,7 @@ impl Nat64 {
                 break;
             }
             if off + 8 > len {
-                return Err(Nat64Drop::Xlate(DropReason::Malformed));
+                return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
             }
             if nh == 44 {
                 let fo = be16(p, off + 2);
@@ -92,7 +92,7 @@ impl Nat64 {
             }
         }
         if off > len {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         Ok((off, nh, frag))
     }
@@ -115,13 +115,13 @@ impl Nat64 {
         let l4 = &p[off..end];
         let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
         if sixgate_core::class::is_link_scoped_v6(src6, dst6) {
-            return Err(Nat64Drop::Xlate(DropReason::LinkLocal));
+            return Err(Nat64Drop::Xlate(SiitDrop::LinkLocal));
         }
         if !self.pool6.contains(dst6) {
-            return Err(Nat64Drop::Xlate(DropReason::UntranslatableDestination));
+            return Err(Nat64Drop::Xlate(SiitDrop::UntranslatableDestination));
         }
         let remote =
-            rfc6052::extract(&self.pool6, dst6).map_err(|_| Nat64Drop::Xlate(DropReason::UntranslatableDestination))?;
+            rfc6052::extract(&self.pool6, dst6).map_err(|_| Nat64Drop::Xlate(SiitDrop::UntranslatableDestination))?;
         let fkey = match frag {
             Some((fo, _, id)) if nh == 6 || nh == 17 => {
                 let k = FKey { v6: true, src: u128::from(src6), dst: u128::from(dst6), id, proto: nh };
@@ -133,7 +133,7 @@ impl Nat64 {
                 Some(k)
             }
             // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
-            Some(_) if nh == 58 => return Err(Nat64Drop::Xlate(DropReason::FragmentedIcmp)),
+            Some(_) if nh == 58 => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
             Some(_) => return Err(Nat64Drop::UnsupportedProtocol),
             None => None,
         };
@@ -144,7 +144,7 @@ impl Nat64 {
             // RFC 6146 §3.5.3: echo request (and reply) identifiers are the "ports".
             58 if l4.len() >= 8 && (l4[0] == 128 || l4[0] == 129) => (ICMP, be16(l4, 4), 0, l4[0]),
             58 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
-            6 | 17 | 58 => return Err(Nat64Drop::Xlate(DropReason::Malformed)),
+            6 | 17 | 58 => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         let key = SKey { client: src6.octets(), remote: u32::from(remote), port, rport, proto };
@@ -206,9 +206,9 @@ impl Nat64 {
     /// remote to the IPv6 host; its destination transport address names the BIB entry.
     pub(super) fn err64(&mut self, buf: &mut PacketBuf, now: Instant, off: usize) -> Result<Out, Nat64Drop> {
         let p = buf.as_slice();
-        let inner = p.get(off + 8..).ok_or(Nat64Drop::Xlate(DropReason::Malformed))?;
+        let inner = p.get(off + 8..).ok_or(Nat64Drop::Xlate(SiitDrop::Malformed))?;
         if inner.len() < 48 || inner[0] >> 4 != 6 {
-            return Err(Nat64Drop::Xlate(DropReason::Malformed));
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
         let idst = Ipv6Addr::from(<[u8; 16]>::try_from(&inner[24..40]).unwrap_or_default());
         let il4 = &inner[40..];

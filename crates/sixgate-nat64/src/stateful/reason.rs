@@ -1,8 +1,8 @@
 //! Why the stateful translator did not forward a packet.
 
 #[allow(unused_imports)] // Named in the docs.
-use super::{Nat64, StatefulConfig};
-use crate::reason::DropReason;
+use super::{Nat64, Nat64Config};
+use crate::reason::SiitDrop;
 
 sixgate_core::drop_reasons! {
     /// Why the stateful translator did not forward a packet. Its own reasons come first in
@@ -10,7 +10,7 @@ sixgate_core::drop_reasons! {
     /// ([`Nat64Drop::Xlate`]).
     pub enum Nat64Drop {
         /// The header translator refused the packet.
-        Xlate(DropReason),
+        Xlate(SiitDrop),
         /// An IPv4 packet (or ICMP error) for a pool transport address with no BIB entry.
         NoBinding = "no-binding",
         /// Refused by address-dependent filtering (RFC 6146 §3.5.1, RFC 4787 REQ-8).
@@ -51,7 +51,7 @@ sixgate_core::drop_reasons! {
         /// A protocol or ICMP type the stateful translator does not carry.
         UnsupportedProtocol = "unsupported-protocol",
         /// A new flow over the session-creation budget
-        /// ([`StatefulConfig::max_new_sessions_per_second`]): refused before any table work,
+        /// ([`Nat64Config::max_new_sessions_per_second`]): refused before any table work,
         /// without an ICMP error (RFC 4443 §3.1: none for a packet dropped for congestion).
         NewFlowBudget = "new-flow-budget",
     }

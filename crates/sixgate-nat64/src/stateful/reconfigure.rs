@@ -8,7 +8,7 @@ use hashbrown::HashTable;
 
 use super::ports::Pool;
 use super::tables::{hash_a, hash_b4, hash_s4_of, Adf, Slab, Tables};
-use super::{Filtering, Nat64, Nat64Drop, Pool4Range, StatefulConfig, QUEUE_SLACK};
+use super::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, QUEUE_SLACK};
 use crate::reload::ReloadReport;
 use crate::ConfigError;
 
@@ -62,7 +62,7 @@ impl Nat64 {
     /// * The port-choice `seed` applies to new BIB entries.
     ///
     /// `now` is the instant of the reload.
-    pub fn reconfigure(&mut self, new: StatefulConfig, now: Instant) -> Result<ReloadReport, ConfigError> {
+    pub fn reconfigure(&mut self, new: Nat64Config, now: Instant) -> Result<ReloadReport, ConfigError> {
         new.validate()?;
         let mut r = ReloadReport::default();
         // The translation settings, but the running pool6. The only step that can fail
@@ -183,7 +183,7 @@ impl Nat64 {
 
     /// New fragment settings: the timeout for fragments from now on; the bounds at once,
     /// what they no longer hold let go (waiting fragments counted as `fragment`).
-    fn set_fragment_limits(&mut self, new: &StatefulConfig, r: &mut ReloadReport) {
+    fn set_fragment_limits(&mut self, new: &Nat64Config, r: &mut ReloadReport) {
         let f = &mut self.frags;
         if f.life != new.fragment_timeout {
             r.mark_changed("fragment_timeout");

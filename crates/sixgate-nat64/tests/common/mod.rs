@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
-use sixgate_nat64::{DropReason, Siit, SiitConfig};
+use sixgate_nat64::{Siit, SiitConfig, SiitDrop};
 
 /// A naive RFC 1071 checksum, written apart from sixgate-core's, for checking.
 pub fn naive_sum(chunks: &[&[u8]]) -> u16 {
@@ -96,14 +96,14 @@ pub fn config() -> SiitConfig {
     c
 }
 
-pub fn run(s: &mut Siit, pkt: &[u8]) -> (Verdict<DropReason>, Vec<u8>) {
+pub fn run(s: &mut Siit, pkt: &[u8]) -> (Verdict<SiitDrop>, Vec<u8>) {
     let mut b = PacketBuf::from_slice(pkt);
     let v = s.process(&mut b, Instant::now());
     (v, b.to_vec())
 }
 
 /// All packets a verdict produced (first plus queued fragments).
-pub fn run_all(s: &mut Siit, pkt: &[u8]) -> (Verdict<DropReason>, Vec<Vec<u8>>) {
+pub fn run_all(s: &mut Siit, pkt: &[u8]) -> (Verdict<SiitDrop>, Vec<Vec<u8>>) {
     let mut b = PacketBuf::from_slice(pkt);
     let v = s.process(&mut b, Instant::now());
     let mut out = vec![b.to_vec()];
@@ -116,5 +116,5 @@ pub fn run_all(s: &mut Siit, pkt: &[u8]) -> (Verdict<DropReason>, Vec<Vec<u8>>) 
     (v, out)
 }
 
-pub const FWD4: Verdict<DropReason> = Verdict::Forward(Side::V4);
-pub const FWD6: Verdict<DropReason> = Verdict::Forward(Side::V6);
+pub const FWD4: Verdict<SiitDrop> = Verdict::Forward(Side::V4);
+pub const FWD6: Verdict<SiitDrop> = Verdict::Forward(Side::V6);

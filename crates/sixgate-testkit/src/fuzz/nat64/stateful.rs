@@ -31,7 +31,7 @@ use sixgate_core::engine::{Engine, Side, Verdict};
 pub fn stateful(data: &[u8]) {
     use crate::packets;
     use sixgate_core::rfc6052::Pool6;
-    use sixgate_nat64::stateful::{Filtering, Nat64, Pool4Range, StatefulConfig};
+    use sixgate_nat64::stateful::{Filtering, Nat64, Nat64Config, Pool4Range};
 
     let Some((&c0, mut rest)) = data.split_first() else { return };
     let Ok(pool6) = Pool6::new("64:ff9b:1::/96".parse().expect("literal")) else { return };
@@ -40,7 +40,7 @@ pub fn stateful(data: &[u8]) {
     } else {
         vec![Pool4Range::new("198.51.100.0/32".parse().expect("literal"), 1024, 65535)]
     };
-    let mut cfg = StatefulConfig::new(
+    let mut cfg = Nat64Config::new(
         pool6,
         pool4,
         "192.0.2.1".parse().expect("literal"),

@@ -1,0 +1,140 @@
+//! The daemons' Prometheus series, read at scrape time from the counters the daemons keep
+//! anyway (so scraping adds no work to the data path), served by
+//! `sixgate_io::metrics`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::registry::Registry;
+use sixgate_core::engine::{Counters, Reason};
+use sixgate_io::dns::ServerStats;
+
+use crate::daemon::log;
+use crate::service::reload;
+use crate::CliError;
+
+/// The DNS64 server's series.
+#[derive(Debug)]
+struct Dns64Collector {
+    stats: Arc<ServerStats>,
+}
+
+impl Collector for Dns64Collector {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let s = &self.stats;
+        for (name, help, v) in [
+            ("sixgate_dns64_queries", "Queries received, UDP and TCP", &s.queries),
+            (
+                "sixgate_dns64_upstream_failures",
+                "Upstream exchanges that timed out or failed (answered SERVFAIL)",
+                &s.upstream_failures,
+            ),
+            ("sixgate_dns64_udp_dropped", "UDP queries dropped because every worker was busy", &s.udp_dropped),
+            ("sixgate_dns64_tcp_refused", "TCP connections refused over the connection cap", &s.tcp_refused),
+        ] {
+            let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
+            c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        encode_reloads(&mut enc)
+    }
+}
+
+/// `sixgate_reloads_total{result=...}`: SIGHUP reloads by outcome.
+fn encode_reloads(enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let mut family = enc.encode_descriptor(
+        "sixgate_reloads",
+        "Configuration reloads (SIGHUP) by result",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (result, n) in reload::counts() {
+        let c = ConstCounter::new(n);
+        c.encode(family.encode_family(&[("result", result)])?)?;
+    }
+    Ok(())
+}
+
+/// Serves the DNS64 series on `listen` until `stop` is set.
+pub(crate) fn start_dns64(
+    listen: Option<SocketAddr>,
+    stats: &Arc<ServerStats>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), CliError> {
+    let Some(listen) = listen else { return Ok(()) };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Dns64Collector { stats: Arc::clone(stats) }));
+    let at = sixgate_io::metrics::spawn(listen, registry, stop)
+        .map_err(|e| CliError::failure(format!("cannot serve metrics on {listen}: {e}")))?;
+    log!("sixgate dns64: metrics on http://{at}/metrics");
+    Ok(())
+}
+
+/// One worker's counters at scrape time: packets read, refused writes, the engine's
+/// counters.
+pub(crate) type QueueSnapshot<R> = (u64, u64, Counters<R>);
+
+/// Reads every queue's published counters.
+pub(crate) type Snapshot<R> = Box<dyn Fn() -> Vec<QueueSnapshot<R>> + Send + Sync>;
+
+/// A packet engine's series (`nat64 run`, `tunnel run`), by queue and by drop reason.
+struct EngineCollector<R: Reason> {
+    daemon: &'static str,
+    snapshot: Snapshot<R>,
+}
+
+impl<R: Reason> std::fmt::Debug for EngineCollector<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineCollector").field("daemon", &self.daemon).finish_non_exhaustive()
+    }
+}
+
+impl<R: Reason> Collector for EngineCollector<R> {
+    fn encode(&self, mut enc: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::MetricType;
+        let queues = (self.snapshot)();
+        type Series<R> = (&'static str, &'static str, fn(&QueueSnapshot<R>) -> u64);
+        let per_queue: [Series<R>; 4] = [
+            ("received", "Packets read from the device", |q| q.0),
+            ("forwarded", "Packets forwarded (each fragment counted)", |q| q.2.forwarded),
+            ("replied", "ICMP errors and replies generated", |q| q.2.replied),
+            ("write_errors", "Writes the kernel refused", |q| q.1),
+        ];
+        for (name, help, get) in per_queue {
+            let name = format!("sixgate_{}_{name}", self.daemon);
+            let mut family = enc.encode_descriptor(&name, help, None, MetricType::Counter)?;
+            for (i, q) in queues.iter().enumerate() {
+                let queue = i.to_string();
+                ConstCounter::new(get(q)).encode(family.encode_family(&[("queue", queue.as_str())])?)?;
+            }
+        }
+        let name = format!("sixgate_{}_drops", self.daemon);
+        let mut family =
+            enc.encode_descriptor(&name, "Packets dropped, by stable reason name", None, MetricType::Counter)?;
+        for &r in R::ALL {
+            let n: u64 = queues.iter().map(|q| q.2.dropped(r)).sum();
+            ConstCounter::new(n).encode(family.encode_family(&[("reason", r.name())])?)?;
+        }
+        encode_reloads(&mut enc)
+    }
+}
+
+/// Serves a packet engine's series on `listen` until `stop` is set; `daemon` names them
+/// (`sixgate_DAEMON_received_total`, ...).
+pub(crate) fn start_engine<R: Reason>(
+    daemon: &'static str,
+    listen: Option<SocketAddr>,
+    snapshot: Snapshot<R>,
+    stop: &Arc<AtomicBool>,
+) -> Result<(), CliError> {
+    let Some(listen) = listen else { return Ok(()) };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(EngineCollector { daemon, snapshot }));
+    let at = sixgate_io::metrics::spawn(listen, registry, stop)
+        .map_err(|e| CliError::failure(format!("cannot serve metrics on {listen}: {e}")))?;
+    log!("sixgate: metrics on http://{at}/metrics");
+    Ok(())
+}
