@@ -11,6 +11,7 @@ use sixgate_core::engine::{Counters, Engine, Side, Verdict};
 use sixgate_core::icmp6;
 use sixgate_core::ratelimit::TokenBucket;
 use sixgate_core::rfc6052::sixtofour_extract;
+use sixgate_core::router;
 use sixgate_core::wire::ipv4::{self, MF, OFFSET_MASK};
 use sixgate_core::wire::{be16, icmpv4, icmpv6, ipv6, proto, put16, v4at, v6at, Icmpv4Packet, Ipv4Packet, Ipv6Packet};
 
@@ -292,7 +293,7 @@ impl SitTunnel {
         // unicast address (a multicast destination is allowed for Packet Too Big).
         let about_error =
             ip.next_header() == proto::ICMPV6 && p.get(ipv6::HEADER_LEN).is_some_and(|&t| icmpv6::is_error(t));
-        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
+        let bad_src = !router::icmp6_error_allowed_to(src);
         if about_error || bad_src || !self.bucket.take(now, self.cfg.icmp_rate.per_second, self.cfg.icmp_rate.burst) {
             self.suppressed += 1;
             return Out::Drop(reason);
@@ -301,7 +302,7 @@ impl SitTunnel {
         // RFC 4443 §3.2: type 2, code 0, the MTU of the next-hop link; quote trimmed to
         // 1280 bytes (§2.4(c)).
         let (typ, code) = (icmpv6::PACKET_TOO_BIG, icmpv6::code::PACKET_TOO_BIG);
-        icmp6::build_error(&mut s, self.cfg.address, src, 255, typ, code, mtu.to_be_bytes(), p);
+        icmp6::build_error(&mut s, self.cfg.address, src, router::DEFAULT_HOP_LIMIT, typ, code, mtu.to_be_bytes(), p);
         let r = buf.set(&s);
         self.scratch = s;
         match r {

@@ -7,6 +7,8 @@
 //! assert_eq!(forward_hop(0), None);
 //! ```
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 /// The TTL (IPv4) or Hop Limit (IPv6) a forwarded packet leaves with, or `None` when the
 /// packet must not be forwarded and the router sends ICMPv4 Time Exceeded (type 11, code 0)
 /// or ICMPv6 Time Exceeded (type 3, code 0) instead.
@@ -33,9 +35,54 @@ pub const fn forward_hop(ttl: u8) -> Option<u8> {
 /// this suggested value; every tunnel sixgate runs or configures starts with it.
 pub const DEFAULT_IPV4_TTL: u8 = 64;
 
+/// The Hop Limit of an IPv6 packet an engine originates itself (its ICMPv6 errors, the
+/// stateful translator's probes): the same 64. RFC 4443 leaves it to the node's default
+/// (RFC 8200 §3, "Hop Limit"); 255 is for Neighbor Discovery only (RFC 4861 §3.1).
+pub const DEFAULT_HOP_LIMIT: u8 = 64;
+
+/// Whether an ICMPv4 error may be sent to `src` at all, before any rate limit.
+///
+/// RFC 1812 §4.3.2.7: "An ICMP error message MUST NOT be sent as the result of receiving
+/// … a packet whose source address does not define a single host — e.g., a zero address,
+/// a loopback address, a broadcast address, a multicast address, or a Class E address."
+/// (The other cases of that list, an ICMP error, a non-first fragment and a
+/// broadcast/multicast destination, depend on the invoking packet and stay with the
+/// caller.) Every engine that answers an IPv4 source asks here.
+pub const fn icmp4_error_allowed_to(src: Ipv4Addr) -> bool {
+    let o = src.octets();
+    // 0.0.0.0, 127/8, 224/4 (multicast) and 240/4 (Class E, 255.255.255.255 included).
+    !(src.is_unspecified() || o[0] == 127 || o[0] >= 224)
+}
+
+/// Whether an ICMPv6 error may be sent to `src` at all, before any rate limit.
+///
+/// RFC 4443 §2.4(e.5): no error message as a result of receiving "a packet whose source
+/// address does not uniquely identify a single node -- e.g., the IPv6 Unspecified Address,
+/// an IPv6 multicast address"; the loopback address (RFC 4291 §2.5.3: never a source
+/// outside a node) is refused too. Every engine that answers an IPv6 source asks here.
+pub const fn icmp6_error_allowed_to(src: Ipv6Addr) -> bool {
+    !(src.is_unspecified() || src.is_multicast() || src.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn icmp_errors_go_only_to_a_single_host() {
+        for a in ["192.0.2.1", "10.0.0.1", "223.255.255.254", "1.2.3.4"] {
+            assert!(icmp4_error_allowed_to(a.parse().unwrap()), "{a}");
+        }
+        for a in ["0.0.0.0", "127.0.0.1", "127.255.0.1", "224.0.0.1", "239.1.2.3", "240.0.0.1", "255.255.255.255"] {
+            assert!(!icmp4_error_allowed_to(a.parse().unwrap()), "{a}");
+        }
+        for a in ["2001:db8::1", "fe80::1", "64:ff9b::c000:201"] {
+            assert!(icmp6_error_allowed_to(a.parse().unwrap()), "{a}");
+        }
+        for a in ["::", "::1", "ff02::1", "ff0e::1"] {
+            assert!(!icmp6_error_allowed_to(a.parse().unwrap()), "{a}");
+        }
+    }
 
     #[test]
     fn every_value() {

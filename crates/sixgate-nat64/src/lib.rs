@@ -99,6 +99,40 @@
 //! * Every ICMP error the translator sends about a packet quotes that packet as it
 //!   arrived (RFC 1812 §4.3.2.3, RFC 4443 §3.2): the decision to send one comes before
 //!   the packet is rewritten.
+//!
+//! # Where each rule lives
+//!
+//! One home per rule: find the RFC section, open the file, the function cites the section
+//! at the line that applies it. Paths are under `crates/sixgate-nat64/src/` unless they
+//! name `sixgate-core` (`crates/sixgate-core/src/`).
+//!
+//! | RFC section | rule | file: function |
+//! | --- | --- | --- |
+//! | RFC 6052 §2.2, §3.1 | address embedding, suffix and u-octet, the well-known prefix refuses non-global IPv4 | `sixgate-core` `rfc6052.rs`: `embed`, `extract`, `Pool6::new`; `siit/addresses.rs`: `map46_rfc6052` |
+//! | RFC 7757 §3.2–§4 | EAM table, longest match, unequal sizes, hairpinning | `eamt.rs`: `Eamt::v4_to_v6`, `Eamt::v6_to_v4`; `siit/addresses.rs`: `map46_plain`, `map64` |
+//! | RFC 7915 §4.1, RFC 1812 §5.3.7 | IPv4 addresses never translated (0/8, 127/8, 224/4, 240/4) | `sixgate-core` `class.rs`: `is_forbidden_v4` |
+//! | RFC 7915 §4.1 | IPv4 → IPv6 header: TOS, TTL, DF, options, fragments | `siit/v4_to_v6.rs`: `xlate_v4`; `siit/fragments.rs`; `siit/fastpath.rs`: `fast_v4` |
+//! | RFC 7915 §5.1, §5.1.1 | IPv6 → IPv4 header, extension headers, Fragment Header, an extension after it | `siit/v6_to_v4.rs`: `xlate_v6`, `refused_after_fragment`, `has_jumbo_payload_option`; `siit/fastpath.rs`: `fast_v6` |
+//! | RFC 7915 §4.1, §5.1; RFC 1812 §5.3.1; RFC 8200 §3 | TTL / Hop Limit decrement and Time Exceeded | `sixgate-core` `router.rs`: `forward_hop` |
+//! | RFC 7915 §4.2, §5.2 | ICMP type/code and pointer mapping, Packet Too Big / Fragmentation Needed MTUs | `icmp.rs`: `map_4to6`, `pointer_6to4`, `ptb_mtu_4to6`, `ptb_mtu_6to4` |
+//! | RFC 7915 §4.3, §5.3, RFC 4884 | translating ICMP errors and their quoted packets, extensions | `siit/icmp.rs`: `err46`, `err64` |
+//! | RFC 7915 §4.4, §5.4; RFC 1812 §4.3.2.7; RFC 4443 §2.4(e) | when the translator sends its own ICMP error, and to whom | `siit/icmp.rs`: `icmp4_error`, `icmp6_error`; `sixgate-core` `router.rs`: `icmp4_error_allowed_to`, `icmp6_error_allowed_to` |
+//! | RFC 4443 §2.4(c), §3 | building an ICMPv6 error (quote up to 1280 bytes) | `sixgate-core` `icmp6.rs`: `build_error` |
+//! | RFC 4443 §2.4(f), RFC 1812 §4.3.2.8 | ICMP error rate limit | `sixgate-core` `ratelimit.rs`: `TokenBucket`, `IcmpRateLimit` |
+//! | RFC 7915 §4.5, §5.5; RFC 768; RFC 1624 | transport checksums, the UDP zero checksum, incremental updates | `sixgate-core` `checksum.rs`: `update`, `update_udp`, `udp_field`, `udp_has_checksum`; `siit/v4_to_v6.rs`, `siit/fastpath.rs` |
+//! | RFC 6146 §3.4 | which packets the stateful translator looks at; fragments | `stateful/outbound.rs`: `outbound`; `stateful/inbound.rs`: `inbound`; `stateful/fragments.rs` |
+//! | RFC 6146 §3.5.1, RFC 4787 | BIB, endpoint-independent mapping, filtering | `stateful/sessions.rs`; `stateful/tables.rs`; `stateful/config.rs`: `Filtering` |
+//! | RFC 6146 §3.5.1.1, RFC 6056 | pool4 port allocation: range, parity, the client's port first | `stateful/ports.rs`: `allocate` |
+//! | RFC 6146 §3.5.2.2 | TCP state machine, TCP_INCOMING_SYN (held SYNs), TCP_EST probe | `stateful/tcp.rs`: `touch_slot`, `lifetime`; `stateful/held.rs`: `hold`, `simultaneous_open`, `port_unreachable` |
+//! | RFC 6146 §3.5.3, §3.5.1.1 | refusing a flow (limits, pool exhausted) with Address Unreachable | `stateful/outbound.rs`: `refuse` |
+//! | RFC 6146 §3.8 | hairpinning | `stateful/outbound.rs`; `sharded.rs`: `route4` |
+//! | RFC 6146 §4 | timer defaults and minimums | `stateful/config.rs`: `Timers` |
+//! | RFC 6147 §5 | DNS64 synthesis, exclusions, TTLs, the PTR rule | `dns64.rs` (feature `dns64`) |
+//! | RFC 7050 §3 | `ipv4only.arpa` | `dns64.rs` |
+//! | RFC 8781 §4 | PREF64 option | `pref64.rs`: `Pref64::decode`, `Pref64::encode` |
+//!
+//! Every drop has a stable reason name and its section: [`SiitDrop::rfc`] and the drop
+//! reasons of [`Nat64Drop`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

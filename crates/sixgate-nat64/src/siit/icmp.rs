@@ -70,7 +70,7 @@ impl Siit {
         // RFC 1812 §4.3.2.7: no error about an ICMP error, a non-first fragment, a
         // non-unicast source or a broadcast/multicast destination.
         let about_error = ip.protocol() == proto::ICMP && ip.payload().first().is_some_and(|&t| icmpv4::is_error(t));
-        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback();
+        let bad_src = !sixgate_core::router::icmp4_error_allowed_to(src);
         if ip.frag_offset() != 0 || about_error || bad_src || dst.is_multicast() || dst.is_broadcast() {
             self.suppressed += 1;
             return Out::Drop(reason);
@@ -300,7 +300,7 @@ impl Siit {
             Some(_) => false,
             None => true,
         };
-        let bad_src = src.is_unspecified() || src.is_multicast() || src.is_loopback();
+        let bad_src = !sixgate_core::router::icmp6_error_allowed_to(src);
         if about_error || bad_src || (dst.is_multicast() && typ != icmpv6::PACKET_TOO_BIG) {
             self.suppressed += 1;
             return Out::Drop(reason);
@@ -310,7 +310,16 @@ impl Siit {
             return Out::Drop(reason);
         }
         let mut s = std::mem::take(&mut self.scratch);
-        sixgate_core::icmp6::build_error(&mut s, self.cfg.own_ipv6, src, OWN_TTL, typ, code, rest, p);
+        sixgate_core::icmp6::build_error(
+            &mut s,
+            self.cfg.own_ipv6,
+            src,
+            sixgate_core::router::DEFAULT_HOP_LIMIT,
+            typ,
+            code,
+            rest,
+            p,
+        );
         let r = buf.set(&s);
         self.scratch = s;
         match r {

@@ -42,9 +42,9 @@ pub(crate) enum Out {
     Drop(SiitDrop),
 }
 
-/// The TTL / hop limit of the packets the translator originates (its ICMP errors and
-/// echo replies): the default TTL of RFC 1700 / the IANA registry, 64.
-const OWN_TTL: u8 = 64;
+/// The TTL of the IPv4 packets the translator originates (its ICMPv4 errors and
+/// echo replies; its ICMPv6 ones use `router::DEFAULT_HOP_LIMIT`): the IANA default, 64.
+const OWN_TTL: u8 = sixgate_core::router::DEFAULT_IPV4_TTL;
 
 /// The stateless IP/ICMP translator (RFC 7915).
 ///

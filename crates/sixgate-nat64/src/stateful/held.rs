@@ -166,7 +166,7 @@ impl Nat64 {
             return;
         }
         let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
-        if src.is_unspecified() || src.is_multicast() || src.is_broadcast() || src.is_loopback() {
+        if !sixgate_core::router::icmp4_error_allowed_to(src) {
             return;
         }
         if self.outbox.replies >= self.held.max.max(1)

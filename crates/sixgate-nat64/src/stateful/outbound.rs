@@ -39,9 +39,7 @@ impl Nat64 {
         }
         let p = buf.as_slice();
         let src = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
-        if src.is_unspecified()
-            || src.is_multicast()
-            || src.is_loopback()
+        if !sixgate_core::router::icmp6_error_allowed_to(src)
             || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
         {
             self.icmp_suppressed += 1;
@@ -51,7 +49,10 @@ impl Nat64 {
         // §3.5.3), unused word 0; as much of the invoking packet as fits in the minimum
         // MTU (RFC 4443 §3.1).
         let mut s = Vec::new();
-        sixgate_core::icmp6::build_error(&mut s, self.siit.config().own_ipv6, src, 64, 1, 3, [0; 4], p);
+        use sixgate_core::wire::icmpv6;
+        let (typ, code) = (icmpv6::DEST_UNREACHABLE, icmpv6::code::ADDRESS_UNREACHABLE);
+        let hop_limit = sixgate_core::router::DEFAULT_HOP_LIMIT;
+        sixgate_core::icmp6::build_error(&mut s, self.siit.config().own_ipv6, src, hop_limit, typ, code, [0; 4], p);
         if buf.set(&s).is_err() {
             self.icmp_suppressed += 1;
             return Err(r);
