@@ -408,15 +408,11 @@ impl SitTunnel {
     #[cold]
     #[inline(never)]
     fn decap_checked(&mut self, buf: &mut PacketBuf, now: Instant) -> Out {
-        // A header shorter than 20 bytes or past the buffer, a Total Length shorter than
-        // the header or past the buffer: malformed.
-        let Ok(ip) = Ipv4Packet::new_checked(buf.as_slice()) else { return Out::Drop(R::Malformed) };
-        // RFC 1812 §5.2.2: verify the header checksum.
-        if !ip.verify_checksum() {
-            return Out::Drop(R::Ipv4HeaderChecksum);
-        }
-        let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
-        buf.truncate(total);
+        let ihl = match router::accept_ipv4(buf) {
+            Ok(ihl) => ihl,
+            Err(router::Ipv4Refusal::Malformed) => return Out::Drop(R::Malformed),
+            Err(router::Ipv4Refusal::HeaderChecksum) => return Out::Drop(R::Ipv4HeaderChecksum),
+        };
         // Still a checked view: the buffer now ends at Total Length.
         let ip = Ipv4Packet::new_unchecked(buf.as_slice());
         if ip.frag_field() & (MF | OFFSET_MASK) != 0 {

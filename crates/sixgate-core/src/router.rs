@@ -9,6 +9,38 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::buf::PacketBuf;
+use crate::wire::Ipv4Packet;
+
+/// Why an arriving IPv4 header is refused by [`accept_ipv4`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Refusal {
+    /// Shorter than 20 bytes, an IHL below 5 or past the buffer, a Total Length below the
+    /// header or past the buffer.
+    Malformed,
+    /// The header checksum does not verify.
+    HeaderChecksum,
+}
+
+/// Accepts an arriving IPv4 packet the way a router does before it looks any further, and
+/// returns its header length: RFC 1812 §5.2.2, "a router MUST verify the IP header … the
+/// packet length reported by the Link Layer must be large enough to hold the minimum
+/// length legal IP datagram (20 bytes); the IP checksum must be correct; the IP header
+/// length must be at least 20 bytes; the IP total length field must be large enough to
+/// hold the IP datagram header, whose length is specified in the IP header length field."
+/// Bytes after Total Length (link-layer padding) are cut from `buf`, so a checked
+/// [`Ipv4Packet`] view of it stays checked. Every engine that receives IPv4 calls this.
+#[inline]
+pub fn accept_ipv4(buf: &mut PacketBuf) -> Result<usize, Ipv4Refusal> {
+    let Ok(ip) = Ipv4Packet::new_checked(buf.as_slice()) else { return Err(Ipv4Refusal::Malformed) };
+    if !ip.verify_checksum() {
+        return Err(Ipv4Refusal::HeaderChecksum);
+    }
+    let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
+    buf.truncate(total);
+    Ok(ihl)
+}
+
 /// The TTL (IPv4) or Hop Limit (IPv6) a forwarded packet leaves with, or `None` when the
 /// packet must not be forwarded and the router sends ICMPv4 Time Exceeded (type 11, code 0)
 /// or ICMPv6 Time Exceeded (type 3, code 0) instead.

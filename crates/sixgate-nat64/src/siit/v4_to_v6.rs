@@ -6,7 +6,7 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::checksum::{self, add, finish, pseudo_v6, sum, sum_v4, sum_v6};
 use sixgate_core::class::is_forbidden_v4;
 use sixgate_core::engine::Side;
-use sixgate_core::router::forward_hop;
+use sixgate_core::router::{accept_ipv4, forward_hop, Ipv4Refusal};
 use sixgate_core::wire::icmpv4::{self, code as code4};
 use sixgate_core::wire::ipv4::{self, option};
 use sixgate_core::wire::{
@@ -44,15 +44,11 @@ pub(super) fn has_unexpired_source_route(opts: &[u8]) -> bool {
 
 impl Siit {
     pub(super) fn xlate_v4(&mut self, buf: &mut PacketBuf, now: Instant, hairpin: bool) -> Out {
-        // A header shorter than 20 bytes or past the buffer, a Total Length shorter than
-        // the header or past the buffer: malformed.
-        let Ok(ip) = Ipv4Packet::new_checked(buf.as_slice()) else { return Out::Drop(R::Malformed) };
-        // RFC 1812 §5.2.2: a router verifies the header checksum.
-        if !ip.verify_checksum() {
-            return Out::Drop(R::Ipv4HeaderChecksum);
-        }
-        let (ihl, total) = (ip.header_len(), usize::from(ip.total_len()));
-        buf.truncate(total);
+        let ihl = match accept_ipv4(buf) {
+            Ok(ihl) => ihl,
+            Err(Ipv4Refusal::Malformed) => return Out::Drop(R::Malformed),
+            Err(Ipv4Refusal::HeaderChecksum) => return Out::Drop(R::Ipv4HeaderChecksum),
+        };
         // Still a checked view: the buffer now ends at Total Length.
         let ip = Ipv4Packet::new_unchecked(buf.as_slice());
         let tos = ip.tos();
