@@ -34,7 +34,7 @@ use serde::Deserialize;
 use sixgate_6in4::{EcnMode, Mode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::engine::Counters;
 use sixgate_io::signals::Signals;
-use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
+use sixgate_io::{run_controlled_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
 
 use crate::daemon::log;
 use crate::error::Needs;
@@ -292,13 +292,26 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let metrics_listen = a.metrics_listen;
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
-    let reloader = a.config.clone().zip(running).map(|(path, text)| {
-        let flags = a.clone();
-        let validate: crate::service::reload::Validate =
-            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]));
-        crate::service::Reloader::new(path, text, validate)
-    });
+    let (control, mailbox) = sixgate_io::control::<SitTunnel>();
+    let flags = a.clone();
     let r = resolve(a)?;
+    let address = r.cfg.address;
+    let reloader = flags.config.clone().zip(running).map(|(path, text)| {
+        let validate: crate::service::reload::Validate = {
+            let flags = flags.clone();
+            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]))
+        };
+        // The file with the flags over it, as at start; the device's address stays
+        // (`address` needs a restart: it is the TUN device's too).
+        let apply: crate::service::reload::Apply = Box::new(move |_, _| {
+            let mut cfg = resolve(flags.clone()).map_err(|e| vec![e.message])?.cfg;
+            cfg.address = address;
+            crate::service::reload::apply_to_workers(std::slice::from_ref(&control), move |e: &mut SitTunnel, _| {
+                e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
+            })
+        });
+        crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
+    });
     for w in r.cfg.warnings() {
         log!("sixgate: warning: {w}");
     }
@@ -352,7 +365,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         let stop = Arc::clone(&stop);
         let slot = Arc::clone(&slot);
         std::thread::spawn(move || {
-            let res = run_tunnel(&io, engine, &stop, &slot);
+            let res = run_controlled_tunnel(&io, engine, &stop, &slot, Some(&mailbox));
             if !stop.load(Ordering::Relaxed) {
                 Signals::wake();
             }

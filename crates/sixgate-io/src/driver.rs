@@ -249,6 +249,12 @@ impl<E> Mailbox<E> {
             job(engine, now);
         }
     }
+
+    /// Runs every job waiting on `engine` now, as a worker loop does between bursts (for
+    /// an engine run by another loop than [`run_controlled_workers`]'s).
+    pub fn run_pending(&self, engine: &mut E) {
+        self.run(engine, Instant::now());
+    }
 }
 
 /// Runs `engine` on `pump`'s devices until `stop` is set, publishing statistics into
