@@ -9,9 +9,10 @@
 //!
 //! Stateless (SIIT): EAM 2001:db8:6::/120 = 203.0.113.0/24 at start; the reload adds
 //! 2001:db8:7::/120 = 198.18.0.0/24, which h6's second address can then reach h4 through.
-//! Stateful (NAT64, pool4 192.0.2.1; on one queue and on two, where the tables are
+//! Stateful (NAT64, pool4 192.0.2.1 and .2; on one queue and on two, where the tables are
 //! shards): the reload changes timers and the ICMP rate; the bad file would move pool4 to
-//! 192.0.2.7, and a connection after it still comes from 192.0.2.1.
+//! 192.0.2.7, and a connection after it still comes from the running pool4; then pool4
+//! shrinks to one address and the sessions on the other end, counted in the log.
 //!
 //! Needs root (network namespaces, TUN) and python3; otherwise each test prints why it
 //! skips and passes.
@@ -109,6 +110,7 @@ impl Gw {
         loop {
             let text = self.log_text();
             if let Some(l) = text.lines().filter(|l| l.contains("SIGHUP: reload of")).nth(before) {
+                eprintln!("{l}");
                 return l.to_owned();
             }
             assert!(Instant::now() < deadline, "no reload line: {text}");
@@ -212,15 +214,40 @@ fn siit_reload_during_a_transfer_applies_a_new_eam_entry_and_refuses_a_bad_file_
     assert_eq!(peer, "203.0.113.2", "through the first EAM entry");
 }
 
-/// The stateful gateway on `queues` queues: reloads during a transfer.
+/// One UDP datagram from h6 to h4 (port `port`) and its answer, through the gateway:
+/// the IPv4 address it came from at h4.
+fn udp_exchange(t: &Gw, port: u16) -> String {
+    let server = t.python(
+        "h4",
+        &format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(('0.0.0.0',{port}));\
+             s.settimeout(10)\nb,a=s.recvfrom(100);s.sendto(b,a);print(a[0])"
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let client = t.python(
+        "h6",
+        &format!(
+            "import socket\nc=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);c.settimeout(5)\n\
+             c.sendto(b'hi',('{H4_V6}',{port}));print(c.recv(100))"
+        ),
+    );
+    let c = wait_output(client, Duration::from_secs(10));
+    assert_eq!(String::from_utf8_lossy(&c.stdout).trim(), "b'hi'", "{}", text(&c));
+    String::from_utf8_lossy(&wait_output(server, Duration::from_secs(10)).stdout).trim().to_owned()
+}
+
+/// The stateful gateway on `queues` queues: reloads during a transfer, then a pool4
+/// shrink that ends the sessions on the removed address.
 fn stateful_reload(tag: &str, queues: &str) {
     if skip() {
         return;
     }
     let base = "tun = \"nat64\"\nmode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\nipv4 = \"192.0.2.100\"\n\
                 ipv6 = \"2001:db8:ff::1\"\nstats_interval = 0\n";
-    let pool4 = "pool4 = [\"192.0.2.1/32 1024-65535\"]\n";
+    let pool4 = "pool4 = [\"192.0.2.1/32 1024-65535\", \"192.0.2.2/32 1024-65535\"]\n";
     let t = Gw::start(tag, &format!("{base}{pool4}"), &["--queues", queues], &["2001:db8:64::/96", "192.0.2.0/24"]);
+    let ours = ["192.0.2.1", "192.0.2.2"];
     let (server, mut client) = t.transfer(5001, "2001:db8:6::2");
     std::thread::sleep(Duration::from_millis(700));
     // (a) Timers and the ICMP rate: applied, the session and its binding survive.
@@ -231,10 +258,23 @@ fn stateful_reload(tag: &str, queues: &str) {
     let l = t.reload(&format!("{base}pool4 = [\"192.0.2.7/32 1024-65535\"]\nudp_timeout = \"soon\"\n"));
     assert!(l.contains("refused") && l.contains("gw.toml:"), "{l}");
     assert!(running(&mut client), "both reloads came during the transfer");
-    // A new connection during the transfer still gets the running pool4 address.
+    // A new connection during the transfer still gets a running pool4 address.
     let (s2, c2) = t.transfer(5002, "2001:db8:6::2");
-    assert_eq!(finish(c2, s2, &t.log_text()), "192.0.2.1", "the refused pool4 is not in force");
-    assert_eq!(finish(client, server, &t.log_text()), "192.0.2.1");
+    let peer = finish(c2, s2, &t.log_text());
+    assert!(ours.contains(&peer.as_str()), "the refused pool4 is not in force: {peer}");
+    let peer = finish(client, server, &t.log_text());
+    assert!(ours.contains(&peer.as_str()), "{peer}");
+
+    // (c) pool4 shrinks to the address a UDP session does not use: that session ends
+    //     (and is counted in the log line); the next one comes from the address left.
+    let used = udp_exchange(&t, 5003);
+    let left = ours.iter().find(|a| **a != used).unwrap();
+    let l = t.reload(&format!(
+        "{base}pool4 = [\"{left}/32 1024-65535\"]\nudp_timeout = 60\ntcp_est_timeout = 3600\nicmp_rate = 50\n"
+    ));
+    assert!(l.contains("applied: ") && l.contains("pool4") && l.contains("sessions ended: "), "{l}");
+    assert!(!l.contains("sessions ended: 0 "), "{l}");
+    assert_eq!(udp_exchange(&t, 5004), *left);
 }
 
 #[test]
