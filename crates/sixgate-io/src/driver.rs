@@ -31,7 +31,7 @@
 //! wake-up, after the burst has been written and before it waits again: between two
 //! bursts, never inside one, so no packet is lost or reordered around a job. Nothing
 //! wakes the loop for a job: a busy worker runs it after its current burst, an idle one
-//! at the latest at its next stop check ([`STOP_CHECK`], 100 ms). Each job's result goes
+//! at the latest at its next stop check (100 ms). Each job's result goes
 //! back to its sender ([`Reply`]); a worker that has stopped drops the job, and its
 //! sender learns so ([`Stopped`]) instead of waiting.
 
