@@ -42,8 +42,13 @@ pub(crate) enum Nat64Cmd {
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
     /// once) stays: a restarted gateway attaches to it and traffic flows again.
     ///
-    /// SIGHUP re-reads and validates the file: a bad one is refused with its line, a
-    /// changed one is reported key by key as needing a restart; the gateway keeps running.
+    /// SIGHUP re-reads and validates the file: a bad one is refused with its line and the
+    /// running configuration stays; a valid one is applied to the running workers at once
+    /// (EAM entries, pool6 in stateless mode, denylists, MTUs, ICMP rate, timers, limits,
+    /// filtering, pool4; sessions and BIB entries stay, except those on pool4 addresses
+    /// or ports the file removed), except `tun`, `queues`, `mode`, `offload`, `routes`,
+    /// `stats_interval` and, in stateful mode, pool6 (and, with several queues, a pool4 that
+    /// grows): those are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
 }
 

@@ -45,8 +45,11 @@ use crate::CliError;
 pub(crate) enum TunnelCmd {
     /// Run a 6in4 (sit, protocol 41) tunnel endpoint in the foreground until SIGINT or
     /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
-    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file and
-    /// reports what would need a restart; the endpoint keeps running.
+    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file (flags
+    /// still win): a bad one is refused and the running configuration stays; a valid one
+    /// is applied at once (remote, relay, TTL, DSCP, ECN, MTUs, path-MTU cache, ICMP rate),
+    /// except `tun`, `address`, `local`, `mode`, `offload`, `pmtu`, `routes` and
+    /// `stats_interval`, which are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
 }
 
