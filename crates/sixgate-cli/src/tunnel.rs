@@ -302,7 +302,9 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let reloader = flags.config.clone().zip(running).map(|(path, text)| {
         let validate: crate::service::reload::Validate = {
             let flags = flags.clone();
-            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]))
+            // Every message names the file (a TOML error names its line too).
+            let named = |name: &str, m: String| if m.starts_with(name) { m } else { format!("{name}: {m}") };
+            Box::new(move |_, name| resolve(flags.clone()).map(drop).map_err(|e| vec![named(name, e.message)]))
         };
         // The file with the flags over it, as at start; the device's address stays
         // (`address` needs a restart: it is the TUN device's too).

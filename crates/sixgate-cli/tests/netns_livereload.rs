@@ -59,7 +59,16 @@ impl Gw {
     /// Starts `sixgate nat64 run` on `text` (extra `args`) with `$NOTIFY_SOCKET` set,
     /// waits for READY=1 and routes `tun_routes` into the device.
     fn start(tag: &str, text: &str, args: &[&str], tun_routes: &[&str]) -> Self {
-        let net = Netns::nat64(tag);
+        let g = Self::spawn(Netns::nat64(tag), "rt", &["nat64", "run"], text, args);
+        for r in tun_routes {
+            g.route_dev("rt", r, "nat64");
+        }
+        g
+    }
+
+    /// Starts `sixgate CMD --config FILE ARGS` in namespace `n` of `net`, FILE holding
+    /// `text`, with `$NOTIFY_SOCKET` set, and waits for READY=1.
+    fn spawn(net: Netns, n: &str, cmd: &[&str], text: &str, args: &[&str]) -> Self {
         let cfg = net.dir.path().join("gw.toml");
         let log = net.dir.path().join("gw.log");
         std::fs::write(&cfg, text).unwrap();
@@ -67,7 +76,9 @@ impl Gw {
         let notify = UnixDatagram::bind(&sock).unwrap();
         notify.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let gw = Command::new("ip")
-            .args(["netns", "exec", &net.ns("rt"), env!("CARGO_BIN_EXE_sixgate"), "nat64", "run", "--config"])
+            .args(["netns", "exec", &net.ns(n), env!("CARGO_BIN_EXE_sixgate")])
+            .args(cmd)
+            .arg("--config")
             .arg(&cfg)
             .args(args)
             .env("NOTIFY_SOCKET", &sock)
@@ -78,9 +89,6 @@ impl Gw {
         let g = Self { net, cfg, log, notify, gw: Some(gw) };
         let ready = g.notification();
         assert!(ready.lines().any(|l| l == "READY=1"), "{ready:?}: {}", g.log_text());
-        for r in tun_routes {
-            g.route_dev("rt", r, "nat64");
-        }
         g
     }
 
@@ -119,31 +127,42 @@ impl Gw {
     }
 
     /// Starts a paced TCP transfer from h4 (port `port`) to h6 (which connects to
-    /// [`H4_V6`] from `src`): the server prints the peer's address, the client how many
-    /// bytes it got and the offset of the first one that breaks the pattern (-1: none).
+    /// [`H4_V6`] from `src`): see [`transfer`].
     fn transfer(&self, port: u16, src: &str) -> (Child, Child) {
-        let server = self.python(
-            "h4",
-            &format!(
-                "import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-                 s.bind(('0.0.0.0',{port}));s.listen(1);s.settimeout(20)\nc,a=s.accept()\n\
-                 pat=bytes(range(256))*64\nfor i in range({CHUNKS}):\n  c.sendall(pat);time.sleep(0.01)\n\
-                 c.close();print(a[0])"
-            ),
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        let client = self.python(
-            "h6",
-            &format!(
-                "import socket\nc=socket.socket(socket.AF_INET6);c.settimeout(20);c.bind(('{src}',0))\n\
-                 c.connect(('{H4_V6}',{port}))\npat=bytes(range(256))*300\nn=0;bad=-1\nwhile True:\n  \
-                 b=c.recv(65536)\n  if not b: break\n  \
-                 if bad<0 and b!=pat[n%256:n%256+len(b)]:\n    bad=n+next(i for i in range(len(b)) if b[i]!=(n+i)%256)\n  \
-                 n+=len(b)\nprint(n,bad)"
-            ),
-        );
-        (server, client)
+        transfer(self, ("h4", "0.0.0.0"), ("h6", src), H4_V6, port)
     }
+}
+
+/// Starts a paced TCP transfer from a server in namespace `server.0` (listening on
+/// `server.1`, port `port`) to a client in `client.0` that connects to `to` from
+/// `client.1`: the server prints the peer's address, the client how many bytes it got
+/// and the offset of the first one that breaks the pattern (-1: none).
+fn transfer(net: &Netns, server: (&str, &str), client: (&str, &str), to: &str, port: u16) -> (Child, Child) {
+    let fam = |a: &str| if a.contains(':') { "socket.AF_INET6" } else { "socket.AF_INET" };
+    let (sfam, cfam) = (fam(server.1), fam(to));
+    let s = net.python(
+        server.0,
+        &format!(
+            "import socket,time\ns=socket.socket({sfam});s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+             s.bind(('{}',{port}));s.listen(1);s.settimeout(20)\nc,a=s.accept()\n\
+             pat=bytes(range(256))*64\nfor i in range({CHUNKS}):\n  c.sendall(pat);time.sleep(0.01)\n\
+             c.close();print(a[0])",
+            server.1
+        ),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let c = net.python(
+        client.0,
+        &format!(
+            "import socket\nc=socket.socket({cfam});c.settimeout(20);c.bind(('{}',0))\n\
+             c.connect(('{to}',{port}))\npat=bytes(range(256))*300\nn=0;bad=-1\nwhile True:\n  \
+             b=c.recv(65536)\n  if not b: break\n  \
+             if bad<0 and b!=pat[n%256:n%256+len(b)]:\n    bad=n+next(i for i in range(len(b)) if b[i]!=(n+i)%256)\n  \
+             n+=len(b)\nprint(n,bad)",
+            client.1
+        ),
+    );
+    (s, c)
 }
 
 /// Waits for a transfer and checks every byte arrived, in order; the server's peer.
@@ -285,4 +304,83 @@ fn stateful_reload_during_a_transfer_loses_no_byte_and_a_bad_file_keeps_the_old_
 #[test]
 fn sharded_stateful_reload_during_a_transfer_loses_no_byte_and_a_bad_file_keeps_the_old_config() {
     stateful_reload("sglrh", "2");
+}
+
+/// `tunnel run` (6in4) between two sites, the near endpoint from a file: SIGHUP during a
+/// TCP transfer through the tunnel applies a new TTL and refuses a bad file that would set
+/// TTL 1 (which the middle router would end); the transfer loses no byte. After it, TTL 1
+/// applied live cuts the tunnel at the middle router, and TTL 64 mends it.
+#[test]
+fn tunnel_reload_during_a_transfer_applies_the_ttl_and_refuses_a_bad_file_losing_no_byte() {
+    if skip() {
+        return;
+    }
+    let net = Netns::two_sites("sglrt");
+    for (n, dev, a) in [
+        ("sa", "e4", "10.1.0.1/24"),
+        ("md", "m1", "10.1.0.2/24"),
+        ("md", "m2", "10.2.0.2/24"),
+        ("sb", "e4", "10.2.0.1/24"),
+    ] {
+        net.addr(n, dev, a);
+    }
+    net.route("sa", "10.2.0.0/24", "10.1.0.2").route("sb", "10.1.0.0/24", "10.2.0.2");
+    net.sysctl("md", &["net.ipv4.ip_forward=1"]);
+    for (h, s, site) in [("ha", "sa", "a"), ("hb", "sb", "b")] {
+        net.addr(h, "e0", &format!("2001:db8:{site}::2/64")).route(h, "default", &format!("2001:db8:{site}::1"));
+        net.addr(s, "e6", &format!("2001:db8:{site}::1/64")).sysctl(s, &["net.ipv6.conf.all.forwarding=1"]);
+    }
+    let mut net = net;
+    // The far endpoint from flags.
+    net.spawn(
+        "sb",
+        &[
+            env!("CARGO_BIN_EXE_sixgate"),
+            "tunnel",
+            "run",
+            "--tun",
+            "sit0x",
+            "--local",
+            "10.2.0.1",
+            "--remote",
+            "10.1.0.1",
+            "--address",
+            "2001:db8:ffff::2/64",
+            "--stats-interval",
+            "0",
+        ],
+        "sb.log",
+    );
+    let base = "tun = \"sit0x\"\nlocal = \"10.1.0.1\"\nremote = \"10.2.0.1\"\naddress = \"2001:db8:ffff::1/64\"\n\
+                stats_interval = 0\n";
+    let t = Gw::spawn(net, "sa", &["tunnel", "run"], base, &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in ["sa", "sb"] {
+        while !t.exec(n, &["ip", "-6", "addr", "show", "dev", "sit0x"]).stdout.windows(4).any(|w| w == b"inet") {
+            assert!(Instant::now() < deadline, "no tunnel device in {n}: {} {}", t.log("sb.log"), t.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    t.route_dev("sa", "2001:db8:b::/48", "sit0x").route_dev("sb", "2001:db8:a::/48", "sit0x");
+    let ping = || t.exec("ha", &["ping", "-6", "-c", "1", "-W", "1", "2001:db8:b::2"]);
+    // The first packets wait for neighbour discovery on the host links.
+    let o = t.exec("ha", &["ping", "-6", "-c", "3", "-i", "0.3", "-W", "2", "2001:db8:b::2"]);
+    assert!(o.status.success(), "through the tunnel: {}", text(&o));
+
+    let (server, mut client) = transfer(&t, ("hb", "::"), ("ha", "2001:db8:a::2"), "2001:db8:b::2", 5001);
+    std::thread::sleep(Duration::from_millis(700));
+    let l = t.reload(&format!("{base}ttl = 2\n"));
+    assert!(l.contains("applied: ttl") && !l.contains("needs restart"), "{l}");
+    let l = t.reload(&format!("{base}ttl = 1\nmode = \"gre\"\n"));
+    assert!(l.contains("refused") && l.contains("gw.toml: mode"), "{l}");
+    assert!(running(&mut client), "both reloads came during the transfer");
+    finish(client, server, &t.log_text());
+
+    let l = t.reload(&format!("{base}ttl = 1\n"));
+    assert!(l.contains("applied: ttl"), "{l}");
+    assert!(!ping().status.success(), "TTL 1 is in force: the middle router ends the outer packets");
+    let l = t.reload(&format!("{base}ttl = 64\n"));
+    assert!(l.contains("applied: ttl"), "{l}");
+    let o = ping();
+    assert!(o.status.success(), "TTL 64 again: {}", text(&o));
 }
