@@ -634,6 +634,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         r
     };
     let refused = |name: &str, e: &dyn std::fmt::Display| vec![format!("{name}: {e}")];
+    let hint = RouteHint { tun: tun.clone(), known: std::sync::Mutex::new(route_list.clone()) };
     match (stateful, shards) {
         (_, Some(shards)) => {
             // The shards are shared by the workers' handles: reconfigured once, all at once.
@@ -641,7 +642,11 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
             let apply = move |_| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
-                    (_, Some(st)) => live.reconfigure(st, queues, Instant::now()).map_err(|e| refused(name, &e)),
+                    (_, Some(st)) => {
+                        let r = live.reconfigure(st.clone(), queues, Instant::now()).map_err(|e| refused(name, &e))?;
+                        hint.note(&st.xlate, &st.pool4);
+                        Ok(r)
+                    }
                     (_, None) => Ok(mode_change()),
                 })
             };
@@ -650,9 +655,14 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         (Some(st), None) => {
             let apply = move |workers: Vec<sixgate_io::Control<sixgate_nat64::Nat64>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
-                    (_, Some(st)) => apply_to_workers(&workers, move |e: &mut sixgate_nat64::Nat64, now| {
-                        e.reconfigure(st.clone(), now).map_err(|e| e.to_string())
-                    }),
+                    (_, Some(st)) => {
+                        let (xlate, pool4) = (st.xlate.clone(), st.pool4.clone());
+                        let r = apply_to_workers(&workers, move |e: &mut sixgate_nat64::Nat64, now| {
+                            e.reconfigure(st.clone(), now).map_err(|e| e.to_string())
+                        })?;
+                        hint.note(&xlate, &pool4);
+                        Ok(r)
+                    }
                     (_, None) => Ok(mode_change()),
                 })
             };
@@ -661,9 +671,12 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         (None, None) => {
             let apply = move |workers: Vec<sixgate_io::Control<Siit>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
-                    (cfg, None) => apply_to_workers(&workers, move |e: &mut Siit, _| {
-                        e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
-                    }),
+                    (cfg, None) => {
+                        hint.note(&cfg, &[]);
+                        apply_to_workers(&workers, move |e: &mut Siit, _| {
+                            e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                        })
+                    }
                     (_, Some(_)) => Ok(mode_change()),
                 })
             };
@@ -749,6 +762,30 @@ pub(crate) fn remove_routes(set: Option<sixgate_io::routes::InstalledRoutes>) {
             Ok(false) => log!("sixgate: route {r} already gone"),
             Err(e) => log!("sixgate: route {r} not removed: {e}"),
         }
+    }
+}
+
+/// The routes a reloaded configuration needs that the running one did not (a new EAM
+/// entry, pool6 or pool4): logged once each for the operator to add, since the device
+/// only has the routes of the start (`routes = true` installs those alone).
+struct RouteHint {
+    tun: String,
+    /// The routes logged so far, at start included.
+    known: std::sync::Mutex<Vec<Route>>,
+}
+
+impl RouteHint {
+    /// Logs the routes of `cfg` and `pool4` not logged before.
+    fn note(&self, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let new: Vec<Route> =
+            gateway_routes(&self.tun, cfg, pool4).into_iter().filter(|r| !known.contains(r)).collect();
+        if new.is_empty() {
+            return;
+        }
+        let lines: String = new.iter().map(|r| format!("\n  {}", r.command())).collect();
+        log!("sixgate: SIGHUP: the new configuration also needs these routes (not installed):{lines}");
+        known.extend(new);
     }
 }
 

@@ -220,6 +220,9 @@ fn siit_reload_during_a_transfer_applies_a_new_eam_entry_and_refuses_a_bad_file_
     let l = t.reload(&format!("{SIIT}icmp_rate = 50\n{EAM1}{EAM2}"));
     assert!(l.contains("applied: ") && l.contains("eamt") && l.contains("icmp_rate"), "{l}");
     assert!(!l.contains("needs restart"), "{l}");
+    let log = t.log_text();
+    let hint = log.split("also needs these routes").nth(1).unwrap_or_else(|| panic!("no route hint: {log}"));
+    assert!(hint.contains("198.18.0.0/24 dev nat64") && !hint.contains("203.0.113.0/24"), "only the new one: {hint}");
     let o = ping_from_7();
     assert!(o.status.success(), "the new EAM entry is in force: {}", text(&o));
     // (b) A file that drops both EAM entries, with a bad pool6: refused with its line.
