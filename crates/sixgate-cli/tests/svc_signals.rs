@@ -85,6 +85,16 @@ fn nat64_reload_reports_and_refuses_and_keeps_running() {
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");
     assert!(l.contains("changed: tun") && l.contains("needs restart"), "{l}");
+    // Stateless to stateful needs a restart: nothing of the file is applied, and saying so
+    // again names it once.
+    let stateful = format!("{good}icmp_rate = 5\nmode = \"stateful\"\npool4 = [\"192.0.2.1/32\"]\n");
+    std::fs::write(&cfg, stateful.replace("pool6 = \"64:ff9b::/96\"", "pool6 = \"2001:db8:64::/96\"")).unwrap();
+    for _ in 0..2 {
+        d.kill("-HUP");
+        let l = d.line("SIGHUP: reload of");
+        assert!(l.contains("changed: mode; needs restart") && !l.contains("valid; applied"), "{l}");
+        assert_eq!(l.matches("mode").count(), 1, "{l}");
+    }
     std::fs::write(&cfg, format!("{good}pool6 = \"64:ff9b::/95\"\n")).unwrap();
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");

@@ -135,7 +135,7 @@ impl Reloader {
         let to_apply: Vec<String> = changed_keys(&live.0, &text).into_iter().filter(|k| !is_restart(k)).collect();
         if to_apply.is_empty() {
             let mut all = restart;
-            all.extend(live.1.iter().cloned());
+            all.extend(live.1.iter().filter(|k| !all.contains(k)).cloned().collect::<Vec<_>>());
             return if all.is_empty() { Outcome::Unchanged } else { Outcome::NeedsRestart(all) };
         }
         match apply(&text, &name) {
@@ -146,6 +146,11 @@ impl Reloader {
                     if !restart.contains(&k) {
                         restart.push(k);
                     }
+                }
+                if r.changed.is_empty() && r.sessions_ended == 0 && r.bib_ended == 0 {
+                    // Nothing the engines run differs (e.g. only a key they keep until a
+                    // restart, or one only `--check` reads).
+                    return if restart.is_empty() { Outcome::Unchanged } else { Outcome::NeedsRestart(restart) };
                 }
                 Outcome::Applied {
                     changed: r.changed.iter().map(|s| (*s).to_owned()).collect(),
