@@ -42,8 +42,13 @@ pub(crate) enum Nat64Cmd {
     /// device made once with `ip tuntap add dev NAME mode tun multi_queue` (and routed
     /// once) stays: a restarted gateway attaches to it and traffic flows again.
     ///
-    /// SIGHUP re-reads and validates the file: a bad one is refused with its line, a
-    /// changed one is reported key by key as needing a restart; the gateway keeps running.
+    /// SIGHUP re-reads and validates the file: a bad one is refused with its line and the
+    /// running configuration stays; a valid one is applied to the running workers at once
+    /// (EAM entries, pool6 in stateless mode, denylists, MTUs, ICMP rate, timers, limits,
+    /// filtering, pool4; sessions and BIB entries stay, except those on pool4 addresses
+    /// or ports the file removed), except `tun`, `queues`, `mode`, `offload`, `routes`,
+    /// `stats_interval` and, in stateful mode, pool6 (and, with several queues, a pool4 that
+    /// grows): those are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
 }
 
@@ -619,15 +624,64 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         metrics_listen: a.metrics_listen,
         routes: installed,
     };
+    use crate::service::reload::{apply_to_workers, nat64_configs, Apply};
+    use sixgate_core::reload::ReloadReport;
+    // A file that switches between stateless and stateful mode needs a restart: nothing
+    // of it is applied.
+    let mode_change = || {
+        let mut r = ReloadReport::default();
+        r.mark_restart("mode");
+        r
+    };
+    let refused = |name: &str, e: &dyn std::fmt::Display| vec![format!("{name}: {e}")];
+    let hint = RouteHint { tun: tun.clone(), known: std::sync::Mutex::new(route_list.clone()) };
     match (stateful, shards) {
         (_, Some(shards)) => {
+            // The shards are shared by the workers' handles: reconfigured once, all at once.
+            let live = shards.clone();
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
-            serve(devs, s, move |k| handles[k].take().expect("one handle per queue"))
+            let apply = move |_| -> Apply {
+                Box::new(move |text, name| match nat64_configs(text, name, queues)? {
+                    (_, Some(st)) => {
+                        let r = live.reconfigure(st.clone(), queues, Instant::now()).map_err(|e| refused(name, &e))?;
+                        hint.note(&st.xlate, &st.pool4);
+                        Ok(r)
+                    }
+                    (_, None) => Ok(mode_change()),
+                })
+            };
+            serve(devs, s, move |k| handles[k].take().expect("one handle per queue"), apply)
         }
         (Some(st), None) => {
-            serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))
+            let apply = move |workers: Vec<sixgate_io::Control<sixgate_nat64::Nat64>>| -> Apply {
+                Box::new(move |text, name| match nat64_configs(text, name, queues)? {
+                    (_, Some(st)) => {
+                        let (xlate, pool4) = (st.xlate.clone(), st.pool4.clone());
+                        let r = apply_to_workers(&workers, move |e: &mut sixgate_nat64::Nat64, now| {
+                            e.reconfigure(st.clone(), now).map_err(|e| e.to_string())
+                        })?;
+                        hint.note(&xlate, &pool4);
+                        Ok(r)
+                    }
+                    (_, None) => Ok(mode_change()),
+                })
+            };
+            serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"), apply)
         }
-        (None, None) => serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration")),
+        (None, None) => {
+            let apply = move |workers: Vec<sixgate_io::Control<Siit>>| -> Apply {
+                Box::new(move |text, name| match nat64_configs(text, name, queues)? {
+                    (cfg, None) => {
+                        hint.note(&cfg, &[]);
+                        apply_to_workers(&workers, move |e: &mut Siit, _| {
+                            e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                        })
+                    }
+                    (_, Some(_)) => Ok(mode_change()),
+                })
+            };
+            serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration"), apply)
+        }
     }
 }
 
@@ -711,6 +765,30 @@ pub(crate) fn remove_routes(set: Option<sixgate_io::routes::InstalledRoutes>) {
     }
 }
 
+/// The routes a reloaded configuration needs that the running one did not (a new EAM
+/// entry, pool6 or pool4): logged once each for the operator to add, since the device
+/// only has the routes of the start (`routes = true` installs those alone).
+struct RouteHint {
+    tun: String,
+    /// The routes logged so far, at start included.
+    known: std::sync::Mutex<Vec<Route>>,
+}
+
+impl RouteHint {
+    /// Logs the routes of `cfg` and `pool4` not logged before.
+    fn note(&self, cfg: &sixgate_nat64::SiitConfig, pool4: &[sixgate_nat64::Pool4Range]) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let new: Vec<Route> =
+            gateway_routes(&self.tun, cfg, pool4).into_iter().filter(|r| !known.contains(r)).collect();
+        if new.is_empty() {
+            return;
+        }
+        let lines: String = new.iter().map(|r| format!("\n  {}", r.command())).collect();
+        log!("sixgate: SIGHUP: the new configuration also needs these routes (not installed):{lines}");
+        known.extend(new);
+    }
+}
+
 /// How [`serve`] runs.
 struct Serve<'a> {
     queues: usize,
@@ -727,21 +805,25 @@ struct Serve<'a> {
     routes: Option<sixgate_io::routes::InstalledRoutes>,
 }
 
-/// Runs one engine per queue until a signal asks to stop, logging counters.
-fn serve<E, F>(devs: Vec<sixgate_io::TunDevice>, s: Serve<'_>, make: F) -> Result<ExitCode, CliError>
+/// Runs one engine per queue until a signal asks to stop, logging counters; on SIGHUP
+/// applies the file through `apply`, given a control handle to every worker.
+fn serve<E, F, A>(devs: Vec<sixgate_io::TunDevice>, s: Serve<'_>, make: F, apply: A) -> Result<ExitCode, CliError>
 where
     E: Engine + Send + 'static,
     F: FnMut(usize) -> E + Send + 'static,
+    A: FnOnce(Vec<sixgate_io::Control<E>>) -> crate::service::reload::Apply,
 {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use sixgate_core::engine::Counters;
     use sixgate_io::signals::Signals;
-    use sixgate_io::{run_workers, WorkerStats};
+    use sixgate_io::{run_controlled_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
     let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes } = s;
+    let (controls, mailboxes): (Vec<_>, Vec<_>) = (0..queues).map(|_| sixgate_io::control::<E>()).unzip();
+    let reloader = reloader.live(crate::service::reload::NAT64_RESTART, apply(controls));
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
@@ -784,7 +866,7 @@ where
         let stop = Arc::clone(&stop);
         let published = Arc::clone(&published);
         std::thread::spawn(move || {
-            let r = run_workers(devs, make, &stop, &published);
+            let r = run_controlled_workers(devs, make, &stop, &published, mailboxes);
             // If the workers ended on their own (device error), wake the signal wait.
             if !stop.load(Ordering::Relaxed) {
                 Signals::wake();

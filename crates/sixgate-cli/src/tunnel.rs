@@ -34,7 +34,7 @@ use serde::Deserialize;
 use sixgate_6in4::{EcnMode, Mode, SitConfig, SitDrop, SitTunnel};
 use sixgate_core::engine::Counters;
 use sixgate_io::signals::Signals;
-use sixgate_io::{run_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
+use sixgate_io::{run_controlled_tunnel, RawIpv4, TunDevice, TunOptions, TunnelIo, WorkerStats};
 
 use crate::daemon::log;
 use crate::error::Needs;
@@ -45,8 +45,11 @@ use crate::CliError;
 pub(crate) enum TunnelCmd {
     /// Run a 6in4 (sit, protocol 41) tunnel endpoint in the foreground until SIGINT or
     /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
-    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file and
-    /// reports what would need a restart; the endpoint keeps running.
+    /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file (flags
+    /// still win): a bad one is refused and the running configuration stays; a valid one
+    /// is applied at once (remote, relay, TTL, DSCP, ECN, MTUs, path-MTU cache, ICMP rate),
+    /// except `tun`, `address`, `local`, `mode`, `offload`, `pmtu`, `routes` and
+    /// `stats_interval`, which are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
 }
 
@@ -292,13 +295,28 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let metrics_listen = a.metrics_listen;
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
-    let reloader = a.config.clone().zip(running).map(|(path, text)| {
-        let flags = a.clone();
-        let validate: crate::service::reload::Validate =
-            Box::new(move |_, _| resolve(flags.clone()).map(drop).map_err(|e| vec![e.message]));
-        crate::service::Reloader::new(path, text, validate)
-    });
+    let (control, mailbox) = sixgate_io::control::<SitTunnel>();
+    let flags = a.clone();
     let r = resolve(a)?;
+    let address = r.cfg.address;
+    let reloader = flags.config.clone().zip(running).map(|(path, text)| {
+        let validate: crate::service::reload::Validate = {
+            let flags = flags.clone();
+            // Every message names the file (a TOML error names its line too).
+            let named = |name: &str, m: String| if m.starts_with(name) { m } else { format!("{name}: {m}") };
+            Box::new(move |_, name| resolve(flags.clone()).map(drop).map_err(|e| vec![named(name, e.message)]))
+        };
+        // The file with the flags over it, as at start; the device's address stays
+        // (`address` needs a restart: it is the TUN device's too).
+        let apply: crate::service::reload::Apply = Box::new(move |_, _| {
+            let mut cfg = resolve(flags.clone()).map_err(|e| vec![e.message])?.cfg;
+            cfg.address = address;
+            crate::service::reload::apply_to_workers(std::slice::from_ref(&control), move |e: &mut SitTunnel, _| {
+                e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
+            })
+        });
+        crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
+    });
     for w in r.cfg.warnings() {
         log!("sixgate: warning: {w}");
     }
@@ -352,7 +370,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         let stop = Arc::clone(&stop);
         let slot = Arc::clone(&slot);
         std::thread::spawn(move || {
-            let res = run_tunnel(&io, engine, &stop, &slot);
+            let res = run_controlled_tunnel(&io, engine, &stop, &slot, Some(&mailbox));
             if !stop.load(Ordering::Relaxed) {
                 Signals::wake();
             }

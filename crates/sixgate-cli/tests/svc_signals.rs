@@ -61,8 +61,9 @@ fn systemd_notify_sequence_arrives_in_order() {
     assert!(d.wait_exit().success());
 }
 
-/// `nat64 run` on a TUN device: a changed valid file is reported as needing a restart, a
-/// bad one refused with its line, and the gateway keeps running through both.
+/// `nat64 run` on a TUN device: a changed valid file is applied live (a changed `tun`
+/// needs a restart and is not applied), a bad one refused with its line, and the gateway
+/// keeps running through both.
 #[test]
 fn nat64_reload_reports_and_refuses_and_keeps_running() {
     if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
@@ -79,7 +80,21 @@ fn nat64_reload_reports_and_refuses_and_keeps_running() {
     std::fs::write(&cfg, format!("{good}icmp_rate = 5\n")).unwrap();
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");
-    assert!(l.contains("changed: icmp_rate") && l.contains("needs restart"), "{l}");
+    assert!(l.contains("applied: icmp_rate") && !l.contains("needs restart"), "{l}");
+    std::fs::write(&cfg, format!("{}icmp_rate = 5\n", good.replace(&tun, "elsewhere0"))).unwrap();
+    d.kill("-HUP");
+    let l = d.line("SIGHUP: reload of");
+    assert!(l.contains("changed: tun") && l.contains("needs restart"), "{l}");
+    // Stateless to stateful needs a restart: nothing of the file is applied, and saying so
+    // again names it once.
+    let stateful = format!("{good}icmp_rate = 5\nmode = \"stateful\"\npool4 = [\"192.0.2.1/32\"]\n");
+    std::fs::write(&cfg, stateful.replace("pool6 = \"64:ff9b::/96\"", "pool6 = \"2001:db8:64::/96\"")).unwrap();
+    for _ in 0..2 {
+        d.kill("-HUP");
+        let l = d.line("SIGHUP: reload of");
+        assert!(l.contains("changed: mode; needs restart") && !l.contains("valid; applied"), "{l}");
+        assert_eq!(l.matches("mode").count(), 1, "{l}");
+    }
     std::fs::write(&cfg, format!("{good}pool6 = \"64:ff9b::/95\"\n")).unwrap();
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");
@@ -93,8 +108,8 @@ fn nat64_reload_reports_and_refuses_and_keeps_running() {
     assert!(d.wait_exit().success());
 }
 
-/// `tunnel run` (TUN device and raw sockets): SIGHUP with a changed TTL is reported as
-/// needing a restart, the endpoint keeps running, SIGTERM stops it.
+/// `tunnel run` (TUN device and raw sockets): SIGHUP with a changed TTL applies it, a bad
+/// file is refused, the endpoint keeps running, SIGTERM stops it.
 #[test]
 fn tunnel_reload_reports_and_keeps_running() {
     if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
@@ -113,7 +128,7 @@ fn tunnel_reload_reports_and_keeps_running() {
     std::fs::write(&cfg, format!("{good}ttl = 9\n")).unwrap();
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");
-    assert!(l.contains("changed: ttl") && l.contains("needs restart"), "{l}");
+    assert!(l.contains("applied: ttl") && !l.contains("needs restart"), "{l}");
     std::fs::write(&cfg, format!("{good}mode = \"gre\"\n")).unwrap();
     d.kill("-HUP");
     let l = d.line("SIGHUP: reload of");

@@ -22,11 +22,23 @@
 //! request within that time. A deadline already past gives a zero timeout (a mass expiry
 //! that runs in slices gets one slice per wake-up without sleeping). Due timers run at
 //! every wake-up, before the burst, with the same `now`.
+//!
+//! # Jobs from outside: the control mailbox
+//!
+//! Each worker owns its engine; another thread reaches it through a [`Control`] handle
+//! (made with [`control`], its [`Mailbox`] given to the worker), e.g. to apply a new
+//! configuration on SIGHUP. The loop runs the jobs waiting in its mailbox at every
+//! wake-up, after the burst has been written and before it waits again: between two
+//! bursts, never inside one, so no packet is lost or reordered around a job. Nothing
+//! wakes the loop for a job: a busy worker runs it after its current burst, an idle one
+//! at the latest at its next stop check (100 ms). Each job's result goes
+//! back to its sender ([`Reply`]); a worker that has stopped drops the job, and its
+//! sender learns so ([`Stopped`]) instead of waiting.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -137,14 +149,123 @@ pub(crate) trait Pump {
     fn flush<C>(&mut self, stats: &mut WorkerStats<C>);
 }
 
+/// A job for a worker's engine, run with the loop's `now`.
+type Job<E> = Box<dyn FnOnce(&mut E, Instant) + Send>;
+
+/// Sends jobs to one worker's engine (see the [module docs](self#jobs-from-outside-the-control-mailbox)).
+/// Cloning gives another handle to the same worker.
+pub struct Control<E> {
+    tx: mpsc::Sender<Job<E>>,
+}
+
+impl<E> Clone for Control<E> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone() }
+    }
+}
+
+impl<E> std::fmt::Debug for Control<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Control")
+    }
+}
+
+/// The worker's end of a [`Control`]: the jobs waiting for its engine.
+pub struct Mailbox<E> {
+    rx: mpsc::Receiver<Job<E>>,
+}
+
+impl<E> std::fmt::Debug for Mailbox<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox")
+    }
+}
+
+/// A new mailbox for one worker and the handle that sends to it.
+pub fn control<E>() -> (Control<E>, Mailbox<E>) {
+    let (tx, rx) = mpsc::channel();
+    (Control { tx }, Mailbox { rx })
+}
+
+/// The worker is gone (it stopped, or never started): the job did not run, or its result
+/// did not come back in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The worker has stopped: the job will not run.
+    Gone,
+    /// No result within the time waited (the job may still run).
+    TimedOut,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Gone => "the worker has stopped",
+            Self::TimedOut => "the worker did not answer in time",
+        })
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// The result of a job sent with [`Control::send`], to come.
+#[derive(Debug)]
+pub struct Reply<R> {
+    rx: mpsc::Receiver<R>,
+}
+
+impl<R> Reply<R> {
+    /// Waits at most `timeout` for the job to have run and returns its result.
+    pub fn wait(self, timeout: Duration) -> Result<R, Stopped> {
+        self.rx.recv_timeout(timeout).map_err(|e| match e {
+            mpsc::RecvTimeoutError::Timeout => Stopped::TimedOut,
+            mpsc::RecvTimeoutError::Disconnected => Stopped::Gone,
+        })
+    }
+}
+
+impl<E> Control<E> {
+    /// Queues `job` for the worker's engine; it runs between two bursts, with the loop's
+    /// `now`. [`Stopped::Gone`] when the worker has stopped.
+    pub fn send<R, F>(&self, job: F) -> Result<Reply<R>, Stopped>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut E, Instant) -> R + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let job: Job<E> = Box::new(move |e, now| {
+            // The sender may have stopped waiting: the result is then dropped.
+            let _ = tx.send(job(e, now));
+        });
+        self.tx.send(job).map_err(|_| Stopped::Gone)?;
+        Ok(Reply { rx })
+    }
+}
+
+impl<E> Mailbox<E> {
+    /// Runs every job waiting, in the order they were sent.
+    fn run(&self, engine: &mut E, now: Instant) {
+        while let Ok(job) = self.rx.try_recv() {
+            job(engine, now);
+        }
+    }
+
+    /// Runs every job waiting on `engine` now, as a worker loop does between bursts (for
+    /// an engine run by another loop than [`run_controlled_workers`]'s).
+    pub fn run_pending(&self, engine: &mut E) {
+        self.run(engine, Instant::now());
+    }
+}
+
 /// Runs `engine` on `pump`'s devices until `stop` is set, publishing statistics into
 /// `slot` at least every 100 ms while busy, whenever a wake-up finds nothing to read, and
-/// once more at the end.
+/// once more at the end; runs the jobs of `mailbox` between bursts.
 pub(crate) fn run_loop<E: Engine, P: Pump>(
     pump: &mut P,
     mut engine: E,
     stop: &AtomicBool,
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+    mailbox: Option<&Mailbox<E>>,
 ) -> io::Result<()> {
     let mut stats = WorkerStats::default();
     let mut last_publish = pump.now();
@@ -156,6 +277,10 @@ pub(crate) fn run_loop<E: Engine, P: Pump>(
         drive_timeout_into(&mut engine, now, pump.outbox());
         pump.burst(&mut engine, ready, now, &mut stats)?;
         pump.flush(&mut stats);
+        // Between bursts: what the last one read is written, the next is not read yet.
+        if let Some(m) = mailbox {
+            m.run(&mut engine, now);
+        }
         if !ready.any() || now.duration_since(last_publish) >= PUBLISH_EVERY {
             stats.publish(&mut engine, slot);
             last_publish = now;
@@ -206,7 +331,7 @@ pub(crate) fn wait_readable<'f>(fds: impl IntoIterator<Item = BorrowedFd<'f>>, t
 /// switched to non-blocking mode (each worker waits in `poll(2)` and drains its queue).
 pub fn run_workers<E, F>(
     queues: Vec<TunDevice>,
-    mut make_engine: F,
+    make_engine: F,
     stop: &Arc<AtomicBool>,
     published: &Published<E::Reason>,
 ) -> Vec<io::Result<()>>
@@ -214,6 +339,24 @@ where
     E: Engine + Send + 'static,
     F: FnMut(usize) -> E,
 {
+    run_controlled_workers(queues, make_engine, stop, published, Vec::new())
+}
+
+/// [`run_workers`], each worker also running the jobs of its mailbox: queue `i` takes
+/// `mailboxes[i]` (a queue beyond the list has none). See the
+/// [module docs](self#jobs-from-outside-the-control-mailbox).
+pub fn run_controlled_workers<E, F>(
+    queues: Vec<TunDevice>,
+    mut make_engine: F,
+    stop: &Arc<AtomicBool>,
+    published: &Published<E::Reason>,
+    mailboxes: Vec<Mailbox<E>>,
+) -> Vec<io::Result<()>>
+where
+    E: Engine + Send + 'static,
+    F: FnMut(usize) -> E,
+{
+    let mut mailboxes = mailboxes.into_iter();
     let handles: Vec<_> = queues
         .into_iter()
         .enumerate()
@@ -221,9 +364,10 @@ where
             let engine = make_engine(i);
             let stop = Arc::clone(stop);
             let published = Arc::clone(published);
+            let mailbox = mailboxes.next();
             std::thread::Builder::new()
                 .name(format!("sixgate-q{i}"))
-                .spawn(move || worker(dev, engine, &stop, &published[i]))
+                .spawn(move || worker(dev, engine, &stop, &published[i], mailbox.as_ref()))
         })
         .collect();
     handles
@@ -242,12 +386,13 @@ fn worker<E: Engine>(
     engine: E,
     stop: &AtomicBool,
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+    mailbox: Option<&Mailbox<E>>,
 ) -> io::Result<()> {
     dev.dev().set_nonblocking(true)?;
     if dev.offload() {
-        run_loop(&mut crate::batch::OffloadTun::new(&dev), engine, stop, slot)
+        run_loop(&mut crate::batch::OffloadTun::new(&dev), engine, stop, slot, mailbox)
     } else {
-        run_loop(&mut Plain::new(vec![&dev], &dev, &dev), engine, stop, slot)
+        run_loop(&mut Plain::new(vec![&dev], &dev, &dev), engine, stop, slot, mailbox)
     }
 }
 
@@ -375,6 +520,8 @@ mod tests {
         Packet(Instant, Vec<u8>),
         /// A packet written to the device, at the fake time.
         Sent(Instant, Vec<u8>),
+        /// A mailbox job ran with this `now`; its tag.
+        Job(Instant, u8),
     }
 
     type Log = Rc<RefCell<Vec<Event>>>;
@@ -423,6 +570,8 @@ mod tests {
         waits: Vec<Duration>,
         limit: usize,
         stop: &'a AtomicBool,
+        /// Jobs to send during wait number `.0` (counted from 1), before it returns.
+        jobs: Vec<(usize, Box<dyn FnOnce()>)>,
     }
 
     impl<'a> Pump for FakeTime<'a> {
@@ -432,6 +581,10 @@ mod tests {
             self.waits.push(timeout);
             if self.waits.len() >= self.limit {
                 self.stop.store(true, Ordering::Relaxed);
+            }
+            let n = self.waits.len();
+            for (_, send) in self.jobs.extract_if(.., |(at, _)| *at == n) {
+                send();
             }
             let now = self.dev.clock.get();
             let next = self.dev.arrivals.borrow().front().map(|(t, _)| *t);
@@ -517,12 +670,76 @@ mod tests {
         };
         let stop = AtomicBool::new(false);
         let plain = Plain::new(vec![&dev], &dev, &dev);
-        let mut pump = FakeTime { plain, dev: &dev, waits: Vec::new(), limit, stop: &stop };
+        let mut pump = FakeTime { plain, dev: &dev, waits: Vec::new(), limit, stop: &stop, jobs: Vec::new() };
         let engine = Timed { c: Counters::new(), due: Some(t0 + due), queued: false, log: Rc::clone(&log) };
         let slot = Mutex::new(WorkerStats::default());
-        run_loop(&mut pump, engine, &stop, &slot).unwrap();
+        run_loop(&mut pump, engine, &stop, &slot, None).unwrap();
         let events = log.borrow().clone();
         (t0, events, pump.waits)
+    }
+
+    #[test]
+    fn a_mailbox_job_runs_between_bursts_and_no_packet_is_lost_or_reordered_around_it() {
+        let t0 = Instant::now();
+        let log = Log::default();
+        // Two packets that arrive together (one burst), then one more later.
+        let arrivals = [(ms(10), vec![1]), (ms(10), vec![2]), (ms(20), vec![3])];
+        let dev = FakeDev {
+            clock: Rc::new(Cell::new(t0)),
+            arrivals: RefCell::new(arrivals.iter().map(|(t, p)| (t0 + *t, p.clone())).collect()),
+            log: Rc::clone(&log),
+            fd: std::fs::File::open("/dev/null").unwrap(),
+        };
+        let stop = AtomicBool::new(false);
+        let (ctl, mailbox) = control::<Timed>();
+        let replies: Rc<RefCell<Vec<Reply<u8>>>> = Rc::default();
+        // Sent while the loop waits for the first burst (it becomes readable in that same
+        // wait), and two more while it waits for the last packet.
+        let job = |tag: u8| {
+            let (ctl, replies) = (ctl.clone(), Rc::clone(&replies));
+            Box::new(move || {
+                let r = ctl
+                    .send(move |e: &mut Timed, now| {
+                        e.log.borrow_mut().push(Event::Job(now, tag));
+                        tag * 10
+                    })
+                    .unwrap();
+                replies.borrow_mut().push(r);
+            }) as Box<dyn FnOnce()>
+        };
+        let jobs = vec![(1, job(1)), (2, job(2)), (2, job(3))];
+        let plain = Plain::new(vec![&dev], &dev, &dev);
+        let mut pump = FakeTime { plain, dev: &dev, waits: Vec::new(), limit: 4, stop: &stop, jobs };
+        let engine = Timed { c: Counters::new(), due: None, queued: false, log: Rc::clone(&log) };
+        let slot = Mutex::new(WorkerStats::default());
+        run_loop(&mut pump, engine, &stop, &slot, Some(&mailbox)).unwrap();
+        let p = |t, b: u8| [Event::Packet(t0 + ms(t), vec![b]), Event::Sent(t0 + ms(t), vec![b])];
+        let mut want = Vec::new();
+        want.extend(p(10, 1));
+        want.extend(p(10, 2));
+        want.push(Event::Job(t0 + ms(10), 1));
+        want.extend(p(20, 3));
+        want.extend([Event::Job(t0 + ms(20), 2), Event::Job(t0 + ms(20), 3)]);
+        assert_eq!(*log.borrow(), want, "the burst whole, then the job; every packet once, in order");
+        let results: Vec<u8> = replies.take().into_iter().map(|r| r.wait(Duration::ZERO).unwrap()).collect();
+        assert_eq!(results, [10, 20, 30], "each sender gets its own job's result");
+        assert_eq!(slot.lock().unwrap().received, 3);
+    }
+
+    #[test]
+    fn a_job_for_a_stopped_worker_says_so_instead_of_waiting() {
+        let (ctl, mailbox) = control::<u32>();
+        let pending = ctl.send(|e: &mut u32, _| *e).unwrap();
+        drop(mailbox);
+        assert_eq!(pending.wait(Duration::from_secs(5)).unwrap_err(), Stopped::Gone, "queued, never run");
+        assert_eq!(ctl.send(|e: &mut u32, _| *e).unwrap_err(), Stopped::Gone);
+        let (ctl, mailbox) = control::<u32>();
+        let r = ctl.send(|e: &mut u32, _| *e + 1).unwrap();
+        assert_eq!(r.wait(ms(1)).unwrap_err(), Stopped::TimedOut, "not run yet");
+        let mut engine = 41;
+        let r = ctl.send(|e: &mut u32, _| *e + 1).unwrap();
+        mailbox.run(&mut engine, Instant::now());
+        assert_eq!(r.wait(ms(1)), Ok(42));
     }
 
     fn ms(n: u64) -> Duration {

@@ -32,8 +32,10 @@ pub mod signals;
 pub mod tun;
 pub mod tunnel;
 
-pub use driver::{run_workers, Published, WorkerStats};
+pub use driver::{
+    control, run_controlled_workers, run_workers, Control, Mailbox, Published, Reply, Stopped, WorkerStats,
+};
 pub use packet_io::PacketIo;
 pub use raw::RawIpv4;
 pub use tun::{KernelCounters, TunCounters, TunDevice, TunOptions};
-pub use tunnel::{run_tunnel, TunnelIo};
+pub use tunnel::{run_controlled_tunnel, run_tunnel, TunnelIo};

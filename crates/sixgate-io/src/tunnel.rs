@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sixgate_core::engine::{drive_into, Counters, Engine, Origin, Outbox, Side};
 
 use crate::batch::{IoBuf, RX_OFFSET};
-use crate::driver::{is_drained, run_loop, wait_readable, Plain, Pump, Ready, WorkerStats, BURST};
+use crate::driver::{is_drained, run_loop, wait_readable, Mailbox, Plain, Pump, Ready, WorkerStats, BURST};
 use crate::packet_io::PacketIo;
 use crate::raw::{RawIpv4, MMSG_BATCH};
 use crate::tun::TunDevice;
@@ -51,15 +51,27 @@ pub fn run_tunnel<E: Engine>(
     stop: &AtomicBool,
     slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
 ) -> io::Result<()> {
+    run_controlled_tunnel(io, engine, stop, slot, None)
+}
+
+/// [`run_tunnel`], also running the jobs of `mailbox` between bursts (see
+/// [`crate::driver::Control`]).
+pub fn run_controlled_tunnel<E: Engine>(
+    io: &TunnelIo,
+    engine: E,
+    stop: &AtomicBool,
+    slot: &Mutex<WorkerStats<Counters<E::Reason>>>,
+    mailbox: Option<&Mailbox<E>>,
+) -> io::Result<()> {
     io.tun.dev().set_nonblocking(true)?;
     if io.tun.offload() {
-        run_loop(&mut Batched::new(io), engine, stop, slot)
+        run_loop(&mut Batched::new(io), engine, stop, slot, mailbox)
     } else {
         let mut sources: Vec<&dyn PacketIo> = vec![&io.tun, &io.outer];
         if let Some(icmp) = &io.icmp {
             sources.push(icmp);
         }
-        run_loop(&mut Plain::new(sources, &io.outer, &io.tun), engine, stop, slot)
+        run_loop(&mut Plain::new(sources, &io.outer, &io.tun), engine, stop, slot, mailbox)
     }
 }
 
