@@ -19,6 +19,10 @@ mod field {
 pub const HEADER_LEN: usize = field::URGENT.end;
 /// The offset of the checksum field.
 pub const CHECKSUM_AT: usize = field::CHECKSUM.start;
+/// The offset of the source port.
+pub const SRC_PORT_AT: usize = field::SRC_PORT.start;
+/// The offset of the destination port.
+pub const DST_PORT_AT: usize = field::DST_PORT.start;
 
 /// FIN flag.
 pub const FIN: u8 = 0x01;
@@ -140,6 +144,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     #[inline(always)]
     pub fn set_checksum(&mut self, v: u16) {
         self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the Data Offset to `len` bytes (a multiple of 4, 20 to 60), clearing the
+    /// reserved bits.
+    #[inline(always)]
+    pub fn set_header_len(&mut self, len: usize) {
+        self.buffer.as_mut()[field::DATA_OFF] = ((len / 4) as u8) << 4;
+    }
+
+    /// Sets the flag octet ([`FIN`], [`SYN`], [`RST`], [`ACK`], …).
+    #[inline(always)]
+    pub fn set_flags(&mut self, v: u8) {
+        self.buffer.as_mut()[field::FLAGS] = v;
     }
 }
 
