@@ -236,6 +236,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn echo_identifier() {
+        // Echo Reply, identifier 0xbeef, sequence 1 (RFC 792).
+        let m = [ECHO_REPLY, 0, 0, 0, 0xbe, 0xef, 0, 1];
+        let v = Icmpv4Packet::new_checked(&m[..]).unwrap();
+        assert_eq!((v.msg_type(), v.echo_ident()), (ECHO_REPLY, 0xbeef));
+        assert_eq!((ECHO_IDENT_AT, CHECKSUM_AT), (4, 2));
+    }
+
+    #[test]
     fn view_of_a_fragmentation_needed() {
         // Type 3 code 4, length attribute 32 words, next-hop MTU 1400.
         let mut m = [3, 4, 0, 0, 0, 32, 0x05, 0x78, 0x45, 0];

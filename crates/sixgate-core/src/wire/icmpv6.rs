@@ -225,6 +225,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn echo_identifier() {
+        // Echo Request, identifier 0x1234, sequence 7 (RFC 4443 §4.1).
+        let m = [ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0, 7];
+        let v = Icmpv6Packet::new_checked(&m[..]).unwrap();
+        assert_eq!((v.msg_type(), v.echo_ident()), (ECHO_REQUEST, 0x1234));
+        assert_eq!((ECHO_IDENT_AT, CHECKSUM_AT), (4, 2));
+    }
+
+    #[test]
     fn view_of_a_packet_too_big() {
         let (s, d): (Ipv6Addr, Ipv6Addr) = ("2001:db8::1".parse().unwrap(), "2001:db8::2".parse().unwrap());
         let mut m = [2, 0, 0, 0, 0, 0, 0x05, 0x00, 0x60, 0];
