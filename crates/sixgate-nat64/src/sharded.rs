@@ -64,7 +64,8 @@
 //! PacketBuilder::ipv6(addr("2001:db8::10")?, addr("64:ff9b:1::cb00:7105")?, 64).udp(5000, 53).write(&mut q, b"q")?;
 //! let mut b = PacketBuf::from_slice(&q);
 //! assert_eq!(w0.process(&mut b, now), Verdict::Forward(Side::V4));
-//! let port = u16::from_be_bytes([b.as_slice()[20], b.as_slice()[21]]);
+//! let out = sixgate_core::wire::Ipv4Packet::new_checked(b.as_slice())?;
+//! let port = sixgate_core::wire::UdpPacket::new_checked(out.payload())?.src_port();
 //! let mut a = Vec::new();
 //! PacketBuilder::ipv4([203, 0, 113, 5], [198, 51, 100, 1], 64).udp(53, port).write(&mut a, b"a")?;
 //! let mut r = PacketBuf::from_slice(&a);
