@@ -15,16 +15,22 @@
 //!
 //! ```
 //! use sixgate_core::gso::{layout, segment, segments};
+//! use sixgate_core::wire::{proto, Ipv4Repr, UdpPacket};
 //! use sixgate_core::PacketBuf;
 //! // An IPv4/UDP super-packet: 20 + 8 header bytes, 3000 payload bytes, 1400 per segment.
 //! let mut pkt = vec![0u8; 3028];
-//! pkt[0] = 0x45;
-//! pkt[2..4].copy_from_slice(&3028u16.to_be_bytes());
-//! pkt[8] = 64;
-//! pkt[9] = 17;
-//! pkt[12..16].copy_from_slice(&[192, 0, 2, 1]);
-//! pkt[16..20].copy_from_slice(&[198, 51, 100, 2]);
-//! pkt[24..26].copy_from_slice(&3008u16.to_be_bytes());
+//! let ip = Ipv4Repr {
+//!     tos: 0,
+//!     total_len: 3028,
+//!     ident: 0,
+//!     frag_field: 0,
+//!     ttl: 64,
+//!     protocol: proto::UDP,
+//!     src_addr: "192.0.2.1".parse().unwrap(),
+//!     dst_addr: "198.51.100.2".parse().unwrap(),
+//! };
+//! ip.emit_into(&mut pkt).unwrap();
+//! UdpPacket::new_checked(&mut pkt[20..]).unwrap().set_len(3008);
 //! let l = layout(&pkt).unwrap();
 //! assert_eq!(segments(&l, 1400), 3);
 //! let mut out = PacketBuf::new();
@@ -37,7 +43,11 @@ use std::time::Instant;
 use crate::buf::PacketBuf;
 use crate::checksum::{add, fold, pseudo_v4, pseudo_v6, sum, udp_field};
 use crate::engine::{Engine, Side, Verdict};
-use crate::wire::{be16, be32};
+use crate::wire::{be16, ipv4, ipv6, proto, tcp, udp, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket};
+
+/// The end of the two ports, which TCP and UDP place alike.
+const PORTS_END: usize = udp::DST_PORT_AT + 2;
+const _: () = assert!(tcp::SRC_PORT_AT == udp::SRC_PORT_AT && tcp::DST_PORT_AT == udp::DST_PORT_AT);
 
 /// Where the headers of a super-packet (or of an ordinary packet) are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +56,7 @@ pub struct Layout {
     pub v6: bool,
     /// Length of the IP header (IPv4 with options; IPv6 without extension headers).
     pub l3: usize,
-    /// 6 (TCP) or 17 (UDP).
+    /// [`proto::TCP`] or [`proto::UDP`].
     pub proto: u8,
     /// Length of the transport header (TCP data offset × 4, or 8).
     pub l4: usize,
@@ -57,10 +67,10 @@ pub struct Layout {
 impl Layout {
     /// Offset of the transport checksum within the transport header.
     pub fn csum_offset(&self) -> usize {
-        if self.proto == 6 {
-            16
+        if self.proto == proto::TCP {
+            tcp::CHECKSUM_AT
         } else {
-            6
+            udp::CHECKSUM_AT
         }
     }
 
@@ -92,35 +102,32 @@ pub enum GsoError {
 /// Finds the headers of an unfragmented IPv4 or IPv6 TCP/UDP packet whose length fields
 /// agree with `pkt.len()`.
 pub fn layout(pkt: &[u8]) -> Option<Layout> {
-    let (v6, l3, proto) = match pkt.first()? >> 4 {
+    let (v6, l3, protocol) = match pkt.first()? >> 4 {
         4 => {
-            let ihl = usize::from(pkt[0] & 0x0f) * 4;
-            let h = pkt.get(..20)?;
-            let total = usize::from(be16(h, 2));
-            let frag = be16(h, 6) & 0x3fff;
-            if ihl < 20 || total != pkt.len() || frag != 0 {
+            let ip = Ipv4Packet::new_checked(pkt).ok()?;
+            let frag = ip.frag_field() & (ipv4::MF | ipv4::OFFSET_MASK);
+            if usize::from(ip.total_len()) != pkt.len() || frag != 0 {
                 return None;
             }
-            (false, ihl, h[9])
+            (false, ip.header_len(), ip.protocol())
         }
         6 => {
-            let h = pkt.get(..40)?;
-            if 40 + usize::from(be16(h, 4)) != pkt.len() {
+            let ip = Ipv6Packet::new_checked(pkt).ok()?;
+            if ipv6::HEADER_LEN + usize::from(ip.payload_len()) != pkt.len() {
                 return None;
             }
-            (true, 40, h[6])
+            (true, ipv6::HEADER_LEN, ip.next_header())
         }
         _ => return None,
     };
-    let l4 = match proto {
-        6 => usize::from(pkt.get(l3 + 12)? >> 4) * 4,
-        17 => 8,
+    // Within the buffer: checked by the IP view.
+    let rest = &pkt[l3..];
+    let l4 = match protocol {
+        proto::TCP => TcpPacket::new_checked(rest).ok()?.header_len(),
+        proto::UDP => UdpPacket::new_checked(rest).ok().map(|_| udp::HEADER_LEN)?,
         _ => return None,
     };
-    if l4 < if proto == 6 { 20 } else { 8 } || l3 + l4 > pkt.len() {
-        return None;
-    }
-    Some(Layout { v6, l3, proto, l4, payload: pkt.len() - l3 - l4 })
+    Some(Layout { v6, l3, proto: protocol, l4, payload: pkt.len() - l3 - l4 })
 }
 
 /// How many segments of `seg` payload bytes the packet makes (at least one).
@@ -154,43 +161,38 @@ pub fn segment(pkt: &[u8], l: &Layout, seg: u16, i: usize, out: &mut PacketBuf) 
     b[..hl].copy_from_slice(&pkt[..hl]);
     b[hl..].copy_from_slice(&pkt[from..to]);
     let ulen = len - l.l3;
-    if l.v6 {
-        b[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    // `b` holds the headers `l` describes, so the views' fixed headers are there.
+    let pseudo = if l.v6 {
+        let mut ip = Ipv6Packet::new_unchecked(&mut *b);
+        ip.set_payload_len(ulen as u16);
+        pseudo_v6(ip.src_addr(), ip.dst_addr(), l.proto, ulen as u32)
     } else {
-        b[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        let id = be16(b, 4).wrapping_add(i as u16);
-        b[4..6].copy_from_slice(&id.to_be_bytes());
-        b[10..12].copy_from_slice(&[0, 0]);
-        let c = !fold(sum(&b[..l.l3]));
-        b[10..12].copy_from_slice(&c.to_be_bytes());
-    }
-    let t = l.l3;
-    if l.proto == 6 {
-        let s = be32(b, t + 4).wrapping_add((i * seg) as u32);
-        b[t + 4..t + 8].copy_from_slice(&s.to_be_bytes());
+        let mut ip = Ipv4Packet::new_unchecked(&mut *b);
+        ip.set_total_len(len as u16);
+        ip.set_ident(ip.ident().wrapping_add(i as u16));
+        ip.fill_checksum();
+        pseudo_v4(ip.src_addr(), ip.dst_addr(), l.proto, ulen as u16)
+    };
+    let l4 = &mut b[l.l3..];
+    if l.proto == proto::TCP {
+        let mut t = TcpPacket::new_unchecked(&mut *l4);
+        t.set_seq_number(t.seq_number().wrapping_add((i * seg) as u32));
         if i + 1 < n {
-            b[t + 13] &= !0x09; // FIN, PSH
+            t.set_flags(t.flags() & !(tcp::FIN | tcp::PSH));
         }
         if i > 0 {
-            b[t + 13] &= !0x80; // CWR
+            t.set_flags(t.flags() & !tcp::CWR);
         }
+        t.set_checksum(0);
+        let c = !fold(add(pseudo, sum(l4)));
+        TcpPacket::new_unchecked(l4).set_checksum(c);
     } else {
-        b[t + 4..t + 6].copy_from_slice(&(ulen as u16).to_be_bytes());
+        let mut u = UdpPacket::new_unchecked(&mut *l4);
+        u.set_len(ulen as u16);
+        u.set_checksum(0);
+        let c = udp_field(!fold(add(pseudo, sum(l4))));
+        UdpPacket::new_unchecked(l4).set_checksum(c);
     }
-    let at = t + l.csum_offset();
-    b[at..at + 2].copy_from_slice(&[0, 0]);
-    let pseudo = if l.v6 {
-        let s: [u8; 16] = b[8..24].try_into().unwrap_or_default();
-        let d: [u8; 16] = b[24..40].try_into().unwrap_or_default();
-        pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
-    } else {
-        let s: [u8; 4] = b[12..16].try_into().unwrap_or_default();
-        let d: [u8; 4] = b[16..20].try_into().unwrap_or_default();
-        pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
-    };
-    let c = !fold(add(pseudo, sum(&b[t..])));
-    let c = if l.proto == 17 { udp_field(c) } else { c };
-    b[at..at + 2].copy_from_slice(&c.to_be_bytes());
     Ok(())
 }
 
@@ -250,7 +252,7 @@ pub fn process_super<E: Engine>(
     }
     // Room for the largest header growth (IPv4 → IPv6: 20 bytes), checked before the engine
     // sees anything, so an error leaves both untouched.
-    if buf.front_room() < 20 {
+    if buf.front_room() < ipv6::HEADER_LEN - ipv4::HEADER_LEN {
         return Err(GsoError::NoRoom);
     }
     let count = segments(&l, seg);
@@ -263,7 +265,10 @@ pub fn process_super<E: Engine>(
     l4_in[..l.l4].copy_from_slice(&probe.as_slice()[l.l3..l.l3 + l.l4]);
     // SYN, FIN and RST move connection state (RFC 6146 §3.5.2): the engine must see the
     // segment that carries them, so such super-packets go segment by segment.
-    let tcp_flags = if l.proto == 6 { buf.as_slice()[l.l3 + 13] & 0x07 } else { 0 };
+    let tcp_flags = match buf.as_slice().get(l.l3..) {
+        Some(t) if l.proto == proto::TCP => TcpPacket::new_unchecked(t).flags() & (tcp::FIN | tcp::SYN | tcp::RST),
+        _ => 0,
+    };
     let verdict = engine.process(probe, now);
     let segmented = SuperOutcome::Segmented { verdict, layout: l, count };
     let Verdict::Forward(side) = verdict else {
@@ -283,7 +288,7 @@ pub fn process_super<E: Engine>(
     // (an MSS clamp, say) would not carry over to the partial checksum.
     let co = l.csum_offset();
     let l4_out = &probe.as_slice()[o.l3..o.l3 + o.l4];
-    if l4_out[4..co] != l4_in[4..co] || l4_out[co + 2..] != l4_in[co + 2..l.l4] {
+    if l4_out[PORTS_END..co] != l4_in[PORTS_END..co] || l4_out[co + 2..] != l4_in[co + 2..l.l4] {
         return Ok(segmented);
     }
     // RFC 7915 §5.1: as IPv4, a segment of 1260 bytes or less goes without DF. Only the last
@@ -294,10 +299,10 @@ pub fn process_super<E: Engine>(
     let p = probe.as_slice();
     let total = o.l3 + o.l4 + payload;
     if o.v6 {
-        if total - 40 > usize::from(u16::MAX) {
+        if total - ipv6::HEADER_LEN > usize::from(u16::MAX) {
             return Ok(segmented);
         }
-    } else if total > usize::from(u16::MAX) || (count > 1 && p[6] & 0x40 == 0) {
+    } else if total > usize::from(u16::MAX) || (count > 1 && !Ipv4Packet::new_unchecked(p).dont_frag()) {
         // Without DF, every segment needs an identification of its own from the engine.
         return Ok(segmented);
     }
@@ -305,8 +310,8 @@ pub fn process_super<E: Engine>(
     let c_out = be16(p, at_out);
     let mut l3 = [0u8; 60];
     l3[..o.l3].copy_from_slice(&p[..o.l3]);
-    let mut ports = [0u8; 4];
-    ports.copy_from_slice(&p[o.l3..o.l3 + 4]);
+    let mut ports = [0u8; PORTS_END];
+    ports.copy_from_slice(&p[o.l3..o.l3 + PORTS_END]);
     if tail && segment(buf.as_slice(), &l, seg, count - 1, probe).is_err() {
         // (Cannot happen with a probe buffer that held segment 0.) The probe no longer
         // holds segment 0's result, so say so rather than pretend.
@@ -328,13 +333,14 @@ pub fn process_super<E: Engine>(
     // Ports as the engine left them (a stateful translator rewrites them). The segmenter
     // sums the transport header itself, so the partial field keeps only the pseudo-header
     // part of the engine's change: take the ports' own change back out.
-    f = add(add(f, u32::from(!fold(sum(&ports)))), sum(&l4[..4]));
-    l4[..4].copy_from_slice(&ports);
-    if l.proto == 17 {
-        l4[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
+    f = add(add(f, u32::from(!fold(sum(&ports)))), sum(&l4[..PORTS_END]));
+    l4[..PORTS_END].copy_from_slice(&ports);
+    if l.proto == proto::UDP {
+        UdpPacket::new_unchecked(&mut l4[..]).set_len(ulen as u16);
     } else if tail {
         // PSH belongs to the last segment, which is now the tail (FIN never gets here).
-        l4[13] &= !0x08;
+        let mut t = TcpPacket::new_unchecked(&mut l4[..]);
+        t.set_flags(t.flags() & !tcp::PSH);
     }
     let f_out = fold(f);
     if tail {
@@ -345,12 +351,11 @@ pub fn process_super<E: Engine>(
     h[..o.l3].copy_from_slice(&l3[..o.l3]);
     h[o.l3..o.l3 + o.l4].copy_from_slice(&l4[..o.l4]);
     if o.v6 {
-        h[4..6].copy_from_slice(&((total - 40) as u16).to_be_bytes());
+        Ipv6Packet::new_unchecked(&mut *h).set_payload_len((total - ipv6::HEADER_LEN) as u16);
     } else {
-        h[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        h[10..12].copy_from_slice(&[0, 0]);
-        let c = !fold(sum(&h[..o.l3]));
-        h[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut ip = Ipv4Packet::new_unchecked(&mut *h);
+        ip.set_total_len(total as u16);
+        ip.fill_checksum();
     }
     h[o.l3 + o.csum_offset()..o.l3 + o.csum_offset() + 2].copy_from_slice(&f_out.to_be_bytes());
     Ok(SuperOutcome::Whole { side, layout: Layout { payload, ..o }, tail })

@@ -6,30 +6,28 @@
 //! ```
 //! use std::net::Ipv6Addr;
 //! use sixgate_core::icmp6::{build_error, MAX_ERROR_LEN};
+//! use sixgate_core::wire::{icmpv6, Icmpv6Packet, Ipv6Packet};
 //! let own: Ipv6Addr = "2001:db8::1".parse().unwrap();
 //! let to: Ipv6Addr = "2001:db8:1::2".parse().unwrap();
 //! let invoking = vec![0x60; 2000];
 //! let mut out = Vec::new();
-//! // Packet Too Big (type 2, code 0) with an MTU of 1280 in the four bytes after the checksum.
-//! build_error(&mut out, own, to, 64, 2, 0, 1280u32.to_be_bytes(), &invoking);
+//! // Packet Too Big with an MTU of 1280 in the four bytes after the checksum.
+//! let (typ, code) = (icmpv6::PACKET_TOO_BIG, icmpv6::code::PACKET_TOO_BIG);
+//! build_error(&mut out, own, to, 64, typ, code, 1280u32.to_be_bytes(), &invoking);
 //! assert_eq!(out.len(), MAX_ERROR_LEN);
-//! assert_eq!(sixgate_core::checksum::finish(sixgate_core::checksum::add(
-//!     sixgate_core::checksum::pseudo_v6(own, to, 58, (out.len() - 40) as u32),
-//!     sixgate_core::checksum::sum(&out[40..]),
-//! )), 0);
+//! let ip = Ipv6Packet::new_checked(&out[..]).unwrap();
+//! let m = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+//! assert_eq!((m.msg_type(), m.rest_word()), (icmpv6::PACKET_TOO_BIG, 1280));
+//! assert!(m.verify_checksum(own, to));
 //! ```
 
 use std::net::Ipv6Addr;
 
-use crate::checksum::{add, finish, pseudo_v6, sum};
-use crate::wire::put16;
+use crate::wire::{icmpv6, ipv6, proto, Icmpv6Packet, Ipv6Repr};
 
 /// The largest ICMPv6 error message, IPv6 header included: the IPv6 minimum MTU
 /// (RFC 4443 §2.4(c), RFC 8200 §5).
 pub const MAX_ERROR_LEN: usize = 1280;
-
-/// The ICMPv6 next-header value (RFC 4443 §1).
-const NEXT_HEADER_ICMPV6: u8 = 58;
 
 /// Writes into `out` (cleared first; its capacity is reused) an ICMPv6 error of type
 /// `typ` and code `code` from `src` to `dst` with hop limit `hop_limit`, `rest` as the
@@ -51,28 +49,36 @@ pub fn build_error(
 ) {
     // RFC 4443 §2.4(c): as much of the invoking packet as fits without the error
     // exceeding the minimum IPv6 MTU.
-    let quote = invoking.len().min(MAX_ERROR_LEN - 48);
+    const HEAD: usize = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+    let quote = invoking.len().min(MAX_ERROR_LEN - HEAD);
     out.clear();
-    out.resize(48, 0);
+    out.resize(HEAD, 0);
     out.extend_from_slice(&invoking[..quote]);
-    let mlen = out.len() - 40;
-    out[0] = 0x60;
-    put16(out, 4, mlen as u16);
-    out[6] = NEXT_HEADER_ICMPV6;
-    out[7] = hop_limit;
-    out[8..24].copy_from_slice(&src.octets());
-    out[24..40].copy_from_slice(&dst.octets());
-    out[40] = typ;
-    out[41] = code;
-    out[44..48].copy_from_slice(&rest);
+    let mlen = out.len() - ipv6::HEADER_LEN;
+    let mut h = [0u8; ipv6::HEADER_LEN];
+    Ipv6Repr {
+        traffic_class: 0,
+        // At most 1240: the quote is trimmed above.
+        payload_len: mlen as u16,
+        next_header: proto::ICMPV6,
+        hop_limit,
+        src_addr: src,
+        dst_addr: dst,
+    }
+    .emit(&mut h);
+    out[..ipv6::HEADER_LEN].copy_from_slice(&h);
+    let mut m = Icmpv6Packet::new_unchecked(&mut out[ipv6::HEADER_LEN..]);
+    m.set_msg_type(typ);
+    m.set_msg_code(code);
+    m.set_rest(rest);
     // RFC 4443 §2.3: the checksum covers the message and the RFC 8200 §8.1 pseudo-header.
-    let c = finish(add(pseudo_v6(src, dst, NEXT_HEADER_ICMPV6, mlen as u32), sum(&out[40..])));
-    put16(out, 42, c);
+    m.fill_checksum(src, dst);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checksum::{add, finish, pseudo_v6, sum};
     use proptest::prelude::*;
 
     /// An independent reading of RFC 4443: header fields at their offsets, the quote,

@@ -127,8 +127,8 @@
 //! | RFC 6146 §3.5.3, §3.5.1.1 | refusing a flow (limits, pool exhausted) with Address Unreachable | `stateful/outbound.rs`: `refuse` |
 //! | RFC 6146 §3.8 | hairpinning | `stateful/outbound.rs`; `sharded.rs`: `route4` |
 //! | RFC 6146 §4 | timer defaults and minimums | `stateful/config.rs`: `Timers` |
-//! | RFC 6147 §5 | DNS64 synthesis, exclusions, TTLs, the PTR rule | `dns64.rs` (feature `dns64`) |
-//! | RFC 7050 §3 | `ipv4only.arpa` | `dns64.rs` |
+//! | RFC 6147 §5 | DNS64 synthesis, exclusions, TTLs, the PTR rule | `dns64/mod.rs` (feature `dns64`) |
+//! | RFC 7050 §3 | `ipv4only.arpa` | `dns64/mod.rs` |
 //! | RFC 8781 §4 | PREF64 option | `pref64.rs`: `Pref64::decode`, `Pref64::encode` |
 //!
 //! Every drop has a stable reason name and its section: [`SiitDrop::rfc`] and the drop

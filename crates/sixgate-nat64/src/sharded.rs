@@ -64,7 +64,8 @@
 //! PacketBuilder::ipv6(addr("2001:db8::10")?, addr("64:ff9b:1::cb00:7105")?, 64).udp(5000, 53).write(&mut q, b"q")?;
 //! let mut b = PacketBuf::from_slice(&q);
 //! assert_eq!(w0.process(&mut b, now), Verdict::Forward(Side::V4));
-//! let port = u16::from_be_bytes([b.as_slice()[20], b.as_slice()[21]]);
+//! let out = sixgate_core::wire::Ipv4Packet::new_checked(b.as_slice())?;
+//! let port = sixgate_core::wire::UdpPacket::new_checked(out.payload())?.src_port();
 //! let mut a = Vec::new();
 //! PacketBuilder::ipv4([203, 0, 113, 5], [198, 51, 100, 1], 64).udp(53, port).write(&mut a, b"a")?;
 //! let mut r = PacketBuf::from_slice(&a);
@@ -75,14 +76,18 @@
 //! ```
 
 use std::collections::{HashMap, VecDeque};
+use std::net::Ipv6Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-
 use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Side, Verdict};
-use sixgate_core::wire::{be16, be32};
+use sixgate_core::wire::ipv6::ext;
+use sixgate_core::wire::{
+    be16, fragment, icmpv4, icmpv6, ipv4, ipv6, proto, udp, FragmentHeader, Icmpv4Packet, Ipv4Packet, Ipv6Packet,
+    UdpPacket,
+};
 
 use crate::stateful::{slice_of, Nat64, Nat64Config, Nat64Drop, TableStats};
 use crate::{ConfigError, Error};
@@ -285,8 +290,8 @@ impl Steer {
         Some(slice_of(first, last, port, self.n))
     }
 
-    fn v6(&self, addr: &[u8]) -> usize {
-        let x = u128::from_be_bytes(addr.try_into().unwrap_or_default());
+    fn v6(&self, addr: Ipv6Addr) -> usize {
+        let x = u128::from(addr);
         let h = ((x as u64) ^ ((x >> 64) as u64) ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (((h >> 32) * self.n as u64) >> 32) as usize
     }
@@ -297,26 +302,28 @@ impl Steer {
 
     fn route(&self, p: &[u8], me: usize) -> Route {
         match p.first().map(|b| b >> 4) {
-            Some(6) if p.len() >= 40 => Route::Shard(self.route6(p)),
-            Some(4) if p.len() >= 20 => self.route4(p, me),
+            Some(6) if p.len() >= ipv6::HEADER_LEN => Route::Shard(self.route6(p)),
+            Some(4) if p.len() >= ipv4::HEADER_LEN => self.route4(p, me),
             _ => Route::Shard(me),
         }
     }
 
+    /// `p` holds the IPv6 header (`route`).
     fn route6(&self, p: &[u8]) -> usize {
-        let (mut nh, mut off) = (p[6], 40);
+        let ip = Ipv6Packet::new_unchecked(p);
+        let (mut nh, mut off) = (ip.next_header(), ipv6::HEADER_LEN);
         // Every extension header is at least 8 bytes, so this ends.
         while off < p.len() {
             match nh {
-                0 | 43 | 60 => {
+                proto::HOP_BY_HOP | proto::ROUTING | proto::DST_OPTS => {
                     let Some(h) = p.get(off..off + 2) else { break };
-                    nh = h[0];
-                    off += (usize::from(h[1]) + 1) * 8;
+                    off += ext::header_len(nh, h[ext::LENGTH]);
+                    nh = h[ext::NEXT_HEADER];
                 }
-                44 => match p.get(off..off + 8) {
-                    Some(h) if be16(h, 2) & 0xfff8 == 0 => {
-                        nh = h[0];
-                        off += 8;
+                proto::FRAGMENT => match p.get(off..off + fragment::HEADER_LEN).map(FragmentHeader::new_unchecked) {
+                    Some(f) if f.frag_offset() == 0 => {
+                        nh = f.next_header();
+                        off += fragment::HEADER_LEN;
                     }
                     _ => break,
                 },
@@ -324,48 +331,60 @@ impl Steer {
             }
         }
         // An ICMPv6 error quotes a packet sent to the IPv6 host whose session it concerns.
-        if nh == 58 && p.get(off).is_some_and(|&t| t < 128) {
-            if let Some(d) = p.get(off + 8 + 24..off + 8 + 40) {
-                return self.v6(d);
+        if nh == proto::ICMPV6 && p.get(off).is_some_and(|&t| icmpv6::is_error(t)) {
+            let quoted = p.get(off + icmpv6::HEADER_LEN..).and_then(|q| q.get(..ipv6::HEADER_LEN));
+            if let Some(q) = quoted {
+                return self.v6(Ipv6Packet::new_unchecked(q).dst_addr());
             }
         }
-        self.v6(&p[8..24])
+        self.v6(ip.src_addr())
     }
 
+    /// `p` holds the fixed IPv4 header (`route`).
     fn route4(&self, p: &[u8], me: usize) -> Route {
-        let ihl = usize::from(p[0] & 0x0f) * 4;
-        let (src, dst, proto) = (be32(p, 12), be32(p, 16), p[9]);
-        let key = FragKey(src, dst, be16(p, 4), proto);
+        let ip = Ipv4Packet::new_unchecked(p);
+        let ihl = ip.header_len();
+        let (src, dst, protocol) = (u32::from(ip.src_addr()), u32::from(ip.dst_addr()), ip.protocol());
+        let key = FragKey(src, dst, ip.ident(), protocol);
         // RFC 6146 §3.4: only TCP and UDP fragments to the pool can be translated (one
         // engine refuses the others before keeping anything; so does `me`'s shard).
-        let tracked = matches!(proto, 6 | 17) && self.in_pool(dst);
-        if be16(p, 6) & 0x1fff != 0 {
+        let tracked = matches!(protocol, proto::TCP | proto::UDP) && self.in_pool(dst);
+        if ip.frag_offset() != 0 {
             return if tracked { Route::Later(key) } else { Route::Shard(me) };
         }
         let l4 = p.get(ihl..).unwrap_or_default();
-        let owner = match proto {
-            6 | 17 if l4.len() >= 4 => self.v4(dst, be16(l4, 2)),
-            1 if l4.len() >= 8 => match l4[0] {
-                0 | 8 => self.v4(dst, be16(l4, 4)),
-                // The quoted packet left from a pool address: its source names the BIB entry.
-                3 | 11 | 12 => {
-                    let q = &l4[8..];
-                    let iihl = usize::from(q.first().map_or(0, |b| b & 0x0f)) * 4;
-                    match (q.get(..20), q.get(iihl..iihl + 8)) {
-                        (Some(ih), Some(il4)) if iihl >= 20 => match ih[9] {
-                            6 | 17 => self.v4(be32(ih, 12), be16(il4, 0)),
-                            1 => self.v4(be32(ih, 12), be16(il4, 4)),
+        let owner = match protocol {
+            // Only the ports need be there; TCP and UDP place them alike.
+            proto::TCP | proto::UDP if l4.len() >= udp::DST_PORT_AT + 2 => self.v4(dst, be16(l4, udp::DST_PORT_AT)),
+            proto::ICMP if l4.len() >= icmpv4::HEADER_LEN => {
+                let m = Icmpv4Packet::new_unchecked(l4);
+                match m.msg_type() {
+                    icmpv4::ECHO_REPLY | icmpv4::ECHO_REQUEST => self.v4(dst, m.echo_ident()),
+                    // The quoted packet left from a pool address: its source names the BIB
+                    // entry.
+                    icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | icmpv4::PARAM_PROBLEM => {
+                        let q = m.payload();
+                        let ih = q.get(..ipv4::HEADER_LEN).map(Ipv4Packet::new_unchecked);
+                        let iihl = ih.map_or(0, |h| h.header_len());
+                        match (ih, q.get(iihl..iihl + 8)) {
+                            (Some(ih), Some(il4)) if iihl >= ipv4::HEADER_LEN => {
+                                let isrc = u32::from(ih.src_addr());
+                                match ih.protocol() {
+                                    proto::TCP | proto::UDP => self.v4(isrc, UdpPacket::new_unchecked(il4).src_port()),
+                                    proto::ICMP => self.v4(isrc, Icmpv4Packet::new_unchecked(il4).echo_ident()),
+                                    _ => None,
+                                }
+                            }
                             _ => None,
-                        },
-                        _ => None,
+                        }
                     }
+                    _ => None,
                 }
-                _ => None,
-            },
+            }
             _ => None,
         };
         let k = owner.unwrap_or(me);
-        if tracked && p[6] & 0x20 != 0 {
+        if tracked && ip.more_frags() {
             Route::First(k, key)
         } else {
             Route::Shard(k)
@@ -498,7 +517,10 @@ impl Nat64Handle {
 
     /// Whether `p` is an IPv4 packet to a pool address (RFC 6146 §3.8 hairpinning).
     fn hairpinned(&self, p: &[u8]) -> bool {
-        p.len() >= 20 && p[0] >> 4 == 4 && self.shared.steer.in_pool(be32(p, 16))
+        match p.get(..ipv4::HEADER_LEN).map(Ipv4Packet::new_unchecked) {
+            Some(ip) => ip.version() == 4 && self.shared.steer.in_pool(u32::from(ip.dst_addr())),
+            None => false,
+        }
     }
 
     /// An IPv4 packet a shard made of an IPv6 one (counted as forwarded by this handle),

@@ -97,6 +97,11 @@ mod field {
 
 /// The length of the ICMPv4 header: type, code, checksum and the four bytes after it.
 pub const HEADER_LEN: usize = field::PAYLOAD;
+/// The offset of the checksum field.
+pub const CHECKSUM_AT: usize = field::CHECKSUM.start;
+/// The offset of an echo request's or reply's Identifier (RFC 792), the word a stateful
+/// translator treats as the query's port (RFC 6146 §3.5.3).
+pub const ECHO_IDENT_AT: usize = field::REST.start;
 
 /// A view of an ICMPv4 message (RFC 792).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +154,14 @@ impl<T: AsRef<[u8]>> Icmpv4Packet<T> {
     #[inline(always)]
     pub fn type_code_word(&self) -> u16 {
         u16::from_be_bytes([self.msg_type(), self.msg_code()])
+    }
+
+    /// An echo request's or reply's Identifier (RFC 792): the first half of the four bytes
+    /// after the checksum.
+    #[inline(always)]
+    pub fn echo_ident(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[ECHO_IDENT_AT], b[ECHO_IDENT_AT + 1]])
     }
 
     /// The four bytes after the checksum (identifier and sequence, pointer, MTU, unused).
@@ -221,6 +234,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_identifier() {
+        // Echo Reply, identifier 0xbeef, sequence 1 (RFC 792).
+        let m = [ECHO_REPLY, 0, 0, 0, 0xbe, 0xef, 0, 1];
+        let v = Icmpv4Packet::new_checked(&m[..]).unwrap();
+        assert_eq!((v.msg_type(), v.echo_ident()), (ECHO_REPLY, 0xbeef));
+        assert_eq!((ECHO_IDENT_AT, CHECKSUM_AT), (4, 2));
+    }
 
     #[test]
     fn view_of_a_fragmentation_needed() {

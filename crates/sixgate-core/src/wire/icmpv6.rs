@@ -79,6 +79,11 @@ mod field {
 
 /// The length of the ICMPv6 header: type, code, checksum and the four bytes after it.
 pub const HEADER_LEN: usize = field::PAYLOAD;
+/// The offset of the checksum field.
+pub const CHECKSUM_AT: usize = field::CHECKSUM.start;
+/// The offset of an echo request's or reply's Identifier (RFC 4443 §4.1), the word a stateful
+/// translator treats as the query's port (RFC 6146 §3.5.3).
+pub const ECHO_IDENT_AT: usize = field::REST.start;
 
 /// A view of an ICMPv6 message (RFC 4443).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +136,14 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     #[inline(always)]
     pub fn type_code_word(&self) -> u16 {
         u16::from_be_bytes([self.msg_type(), self.msg_code()])
+    }
+
+    /// An echo request's or reply's Identifier (RFC 4443 §4.1): the first half of the four bytes
+    /// after the checksum.
+    #[inline(always)]
+    pub fn echo_ident(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[ECHO_IDENT_AT], b[ECHO_IDENT_AT + 1]])
     }
 
     /// The four bytes after the checksum (identifier and sequence, pointer, MTU, unused).
@@ -210,6 +223,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_identifier() {
+        // Echo Request, identifier 0x1234, sequence 7 (RFC 4443 §4.1).
+        let m = [ECHO_REQUEST, 0, 0, 0, 0x12, 0x34, 0, 7];
+        let v = Icmpv6Packet::new_checked(&m[..]).unwrap();
+        assert_eq!((v.msg_type(), v.echo_ident()), (ECHO_REQUEST, 0x1234));
+        assert_eq!((ECHO_IDENT_AT, CHECKSUM_AT), (4, 2));
+    }
 
     #[test]
     fn view_of_a_packet_too_big() {

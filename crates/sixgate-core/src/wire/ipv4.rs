@@ -81,12 +81,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
             return Err(WireError::Truncated);
         }
         let hl = self.header_len();
-        if hl < HEADER_LEN || hl > len {
+        if hl < HEADER_LEN {
             return Err(WireError::BadHeaderLen);
         }
         let total = usize::from(self.total_len());
+        // A header past the buffer fails this too (`total >= hl > len`): it is told apart
+        // only on the way out, so that a good packet pays for two comparisons, not three.
         if total < hl || total > len {
-            return Err(WireError::BadLength);
+            return Err(if hl > len { WireError::BadHeaderLen } else { WireError::BadLength });
         }
         Ok(())
     }
@@ -384,6 +386,9 @@ mod tests {
         assert_eq!(Ipv4Packet::new_checked(&p[..]), Err(WireError::BadHeaderLen));
         p[0] = 0x48; // 32-byte header in a 28-byte buffer
         assert_eq!(Ipv4Packet::new_checked(&p[..]), Err(WireError::BadHeaderLen));
+        p[3] = 32; // ... whatever the Total Length says
+        assert_eq!(Ipv4Packet::new_checked(&p[..]), Err(WireError::BadHeaderLen));
+        p[3] = 28;
         p[0] = 0x45;
         p[3] = 29;
         assert_eq!(Ipv4Packet::new_checked(&p[..]), Err(WireError::BadLength));

@@ -36,8 +36,13 @@
 //! assert!(Ipv4Packet::new_checked(&h[..19]).is_err());
 //! ```
 //!
-//! The five byte-offset helpers ([`be16`], [`be32`], [`put16`], [`v4at`], [`v6at`]) remain
-//! for code not yet written with the views; they never panic (see each).
+//! The five byte-offset helpers ([`be16`], [`be32`], [`put16`], [`v4at`], [`v6at`]) never
+//! panic (see each). They are for a word at an offset built from the views' named field
+//! offsets where no one view fits: a 16-bit word rewritten the same way whether it is a
+//! TCP or UDP port or an ICMP identifier, in an outer or a quoted header (the stateful
+//! translator's port rewrite), a checksum field whose header `gso::Layout` names, the
+//! ports of a transport header known only to be 4 bytes long (the shard router). The
+//! SIIT fast path and the 6in4 cold paths still read some fields with them too.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

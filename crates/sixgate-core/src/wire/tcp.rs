@@ -19,6 +19,10 @@ mod field {
 pub const HEADER_LEN: usize = field::URGENT.end;
 /// The offset of the checksum field.
 pub const CHECKSUM_AT: usize = field::CHECKSUM.start;
+/// The offset of the source port.
+pub const SRC_PORT_AT: usize = field::SRC_PORT.start;
+/// The offset of the destination port.
+pub const DST_PORT_AT: usize = field::DST_PORT.start;
 
 /// FIN flag.
 pub const FIN: u8 = 0x01;
@@ -28,6 +32,10 @@ pub const SYN: u8 = 0x02;
 pub const RST: u8 = 0x04;
 /// ACK flag.
 pub const ACK: u8 = 0x10;
+/// PSH flag.
+pub const PSH: u8 = 0x08;
+/// CWR flag (RFC 3168 §23.2).
+pub const CWR: u8 = 0x80;
 
 /// A view of a TCP header and its payload (RFC 9293 §3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,11 +149,43 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     pub fn set_checksum(&mut self, v: u16) {
         self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
     }
+
+    /// Sets the sequence number.
+    #[inline(always)]
+    pub fn set_seq_number(&mut self, v: u32) {
+        self.buffer.as_mut()[field::SEQ_NUM].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the Data Offset to `len` bytes (a multiple of 4, 20 to 60), clearing the
+    /// reserved bits.
+    #[inline(always)]
+    pub fn set_header_len(&mut self, len: usize) {
+        self.buffer.as_mut()[field::DATA_OFF] = ((len / 4) as u8) << 4;
+    }
+
+    /// Sets the flag octet ([`FIN`], [`SYN`], [`RST`], [`ACK`], …).
+    #[inline(always)]
+    pub fn set_flags(&mut self, v: u8) {
+        self.buffer.as_mut()[field::FLAGS] = v;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setters_write_their_fields() {
+        let mut h = [0xffu8; 20];
+        let mut t = TcpPacket::new_unchecked(&mut h[..]);
+        t.set_seq_number(0x0102_0304);
+        t.set_header_len(HEADER_LEN);
+        t.set_flags(ACK | PSH);
+        assert_eq!((t.seq_number(), t.header_len(), t.flags()), (0x0102_0304, 20, 0x18));
+        assert_eq!(&h[4..8], &[1, 2, 3, 4]);
+        assert_eq!((h[12], h[13]), (0x50, 0x18), "data offset 5, reserved bits cleared");
+        assert_eq!((SRC_PORT_AT, DST_PORT_AT, CHECKSUM_AT, CWR), (0, 2, 16, 0x80));
+    }
 
     #[test]
     fn view() {

@@ -14,6 +14,10 @@ mod field {
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
 /// The offset of the checksum field.
 pub const CHECKSUM_AT: usize = field::CHECKSUM.start;
+/// The offset of the source port.
+pub const SRC_PORT_AT: usize = field::SRC_PORT.start;
+/// The offset of the destination port.
+pub const DST_PORT_AT: usize = field::DST_PORT.start;
 
 /// A view of a UDP header and its payload (RFC 768).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

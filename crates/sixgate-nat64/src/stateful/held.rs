@@ -3,11 +3,10 @@
 //! Unreachable sent for one whose time ran out.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::Ipv4Addr;
 use std::time::Instant;
 
-use sixgate_core::checksum;
 use sixgate_core::engine::Side;
+use sixgate_core::wire::{icmpv4, ipv4, proto, Icmpv4Packet, Ipv4Packet, Ipv4Repr};
 
 use super::{Nat64, Nat64Drop, Queued, TcpState, QUEUE_SLACK};
 
@@ -162,10 +161,11 @@ impl Nat64 {
     /// wait for `poll_transmit`.
     pub(super) fn port_unreachable(&mut self, h: &Held, now: Instant) {
         let p = &h.pkt;
-        if p.len() < 20 {
+        if p.len() < ipv4::HEADER_LEN {
             return;
         }
-        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+        let held = Ipv4Packet::new_unchecked(&p[..]);
+        let src = held.src_addr();
         if !sixgate_core::router::icmp4_error_allowed_to(src) {
             return;
         }
@@ -174,23 +174,26 @@ impl Nat64 {
         {
             return;
         }
-        let mut s = vec![0u8; 28];
+        let mut s = vec![0u8; ipv4::HEADER_LEN + icmpv4::HEADER_LEN];
         s.extend_from_slice(p);
-        let total = s.len() as u16;
-        s[0] = 0x45;
-        s[2..4].copy_from_slice(&total.to_be_bytes());
-        // An atomic datagram (DF, identification 0: RFC 6864 §4.1).
-        s[6] = 0x40;
-        s[8] = 64;
-        s[9] = 1;
-        s[12..16].copy_from_slice(&p[16..20]);
-        s[16..20].copy_from_slice(&p[12..16]);
-        let c = checksum::checksum(&s[..20]);
-        s[10..12].copy_from_slice(&c.to_be_bytes());
-        s[20] = 3;
-        s[21] = 3;
-        let c = checksum::checksum(&s[20..]);
-        s[22..24].copy_from_slice(&c.to_be_bytes());
+        let mut h = [0u8; ipv4::HEADER_LEN];
+        Ipv4Repr {
+            tos: 0,
+            total_len: s.len() as u16,
+            // An atomic datagram (DF, identification 0: RFC 6864 §4.1).
+            ident: 0,
+            frag_field: ipv4::DF,
+            ttl: sixgate_core::router::DEFAULT_IPV4_TTL,
+            protocol: proto::ICMP,
+            src_addr: held.dst_addr(),
+            dst_addr: src,
+        }
+        .emit(&mut h);
+        s[..ipv4::HEADER_LEN].copy_from_slice(&h);
+        let mut m = Icmpv4Packet::new_unchecked(&mut s[ipv4::HEADER_LEN..]);
+        m.set_msg_type(icmpv4::DEST_UNREACHABLE);
+        m.set_msg_code(icmpv4::code::PORT_UNREACHABLE);
+        m.fill_checksum();
         self.outbox.push(Side::V4, Queued::Reply, s);
     }
 }

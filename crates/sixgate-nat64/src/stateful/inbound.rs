@@ -8,10 +8,10 @@ use std::time::Instant;
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::Side;
 use sixgate_core::router::forward_hop;
-use sixgate_core::wire::{be16, be32};
+use sixgate_core::wire::{icmpv4, icmpv6, ipv4, ipv6, proto, tcp, udp, Icmpv4Packet, Ipv4Packet, TcpPacket, UdpPacket};
 
 use super::fragments::FKey;
-use super::ports::rewrite;
+use super::ports::{l4_after_v6, rewrite};
 use super::tables::{Bib, SKey, ICMP, TCP, UDP};
 use super::tcp::SYN;
 use super::{Filtering, Nat64, Nat64Drop, TcpState};
@@ -22,34 +22,34 @@ impl Nat64 {
     pub(super) fn inbound(&mut self, buf: &mut PacketBuf, now: Instant, hairpin: bool) -> Result<Out, Nat64Drop> {
         let t = self.now_ms(now);
         let p = buf.as_slice();
-        if p.len() < 20 || p[0] >> 4 != 4 {
-            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
-        }
-        let ihl = usize::from(p[0] & 0x0f) * 4;
-        let total = usize::from(be16(p, 2));
-        if ihl < 20 || total < ihl || total > p.len() {
-            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
-        }
-        let src = be32(p, 12);
-        let dst = be32(p, 16);
+        // Header length within the buffer, Total Length covering it and within the buffer.
+        let ip = match Ipv4Packet::new_checked(p) {
+            Ok(ip) if ip.version() == 4 => ip,
+            _ => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
+        };
+        let ihl = ip.header_len();
+        let total = usize::from(ip.total_len());
+        let src = u32::from(ip.src_addr());
+        let dst = u32::from(ip.dst_addr());
+        let protocol = ip.protocol();
         // RFC 7915 §4.1 via sixgate_core::router::forward_hop, applied by the translator.
-        if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || forward_hop(p[8]).is_none()) {
+        if !hairpin && (Ipv4Addr::from(dst) == self.siit.config().own_ipv4 || forward_hop(ip.ttl()).is_none()) {
             return Ok(self.siit.xlate_v4_with(buf, now, false, None));
         }
         let Some(a4) = self.pool.idx(dst) else {
             return Err(Nat64Drop::Xlate(SiitDrop::UntranslatableDestination));
         };
-        let ff = be16(p, 6);
-        let fkey = if ff & 0x3fff != 0 {
-            match p[9] {
-                6 | 17 => {}
+        let ff = ip.frag_field();
+        let fkey = if ff & (ipv4::MF | ipv4::OFFSET_MASK) != 0 {
+            match protocol {
+                proto::TCP | proto::UDP => {}
                 // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
-                1 => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
+                proto::ICMP => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
                 _ => return Err(Nat64Drop::UnsupportedProtocol),
             }
-            let k =
-                FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id: u32::from(be16(p, 4)), proto: p[9] };
-            if ff & 0x1fff != 0 {
+            let id = u32::from(ip.ident());
+            let k = FKey { v6: false, src: u128::from(src), dst: u128::from(dst), id, proto: protocol };
+            if ff & ipv4::OFFSET_MASK != 0 {
                 // RFC 6146 §3.4: a non-first fragment follows its first fragment's mapping.
                 return self.fragment(buf, now, k, hairpin, t);
             }
@@ -57,14 +57,30 @@ impl Nat64 {
         } else {
             None
         };
+        // Within the buffer: `new_checked` above.
         let l4 = &p[ihl..total];
-        let (proto, port, rport, flags) = match p[9] {
-            6 if l4.len() >= 20 => (TCP, be16(l4, 2), be16(l4, 0), l4[13]),
-            17 if l4.len() >= 8 => (UDP, be16(l4, 2), be16(l4, 0), 0),
-            1 if l4.len() >= 8 && (l4[0] == 0 || l4[0] == 8) => (ICMP, be16(l4, 4), 0, l4[0]),
-            1 if l4.len() >= 8 && matches!(l4[0], 3 | 11 | 12) => return self.err46(buf, now, ihl, hairpin),
-            1 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
-            6 | 17 | 1 => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
+        // Each view is made once the length of its fixed header is checked.
+        let (proto, port, rport, flags) = match protocol {
+            proto::TCP if l4.len() >= tcp::HEADER_LEN => {
+                let t = TcpPacket::new_unchecked(l4);
+                (TCP, t.dst_port(), t.src_port(), t.flags())
+            }
+            proto::UDP if l4.len() >= udp::HEADER_LEN => {
+                let u = UdpPacket::new_unchecked(l4);
+                (UDP, u.dst_port(), u.src_port(), 0)
+            }
+            proto::ICMP if l4.len() >= icmpv4::HEADER_LEN => {
+                let m = Icmpv4Packet::new_unchecked(l4);
+                match m.msg_type() {
+                    // RFC 6146 §3.5.3: the echo Identifier is the query's "port".
+                    icmpv4::ECHO_REPLY | icmpv4::ECHO_REQUEST => (ICMP, m.echo_ident(), 0, m.msg_type()),
+                    icmpv4::DEST_UNREACHABLE | icmpv4::TIME_EXCEEDED | icmpv4::PARAM_PROBLEM => {
+                        return self.err46(buf, now, ihl, hairpin)
+                    }
+                    _ => return Err(Nat64Drop::UnsupportedProtocol),
+                }
+            }
+            proto::TCP | proto::UDP | proto::ICMP => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         // An established session: one lookup on its IPv4 side.
@@ -79,11 +95,12 @@ impl Nat64 {
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(dst)))) {
             Out::Fwd(Side::V6) => {
                 let p = buf.as_mut_slice();
-                let l = if p.get(6) == Some(&44) { 48 } else { 40 };
+                // The IPv4 destination port (or echo Identifier) becomes the client's.
+                let l = l4_after_v6(p);
                 let (at, ck) = match proto {
-                    TCP => (l + 2, Some((l + 16, false))),
-                    UDP => (l + 2, Some((l + 6, true))),
-                    _ => (l + 4, Some((l + 2, false))),
+                    TCP => (l + tcp::DST_PORT_AT, Some((l + tcp::CHECKSUM_AT, false))),
+                    UDP => (l + udp::DST_PORT_AT, Some((l + udp::CHECKSUM_AT, true))),
+                    _ => (l + icmpv6::ECHO_IDENT_AT, Some((l + icmpv6::CHECKSUM_AT, false))),
                 };
                 rewrite(p, at, b6.port, ck, None);
                 if let Some(k) = fkey {
@@ -150,23 +167,35 @@ impl Nat64 {
         hairpin: bool,
     ) -> Result<Out, Nat64Drop> {
         let p = buf.as_slice();
-        let inner = &p[ihl + 8..];
-        if inner.len() < 28 || inner[0] >> 4 != 4 {
+        // The caller checked the outer header and the ICMPv4 header after it.
+        let outer = Ipv4Packet::new_unchecked(p);
+        let inner = p.get(ihl + icmpv4::HEADER_LEN..).unwrap_or_default();
+        // The quoted header (a truncated quote's Total Length may exceed what is there,
+        // so only its header length is checked) and the 8 bytes of transport after it.
+        if inner.len() < ipv4::HEADER_LEN + 8 {
             return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
-        let iihl = usize::from(inner[0] & 0x0f) * 4;
-        if iihl < 20 || inner.len() < iihl + 8 {
+        let ih = Ipv4Packet::new_unchecked(inner);
+        let iihl = ih.header_len();
+        if ih.version() != 4 || iihl < ipv4::HEADER_LEN || inner.len() < iihl + 8 {
             return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
-        let isrc = be32(inner, 12);
+        let isrc = u32::from(ih.src_addr());
         // The error is about a packet the pool address sent, so it is addressed to it.
-        if isrc != be32(p, 16) {
+        if isrc != u32::from(outer.dst_addr()) {
             return Err(Nat64Drop::NoBinding);
         }
         let il4 = &inner[iihl..];
-        let (proto, port) = match inner[9] {
-            6 | 17 => (inner[9], be16(il4, 0)),
-            1 if il4[0] == 8 || il4[0] == 0 => (ICMP, be16(il4, 4)),
+        let (proto, port) = match ih.protocol() {
+            // Source port: at the same offset in TCP and UDP (and the 8 bytes hold it).
+            pr @ (proto::TCP | proto::UDP) => (pr, UdpPacket::new_unchecked(il4).src_port()),
+            proto::ICMP => {
+                let m = Icmpv4Packet::new_unchecked(il4);
+                match m.msg_type() {
+                    icmpv4::ECHO_REQUEST | icmpv4::ECHO_REPLY => (ICMP, m.echo_ident()),
+                    _ => return Err(Nat64Drop::UnsupportedProtocol),
+                }
+            }
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         let a4 = self.pool.idx(isrc).ok_or(Nat64Drop::NoBinding)?;
@@ -175,14 +204,16 @@ impl Nat64 {
         match self.siit.xlate_v4_with(buf, now, hairpin, Some((client, Ipv4Addr::from(isrc)))) {
             Out::Fwd(Side::V6) => {
                 let p = buf.as_mut_slice();
-                // Outer IPv6 40, ICMPv6 8, inner IPv6 40 (+8 with a fragment header).
-                let l = if p.get(54) == Some(&44) { 96 } else { 88 };
+                // Outer IPv6, ICMPv6, inner IPv6 (with a fragment header, if any); the
+                // quoted source port (or echo Identifier) becomes the client's.
+                let quote = ipv6::HEADER_LEN + icmpv6::HEADER_LEN;
+                let l = quote + l4_after_v6(p.get(quote..).unwrap_or_default());
                 let (at, ck) = match proto {
-                    TCP => (l, Some((l + 16, false))),
-                    UDP => (l, Some((l + 6, true))),
-                    _ => (l + 4, Some((l + 2, false))),
+                    TCP => (l + tcp::SRC_PORT_AT, Some((l + tcp::CHECKSUM_AT, false))),
+                    UDP => (l + udp::SRC_PORT_AT, Some((l + udp::CHECKSUM_AT, true))),
+                    _ => (l + icmpv6::ECHO_IDENT_AT, Some((l + icmpv6::CHECKSUM_AT, false))),
                 };
-                rewrite(p, at, b6.port, ck, Some(42));
+                rewrite(p, at, b6.port, ck, Some(ipv6::HEADER_LEN + icmpv6::CHECKSUM_AT));
                 Ok(Out::Fwd(Side::V6))
             }
             other => Ok(other),

@@ -265,9 +265,14 @@ impl Nat64 {
         self.expiry.shrink();
     }
 
-    /// Sets how many timer-queue entries one [`Engine::handle_timeout`] handles at most
-    /// (default [`EXPIRY_SLICE`]; at least 1). For tests and measurements.
-    #[doc(hidden)]
+    /// Sets the timer slice: how many timer-queue entries one [`Engine::handle_timeout`]
+    /// handles at most (default [`EXPIRY_SLICE`]; 0 counts as 1).
+    ///
+    /// A smaller slice bounds the pause a mass expiry causes between packets more
+    /// tightly, at the price of more `handle_timeout` calls to drain the queue (the
+    /// engine's [`Engine::poll_timeout`] reports a passed deadline while entries are
+    /// due); a larger one drains a backlog in fewer calls. Sessions expire the same
+    /// either way, only spread over more or fewer calls.
     pub fn set_expiry_slice(&mut self, n: usize) {
         self.expiry_slice = n.max(1);
     }
@@ -312,10 +317,15 @@ impl Nat64 {
         self.t.find_sess(&k).map(|i| self.t.sess.get(i).state)
     }
 
-    /// Checks the tables' invariants (for tests and fuzzing): every live slab entry is
-    /// found through its indices and nothing else is, every session has its BIB entry
-    /// and counts add up.
-    #[doc(hidden)]
+    /// Self-check of the tables: every live slab entry (session, BIB entry) is found
+    /// through its hash indices and nothing else is, every session has its BIB entry,
+    /// the per-source and filtering counts add up, and the fragment, held-SYN and
+    /// outgoing queues agree with their own bookkeeping.
+    ///
+    /// It walks every table, so it costs time linear in their size: a check for tests,
+    /// fuzzing and diagnostics (say, after a reconfiguration), not for the packet path.
+    /// A healthy engine always returns `Ok`; `Err` describes the first inconsistency
+    /// found, which is a bug in the translator.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.check_tables()?;
         self.frags.check()?;

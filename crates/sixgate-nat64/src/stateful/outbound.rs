@@ -8,7 +8,11 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::Side;
 use sixgate_core::rfc6052;
 use sixgate_core::router::forward_hop;
-use sixgate_core::wire::{be16, be32};
+use sixgate_core::wire::ipv6::ext;
+use sixgate_core::wire::{
+    fragment, icmpv4, icmpv6, ipv4, ipv6, proto, tcp, udp, FragmentHeader, Icmpv6Packet, Ipv4Packet, Ipv6Packet,
+    TcpPacket, UdpPacket,
+};
 
 use super::fragments::{FKey, Frag6};
 use super::ports::rewrite;
@@ -38,7 +42,7 @@ impl Nat64 {
             return Err(r);
         }
         let p = buf.as_slice();
-        let src = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
+        let src = p.get(..ipv6::HEADER_LEN).map_or(Ipv6Addr::UNSPECIFIED, |h| Ipv6Packet::new_unchecked(h).src_addr());
         if !sixgate_core::router::icmp6_error_allowed_to(src)
             || !self.bucket.take(now, self.icmp_rate.per_second, self.icmp_rate.burst)
         {
@@ -66,31 +70,36 @@ impl Nat64 {
     /// walk stops at an extension header after the Fragment Header (returned as the
     /// protocol), which the translator refuses.
     pub(super) fn tuple6(&self, p: &[u8]) -> Result<(usize, u8, Option<Frag6>), Nat64Drop> {
-        if p.len() < 40 || p[0] >> 4 != 6 {
+        if p.len() < ipv6::HEADER_LEN {
             return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
-        let len = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
-        let mut nh = p[6];
-        let mut off = 40;
+        let ip = Ipv6Packet::new_unchecked(p);
+        if ip.version() != 6 {
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
+        }
+        // The Payload Length is clamped to the buffer, not checked against it: a packet
+        // cut short is the translator's to refuse.
+        let len = (ipv6::HEADER_LEN + usize::from(ip.payload_len())).min(p.len());
+        let mut nh = ip.next_header();
+        let mut off = ipv6::HEADER_LEN;
         let mut frag = None;
-        while let 0 | 43 | 60 | 44 = nh {
+        while let proto::HOP_BY_HOP | proto::ROUTING | proto::DST_OPTS | proto::FRAGMENT = nh {
             // RFC 7915 §5.1.1: an extension header after the Fragment Header ends the walk
             // (the packet is refused, `crate::siit::refused_after_fragment`).
             if frag.is_some() {
                 break;
             }
-            if off + 8 > len {
+            if off + ext::MIN_LEN > len {
                 return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
             }
-            if nh == 44 {
-                let fo = be16(p, off + 2);
-                frag = Some((fo & 0xfff8, fo & 1 == 1, be32(p, off + 4)));
-                nh = p[off];
-                off += 8;
-            } else {
-                nh = p[off];
-                off += (usize::from(p[off + 1]) + 1) * 8;
+            let h = &p[off..off + ext::MIN_LEN];
+            if nh == proto::FRAGMENT {
+                let f = FragmentHeader::new_unchecked(h);
+                let fo = f.offset_word();
+                frag = Some((fo & fragment::OFFSET_MASK, fo & fragment::M != 0, f.ident()));
             }
+            off += ext::header_len(nh, h[ext::LENGTH]);
+            nh = h[ext::NEXT_HEADER];
         }
         if off > len {
             return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
@@ -102,19 +111,21 @@ impl Nat64 {
         let t = self.now_ms(now);
         let p = buf.as_slice();
         let (off, nh, frag) = self.tuple6(p)?;
-        let dst6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[24..40]).unwrap_or_default());
+        // `tuple6` checked the header.
+        let ip = Ipv6Packet::new_unchecked(p);
+        let dst6 = ip.dst_addr();
         // Local delivery, hop-limit errors and an extension header after the Fragment
         // Header (refused, RFC 6146 §3.5 → RFC 7915 §5.1.1) need no state: the translator
         // answers. Hop limit: RFC 7915 §5.1 via sixgate_core::router::forward_hop.
         let ext_after_frag = frag.is_some() && crate::siit::refused_after_fragment(nh);
-        if dst6 == self.siit.config().own_ipv6 || forward_hop(p[7]).is_none() || ext_after_frag {
+        if dst6 == self.siit.config().own_ipv6 || forward_hop(ip.hop_limit()).is_none() || ext_after_frag {
             return Ok(self.siit.xlate_v6_with(buf, now, None));
         }
         // A fragment header with offset 0 and M clear is a whole datagram.
         let frag = frag.filter(|f| f.0 != 0 || f.1);
-        let end = (40 + usize::from(u16::from_be_bytes([p[4], p[5]]))).min(p.len());
+        let end = (ipv6::HEADER_LEN + usize::from(ip.payload_len())).min(p.len());
         let l4 = &p[off..end];
-        let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&p[8..24]).unwrap_or_default());
+        let src6 = ip.src_addr();
         if sixgate_core::class::is_link_scoped_v6(src6, dst6) {
             return Err(Nat64Drop::Xlate(SiitDrop::LinkLocal));
         }
@@ -124,7 +135,7 @@ impl Nat64 {
         let remote =
             rfc6052::extract(&self.pool6, dst6).map_err(|_| Nat64Drop::Xlate(SiitDrop::UntranslatableDestination))?;
         let fkey = match frag {
-            Some((fo, _, id)) if nh == 6 || nh == 17 => {
+            Some((fo, _, id)) if nh == proto::TCP || nh == proto::UDP => {
                 let k = FKey { v6: true, src: u128::from(src6), dst: u128::from(dst6), id, proto: nh };
                 if fo != 0 {
                     // RFC 6146 §3.4: a non-first fragment follows its first fragment's
@@ -134,18 +145,30 @@ impl Nat64 {
                 Some(k)
             }
             // RFC 7915 §1.2: ICMP fragments are not translated (see the module doc).
-            Some(_) if nh == 58 => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
+            Some(_) if nh == proto::ICMPV6 => return Err(Nat64Drop::Xlate(SiitDrop::FragmentedIcmp)),
             Some(_) => return Err(Nat64Drop::UnsupportedProtocol),
             None => None,
         };
+        // Each view is made once the length of its fixed header is checked.
         let (proto, port, rport, flags) = match nh {
-            6 if l4.len() >= 20 => (TCP, be16(l4, 0), be16(l4, 2), l4[13]),
-            17 if l4.len() >= 8 => (UDP, be16(l4, 0), be16(l4, 2), 0),
-            58 if l4.len() >= 8 && l4[0] < 128 => return self.err64(buf, now, off),
-            // RFC 6146 §3.5.3: echo request (and reply) identifiers are the "ports".
-            58 if l4.len() >= 8 && (l4[0] == 128 || l4[0] == 129) => (ICMP, be16(l4, 4), 0, l4[0]),
-            58 if l4.len() >= 8 => return Err(Nat64Drop::UnsupportedProtocol),
-            6 | 17 | 58 => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
+            proto::TCP if l4.len() >= tcp::HEADER_LEN => {
+                let t = TcpPacket::new_unchecked(l4);
+                (TCP, t.src_port(), t.dst_port(), t.flags())
+            }
+            proto::UDP if l4.len() >= udp::HEADER_LEN => {
+                let u = UdpPacket::new_unchecked(l4);
+                (UDP, u.src_port(), u.dst_port(), 0)
+            }
+            proto::ICMPV6 if l4.len() >= icmpv6::HEADER_LEN => {
+                let m = Icmpv6Packet::new_unchecked(l4);
+                match m.msg_type() {
+                    t if icmpv6::is_error(t) => return self.err64(buf, now, off),
+                    // RFC 6146 §3.5.3: echo request (and reply) identifiers are the "ports".
+                    icmpv6::ECHO_REQUEST | icmpv6::ECHO_REPLY => (ICMP, m.echo_ident(), 0, m.msg_type()),
+                    _ => return Err(Nat64Drop::UnsupportedProtocol),
+                }
+            }
+            proto::TCP | proto::UDP | proto::ICMPV6 => return Err(Nat64Drop::Xlate(SiitDrop::Malformed)),
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         let key = SKey { client: src6.octets(), remote: u32::from(remote), port, rport, proto };
@@ -158,7 +181,7 @@ impl Nat64 {
                     return Err(Nat64Drop::TcpNotSyn);
                 }
                 // An echo reply opens nothing (RFC 6146 §3.5.3: requests create state).
-                if proto == ICMP && flags == 129 {
+                if proto == ICMP && flags == icmpv6::ECHO_REPLY {
                     return Err(Nat64Drop::NoSession);
                 }
                 created = true;
@@ -177,12 +200,13 @@ impl Nat64 {
         let out = self.siit.xlate_v6_with(buf, now, over);
         match out {
             Out::Fwd(Side::V4) => {
-                // Source port (or identifier) → the pool's.
-                let at = if proto == ICMP { 24 } else { 20 };
-                let ck = match proto {
-                    TCP => Some((36, false)),
-                    UDP => Some((26, true)),
-                    _ => Some((22, false)),
+                // Source port (or identifier) → the pool's. The translated IPv4 header
+                // carries no options (RFC 7915 §5.1).
+                let l = ipv4::HEADER_LEN;
+                let (at, ck) = match proto {
+                    TCP => (l + tcp::SRC_PORT_AT, Some((l + tcp::CHECKSUM_AT, false))),
+                    UDP => (l + udp::SRC_PORT_AT, Some((l + udp::CHECKSUM_AT, true))),
+                    _ => (l + icmpv4::ECHO_IDENT_AT, Some((l + icmpv4::CHECKSUM_AT, false))),
                 };
                 rewrite(buf.as_mut_slice(), at, p4, ck, None);
                 if let Some(k) = fkey {
@@ -207,31 +231,47 @@ impl Nat64 {
     /// remote to the IPv6 host; its destination transport address names the BIB entry.
     pub(super) fn err64(&mut self, buf: &mut PacketBuf, now: Instant, off: usize) -> Result<Out, Nat64Drop> {
         let p = buf.as_slice();
-        let inner = p.get(off + 8..).ok_or(Nat64Drop::Xlate(SiitDrop::Malformed))?;
-        if inner.len() < 48 || inner[0] >> 4 != 6 {
+        let inner = p.get(off + icmpv6::HEADER_LEN..).ok_or(Nat64Drop::Xlate(SiitDrop::Malformed))?;
+        // The quoted header (a truncated quote's Payload Length may exceed what is there)
+        // and the 8 bytes of transport after it.
+        if inner.len() < ipv6::HEADER_LEN + 8 {
             return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
         }
-        let idst = Ipv6Addr::from(<[u8; 16]>::try_from(&inner[24..40]).unwrap_or_default());
-        let il4 = &inner[40..];
-        let (proto, port) = match inner[6] {
-            6 | 17 => (inner[6], be16(il4, 2)),
-            58 if il4[0] == 129 || il4[0] == 128 => (ICMP, be16(il4, 4)),
+        let ih = Ipv6Packet::new_unchecked(inner);
+        if ih.version() != 6 {
+            return Err(Nat64Drop::Xlate(SiitDrop::Malformed));
+        }
+        let idst = ih.dst_addr();
+        let il4 = &inner[ipv6::HEADER_LEN..];
+        let (proto, port) = match ih.next_header() {
+            // Destination port: at the same offset in TCP and UDP (and the 8 bytes hold it).
+            pr @ (proto::TCP | proto::UDP) => (pr, UdpPacket::new_unchecked(il4).dst_port()),
+            proto::ICMPV6 => {
+                let m = Icmpv6Packet::new_unchecked(il4);
+                match m.msg_type() {
+                    icmpv6::ECHO_REQUEST | icmpv6::ECHO_REPLY => (ICMP, m.echo_ident()),
+                    _ => return Err(Nat64Drop::UnsupportedProtocol),
+                }
+            }
             _ => return Err(Nat64Drop::UnsupportedProtocol),
         };
         let b = *self.t.bib.get(self.t.find_b6(proto, &idst.octets(), port).ok_or(Nat64Drop::NoBinding)?);
         match self.siit.xlate_v6_with(buf, now, Some((idst, Ipv4Addr::from(self.pool.addr_of(b.a4))))) {
             Out::Fwd(Side::V4) => {
-                // Outer IPv4 20, ICMPv4 8, inner IPv4 20 (always rebuilt without options).
+                // Outer IPv4, ICMPv4, inner IPv4 (always rebuilt without options); the
+                // quoted destination port (or echo Identifier) becomes the pool's.
                 let p = buf.as_mut_slice();
+                let l = 2 * ipv4::HEADER_LEN + icmpv4::HEADER_LEN;
                 let (at, ck) = match proto {
-                    TCP => (50, Some((64, false))),
-                    UDP => (50, Some((54, true))),
-                    _ => (52, Some((50, false))),
+                    TCP => (l + tcp::DST_PORT_AT, Some((l + tcp::CHECKSUM_AT, false))),
+                    UDP => (l + udp::DST_PORT_AT, Some((l + udp::CHECKSUM_AT, true))),
+                    _ => (l + icmpv4::ECHO_IDENT_AT, Some((l + icmpv4::CHECKSUM_AT, false))),
                 };
-                rewrite(p, at, b.p4, ck, Some(22));
+                rewrite(p, at, b.p4, ck, Some(ipv4::HEADER_LEN + icmpv4::CHECKSUM_AT));
                 // RFC 6146 §3.8 hairpinning: an error to a pool address goes back in, like
                 // any other packet (outbound).
-                if self.local_hairpin && self.pool.has_addr(be32(p, 16)) {
+                let dst = p.get(..ipv4::HEADER_LEN).map(|h| Ipv4Packet::new_unchecked(h).dst_addr());
+                if self.local_hairpin && dst.is_some_and(|d| self.pool.has_addr(u32::from(d))) {
                     return self.inbound(buf, now, true);
                 }
                 Ok(Out::Fwd(Side::V4))

@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 
 use sixgate_core::checksum::{self, add};
-use sixgate_core::wire::be16;
+use sixgate_core::wire::{be16, fragment, ipv6, proto, Ipv6Packet};
 
 use super::tables::{Tables, ICMP, TCP};
 use super::Pool4Range;
@@ -147,10 +147,24 @@ impl Pool {
         None
     }
 }
+/// Where the upper-layer header starts in an IPv6 packet the translator built: after the
+/// IPv6 header and the Fragment Header, if it added one (RFC 7915 §4.1; it adds no
+/// other extension header). Never panics: a buffer shorter than the IPv6 header gets the
+/// plain header length, past its end.
+#[inline]
+pub(super) fn l4_after_v6(p: &[u8]) -> usize {
+    let frag = p.get(..ipv6::HEADER_LEN).is_some_and(|h| Ipv6Packet::new_unchecked(h).next_header() == proto::FRAGMENT);
+    ipv6::HEADER_LEN + if frag { fragment::HEADER_LEN } else { 0 }
+}
+
 /// Writes `new` into the 16-bit word at `at` (a port or ICMP identifier) and keeps the
 /// checksums right (RFC 1624): the transport checksum at `ck` (`true`: UDP, where 0 means
 /// none), and the enclosing ICMP error's checksum at `outer`, which covers both words.
 /// Words outside a truncated quote are left alone.
+///
+/// The offsets are the callers', built from the views' named field offsets (which header
+/// the word lies in differs per caller); the words are read with the non-panicking
+/// [`be16`], which costs no more than a view here and needs no view per header.
 pub(super) fn rewrite(p: &mut [u8], at: usize, new: u16, ck: Option<(usize, bool)>, outer: Option<usize>) {
     if p.len() < at + 2 {
         return;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use sixgate_core::checksum::{self, add};
 use sixgate_core::engine::Side;
 use sixgate_core::rfc6052;
+use sixgate_core::wire::{ipv6, proto, tcp, Ipv6Repr, TcpPacket};
 
 use super::tables::{SKey, Sess, ICMP, TCP, UDP};
 use super::{Nat64, Queued};
@@ -34,11 +35,9 @@ pub enum TcpState {
     Trans,
 }
 
-/// TCP flags that drive the state machine.
-pub(super) const SYN: u8 = 0x02;
-const FIN: u8 = 0x01;
-const RST: u8 = 0x04;
-const ACK: u8 = 0x10;
+/// TCP flags that drive the state machine (RFC 9293 §3.1).
+pub(super) use sixgate_core::wire::tcp::SYN;
+use sixgate_core::wire::tcp::{ACK, FIN, RST};
 
 /// Probes of idle TCP sessions waiting for `poll_transmit` at most (60 bytes each); when
 /// more sessions idle out at once, the rest move to TRANS without one (the RFC's SHOULD).
@@ -144,21 +143,28 @@ impl Nat64 {
         }
         let src = rfc6052::embed(&self.pool6, Ipv4Addr::from(s.remote));
         let dst = Ipv6Addr::from(s.client);
-        let mut p = vec![0u8; 60];
-        p[0] = 0x60;
-        p[4..6].copy_from_slice(&20u16.to_be_bytes());
-        p[6] = TCP;
-        p[7] = 64;
-        p[8..24].copy_from_slice(&src.octets());
-        p[24..40].copy_from_slice(&dst.octets());
-        p[40..42].copy_from_slice(&s.rport.to_be_bytes());
-        p[42..44].copy_from_slice(&s.port.to_be_bytes());
-        // Sequence and acknowledgment numbers 0, data offset 5 words, only ACK, window 0,
-        // urgent pointer 0.
-        p[52] = 5 << 4;
-        p[53] = ACK;
-        let c = checksum::finish(add(checksum::pseudo_v6(src, dst, TCP, 20), checksum::sum(&p[40..])));
-        p[56..58].copy_from_slice(&c.to_be_bytes());
+        let mut h = [0u8; ipv6::HEADER_LEN];
+        Ipv6Repr {
+            traffic_class: 0,
+            payload_len: tcp::HEADER_LEN as u16,
+            next_header: proto::TCP,
+            hop_limit: sixgate_core::router::DEFAULT_HOP_LIMIT,
+            src_addr: src,
+            dst_addr: dst,
+        }
+        .emit(&mut h);
+        let mut p = vec![0u8; ipv6::HEADER_LEN + tcp::HEADER_LEN];
+        p[..ipv6::HEADER_LEN].copy_from_slice(&h);
+        let mut seg = TcpPacket::new_unchecked(&mut p[ipv6::HEADER_LEN..]);
+        seg.set_src_port(s.rport);
+        seg.set_dst_port(s.port);
+        // Sequence and acknowledgment numbers 0, no options, only ACK, window 0, urgent
+        // pointer 0.
+        seg.set_header_len(tcp::HEADER_LEN);
+        seg.set_flags(ACK);
+        let len = tcp::HEADER_LEN as u32;
+        let c = checksum::finish(add(checksum::pseudo_v6(src, dst, proto::TCP, len), checksum::sum(seg.into_inner())));
+        TcpPacket::new_unchecked(&mut p[ipv6::HEADER_LEN..]).set_checksum(c);
         self.outbox.push(Side::V6, Queued::Probe, p);
     }
 }

@@ -46,6 +46,8 @@ use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
+// Only the registry numbers: the checks read the header fields themselves (below).
+use sixgate_core::wire::{icmpv4, icmpv6, proto};
 
 use sixgate_nat64::{IcmpRateLimit, Siit, SiitConfig, TosPolicy};
 
@@ -176,12 +178,12 @@ pub fn check<R: std::fmt::Debug>(cfg: &SiitConfig, input: &[u8], v: Verdict<R>, 
             header_ok(p, side);
             let err = match side {
                 Side::V4 => {
-                    assert_eq!(p[9], 1, "an IPv4 reply is ICMP");
-                    p[20] != 0
+                    assert_eq!(p[9], proto::ICMP, "an IPv4 reply is ICMP");
+                    p[20] != icmpv4::ECHO_REPLY
                 }
                 Side::V6 => {
-                    assert_eq!(p[6], 58, "an IPv6 reply is ICMPv6");
-                    p[40] != 129
+                    assert_eq!(p[6], proto::ICMPV6, "an IPv6 reply is ICMPv6");
+                    p[40] != icmpv6::ECHO_REPLY
                 }
             };
             icmp_ok(p, side, err);
@@ -289,7 +291,7 @@ fn icmp_ok(p: &[u8], side: Side, error: bool) {
             if error {
                 assert!(p.len() <= 1280, "ICMPv6 error of {} bytes", p.len());
             }
-            assert_eq!(naive(&[&pseudo(p, 58, p.len() - 40), &p[40..]]), 0, "ICMPv6 checksum");
+            assert_eq!(naive(&[&pseudo(p, proto::ICMPV6, p.len() - 40), &p[40..]]), 0, "ICMPv6 checksum");
         }
     }
 }
@@ -318,7 +320,7 @@ struct Upper {
 }
 
 fn upper(p: &[u8]) -> Option<Upper> {
-    let (proto, off, fragment, first) = match p.first()? >> 4 {
+    let (number, off, fragment, first) = match p.first()? >> 4 {
         4 => {
             if p.len() < 20 {
                 return None;
@@ -344,19 +346,32 @@ fn upper(p: &[u8]) -> Option<Upper> {
     let v6 = p[0] >> 4 == 6;
     // Protocol numbers as the checks compare them: 1 for ICMP in either family, and the
     // other family's ICMP number (58 in IPv4, 1 in IPv6) as 256 + number: not ICMP.
-    let proto = match (proto, v6) {
-        (58, false) | (1, true) => 256 + u16::from(proto),
-        (58, true) => 1,
+    let number = match (number, v6) {
+        (proto::ICMPV6, false) | (proto::ICMP, true) => 256 + u16::from(number),
+        (proto::ICMPV6, true) => u16::from(proto::ICMP),
         (x, _) => u16::from(x),
     };
-    let (checksummed, icmp_error) = match proto {
+    const TCP: u16 = proto::TCP as u16;
+    const UDP: u16 = proto::UDP as u16;
+    const ICMP: u16 = proto::ICMP as u16;
+    let (checksummed, icmp_error) = match number {
         // A later fragment has no upper-layer header.
         _ if !first => (false, false),
-        6 => (l4.len() >= 20, false),
-        17 => (l4.len() >= 8 && be16(l4, 6) != 0, false),
-        1 if l4.len() >= 8 => {
-            let echo = if v6 { matches!(l4[0], 128 | 129) } else { matches!(l4[0], 0 | 8) };
-            let err = if v6 { l4[0] < 128 } else { matches!(l4[0], 3 | 4 | 5 | 11 | 12) };
+        TCP => (l4.len() >= 20, false),
+        UDP => (l4.len() >= 8 && be16(l4, 6) != 0, false),
+        ICMP if l4.len() >= 8 => {
+            let echo = if v6 {
+                matches!(l4[0], icmpv6::ECHO_REQUEST | icmpv6::ECHO_REPLY)
+            } else {
+                matches!(l4[0], icmpv4::ECHO_REPLY | icmpv4::ECHO_REQUEST)
+            };
+            // Types 0-127 (RFC 4443 §2.1); the ICMPv4 errors (RFC 792) the translator knows.
+            let err = if v6 {
+                icmpv6::is_error(l4[0])
+            } else {
+                use icmpv4::*;
+                matches!(l4[0], DEST_UNREACHABLE | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAM_PROBLEM)
+            };
             (echo, err)
         }
         _ => (false, false),
@@ -364,13 +379,13 @@ fn upper(p: &[u8]) -> Option<Upper> {
     // An all-zero ICMPv4 message with a zero checksum sums to the other one's-complement
     // zero (0x0000, not 0xffff): receivers refuse it, but incremental updates (RFC 1624)
     // treat the two zeros alike, so it may come out valid. Count it as valid here.
-    let valid = match proto {
-        1 if !v6 => matches!(naive(&[l4]), 0 | 0xffff),
-        1 => naive(&[&pseudo(p, 58, l4.len()), l4]) == 0,
-        6 | 17 => naive(&[&pseudo(p, proto as u8, l4.len()), l4]) == 0,
+    let valid = match number {
+        ICMP if !v6 => matches!(naive(&[l4]), 0 | 0xffff),
+        ICMP => naive(&[&pseudo(p, proto::ICMPV6, l4.len()), l4]) == 0,
+        TCP | UDP => naive(&[&pseudo(p, number as u8, l4.len()), l4]) == 0,
         _ => false,
     };
-    Some(Upper { proto, checksummed, valid, fragment, icmp_error })
+    Some(Upper { proto: number, checksummed, valid, fragment, icmp_error })
 }
 
 /// Walks the IPv6 extension headers the translator knows: (upper protocol, its offset,
@@ -382,12 +397,12 @@ fn walk6(p: &[u8]) -> Option<(u8, usize, bool, bool)> {
     let mut first = true;
     for _ in 0..64 {
         match nh {
-            0 | 43 | 60 => {
+            proto::HOP_BY_HOP | proto::ROUTING | proto::DST_OPTS => {
                 let h = p.get(off..off + 2)?;
                 nh = h[0];
                 off += (usize::from(h[1]) + 1) * 8;
             }
-            44 => {
+            proto::FRAGMENT => {
                 let h = p.get(off..off + 8)?;
                 nh = h[0];
                 frag |= be16(h, 2) & 0xfff9 != 0;
@@ -412,7 +427,7 @@ fn fragments_ok(cfg: &SiitConfig, outs: &[Vec<u8>], side: Side) {
                 (usize::from(ff & 0x1fff) * 8, ff & 0x2000 != 0, p.len() - 20, usize::from(cfg.ipv4_mtu))
             }
             Side::V6 => {
-                assert_eq!(p[6], 44, "IPv6 fragment without a fragment header");
+                assert_eq!(p[6], proto::FRAGMENT, "IPv6 fragment without a fragment header");
                 assert!(p.len() >= 48, "IPv6 fragment shorter than its headers");
                 let fo = be16(p, 42);
                 let limit = cfg.ipv6_mtu.min(cfg.lowest_ipv6_mtu);
@@ -445,7 +460,7 @@ fn fix_ipv4_header_checksum(p: &mut [u8]) {
 
 /// Recomputes the TCP/UDP/ICMP(v6) checksum of a packet whose structure allows it.
 fn fix_transport_checksum(p: &mut [u8]) {
-    let (proto, off, end) = match p[0] >> 4 {
+    let (number, off, end) = match p[0] >> 4 {
         4 => {
             if p.len() < 20 {
                 return;
@@ -462,16 +477,17 @@ fn fix_transport_checksum(p: &mut [u8]) {
                 return;
             }
             let Some((nh, off, _, _)) = walk6(p) else { return };
-            (if nh == 58 { 1 } else { nh }, off, (40 + usize::from(be16(p, 4))).min(p.len()))
+            (if nh == proto::ICMPV6 { proto::ICMP } else { nh }, off, (40 + usize::from(be16(p, 4))).min(p.len()))
         }
     };
     if off > end {
         return;
     }
-    let at = match proto {
-        6 => 16,
-        17 => 6,
-        1 => 2,
+    // The checksum offsets, read from RFC 9293 §3.1, RFC 768, RFC 792 / RFC 4443 §2.1.
+    let at = match number {
+        proto::TCP => 16,
+        proto::UDP => 6,
+        proto::ICMP => 2,
         _ => return,
     };
     if end - off < at + 2 {
@@ -479,10 +495,14 @@ fn fix_transport_checksum(p: &mut [u8]) {
     }
     p[off + at] = 0;
     p[off + at + 1] = 0;
-    let v4icmp = proto == 1 && p[0] >> 4 == 4;
-    let ph = if v4icmp { Vec::new() } else { pseudo(p, if proto == 1 { 58 } else { proto }, end - off) };
+    let v4icmp = number == proto::ICMP && p[0] >> 4 == 4;
+    let ph = if v4icmp {
+        Vec::new()
+    } else {
+        pseudo(p, if number == proto::ICMP { proto::ICMPV6 } else { number }, end - off)
+    };
     let mut c = naive(&[&ph, &p[off..end]]);
-    if proto == 17 && c == 0 {
+    if number == proto::UDP && c == 0 {
         c = 0xffff;
     }
     p[off + at..off + at + 2].copy_from_slice(&c.to_be_bytes());

@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
+// Only the registry numbers: the checks read the header fields themselves.
+use sixgate_core::wire::{icmpv6, proto};
 
 use sixgate_6in4::{ecn_decap, SitConfig, SitTunnel};
 
@@ -132,7 +134,7 @@ pub fn sit_decap(data: &[u8]) {
     if mode & 0x20 != 0 {
         // A Fragmentation Needed quoting one of our packets to the far end.
         let far = if static_mode { REMOTE } else { RELAY };
-        let mut q = crate::packets::sit::ipv4_header(cfg.local, far, 41, 1400, 0, true).to_vec();
+        let mut q = crate::packets::sit::ipv4_header(cfg.local, far, proto::IPV6, 1400, 0, true).to_vec();
         q.extend_from_slice(&crate::packets::sit::udp6("2001:db8:a::2", "2001:db8:b::2", &[0; 1300])[..40]);
         let fne = crate::packets::sit::frag_needed("203.0.113.9", &cfg.local.to_string(), 1300, &q, q.len());
         let mut b = PacketBuf::from_slice(&fne);
@@ -161,7 +163,7 @@ pub fn sit_decap(data: &[u8]) {
             assert!(encap, "an outer packet went back outside");
             let h = &out[..20];
             assert_eq!(naive(h), 0, "outer header checksum");
-            assert_eq!((h[0], h[9]), (0x45, 41));
+            assert_eq!((h[0], h[9]), (0x45, proto::IPV6));
             assert_eq!(&h[12..16], &cfg.local.octets());
             let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
             assert_eq!(total, out.len());
@@ -208,13 +210,13 @@ pub fn sit_decap(data: &[u8]) {
         Verdict::Reply(side) => {
             assert_eq!(side, Side::V6);
             assert!(out.len() <= 1280 && out.len() >= 48);
-            assert_eq!((out[0] >> 4, out[6], out[40]), (6, 58, 2));
+            assert_eq!((out[0] >> 4, out[6], out[40]), (6, proto::ICMPV6, icmpv6::PACKET_TOO_BIG));
             let mtu = u32::from_be_bytes([out[44], out[45], out[46], out[47]]);
             assert!(mtu >= 1280, "Packet Too Big advertises {mtu}");
             let mut ps = Vec::new();
             ps.extend_from_slice(&out[8..40]);
             ps.extend_from_slice(&((out.len() - 40) as u32).to_be_bytes());
-            ps.extend_from_slice(&[0, 0, 0, 58]);
+            ps.extend_from_slice(&[0, 0, 0, proto::ICMPV6]);
             ps.extend_from_slice(&out[40..]);
             assert_eq!(naive(&ps), 0, "ICMPv6 checksum");
         }
@@ -257,7 +259,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
     push(0x18, udp6("2001:db8:a::2", "2002:c633:6401::1", b"to 6to4"));
     push(0x18, udp6("2001:db8:a::2", "2001:db8:b::2", b"to relay"));
     push(0x1c, udp6("2001:db8:a::2", "2001:db8:b::2", b"no relay"));
-    let mut q = crate::packets::sit::ipv4_header(LOCAL, REMOTE, 41, 1500, 0, true).to_vec();
+    let mut q = crate::packets::sit::ipv4_header(LOCAL, REMOTE, proto::IPV6, 1500, 0, true).to_vec();
     q.extend_from_slice(&big[..200]);
     push(0, frag_needed("203.0.113.1", "192.0.2.1", 1400, &q, q.len()));
     push(0, frag_needed("203.0.113.1", "192.0.2.1", 0, &q, 28));

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
+// Only the registry numbers: the checks read the header fields themselves.
+use sixgate_core::wire::{icmpv4, proto, tcp};
 
 /// Fuzz check of the stateful NAT64 (`fuzz/fuzz_targets/stateful.rs`): a sequence of
 /// packets from both sides and time steps through one [`sixgate_nat64::Nat64`].
@@ -101,16 +103,20 @@ pub fn stateful(data: &[u8]) {
                     while let Some(side) = e.poll_transmit(&mut b) {
                         let o = b.as_slice();
                         if side == Side::V6 {
-                            assert!(o.len() == 60 && o[0] >> 4 == 6 && o[6] == 6, "probe: IPv6 TCP, no data");
+                            assert!(o.len() == 60 && o[0] >> 4 == 6 && o[6] == proto::TCP, "probe: IPv6 TCP, no data");
                             assert!(
-                                o[44..52].iter().all(|&x| x == 0) && o[53] == 0x10,
+                                o[44..52].iter().all(|&x| x == 0) && o[53] == tcp::ACK,
                                 "probe: SEQ 0, ACK 0, only ACK"
                             );
                             stateful_sums_ok(o);
                             continue;
                         }
                         assert!(
-                            o.len() >= 48 && o[0] == 0x45 && o[9] == 1 && o[20] == 3 && o[21] == 3,
+                            o.len() >= 48
+                                && o[0] == 0x45
+                                && o[9] == proto::ICMP
+                                && o[20] == icmpv4::DEST_UNREACHABLE
+                                && o[21] == icmpv4::code::PORT_UNREACHABLE,
                             "held-SYN error"
                         );
                         assert_eq!(sixgate_core::checksum::checksum(&o[..20]), 0, "held-SYN error header checksum");
@@ -260,7 +266,7 @@ impl Eng {
 fn fragment6(p: &[u8], id: u32, first: bool) -> Vec<u8> {
     let (off, chunk) = if first { (0, &p[40..48]) } else { (8, &p[48..]) };
     let mut f = p[..40].to_vec();
-    f[6] = 44;
+    f[6] = proto::FRAGMENT;
     f[4..6].copy_from_slice(&((8 + chunk.len()) as u16).to_be_bytes());
     f.extend_from_slice(&[p[6], 0]);
     f.extend_from_slice(&(off | u16::from(first)).to_be_bytes());
@@ -303,9 +309,9 @@ fn stateful_sums_ok(p: &[u8]) {
             return;
         }
         let l4 = &p[ihl..];
-        let ps = if p[9] == 1 { 0 } else { s(&p[12..20]) + u32::from(p[9]) + l4.len() as u32 };
+        let ps = if p[9] == proto::ICMP { 0 } else { s(&p[12..20]) + u32::from(p[9]) + l4.len() as u32 };
         assert!(ok(ps + s(l4)), "IPv4 transport checksum of {p:02x?}");
-    } else if p[6] != 44 {
+    } else if p[6] != proto::FRAGMENT {
         let l4 = &p[40..];
         let ps = s(&p[8..40]) + u32::from(p[6]) + l4.len() as u32;
         assert!(ok(ps + s(l4)), "IPv6 transport checksum of {p:02x?}");
