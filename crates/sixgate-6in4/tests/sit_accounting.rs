@@ -126,7 +126,8 @@ proptest! {
 /// further fragments as `extra_fragments`.
 #[test]
 fn a_fragmented_packet_is_forwarded_once() {
-    let seeds: Vec<Vec<u8>> = fuzz::seeds().iter().filter_map(|s| prepare(s)).filter(|s| s.0 == 0).map(|s| s.1).collect();
+    let seeds: Vec<Vec<u8>> =
+        fuzz::seeds().iter().filter_map(|s| prepare(s)).filter(|s| s.0 == 0).map(|s| s.1).collect();
     let mut e = SitTunnel::new(fuzz::config(0)).unwrap();
     let now = Instant::now();
     // Fragmentation Needed, MTU 600, then each 1280-byte inner packet.

@@ -220,12 +220,7 @@ fn explain_gives_one_line_per_frame_with_reason_and_rfc() {
     let summary: Vec<String> = summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
     assert_eq!(
         summary,
-        [
-            "dropped, by reason:",
-            "forbidden-address 1",
-            "answered with an ICMP error, by reason:",
-            "ttl-exceeded 1"
-        ],
+        ["dropped, by reason:", "forbidden-address 1", "answered with an ICMP error, by reason:", "ttl-exceeded 1"],
         "{text}"
     );
     // Without --explain, no per-frame lines.

@@ -45,7 +45,7 @@ fn tweak() -> impl Strategy<Value = Tweak> {
 
 /// The inputs one seed (`dir` 4 or 6, index `i` among that configuration's seeds) and a
 /// tweak make.
-fn inputs(seeds: &[(u8, Vec<u8>)], dir: u8, i: usize, t: &Tweak) -> Vec<Vec<u8>> {
+fn inputs(seeds: &Seeds, dir: u8, i: usize, t: &Tweak) -> Vec<Vec<u8>> {
     let of_dir: Vec<&Vec<u8>> = seeds.iter().filter(|s| s.0 == dir).map(|s| &s.1).collect();
     let Some(p) = of_dir.get(i % of_dir.len().max(1)) else { return Vec::new() };
     let mut p = (*p).clone();
@@ -89,9 +89,12 @@ fn inputs(seeds: &[(u8, Vec<u8>)], dir: u8, i: usize, t: &Tweak) -> Vec<Vec<u8>>
     }
 }
 
-/// Every configuration's seed packets, both directions: (configuration, [(dir, packet)]).
-fn corpus() -> Vec<(u8, Vec<(u8, Vec<u8>)>)> {
-    let mut by_cfg: Vec<(u8, Vec<(u8, Vec<u8>)>)> = (0..8).map(|c| (c, Vec::new())).collect();
+/// Seed packets of one configuration: (direction, packet).
+type Seeds = Vec<(u8, Vec<u8>)>;
+
+/// Every configuration's seed packets, both directions: (configuration, seeds).
+fn corpus() -> Vec<(u8, Seeds)> {
+    let mut by_cfg: Vec<(u8, Seeds)> = (0..8).map(|c| (c, Vec::new())).collect();
     for (dir, seeds) in [(4u8, fuzz::seeds_4to6()), (6, fuzz::seeds_6to4())] {
         for s in seeds {
             if let Some((mode, p)) = fuzz::prepare(&s, dir) {

@@ -943,7 +943,11 @@ fn refusal_errors_are_rate_limited_and_counted() {
     assert_eq!(v.iter().filter(|v| **v == Verdict::Drop(Nat64Drop::PoolExhausted)).count(), 7);
     assert_eq!(t.e.icmp_suppressed(), 7);
     let c = t.e.counters();
-    assert_eq!(c.dropped(Nat64Drop::PoolExhausted) + c.answered(Nat64Drop::PoolExhausted), 10, "every refusal counted once");
+    assert_eq!(
+        c.dropped(Nat64Drop::PoolExhausted) + c.answered(Nat64Drop::PoolExhausted),
+        10,
+        "every refusal counted once"
+    );
     assert_eq!((c.replied, c.answered(Nat64Drop::PoolExhausted)), (3, 3));
     // One a second: one more a second later, not two.
     assert_eq!(refuse(&mut t, 100, 2.0), Verdict::Reply(Side::V6));

@@ -97,23 +97,56 @@ enum Pkt {
     /// Bytes that are neither IPv4 nor IPv6.
     Junk(Vec<u8>),
     /// UDP from IPv6 with hop limit 1 (answered: Time Exceeded, RFC 7915 §5.1).
-    Hop1 { c: u8, sp: u8, r: u8 },
+    Hop1 {
+        c: u8,
+        sp: u8,
+        r: u8,
+    },
     /// UDP from IPv4 with TTL 1 (answered: Time Exceeded, RFC 7915 §4.1).
-    Ttl1 { r: u8, dp: u8 },
+    Ttl1 {
+        r: u8,
+        dp: u8,
+    },
     /// UDP from IPv6 too big for the IPv4 side (answered: Packet Too Big, RFC 7915 §5.1).
-    Big6 { c: u8, sp: u8, r: u8 },
+    Big6 {
+        c: u8,
+        sp: u8,
+        r: u8,
+    },
     /// UDP from IPv4 too big for the IPv6 side: with DF answered (Fragmentation Needed,
     /// RFC 7915 §4.1), without it sent as two fragments (one of them `extra_fragments`).
-    Big4 { r: u8, dp: u8, df: bool },
+    Big4 {
+        r: u8,
+        dp: u8,
+        df: bool,
+    },
     /// UDP from IPv6 to a destination outside pool6.
-    Unknown6 { c: u8 },
+    Unknown6 {
+        c: u8,
+    },
     /// UDP from IPv6 in fragments (cut in `n + 1`), given rotated by `rot`.
-    Frag6 { c: u8, sp: u8, r: u8, n: u8, rot: u8 },
+    Frag6 {
+        c: u8,
+        sp: u8,
+        r: u8,
+        n: u8,
+        rot: u8,
+    },
     /// UDP from IPv4 to a pool port in fragments, given rotated by `rot`.
-    Frag4 { r: u8, dp: u8, n: u8, rot: u8 },
+    Frag4 {
+        r: u8,
+        dp: u8,
+        n: u8,
+        rot: u8,
+    },
     /// UDP from IPv6 to a pool transport address (hairpinning, RFC 6146 §3.8), small or
     /// too big for the way back.
-    Hairpin { c: u8, sp: u8, dp: u8, big: bool },
+    Hairpin {
+        c: u8,
+        sp: u8,
+        dp: u8,
+        big: bool,
+    },
     /// Time passes (milliseconds) and the timers run.
     Wait(u64),
 }
