@@ -421,3 +421,31 @@ fn drop_reason_names_and_indices() {
     assert_eq!((xlate.name(), all[14 + sixgate_nat64::SiitDrop::Malformed.index()]), ("malformed", xlate));
     assert_eq!(all.len(), 14 + sixgate_nat64::SiitDrop::ALL.len());
 }
+
+/// A reload that lowers the bounds lets held SYNs and waiting fragments go: each still
+/// counted once (a held SYN was counted as `incoming-syn-held` when it came; a waiting
+/// fragment leaves `waiting` for `fragment`).
+#[test]
+fn a_reload_that_lowers_the_bounds_counts_nothing_twice() {
+    let mut e = Nat64::new(cfg()).unwrap();
+    let t0 = Instant::now();
+    let mut t = Tally::default();
+    for dp in 0..3 {
+        run(&mut e, &Pkt::Tcp4 { r: 0, sp: 80, dp, flags: 0x02 }, 0, t0, &mut t);
+    }
+    // The later fragments of a datagram whose first one does not come: they wait.
+    run(&mut e, &Pkt::Frag4 { r: 1, dp: 0, n: 3, rot: 1 }, 0, t0, &mut t);
+    let c = e.counters();
+    assert_eq!(c.dropped(Nat64Drop::SynHeld), 3, "{c}");
+    assert!(c.waiting > 0, "{c}");
+    agree(c, &t, true).unwrap();
+    let mut lower = cfg();
+    lower.max_held_syns = 1;
+    lower.max_fragment_bytes = 0;
+    e.reconfigure(lower, t0).unwrap();
+    let c = e.counters();
+    assert_eq!(e.stats().held_syns, 1);
+    assert_eq!((c.waiting, c.dropped(Nat64Drop::IncomingSyn)), (0, 0), "{c}");
+    agree(c, &t, true).unwrap();
+    e.check_invariants().unwrap();
+}
