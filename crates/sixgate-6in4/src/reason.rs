@@ -2,7 +2,8 @@
 
 sixgate_core::drop_reasons! {
     /// Why a packet was not forwarded. Where the endpoint answered with an ICMPv6
-    /// Packet Too Big, the reason is counted too (the packet itself was not forwarded).
+    /// Packet Too Big, the packet is counted as answered for its reason
+    /// ([`Counters::answered`](sixgate_core::engine::Counters::answered)), not as a drop.
     pub enum SitDrop {
         /// Shorter than its headers, lengths that disagree, or neither IPv4 nor IPv6.
         Malformed = "malformed",

@@ -581,8 +581,7 @@ impl Engine for SitTunnel {
                 Verdict::Forward(side)
             }
             Out::Reply(side, r) => {
-                self.counters.replied += 1;
-                self.counters.drop(r);
+                self.counters.answer(r);
                 Verdict::Reply(side)
             }
             Out::Drop(r) => {
@@ -616,7 +615,8 @@ impl Engine for SitTunnel {
         if last {
             pd.active = false;
         }
-        self.counters.forwarded += 1;
+        // The packet was counted as forwarded with its first fragment.
+        self.counters.extra_fragments += 1;
         Some(Side::V4)
     }
 

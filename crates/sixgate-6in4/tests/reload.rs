@@ -51,7 +51,7 @@ fn settings_change_at_once_and_learned_path_mtus_and_counters_survive() {
     assert_eq!(r.changed, ["ttl", "ecn", "mtu", "pmtu_expiry"]);
     assert!(r.needs_restart.is_empty());
     assert_eq!(e.path_mtu(B.parse().unwrap(), t0), Some(1400), "the learned path MTU stays");
-    assert_eq!(e.counters().dropped(SitDrop::PathMtuLearned), 1, "counters stay");
+    assert_eq!(e.counters().answered(SitDrop::PathMtuLearned), 1, "counters stay");
     assert_eq!(e.counters().forwarded, forwarded);
     // The new TTL and tunnel MTU apply to the next packet: 1300 fits, 1301 does not.
     let (v, out) = run(&mut e, &udp6("2001:db8:a::2", "2001:db8:b::2", &[0u8; 1300 - 48]), t0);

@@ -244,7 +244,7 @@ fn tunnel_mtu_and_packet_too_big_rfc4213_3_2() {
     assert_eq!(v, Verdict::Reply(Side::V6));
     check_ptb(&out, "2001:db8:a::2", 1480);
     assert_eq!(&out[48..], &big[..1280 - 48], "quotes as much as fits in 1280 bytes");
-    assert_eq!(e.counters().dropped(SitDrop::TooBig), 1);
+    assert_eq!(e.counters().answered(SitDrop::TooBig), 1);
     assert_eq!(e.counters().replied, 1);
     // RFC 4443 §2.4(e): never about an ICMPv6 error.
     let mut err = udp6("2001:db8:a::2", "2001:db8:b::2", &[0u8; 1500]);
@@ -269,7 +269,10 @@ fn packet_too_big_is_rate_limited() {
     let replies =
         (0..5).filter(|_| matches!(run(&mut e, &big, t0 + Duration::from_millis(100)).0, Verdict::Reply(_))).count();
     assert_eq!(replies, 1);
-    assert_eq!(e.counters().dropped(SitDrop::TooBig), 15);
+    // Every refusal counted once: answered while the rate allows, silent after.
+    let c = e.counters();
+    assert_eq!(c.answered(SitDrop::TooBig) + c.dropped(SitDrop::TooBig), 15, "{c}");
+    assert_eq!(c.answered(SitDrop::TooBig), c.replied, "{c}");
 }
 
 /// An outer packet of ours as a router would quote it.
@@ -290,7 +293,7 @@ fn path_mtu_from_fragmentation_needed() {
     assert_eq!(v, Verdict::Reply(Side::V6));
     check_ptb(&out, "2001:db8:a::2", 1380);
     assert_eq!(e.path_mtu(B.parse().unwrap(), t0), Some(1400));
-    assert_eq!(e.counters().dropped(SitDrop::PathMtuLearned), 1);
+    assert_eq!(e.counters().answered(SitDrop::PathMtuLearned), 1);
     // Later senders get Packet Too Big 1380; 1380 bytes pass with DF.
     let (v, out) = run(&mut e, &udp6("2001:db8:c::9", "2001:db8:b::2", &[0u8; 1381 - 48]), t0);
     assert_eq!(v, Verdict::Reply(Side::V6));

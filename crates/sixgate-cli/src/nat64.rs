@@ -168,7 +168,7 @@ fn translate_stdin(siit: &mut Siit, hex: bool) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Verdict::Reply(_) => {
-            let why = siit.counters().nonzero().map(|(r, _)| r.name()).next().unwrap_or("reply");
+            let why = siit.counters().nonzero_answered().map(|(r, _)| r.name()).next().unwrap_or("reply");
             log!("replied with an ICMP message ({why})");
             Ok(ExitCode::SUCCESS)
         }
@@ -387,12 +387,13 @@ fn explain_reason(r: sixgate_nat64::SiitDrop) -> String {
     }
 }
 
-/// The reason a reply was counted under: the one whose counter moved since `before`.
+/// The reason a reply was counted under: the one whose answered count moved since `before`
+/// (`None` for a reply that refuses nothing, an echo reply).
 fn counted_reason(
     before: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
     after: &sixgate_core::engine::Counters<sixgate_nat64::SiitDrop>,
 ) -> Option<sixgate_nat64::SiitDrop> {
-    sixgate_nat64::SiitDrop::ALL.iter().copied().find(|r| after.dropped(*r) > before.dropped(*r))
+    sixgate_nat64::SiitDrop::ALL.iter().copied().find(|r| after.answered(*r) > before.answered(*r))
 }
 
 fn translate_pcap(
@@ -505,9 +506,15 @@ fn translate_pcap(
         to4 + to6
     )?;
     if c.dropped_total() > 0 {
-        writeln!(stdout, "not forwarded, by reason (packets answered with an ICMP error included):")?;
+        writeln!(stdout, "dropped, by reason:")?;
     }
     for (r, n) in c.nonzero() {
+        writeln!(stdout, "  {:<28} {n}", r.name())?;
+    }
+    if c.answered_total() > 0 {
+        writeln!(stdout, "answered with an ICMP error, by reason:")?;
+    }
+    for (r, n) in c.nonzero_answered() {
         writeln!(stdout, "  {:<28} {n}", r.name())?;
     }
     if siit.icmp_suppressed() > 0 {

@@ -214,6 +214,15 @@ fn explain_gives_one_line_per_frame_with_reason_and_rfc() {
         "{text}"
     );
     assert!(text.contains("read 5 frames"), "{text}");
+    // The summary by reason keeps the silent drops and the answered packets apart, each
+    // counted once: frame 3 under answered only, frame 5 under dropped only.
+    let summary: Vec<&str> = text.lines().filter(|l| !l.starts_with("frame ") && !l.starts_with("read ")).collect();
+    let summary: Vec<String> = summary.iter().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(
+        summary,
+        ["dropped, by reason:", "forbidden-address 1", "answered with an ICMP error, by reason:", "ttl-exceeded 1"],
+        "{text}"
+    );
     // Without --explain, no per-frame lines.
     let o = translate(&["--in", input.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&o.stdout).contains("frame 1:"));

@@ -80,8 +80,8 @@ fn dns64_metrics_count_queries_and_reloads_and_pass_promtool() {
     assert!(d.wait_exit().success());
 }
 
-/// `nat64 run --metrics-listen` (root, TUN): packets by queue, drops by every stable
-/// reason name, reloads by result; the exposition passes promtool.
+/// `nat64 run --metrics-listen` (root, TUN): packets by queue, silent drops and answered
+/// packets by every stable reason name, reloads by result; the exposition passes promtool.
 #[test]
 fn nat64_metrics_by_queue_and_reason_pass_promtool() {
     if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
@@ -111,6 +111,8 @@ fn nat64_metrics_by_queue_and_reason_pass_promtool() {
         "sixgate_nat64_received_total{queue=\"1\"} ",
         "sixgate_nat64_replied_total{queue=\"0\"} ",
         "sixgate_nat64_drops_total{reason=\"",
+        // Answered packets apart from silent drops, by the same reason names.
+        "sixgate_nat64_answered_total{reason=\"ttl-exceeded\"} 0\n",
         "sixgate_reloads_total{result=\"unchanged\"} 1\n",
     ] {
         assert!(body.contains(want), "no {want:?} in {body}");

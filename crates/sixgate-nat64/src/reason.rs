@@ -2,7 +2,8 @@
 
 sixgate_core::drop_reasons! {
     /// Why a packet was not forwarded. Where the translator answered with an ICMP
-    /// error, the reason is counted too (the packet itself was not forwarded).
+    /// error, the packet is counted as answered for its reason
+    /// ([`Counters::answered`](sixgate_core::engine::Counters::answered)), not as a drop.
     pub enum SiitDrop {
         /// Shorter than its headers, lengths that disagree, or not IPv4/IPv6.
         Malformed = "malformed",

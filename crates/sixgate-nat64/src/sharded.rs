@@ -525,8 +525,8 @@ impl Nat64Handle {
 
     /// An IPv4 packet a shard made of an IPv6 one (counted as forwarded by this handle),
     /// addressed to the pool: to IPv6 again by the shard that owns the destination. If
-    /// that drops it, the count as forwarded is taken back, so that it is counted once,
-    /// as one engine counts it.
+    /// that drops or answers it (counted so there), the count as forwarded is taken back,
+    /// so that it is counted once, as one engine counts it.
     fn hairpin(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         let route = self.shared.steer.route(buf.as_slice(), self.me);
         let k = match route {
@@ -543,7 +543,9 @@ impl Nat64Handle {
         };
         match (v, route) {
             (Verdict::Forward(_), Route::First(k, key)) => self.first_done(key, k, now),
-            (Verdict::Drop(_), _) => self.counters.forwarded = self.counters.forwarded.saturating_sub(1),
+            (Verdict::Drop(_) | Verdict::Reply(_), _) => {
+                self.counters.forwarded = self.counters.forwarded.saturating_sub(1)
+            }
             _ => {}
         }
         v
@@ -561,13 +563,17 @@ impl Nat64Handle {
         self.release(ready, k, now);
     }
 
-    /// Translates, in shard `k`, fragments that waited for their first one.
+    /// Translates, in shard `k`, fragments that waited for their first one. Each leaves
+    /// `waiting` (of whichever handle kept it: the counts add up over the handles) and is
+    /// counted by the shard as any packet it is given.
     fn release(&mut self, ready: Vec<Vec<u8>>, k: usize, now: Instant) {
         let mut tmp = PacketBuf::new();
         for p in ready {
             if tmp.set(&p).is_err() {
+                self.counters.release_dropped(Nat64Drop::Fragment);
                 continue;
             }
+            self.counters.waiting -= 1;
             match self.run(k, &mut tmp, now) {
                 Verdict::Forward(side) | Verdict::Reply(side) => self.out.push_back((side, tmp.as_slice().to_vec())),
                 Verdict::Drop(_) => {}
@@ -607,12 +613,13 @@ impl Engine for Nat64Handle {
                             self.shared.frags_busy.store(true, Ordering::Relaxed);
                         }
                         drop(f);
-                        // Counted once its fate is known, as one engine does: forwarded
-                        // when its first fragment comes, else `fragment-timeout`.
+                        // Counted as waiting until its fate is known, as one engine does:
+                        // forwarded when its first fragment comes, else `fragment-timeout`.
                         if !held {
                             self.counters.drop(Nat64Drop::Fragment);
                             return Verdict::Drop(Nat64Drop::Fragment);
                         }
+                        self.counters.hold();
                         return Verdict::Drop(Nat64Drop::FragmentHeld);
                     }
                 }
@@ -665,7 +672,7 @@ impl Engine for Nat64Handle {
             lost
         };
         for _ in 0..lost {
-            self.counters.drop(Nat64Drop::FragmentTimeout);
+            self.counters.release_dropped(Nat64Drop::FragmentTimeout);
         }
     }
 

@@ -143,7 +143,7 @@ fn stateless_icmpv4_errors_quote_the_packet_as_received() {
         assert_eq!(v, Verdict::Reply(Side::V4), "{what}");
         quotes4(&out, tc, &pkt, what);
         assert_eq!((src4(&out), dst4(&out)), (a4("198.51.100.1"), a4(V4H)), "{what}: from the translator");
-        assert_eq!(s.counters().dropped(reason), 1, "{what}");
+        assert_eq!(s.counters().answered(reason), 1, "{what}");
     }
 }
 
@@ -181,7 +181,7 @@ fn stateless_icmpv6_errors_quote_the_packet_as_received() {
         assert_eq!(v, Verdict::Reply(Side::V6), "{what}");
         quotes6(&out, tc, &pkt, what);
         assert_eq!((src6(&out), dst6(&out)), (a6("2001:db8::1"), a6(V6H)), "{what}: from the translator");
-        assert_eq!(s.counters().dropped(reason), 1, "{what}");
+        assert_eq!(s.counters().answered(reason), 1, "{what}");
     }
 }
 
@@ -248,12 +248,12 @@ fn stateful_icmpv4_errors_quote_the_packet_as_received() {
         ("DF echo reply too big", set_df4(echo_reply4(S4, P4, pe, 1, &[7; 1300 - 28])), (3, 4), R::TooBig),
     ];
     for (what, pkt, tc, reason) in cases {
-        let before = e.counters().dropped(Nat64Drop::Xlate(reason));
+        let before = e.counters().answered(Nat64Drop::Xlate(reason));
         let (v, out) = send(&mut e, &pkt, now);
         assert_eq!(v, Verdict::Reply(Side::V4), "{what}");
         quotes4(&out, tc, &pkt, what);
         assert_eq!(dst4(&out), a4(S4), "{what}");
-        assert_eq!(e.counters().dropped(Nat64Drop::Xlate(reason)), before + 1, "{what}");
+        assert_eq!(e.counters().answered(Nat64Drop::Xlate(reason)), before + 1, "{what}");
     }
 }
 
@@ -296,12 +296,12 @@ fn stateful_icmpv6_errors_quote_the_packet_as_received() {
         ),
     ];
     for (what, pkt, tc, reason) in cases {
-        let before = e.counters().dropped(Nat64Drop::Xlate(reason));
+        let before = e.counters().answered(Nat64Drop::Xlate(reason));
         let (v, out) = send(&mut e, &pkt, now);
         assert_eq!(v, Verdict::Reply(Side::V6), "{what}");
         quotes6(&out, tc, &pkt, what);
         assert_eq!((src6(&out), dst6(&out)), (a6("2001:db8:ffff::1"), a6(C)), "{what}: from the translator");
-        assert_eq!(e.counters().dropped(Nat64Drop::Xlate(reason)), before + 1, "{what}");
+        assert_eq!(e.counters().answered(Nat64Drop::Xlate(reason)), before + 1, "{what}");
     }
     // No session was left behind by the packets that were refused.
     assert_eq!(e.binding(Protocol::Udp, a6(C), 40005), None);

@@ -259,7 +259,7 @@ fn sessions_over_a_lowered_limit_stay_and_new_ones_are_refused() {
     // ... a new one is refused (answered with an ICMPv6 Address Unreachable).
     let (v, _) = run(&mut e, &udp6_ports(C, S, 9999, 53, b"q"), t0);
     assert_eq!(v, Verdict::Reply(Side::V6));
-    assert_eq!(e.counters().dropped(Nat64Drop::SessionLimit), 1);
+    assert_eq!(e.counters().answered(Nat64Drop::SessionLimit), 1);
     assert_eq!(e.stats().sessions, 10);
     e.check_invariants().unwrap();
 }

@@ -327,7 +327,7 @@ fn limits_split_between_shards_and_per_source_stays_exact() {
         let want = if i < 5 { Verdict::Forward(Side::V4) } else { Verdict::Reply(Side::V6) };
         assert_eq!(v, want, "session {i} of one source");
     }
-    assert_eq!(w.counters().dropped(Nat64Drop::SourceLimit), 3);
+    assert_eq!(w.counters().answered(Nat64Drop::SourceLimit), 3);
     let mut c = cfg();
     c.max_sessions = 4;
     let mut w = W::new(c, 2);
@@ -746,8 +746,8 @@ fn refusals_are_answered_by_the_refusing_shard_and_rate_limited() {
     assert_eq!(ok, 4, "two ports per shard");
     assert_eq!(errors, 4, "each shard's burst of 2");
     let all = w.counters();
-    assert_eq!(all.dropped(Nat64Drop::PoolExhausted), 36);
-    assert_eq!(all.replied, 4);
+    assert_eq!(all.dropped(Nat64Drop::PoolExhausted) + all.answered(Nat64Drop::PoolExhausted), 36);
+    assert_eq!((all.replied, all.answered(Nat64Drop::PoolExhausted)), (4, 4));
     let suppressed: u64 = (0..2).map(|k| w.shards.with_shard(k, |e| e.icmp_suppressed()).unwrap()).sum();
     assert_eq!(suppressed, 32);
 }
@@ -824,7 +824,7 @@ fn session_and_source_limits_are_answered_from_the_shards() {
     let (v, e, _) = w.send(1, &pkt, 0.0);
     assert_eq!(v, Verdict::Reply(Side::V6));
     assert_address_unreachable(&e, &pkt);
-    assert_eq!(w.counters().dropped(Nat64Drop::SourceLimit), 1);
+    assert_eq!(w.counters().answered(Nat64Drop::SourceLimit), 1);
     // The session limit, split: 1 per shard of 2.
     let mut c = cfg();
     c.max_sessions = 2;
@@ -839,6 +839,6 @@ fn session_and_source_limits_are_answered_from_the_shards() {
         }
     }
     assert_eq!(refused, 18);
-    assert_eq!(w.counters().dropped(Nat64Drop::SessionLimit), 18);
+    assert_eq!(w.counters().answered(Nat64Drop::SessionLimit), 18);
     assert_eq!(w.counters().replied, 18);
 }

@@ -317,7 +317,8 @@ fn idle_established_session_is_probed_then_ends_unanswered() {
     assert!(other.is_empty());
     assert_eq!(probes.len(), 1, "one probe");
     assert_probe(&probes[0], 40000, 80);
-    assert_eq!(t.e.counters().replied, replied + 1, "the probe is counted as the engine's own packet");
+    assert_eq!(t.e.counters().replied, replied, "the probe answers no packet");
+    assert_eq!(t.e.counters().generated, 1, "the probe is counted as a timer's own packet");
     // Nobody answers: the session ends after TCP_TRANS, with no second probe.
     t.tick(1.0 + est + 239.9);
     assert_eq!(t.tcp_state(40000, 80), Some(TcpState::Trans));
@@ -538,7 +539,8 @@ fn held_syn_nobody_answers_gets_port_unreachable_after_6_s() {
     assert_eq!(v4(e, 12), P4.parse::<Ipv4Addr>().unwrap());
     assert_eq!(v4(e, 16), S4.parse::<Ipv4Addr>().unwrap());
     assert_eq!(&e[28..], &syn[..]);
-    assert_eq!(t.e.counters().replied, 1);
+    // A timer's packet, not an answer to one given: the SYN was counted when it came.
+    assert_eq!((t.e.counters().replied, t.e.counters().generated), (0, 1));
     assert!(transmitted(&mut t).is_empty());
     // Not held any more: a late IPv6 SYN opens an ordinary session.
     let _ = t.send(&tcp6_flags(C, S, 40000, 5000, SYN), 8.0);
@@ -770,8 +772,11 @@ fn limits_hold_under_a_flood_and_established_flows_keep_working() {
     }
     assert_eq!(t.e.stats().sessions, 50);
     assert_eq!(table_limited, 200 - 40);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::SessionLimit), 160);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::SourceLimit), 91);
+    // Every refusal counted once, answered (as the ICMP error rate allows) or silently.
+    let c = t.e.counters();
+    assert_eq!(c.dropped(Nat64Drop::SessionLimit) + c.answered(Nat64Drop::SessionLimit), 160, "{c}");
+    assert_eq!(c.dropped(Nat64Drop::SourceLimit) + c.answered(Nat64Drop::SourceLimit), 91, "{c}");
+    assert_eq!(c.answered_total(), c.replied, "{c}");
     // The established connection still works both ways.
     let (v, _) = t.send(&tcp6_flags(C, S, 40000, 80, ACK), 3.0);
     assert_eq!(v, Verdict::Forward(Side::V4));
@@ -807,7 +812,7 @@ fn pool_exhaustion_is_counted() {
     }
     let (v, _) = t.send(&udp6_ports("2001:db8:3::99", S, 5000, 53, b"x"), 0.0);
     assert_eq!(v, Verdict::Reply(Side::V6), "refused with an ICMPv6 error");
-    assert_eq!(t.e.counters().dropped(Nat64Drop::PoolExhausted), 1);
+    assert_eq!(t.e.counters().answered(Nat64Drop::PoolExhausted), 1);
     // An existing binding gets new sessions without a new port.
     let (v, _) = t.send(&udp6_ports("2001:db8:3::1", S2, 5000, 53, b"x"), 0.0);
     assert_eq!(v, Verdict::Forward(Side::V4));
@@ -863,7 +868,7 @@ fn pool_exhaustion_answers_address_unreachable_for_udp_tcp_and_icmp() {
         let (v, e) = t.send(pkt, 0.0);
         assert_eq!(v, Verdict::Reply(Side::V6), "refusal {i}");
         assert_address_unreachable(&e, pkt);
-        assert_eq!(t.e.counters().dropped(Nat64Drop::PoolExhausted), i as u64 + 1);
+        assert_eq!(t.e.counters().answered(Nat64Drop::PoolExhausted), i as u64 + 1);
     }
     assert_eq!(t.e.counters().replied, before + 3, "each error counted as a reply");
     assert_eq!((t.e.stats().bib, t.e.stats().sessions), (12, 12), "no state for the refused");
@@ -890,7 +895,7 @@ fn a_full_pool_is_refused_at_once_until_a_port_is_freed() {
     let (v, o) = t.send(&udp6_ports("2001:db8:4::99", S, 5000, 53, b"x"), 300.05);
     assert_eq!(v, Verdict::Forward(Side::V4));
     assert!((2000..=2003).contains(&port(&o, 20)));
-    assert_eq!(t.e.counters().dropped(Nat64Drop::PoolExhausted), 5);
+    assert_eq!(t.e.counters().answered(Nat64Drop::PoolExhausted), 5);
 }
 
 #[test]
@@ -907,14 +912,14 @@ fn session_and_source_limits_answer_address_unreachable() {
     let (v, e) = t.send(&pkt, 0.0);
     assert_eq!(v, Verdict::Reply(Side::V6));
     assert_address_unreachable(&e, &pkt);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::SourceLimit), 1);
+    assert_eq!(t.e.counters().answered(Nat64Drop::SourceLimit), 1);
     // The session limit: the table holds 3.
     assert_eq!(t.send(&udp6_ports(C2, S, 1000, 53, b"x"), 0.0).0, Verdict::Forward(Side::V4));
     let pkt = tcp6_flags(C2, S, 1001, 80, SYN);
     let (v, e) = t.send(&pkt, 0.0);
     assert_eq!(v, Verdict::Reply(Side::V6));
     assert_address_unreachable(&e, &pkt);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::SessionLimit), 1);
+    assert_eq!(t.e.counters().answered(Nat64Drop::SessionLimit), 1);
     assert_eq!(t.e.counters().replied, 2);
     assert_eq!(t.e.stats().sessions, 3);
     // A refused TCP segment that is not a SYN opens nothing and gets no error
@@ -937,8 +942,13 @@ fn refusal_errors_are_rate_limited_and_counted() {
     assert_eq!(v.iter().filter(|v| **v == Verdict::Reply(Side::V6)).count(), 3, "the burst");
     assert_eq!(v.iter().filter(|v| **v == Verdict::Drop(Nat64Drop::PoolExhausted)).count(), 7);
     assert_eq!(t.e.icmp_suppressed(), 7);
-    assert_eq!(t.e.counters().dropped(Nat64Drop::PoolExhausted), 10, "every refusal counted once");
-    assert_eq!(t.e.counters().replied, 3);
+    let c = t.e.counters();
+    assert_eq!(
+        c.dropped(Nat64Drop::PoolExhausted) + c.answered(Nat64Drop::PoolExhausted),
+        10,
+        "every refusal counted once"
+    );
+    assert_eq!((c.replied, c.answered(Nat64Drop::PoolExhausted)), (3, 3));
     // One a second: one more a second later, not two.
     assert_eq!(refuse(&mut t, 100, 2.0), Verdict::Reply(Side::V6));
     assert_eq!(refuse(&mut t, 101, 2.0), Verdict::Drop(Nat64Drop::PoolExhausted));

@@ -75,7 +75,7 @@ fn extension_header_after_fragment_header_is_refused_without_state() {
         assert_eq!(&out[48..], &pkt[..]);
         assert_eq!(dst6(&out), a6(C));
     }
-    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 4);
+    assert_eq!(e.counters().answered(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 4);
     // Nothing was mapped for them.
     assert_eq!(e.binding(Protocol::Udp, a6(C), 40000), None);
 }
@@ -102,12 +102,12 @@ fn ah_after_fragment_header_is_refused_esp_is_not() {
     v6ok(&out);
     assert_eq!((out[40], out[41]), (1, 1));
     assert_eq!(&out[48..], &pkt[..]);
-    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
+    assert_eq!(e.counters().answered(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
     // ESP: not refused as an extension after the Fragment Header (the stateful
     // translator has no mapping for it, so it is not forwarded either).
     let (v, _) = send(&mut e, &build(50));
     assert_ne!(v, Verdict::Reply(Side::V6));
-    assert_eq!(e.counters().dropped(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
+    assert_eq!(e.counters().answered(Nat64Drop::Xlate(R::ExtensionAfterFragment)), 1);
 }
 
 #[test]

@@ -99,8 +99,10 @@ impl<R: Reason> Collector for EngineCollector<R> {
         type Series<R> = (&'static str, &'static str, fn(&QueueSnapshot<R>) -> u64);
         let per_queue: [Series<R>; 4] = [
             ("received", "Packets read from the device", |q| q.0),
-            ("forwarded", "Packets forwarded (each fragment counted)", |q| q.2.forwarded),
-            ("replied", "ICMP errors and replies generated", |q| q.2.replied),
+            ("forwarded", "Packets forwarded (a packet sent as fragments counted once)", |q| q.2.forwarded),
+            ("replied", "Packets answered with a reply the engine made (an ICMP error, an echo reply)", |q| {
+                q.2.replied
+            }),
             ("write_errors", "Writes the kernel refused", |q| q.1),
         ];
         for (name, help, get) in per_queue {
@@ -113,9 +115,20 @@ impl<R: Reason> Collector for EngineCollector<R> {
         }
         let name = format!("sixgate_{}_drops", self.daemon);
         let mut family =
-            enc.encode_descriptor(&name, "Packets dropped, by stable reason name", None, MetricType::Counter)?;
+            enc.encode_descriptor(&name, "Packets dropped silently, by stable reason name", None, MetricType::Counter)?;
         for &r in R::ALL {
             let n: u64 = queues.iter().map(|q| q.2.dropped(r)).sum();
+            ConstCounter::new(n).encode(family.encode_family(&[("reason", r.name())])?)?;
+        }
+        let name = format!("sixgate_{}_answered", self.daemon);
+        let mut family = enc.encode_descriptor(
+            &name,
+            "Packets refused and answered with an ICMP error, by stable reason name",
+            None,
+            MetricType::Counter,
+        )?;
+        for &r in R::ALL {
+            let n: u64 = queues.iter().map(|q| q.2.answered(r)).sum();
             ConstCounter::new(n).encode(family.encode_family(&[("reason", r.name())])?)?;
         }
         encode_reloads(&mut enc)

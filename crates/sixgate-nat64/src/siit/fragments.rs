@@ -133,7 +133,8 @@ impl Siit {
         if last {
             pd.active = false;
         }
-        self.counters.forwarded += 1;
+        // The packet was counted as forwarded with its first fragment.
+        self.counters.extra_fragments += 1;
         Some(if pd.v6 { Side::V6 } else { Side::V4 })
     }
 }

@@ -35,7 +35,8 @@ pub(crate) use v6_to_v4::refused_after_fragment;
 use fastpath::Fast;
 use fragments::Pending;
 
-/// What a translation step decided (the reason of a reply is counted too).
+/// What a translation step decided: a reply carries the reason of the refusal it
+/// answers (`None` for an answer that refuses nothing, an echo reply), counted as answered.
 pub(crate) enum Out {
     Fwd(Side),
     Reply(Side, Option<SiitDrop>),
@@ -140,9 +141,9 @@ impl Siit {
                 Verdict::Forward(side)
             }
             Out::Reply(side, reason) => {
-                self.counters.replied += 1;
-                if let Some(r) = reason {
-                    self.counters.drop(r);
+                match reason {
+                    Some(r) => self.counters.answer(r),
+                    None => self.counters.replied += 1,
                 }
                 Verdict::Reply(side)
             }

@@ -225,7 +225,7 @@ impl Nat64 {
         // What the translator still has to send of this packet goes first.
         let mut tmp = PacketBuf::new();
         while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-            self.outbox.push(side, Queued::Forward, tmp.as_slice().to_vec());
+            self.outbox.push(side, Queued::Extra, tmp.as_slice().to_vec());
         }
         for (_, p) in ready {
             let _ = tmp.set(&p);
@@ -234,12 +234,15 @@ impl Nat64 {
                 Ok(Out::Fwd(side)) => {
                     self.outbox.push(side, Queued::Forward, tmp.as_slice().to_vec());
                     while let Some(side) = self.siit.poll_transmit(&mut tmp) {
-                        self.outbox.push(side, Queued::Forward, tmp.as_slice().to_vec());
+                        self.outbox.push(side, Queued::Extra, tmp.as_slice().to_vec());
                     }
                 }
-                Ok(Out::Reply(side, _)) => self.outbox.push(side, Queued::Reply, tmp.as_slice().to_vec()),
-                Ok(Out::Drop(r)) => self.counters.drop(Nat64Drop::Xlate(r)),
-                Err(r) => self.counters.drop(r),
+                Ok(Out::Reply(side, r)) => {
+                    self.outbox.push(side, Queued::Answer(r.map(Nat64Drop::Xlate)), tmp.as_slice().to_vec())
+                }
+                // The fragment was counted as waiting; now its fate is known.
+                Ok(Out::Drop(r)) => self.counters.release_dropped(Nat64Drop::Xlate(r)),
+                Err(r) => self.counters.release_dropped(r),
             }
         }
     }

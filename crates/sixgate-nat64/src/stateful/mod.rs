@@ -40,9 +40,11 @@
 //!   [`Nat64Config::fragment_timeout`] (FRAGMENT_MIN, 2 s) after the last fragment
 //!   that used it. Fragments that come before their first one wait (at most
 //!   [`Nat64Config::max_fragment_bytes`], for `fragment_timeout`) and come out of
-//!   [`Engine::poll_transmit`] when it arrives. Each fragment is counted once, when its
-//!   fate is known: forwarded (at once or from `poll_transmit`), `fragment-timeout` (its
-//!   first fragment never came) or `fragment` (no room to wait).
+//!   [`Engine::poll_transmit`] when it arrives. Each fragment is counted once
+//!   ([`Counters`]): a waiting one as `waiting` (its verdict is `Drop(fragment-held)`,
+//!   not counted as a drop), which it leaves when its fate is known: forwarded (out of
+//!   `poll_transmit`), `fragment-timeout` (its first fragment never came), or `fragment`
+//!   (no room to wait: then it is dropped at once).
 //! * ICMP query fragments (a large echo request or reply) are dropped
 //!   (`fragmented-icmp`), as RFC 7915 §1.2 has it: "Fragmented ICMP/ICMPv6 packets will
 //!   not be translated by IP/ICMP translators." The ICMPv6 checksum covers a
@@ -56,7 +58,7 @@
 //! * An established TCP session that idles out for TCP_EST is probed (RFC 6146
 //!   §3.5.2.2): an empty ACK segment with sequence and acknowledgment numbers 0 goes to
 //!   the IPv6 endpoint (from [`Engine::poll_transmit`], after [`Engine::handle_timeout`],
-//!   counted as a reply) and the session moves to TRANS for TCP_TRANS; the endpoint's
+//!   counted as `generated`, like the Port Unreachable for a held SYN) and the session moves to TRANS for TCP_TRANS; the endpoint's
 //!   answer (an ACK) moves it back to ESTABLISHED, an RST or silence lets it end. A
 //!   half-closed session (V4 FIN RCV, V6 FIN RCV) that idles out is deleted.
 //!
@@ -153,11 +155,17 @@ pub const EXPIRY_SLICE: usize = 512;
 /// What a packet waiting in the engine's outbox is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Queued {
-    /// A translated packet (a fragment that waited for its first fragment).
+    /// A translated packet (a fragment that waited for its first fragment): counted as
+    /// forwarded when it leaves.
     Forward,
-    /// An ICMP error the engine made.
+    /// A fragment after the first of a translated packet (counted with that packet).
+    Extra,
+    /// The answer to a fragment that waited for its first fragment and was then refused
+    /// (for this reason, if it refuses one): counted as answered when it leaves.
+    Answer(Option<Nat64Drop>),
+    /// An ICMP error for a held SYN whose time ran out (a timer's packet: `generated`).
     Reply,
-    /// A probe of an idle established TCP session (RFC 6146 §3.5.2.2).
+    /// A probe of an idle established TCP session (RFC 6146 §3.5.2.2; `generated`).
     Probe,
 }
 
@@ -200,6 +208,9 @@ pub struct Nat64 {
     shrink_pending: bool,
     base: Option<Instant>,
     counters: Counters<Nat64Drop>,
+    /// The reason a new flow from IPv6 was refused with an ICMPv6 error (set by
+    /// `outbound`, counted as answered by `verdict`).
+    refused: Option<Nat64Drop>,
     /// Hairpinned packets (RFC 6146 §3.8) go straight back in (`true`, one engine) or
     /// leave as IPv4 for the shard that owns their destination ([`crate::Nat64Shards`]).
     local_hairpin: bool,
@@ -238,6 +249,7 @@ impl Nat64 {
             shrink_pending: false,
             base: None,
             counters: Counters::new(),
+            refused: None,
             local_hairpin: true,
             reload: reconfigure::ReloadState::default(),
         })
@@ -359,9 +371,10 @@ impl Nat64 {
                 Verdict::Forward(side)
             }
             Ok(Out::Reply(side, reason)) => {
-                self.counters.replied += 1;
-                if let Some(r) = reason {
-                    self.counters.drop(Nat64Drop::Xlate(r));
+                match (self.refused.take(), reason) {
+                    (Some(r), _) => self.counters.answer(r),
+                    (None, Some(r)) => self.counters.answer(Nat64Drop::Xlate(r)),
+                    (None, None) => self.counters.replied += 1,
                 }
                 Verdict::Reply(side)
             }
@@ -370,8 +383,10 @@ impl Nat64 {
                 Verdict::Drop(Nat64Drop::Xlate(r))
             }
             Err(r) => {
-                // A kept fragment is counted when it leaves or times out, not now.
-                if r != Nat64Drop::FragmentHeld {
+                // A kept fragment is counted as waiting until it leaves or times out.
+                if r == Nat64Drop::FragmentHeld {
+                    self.counters.hold();
+                } else {
                     self.counters.drop(r);
                 }
                 Verdict::Drop(r)
@@ -421,18 +436,28 @@ impl Engine for Nat64 {
 
     fn poll_transmit(&mut self, buf: &mut PacketBuf) -> Option<Side> {
         if let Some(s) = self.siit.poll_transmit(buf) {
-            self.counters.forwarded += 1;
+            self.counters.extra_fragments += 1;
             return Some(s);
         }
         // ICMP errors for held SYNs whose time ran out; fragments that waited; probes.
         while let Some((side, kind, p)) = self.outbox.pop() {
-            if buf.set(&p).is_ok() {
-                // A probe is the engine's own packet, like an ICMP error: counted as a reply.
-                if kind == Queued::Forward {
-                    self.counters.forwarded += 1;
-                } else {
+            let sent = buf.set(&p).is_ok();
+            // Each packet counted once: a fragment that waited leaves `waiting` now (as
+            // dropped, `fragment`, in the unlikely case it no longer fits); a timer's own
+            // packets (probes, errors for held SYNs) are `generated`.
+            match (kind, sent) {
+                (Queued::Forward, true) => self.counters.release_forwarded(),
+                (Queued::Answer(Some(r)), true) => self.counters.release_answered(r),
+                (Queued::Answer(None), true) => {
+                    self.counters.waiting -= 1;
                     self.counters.replied += 1;
                 }
+                (Queued::Forward | Queued::Answer(_), false) => self.counters.release_dropped(Nat64Drop::Fragment),
+                (Queued::Extra, true) => self.counters.extra_fragments += 1,
+                (Queued::Reply | Queued::Probe, true) => self.counters.generated += 1,
+                (Queued::Extra | Queued::Reply | Queued::Probe, false) => {}
+            }
+            if sent {
                 return Some(side);
             }
         }
@@ -468,7 +493,7 @@ impl Engine for Nat64 {
             self.port_unreachable(&h, now);
         }
         for _ in 0..self.frags.expire(tick) {
-            self.counters.drop(Nat64Drop::FragmentTimeout);
+            self.counters.release_dropped(Nat64Drop::FragmentTimeout);
         }
     }
 
@@ -491,7 +516,7 @@ impl Outbox {
     /// Puts a packet in the outbox for `poll_transmit`.
     fn push(&mut self, side: Side, kind: Queued, p: Vec<u8>) {
         match kind {
-            Queued::Forward => {}
+            Queued::Forward | Queued::Extra | Queued::Answer(_) => {}
             Queued::Reply => self.replies += 1,
             Queued::Probe => self.probes += 1,
         }
@@ -502,7 +527,7 @@ impl Outbox {
     fn pop(&mut self) -> Option<(Side, Queued, Vec<u8>)> {
         let o = self.q.pop_front()?;
         match o.1 {
-            Queued::Forward => {}
+            Queued::Forward | Queued::Extra | Queued::Answer(_) => {}
             Queued::Reply => self.replies -= 1,
             Queued::Probe => self.probes -= 1,
         }

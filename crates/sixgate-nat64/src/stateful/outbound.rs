@@ -61,7 +61,8 @@ impl Nat64 {
             self.icmp_suppressed += 1;
             return Err(r);
         }
-        self.counters.drop(r);
+        // Counted as answered for `r` by `verdict`.
+        self.refused = Some(r);
         Ok(Out::Reply(Side::V6, None))
     }
 

@@ -41,9 +41,10 @@ sixgate_core::drop_reasons! {
         /// back in by hairpinning. Counted when refused.
         Fragment = "fragment",
         /// The verdict for a fragment that came before its datagram's first fragment and is
-        /// kept (not forwarded now). Never counted itself: such a fragment is counted once,
-        /// when its fate is known — as forwarded when it comes out of `poll_transmit` after
-        /// its first fragment, or as [`Nat64Drop::FragmentTimeout`].
+        /// kept (not forwarded now). Never counted as a drop: such a fragment is counted as
+        /// waiting ([`Counters::waiting`](sixgate_core::engine::Counters::waiting)) until its
+        /// fate is known — forwarded when it comes out of `poll_transmit` after its first
+        /// fragment, or [`Nat64Drop::FragmentTimeout`].
         FragmentHeld = "fragment-held",
         /// A kept fragment whose datagram's first fragment did not come within
         /// `fragment_timeout` (FRAGMENT_MIN): dropped then, and counted then (once).

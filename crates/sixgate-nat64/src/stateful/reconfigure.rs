@@ -159,8 +159,8 @@ impl Nat64 {
         }
     }
 
-    /// A new bound on held SYNs; those above it (the oldest) are let go, counted as
-    /// `incoming-syn` (the store is full).
+    /// A new bound on held SYNs; those above it (the oldest) are let go (each was
+    /// counted as `incoming-syn-held` when it came, and is not counted again).
     fn set_held_max(&mut self, max: usize, r: &mut ReloadReport) {
         let h = &mut self.held;
         if h.max == max {
@@ -172,8 +172,8 @@ impl Nat64 {
         while excess > 0 {
             let Some((d, k)) = h.q.pop_front() else { break };
             if h.map.get(&k).is_some_and(|e| e.deadline == d) {
+                // Counted already, as `incoming-syn-held`, when it came.
                 h.map.remove(&k);
-                self.counters.drop(Nat64Drop::IncomingSyn);
                 excess -= 1;
             }
         }
@@ -220,7 +220,7 @@ impl Nat64 {
                 }
                 f.wait_n -= 1;
                 f.wait_bytes -= p.len();
-                self.counters.drop(Nat64Drop::Fragment);
+                self.counters.release_dropped(Nat64Drop::Fragment);
             }
             // The queue rebuilt from what waits, in deadline order (it may hold entries
             // left behind beyond what the new bound allows).
