@@ -473,6 +473,62 @@ mod tests {
         runner.join().unwrap().unwrap();
     }
 
+    /// A query reads the settings once, when it arrives: one whose upstream answer is held
+    /// back while the prefix changes is answered under the prefix it started with, the
+    /// next under the new one; a config the engine refuses changes nothing.
+    #[test]
+    fn a_query_in_flight_finishes_with_the_settings_it_started_with() {
+        let (arrived_tx, arrived) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream = up.local_addr().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+                let query = q.queries[0].clone();
+                let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                m.add_query(query.clone());
+                if query.query_type == RecordType::A {
+                    if query.name == Name::from_ascii("held.test.").unwrap() {
+                        arrived_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                    }
+                    m.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A([8, 8, 4, 4].into()))));
+                }
+                let _ = up.send_to(&m.to_vec().unwrap(), peer);
+            }
+        });
+        let dns64 = Dns64::new(Dns64Config::new("2001:db8:1::/96".parse().unwrap())).unwrap();
+        let server = Dns64Server::bind(dns64, ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream)).unwrap();
+        let (addr, live) = (server.local_addr().unwrap(), server.live());
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let aaaa = |m: &Message| match &m.answers[..] {
+            [r] => match &r.data {
+                RData::AAAA(a) => a.0,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let held = thread::spawn(move || ask(addr, "held.test.", false));
+        arrived.recv().unwrap();
+        let mut bad = Dns64Config::new("2001:db8:2::/96".parse().unwrap());
+        bad.upstream_timeout = Duration::ZERO;
+        assert!(live.reconfigure(bad, upstream).is_err());
+        let r = live.reconfigure(Dns64Config::new("2001:db8:2::/96".parse().unwrap()), upstream).unwrap();
+        assert_eq!(r.changed, ["prefix"]);
+        release.send(()).unwrap();
+        assert_eq!(aaaa(&held.join().unwrap()), "2001:db8:1::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(aaaa(&ask(addr, "next.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(live.get().1, upstream);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
     #[test]
     fn tcp_cap_and_idle_timeout() {
         let upstream = fake_upstream();
