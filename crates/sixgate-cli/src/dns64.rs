@@ -19,7 +19,7 @@ use crate::error::Needs;
 use crate::CliError;
 
 /// Arguments of `sixgate dns64`.
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone)]
 pub(crate) struct Dns64Args {
     /// TOML configuration file; every flag is also a key, named as the flag with `_` for
     /// `-` (`listen`, `upstream`, `prefix`, `exclude_aaaa = [..]`, `exclude_a = [..]`,

@@ -211,6 +211,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../../../dist/sixgate/dns64.toml");
+        let r = resolve(&args(&[]), Some((text, "dns64.toml"))).unwrap();
+        assert_eq!(r.dns64.prefix, "64:ff9b::/96".parse().unwrap());
+    }
+
+    #[test]
     fn bad_values_name_their_line_and_unknown_keys_are_refused() {
         let text = "listen = \"127.0.0.1:5300\"\nupstream = \"127.0.0.1\"\nprefix = \"64:ff9b::/95\"\nworkers = 0\n";
         let errs = resolve(&args(&[]), Some((text, "d.toml"))).unwrap_err();
