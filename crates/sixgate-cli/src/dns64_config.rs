@@ -151,9 +151,12 @@ pub(crate) fn resolve(a: &Dns64Args, file: Option<(&str, &str)>) -> Result<Resol
         return Err(errs);
     };
     let mut cfg = Dns64Config::new(prefix);
-    let aaaa = if a.exclude_aaaa.is_empty() { f_aaaa } else { a.exclude_aaaa.clone() };
-    if !aaaa.is_empty() {
-        cfg.exclude_aaaa = aaaa;
+    // The flags replace the default when given; the file's key replaces it even when it
+    // is an empty list (no AAAA range excluded).
+    if !a.exclude_aaaa.is_empty() {
+        cfg.exclude_aaaa = a.exclude_aaaa.clone();
+    } else if f.exclude_aaaa.is_some() {
+        cfg.exclude_aaaa = f_aaaa;
     }
     cfg.exclude_a = if a.exclude_a.is_empty() { f_a } else { a.exclude_a.clone() };
     cfg.synthesize_ptr = !a.no_ptr && f.ptr.unwrap_or(true);
@@ -225,6 +228,8 @@ mod tests {
         assert!(errs[1].starts_with("d.toml:4: workers:"), "{errs:?}");
         let errs = resolve(&args(&[]), Some(("listen = \"127.0.0.1\"\n\nbogus = 1\n", "d.toml"))).unwrap_err();
         assert!(errs[0].starts_with("d.toml:3:"), "{errs:?}");
+        let none = "listen = \"127.0.0.1\"\nupstream = \"127.0.0.1\"\nexclude_aaaa = []\n";
+        assert!(resolve(&args(&[]), Some((none, "d.toml"))).unwrap().dns64.exclude_aaaa.is_empty());
         let errs = resolve(&args(&[]), Some(("listen = \"127.0.0.1\"\n", "d.toml"))).unwrap_err();
         assert!(errs[0].contains("upstream"), "{errs:?}");
     }
