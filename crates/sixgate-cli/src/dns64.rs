@@ -1,64 +1,73 @@
 //! `sixgate dns64`: a DNS64 server (RFC 6147) in front of an upstream resolver.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
-use sixgate_core::rfc6052::Pool6;
 use sixgate_core::text::parse_host_port;
-use sixgate_io::dns::{Dns64Server, ServerOptions};
+use sixgate_io::dns::{Dns64Server, LiveSettings, ServerOptions};
 use sixgate_io::signals::Signals;
-use sixgate_nat64::dns64::{Dns64, Dns64Config};
+use sixgate_nat64::dns64::Dns64;
 
 use crate::daemon::log;
+use crate::dns64_config::{resolve, DNS64_RESTART};
 use crate::error::Needs;
 use crate::CliError;
 
 /// Arguments of `sixgate dns64`.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct Dns64Args {
+    /// TOML configuration file; every flag is also a key, named as the flag with `_` for
+    /// `-` (`listen`, `upstream`, `prefix`, `exclude_aaaa = [..]`, `exclude_a = [..]`,
+    /// `ptr = false` for --no-ptr, `timeout_ms`, `max_tcp`, `workers`, `metrics_listen`);
+    /// unknown keys are refused and a flag wins over its key. SIGHUP reads it again:
+    /// `prefix`, the exclusions, `ptr`, `timeout_ms` and `upstream` change live, `listen`,
+    /// `workers`, `max_tcp` and `metrics_listen` need a restart.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Address to serve DNS on, UDP and TCP: `[::]:53`, `[2001:db8::53]:5353`,
     /// `192.0.2.53`; without a port, port 53. An IPv6 address with a port is bracketed (RFC
-    /// 3986 §3.2.2).
+    /// 3986 §3.2.2). Required, here or in the file.
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
-    listen: SocketAddr,
+    pub(crate) listen: Option<SocketAddr>,
     /// The recursive resolver to ask (UDP; TCP for truncated answers): `[2001:db8::1]:53`,
-    /// `127.0.0.1`; without a port, port 53.
+    /// `127.0.0.1`; without a port, port 53. Required, here or in the file.
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
-    upstream: SocketAddr,
-    /// RFC 6052 prefix to synthesize under; must be the translator's pool6.
-    #[arg(long, value_name = "PREFIX", default_value = "64:ff9b::/96")]
-    prefix: String,
+    pub(crate) upstream: Option<SocketAddr>,
+    /// RFC 6052 prefix to synthesize under; must be the translator's pool6
+    /// [default: 64:ff9b::/96].
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) prefix: Option<String>,
     /// IPv6 range whose AAAA records count as absent (RFC 6147 §5.1.4); repeat for more
     /// [default: ::ffff:0:0/96].
     #[arg(long, value_name = "PREFIX")]
-    exclude_aaaa: Vec<Ipv6Net>,
+    pub(crate) exclude_aaaa: Vec<Ipv6Net>,
     /// IPv4 range never synthesized; repeat for more.
     #[arg(long, value_name = "PREFIX")]
-    exclude_a: Vec<Ipv4Net>,
+    pub(crate) exclude_a: Vec<Ipv4Net>,
     /// Forward PTR queries under the prefix as they are instead of answering them from
     /// in-addr.arpa (RFC 6147 §5.3.1).
     #[arg(long)]
-    no_ptr: bool,
-    /// Upstream timeout per query, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 2000)]
-    timeout_ms: u64,
-    /// Concurrent TCP connections.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    max_tcp: usize,
-    /// Threads answering UDP queries.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    workers: usize,
+    pub(crate) no_ptr: bool,
+    /// Upstream timeout per query, in milliseconds [default: 2000].
+    #[arg(long, value_name = "MS")]
+    pub(crate) timeout_ms: Option<u64>,
+    /// Concurrent TCP connections [default: 64].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tcp: Option<usize>,
+    /// Threads answering UDP queries [default: 8].
+    #[arg(long, value_name = "N")]
+    pub(crate) workers: Option<usize>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
     #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<SocketAddr>,
-    /// Validate the flags and that the address can be listened on, and exit.
+    pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Validate the flags (and the file) and that the address can be listened on, and exit.
     #[arg(long)]
-    check: bool,
+    pub(crate) check: bool,
 }
 
 /// `ADDR[:PORT]` with sixgate's address text rules (`sixgate_core::text`), port 53 when none
@@ -74,39 +83,42 @@ pub(crate) fn dns_socket_addr(s: &str) -> Result<SocketAddr, String> {
 }
 
 pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
-    let prefix: Pool6 = a.prefix.parse().map_err(|e| CliError::input(format!("--prefix {}: {e}", a.prefix)))?;
-    let mut cfg = Dns64Config::new(prefix);
-    if !a.exclude_aaaa.is_empty() {
-        cfg.exclude_aaaa = a.exclude_aaaa;
-    }
-    cfg.exclude_a = a.exclude_a;
-    cfg.synthesize_ptr = !a.no_ptr;
-    cfg.upstream_timeout = Duration::from_millis(a.timeout_ms);
-    let dns64 = Dns64::new(cfg).map_err(CliError::input)?;
-    let mut opts = ServerOptions::new(a.listen, a.upstream);
-    opts.max_tcp_connections = a.max_tcp.max(1);
-    opts.udp_workers = a.workers.max(1);
+    // The file's text as read at start: SIGHUP compares with it.
+    let running = match &a.config {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).map_err(|e| CliError::input(format!("cannot read {}: {e}", p.display())))?)
+        }
+        None => None,
+    };
+    let name = a.config.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let r = resolve(&a, running.as_deref().map(|t| (t, name.as_str()))).map_err(|e| CliError::input(e.join("\n")))?;
+    let prefix = r.dns64.prefix;
+    let dns64 = Dns64::new(r.dns64.clone()).map_err(CliError::input)?;
+    let mut opts = ServerOptions::new(r.listen, r.upstream);
+    opts.max_tcp_connections = r.max_tcp;
+    opts.udp_workers = r.workers;
     if a.check {
-        let mut errs = crate::service::preflight::dns64(a.listen);
-        errs.extend(a.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+        let mut errs = crate::service::preflight::dns64(r.listen);
+        errs.extend(r.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
         crate::service::preflight::refuse("dns64", errs)?;
-        println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", a.listen, a.upstream);
+        println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", r.listen, r.upstream);
         return Ok(ExitCode::SUCCESS);
     }
 
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
     let server = Dns64Server::bind(dns64, opts).map_err(|e| {
-        let what = format!("cannot listen on {}", a.listen);
-        if a.listen.port() < 1024 {
+        let what = format!("cannot listen on {}", r.listen);
+        if r.listen.port() < 1024 {
             CliError::os(what, &e, Needs::LowPort)
         } else {
             CliError::failure(format!("{what}: {e}"))
         }
     })?;
     let stats = server.stats();
-    log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
+    let reloader = a.config.clone().zip(running).map(|(path, text)| reloader(&a, path, text, server.live()));
+    log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, r.upstream);
     let stop = Arc::new(AtomicBool::new(false));
-    crate::service::metrics::start_dns64(a.metrics_listen, &stats, &stop)?;
+    crate::service::metrics::start_dns64(r.metrics_listen, &stats, &stop)?;
     let runner = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {
@@ -124,10 +136,27 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
             stats.tcp_refused.load(Ordering::Relaxed),
         )
     };
-    crate::daemon::wait_for_stop(&signals, "sixgate dns64", &report, None, &|| runner.is_finished());
+    crate::daemon::wait_for_stop(&signals, "sixgate dns64", &report, reloader.as_ref(), &|| runner.is_finished());
     stop.store(true, Ordering::Relaxed);
     let r = runner.join().map_err(|_| CliError::failure("the server thread panicked"))?;
     log!("sixgate dns64: stopped; final counters: {}", report());
     r.map_err(|e| CliError::failure(format!("DNS server: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP for a server started from a file: the file with the flags over it, validated as
+/// at start; the DNS64's settings and the upstream are taken live by `live` (queries in
+/// flight finish with what they started with), the keys in [`DNS64_RESTART`] wait for a
+/// restart.
+fn reloader(a: &Dns64Args, path: PathBuf, text: String, live: LiveSettings) -> crate::service::Reloader {
+    let validate: crate::service::reload::Validate = {
+        let a = a.clone();
+        Box::new(move |text, name| resolve(&a, Some((text, name))).map(drop))
+    };
+    let a = a.clone();
+    let apply: crate::service::reload::Apply = Box::new(move |text, name| {
+        let r = resolve(&a, Some((text, name)))?;
+        live.reconfigure(r.dns64, r.upstream).map_err(|e| vec![format!("{name}: {e}")])
+    });
+    crate::service::Reloader::new(path, text, validate).live(DNS64_RESTART, apply)
 }

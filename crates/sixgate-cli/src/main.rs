@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod daemon;
 mod dns64;
+mod dns64_config;
 mod doctor;
 mod error;
 mod fmt;

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use sixgate_nat64::dns64::{Action, Dns64, Pending, Transport, MAX_UDP_PAYLOAD};
+use sixgate_nat64::dns64::{Action, Dns64, Dns64Config, Dns64Error, Pending, Transport, MAX_UDP_PAYLOAD};
+use sixgate_nat64::ReloadReport;
 
 /// Server options.
 #[derive(Debug, Clone)]
@@ -70,8 +71,39 @@ pub struct Dns64Server {
     udp: UdpSocket,
     tcp: TcpListener,
     opts: ServerOptions,
-    dns64: Arc<Dns64>,
+    live: LiveSettings,
     stats: Arc<ServerStats>,
+}
+
+/// The settings a running server can take live: its DNS64 and its upstream resolver.
+/// Every query reads them once, when it arrives, and runs to its end with what it read:
+/// a change applies to the queries that arrive after it, never to one in flight.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    current: Arc<Mutex<Arc<(Dns64, SocketAddr)>>>,
+}
+
+impl LiveSettings {
+    fn new(dns64: Dns64, upstream: SocketAddr) -> Self {
+        Self { current: Arc::new(Mutex::new(Arc::new((dns64, upstream)))) }
+    }
+
+    /// The settings in force now: the DNS64 and the upstream.
+    pub fn get(&self) -> Arc<(Dns64, SocketAddr)> {
+        Arc::clone(&self.current.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Takes `cfg` and `upstream` live for the queries that arrive from now on; what
+    /// changed, by name (the DNS64's settings and `upstream`). A `cfg` that fails changes
+    /// nothing.
+    pub fn reconfigure(&self, cfg: Dns64Config, upstream: SocketAddr) -> Result<ReloadReport, Dns64Error> {
+        let mut slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut dns64, old_upstream) = (slot.0.clone(), slot.1);
+        let mut r = dns64.reconfigure(cfg)?;
+        r.mark_changed_where([("upstream", old_upstream != upstream)]);
+        *slot = Arc::new((dns64, upstream));
+        Ok(r)
+    }
 }
 
 /// How often the listeners look at the stop flag.
@@ -83,7 +115,14 @@ impl Dns64Server {
     pub fn bind(dns64: Dns64, opts: ServerOptions) -> io::Result<Self> {
         let udp = UdpSocket::bind(opts.listen)?;
         let tcp = TcpListener::bind(udp.local_addr()?)?;
-        Ok(Self { udp, tcp, opts, dns64: Arc::new(dns64), stats: Arc::default() })
+        let live = LiveSettings::new(dns64, opts.upstream);
+        Ok(Self { udp, tcp, opts, live, stats: Arc::default() })
+    }
+
+    /// The settings the server takes live ([`LiveSettings::reconfigure`]); the handle
+    /// stays valid while the server runs.
+    pub fn live(&self) -> LiveSettings {
+        self.live.clone()
     }
 
     /// The address both listeners are bound to.
@@ -104,14 +143,14 @@ impl Dns64Server {
         let mut workers = Vec::new();
         for _ in 0..self.opts.udp_workers.max(1) {
             let (rx, sock) = (Arc::clone(&rx), self.udp.try_clone()?);
-            let (dns64, stats, up) = (Arc::clone(&self.dns64), Arc::clone(&self.stats), self.opts.upstream);
-            workers.push(thread::spawn(move || udp_worker(&rx, &sock, &dns64, &stats, up)));
+            let (live, stats) = (self.live.clone(), Arc::clone(&self.stats));
+            workers.push(thread::spawn(move || udp_worker(&rx, &sock, &live, &stats)));
         }
         let tcp = {
             let listener = self.tcp.try_clone()?;
-            let (dns64, stats, opts, stop) =
-                (Arc::clone(&self.dns64), Arc::clone(&self.stats), self.opts.clone(), Arc::clone(&stop));
-            thread::spawn(move || tcp_accept(&listener, &dns64, &stats, &opts, &stop))
+            let (live, stats, opts, stop) =
+                (self.live.clone(), Arc::clone(&self.stats), self.opts.clone(), Arc::clone(&stop));
+            thread::spawn(move || tcp_accept(&listener, &live, &stats, &opts, &stop))
         };
         self.udp.set_read_timeout(Some(POLL))?;
         let mut buf = vec![0u8; MAX_UDP_PAYLOAD];
@@ -142,17 +181,12 @@ impl Dns64Server {
     }
 }
 
-fn udp_worker(
-    rx: &Mutex<Receiver<(Vec<u8>, SocketAddr)>>,
-    sock: &UdpSocket,
-    dns64: &Dns64,
-    stats: &ServerStats,
-    upstream: SocketAddr,
-) {
+fn udp_worker(rx: &Mutex<Receiver<(Vec<u8>, SocketAddr)>>, sock: &UdpSocket, live: &LiveSettings, stats: &ServerStats) {
     loop {
         let next = rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
         let Ok((query, peer)) = next else { return };
-        if let Some(answer) = answer(dns64, stats, &query, Transport::Udp, upstream) {
+        let now = live.get();
+        if let Some(answer) = answer(&now.0, stats, &query, Transport::Udp, now.1) {
             let _ = sock.send_to(&answer, peer);
         }
     }
@@ -160,7 +194,7 @@ fn udp_worker(
 
 fn tcp_accept(
     listener: &TcpListener,
-    dns64: &Arc<Dns64>,
+    live: &LiveSettings,
     stats: &Arc<ServerStats>,
     opts: &ServerOptions,
     stop: &AtomicBool,
@@ -177,10 +211,10 @@ fn tcp_accept(
                     continue; // dropping `conn` closes it
                 }
                 active.fetch_add(1, Ordering::Relaxed);
-                let (dns64, stats, active) = (Arc::clone(dns64), Arc::clone(stats), Arc::clone(&active));
-                let (idle, upstream) = (opts.tcp_idle_timeout, opts.upstream);
+                let (live, stats, active) = (live.clone(), Arc::clone(stats), Arc::clone(&active));
+                let idle = opts.tcp_idle_timeout;
                 thread::spawn(move || {
-                    let _ = tcp_conn(conn, &dns64, &stats, idle, upstream);
+                    let _ = tcp_conn(conn, &live, &stats, idle);
                     active.fetch_sub(1, Ordering::Relaxed);
                 });
             }
@@ -192,13 +226,7 @@ fn tcp_accept(
 
 /// One TCP connection: length-prefixed queries, answered in order, until EOF, an error or
 /// the idle timeout.
-fn tcp_conn(
-    mut conn: TcpStream,
-    dns64: &Dns64,
-    stats: &ServerStats,
-    idle: Duration,
-    upstream: SocketAddr,
-) -> io::Result<()> {
+fn tcp_conn(mut conn: TcpStream, live: &LiveSettings, stats: &ServerStats, idle: Duration) -> io::Result<()> {
     conn.set_nonblocking(false)?;
     conn.set_write_timeout(Some(idle))?;
     loop {
@@ -208,7 +236,8 @@ fn tcp_conn(
             return Ok(());
         };
         stats.queries.fetch_add(1, Ordering::Relaxed);
-        match answer(dns64, stats, &query, Transport::Tcp, upstream) {
+        let now = live.get();
+        match answer(&now.0, stats, &query, Transport::Tcp, now.1) {
             Some(a) => write_framed(&mut conn, &a)?,
             // A query we will not answer (a response, or no header): close (RFC 7766 §6.2.4).
             None => return Ok(()),
@@ -440,6 +469,62 @@ mod tests {
         assert_eq!(ask(addr, "slow.test.", false).metadata.response_code, ResponseCode::ServFail);
         assert!(t0.elapsed() >= Duration::from_millis(300));
         assert!(stats.upstream_failures.load(Ordering::Relaxed) >= 1);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
+    /// A query reads the settings once, when it arrives: one whose upstream answer is held
+    /// back while the prefix changes is answered under the prefix it started with, the
+    /// next under the new one; a config the engine refuses changes nothing.
+    #[test]
+    fn a_query_in_flight_finishes_with_the_settings_it_started_with() {
+        let (arrived_tx, arrived) = std::sync::mpsc::channel::<()>();
+        let (release, release_rx) = std::sync::mpsc::channel::<()>();
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream = up.local_addr().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+                let query = q.queries[0].clone();
+                let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                m.add_query(query.clone());
+                if query.query_type == RecordType::A {
+                    if query.name == Name::from_ascii("held.test.").unwrap() {
+                        arrived_tx.send(()).unwrap();
+                        release_rx.recv().unwrap();
+                    }
+                    m.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A([8, 8, 4, 4].into()))));
+                }
+                let _ = up.send_to(&m.to_vec().unwrap(), peer);
+            }
+        });
+        let dns64 = Dns64::new(Dns64Config::new("2001:db8:1::/96".parse().unwrap())).unwrap();
+        let server = Dns64Server::bind(dns64, ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream)).unwrap();
+        let (addr, live) = (server.local_addr().unwrap(), server.live());
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let aaaa = |m: &Message| match &m.answers[..] {
+            [r] => match &r.data {
+                RData::AAAA(a) => a.0,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let held = thread::spawn(move || ask(addr, "held.test.", false));
+        arrived.recv().unwrap();
+        let mut bad = Dns64Config::new("2001:db8:2::/96".parse().unwrap());
+        bad.upstream_timeout = Duration::ZERO;
+        assert!(live.reconfigure(bad, upstream).is_err());
+        let r = live.reconfigure(Dns64Config::new("2001:db8:2::/96".parse().unwrap()), upstream).unwrap();
+        assert_eq!(r.changed, ["prefix"]);
+        release.send(()).unwrap();
+        assert_eq!(aaaa(&held.join().unwrap()), "2001:db8:1::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(aaaa(&ask(addr, "next.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(live.get().1, upstream);
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
     }
