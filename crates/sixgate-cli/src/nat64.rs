@@ -51,7 +51,7 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues`, `stats_interval` and `routes`; with `mode = "stateful"` (RFC 6146; with
+    /// `mode`, `queues`, `stats_interval`, `routes`, `metrics_listen` and `user`; with `mode = "stateful"` (RFC 6146; with
     /// several queues the tables are cut into one shard per queue, each owning a slice of
     /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
@@ -71,9 +71,14 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9164 (overrides
+    /// `metrics_listen`).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Started as root: run as this user (and its group) once the device is open, with no
+    /// capabilities left (overrides `user`).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// Install the routes it prints through rtnetlink and remove them on exit (also the
     /// `routes = true` key); routes already present are left alone.
     #[arg(long)]
@@ -539,6 +544,8 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
     let want_routes = a.routes || file.routes == Some(true);
+    let metrics_listen = a.metrics_listen.or(file.metrics_listen);
+    let user = a.user.clone().or_else(|| file.user.clone());
     let prefix_warnings = file.prefix_warnings();
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
@@ -560,7 +567,11 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
-    crate::service::preflight::refuse(&name, crate::service::preflight::nat64(&tun, queues, a.check))?;
+    let mut errs = crate::service::preflight::nat64(&tun, queues, a.check);
+    if a.check {
+        errs.extend(metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+    }
+    crate::service::preflight::refuse(&name, errs)?;
     if a.check {
         println!("{name}: ok");
         println!(
@@ -579,6 +590,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             println!("  eam {} = {}", e.v6(), e.v4());
         }
         println!("  own addresses {} / {}", cfg.own_ipv4, cfg.own_ipv6);
+        if let Some(m) = metrics_listen {
+            println!("  metrics http://{m}/metrics");
+        }
         for w in &prefix_warnings {
             println!("  warning: {w}");
         }
@@ -610,15 +624,7 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let reloader =
         crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
-    let s = Serve {
-        queues,
-        interval,
-        signals: &signals,
-        tun_drops,
-        reloader,
-        metrics_listen: a.metrics_listen,
-        routes: installed,
-    };
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed };
     match (stateful, shards) {
         (_, Some(shards)) => {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();

@@ -21,6 +21,8 @@
 //! offload = true                # TUN GSO/GRO and batched syscalls (false: one packet per syscall)
 //! stats_interval = 10           # seconds between counter lines (0: none)
 //! routes = false                # install the printed routes, remove them on exit
+//! metrics_listen = "127.0.0.1:9165"  # Prometheus metrics at http://ADDR:PORT/metrics
+//! user = "sixgate"              # started as root: run as this user once the sockets are open
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -114,6 +116,10 @@ pub(crate) struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Started as root: run as this user (and its group) once the device and the raw
+    /// sockets are open, with no capabilities left.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// Install the routes it prints through rtnetlink and remove them on exit; routes
     /// already present (the kernel's own for the device address) are left alone.
     #[arg(long)]
@@ -141,6 +147,8 @@ struct FileConfig {
     offload: Option<bool>,
     stats_interval: Option<u64>,
     routes: Option<bool>,
+    metrics_listen: Option<std::net::SocketAddr>,
+    user: Option<String>,
 }
 
 /// Everything `run` needs, resolved.
@@ -152,6 +160,8 @@ pub(crate) struct Resolved {
     offload: bool,
     stats_interval: u64,
     routes: bool,
+    metrics_listen: Option<std::net::SocketAddr>,
+    user: Option<String>,
 }
 
 /// Resolves a `tunnel run` configuration file alone (no flags), as `sixgate doctor` reads it.
@@ -189,6 +199,8 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
         a.routes = a.routes || f.routes == Some(true);
+        a.metrics_listen = a.metrics_listen.or(f.metrics_listen);
+        a.user = a.user.or(f.user);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
@@ -252,6 +264,8 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         offload: !a.no_offload,
         stats_interval: a.stats_interval.unwrap_or(10),
         routes: a.routes,
+        metrics_listen: a.metrics_listen,
+        user: a.user,
     })
 }
 
@@ -289,7 +303,6 @@ fn describe(r: &Resolved) -> String {
 
 fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
-    let metrics_listen = a.metrics_listen;
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
     let reloader = a.config.clone().zip(running).map(|(path, text)| {
@@ -303,9 +316,16 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         log!("sixgate: warning: {w}");
     }
     let what = reloader.as_ref().map_or_else(|| "tunnel".to_owned(), crate::service::Reloader::name);
-    crate::service::preflight::refuse(&what, crate::service::preflight::tunnel(&r.tun, check))?;
+    let mut errs = crate::service::preflight::tunnel(&r.tun, check);
+    if check {
+        errs.extend(r.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+    }
+    crate::service::preflight::refuse(&what, errs)?;
     if check {
         println!("ok: {}", describe(&r));
+        if let Some(m) = r.metrics_listen {
+            println!("  metrics http://{m}/metrics");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
@@ -337,7 +357,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         let slot = Arc::clone(&slot);
         move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
     };
-    crate::service::metrics::start_engine("tunnel", metrics_listen, Box::new(snapshot), &stop)?;
+    crate::service::metrics::start_engine("tunnel", r.metrics_listen, Box::new(snapshot), &stop)?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {
@@ -406,6 +426,30 @@ mod tests {
         .unwrap();
         assert_eq!(r.cfg.address.to_string(), "2002:b00:1::1");
         assert!(r.cfg.warnings()[0].contains("RFC 7526"));
+    }
+
+    #[test]
+    fn metrics_listen_and_user_keys_and_the_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "tun = \"t0\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8::1/64\"\n\
+             metrics_listen = \"127.0.0.1:9165\"\nuser = \"sixgate\"\n",
+        )
+        .unwrap();
+        let r = resolve(RunArgs { config: Some(p.clone()), ..RunArgs::default() }).unwrap();
+        assert_eq!(r.metrics_listen, Some("127.0.0.1:9165".parse().unwrap()));
+        assert_eq!(r.user.as_deref(), Some("sixgate"));
+        let r = resolve(RunArgs {
+            config: Some(p),
+            metrics_listen: Some("[::1]:9999".parse().unwrap()),
+            user: Some("nobody".into()),
+            ..RunArgs::default()
+        })
+        .unwrap();
+        assert_eq!(r.metrics_listen, Some("[::1]:9999".parse().unwrap()));
+        assert_eq!(r.user.as_deref(), Some("nobody"));
     }
 
     #[test]

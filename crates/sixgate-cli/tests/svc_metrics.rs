@@ -130,3 +130,65 @@ fn nat64_metrics_by_queue_and_reason_pass_promtool() {
     d.kill("-TERM");
     assert!(d.wait_exit().success());
 }
+
+/// `metrics_listen` in the file of `nat64 run` and `tunnel run`: `--check` shows it, the
+/// flag wins, and an address already in use is refused (root: `--check` also checks the
+/// capabilities).
+#[test]
+fn metrics_listen_key_is_read_and_the_flag_wins() {
+    if !common::is_root() {
+        eprintln!("skipping: --check needs CAP_NET_ADMIN");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let nat64 = dir.path().join("nat64.toml");
+    let tunnel = dir.path().join("tunnel.toml");
+    let write = |metrics: &str| {
+        std::fs::write(
+            &nat64,
+            format!(
+                "tun = \"sgmk{}\"\npool6 = \"64:ff9b::/96\"\nipv4 = \"192.0.2.1\"\nmetrics_listen = \"{metrics}\"\n",
+                std::process::id() % 10000
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            &tunnel,
+            format!(
+                "tun = \"sgmt{}\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8::1/64\"\n\
+                 metrics_listen = \"{metrics}\"\n",
+                std::process::id() % 10000
+            ),
+        )
+        .unwrap();
+    };
+    let bin = env!("CARGO_BIN_EXE_sixgate");
+    let run = |args: &[&str]| Command::new(bin).args(args).env_remove("RUST_LOG").output().unwrap();
+    let (n, t) = (nat64.to_str().unwrap(), tunnel.to_str().unwrap());
+    write("127.0.0.1:9164");
+    for args in [&["nat64", "run", "--check", "--config", n][..], &["tunnel", "run", "--check", "--config", t]] {
+        let o = run(args);
+        assert!(o.status.success(), "{}", common::text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("metrics http://127.0.0.1:9164/metrics"),
+            "{}",
+            common::text(&o)
+        );
+        let mut with_flag = args.to_vec();
+        with_flag.extend(["--metrics-listen", "[::1]:9999"]);
+        let o = run(&with_flag);
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("metrics http://[::1]:9999/metrics"),
+            "{}",
+            common::text(&o)
+        );
+    }
+    write(&taken);
+    for args in [&["nat64", "run", "--check", "--config", n][..], &["tunnel", "run", "--check", "--config", t]] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&taken), "{}", common::text(&o));
+    }
+}
