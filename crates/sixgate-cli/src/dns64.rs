@@ -56,6 +56,10 @@ pub(crate) struct Dns64Args {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<SocketAddr>,
+    /// Started as root: run as this user (and its group) once the sockets are open, with no
+    /// capabilities left.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// Validate the flags and that the address can be listened on, and exit.
     #[arg(long)]
     check: bool,
@@ -107,6 +111,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, a.upstream);
     let stop = Arc::new(AtomicBool::new(false));
     crate::service::metrics::start_dns64(a.metrics_listen, &stats, &stop)?;
+    crate::service::privilege::drop_to(a.user.as_deref(), "sixgate dns64")?;
     let runner = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {

@@ -624,7 +624,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let reloader =
         crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
-    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed };
+    if installed.is_some() && user.is_some() {
+        log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit (they go with a device the gateway created)");
+    }
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed, user };
     match (stateful, shards) {
         (_, Some(shards)) => {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
@@ -731,6 +734,8 @@ struct Serve<'a> {
     metrics_listen: Option<std::net::SocketAddr>,
     /// The routes installed at start (`routes = true`), removed before the device goes.
     routes: Option<sixgate_io::routes::InstalledRoutes>,
+    /// The user to become once the device and the metrics socket are open (`user`).
+    user: Option<String>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters.
@@ -747,7 +752,7 @@ where
     use sixgate_io::{run_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes, user } = s;
     let published: sixgate_io::Published<E::Reason> =
         Arc::new((0..queues).map(|_| Mutex::new(WorkerStats::default())).collect());
     let final_read = tun_drops.clone();
@@ -759,6 +764,7 @@ where
         }
     };
     crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
+    crate::service::privilege::drop_to(user.as_deref(), "sixgate")?;
     let total = {
         let published = Arc::clone(&published);
         move || {

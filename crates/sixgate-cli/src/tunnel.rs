@@ -358,6 +358,10 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
     };
     crate::service::metrics::start_engine("tunnel", r.metrics_listen, Box::new(snapshot), &stop)?;
+    if installed.is_some() && r.user.is_some() {
+        log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit");
+    }
+    crate::service::privilege::drop_to(r.user.as_deref(), "sixgate")?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {
