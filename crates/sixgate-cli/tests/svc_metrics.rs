@@ -47,12 +47,23 @@ fn dns64_metrics_count_queries_and_reloads_and_pass_promtool() {
     let l = d.line("metrics on http://");
     let metrics = l.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
     assert_eq!(ask(&dns, "example.test.").1, 0);
+    // Synthesized from the well-known addresses (RFC 7050 §3).
+    assert_eq!(ask(&dns, "ipv4only.arpa.").1, 0);
     d.kill("-HUP");
     d.line("SIGHUP");
 
     let (code, body) = get(&metrics, "/metrics", "*/*");
     assert_eq!(code, 200, "{body}");
-    assert!(body.contains("\nsixgate_dns64_queries_total 1\n"), "{body}");
+    assert!(body.contains("\nsixgate_dns64_queries_total 2\n"), "{body}");
+    for want in [
+        "\nsixgate_dns64_synthesized_total 1\n",
+        "\nsixgate_dns64_upstream_timeouts_total 0\n",
+        "# TYPE sixgate_dns64_response_seconds histogram\n",
+        "\nsixgate_dns64_response_seconds_count 2\n",
+        "\nsixgate_dns64_response_seconds_bucket{le=\"+Inf\"} 2\n",
+    ] {
+        assert!(body.contains(want), "no {want:?} in {body}");
+    }
     assert!(body.contains("sixgate_reloads_total{result=\"no_config_file\"} 1\n"), "{body}");
     assert!(body.contains("# TYPE sixgate_dns64_queries_total counter"), "text format 0.0.4: {body}");
     assert!(!body.contains("# EOF"));

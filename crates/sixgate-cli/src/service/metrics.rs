@@ -29,9 +29,19 @@ impl Collector for Dns64Collector {
         for (name, help, v) in [
             ("sixgate_dns64_queries", "Queries received, UDP and TCP", &s.queries),
             (
+                "sixgate_dns64_synthesized",
+                "Answers with AAAA records synthesized under the prefix (RFC 6147 5.1.7, ipv4only.arpa)",
+                &s.synthesized,
+            ),
+            (
                 "sixgate_dns64_upstream_failures",
                 "Upstream exchanges that timed out or failed (answered SERVFAIL)",
                 &s.upstream_failures,
+            ),
+            (
+                "sixgate_dns64_upstream_timeouts",
+                "Upstream exchanges that got no answer by the deadline (part of the failures)",
+                &s.upstream_timeouts,
             ),
             ("sixgate_dns64_udp_dropped", "UDP queries dropped because every worker was busy", &s.udp_dropped),
             ("sixgate_dns64_tcp_refused", "TCP connections refused over the connection cap", &s.tcp_refused),
@@ -39,6 +49,22 @@ impl Collector for Dns64Collector {
             let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        // The encoder sums the buckets itself and names the last one `+Inf` by f64::MAX.
+        let (sum, count, cumulative) = s.response_time.snapshot();
+        let mut buckets = Vec::with_capacity(cumulative.len() + 1);
+        let mut below = 0;
+        for (le, n) in cumulative {
+            buckets.push((le, n - below));
+            below = n;
+        }
+        buckets.push((f64::MAX, count - below));
+        let mut m = enc.encode_descriptor(
+            "sixgate_dns64_response",
+            "Time from a query read to its answer ready",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
         encode_reloads(&mut enc)
     }
 }
