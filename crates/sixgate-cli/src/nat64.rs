@@ -759,7 +759,9 @@ where
     let snapshot = {
         let published = Arc::clone(&published);
         move || {
-            let q = |s: &WorkerStats<Counters<E::Reason>>| (s.received, s.write_errors, s.counters.clone());
+            let q = |s: &WorkerStats<Counters<E::Reason>>| {
+                (s.received, s.write_errors, s.counters.clone(), s.gauges.clone())
+            };
             published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
         }
     };

@@ -355,7 +355,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let final_read = tun_drops.clone();
     let snapshot = {
         let slot = Arc::clone(&slot);
-        move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
+        move || {
+            slot.lock()
+                .map(|s| vec![(s.received, s.write_errors, s.counters.clone(), s.gauges.clone())])
+                .unwrap_or_default()
+        }
     };
     crate::service::metrics::start_engine("tunnel", r.metrics_listen, Box::new(snapshot), &stop)?;
     if installed.is_some() && r.user.is_some() {

@@ -203,3 +203,120 @@ fn metrics_listen_key_is_read_and_the_flag_wins() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(&taken), "{}", common::text(&o));
     }
 }
+
+/// Scrapes until `want` shows (the workers publish their gauges within a second of start).
+fn scrape_until(metrics: &str, want: &str) -> String {
+    for _ in 0..50 {
+        let (code, body) = get(metrics, "/metrics", "*/*");
+        assert_eq!(code, 200, "{body}");
+        if body.contains(want) {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no {want:?} in the metrics");
+}
+
+fn promtool(body: &str) {
+    if common::tools_skip_reason(&["promtool"]).is_some() {
+        eprintln!("promtool not installed: exposition not linted");
+        return;
+    }
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let o = p.wait_with_output().unwrap();
+    assert!(o.status.success(), "promtool: {}", common::text(&o));
+}
+
+/// Stateful `nat64 run` with two queues (root, TUN): sessions by protocol and TCP state,
+/// BIB entries, pool4 ports used and free per address (the shards' slices summed to the
+/// whole range), held SYNs, waiting fragments, limit hits by key; promtool passes.
+#[test]
+fn stateful_nat64_metrics_show_the_tables_and_pass_promtool() {
+    if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("skipping: needs root and /dev/net/tun");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("nat64.toml");
+    let tun = format!("sgmst{}", std::process::id() % 10000);
+    std::fs::write(
+        &cfg,
+        format!(
+            "tun = \"{tun}\"\nmode = \"stateful\"\npool6 = \"64:ff9b::/96\"\nipv4 = \"192.0.2.1\"\n\
+             pool4 = [\"198.51.100.0/31 1024-2047\"]\nstats_interval = 0\nmetrics_listen = \"127.0.0.1:0\"\n"
+        ),
+    )
+    .unwrap();
+    let mut d = Daemon::spawn(&["nat64", "run", "--config", cfg.to_str().unwrap(), "--queues", "2"], &[]);
+    let l = d.line("metrics on http://");
+    let metrics = l.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    let body = scrape_until(&metrics, "sixgate_nat64_sessions{");
+    for want in [
+        "# TYPE sixgate_nat64_sessions gauge\n",
+        "sixgate_nat64_sessions{protocol=\"tcp\",state=\"established\"} 0\n",
+        "sixgate_nat64_sessions{protocol=\"udp\",state=\"open\"} 0\n",
+        "sixgate_nat64_bib_entries{protocol=\"icmp\"} 0\n",
+        "sixgate_nat64_pool4_ports_free{address=\"198.51.100.1\",protocol=\"udp\"} 1024\n",
+        "sixgate_nat64_pool4_ports_used{address=\"198.51.100.0\",protocol=\"tcp\"} 0\n",
+        "sixgate_nat64_held_syns 0\n",
+        "sixgate_nat64_fragments_waiting 0\n",
+        "sixgate_nat64_limit_hits_total{limit=\"max_sessions\"} 0\n",
+        "sixgate_nat64_limit_hits_total{limit=\"pool4\"} 0\n",
+    ] {
+        assert!(body.contains(want), "no {want:?} in {body}");
+    }
+    promtool(&body);
+    d.kill("-TERM");
+    assert!(d.wait_exit().success());
+}
+
+/// `tunnel run` (root: TUN and raw sockets): path-MTU cache entries and Packet Too Big
+/// messages sent; promtool passes.
+#[test]
+fn tunnel_metrics_show_the_path_mtu_cache_and_ptbs() {
+    if !common::is_root() || !std::path::Path::new("/dev/net/tun").exists() {
+        eprintln!("skipping: needs root and /dev/net/tun");
+        return;
+    }
+    let tun = format!("sgmtu{}", std::process::id() % 10000);
+    let mut d = Daemon::spawn(
+        &[
+            "tunnel",
+            "run",
+            "--tun",
+            &tun,
+            "--local",
+            "192.0.2.1",
+            "--remote",
+            "198.51.100.1",
+            "--address",
+            "2001:db8:ffff::1/64",
+            "--stats-interval",
+            "0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let l = d.line("metrics on http://");
+    let metrics = l.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
+    let body = scrape_until(&metrics, "sixgate_tunnel_path_mtu_entries");
+    for want in [
+        "sixgate_tunnel_path_mtu_entries 0\n",
+        "sixgate_tunnel_ptb_sent_total 0\n",
+        "# TYPE sixgate_tunnel_path_mtu_entries gauge\n",
+    ] {
+        assert!(body.contains(want), "no {want:?} in {body}");
+    }
+    assert!(!body.contains("limit_hits"), "the tunnel has no such limits: {body}");
+    promtool(&body);
+    d.kill("-TERM");
+    assert!(d.wait_exit().success());
+}

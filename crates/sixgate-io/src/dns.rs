@@ -72,19 +72,22 @@ pub struct ServerStats {
     pub tcp_refused: AtomicUsize,
 }
 
+/// The number of bounded buckets of [`ResponseTimes`].
+const BUCKETS: usize = 12;
+
 /// A histogram of response times with fixed buckets, kept in atomics so that the
 /// threads answering queries never wait for a reader.
 #[derive(Debug, Default)]
 pub struct ResponseTimes {
     /// Per bucket of [`ResponseTimes::BOUNDS_MS`]: answers that took at most that long
     /// and more than the bucket before (not cumulative); the last one counts the rest.
-    counts: [AtomicU64; ResponseTimes::BOUNDS_MS.len() + 1],
+    counts: [AtomicU64; BUCKETS + 1],
     sum_micros: AtomicU64,
 }
 
 impl ResponseTimes {
     /// The buckets' upper bounds in milliseconds.
-    pub const BOUNDS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+    pub const BOUNDS_MS: [u64; BUCKETS] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
 
     /// Counts one answer that took `d`.
     pub fn observe(&self, d: Duration) {
