@@ -342,7 +342,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(raw_err)?;
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(raw_err)?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
-    let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
+    // Each packet's outcome at `trace` (`--log-level trace`); nothing when off.
+    let engine = crate::service::logging::Traced(SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?);
     log!("sixgate: tunnel up: {}", describe(&r));
     let routes = tunnel_routes(&r);
     for rt in &routes {
