@@ -13,7 +13,18 @@ rm -rf "$out"
 mkdir -p "$out/man"
 bin=target/release/sixgate
 "$bin" man "$out/man"
+gzip -9n "$out"/man/*.1   # Debian policy 12.1: manual pages compressed
 "$bin" completions bash > "$out/sixgate.bash"
 "$bin" completions zsh > "$out/_sixgate"
 "$bin" completions fish > "$out/sixgate.fish"
-cargo deb -p sixgate-cli --no-build "$@"
+deb=$(cargo deb -p sixgate-cli --no-build "$@" | tail -n 1)
+# The package unpacked into a scratch root: the binary runs and reads its example configs.
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+dpkg-deb -x "$deb" "$root"
+"$root/usr/bin/sixgate" --version
+# As root, the example gateway configuration also passes its own `--check`.
+if [ "$(id -u)" = 0 ]; then
+    "$root/usr/bin/sixgate" nat64 run --config "$root/etc/sixgate/nat64.toml" --check
+fi
+echo "$deb"
