@@ -633,12 +633,12 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     match (stateful, shards) {
         (_, Some(shards)) => {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
-            serve(devs, s, move |k| Traced(handles[k].take().expect("one handle per queue")))
+            serve(devs, s, move |k| Traced::new(handles[k].take().expect("one handle per queue")))
         }
-        (Some(st), None) => {
-            serve(devs, s, move |_| Traced(sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")))
-        }
-        (None, None) => serve(devs, s, move |_| Traced(Siit::new(cfg.clone()).expect("validated configuration"))),
+        (Some(st), None) => serve(devs, s, move |_| {
+            Traced::new(sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))
+        }),
+        (None, None) => serve(devs, s, move |_| Traced::new(Siit::new(cfg.clone()).expect("validated configuration"))),
     }
 }
 

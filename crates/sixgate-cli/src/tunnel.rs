@@ -343,7 +343,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(raw_err)?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
     // Each packet's outcome at `trace` (`--log-level trace`); nothing when off.
-    let engine = crate::service::logging::Traced(SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?);
+    let engine = crate::service::logging::Traced::new(SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?);
     log!("sixgate: tunnel up: {}", describe(&r));
     let routes = tunnel_routes(&r);
     for rt in &routes {

@@ -84,28 +84,32 @@ mod tests {
 
 /// An engine whose per-packet outcomes are logged at `trace`: each drop with its stable
 /// reason name, each ICMP error or reply, each with the packet's addresses and ports as it
-/// came in. Off (any level above `trace`), the only work per packet is `tracing`'s level
-/// check (a compare with its static maximum, then one relaxed atomic load of the current
-/// maximum level); the packet is not looked at.
+/// came in. Whether `trace` is on is asked once, when the engine is made (the filter is
+/// set at start and never changes): off, the only work per packet is a test of that flag,
+/// and the packet is not looked at.
 #[derive(Debug)]
-pub(crate) struct Traced<E>(pub(crate) E);
+pub(crate) struct Traced<E> {
+    engine: E,
+    on: bool,
+}
 
-impl<E: sixgate_core::engine::Engine> sixgate_core::engine::Engine for Traced<E> {
-    type Reason = E::Reason;
+impl<E: sixgate_core::engine::Engine> Traced<E> {
+    /// `engine`, traced if the log filter lets `trace` events through.
+    pub(crate) fn new(engine: E) -> Self {
+        Self { engine, on: tracing::enabled!(tracing::Level::TRACE) }
+    }
 
-    #[inline]
-    fn process(
+    #[cold]
+    #[inline(never)]
+    fn traced(
         &mut self,
         buf: &mut sixgate_core::buf::PacketBuf,
         now: std::time::Instant,
     ) -> sixgate_core::engine::Verdict<E::Reason> {
         use sixgate_core::engine::{Reason, Verdict};
-        if !tracing::enabled!(tracing::Level::TRACE) {
-            return self.0.process(buf, now);
-        }
         // Taken before the engine rewrites the packet in place.
         let packet = summary(buf.as_slice());
-        let v = self.0.process(buf, now);
+        let v = self.engine.process(buf, now);
         match v {
             Verdict::Drop(r) => tracing::trace!(reason = r.name(), "drop {}: {packet}", r.name()),
             Verdict::Reply(side) => tracing::trace!("reply to the {side:?} side for {packet}"),
@@ -113,34 +117,50 @@ impl<E: sixgate_core::engine::Engine> sixgate_core::engine::Engine for Traced<E>
         }
         v
     }
+}
+
+impl<E: sixgate_core::engine::Engine> sixgate_core::engine::Engine for Traced<E> {
+    type Reason = E::Reason;
+
+    #[inline(always)]
+    fn process(
+        &mut self,
+        buf: &mut sixgate_core::buf::PacketBuf,
+        now: std::time::Instant,
+    ) -> sixgate_core::engine::Verdict<E::Reason> {
+        if self.on {
+            return self.traced(buf, now);
+        }
+        self.engine.process(buf, now)
+    }
 
     #[inline]
     fn poll_transmit(&mut self, buf: &mut sixgate_core::buf::PacketBuf) -> Option<sixgate_core::engine::Side> {
-        self.0.poll_transmit(buf)
+        self.engine.poll_transmit(buf)
     }
 
     #[inline]
     fn poll_timeout(&self) -> Option<std::time::Instant> {
-        self.0.poll_timeout()
+        self.engine.poll_timeout()
     }
 
     #[inline]
     fn handle_timeout(&mut self, now: std::time::Instant) {
-        self.0.handle_timeout(now);
+        self.engine.handle_timeout(now);
     }
 
     #[inline]
     fn counters(&self) -> &sixgate_core::engine::Counters<E::Reason> {
-        self.0.counters()
+        self.engine.counters()
     }
 
     #[inline]
     fn sync_counters(&mut self) {
-        self.0.sync_counters();
+        self.engine.sync_counters();
     }
 
     fn gauges(&self, out: &mut Vec<sixgate_core::engine::Gauge>) {
-        self.0.gauges(out);
+        self.engine.gauges(out);
     }
 }
 
