@@ -15,8 +15,8 @@ fn nobody() -> Option<(u32, u32)> {
     Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?))
 }
 
-/// The value of `key:` in `/proc/PID/status`.
-fn status(pid: u32, key: &str) -> String {
+/// The value of `key:` in `/proc/PID/status` (`PID` may be `PID/task/TID`).
+fn status(pid: impl std::fmt::Display, key: &str) -> String {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let l = s.lines().find(|l| l.starts_with(&format!("{key}:"))).unwrap_or_else(|| panic!("no {key} in {s}"));
     l[key.len() + 1..].trim().to_owned()
@@ -34,13 +34,25 @@ fn skip() -> Option<(u32, u32)> {
     n
 }
 
+/// Every thread of `pid` (the metrics and signal threads started before the drop too)
+/// runs as `uid`/`gid` with no capability (the kernel changes every thread's IDs and
+/// capabilities: glibc applies `setuid` and friends to all threads).
 fn assert_dropped(pid: u32, uid: u32, gid: u32) {
-    assert_eq!(status(pid, "Uid"), format!("{uid}\t{uid}\t{uid}\t{uid}"));
-    assert_eq!(status(pid, "Gid"), format!("{gid}\t{gid}\t{gid}\t{gid}"));
-    assert_eq!(status(pid, "Groups"), gid.to_string());
-    for caps in ["CapEff", "CapPrm", "CapAmb"] {
-        assert_eq!(status(pid, caps), "0000000000000000", "{caps}");
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| format!("{pid}/task/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    assert!(!tasks.is_empty());
+    for t in tasks {
+        assert_eq!(status(&t, "Uid"), format!("{uid}\t{uid}\t{uid}\t{uid}"), "{t}");
+        assert_eq!(status(&t, "Gid"), format!("{gid}\t{gid}\t{gid}\t{gid}"), "{t}");
+        assert_eq!(status(&t, "Groups"), gid.to_string(), "{t}");
+        for caps in ["CapEff", "CapPrm", "CapAmb"] {
+            assert_eq!(status(&t, caps), "0000000000000000", "{t} {caps}");
+        }
     }
+    // Per thread: set by the main thread at the drop, inherited by the threads it starts
+    // after (the workers).
     assert_eq!(status(pid, "NoNewPrivs"), "1");
 }
 

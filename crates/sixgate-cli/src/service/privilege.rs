@@ -6,9 +6,11 @@
 //! group, then the user (real, effective and saved IDs: `setuid` as root sets all three).
 //! With every user ID non-zero the kernel clears the permitted, effective and ambient
 //! capability sets (capabilities(7), "Effect of user ID changes on capabilities"): none is
-//! left, and none is needed, since the TUN queues and raw sockets stay open. `no_new_privs`
-//! then keeps an `execve` (there is none) from gaining any back through set-user-ID or file
-//! capabilities.
+//! left, and none is needed, since the TUN queues and raw sockets stay open. glibc applies
+//! the ID changes to every thread of the process (the metrics thread started before the
+//! drop included). `no_new_privs`, a per-thread flag, is then set on the calling thread and
+//! so on every thread it starts after (the workers): an `execve` (there is none) could not
+//! gain any privilege back through set-user-ID or file capabilities.
 
 use nix::unistd::{Gid, Uid, User};
 
