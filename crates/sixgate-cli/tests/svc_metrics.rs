@@ -257,7 +257,10 @@ fn stateful_nat64_metrics_show_the_tables_and_pass_promtool() {
     let mut d = Daemon::spawn(&["nat64", "run", "--config", cfg.to_str().unwrap(), "--queues", "2"], &[]);
     let l = d.line("metrics on http://");
     let metrics = l.split("http://").nth(1).unwrap().trim_end_matches("/metrics").to_owned();
-    let body = scrape_until(&metrics, "sixgate_nat64_sessions{");
+    // Each queue's shard holds half of every address's ports: the whole range once both
+    // queues have published.
+    let body =
+        scrape_until(&metrics, "sixgate_nat64_pool4_ports_free{address=\"198.51.100.1\",protocol=\"udp\"} 1024\n");
     for want in [
         "# TYPE sixgate_nat64_sessions gauge\n",
         "sixgate_nat64_sessions{protocol=\"tcp\",state=\"established\"} 0\n",
