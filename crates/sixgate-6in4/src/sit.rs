@@ -568,6 +568,14 @@ impl SitTunnel {
 impl Engine for SitTunnel {
     type Reason = SitDrop;
 
+    fn gauges(&self, out: &mut Vec<sixgate_core::engine::Gauge>) {
+        out.push(sixgate_core::engine::Gauge::new(
+            "path_mtu_entries",
+            "Destinations with a learned path MTU (RFC 4213 3.2)",
+            self.path_mtu_entries() as u64,
+        ));
+    }
+
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<SitDrop> {
         self.pending.active = false;
         let out = match buf.first().map(|b| b >> 4) {

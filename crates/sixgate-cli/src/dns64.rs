@@ -65,6 +65,10 @@ pub(crate) struct Dns64Args {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Started as root: run as this user (and its group) once the sockets are open, with no
+    /// capabilities left.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
     /// Validate the flags (and the file) and that the address can be listened on, and exit.
     #[arg(long)]
     pub(crate) check: bool,
@@ -119,6 +123,7 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, r.upstream);
     let stop = Arc::new(AtomicBool::new(false));
     crate::service::metrics::start_dns64(r.metrics_listen, &stats, &stop)?;
+    crate::service::privilege::drop_to(a.user.as_deref(), "sixgate dns64")?;
     let runner = {
         let stop = Arc::clone(&stop);
         std::thread::spawn(move || {

@@ -56,7 +56,7 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues`, `stats_interval` and `routes`; with `mode = "stateful"` (RFC 6146; with
+    /// `mode`, `queues`, `stats_interval`, `routes`, `metrics_listen` and `user`; with `mode = "stateful"` (RFC 6146; with
     /// several queues the tables are cut into one shard per queue, each owning a slice of
     /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
@@ -76,9 +76,14 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9164 (overrides
+    /// `metrics_listen`).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Started as root: run as this user (and its group) once the device is open, with no
+    /// capabilities left (overrides `user`).
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// Install the routes it prints through rtnetlink and remove them on exit (also the
     /// `routes = true` key); routes already present are left alone.
     #[arg(long)]
@@ -532,6 +537,8 @@ fn translate_pcap(
 }
 
 fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
+    // Each packet's outcome at `trace` (`--log-level trace`); nothing when off.
+    use crate::service::logging::Traced;
     use sixgate_io::signals::Signals;
     use sixgate_io::{TunDevice, TunOptions};
 
@@ -551,6 +558,8 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
     let want_routes = a.routes || file.routes == Some(true);
+    let metrics_listen = a.metrics_listen.or(file.metrics_listen);
+    let user = a.user.clone().or_else(|| file.user.clone());
     let prefix_warnings = file.prefix_warnings();
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
@@ -572,7 +581,11 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let Some(tun) = tun else {
         return Err(CliError::input(format!("{name}: tun: the TUN device name is missing")));
     };
-    crate::service::preflight::refuse(&name, crate::service::preflight::nat64(&tun, queues, a.check))?;
+    let mut errs = crate::service::preflight::nat64(&tun, queues, a.check);
+    if a.check {
+        errs.extend(metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+    }
+    crate::service::preflight::refuse(&name, errs)?;
     if a.check {
         println!("{name}: ok");
         println!(
@@ -591,6 +604,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             println!("  eam {} = {}", e.v6(), e.v4());
         }
         println!("  own addresses {} / {}", cfg.own_ipv4, cfg.own_ipv6);
+        if let Some(m) = metrics_listen {
+            println!("  metrics http://{m}/metrics");
+        }
         for w in &prefix_warnings {
             println!("  warning: {w}");
         }
@@ -622,15 +638,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let tun_drops = crate::daemon::TunDrops::new(&devs[0]);
     let reloader =
         crate::service::Reloader::new(a.config.clone(), text, crate::service::reload::validate_nat64(queues));
-    let s = Serve {
-        queues,
-        interval,
-        signals: &signals,
-        tun_drops,
-        reloader,
-        metrics_listen: a.metrics_listen,
-        routes: installed,
-    };
+    if installed.is_some() && user.is_some() {
+        log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit (they go with a device the gateway created)");
+    }
+    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed, user };
     use crate::service::reload::{apply_to_workers, nat64_configs, Apply};
     use sixgate_core::reload::ReloadReport;
     // A file that switches between stateless and stateful mode needs a restart: nothing
@@ -657,15 +668,15 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                     (_, None) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, move |k| handles[k].take().expect("one handle per queue"), apply)
+            serve(devs, s, move |k| Traced::new(handles[k].take().expect("one handle per queue")), apply)
         }
         (Some(st), None) => {
-            let apply = move |workers: Vec<sixgate_io::Control<sixgate_nat64::Nat64>>| -> Apply {
+            let apply = move |workers: Vec<sixgate_io::Control<Traced<sixgate_nat64::Nat64>>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
                     (_, Some(st)) => {
                         let (xlate, pool4) = (st.xlate.clone(), st.pool4.clone());
-                        let r = apply_to_workers(&workers, move |e: &mut sixgate_nat64::Nat64, now| {
-                            e.reconfigure(st.clone(), now).map_err(|e| e.to_string())
+                        let r = apply_to_workers(&workers, move |e: &mut Traced<sixgate_nat64::Nat64>, now| {
+                            e.get_mut().reconfigure(st.clone(), now).map_err(|e| e.to_string())
                         })?;
                         hint.note(&xlate, &pool4);
                         Ok(r)
@@ -673,21 +684,26 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                     (_, None) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, move |_| sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"), apply)
+            serve(
+                devs,
+                s,
+                move |_| Traced::new(sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")),
+                apply,
+            )
         }
         (None, None) => {
-            let apply = move |workers: Vec<sixgate_io::Control<Siit>>| -> Apply {
+            let apply = move |workers: Vec<sixgate_io::Control<Traced<Siit>>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
                     (cfg, None) => {
                         hint.note(&cfg, &[]);
-                        apply_to_workers(&workers, move |e: &mut Siit, _| {
-                            e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                        apply_to_workers(&workers, move |e: &mut Traced<Siit>, _| {
+                            e.get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
                         })
                     }
                     (_, Some(_)) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, move |_| Siit::new(cfg.clone()).expect("validated configuration"), apply)
+            serve(devs, s, move |_| Traced::new(Siit::new(cfg.clone()).expect("validated configuration")), apply)
         }
     }
 }
@@ -810,6 +826,8 @@ struct Serve<'a> {
     metrics_listen: Option<std::net::SocketAddr>,
     /// The routes installed at start (`routes = true`), removed before the device goes.
     routes: Option<sixgate_io::routes::InstalledRoutes>,
+    /// The user to become once the device and the metrics socket are open (`user`).
+    user: Option<String>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters; on SIGHUP
@@ -828,7 +846,7 @@ where
     use sixgate_io::{run_controlled_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes, user } = s;
     let (controls, mailboxes): (Vec<_>, Vec<_>) = (0..queues).map(|_| sixgate_io::control::<E>()).unzip();
     let reloader = reloader.live(crate::service::reload::NAT64_RESTART, apply(controls));
     let published: sixgate_io::Published<E::Reason> =
@@ -837,11 +855,14 @@ where
     let snapshot = {
         let published = Arc::clone(&published);
         move || {
-            let q = |s: &WorkerStats<Counters<E::Reason>>| (s.received, s.write_errors, s.counters.clone());
+            let q = |s: &WorkerStats<Counters<E::Reason>>| {
+                (s.received, s.write_errors, s.counters.clone(), s.gauges.clone())
+            };
             published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
         }
     };
     crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
+    crate::service::privilege::drop_to(user.as_deref(), "sixgate")?;
     let total = {
         let published = Arc::clone(&published);
         move || {

@@ -189,6 +189,10 @@ pub(crate) struct FileConfig {
     pub(crate) offload: Option<bool>,
     /// Install the printed routes through rtnetlink, remove them on exit (the gateway).
     pub(crate) routes: Option<bool>,
+    /// Where to serve Prometheus metrics (the gateway; `--metrics-listen` wins).
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
+    /// The user to run as after setup when started as root (the gateway; `--user` wins).
+    pub(crate) user: Option<String>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }

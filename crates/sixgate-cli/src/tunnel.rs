@@ -21,6 +21,8 @@
 //! offload = true                # TUN GSO/GRO and batched syscalls (false: one packet per syscall)
 //! stats_interval = 10           # seconds between counter lines (0: none)
 //! routes = false                # install the printed routes, remove them on exit
+//! metrics_listen = "127.0.0.1:9165"  # Prometheus metrics at http://ADDR:PORT/metrics
+//! user = "sixgate"              # started as root: run as this user once the sockets are open
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -117,6 +119,10 @@ pub(crate) struct RunArgs {
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Started as root: run as this user (and its group) once the device and the raw
+    /// sockets are open, with no capabilities left.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
     /// Install the routes it prints through rtnetlink and remove them on exit; routes
     /// already present (the kernel's own for the device address) are left alone.
     #[arg(long)]
@@ -144,6 +150,8 @@ struct FileConfig {
     offload: Option<bool>,
     stats_interval: Option<u64>,
     routes: Option<bool>,
+    metrics_listen: Option<std::net::SocketAddr>,
+    user: Option<String>,
 }
 
 /// Everything `run` needs, resolved.
@@ -155,6 +163,8 @@ pub(crate) struct Resolved {
     offload: bool,
     stats_interval: u64,
     routes: bool,
+    metrics_listen: Option<std::net::SocketAddr>,
+    user: Option<String>,
 }
 
 /// Resolves a `tunnel run` configuration file alone (no flags), as `sixgate doctor` reads it.
@@ -192,6 +202,8 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
         a.routes = a.routes || f.routes == Some(true);
+        a.metrics_listen = a.metrics_listen.or(f.metrics_listen);
+        a.user = a.user.or(f.user);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
@@ -255,6 +267,8 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         offload: !a.no_offload,
         stats_interval: a.stats_interval.unwrap_or(10),
         routes: a.routes,
+        metrics_listen: a.metrics_listen,
+        user: a.user,
     })
 }
 
@@ -292,10 +306,9 @@ fn describe(r: &Resolved) -> String {
 
 fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let check = a.check;
-    let metrics_listen = a.metrics_listen;
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
-    let (control, mailbox) = sixgate_io::control::<SitTunnel>();
+    let (control, mailbox) = sixgate_io::control::<crate::service::logging::Traced<SitTunnel>>();
     let flags = a.clone();
     let r = resolve(a)?;
     let address = r.cfg.address;
@@ -311,9 +324,12 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         let apply: crate::service::reload::Apply = Box::new(move |_, _| {
             let mut cfg = resolve(flags.clone()).map_err(|e| vec![e.message])?.cfg;
             cfg.address = address;
-            crate::service::reload::apply_to_workers(std::slice::from_ref(&control), move |e: &mut SitTunnel, _| {
-                e.reconfigure(cfg.clone()).map_err(|e| e.to_string())
-            })
+            crate::service::reload::apply_to_workers(
+                std::slice::from_ref(&control),
+                move |e: &mut crate::service::logging::Traced<SitTunnel>, _| {
+                    e.get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                },
+            )
         });
         crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
     });
@@ -321,9 +337,16 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         log!("sixgate: warning: {w}");
     }
     let what = reloader.as_ref().map_or_else(|| "tunnel".to_owned(), crate::service::Reloader::name);
-    crate::service::preflight::refuse(&what, crate::service::preflight::tunnel(&r.tun, check))?;
+    let mut errs = crate::service::preflight::tunnel(&r.tun, check);
+    if check {
+        errs.extend(r.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
+    }
+    crate::service::preflight::refuse(&what, errs)?;
     if check {
         println!("ok: {}", describe(&r));
+        if let Some(m) = r.metrics_listen {
+            println!("  metrics http://{m}/metrics");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
@@ -340,7 +363,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let outer = RawIpv4::open(sixgate_6in4::PROTO_IPV6).map_err(raw_err)?;
     let icmp = if r.pmtu { Some(RawIpv4::open(1).map_err(raw_err)?) } else { None };
     let io = TunnelIo { tun: devs.remove(0), outer, icmp };
-    let engine = SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?;
+    // Each packet's outcome at `trace` (`--log-level trace`); nothing when off.
+    let engine = crate::service::logging::Traced::new(SitTunnel::new(r.cfg.clone()).map_err(CliError::input)?);
     log!("sixgate: tunnel up: {}", describe(&r));
     let routes = tunnel_routes(&r);
     for rt in &routes {
@@ -353,9 +377,17 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let final_read = tun_drops.clone();
     let snapshot = {
         let slot = Arc::clone(&slot);
-        move || slot.lock().map(|s| vec![(s.received, s.write_errors, s.counters.clone())]).unwrap_or_default()
+        move || {
+            slot.lock()
+                .map(|s| vec![(s.received, s.write_errors, s.counters.clone(), s.gauges.clone())])
+                .unwrap_or_default()
+        }
     };
-    crate::service::metrics::start_engine("tunnel", metrics_listen, Box::new(snapshot), &stop)?;
+    crate::service::metrics::start_engine("tunnel", r.metrics_listen, Box::new(snapshot), &stop)?;
+    if installed.is_some() && r.user.is_some() {
+        log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit");
+    }
+    crate::service::privilege::drop_to(r.user.as_deref(), "sixgate")?;
     let total = {
         let slot = Arc::clone(&slot);
         move || {
@@ -424,6 +456,30 @@ mod tests {
         .unwrap();
         assert_eq!(r.cfg.address.to_string(), "2002:b00:1::1");
         assert!(r.cfg.warnings()[0].contains("RFC 7526"));
+    }
+
+    #[test]
+    fn metrics_listen_and_user_keys_and_the_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.toml");
+        std::fs::write(
+            &p,
+            "tun = \"t0\"\nlocal = \"192.0.2.1\"\nremote = \"198.51.100.1\"\naddress = \"2001:db8::1/64\"\n\
+             metrics_listen = \"127.0.0.1:9165\"\nuser = \"sixgate\"\n",
+        )
+        .unwrap();
+        let r = resolve(RunArgs { config: Some(p.clone()), ..RunArgs::default() }).unwrap();
+        assert_eq!(r.metrics_listen, Some("127.0.0.1:9165".parse().unwrap()));
+        assert_eq!(r.user.as_deref(), Some("sixgate"));
+        let r = resolve(RunArgs {
+            config: Some(p),
+            metrics_listen: Some("[::1]:9999".parse().unwrap()),
+            user: Some("nobody".into()),
+            ..RunArgs::default()
+        })
+        .unwrap();
+        assert_eq!(r.metrics_listen, Some("[::1]:9999".parse().unwrap()));
+        assert_eq!(r.user.as_deref(), Some("nobody"));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -57,12 +57,59 @@ impl ServerOptions {
 pub struct ServerStats {
     /// Queries received (UDP and TCP).
     pub queries: AtomicUsize,
+    /// Answers carrying AAAA records the server synthesized under its prefix (RFC 6147
+    /// §5.1.7, and `ipv4only.arpa`, RFC 7050 §3).
+    pub synthesized: AtomicUsize,
     /// Upstream exchanges that timed out or failed (answered SERVFAIL).
     pub upstream_failures: AtomicUsize,
+    /// The part of [`ServerStats::upstream_failures`] that ran out of time (the upstream
+    /// did not answer by the deadline).
+    pub upstream_timeouts: AtomicUsize,
+    /// Time from a query read to its answer ready, for every query answered.
+    pub response_time: ResponseTimes,
     /// UDP queries dropped because every worker was busy.
     pub udp_dropped: AtomicUsize,
     /// TCP connections refused over the cap.
     pub tcp_refused: AtomicUsize,
+}
+
+/// The number of bounded buckets of [`ResponseTimes`].
+const BUCKETS: usize = 12;
+
+/// A histogram of response times with fixed buckets, kept in atomics so that the
+/// threads answering queries never wait for a reader.
+#[derive(Debug, Default)]
+pub struct ResponseTimes {
+    /// Per bucket of [`ResponseTimes::BOUNDS_MS`]: answers that took at most that long
+    /// and more than the bucket before (not cumulative); the last one counts the rest.
+    counts: [AtomicU64; BUCKETS + 1],
+    sum_micros: AtomicU64,
+}
+
+impl ResponseTimes {
+    /// The buckets' upper bounds in milliseconds.
+    pub const BOUNDS_MS: [u64; BUCKETS] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+
+    /// Counts one answer that took `d`.
+    pub fn observe(&self, d: Duration) {
+        let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+        let i = Self::BOUNDS_MS.iter().position(|&b| micros <= b * 1000).unwrap_or(Self::BOUNDS_MS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The sum in seconds, the count, and the cumulative count at each bound in seconds
+    /// (the Prometheus histogram form, without the `+Inf` bucket, which is the count).
+    pub fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(Self::BOUNDS_MS.len());
+        for (i, &b) in Self::BOUNDS_MS.iter().enumerate() {
+            cumulative += self.counts[i].load(Ordering::Relaxed);
+            buckets.push((b as f64 / 1000.0, cumulative));
+        }
+        let count = cumulative + self.counts[Self::BOUNDS_MS.len()].load(Ordering::Relaxed);
+        (self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6, count, buckets)
+    }
 }
 
 /// A bound DNS64 server; [`Dns64Server::run`] serves until the stop flag is set.
@@ -290,23 +337,85 @@ fn answer(
     transport: Transport,
     upstream: SocketAddr,
 ) -> Option<Vec<u8>> {
-    let mut action = dns64.handle_query(query, transport, Instant::now());
-    loop {
+    let start = Instant::now();
+    let mut action = dns64.handle_query(query, transport, start);
+    // Whether an A query went upstream (or none at all): only then can AAAA records under
+    // the prefix in the answer be the server's own.
+    let (mut asked, mut asked_a) = (false, false);
+    let reply = loop {
         match action {
-            Action::Reply(r) => return Some(r),
+            Action::Reply(r) => break r,
             Action::Drop => return None,
             Action::Ask(mut p) => {
                 p.set_upstream_id(random_id());
+                asked = true;
+                asked_a |= question_type(p.query()) == Some(TYPE_A);
                 match exchange(&p, upstream) {
                     Ok(bytes) => action = dns64.handle_upstream(p, &bytes, Instant::now()),
-                    Err(_) => {
+                    Err(e) => {
                         stats.upstream_failures.fetch_add(1, Ordering::Relaxed);
-                        return Some(dns64.handle_timeout(p));
+                        if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
+                            stats.upstream_timeouts.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break dns64.handle_timeout(p);
                     }
                 }
             }
         }
+    };
+    if (asked_a || !asked) && has_aaaa_under(&reply, |a| dns64.config().prefix.contains(a)) {
+        stats.synthesized.fetch_add(1, Ordering::Relaxed);
     }
+    stats.response_time.observe(start.elapsed());
+    Some(reply)
+}
+
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+
+/// Skips a (possibly compressed) name at `at`; the offset after it.
+fn skip_name(msg: &[u8], mut at: usize) -> Option<usize> {
+    loop {
+        let len = *msg.get(at)?;
+        match len {
+            0 => return Some(at + 1),
+            l if l & 0xc0 == 0xc0 => return Some(at + 2),
+            l => at += 1 + usize::from(l),
+        }
+    }
+}
+
+/// The type of a message's first question.
+fn question_type(msg: &[u8]) -> Option<u16> {
+    let at = skip_name(msg, 12)?;
+    Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]))
+}
+
+/// Whether the answer section holds an AAAA record whose address `under` accepts.
+fn has_aaaa_under(msg: &[u8], under: impl Fn(std::net::Ipv6Addr) -> bool) -> bool {
+    let field = |at: usize| Some(u16::from_be_bytes([*msg.get(at)?, *msg.get(at + 1)?]));
+    let walk = || -> Option<bool> {
+        let (qd, an) = (field(4)?, field(6)?);
+        let mut at = 12;
+        for _ in 0..qd {
+            at = skip_name(msg, at)? + 4;
+        }
+        for _ in 0..an {
+            at = skip_name(msg, at)?;
+            let (ty, rdlen) = (field(at)?, usize::from(field(at + 8)?));
+            let rdata = msg.get(at + 10..at + 10 + rdlen)?;
+            if ty == TYPE_AAAA {
+                if let Ok(a) = <[u8; 16]>::try_from(rdata) {
+                    if under(a.into()) {
+                        return Some(true);
+                    }
+                }
+            }
+            at += 10 + rdlen;
+        }
+        Some(false)
+    };
+    walk().unwrap_or(false)
 }
 
 /// An unpredictable query ID (RFC 5452 §9.2), from the standard library's randomly keyed
@@ -527,6 +636,58 @@ mod tests {
         assert_eq!(live.get().1, upstream);
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn counts_synthesized_answers_timeouts_and_response_times() {
+        let upstream = fake_upstream();
+        let mut cfg = Dns64Config::new("64:ff9b::/96".parse().unwrap());
+        cfg.upstream_timeout = Duration::from_millis(200);
+        let server =
+            Dns64Server::bind(Dns64::new(cfg).unwrap(), ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream))
+                .unwrap();
+        let addr = server.local_addr().unwrap();
+        let stats = server.stats();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        // Synthesized from the A answer, over UDP and TCP; ipv4only.arpa without upstream.
+        assert_eq!(ask(addr, "one.test.", false).answers.len(), 1);
+        assert_eq!(ask(addr, "one.test.", true).answers.len(), 1);
+        assert_eq!(ask(addr, "ipv4only.arpa.", false).answers.len(), 2);
+        // Truncated: no record, nothing synthesized that the client sees.
+        assert!(ask(addr, "big.test.", false).answers.is_empty());
+        // No answer upstream: a timeout, one of the failures.
+        assert_eq!(ask(addr, "slow.test.", false).metadata.response_code, ResponseCode::ServFail);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+        assert_eq!(stats.synthesized.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.upstream_timeouts.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.upstream_failures.load(Ordering::Relaxed), 1);
+        let (sum, count, buckets) = stats.response_time.snapshot();
+        assert_eq!(count, 5);
+        assert!(sum >= 0.2, "the timeout alone took 200 ms: {sum}");
+        assert_eq!(buckets.len(), ResponseTimes::BOUNDS_MS.len());
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "cumulative");
+        // The 200 ms timeout is above the 100 ms bound.
+        assert!(buckets.iter().find(|b| b.0 == 0.1).unwrap().1 <= 4);
+    }
+
+    #[test]
+    fn response_time_buckets() {
+        let h = ResponseTimes::default();
+        h.observe(Duration::from_micros(500));
+        h.observe(Duration::from_millis(1));
+        h.observe(Duration::from_millis(7));
+        h.observe(Duration::from_secs(9));
+        let (sum, count, b) = h.snapshot();
+        assert_eq!(count, 4);
+        assert!((sum - 9.0085).abs() < 1e-9, "{sum}");
+        assert_eq!(b[0], (0.001, 2));
+        assert_eq!(b[3], (0.01, 3));
+        assert_eq!(b[11], (5.0, 3));
     }
 
     #[test]

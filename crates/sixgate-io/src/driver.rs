@@ -62,13 +62,26 @@ pub struct WorkerStats<C> {
     pub write_errors: u64,
     /// GSO super-packets translated whole (each also counted once in `received`).
     pub whole: u64,
+    /// The engine's [`Engine::gauges`], refreshed every [`GAUGES_EVERY`]th publication.
+    pub gauges: Vec<sixgate_core::engine::Gauge>,
+    /// Publications since the gauges were last refreshed.
+    since_gauges: u32,
 }
+
+/// The gauges (which may walk the engine's tables) are refreshed at every tenth
+/// publication: about once a second.
+pub const GAUGES_EVERY: u32 = 10;
 
 impl<R: Reason> WorkerStats<Counters<R>> {
     /// Takes the engine's counters and hands a snapshot to the reporting thread's slot.
     pub(crate) fn publish<E: Engine<Reason = R>>(&mut self, engine: &mut E, slot: &Mutex<Self>) {
         engine.sync_counters();
         self.counters.clone_from(engine.counters());
+        if self.since_gauges == 0 {
+            self.gauges.clear();
+            engine.gauges(&mut self.gauges);
+        }
+        self.since_gauges = (self.since_gauges + 1) % GAUGES_EVERY;
         if let Ok(mut s) = slot.lock() {
             *s = self.clone();
         }

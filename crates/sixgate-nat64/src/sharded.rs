@@ -585,6 +585,13 @@ impl Nat64Handle {
 impl Engine for Nat64Handle {
     type Reason = Nat64Drop;
 
+    /// Its own shard's tables (the shards are one per handle).
+    fn gauges(&self, out: &mut Vec<sixgate_core::engine::Gauge>) {
+        if let Some(m) = self.shared.shards.get(self.me) {
+            lock(m).gauges(out);
+        }
+    }
+
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         self.now = Some(now);
         let v = match self.shared.steer.route(buf.as_slice(), self.me) {

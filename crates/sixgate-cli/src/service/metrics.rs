@@ -10,7 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Registry;
-use sixgate_core::engine::{Counters, Reason};
+use sixgate_core::engine::{Counters, Gauge, Reason};
 use sixgate_io::dns::ServerStats;
 
 use crate::daemon::log;
@@ -29,9 +29,19 @@ impl Collector for Dns64Collector {
         for (name, help, v) in [
             ("sixgate_dns64_queries", "Queries received, UDP and TCP", &s.queries),
             (
+                "sixgate_dns64_synthesized",
+                "Answers with AAAA records synthesized under the prefix (RFC 6147 5.1.7, ipv4only.arpa)",
+                &s.synthesized,
+            ),
+            (
                 "sixgate_dns64_upstream_failures",
                 "Upstream exchanges that timed out or failed (answered SERVFAIL)",
                 &s.upstream_failures,
+            ),
+            (
+                "sixgate_dns64_upstream_timeouts",
+                "Upstream exchanges that got no answer by the deadline (part of the failures)",
+                &s.upstream_timeouts,
             ),
             ("sixgate_dns64_udp_dropped", "UDP queries dropped because every worker was busy", &s.udp_dropped),
             ("sixgate_dns64_tcp_refused", "TCP connections refused over the connection cap", &s.tcp_refused),
@@ -39,6 +49,22 @@ impl Collector for Dns64Collector {
             let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        // The encoder sums the buckets itself and names the last one `+Inf` by f64::MAX.
+        let (sum, count, cumulative) = s.response_time.snapshot();
+        let mut buckets = Vec::with_capacity(cumulative.len() + 1);
+        let mut below = 0;
+        for (le, n) in cumulative {
+            buckets.push((le, n - below));
+            below = n;
+        }
+        buckets.push((f64::MAX, count - below));
+        let mut m = enc.encode_descriptor(
+            "sixgate_dns64_response",
+            "Time from a query read to its answer ready",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            prometheus_client::metrics::MetricType::Histogram,
+        )?;
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
         encode_reloads(&mut enc)
     }
 }
@@ -74,8 +100,17 @@ pub(crate) fn start_dns64(
 }
 
 /// One worker's counters at scrape time: packets read, refused writes, the engine's
-/// counters.
-pub(crate) type QueueSnapshot<R> = (u64, u64, Counters<R>);
+/// counters, the engine's gauges (refreshed about once a second).
+pub(crate) type QueueSnapshot<R> = (u64, u64, Counters<R>, Vec<Gauge>);
+
+/// The drop reasons that mean a configured limit was hit, with the key that sets it.
+const LIMITS: [(&str, &str); 5] = [
+    ("session-limit", "max_sessions"),
+    ("source-limit", "max_sessions_per_source"),
+    ("pool-exhausted", "pool4"),
+    ("new-flow-budget", "new_sessions_per_second"),
+    ("fragment", "max_fragment_bytes"),
+];
 
 /// Reads every queue's published counters.
 pub(crate) type Snapshot<R> = Box<dyn Fn() -> Vec<QueueSnapshot<R>> + Send + Sync>;
@@ -131,8 +166,72 @@ impl<R: Reason> Collector for EngineCollector<R> {
             let n: u64 = queues.iter().map(|q| q.2.answered(r)).sum();
             ConstCounter::new(n).encode(family.encode_family(&[("reason", r.name())])?)?;
         }
+        let limits: Vec<_> = LIMITS
+            .iter()
+            .filter_map(|&(reason, key)| R::ALL.iter().find(|r| r.name() == reason).map(|&r| (r, key)))
+            .collect();
+        if !limits.is_empty() {
+            let name = format!("sixgate_{}_limit_hits", self.daemon);
+            let help = "Packets refused because a configured limit was reached, by the key that sets it";
+            let mut family = enc.encode_descriptor(&name, help, None, MetricType::Counter)?;
+            for (r, key) in limits {
+                let n: u64 = queues.iter().map(|q| q.2.dropped(r) + q.2.answered(r)).sum();
+                ConstCounter::new(n).encode(family.encode_family(&[("limit", key)])?)?;
+            }
+        }
+        if self.daemon == "tunnel" {
+            // The tunnel's only replies are ICMPv6 Packet Too Big (RFC 4213 §3.2).
+            let n: u64 = queues.iter().map(|q| q.2.replied).sum();
+            let c = ConstCounter::new(n);
+            c.encode(enc.encode_descriptor(
+                "sixgate_tunnel_ptb_sent",
+                "ICMPv6 Packet Too Big messages sent",
+                None,
+                MetricType::Counter,
+            )?)?;
+        }
+        encode_gauges(&mut enc, self.daemon, &queues)?;
         encode_reloads(&mut enc)
     }
+}
+
+/// The engines' gauges summed over the queues (each queue's engine owns a part of the
+/// tables), one family per name, in the order the engines give them.
+fn encode_gauges<R: Reason>(
+    enc: &mut DescriptorEncoder<'_>,
+    daemon: &str,
+    queues: &[QueueSnapshot<R>],
+) -> Result<(), std::fmt::Error> {
+    use prometheus_client::metrics::gauge::ConstGauge;
+    let mut order: Vec<(&'static str, &'static str)> = Vec::new();
+    type Rows<'a> = Vec<(&'a [(&'static str, String)], u64)>;
+    let mut sums: std::collections::HashMap<&'static str, Rows<'_>> = std::collections::HashMap::new();
+    for g in queues.iter().flat_map(|q| q.3.iter()) {
+        let rows = sums.entry(g.name).or_insert_with(|| {
+            order.push((g.name, g.help));
+            Vec::new()
+        });
+        match rows.iter_mut().find(|(l, _)| *l == g.labels.as_slice()) {
+            Some(row) => row.1 += g.value,
+            None => rows.push((&g.labels, g.value)),
+        }
+    }
+    for (name, help) in order {
+        let full = format!("sixgate_{daemon}_{name}");
+        let mut family = enc.encode_descriptor(&full, help, None, prometheus_client::metrics::MetricType::Gauge)?;
+        let gauge = |v: u64| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+        match sums[name].as_slice() {
+            // A series without labels: `name value`, not `name{} value`.
+            [([], v)] => gauge(*v).encode(family)?,
+            rows => {
+                for (labels, v) in rows {
+                    let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                    gauge(*v).encode(family.encode_family(&labels)?)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Serves a packet engine's series on `listen` until `stop` is set; `daemon` names them

@@ -6,6 +6,7 @@ pub(crate) mod docs;
 pub(crate) mod logging;
 pub(crate) mod metrics;
 pub(crate) mod preflight;
+pub(crate) mod privilege;
 pub(crate) mod reload;
 
 pub(crate) use reload::Reloader;

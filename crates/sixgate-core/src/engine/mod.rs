@@ -197,6 +197,35 @@ macro_rules! drop_reasons {
     };
 }
 
+/// One value of an engine's state for reporting (table sizes, cache entries): a series
+/// name without the daemon's prefix (`sessions`), its help text, its labels, the value.
+/// Engines fill these in [`Engine::gauges`], off the per-packet path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gauge {
+    /// The series name, `snake_case`, unique per engine kind.
+    pub name: &'static str,
+    /// One sentence saying what it measures.
+    pub help: &'static str,
+    /// Label names and values (the same names for every value of one series).
+    pub labels: Vec<(&'static str, String)>,
+    /// The value now.
+    pub value: u64,
+}
+
+impl Gauge {
+    /// A value without labels.
+    pub fn new(name: &'static str, help: &'static str, value: u64) -> Self {
+        Self { name, help, labels: Vec::new(), value }
+    }
+
+    /// The same with one more label.
+    #[must_use]
+    pub fn label(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.labels.push((name, value.into()));
+        self
+    }
+}
+
 /// A sans-IO packet engine.
 pub trait Engine {
     /// Why this engine drops packets.
@@ -228,6 +257,11 @@ pub trait Engine {
     /// counters; only an engine whose counters live elsewhere (a handle on tables that
     /// several workers share) needs it.
     fn sync_counters(&mut self) {}
+
+    /// Appends the engine's state worth reporting (table sizes and the like) to `out`.
+    /// Drivers call it when they publish statistics (about once a second), never per
+    /// packet, so it may walk tables. The default reports nothing.
+    fn gauges(&self, _out: &mut Vec<Gauge>) {}
 }
 
 mod counters;

@@ -101,6 +101,7 @@
 //! | `outbound.rs` | IPv6 → IPv4, ICMPv6 errors, the answer to a refused new flow | RFC 6146 §3.5, §3.5.1.1, §3.5.3, §3.5.4, §3.8 |
 //! | `inbound.rs` | IPv4 → IPv6, filtering, ICMPv4 errors | RFC 6146 §3.5, §3.5.1, §3.5.4, §3.8 |
 
+mod census;
 mod config;
 mod fragments;
 mod held;
@@ -424,6 +425,10 @@ impl Nat64 {
 
 impl Engine for Nat64 {
     type Reason = Nat64Drop;
+
+    fn gauges(&self, out: &mut Vec<sixgate_core::engine::Gauge>) {
+        self.census(out);
+    }
 
     fn process(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict<Nat64Drop> {
         let r = match buf.first().map(|b| b >> 4) {
