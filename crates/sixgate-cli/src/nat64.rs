@@ -71,18 +71,8 @@ pub(crate) struct RunArgs {
     /// Worker threads, one TUN queue each (overrides `queues`) [default: 1].
     #[arg(long, value_name = "N")]
     queues: Option<usize>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics, e.g. 127.0.0.1:9164 (overrides
-    /// `metrics_listen`).
-    #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<std::net::SocketAddr>,
-    /// Started as root: run as this user (and its group) once the device is open, with no
-    /// capabilities left (overrides `user`).
-    #[arg(long, value_name = "NAME")]
-    user: Option<String>,
-    /// Install the routes it prints through rtnetlink and remove them on exit (also the
-    /// `routes = true` key); routes already present are left alone.
-    #[arg(long)]
-    routes: bool,
+    #[command(flatten)]
+    daemon: crate::service::DaemonArgs,
 }
 
 /// Arguments of `sixgate nat64 translate`.
@@ -144,9 +134,8 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     sixgate_io::host::check_queues(queues).map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let interval = file.stats_interval.unwrap_or(10);
     let offload = file.offload.unwrap_or(true);
-    let want_routes = a.routes || file.routes == Some(true);
-    let metrics_listen = a.metrics_listen.or(file.metrics_listen);
-    let user = a.user.clone().or_else(|| file.user.clone());
+    let crate::service::DaemonArgs { metrics_listen, user, routes: want_routes } =
+        a.daemon.clone().over_file(file.metrics_listen, file.user.clone(), file.routes);
     let prefix_warnings = file.prefix_warnings();
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
