@@ -1,7 +1,8 @@
 //! Shared helpers for the SIIT tests: an independent checksum and field accessors; the
-//! stateful tests' harness is in [`stateful`].
+//! stateful tests' harness is in [`stateful`], the sharded ones' in [`sharded`].
 #![allow(dead_code, unreachable_pub)]
 
+pub mod sharded;
 pub mod stateful;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
