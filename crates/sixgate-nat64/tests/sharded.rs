@@ -77,16 +77,7 @@ fn icmp_errors_reach_the_session_from_either_worker() {
 /// it goes back to a, whichever worker it comes in on, quoting what a sent.
 #[test]
 fn hairpinned_icmp_error_crosses_shards() {
-    let mut c = cfg();
-    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
-    let mut w = W::new(c, 2);
-    let (a, b) = clients_in_two_shards(&mut w);
-    let pb = w
-        .shards
-        .with_shard(w.bib_shard(&b, 7000)[0], |e| e.binding(Protocol::Udp, b.parse().unwrap(), 7000))
-        .unwrap()
-        .unwrap()
-        .1;
+    let (mut w, a, b, pb) = hairpin_pair();
     let to_b = "64:ff9b:1::c633:6401";
     let sent = udp6_ports(&a, to_b, 7001, pb, b"hairpin");
     let (_, got, _) = w.send(0, &sent, 2.0);
@@ -105,17 +96,8 @@ fn hairpinned_icmp_error_crosses_shards() {
 #[test]
 fn hairpinning_crosses_shards() {
     // b has no session with a's pool address: let any IPv4 host in.
-    let mut c = cfg();
-    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
-    let mut w = W::new(c, 2);
-    let (a, b) = clients_in_two_shards(&mut w);
     // b's binding 7000 → pool port pb (made by clients_in_two_shards).
-    let pb = w
-        .shards
-        .with_shard(w.bib_shard(&b, 7000)[0], |e| e.binding(Protocol::Udp, b.parse().unwrap(), 7000))
-        .unwrap()
-        .unwrap()
-        .1;
+    let (mut w, a, b, pb) = hairpin_pair();
     // a sends to b's pool transport address, under the NAT64 prefix (RFC 6146 §3.8).
     let to_b = "64:ff9b:1::c633:6401";
     for wk in 0..2 {

@@ -246,16 +246,7 @@ fn echo_identifiers_across_workers() {
 
 #[test]
 fn hairpinned_ipv6_fragments() {
-    let mut c = cfg();
-    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
-    let mut w = W::new(c, 2);
-    let (a, b) = clients_in_two_shards(&mut w);
-    let pb = w
-        .shards
-        .with_shard(w.bib_shard(&b, 7000)[0], |e| e.binding(Protocol::Udp, b.parse().unwrap(), 7000))
-        .unwrap()
-        .unwrap()
-        .1;
+    let (mut w, a, b, pb) = hairpin_pair();
     let full = udp6_ports(&a, "64:ff9b:1::c633:6401", 7001, pb, &[0x33; 200]);
     // in order, different workers
     let [f, l] = frag6(&full, 0x1111, 64);

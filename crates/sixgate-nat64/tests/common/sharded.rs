@@ -111,3 +111,20 @@ pub fn clients_in_two_shards(w: &mut W) -> (String, String) {
     }
     panic!("63 clients all hashed to one shard");
 }
+
+/// Two workers over shards with endpoint-independent filtering, two clients `a` and `b`
+/// in different shards ([`clients_in_two_shards`]), and `pb`, the pool port of `b`'s UDP
+/// port 7000: what `a` sends to `P4` port `pb` (as `64:ff9b:1::c633:6401`) hairpins to `b`.
+pub fn hairpin_pair() -> (W, String, String, u16) {
+    let mut c = cfg();
+    c.filtering = sixgate_nat64::Filtering::EndpointIndependent;
+    let mut w = W::new(c, 2);
+    let (a, b) = clients_in_two_shards(&mut w);
+    let pb = w
+        .shards
+        .with_shard(w.bib_shard(&b, 7000)[0], |e| e.binding(Protocol::Udp, b.parse().unwrap(), 7000))
+        .unwrap()
+        .unwrap()
+        .1;
+    (w, a, b, pb)
+}
