@@ -1,4 +1,5 @@
-//! `sixgate nat64` subcommands.
+//! `sixgate nat64` subcommands: their flags, and the gateway (`nat64 run`) with its routes;
+//! `nat64 translate` over captures and standard input is in [`crate::nat64_translate`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;

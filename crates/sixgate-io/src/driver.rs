@@ -33,7 +33,8 @@
 //! wakes the loop for a job: a busy worker runs it after its current burst, an idle one
 //! at the latest at its next stop check (100 ms). Each job's result goes
 //! back to its sender ([`Reply`]); a worker that has stopped drops the job, and its
-//! sender learns so ([`Stopped`]) instead of waiting.
+//! sender learns so ([`Stopped`]) instead of waiting. The mailbox itself is in the `control`
+//! submodule; its items are re-exported here and at the crate root.
 
 use std::io;
 use std::os::fd::BorrowedFd;
