@@ -116,17 +116,8 @@ pub(crate) struct RunArgs {
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
-    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9165).
-    #[arg(long, value_name = "ADDR:PORT")]
-    metrics_listen: Option<std::net::SocketAddr>,
-    /// Started as root: run as this user (and its group) once the device and the raw
-    /// sockets are open, with no capabilities left.
-    #[arg(long, value_name = "NAME")]
-    user: Option<String>,
-    /// Install the routes it prints through rtnetlink and remove them on exit; routes
-    /// already present (the kernel's own for the device address) are left alone.
-    #[arg(long)]
-    routes: bool,
+    #[command(flatten)]
+    daemon: crate::service::DaemonArgs,
 }
 
 /// The TOML file. Unknown keys are errors.
@@ -201,9 +192,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_pmtu = a.no_pmtu || f.pmtu == Some(false);
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
-        a.routes = a.routes || f.routes == Some(true);
-        a.metrics_listen = a.metrics_listen.or(f.metrics_listen);
-        a.user = a.user.or(f.user);
+        a.daemon = a.daemon.over_file(f.metrics_listen, f.user, f.routes);
     }
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
@@ -266,9 +255,9 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         pmtu: !a.no_pmtu,
         offload: !a.no_offload,
         stats_interval: a.stats_interval.unwrap_or(10),
-        routes: a.routes,
-        metrics_listen: a.metrics_listen,
-        user: a.user,
+        routes: a.daemon.routes,
+        metrics_listen: a.daemon.metrics_listen,
+        user: a.daemon.user,
     })
 }
 
@@ -473,8 +462,11 @@ mod tests {
         assert_eq!(r.user.as_deref(), Some("sixgate"));
         let r = resolve(RunArgs {
             config: Some(p),
-            metrics_listen: Some("[::1]:9999".parse().unwrap()),
-            user: Some("nobody".into()),
+            daemon: crate::service::DaemonArgs {
+                metrics_listen: Some("[::1]:9999".parse().unwrap()),
+                user: Some("nobody".into()),
+                routes: false,
+            },
             ..RunArgs::default()
         })
         .unwrap();

@@ -365,6 +365,7 @@ pub fn process_super<E: Engine>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use sixgate_testkit::packets::transport_checksum_ok;
 
     fn pkt(v6: bool, tcp: bool, payload: &[u8], flags: u8) -> Vec<u8> {
         let l4 = if tcp { 20 } else { 8 };
@@ -392,23 +393,6 @@ mod tests {
         p
     }
 
-    /// The transport checksum of a complete packet verifies (sum over pseudo-header and
-    /// transport bytes folds to 0xffff).
-    fn l4_ok(p: &[u8]) -> bool {
-        let l = layout(p).unwrap();
-        let ulen = p.len() - l.l3;
-        let pseudo = if l.v6 {
-            let s: [u8; 16] = p[8..24].try_into().unwrap();
-            let d: [u8; 16] = p[24..40].try_into().unwrap();
-            pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
-        } else {
-            let s: [u8; 4] = p[12..16].try_into().unwrap();
-            let d: [u8; 4] = p[16..20].try_into().unwrap();
-            pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
-        };
-        fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
-    }
-
     proptest! {
         #[test]
         fn segments_tile_the_payload_with_valid_headers(
@@ -429,7 +413,7 @@ mod tests {
                 let s = out.as_slice();
                 let sl = layout(s).unwrap();
                 prop_assert_eq!(sl.l3 + sl.l4, l.l3 + l.l4);
-                prop_assert!(l4_ok(s), "segment {} checksum", i);
+                prop_assert!(transport_checksum_ok(s), "segment {} checksum", i);
                 if !v6 {
                     prop_assert_eq!(fold(sum(&s[..20])), 0xffff, "IPv4 header checksum");
                     prop_assert_eq!(u16::from_be_bytes([s[4], s[5]]), 0x1234u16.wrapping_add(i as u16));

@@ -401,10 +401,11 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
     use std::time::Instant;
 
-    use sixgate_core::checksum::{add, fold, pseudo_v4, pseudo_v6, sum};
+    use sixgate_core::checksum::{fold, pseudo_v4, pseudo_v6};
     use sixgate_core::gso::{layout, process_super, SuperOutcome};
     use sixgate_core::PacketBuf;
     use sixgate_nat64::{Siit, SiitConfig};
+    use sixgate_testkit::packets::transport_checksum_ok;
     use tun_rs::{VIRTIO_NET_HDR_GSO_TCPV4, VIRTIO_NET_HDR_GSO_TCPV6, VIRTIO_NET_HDR_GSO_UDP_L4};
 
     use super::{whole_header, GSO_ECN, NEEDS_CSUM};
@@ -472,22 +473,6 @@ mod tests {
         (buf, h, tail)
     }
 
-    /// The complete transport checksum of a plain packet verifies.
-    fn checksum_ok(p: &[u8]) -> bool {
-        let l = layout(p).unwrap();
-        let ulen = p.len() - l.l3;
-        let pseudo = if l.v6 {
-            let s: [u8; 16] = p[8..24].try_into().unwrap();
-            let d: [u8; 16] = p[24..40].try_into().unwrap();
-            pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
-        } else {
-            let s: [u8; 4] = p[12..16].try_into().unwrap();
-            let d: [u8; 4] = p[16..20].try_into().unwrap();
-            pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
-        };
-        fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
-    }
-
     #[test]
     fn a_short_last_segment_split_off_leaves_a_plain_packet_with_a_complete_checksum() {
         // IPv6 → IPv4, two segments of 1428 (1500-byte IPv6 packets, timestamps on) and a
@@ -499,7 +484,7 @@ mod tests {
             assert!(tail, "the short last segment is split off");
             assert_eq!(layout(buf.as_slice()).unwrap().payload, usize::from(seg));
             assert_eq!((h.gso_type, h.flags), (0, 0), "tcp {tcp}: one segment written as a super-packet");
-            assert!(checksum_ok(buf.as_slice()), "tcp {tcp}: checksum not completed");
+            assert!(transport_checksum_ok(buf.as_slice()), "tcp {tcp}: checksum not completed");
         }
     }
 
@@ -508,7 +493,7 @@ mod tests {
         for (v6, tcp) in [(true, true), (true, false), (false, true), (false, false)] {
             let (buf, h, _) = translate_whole(v6, tcp, 1000, 1400);
             assert_eq!((h.gso_type, h.flags), (0, 0), "v6 {v6} tcp {tcp}");
-            assert!(checksum_ok(buf.as_slice()), "v6 {v6} tcp {tcp}");
+            assert!(transport_checksum_ok(buf.as_slice()), "v6 {v6} tcp {tcp}");
         }
     }
 

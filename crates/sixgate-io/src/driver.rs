@@ -33,12 +33,13 @@
 //! wakes the loop for a job: a busy worker runs it after its current burst, an idle one
 //! at the latest at its next stop check (100 ms). Each job's result goes
 //! back to its sender ([`Reply`]); a worker that has stopped drops the job, and its
-//! sender learns so ([`Stopped`]) instead of waiting.
+//! sender learns so ([`Stopped`]) instead of waiting. The mailbox itself is in the `control`
+//! submodule; its items are re-exported here and at the crate root.
 
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -47,6 +48,10 @@ use sixgate_core::engine::{drive_into, drive_timeout_into, Counters, Engine, Ori
 
 use crate::packet_io::PacketIo;
 use crate::tun::TunDevice;
+
+mod control;
+
+pub use control::{control, Control, Mailbox, Reply, Stopped};
 
 /// Counters a worker publishes for reporting (updated at least every 100 ms).
 #[derive(Debug, Clone, Default)]
@@ -160,114 +165,6 @@ pub(crate) trait Pump {
 
     /// Writes what is collected, counting refused writes into `stats`.
     fn flush<C>(&mut self, stats: &mut WorkerStats<C>);
-}
-
-/// A job for a worker's engine, run with the loop's `now`.
-type Job<E> = Box<dyn FnOnce(&mut E, Instant) + Send>;
-
-/// Sends jobs to one worker's engine (see the [module docs](self#jobs-from-outside-the-control-mailbox)).
-/// Cloning gives another handle to the same worker.
-pub struct Control<E> {
-    tx: mpsc::Sender<Job<E>>,
-}
-
-impl<E> Clone for Control<E> {
-    fn clone(&self) -> Self {
-        Self { tx: self.tx.clone() }
-    }
-}
-
-impl<E> std::fmt::Debug for Control<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Control")
-    }
-}
-
-/// The worker's end of a [`Control`]: the jobs waiting for its engine.
-pub struct Mailbox<E> {
-    rx: mpsc::Receiver<Job<E>>,
-}
-
-impl<E> std::fmt::Debug for Mailbox<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Mailbox")
-    }
-}
-
-/// A new mailbox for one worker and the handle that sends to it.
-pub fn control<E>() -> (Control<E>, Mailbox<E>) {
-    let (tx, rx) = mpsc::channel();
-    (Control { tx }, Mailbox { rx })
-}
-
-/// The worker is gone (it stopped, or never started): the job did not run, or its result
-/// did not come back in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stopped {
-    /// The worker has stopped: the job will not run.
-    Gone,
-    /// No result within the time waited (the job may still run).
-    TimedOut,
-}
-
-impl std::fmt::Display for Stopped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Gone => "the worker has stopped",
-            Self::TimedOut => "the worker did not answer in time",
-        })
-    }
-}
-
-impl std::error::Error for Stopped {}
-
-/// The result of a job sent with [`Control::send`], to come.
-#[derive(Debug)]
-pub struct Reply<R> {
-    rx: mpsc::Receiver<R>,
-}
-
-impl<R> Reply<R> {
-    /// Waits at most `timeout` for the job to have run and returns its result.
-    pub fn wait(self, timeout: Duration) -> Result<R, Stopped> {
-        self.rx.recv_timeout(timeout).map_err(|e| match e {
-            mpsc::RecvTimeoutError::Timeout => Stopped::TimedOut,
-            mpsc::RecvTimeoutError::Disconnected => Stopped::Gone,
-        })
-    }
-}
-
-impl<E> Control<E> {
-    /// Queues `job` for the worker's engine; it runs between two bursts, with the loop's
-    /// `now`. [`Stopped::Gone`] when the worker has stopped.
-    pub fn send<R, F>(&self, job: F) -> Result<Reply<R>, Stopped>
-    where
-        R: Send + 'static,
-        F: FnOnce(&mut E, Instant) -> R + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        let job: Job<E> = Box::new(move |e, now| {
-            // The sender may have stopped waiting: the result is then dropped.
-            let _ = tx.send(job(e, now));
-        });
-        self.tx.send(job).map_err(|_| Stopped::Gone)?;
-        Ok(Reply { rx })
-    }
-}
-
-impl<E> Mailbox<E> {
-    /// Runs every job waiting, in the order they were sent.
-    fn run(&self, engine: &mut E, now: Instant) {
-        while let Ok(job) = self.rx.try_recv() {
-            job(engine, now);
-        }
-    }
-
-    /// Runs every job waiting on `engine` now, as a worker loop does between bursts (for
-    /// an engine run by another loop than [`run_controlled_workers`]'s).
-    pub fn run_pending(&self, engine: &mut E) {
-        self.run(engine, Instant::now());
-    }
 }
 
 /// Runs `engine` on `pump`'s devices until `stop` is set, publishing statistics into
@@ -737,22 +634,6 @@ mod tests {
         let results: Vec<u8> = replies.take().into_iter().map(|r| r.wait(Duration::ZERO).unwrap()).collect();
         assert_eq!(results, [10, 20, 30], "each sender gets its own job's result");
         assert_eq!(slot.lock().unwrap().received, 3);
-    }
-
-    #[test]
-    fn a_job_for_a_stopped_worker_says_so_instead_of_waiting() {
-        let (ctl, mailbox) = control::<u32>();
-        let pending = ctl.send(|e: &mut u32, _| *e).unwrap();
-        drop(mailbox);
-        assert_eq!(pending.wait(Duration::from_secs(5)).unwrap_err(), Stopped::Gone, "queued, never run");
-        assert_eq!(ctl.send(|e: &mut u32, _| *e).unwrap_err(), Stopped::Gone);
-        let (ctl, mailbox) = control::<u32>();
-        let r = ctl.send(|e: &mut u32, _| *e + 1).unwrap();
-        assert_eq!(r.wait(ms(1)).unwrap_err(), Stopped::TimedOut, "not run yet");
-        let mut engine = 41;
-        let r = ctl.send(|e: &mut u32, _| *e + 1).unwrap();
-        mailbox.run(&mut engine, Instant::now());
-        assert_eq!(r.wait(ms(1)), Ok(42));
     }
 
     fn ms(n: u64) -> Duration {

@@ -6,7 +6,7 @@ pub mod sit;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use sixgate_core::checksum::{add, finish, pseudo_v4, pseudo_v6, sum};
+use sixgate_core::checksum::{add, finish, fold, pseudo_v4, pseudo_v6, sum};
 
 fn v4(s: &str) -> Ipv4Addr {
     s.parse().unwrap_or(Ipv4Addr::UNSPECIFIED)
@@ -175,6 +175,27 @@ pub fn fix_ipv4_checksum(p: &mut [u8]) {
     p[11] = 0;
     let c = finish(sum(&p[..ihl]));
     p[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Whether the transport checksum of a complete TCP or UDP packet verifies: the sum over
+/// the pseudo-header and the transport bytes folds to 0xffff. `false` for what
+/// [`sixgate_core::gso::layout`] does not take (a fragment, other protocols, lengths that
+/// disagree).
+pub fn transport_checksum_ok(p: &[u8]) -> bool {
+    let Some(l) = sixgate_core::gso::layout(p) else { return false };
+    let ulen = p.len() - l.l3;
+    let pseudo = if l.v6 {
+        let (Ok(s), Ok(d)) = (<[u8; 16]>::try_from(&p[8..24]), <[u8; 16]>::try_from(&p[24..40])) else {
+            return false;
+        };
+        pseudo_v6(s.into(), d.into(), l.proto, ulen as u32)
+    } else {
+        let (Ok(s), Ok(d)) = (<[u8; 4]>::try_from(&p[12..16]), <[u8; 4]>::try_from(&p[16..20])) else {
+            return false;
+        };
+        pseudo_v4(s.into(), d.into(), l.proto, ulen as u16)
+    };
+    fold(add(pseudo, sum(&p[l.l3..]))) == 0xffff
 }
 
 /// IPv6 UDP packet with explicit ports.

@@ -1,5 +1,9 @@
-//! Shared helpers for the SIIT tests: an independent checksum and field accessors.
+//! Shared helpers for the SIIT tests: an independent checksum and field accessors; the
+//! stateful tests' harness is in [`stateful`], the sharded ones' in [`sharded`].
 #![allow(dead_code, unreachable_pub)]
+
+pub mod sharded;
+pub mod stateful;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Instant;
