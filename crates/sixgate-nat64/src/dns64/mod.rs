@@ -247,7 +247,13 @@ pub struct Dns64 {
 /// The `ip6.arpa` name of the first `len / 4` nibbles of `net` (RFC 3596 §2.5).
 fn ip6_arpa_zone(net: Ipv6Net) -> Name {
     let nibbles = usize::from(net.prefix_len() / 4);
-    let hex: Vec<char> = net.addr().octets().iter().flat_map(|b| [b >> 4, b & 0xf]).map(|n| char::from_digit(u32::from(n), 16).expect("nibble")).collect();
+    let hex: Vec<char> = net
+        .addr()
+        .octets()
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .map(|n| char::from_digit(u32::from(n), 16).expect("nibble"))
+        .collect();
     let mut s = String::new();
     for c in hex[..nibbles].iter().rev() {
         s.push(*c);
@@ -373,12 +379,17 @@ impl Dns64 {
         if q.name.eq_ignore_root(&self.ipv4only) {
             match q.query_type {
                 RecordType::A => {
-                    reply.answers = IPV4ONLY_ADDRS.iter().map(|&a| Record::from_rdata(q.name.clone(), ttl, RData::A(A(a)))).collect();
+                    reply.answers = IPV4ONLY_ADDRS
+                        .iter()
+                        .map(|&a| Record::from_rdata(q.name.clone(), ttl, RData::A(A(a))))
+                        .collect();
                 }
                 RecordType::AAAA => {
                     reply.answers = IPV4ONLY_ADDRS
                         .iter()
-                        .map(|&a| Record::from_rdata(q.name.clone(), ttl, RData::AAAA(AAAA(embed(&self.config.prefix, a)))))
+                        .map(|&a| {
+                            Record::from_rdata(q.name.clone(), ttl, RData::AAAA(AAAA(embed(&self.config.prefix, a))))
+                        })
                         .collect();
                 }
                 _ => reply.authorities = vec![local_soa(&self.ipv4only, ttl)],
@@ -391,9 +402,7 @@ impl Dns64 {
                 RecordType::PTR => reply.answers = vec![Record::from_rdata(q.name.clone(), ttl, ptr())],
                 _ => reply.authorities = vec![local_soa(rev, ttl)],
             }
-        } else if q.name.num_labels() == 34
-            && self.ptr_target(&q.name).is_some_and(|a| IPV4ONLY_ADDRS.contains(&a))
-        {
+        } else if q.name.num_labels() == 34 && self.ptr_target(&q.name).is_some_and(|a| IPV4ONLY_ADDRS.contains(&a)) {
             match q.query_type {
                 RecordType::PTR => reply.answers = vec![Record::from_rdata(q.name.clone(), ttl, ptr())],
                 _ => reply.authorities = vec![local_soa(&self.reverse_apex, ttl)],
