@@ -576,11 +576,11 @@ fn negative_ptr_answers_carry_an_soa() {
     assert_eq!(reply(d.handle_upstream(p, &up, now())).metadata.response_code, ResponseCode::ServFail);
     // The well-known prefix's zone.
     let d = d64("64:ff9b::/96");
-    let q6 = "4.0.4.0.8.0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.b.9.f.f.4.6.0.0.0.0.0.0.ip6.arpa.";
+    let q6 = "4.0.4.0.8.0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.b.9.f.f.4.6.0.0.ip6.arpa.";
     let p = ask(d.handle_query(&query(1, q6, RecordType::PTR, None, false), Transport::Udp, now()));
     let up = answer(p.query(), ResponseCode::NXDomain, vec![], None);
     let soa = soa_of(&reply(d.handle_upstream(p, &up, now()))).unwrap();
-    assert_eq!(soa.0, name("b.9.f.f.4.6.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa."));
+    assert_eq!(soa.0, name("0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.b.9.f.f.4.6.0.0.ip6.arpa."));
 }
 
 fn local(d: &Dns64, qname: &str, qt: RecordType) -> Message {
