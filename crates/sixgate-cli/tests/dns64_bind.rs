@@ -106,7 +106,11 @@ fn world() -> World {
     w("signed.test.db", SIGNED_ZONE);
     let ksk = run(d, "dnssec-keygen", &["-q", "-a", "ECDSAP256SHA256", "-f", "KSK", "-n", "ZONE", "signed.test"]);
     run(d, "dnssec-keygen", &["-q", "-a", "ECDSAP256SHA256", "-n", "ZONE", "signed.test"]);
-    run(d, "dnssec-signzone", &["-q", "-S", "-K", ".", "-O", "full", "-o", "signed.test", "-f", "signed.out", "signed.test.db"]);
+    run(
+        d,
+        "dnssec-signzone",
+        &["-q", "-S", "-K", ".", "-O", "full", "-o", "signed.test", "-f", "signed.out", "signed.test.db"],
+    );
     let signed = std::fs::read_to_string(d.join("signed.out")).unwrap();
     let signed = break_rrsig(&signed, "bogus6.signed.test.", "AAAA");
     let signed = break_rrsig(&signed, "bogus4.signed.test.", "A");
@@ -323,7 +327,11 @@ fn differential_against_bind_dns64() {
     check(&["bogus6.signed.test.", "AAAA"], |a| a.status == "SERVFAIL", "bogus AAAA");
     check(&["bogus4.signed.test.", "AAAA"], |a| a.status == "SERVFAIL", "bogus A");
     check(&["+edns=1", "+noednsneg", "dual.example.test.", "AAAA"], |a| a.status == "BADVERS", "BADVERS");
-    check(&["+dnssec", "+bufsize=512", "+ignore", "big.example.test.", "AAAA"], |a| a.flag("tc") && a.dnssec_ok(), "TC+DO");
+    check(
+        &["+dnssec", "+bufsize=512", "+ignore", "big.example.test.", "AAAA"],
+        |a| a.flag("tc") && a.dnssec_ok(),
+        "TC+DO",
+    );
     check(&["+adflag", "good.signed.test.", "AAAA"], |a| a.flag("ad"), "AD");
     check(&["ipv4only.arpa.", "A"], |a| a.flag("aa") && a.data_of("A") == ["192.0.0.170", "192.0.0.171"], "ipv4only");
 }
