@@ -173,6 +173,8 @@ pub(super) struct Reply {
     pub(super) aa: bool,
     pub(super) ra: bool,
     pub(super) ad: bool,
+    /// TC: the answer is truncated (and carries no records).
+    pub(super) tc: bool,
     pub(super) answers: Vec<Record>,
     pub(super) authorities: Vec<Record>,
     pub(super) additionals: Vec<Record>,
@@ -186,6 +188,7 @@ impl Reply {
             aa: false,
             ra: true,
             ad: false,
+            tc: false,
             answers: Vec::new(),
             authorities: Vec::new(),
             additionals: Vec::new(),
@@ -202,6 +205,7 @@ impl Reply {
         m.metadata.recursion_available = self.ra;
         m.metadata.authoritative = self.aa;
         m.metadata.authentic_data = self.ad;
+        m.metadata.truncation = self.tc;
         m.metadata.response_code = self.rcode;
         m.add_query(client.query.clone());
         m.insert_answers(self.answers);

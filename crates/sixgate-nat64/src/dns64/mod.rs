@@ -157,6 +157,8 @@ struct Client {
     edns: Option<Edns>,
     /// Largest answer the client takes.
     limit: usize,
+    /// Whether the query came over TCP.
+    tcp: bool,
 }
 
 impl Client {
@@ -312,6 +314,7 @@ impl Dns64 {
             query: query.clone(),
             edns: msg.edns.clone(),
             limit,
+            tcp: transport == Transport::Tcp,
         };
         // RFC 6891 §6.1.3: a responder that does not implement the query's EDNS version
         // answers BADVERS with an OPT of the version it does implement (0). Never
@@ -442,6 +445,17 @@ impl Dns64 {
                 Step::A { .. } | Step::Ptr { .. } => servfail(),
             };
         };
+        // RFC 2181 §9: the records of a truncated answer are not to be used (the I/O layer
+        // asks again over TCP first). No synthesis from one: a UDP client gets TC and
+        // retries over TCP; a TCP client (the upstream truncated even over TCP) SERVFAIL.
+        if msg.metadata.truncation && !matches!(pending.step, Step::Forward) {
+            if client.tcp {
+                return servfail();
+            }
+            let mut reply = Reply::new(msg.metadata.response_code);
+            reply.tc = true;
+            return Action::Reply(reply.build(client));
+        }
         match pending.step {
             Step::Forward => Action::Reply(relay(client, bytes)),
             Step::Aaaa => self.after_aaaa(pending.client, msg, bytes, now),

@@ -720,3 +720,26 @@ fn answer_opt_mirrors_do_and_echoes_no_options() {
     assert_eq!(e.version(), 0);
     assert_eq!(e.max_payload(), EDNS_PAYLOAD, "our payload size, not the client's");
 }
+
+#[test]
+fn no_synthesis_from_a_truncated_answer() {
+    let d = d64("64:ff9b::/96");
+    let tc = |m: &mut Message| m.metadata.truncation = true;
+    // A truncated NODATA to the AAAA query is no proof of "no AAAA" (RFC 2181 §9).
+    let q = query(0x4242, "a-only.example.", RecordType::AAAA, Some((true, 1232)), false);
+    let p = ask(d.handle_query(&q, Transport::Udp, now()));
+    let up = answer_with(p.query(), ResponseCode::NoError, vec![], None, tc);
+    let m = reply(d.handle_upstream(p, &up, now()));
+    assert!(m.metadata.truncation && m.answers.is_empty());
+    assert!(m.edns.unwrap().flags().dnssec_ok);
+    // A truncated A answer: TC over UDP, SERVFAIL over TCP.
+    let p = to_a_query(&d, None, |q| answer(q, ResponseCode::NoError, vec![], None));
+    let up = answer_with(p.query(), ResponseCode::NoError, vec![a("a-only.example.", 60, "8.8.8.8")], None, tc);
+    let m = reply(d.handle_upstream(p, &up, now()));
+    assert!(m.metadata.truncation && m.answers.is_empty());
+    let q = query(0x4242, "a-only.example.", RecordType::AAAA, None, false);
+    let p = ask(d.handle_query(&q, Transport::Tcp, now()));
+    let up = answer_with(p.query(), ResponseCode::NoError, vec![], None, tc);
+    let m = reply(d.handle_upstream(p, &up, now()));
+    assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+}
