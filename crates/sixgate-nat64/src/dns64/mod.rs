@@ -366,13 +366,14 @@ impl Dns64 {
     /// The local answers for the RFC 7050 name and its reverse names, if `client` asked
     /// one of them.
     ///
-    /// RFC 8880 §7.1 (items 3 and 4): a DNS64 resolver answers `ipv4only.arpa` itself and
-    /// never sends it out: A 192.0.0.170 and .171, AAAA synthesized from them under its
-    /// prefix (RFC 7050 §3, exempt from the RFC 6052 §3.1 rule: these addresses are not
-    /// global but are the point), NODATA for other types, NXDOMAIN below it. RFC 8880
-    /// §7.2: likewise the PTR of `170.0.0.192.in-addr.arpa` and `171.0.0.192.in-addr.arpa`
-    /// (`ipv4only.arpa`), and, for the synthesized addresses, their `ip6.arpa` names
-    /// (RFC 7050 §8.2). Authoritative (AA), never AD.
+    /// RFC 8880 §7.1 (item 4, caching DNS servers): a DNS64 resolver answers
+    /// `ipv4only.arpa` itself and never sends it out: A 192.0.0.170 and .171, AAAA
+    /// synthesized from them under its prefix (RFC 7050 §3, exempt from the RFC 6052 §3.1
+    /// rule: these addresses are not global but are the point), NODATA for other types;
+    /// names below it do not exist (NXDOMAIN, as in the zone itself). RFC 8880 §7.2:
+    /// likewise the PTR of `170.0.0.192.in-addr.arpa` and `171.0.0.192.in-addr.arpa`
+    /// (`ipv4only.arpa`), and, for the synthesized addresses, their `ip6.arpa` names (RFC
+    /// 7050 §8.2). Authoritative (AA), never AD; the negative answers carry the zone's SOA.
     fn ipv4only_local(&self, client: &Client) -> Option<Vec<u8>> {
         let q = &client.query;
         let ttl = DEFAULT_NEGATIVE_TTL;

@@ -743,3 +743,62 @@ fn no_synthesis_from_a_truncated_answer() {
     let m = reply(d.handle_upstream(p, &up, now()));
     assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every synthesized AAAA maps back (RFC 6052 §2.3) to a global A record of the
+        /// answer, with a TTL of at most that record's and the negative TTL (RFC 6147
+        /// §5.1.7); AD is set only when the client asked and both answers had it (§5.5).
+        #[test]
+        fn synthesis_round_trips(
+            addrs in proptest::collection::vec((any::<u32>(), 0u32..100_000), 1..12),
+            neg in proptest::option::of((0u32..10_000, 0u32..10_000)),
+            dnssec_ok in any::<bool>(),
+            ads in (any::<bool>(), any::<bool>()),
+        ) {
+            let d = d64("64:ff9b::/96");
+            let recs: Vec<Record> = addrs
+                .iter()
+                .map(|&(ip, ttl)| Record::from_rdata(name("a-only.example."), ttl, RData::A(A(Ipv4Addr::from(ip)))))
+                .collect();
+            let q = query(0x4242, "a-only.example.", RecordType::AAAA, Some((dnssec_ok, 1232)), false);
+            let p = ask(d.handle_query(&q, Transport::Tcp, now()));
+            let up = answer_with(p.query(), ResponseCode::NoError, vec![], neg, |m| m.metadata.authentic_data = ads.0);
+            let p = ask(d.handle_upstream(p, &up, now()));
+            let up = answer_with(p.query(), ResponseCode::NoError, recs, None, |m| m.metadata.authentic_data = ads.1);
+            let m = reply(d.handle_upstream(p, &up, now()));
+            let cap = neg.map_or(DEFAULT_NEGATIVE_TTL, |(t, min)| t.min(min));
+            let globals: Vec<_> = addrs.iter().filter(|(ip, _)| is_global_v4(Ipv4Addr::from(*ip))).collect();
+            prop_assert_eq!(aaaas(&m).len(), globals.len());
+            for (_, ttl, v6) in aaaas(&m) {
+                let v4 = extract(&Pool6::well_known(), v6).unwrap();
+                let a_ttl = addrs.iter().filter(|(ip, _)| Ipv4Addr::from(*ip) == v4).map(|x| x.1).max();
+                prop_assert!(a_ttl.is_some_and(|t| ttl <= t.min(cap)));
+            }
+            if !globals.is_empty() {
+                prop_assert_eq!(m.metadata.authentic_data, dnssec_ok && ads.0 && ads.1);
+            }
+        }
+
+        /// Any EDNS version but 0 gets BADVERS, never a query upstream (RFC 6891 §6.1.3).
+        #[test]
+        fn edns_versions(version in any::<u8>(), qt in prop_oneof![Just(RecordType::AAAA), Just(RecordType::A), Just(RecordType::PTR)]) {
+            let d = d64("64:ff9b::/96");
+            let mut m = Message::from_vec(&query(1, "x.example.", qt, Some((false, 1232)), false)).unwrap();
+            let mut e = m.edns.clone().unwrap();
+            e.set_version(version);
+            m.set_edns(e);
+            match d.handle_query(&m.to_vec().unwrap(), Transport::Udp, now()) {
+                Action::Reply(r) => {
+                    prop_assert!(version != 0);
+                    prop_assert_eq!(extended_rcode(&r), (16, Some(0)));
+                }
+                Action::Ask(_) => prop_assert_eq!(version, 0),
+                Action::Drop => prop_assert!(false, "dropped"),
+            }
+        }
+    }
+}
