@@ -84,13 +84,15 @@ pub(super) fn alias_chain(m: &Message, start: &Name) -> Chain {
                 .flatten()
         });
         let next = match (dname, cname) {
-            // RFC 6672 §3.4: a DNAME comes with the CNAME synthesized from it; an upstream
-            // that sent none gets one made here, with the DNAME's TTL.
+            // RFC 6672 §3.1: a DNAME comes with a CNAME synthesized from it, with the
+            // DNAME's TTL; an upstream that sent none gets one made here.
             (Some((d, n)), c) => {
                 chain.records.push(d.clone());
                 match c {
-                    Some(c) => chain.records.push(c.clone()),
-                    None => chain.records.push(Record::from_rdata(last.clone(), d.ttl, RData::CNAME(CNAME(n.clone())))),
+                    Some(c) if matches!(&c.data, RData::CNAME(t) if t.0.eq_ignore_root(&n)) => {
+                        chain.records.push(c.clone())
+                    }
+                    _ => chain.records.push(Record::from_rdata(last.clone(), d.ttl, RData::CNAME(CNAME(n.clone())))),
                 }
                 n
             }

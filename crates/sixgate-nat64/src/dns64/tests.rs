@@ -448,7 +448,7 @@ fn dname_chain_kept() {
     assert_eq!(types(&m), [RecordType::DNAME, RecordType::CNAME, RecordType::AAAA], "{m:?}");
     assert_eq!(m.answers[0].name, name("example."));
     assert_eq!(aaaas(&m), vec![("a-only.other.".into(), 100, "64:ff9b::909:909".parse().unwrap())]);
-    // A DNAME without its CNAME (an old server): the CNAME is made from it (RFC 6672 §3.4).
+    // A DNAME without its CNAME (an old server): the CNAME is made from it (RFC 6672 §3.1).
     let q = query(0x4242, "a-only.example.", RecordType::AAAA, None, false);
     let p = ask(d.handle_query(&q, Transport::Udp, now()));
     let up = answer(p.query(), ResponseCode::NoError, vec![dname("example.", 300, "other.")], None);
