@@ -1,8 +1,9 @@
 //! `sixgate dns64` side by side with BIND 9's `dns64`, both in front of the same validating
 //! resolver: a BIND 9 authoritative server serves the test zones (one of them DNSSEC-signed,
 //! with two RRSIGs broken on purpose), unbound validates them (the signed zone's key is its
-//! trust anchor), BIND 9 (validating too, the same anchor) runs `dns64 64:ff9b::/96`
-//! forwarding to unbound, and `sixgate dns64` runs with unbound as its upstream. `dig` asks
+//! trust anchor), BIND 9 (validating too, the same anchor) runs `dns64` forwarding to
+//! unbound, and `sixgate dns64` runs with unbound as its upstream; one such pair under
+//! the well-known prefix `64:ff9b::/96`, one under `2001:db8:64::/96`. `dig` asks
 //! both the same questions; status, the AA, AD and TC flags, the DO bit of the OPT record
 //! and the answer sets (TTLs aside) must agree, except where the table says otherwise.
 //!
@@ -91,9 +92,13 @@ fn run(dir: &Path, prog: &str, args: &[&str]) -> String {
 struct World {
     _dir: tempfile::TempDir,
     _servers: Vec<Guard>,
-    bind: u16,
-    sixgate: u16,
+    /// Per prefix (the well-known one first, then `2001:db8:64::/96`): the ports of BIND's
+    /// dns64 and of `sixgate dns64`.
+    pairs: Vec<(u16, u16)>,
 }
+
+/// The prefixes both DNS64s synthesize under, one pair of servers each.
+const PREFIXES: [&str; 2] = ["64:ff9b::/96", "2001:db8:64::/96"];
 
 /// The zones, the keys, the three servers and `sixgate dns64`.
 fn world() -> World {
@@ -127,7 +132,7 @@ fn world() -> World {
     let at = f.iter().position(|x| *x == "DNSKEY").unwrap();
     let (flags, proto, alg, key) = (f[at + 1], f[at + 2], f[at + 3], f[at + 4..].concat());
 
-    let (auth, resolver, bind, sixgate) = (free_port(), free_port(), free_port(), free_port());
+    let (auth, resolver) = (free_port(), free_port());
     let dd = d.display();
     let mut servers = Vec::new();
 
@@ -174,32 +179,41 @@ fn world() -> World {
     let fwd = |z: &str| {
         format!("zone \"{z}\" {{ type forward; forward only; forwarders {{ 127.0.0.1 port {resolver}; }}; }};\n")
     };
-    w(
-        "bind.conf",
-        &format!(
-            "options {{ directory \"{dd}\"; pid-file \"{dd}/bind.pid\"; listen-on port {bind} {{ 127.0.0.1; }};\n\
-             listen-on-v6 {{ none; }}; recursion yes; allow-query {{ any; }}; allow-recursion {{ any; }};\n\
-             dnssec-validation yes; ipv4only-enable yes;\n\
-             dns64 64:ff9b::/96 {{ clients {{ any; }}; }}; }};\n\
-             trust-anchors {{ signed.test. static-key {flags} {proto} {alg} \"{key}\"; }};\n\
-             controls {{ }};\n{}{}",
-            fwd("test"),
-            fwd("8.8.in-addr.arpa")
-        ),
-    );
-    let conf = d.join("bind.conf");
-    servers.push(spawn("named", &["-g", "-n", "1", "-c", conf.to_str().unwrap()], &d.join("bind.log")));
-    wait_up(bind, "ns.example.test.", "A", &d.join("bind.log"));
+    let mut pairs = Vec::new();
+    for (i, prefix) in PREFIXES.iter().enumerate() {
+        let (bind, sixgate) = (free_port(), free_port());
+        // A directory each: named keeps its managed-keys files there.
+        std::fs::create_dir(d.join(format!("bind{i}"))).unwrap();
+        w(
+            &format!("bind{i}.conf"),
+            &format!(
+                "options {{ directory \"{dd}/bind{i}\"; pid-file \"{dd}/bind{i}/pid\"; listen-on port {bind} {{ 127.0.0.1; }};\n\
+                 listen-on-v6 {{ none; }}; recursion yes; allow-query {{ any; }}; allow-recursion {{ any; }};\n\
+                 dnssec-validation yes; ipv4only-enable yes;\n\
+                 dns64 {prefix} {{ clients {{ any; }}; }}; }};\n\
+                 trust-anchors {{ signed.test. static-key {flags} {proto} {alg} \"{key}\"; }};\n\
+                 controls {{ }};\n{}{}",
+                fwd("test"),
+                fwd("8.8.in-addr.arpa")
+            ),
+        );
+        let conf = d.join(format!("bind{i}.conf"));
+        let log = d.join(format!("bind{i}.log"));
+        servers.push(spawn("named", &["-g", "-n", "1", "-c", conf.to_str().unwrap()], &log));
+        wait_up(bind, "ns.example.test.", "A", &log);
 
-    let listen = format!("127.0.0.1:{sixgate}");
-    let upstream = format!("127.0.0.1:{resolver}");
-    servers.push(spawn(
-        env!("CARGO_BIN_EXE_sixgate"),
-        &["dns64", "--listen", &listen, "--upstream", &upstream, "--prefix", "64:ff9b::/96", "--timeout-ms", "2500"],
-        &d.join("sixgate.log"),
-    ));
-    wait_up(sixgate, "ns.example.test.", "A", &d.join("sixgate.log"));
-    World { _dir: dir, _servers: servers, bind, sixgate }
+        let listen = format!("127.0.0.1:{sixgate}");
+        let upstream = format!("127.0.0.1:{resolver}");
+        let log = d.join(format!("sixgate{i}.log"));
+        servers.push(spawn(
+            env!("CARGO_BIN_EXE_sixgate"),
+            &["dns64", "--listen", &listen, "--upstream", &upstream, "--prefix", prefix, "--timeout-ms", "2500"],
+            &log,
+        ));
+        wait_up(sixgate, "ns.example.test.", "A", &log);
+        pairs.push((bind, sixgate));
+    }
+    World { _dir: dir, _servers: servers, pairs }
 }
 
 /// What is compared for a query.
@@ -232,6 +246,7 @@ fn differential_against_bind_dns64() {
         return;
     }
     let w = world();
+    let (bind, sixgate) = w.pairs[0];
     let cases: Vec<(&[&str], Compare)> = vec![
         // The ordinary cases.
         (&["a-only.example.test.", "AAAA"], Compare::All),
@@ -308,8 +323,8 @@ fn differential_against_bind_dns64() {
     ];
     for (args, cmp) in &cases {
         let q = args.join(" ");
-        let ours = parse_dig(&dig(w.sixgate, args));
-        let theirs = parse_dig(&dig(w.bind, args));
+        let ours = parse_dig(&dig(sixgate, args));
+        let theirs = parse_dig(&dig(bind, args));
         assert_ne!(theirs.status, "NONE", "{q}: BIND did not answer");
         match cmp {
             Compare::All => same(&q, &ours, &theirs, false),
@@ -319,7 +334,7 @@ fn differential_against_bind_dns64() {
     }
     // The comparisons are not vacuous: synthesis, BADVERS, SERVFAIL, TC and DO were seen.
     let check = |args: &[&str], f: fn(&DigAnswer) -> bool, what: &str| {
-        let a = parse_dig(&dig(w.sixgate, args));
+        let a = parse_dig(&dig(sixgate, args));
         assert!(f(&a), "{what}: {a:?}");
     };
     check(&["a-only.example.test.", "AAAA"], |a| a.data_of("AAAA") == ["64:ff9b::808:404"], "synthesis");
@@ -334,4 +349,28 @@ fn differential_against_bind_dns64() {
     );
     check(&["+adflag", "good.signed.test.", "AAAA"], |a| a.flag("ad"), "AD");
     check(&["ipv4only.arpa.", "A"], |a| a.flag("aa") && a.data_of("A") == ["192.0.0.170", "192.0.0.171"], "ipv4only");
+    // A network-specific prefix: no RFC 6052 §3.1 exception, so private IPv4 is
+    // synthesized by both.
+    let (bind, sixgate) = w.pairs[1];
+    let nsp: [&[&str]; 11] = [
+        &["a-only.example.test.", "AAAA"],
+        &["two.example.test.", "AAAA"],
+        &["dual.example.test.", "AAAA"],
+        &["alias.example.test.", "AAAA"],
+        &["mapped.example.test.", "AAAA"],
+        &["private.example.test.", "AAAA"],
+        &["host.moved.example.test.", "AAAA"],
+        &["bogus6.signed.test.", "AAAA"],
+        &["bogus4.signed.test.", "AAAA"],
+        &["ipv4only.arpa.", "AAAA"],
+        &["-x", "2001:db8:64::c000:ab"],
+    ];
+    for args in nsp {
+        let q = format!("{} (2001:db8:64::/96)", args.join(" "));
+        let ours = parse_dig(&dig(sixgate, args));
+        let theirs = parse_dig(&dig(bind, args));
+        same(&q, &ours, &theirs, false);
+    }
+    let a = parse_dig(&dig(sixgate, &["private.example.test.", "AAAA"]));
+    assert_eq!(a.data_of("AAAA"), ["2001:db8:64::a01:203"], "{a:?}");
 }
