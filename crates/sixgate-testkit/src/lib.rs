@@ -11,6 +11,7 @@
 //!   reports a finding. The fuzz targets in `fuzz/fuzz_targets/` and the corpus replay
 //!   tests call the same functions, so `cargo test` re-checks every kept input.
 //! * [`corpus`]: finding, replaying and seeding `fuzz/corpus/TARGET/`.
+//! * [`dns`]: real DNS servers in tests: free ports, processes killed on drop, `dig`.
 //!
 //! A library's own unit tests (`#[cfg(test)]`) may use this crate too, for bytes only: the
 //! library a unit test is compiled in is a different copy from the one this crate links,
@@ -20,5 +21,6 @@
 #![warn(missing_docs)]
 
 pub mod corpus;
+pub mod dns;
 pub mod fuzz;
 pub mod packets;

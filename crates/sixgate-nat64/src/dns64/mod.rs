@@ -31,12 +31,19 @@
 //!   upstream's; the `in-addr.arpa` authority section is dropped.
 //! - Upstream answers are passed to the client byte for byte (ID restored) unless a record
 //!   had to be removed or synthesized.
+//! - An upstream SERVFAIL to the AAAA query is passed on, not synthesized over (as BIND 9
+//!   does): a validating upstream says SERVFAIL when the AAAA data did not validate, and
+//!   RFC 6147 §5.5 forbids synthesizing from such data. Other error RCODEs are treated as
+//!   an empty answer (§5.1.2).
+//! - Negative answers the DNS64 makes itself (PTR under the prefix, `ipv4only.arpa`) carry
+//!   an SOA of the zone in the RFC 6303 §3 form, so that they can be cached (RFC 2308 §5):
+//!   the reverse zone of the prefix is the `ip6.arpa` name of its nibbles.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Edns, Message, OpCode, Query, ResponseCode};
-use hickory_proto::rr::rdata::{AAAA, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_core::class::is_global_v4;
@@ -44,7 +51,8 @@ use sixgate_core::rfc6052::{embed, extract, Pool6};
 
 mod message;
 use message::{
-    bare_error, build_answer, build_query, chain_records, cname_chain, finish, header_answers, in_addr_arpa, relay,
+    alias_chain, bare_error, build_query, dnssec_failed, error, header_answers, in_addr_arpa, local_soa, negative_ttl,
+    relay, Reply,
 };
 
 /// The TTL cap of a synthesized AAAA when the negative AAAA answer carried no SOA
@@ -140,11 +148,25 @@ struct Client {
     id: u16,
     rd: bool,
     cd: bool,
+    /// The AD bit of the query (RFC 6840 §5.7: the client understands AD).
+    ad: bool,
+    /// The DO bit of the query's EDNS (RFC 3225).
+    dnssec_ok: bool,
     query: Query,
     /// The client's EDNS: mirrored in the answers we build (RFC 6891 §6.1.1).
     edns: Option<Edns>,
     /// Largest answer the client takes.
     limit: usize,
+    /// Whether the query came over TCP.
+    tcp: bool,
+}
+
+impl Client {
+    /// Whether the client asked for DNSSEC information: the DO or the AD bit (RFC 6147
+    /// §5.5; RFC 6840 §5.7).
+    fn wants_dnssec(&self) -> bool {
+        self.dnssec_ok || self.ad
+    }
 }
 
 #[derive(Debug)]
@@ -157,10 +179,13 @@ enum Step {
     A {
         /// The AAAA answer (returned if there is nothing to synthesize).
         aaaa_answer: Vec<u8>,
-        /// The CNAMEs of the AAAA answer from the QNAME to the name asked, in order.
-        cnames: Vec<Record>,
+        /// The alias records (CNAME, DNAME) of the AAAA answer from the QNAME to the name
+        /// asked, in order.
+        aliases: Vec<Record>,
         /// Cap of the synthesized TTL (RFC 6147 §5.1.7).
         ttl_cap: u32,
+        /// Whether the AAAA answer had AD set (validated, RFC 4035 §3.2.3).
+        aaaa_ad: bool,
     },
     /// The `in-addr.arpa` PTR query for a PTR under the prefix.
     Ptr {
@@ -214,6 +239,30 @@ impl Pending {
 pub struct Dns64 {
     config: Dns64Config,
     ipv4only: Name,
+    /// `170.0.0.192.in-addr.arpa.` and `171.0.0.192.in-addr.arpa.`
+    ipv4only_reverse: [Name; 2],
+    /// The `ip6.arpa` zone of the prefix (its nibbles; RFC 6052 prefixes are nibble
+    /// aligned).
+    reverse_apex: Name,
+}
+
+/// The `ip6.arpa` name of the first `len / 4` nibbles of `net` (RFC 3596 §2.5).
+fn ip6_arpa_zone(net: Ipv6Net) -> Name {
+    let nibbles = usize::from(net.prefix_len() / 4);
+    let hex: Vec<char> = net
+        .addr()
+        .octets()
+        .iter()
+        .flat_map(|b| [b >> 4, b & 0xf])
+        .map(|n| char::from_digit(u32::from(n), 16).expect("nibble"))
+        .collect();
+    let mut s = String::new();
+    for c in hex[..nibbles].iter().rev() {
+        s.push(*c);
+        s.push('.');
+    }
+    s.push_str("ip6.arpa.");
+    Name::from_ascii(s).expect("valid name")
 }
 
 impl Dns64 {
@@ -223,7 +272,9 @@ impl Dns64 {
             return Err(Dns64Error::ZeroTimeout);
         }
         let ipv4only = Name::from_ascii(IPV4ONLY_ARPA).expect("valid name");
-        Ok(Self { config, ipv4only })
+        let ipv4only_reverse = IPV4ONLY_ADDRS.map(in_addr_arpa);
+        let reverse_apex = ip6_arpa_zone(config.prefix.net());
+        Ok(Self { config, ipv4only, ipv4only_reverse, reverse_apex })
     }
 
     /// The configuration.
@@ -258,10 +309,20 @@ impl Dns64 {
             id,
             rd: msg.metadata.recursion_desired,
             cd: msg.metadata.checking_disabled,
+            ad: msg.metadata.authentic_data,
+            dnssec_ok: msg.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok),
             query: query.clone(),
             edns: msg.edns.clone(),
             limit,
+            tcp: transport == Transport::Tcp,
         };
+        // RFC 6891 §6.1.3: a responder that does not implement the query's EDNS version
+        // answers BADVERS with an OPT of the version it does implement (0). Never
+        // forwarded: an upstream's BADVERS would read as "no AAAA" and let a real AAAA be
+        // synthesized over (RFC 6147 §5.1.1).
+        if msg.edns.as_ref().is_some_and(|e| e.version() != 0) {
+            return Action::Reply(error(&client, ResponseCode::BADVERS));
+        }
         let deadline = now + self.config.upstream_timeout;
         let forward = |step| {
             Action::Ask(Box::new(Pending {
@@ -275,26 +336,14 @@ impl Dns64 {
         if query.query_class != DNSClass::IN {
             return forward(Step::Forward);
         }
-        let dnssec_ok = msg.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+        if let Some(r) = self.ipv4only_local(&client) {
+            return Action::Reply(r);
+        }
         match query.query_type {
-            // RFC 7050 §3: the DNS64 synthesizes ipv4only.arpa's AAAA from its well-known
-            // A records, so that hosts can learn the prefix. Answered locally (RFC 8880 §7.2
-            // asks resolvers not to send ipv4only.arpa queries out), and exempt from the
-            // RFC 6052 §3.1 rule below: 192.0.0.170/171 are not global but are the point.
-            RecordType::AAAA if query.name.eq_ignore_root(&self.ipv4only) => {
-                let answers = IPV4ONLY_ADDRS
-                    .iter()
-                    .map(|&a| {
-                        let aaaa = RData::AAAA(AAAA(embed(&self.config.prefix, a)));
-                        Record::from_rdata(query.name.clone(), DEFAULT_NEGATIVE_TTL, aaaa)
-                    })
-                    .collect();
-                Action::Reply(build_answer(&client, ResponseCode::NoError, true, answers))
-            }
             // RFC 6147 §5.5: a DNSSEC-aware client that validates itself (DO and CD set)
             // gets the upstream's answer untouched: a synthesized AAAA would fail its
             // validation.
-            RecordType::AAAA if dnssec_ok && client.cd => forward(Step::Forward),
+            RecordType::AAAA if client.dnssec_ok && client.cd => forward(Step::Forward),
             RecordType::AAAA => forward(Step::Aaaa),
             RecordType::PTR if self.config.synthesize_ptr => match self.ptr_target(&query.name) {
                 Some(v4) => {
@@ -314,6 +363,60 @@ impl Dns64 {
         }
     }
 
+    /// The local answers for the RFC 7050 name and its reverse names, if `client` asked
+    /// one of them.
+    ///
+    /// RFC 8880 §7.1 (item 4, caching DNS servers): a DNS64 resolver answers
+    /// `ipv4only.arpa` itself and never sends it out: A 192.0.0.170 and .171, AAAA
+    /// synthesized from them under its prefix (RFC 7050 §3, exempt from the RFC 6052 §3.1
+    /// rule: these addresses are not global but are the point), NODATA for other types;
+    /// names below it do not exist (NXDOMAIN, as in the zone itself). RFC 8880 §7.2:
+    /// likewise the PTR of `170.0.0.192.in-addr.arpa` and `171.0.0.192.in-addr.arpa`
+    /// (`ipv4only.arpa`), and, for the synthesized addresses, their `ip6.arpa` names (RFC
+    /// 7050 §8.2). Authoritative (AA), never AD; the negative answers carry the zone's SOA.
+    fn ipv4only_local(&self, client: &Client) -> Option<Vec<u8>> {
+        let q = &client.query;
+        let ttl = DEFAULT_NEGATIVE_TTL;
+        let mut reply = Reply::new(ResponseCode::NoError);
+        reply.aa = true;
+        let ptr = || RData::PTR(PTR(self.ipv4only.clone()));
+        if q.name.eq_ignore_root(&self.ipv4only) {
+            match q.query_type {
+                RecordType::A => {
+                    reply.answers = IPV4ONLY_ADDRS
+                        .iter()
+                        .map(|&a| Record::from_rdata(q.name.clone(), ttl, RData::A(A(a))))
+                        .collect();
+                }
+                RecordType::AAAA => {
+                    reply.answers = IPV4ONLY_ADDRS
+                        .iter()
+                        .map(|&a| {
+                            Record::from_rdata(q.name.clone(), ttl, RData::AAAA(AAAA(embed(&self.config.prefix, a))))
+                        })
+                        .collect();
+                }
+                _ => reply.authorities = vec![local_soa(&self.ipv4only, ttl)],
+            }
+        } else if self.ipv4only.zone_of(&q.name) {
+            reply.rcode = ResponseCode::NXDomain;
+            reply.authorities = vec![local_soa(&self.ipv4only, ttl)];
+        } else if let Some(rev) = self.ipv4only_reverse.iter().find(|n| n.eq_ignore_root(&q.name)) {
+            match q.query_type {
+                RecordType::PTR => reply.answers = vec![Record::from_rdata(q.name.clone(), ttl, ptr())],
+                _ => reply.authorities = vec![local_soa(rev, ttl)],
+            }
+        } else if q.name.num_labels() == 34 && self.ptr_target(&q.name).is_some_and(|a| IPV4ONLY_ADDRS.contains(&a)) {
+            match q.query_type {
+                RecordType::PTR => reply.answers = vec![Record::from_rdata(q.name.clone(), ttl, ptr())],
+                _ => reply.authorities = vec![local_soa(&self.reverse_apex, ttl)],
+            }
+        } else {
+            return None;
+        }
+        Some(reply.build(client))
+    }
+
     /// The IPv4 address of an `ip6.arpa` name for a full address under the prefix
     /// (RFC 6147 §5.3.1), if it is one.
     fn ptr_target(&self, name: &Name) -> Option<Ipv4Addr> {
@@ -329,61 +432,93 @@ impl Dns64 {
     /// needed.
     pub fn handle_upstream(&self, pending: Box<Pending>, bytes: &[u8], now: Instant) -> Action {
         let client = &pending.client;
-        let servfail = || Action::Reply(build_answer(client, ResponseCode::ServFail, false, Vec::new()));
+        let servfail = || Action::Reply(error(client, ResponseCode::ServFail));
         // Garbage, or the answer to another question: the upstream failed us.
         if !header_answers(bytes, &pending.asked) {
             return servfail();
         }
         let Ok(msg) = Message::from_vec(bytes) else {
             // A well-formed header and question but records hickory-proto cannot decode: no
-            // synthesis is possible; relay what can be relayed.
+            // synthesis is possible; relay what can be relayed. An undecodable answer to
+            // our own query is a failed lookup (RFC 6147 §5.1.6).
             return match pending.step {
                 Step::Forward | Step::Aaaa => Action::Reply(relay(client, bytes)),
-                Step::A { aaaa_answer, .. } => Action::Reply(relay(client, &aaaa_answer)),
-                Step::Ptr { .. } => servfail(),
+                Step::A { .. } | Step::Ptr { .. } => servfail(),
             };
         };
+        // RFC 2181 §9: the records of a truncated answer are not to be used (the I/O layer
+        // asks again over TCP first). No synthesis from one: a UDP client gets TC and
+        // retries over TCP; a TCP client (the upstream truncated even over TCP) SERVFAIL.
+        if msg.metadata.truncation && !matches!(pending.step, Step::Forward) {
+            if client.tcp {
+                return servfail();
+            }
+            let mut reply = Reply::new(msg.metadata.response_code);
+            reply.tc = true;
+            return Action::Reply(reply.build(client));
+        }
         match pending.step {
             Step::Forward => Action::Reply(relay(client, bytes)),
             Step::Aaaa => self.after_aaaa(pending.client, msg, bytes, now),
-            Step::A { aaaa_answer, cnames, ttl_cap } => {
-                Action::Reply(self.after_a(client, &pending.asked.name, cnames, &msg, &aaaa_answer, ttl_cap))
+            Step::A { aaaa_answer, aliases, ttl_cap, aaaa_ad } => {
+                let step = AStep { aaaa_answer: &aaaa_answer, aliases, ttl_cap, aaaa_ad };
+                Action::Reply(self.after_a(client, &pending.asked.name, msg, step))
             }
-            Step::Ptr { v4_name } => {
-                let chain = cname_chain(&msg, &v4_name);
-                let answers = msg
-                    .answers
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::PTR(p) if chain.iter().any(|n| n.eq_ignore_root(&r.name)) => {
-                            Some(Record::from_rdata(client.query.name.clone(), r.ttl, RData::PTR(PTR(p.0.clone()))))
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                Action::Reply(build_answer(
-                    client,
-                    msg.metadata.response_code,
-                    msg.metadata.recursion_available,
-                    answers,
-                ))
-            }
+            Step::Ptr { v4_name } => Action::Reply(self.after_ptr(client, &v4_name, &msg)),
         }
+    }
+
+    /// RFC 6147 §5.3.1: the `in-addr.arpa` PTR answer, rewritten to the `ip6.arpa` name.
+    fn after_ptr(&self, client: &Client, v4_name: &Name, msg: &Message) -> Vec<u8> {
+        let rcode = msg.metadata.response_code;
+        if !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) || dnssec_failed(msg) {
+            return error(client, ResponseCode::ServFail);
+        }
+        let chain = alias_chain(msg, v4_name);
+        let answers: Vec<Record> = msg
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::PTR(p) if chain.has(&r.name) => {
+                    Some(Record::from_rdata(client.query.name.clone(), r.ttl, RData::PTR(PTR(p.0.clone()))))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut reply = Reply::new(if answers.is_empty() { rcode } else { ResponseCode::NoError });
+        reply.ra = msg.metadata.recursion_available;
+        if answers.is_empty() {
+            // RFC 2308 §5: a negative answer without an SOA cannot be cached. The
+            // upstream's SOA belongs to an in-addr.arpa zone, not to the name asked: the
+            // SOA is the prefix's reverse zone's, with the upstream's negative TTL.
+            let ttl = negative_ttl(msg).unwrap_or(DEFAULT_NEGATIVE_TTL);
+            reply.authorities = vec![local_soa(&self.reverse_apex, ttl)];
+        }
+        reply.answers = answers;
+        reply.build(client)
     }
 
     /// RFC 6147 §5.1: the answer to the AAAA query.
     fn after_aaaa(&self, client: Client, msg: Message, bytes: &[u8], now: Instant) -> Action {
         let rcode = msg.metadata.response_code;
         // §5.1.2: NXDOMAIN (RCODE 3) means the name does not exist: never synthesize.
-        if rcode == ResponseCode::NXDomain {
+        // §5.5: a validating upstream answers SERVFAIL when the AAAA data did not validate
+        // (bogus), and "if the data does not validate, the vDNS64 MUST respond with
+        // RCODE=2": the SERVFAIL is passed on, never synthesized over (what BIND 9 does),
+        // although §5.1.2 alone would treat it as empty.
+        if matches!(rcode, ResponseCode::NXDomain | ResponseCode::ServFail) {
             return Action::Reply(relay(&client, bytes));
         }
+        // §5.5 with RFC 8914: an answer that says its data failed validation is not a
+        // basis for synthesis, whatever its RCODE.
+        if dnssec_failed(&msg) {
+            return Action::Reply(error(&client, ResponseCode::ServFail));
+        }
         // §5.1.2: any other error RCODE is treated as an empty answer (synthesis is tried).
+        let chain = alias_chain(&msg, &client.query.name);
         if rcode == ResponseCode::NoError {
-            let chain = cname_chain(&msg, &client.query.name);
-            let in_chain = |r: &Record| chain.iter().any(|n| n.eq_ignore_root(&r.name));
             let (mut usable, mut excluded) = (0, 0);
-            for r in msg.answers.iter().filter(|r| in_chain(r)) {
+            for r in msg.answers.iter().filter(|r| chain.has(&r.name)) {
                 if let RData::AAAA(a) = &r.data {
                     // §5.1.4: AAAA records in excluded ranges (by default ::ffff:0:0/96)
                     // are treated as absent.
@@ -405,74 +540,82 @@ impl Dns64 {
                     RData::AAAA(a) => !self.config.exclude_aaaa.iter().any(|n| n.contains(&a.0)),
                     _ => true,
                 });
-                return Action::Reply(finish(&client, m.to_vec().ok()));
+                return Action::Reply(message::finish(&client, m.to_vec().ok()));
             }
         }
         // §5.1.7: the synthesized TTL is at most the negative-caching TTL of the AAAA
         // answer (RFC 2308 §5: the smaller of the SOA's TTL and its MINIMUM), or 600 s
         // when the answer had no SOA.
-        let ttl_cap = msg
-            .authorities
-            .iter()
-            .find_map(|r| match &r.data {
-                RData::SOA(soa) => Some(r.ttl.min(soa.minimum)),
-                _ => None,
-            })
-            .unwrap_or(DEFAULT_NEGATIVE_TTL);
-        // RFC 6147 §5.1 (CNAME chains): the chain is followed to its end; the A query asks
-        // for the last name of the AAAA answer's chain, so that an upstream that did not
-        // chase the chain (an authoritative server) still gets the A question right.
-        let chain = cname_chain(&msg, &client.query.name);
-        let cnames = chain_records(&msg, &chain);
-        let target = chain.last().cloned().unwrap_or_else(|| client.query.name.clone());
+        let ttl_cap = negative_ttl(&msg).unwrap_or(DEFAULT_NEGATIVE_TTL);
+        // §5.1.5: the CNAME/DNAME chain is followed to its end; the A query asks for the
+        // last name of the AAAA answer's chain, so that an upstream that did not chase the
+        // chain (an authoritative server) still gets the A question right.
+        let target = chain.last().clone();
         let asked = Query::query(target, RecordType::A);
+        let aaaa_ad = msg.metadata.authentic_data;
         Action::Ask(Box::new(Pending {
             query: build_query(&client, asked.clone()),
             asked,
-            step: Step::A { aaaa_answer: bytes.to_vec(), cnames, ttl_cap },
+            step: Step::A { aaaa_answer: bytes.to_vec(), aliases: chain.records, ttl_cap, aaaa_ad },
             deadline: now + self.config.upstream_timeout,
             client,
         }))
     }
 
-    /// RFC 6147 §5.1.7: synthesize from the A answer, or return the AAAA answer.
-    fn after_a(
-        &self,
-        client: &Client,
-        asked: &Name,
-        cnames: Vec<Record>,
-        msg: &Message,
-        aaaa_answer: &[u8],
-        ttl_cap: u32,
-    ) -> Vec<u8> {
-        if msg.metadata.response_code != ResponseCode::NoError {
-            return relay(client, aaaa_answer);
+    /// RFC 6147 §5.1.6, §5.1.7, §5.4: synthesize from the A answer, or return the AAAA
+    /// answer, or the A lookup's failure.
+    fn after_a(&self, client: &Client, asked: &Name, msg: Message, step: AStep<'_>) -> Vec<u8> {
+        let rcode = msg.metadata.response_code;
+        // §5.1.6: "if this new A RR query results in ... an error, then the ... error is
+        // used as the basis for the answer": a failed A lookup (SERVFAIL, REFUSED, a
+        // DNSSEC failure, §5.5) is a SERVFAIL, never a cacheable NODATA; NXDOMAIN (the
+        // name vanished between the two queries) is passed on with the A answer's SOA.
+        if dnssec_failed(&msg) || !matches!(rcode, ResponseCode::NoError | ResponseCode::NXDomain) {
+            return error(client, ResponseCode::ServFail);
         }
-        let chain = cname_chain(msg, asked);
-        // The CNAMEs from the QNAME to the name asked come first.
-        let mut answers = cnames;
+        if rcode == ResponseCode::NXDomain {
+            let mut reply = Reply::new(ResponseCode::NXDomain);
+            reply.ra = msg.metadata.recursion_available;
+            reply.answers = step.aliases;
+            reply.authorities = msg.authorities;
+            return reply.build(client);
+        }
+        let chain = alias_chain(&msg, asked);
+        // §5.1.5: the alias records from the QNAME to the name asked come first, then those
+        // of the A answer.
+        let mut answers = step.aliases;
+        answers.extend(chain.records.iter().cloned());
         let mut synthesized = 0;
-        for r in &msg.answers {
-            if !chain.iter().any(|n| n.eq_ignore_root(&r.name)) {
-                continue;
-            }
-            match &r.data {
-                // RFC 6147 §5.1: the CNAMEs of the chain come with the synthesized records.
-                RData::CNAME(_) => answers.push(r.clone()),
-                RData::A(a) if self.synthesizable(a.0) => {
+        for r in msg.answers.iter().filter(|r| chain.has(&r.name)) {
+            if let RData::A(a) = &r.data {
+                if self.synthesizable(a.0) {
                     let v6 = embed(&self.config.prefix, a.0);
                     // §5.1.7: TTL = min(A TTL, negative TTL of the AAAA answer).
-                    answers.push(Record::from_rdata(r.name.clone(), r.ttl.min(ttl_cap), RData::AAAA(AAAA(v6))));
+                    answers.push(Record::from_rdata(r.name.clone(), r.ttl.min(step.ttl_cap), RData::AAAA(AAAA(v6))));
                     synthesized += 1;
                 }
-                _ => {}
             }
         }
         if synthesized == 0 {
-            // Nothing to synthesize: the client gets the AAAA answer.
-            return relay(client, aaaa_answer);
+            // §5.4: "if there is an empty answer, then the DNS64 responds to the original
+            // querying client with the answer the DNS64 received to the original
+            // (initiator's) query".
+            return relay(client, step.aaaa_answer);
         }
-        build_answer(client, ResponseCode::NoError, msg.metadata.recursion_available, answers)
+        let mut reply = Reply::new(ResponseCode::NoError);
+        reply.ra = msg.metadata.recursion_available;
+        // §5.5: AD only for a client that asked for DNSSEC (DO or AD; item 1 forbids it
+        // otherwise), and only when both the negative AAAA answer and the A answer
+        // validated (RFC 4035 §3.2.3: AD iff all RRsets in answer and authority are
+        // authentic).
+        reply.ad = client.wants_dnssec() && step.aaaa_ad && msg.metadata.authentic_data;
+        reply.answers = answers;
+        // §5.4: "the authority and additional sections are copied from the response to
+        // the final query"; §5.3.2: the additional section passes unchanged (no synthesis
+        // in it). The OPT record is not a record of it (RFC 6891 §6.1.1): ours is built.
+        reply.authorities = msg.authorities;
+        reply.additionals = msg.additionals;
+        reply.build(client)
     }
 
     /// Whether an A record may be synthesized into an AAAA.
@@ -486,10 +629,19 @@ impl Dns64 {
         !self.config.exclude_a.iter().any(|n| n.contains(&a))
     }
 
-    /// The upstream did not answer by the deadline (or could not be reached): SERVFAIL.
+    /// The upstream did not answer by the deadline (or could not be reached): SERVFAIL
+    /// (RFC 6147 §5.1.3 for the AAAA query; §5.1.6 for the A query).
     pub fn handle_timeout(&self, pending: Box<Pending>) -> Vec<u8> {
-        build_answer(&pending.client, ResponseCode::ServFail, false, Vec::new())
+        error(&pending.client, ResponseCode::ServFail)
     }
+}
+
+/// What the A step remembered of the AAAA answer.
+struct AStep<'a> {
+    aaaa_answer: &'a [u8],
+    aliases: Vec<Record>,
+    ttl_cap: u32,
+    aaaa_ad: bool,
 }
 
 #[cfg(test)]

@@ -98,8 +98,10 @@ fn repair_answer(query: &[u8], answer: &[u8]) -> Vec<u8> {
 /// [`dns64`].
 pub fn seeds_dns64() -> Vec<Vec<u8>> {
     use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
-    use hickory_proto::rr::rdata::{A, AAAA, CNAME, PTR, SOA};
+    use hickory_proto::rr::rdata::opt::EdnsOption;
+    use hickory_proto::rr::rdata::{A, AAAA, CNAME, NULL, PTR, SOA};
     use hickory_proto::rr::{Name, RData, Record, RecordType};
+    use hickory_proto::serialize::binary::BinEncodable;
 
     let name = |s: &str| Name::from_ascii(s).expect("valid name");
     let query = |qname: &str, qt: RecordType, edns: bool| {
@@ -174,7 +176,7 @@ pub fn seeds_dns64() -> Vec<Vec<u8>> {
         let pname = if mode & 2 != 0 {
             "4.0.4.0.8.0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
         } else {
-            "4.0.4.0.8.0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.b.9.f.f.4.6.0.0.0.0.0.0.ip6.arpa."
+            "4.0.4.0.8.0.8.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.b.9.f.f.4.6.0.0.ip6.arpa."
         };
         let p = query(pname, RecordType::PTR, true);
         let p4 = query("4.4.8.8.in-addr.arpa.", RecordType::PTR, true);
@@ -182,6 +184,60 @@ pub fn seeds_dns64() -> Vec<Vec<u8>> {
         out.push(frame(mode, &[p.to_vec().expect("encodes"), answer(&p4, ResponseCode::NoError, vec![ptr], false)]));
         let mx = query("a.example.", RecordType::MX, false);
         out.push(frame(mode, &[mx.to_vec().expect("encodes"), answer(&mx, ResponseCode::NoError, vec![], true)]));
+        // A negative PTR under the prefix (the answer gets an SOA).
+        out.push(frame(mode, &[p.to_vec().expect("encodes"), answer(&p4, ResponseCode::NXDomain, vec![], true)]));
+        // EDNS version 1: BADVERS, never forwarded.
+        let mut v1 = query("a.example.", RecordType::AAAA, true);
+        if let Some(mut e) = v1.edns.clone() {
+            e.set_version(1);
+            v1.set_edns(e);
+        }
+        out.push(frame(mode, &[v1.to_vec().expect("encodes")]));
+        // SERVFAIL to the AAAA query (passed on); NODATA then SERVFAIL to the A query.
+        out.push(frame(mode, &[q.to_vec().expect("encodes"), answer(&q, ResponseCode::ServFail, vec![], false)]));
+        out.push(frame(
+            mode,
+            &[
+                q.to_vec().expect("encodes"),
+                answer(&q, ResponseCode::NoError, vec![], true),
+                answer(&q_a, ResponseCode::ServFail, vec![], false),
+            ],
+        ));
+        // A NODATA with an extended DNS error 6 (DNSSEC Bogus, RFC 8914).
+        let mut bogus = Message::from_vec(&answer(&q, ResponseCode::NoError, vec![], true)).expect("decodes");
+        let mut e = Edns::new();
+        e.options_mut().insert(EdnsOption::Unknown(15, vec![0, 6]));
+        bogus.set_edns(e);
+        out.push(frame(mode, &[q.to_vec().expect("encodes"), bogus.to_vec().expect("encodes")]));
+        // A DNAME and its CNAME, then the A of the target.
+        let target = query("a.other.", RecordType::A, true);
+        let dname = Record::from_rdata(
+            name("example."),
+            60,
+            RData::Unknown { code: RecordType::DNAME, rdata: NULL::with(name("other.").to_bytes().expect("encodes")) },
+        );
+        let alias = Record::from_rdata(name("a.example."), 60, RData::CNAME(CNAME(name("a.other."))));
+        out.push(frame(
+            mode,
+            &[
+                q.to_vec().expect("encodes"),
+                answer(&q, ResponseCode::NoError, vec![dname, alias], false),
+                answer(&target, ResponseCode::NoError, vec![a("a.other.", [9, 9, 9, 9])], false),
+            ],
+        ));
+        // ipv4only.arpa A and the reverse names, answered locally.
+        for (n, t) in [("ipv4only.arpa.", RecordType::A), ("170.0.0.192.in-addr.arpa.", RecordType::PTR)] {
+            out.push(frame(mode, &[query(n, t, true).to_vec().expect("encodes")]));
+        }
+        // A DO query whose answer does not fit 512 bytes (TC, DO kept).
+        let mut big = query("big.example.", RecordType::A, true);
+        if let Some(mut e) = big.edns.clone() {
+            e.set_dnssec_ok(true);
+            e.set_max_payload(512);
+            big.set_edns(e);
+        }
+        let many: Vec<_> = (0..60u8).map(|i| a("big.example.", [8, 8, i, 1])).collect();
+        out.push(frame(mode, &[big.to_vec().expect("encodes"), answer(&big, ResponseCode::NoError, many, false)]));
     }
     out.push(vec![0, 0, 3, 1, 2, 3]);
     out
