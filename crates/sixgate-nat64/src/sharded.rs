@@ -165,6 +165,9 @@ impl Nat64Shards {
     pub fn new(cfg: Nat64Config, n: usize) -> Result<Self, Error> {
         cfg.validate()?;
         let n = n.max(1);
+        if n > 1 && matches!(cfg.allocation, crate::Allocation::Deterministic(_)) {
+            return Err(ConfigError::DeterministicSharded { shards: n }.into());
+        }
         if let Some(r) = cfg.pool4.iter().find(|r| usize::from(r.last - r.first) + 1 < n) {
             return Err(ConfigError::TooFewPortsForShards {
                 prefix: r.prefix,

@@ -107,11 +107,13 @@ impl Nat64 {
                 (e.a4, e.p4)
             }
             None => {
-                let Some((a4, p4)) = self.pool.allocate(&self.t, key.proto, &key.client, key.port) else {
-                    self.pool.full_until[pi] = ms + TICK_MS;
-                    return Err(Nat64Drop::PoolExhausted);
-                };
+                let (a4, p4) = self.allocate_port(&key, now).inspect_err(|&r| {
+                    if r == Nat64Drop::PoolExhausted {
+                        self.pool.full_until[pi] = ms + TICK_MS;
+                    }
+                })?;
                 self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
+                self.port_taken(key.proto, a4, p4);
                 (a4, p4)
             }
         };
@@ -149,6 +151,7 @@ impl Nat64 {
 
     /// Deletes the session in slot `i` (and its BIB entry when it was the last one).
     pub(super) fn remove(&mut self, i: u32) {
+        let ms = self.last_ms;
         let s = *self.t.sess.get(i);
         if s.proto == 0 {
             return;
@@ -177,6 +180,7 @@ impl Nat64 {
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
                 self.t.remove_bib(b);
+                self.port_freed(s.proto, s.a4, s.p4, ms);
                 // Its port is free: the pool is worth searching again.
                 self.pool.full_until[pool_kind(s.proto)] = 0;
             }
