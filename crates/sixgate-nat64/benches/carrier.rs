@@ -10,7 +10,8 @@
 //!
 //! * Before criterion runs, for each size in `SIXGATE_BENCH_SESSIONS` (comma-separated,
 //!   default `1000000`) and each mode, the bench creates that many sessions and prints
-//!   the table bytes per session ([`Nat64::table_bytes`], which in port-block mode
+//!   (or those named in `SIXGATE_BENCH_MODES`, e.g. `blocks,deterministic`) the table
+//!   bytes per session ([`Nat64::table_bytes`], which in port-block mode
 //!   includes the blocks' own tables) and the new-session rate of the fill.
 //! * `carrier/new_session_{dynamic,blocks,deterministic}`: criterion, one new session per
 //!   packet (engines replaced every 200,000 packets, outside the timed part).
@@ -81,7 +82,8 @@ fn memory() {
     let sizes = std::env::var("SIXGATE_BENCH_SESSIONS").unwrap_or_else(|_| "1000000".into());
     let now = Instant::now();
     for n in sizes.split(',').filter_map(|s| s.trim().parse::<u32>().ok()) {
-        for mode in MODES {
+        let only = std::env::var("SIXGATE_BENCH_MODES").unwrap_or_default();
+        for mode in MODES.into_iter().filter(|m| only.is_empty() || only.contains(&format!("{m:?}").to_lowercase())) {
             let mut e = Nat64::new(config(mode, n as usize + 1)).unwrap();
             let t0 = Instant::now();
             let ok = fill(&mut e, n, now);

@@ -130,7 +130,8 @@ struct Span {
 /// A block given to a subscriber.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Owned {
-    pub(super) sub: u128,
+    /// The subscriber prefix (bytes: no 16-byte alignment to pad the map's entries).
+    pub(super) sub: [u8; 16],
     /// BIB entries in it, per protocol ([`super::ports::pool_kind`]).
     pub(super) used: [u16; 3],
     /// When its hold time ends (ticks; 0: in use).
@@ -146,7 +147,7 @@ pub(super) struct Blocks {
     taken: Vec<u64>,
     pub(super) owned: HashMap<u32, Owned>,
     /// Each subscriber's blocks, first allocated first.
-    pub(super) subs: HashMap<u128, Vec<u32>>,
+    pub(super) subs: HashMap<[u8; 16], Vec<u32>>,
     timers: BinaryHeap<Reverse<(u32, u32)>>,
     events: VecDeque<BlockEvent>,
     pub(super) events_dropped: u64,
@@ -185,8 +186,8 @@ impl Blocks {
 
     /// The subscriber of a source address.
     #[inline]
-    pub(super) fn subscriber(&self, client: &[u8; 16]) -> u128 {
-        mask(u128::from_be_bytes(*client), self.cfg.prefix_len)
+    pub(super) fn subscriber(&self, client: &[u8; 16]) -> [u8; 16] {
+        mask(u128::from_be_bytes(*client), self.cfg.prefix_len).to_be_bytes()
     }
 
     /// Block `id`'s (pool address index, first port).
@@ -237,7 +238,7 @@ impl Blocks {
 
     /// Takes a free block for subscriber `sub`: on pool address `near` if one is free
     /// there, else anywhere from a start hashed from `h`.
-    pub(super) fn take(&mut self, sub: u128, near: Option<u16>, h: u64) -> Option<u32> {
+    pub(super) fn take(&mut self, sub: [u8; 16], near: Option<u16>, h: u64) -> Option<u32> {
         let on_near = near.and_then(|a4| {
             let s = self.spans.iter().find(|s| u32::from(a4) >= s.a4 && u32::from(a4) < s.a4 + s.n_addrs)?;
             let lo = s.base + (u32::from(a4) - s.a4) * s.k;
@@ -251,7 +252,7 @@ impl Blocks {
     }
 
     /// Records an event (or counts it dropped when the queue is full).
-    pub(super) fn event(&mut self, kind: BlockEventKind, time: Instant, sub: u128, ipv4: Ipv4Addr, first: u16) {
+    pub(super) fn event(&mut self, kind: BlockEventKind, time: Instant, sub: [u8; 16], ipv4: Ipv4Addr, first: u16) {
         if self.events.len() >= BLOCK_EVENTS {
             self.events_dropped += 1;
             return;
@@ -326,7 +327,7 @@ impl Blocks {
         let map = |cap: usize, entry: usize| if cap == 0 { 0 } else { (cap * 8 / 7).next_power_of_two() * (entry + 1) };
         self.taken.capacity() * 8
             + map(self.owned.capacity(), size_of::<(u32, Owned)>())
-            + map(self.subs.capacity(), size_of::<(u128, Vec<u32>)>())
+            + map(self.subs.capacity(), size_of::<([u8; 16], Vec<u32>)>())
             + self.subs.values().map(|v| v.capacity() * 4).sum::<usize>()
             + self.timers.capacity() * 8
             + self.events.capacity() * size_of::<BlockEvent>()
@@ -387,17 +388,17 @@ mod tests {
     #[test]
     fn take_prefers_the_near_address_and_scans_words() {
         let mut b = blocks(64, &[("198.51.100.0/30", 0, 65535)]);
-        let first = b.take(1, None, 12345).unwrap();
+        let first = b.take([1; 16], None, 12345).unwrap();
         let (a4, _) = b.block(first);
         for _ in 0..1023 {
-            let id = b.take(1, Some(a4), 0).unwrap();
+            let id = b.take([1; 16], Some(a4), 0).unwrap();
             assert_eq!(b.block(id).0, a4);
         }
         // That address is full now: the next block comes from another one.
-        let id = b.take(1, Some(a4), 0).unwrap();
+        let id = b.take([1; 16], Some(a4), 0).unwrap();
         assert_ne!(b.block(id).0, a4);
         let mut n = 1025;
-        while b.take(2, None, n).is_some() {
+        while b.take([2; 16], None, n).is_some() {
             n += 1;
         }
         assert_eq!(n, 4096);

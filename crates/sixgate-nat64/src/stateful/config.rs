@@ -100,7 +100,8 @@ pub struct Nat64Config {
     pub timers: Timers,
     /// Sessions in all (every protocol).
     pub max_sessions: usize,
-    /// Sessions per IPv6 source address.
+    /// Sessions per IPv6 source address (per subscriber prefix under port blocks and the
+    /// deterministic mapping, [`Nat64Config::allocation`]).
     pub max_sessions_per_source: usize,
     /// Seed of the port-choice hash (so ports are not predictable from outside).
     pub seed: u64,

@@ -182,6 +182,20 @@ impl Alloc {
         })
     }
 
+    /// What the per-source session count is kept for: the source address (dynamic
+    /// mode), or its subscriber prefix (port blocks, deterministic), so that
+    /// `max_sessions_per_source` bounds a subscriber's sessions and the table holds one
+    /// count per subscriber, not per host.
+    #[inline]
+    pub(super) fn source_key(&self, c: &[u8; 16]) -> [u8; 16] {
+        let len = match self {
+            Alloc::Dynamic => return *c,
+            Alloc::Blocks(b) => b.cfg.prefix_len,
+            Alloc::Deterministic(m) => m.params().prefix_len,
+        };
+        super::blocks::mask(u128::from_be_bytes(*c), len).to_be_bytes()
+    }
+
     /// The parameters it was made with.
     pub(super) fn config(&self) -> Allocation {
         match self {

@@ -316,7 +316,7 @@ impl Nat64 {
     fn end_all(&mut self, gone: &[u32], bib: &[u32], adf: &[u32]) {
         let t = &mut self.t;
         for &i in gone {
-            let client = t.sess.get(i).client;
+            let client = self.alloc.source_key(&t.sess.get(i).client);
             if let Some(c) = t.find_client(&client) {
                 let e = t.clients.get_mut(c);
                 e.n -= 1;

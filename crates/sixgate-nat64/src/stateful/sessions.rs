@@ -84,7 +84,8 @@ impl Nat64 {
         if self.n_sessions >= self.max_sessions {
             return Err(Nat64Drop::SessionLimit);
         }
-        let ci = self.t.find_client(&key.client);
+        let source = self.alloc.source_key(&key.client);
+        let ci = self.t.find_client(&source);
         if ci.is_some_and(|c| usize::from(self.t.clients.get(c).n) >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
@@ -120,7 +121,7 @@ impl Nat64 {
         match ci {
             Some(c) => self.t.clients.get_mut(c).n += 1,
             None => {
-                self.t.insert_client(Client { addr: key.client, n: 1 });
+                self.t.insert_client(Client { addr: source, n: 1 });
             }
         }
         if self.filtering == Filtering::AddressDependent {
@@ -158,7 +159,7 @@ impl Nat64 {
         }
         self.t.remove_sess(i);
         self.n_sessions -= 1;
-        if let Some(c) = self.t.find_client(&s.client) {
+        if let Some(c) = self.t.find_client(&self.alloc.source_key(&s.client)) {
             let e = self.t.clients.get_mut(c);
             e.n -= 1;
             if e.n == 0 {
@@ -227,7 +228,7 @@ impl Nat64 {
             }
             *per_bib.entry(b).or_default() += 1;
             *adf.entry((s.proto, s.a4, s.p4, s.remote)).or_default() += 1;
-            *per_source.entry(s.client).or_default() += 1;
+            *per_source.entry(self.alloc.source_key(&s.client)).or_default() += 1;
         }
         if n != t.sidx.len() || n != t.s4idx.len() {
             return Err(format!("{n} sessions, indexed {} and {}", t.sidx.len(), t.s4idx.len()));
