@@ -441,7 +441,9 @@ impl FileConfig {
         let det = self.deterministic.unwrap_or(false);
         let Some(size) = self.port_block else {
             if det {
-                return Err(CliError::input("deterministic = true needs port_block = N (the ports each subscriber gets)"));
+                return Err(CliError::input(
+                    "deterministic = true needs port_block = N (the ports each subscriber gets)",
+                ));
             }
             for (key, set) in [
                 ("block_prefix_len", self.block_prefix_len.is_some()),
@@ -457,9 +459,10 @@ impl FileConfig {
         };
         let len = self.block_prefix_len.unwrap_or(56);
         if det {
-            for (key, set) in
-                [("max_blocks_per_subscriber", self.max_blocks_per_subscriber.is_some()), ("block_hold", self.block_hold.is_some())]
-            {
+            for (key, set) in [
+                ("max_blocks_per_subscriber", self.max_blocks_per_subscriber.is_some()),
+                ("block_hold", self.block_hold.is_some()),
+            ] {
                 if set {
                     return Err(CliError::input(format!(
                         "{key}: only for port blocks; deterministic = true gives each subscriber one fixed range"

@@ -45,7 +45,9 @@ pub(crate) fn lookup(a: LookupArgs) -> Result<ExitCode, CliError> {
     let xlate = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let cfg = match stateful {
         Some(st) => st.to_config(xlate).map_err(|e| CliError::input(format!("{name}: {}", e.message)))?,
-        None => return Err(CliError::input(format!("{name}: lookup needs mode = \"stateful\" with deterministic = true"))),
+        None => {
+            return Err(CliError::input(format!("{name}: lookup needs mode = \"stateful\" with deterministic = true")))
+        }
     };
     let Allocation::Deterministic(d) = cfg.allocation else {
         return Err(CliError::input(format!(

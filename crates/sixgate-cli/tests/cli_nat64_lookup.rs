@@ -54,11 +54,18 @@ fn both_directions_text_and_json() {
     let o = ok(&lookup(&f, &["--ipv6", "2001:db8:103:ff12::7"]));
     assert_eq!(o, "2001:db8:103:ff12::7: subscriber 2001:db8:103:ff00::/56 holds 198.51.100.15 ports 64528-65535\n");
     let o = ok(&lookup(&f, &["--ipv4", "198.51.100.15", "--port", "65000"]));
-    assert_eq!(o, "198.51.100.15 port 65000: subscriber 2001:db8:103:ff00::/56 holds 198.51.100.15 ports 64528-65535\n");
-    let j: serde_json::Value = serde_json::from_str(&ok(&lookup(&f, &["--ipv4", "198.51.100.3", "--port", "2040", "--json"]))).unwrap();
+    assert_eq!(
+        o,
+        "198.51.100.15 port 65000: subscriber 2001:db8:103:ff00::/56 holds 198.51.100.15 ports 64528-65535\n"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&lookup(&f, &["--ipv4", "198.51.100.3", "--port", "2040", "--json"]))).unwrap();
     // Port 2040 is range 1 of address 3: subscriber 1 × 16 + 3 = 19 = 2001:db8:100:1300::/56.
     assert_eq!(j["subscriber"], "2001:db8:100:1300::/56");
-    assert_eq!((j["ipv4"].as_str(), j["first_port"].as_u64(), j["last_port"].as_u64()), (Some("198.51.100.3"), Some(2032), Some(3039)));
+    assert_eq!(
+        (j["ipv4"].as_str(), j["first_port"].as_u64(), j["last_port"].as_u64()),
+        (Some("198.51.100.3"), Some(2032), Some(3039))
+    );
 }
 
 #[test]
@@ -70,14 +77,18 @@ fn agrees_with_the_engine() {
     c.allocation = Allocation::Deterministic(Deterministic::new("2001:db8:100::/46".parse().unwrap(), 56, 1008));
     let mut e = Nat64::new(c).unwrap();
     for (client, sport) in [("2001:db8:101:2a00::99", 55555), ("2001:db8:100::1", 1), ("2001:db8:102:7f01::1", 40000)] {
-        let mut b = PacketBuf::from_slice(&sixgate_testkit::packets::udp6_ports(client, "64:ff9b::808:808", sport, 53, b"q"));
+        let mut b =
+            PacketBuf::from_slice(&sixgate_testkit::packets::udp6_ports(client, "64:ff9b::808:808", sport, 53, b"q"));
         assert_eq!(e.process(&mut b, Instant::now()), Verdict::Forward(Side::V4));
         let p = b.as_slice();
         let (a, port) = (format!("{}.{}.{}.{}", p[12], p[13], p[14], p[15]), u16::from_be_bytes([p[20], p[21]]));
         let o = ok(&lookup(&f, &["--ipv4", &a, "--port", &port.to_string(), "--json"]));
         let j: serde_json::Value = serde_json::from_str(&o).unwrap();
         let sub: ipnet::Ipv6Net = j["subscriber"].as_str().unwrap().parse().unwrap();
-        assert!(sub.contains(&client.parse::<std::net::Ipv6Addr>().unwrap()), "{client} got {a}:{port}, lookup says {sub}");
+        assert!(
+            sub.contains(&client.parse::<std::net::Ipv6Addr>().unwrap()),
+            "{client} got {a}:{port}, lookup says {sub}"
+        );
     }
 }
 

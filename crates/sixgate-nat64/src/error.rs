@@ -206,7 +206,9 @@ pub enum ConfigError {
         shards: usize,
     },
     /// Deterministic mapping without a subscriber prefix.
-    #[error("deterministic = true needs subscribers = \"PREFIX\" (the IPv6 prefix the subscriber prefixes are cut from)")]
+    #[error(
+        "deterministic = true needs subscribers = \"PREFIX\" (the IPv6 prefix the subscriber prefixes are cut from)"
+    )]
     SubscribersMissing,
 }
 

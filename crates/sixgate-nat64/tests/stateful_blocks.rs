@@ -85,7 +85,7 @@ fn a_subscriber_shares_its_block_and_gets_one_event() {
     assert_eq!(ev.kind, BlockEventKind::Allocated);
     assert_eq!(ev.subscriber, "2001:db8::/56".parse().unwrap());
     assert_eq!(ev.ipv4, a);
-    assert!(ev.ports.contains(&p) && ev.ports.len() == 1024 && (ev.ports.start() - 1024) % 1024 == 0);
+    assert!(ev.ports.contains(&p) && ev.ports.len() == 1024 && (ev.ports.start() - 1024).is_multiple_of(1024));
     // RFC 4787 REQ-4: parity kept inside the block.
     assert_eq!(p % 2, 1);
     // Another host and another port of the same /56: the same block, no new event.
@@ -98,7 +98,10 @@ fn a_subscriber_shares_its_block_and_gets_one_event() {
     // Return traffic reaches the host through the block port.
     let (v, r) = t.send(&udp4_ports(S4, &a.to_string(), 53, p2, b"a"), 2.0);
     assert_eq!(v, Verdict::Forward(Side::V6));
-    assert_eq!(Ipv6Addr::from(<[u8; 16]>::try_from(&r[24..40]).unwrap()), "2001:db8:0:ff::99".parse::<Ipv6Addr>().unwrap());
+    assert_eq!(
+        Ipv6Addr::from(<[u8; 16]>::try_from(&r[24..40]).unwrap()),
+        "2001:db8:0:ff::99".parse::<Ipv6Addr>().unwrap()
+    );
     assert_eq!(u16::from_be_bytes([r[42], r[43]]), 5000);
     // Another subscriber: its own block.
     let (_, p3) = t.udp("2001:db8:0:100::1", 40001, 3.0).unwrap();
@@ -147,7 +150,10 @@ fn a_block_goes_back_after_its_last_session_and_the_hold_time() {
     assert_eq!(t.e.block_stats(), (0, 0));
     assert_eq!(t.events.len(), 2);
     let rel = &t.events[1];
-    assert_eq!((rel.kind, rel.ipv4, rel.ports.clone()), (BlockEventKind::Released, t.events[0].ipv4, t.events[0].ports.clone()));
+    assert_eq!(
+        (rel.kind, rel.ipv4, rel.ports.clone()),
+        (BlockEventKind::Released, t.events[0].ipv4, t.events[0].ports.clone())
+    );
     assert_eq!(rel.subscriber, t.events[0].subscriber);
 }
 
@@ -166,10 +172,16 @@ fn the_pool_runs_out_of_blocks() {
 #[test]
 fn configuration_errors() {
     let c = cfg(1000, 4, 60, &[("198.51.100.0/30", 1024, 65535)]);
-    assert!(matches!(Nat64::new(c), Err(sixgate_nat64::Error::Config(ConfigError::BlockSizeNotDividing { size: 1000, .. }))));
+    assert!(matches!(
+        Nat64::new(c),
+        Err(sixgate_nat64::Error::Config(ConfigError::BlockSizeNotDividing { size: 1000, .. }))
+    ));
     let c = cfg(4096, 4, 60, &[("198.51.100.0/30", 20000, 21023)]);
     assert!(matches!(c.validate(), Err(ConfigError::BlockTooLarge { .. })));
-    assert!(matches!(cfg(1024, 0, 60, &[("198.51.100.0/30", 1024, 65535)]).validate(), Err(ConfigError::ZeroLimit { field: "max_blocks_per_subscriber" })));
+    assert!(matches!(
+        cfg(1024, 0, 60, &[("198.51.100.0/30", 1024, 65535)]).validate(),
+        Err(ConfigError::ZeroLimit { field: "max_blocks_per_subscriber" })
+    ));
     let mut c = cfg(1024, 4, 60, &[("198.51.100.0/30", 1024, 65535)]);
     if let Allocation::Blocks(b) = &mut c.allocation {
         b.prefix_len = 48;
@@ -186,7 +198,10 @@ fn shards_keep_whole_blocks_and_reloads_keep_the_mode() {
     for k in 0..3 {
         let s = c.shard(k, 3);
         s.validate().unwrap();
-        assert!(s.pool4.iter().all(|r| (r.first - 1024) % 1008 == 0 && (u32::from(r.last - r.first) + 1) % 1008 == 0));
+        assert!(s
+            .pool4
+            .iter()
+            .all(|r| (r.first - 1024).is_multiple_of(1008) && (u32::from(r.last - r.first) + 1).is_multiple_of(1008)));
     }
     let sh = Nat64Shards::new(c.clone(), 3).unwrap();
     let mut hs = sh.into_handles();

@@ -14,8 +14,8 @@ use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
 use sixgate_nat64::{
-    Allocation, ConfigError, Deterministic, DeterministicMap, LookupError, Nat64, Nat64Config, Nat64Drop,
-    Nat64Shards, Pool4Range,
+    Allocation, ConfigError, Deterministic, DeterministicMap, LookupError, Nat64, Nat64Config, Nat64Drop, Nat64Shards,
+    Pool4Range,
 };
 use sixgate_testkit::packets::*;
 
@@ -129,10 +129,13 @@ fn udp(e: &mut Nat64, c: &str, port: u16, now: Instant) -> (Verdict<Nat64Drop>, 
 #[test]
 fn sessions_stay_in_the_subscribers_range() {
     let c = cfg("2001:db8::/48", 56, 16, &[("198.51.100.0/30", 1024, 65535)]);
-    let m = DeterministicMap::new(match &c.allocation {
-        Allocation::Deterministic(d) => d,
-        _ => unreachable!(),
-    }, &c.pool4)
+    let m = DeterministicMap::new(
+        match &c.allocation {
+            Allocation::Deterministic(d) => d,
+            _ => unreachable!(),
+        },
+        &c.pool4,
+    )
     .unwrap();
     let mut e = Nat64::new(c).unwrap();
     let t0 = Instant::now();

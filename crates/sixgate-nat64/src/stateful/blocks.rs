@@ -356,7 +356,8 @@ impl Blocks {
             return Err("a BIB entry in a block nobody owns".into());
         }
         let listed: usize = self.subs.values().map(Vec::len).sum();
-        if listed != self.owned.len() || self.subs.values().any(|v| v.len() > usize::from(self.cfg.max_per_subscriber)) {
+        if listed != self.owned.len() || self.subs.values().any(|v| v.len() > usize::from(self.cfg.max_per_subscriber))
+        {
             return Err("subscribers' block lists disagree".into());
         }
         Ok(())

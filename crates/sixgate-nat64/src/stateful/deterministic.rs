@@ -139,7 +139,12 @@ impl DeterministicMap {
             let span = u64::from(r.last.saturating_sub(r.first)) + 1;
             let k = span / u64::from(d.ports);
             if k == 0 || r.first > r.last {
-                return Err(ConfigError::BlockTooLarge { size: d.ports, prefix: r.prefix, first: r.first, last: r.last });
+                return Err(ConfigError::BlockTooLarge {
+                    size: d.ports,
+                    prefix: r.prefix,
+                    first: r.first,
+                    last: r.last,
+                });
             }
             let n_addrs = 1u64 << (32 - r.prefix.prefix_len());
             spans.push(Span { addr: u32::from(r.prefix.network()), n_addrs, first: r.first, last: r.last, k, base });
@@ -246,7 +251,10 @@ mod tests {
 
     #[test]
     fn refusals() {
-        assert!(matches!(map("2001:db8::/56", 48, 100, &[("198.51.100.0/30", 1024, 65535)]), Err(ConfigError::SubscriberPrefixLen { .. })));
+        assert!(matches!(
+            map("2001:db8::/56", 48, 100, &[("198.51.100.0/30", 1024, 65535)]),
+            Err(ConfigError::SubscriberPrefixLen { .. })
+        ));
         assert!(matches!(
             map("2001:db8::/40", 64, 4096, &[("198.51.100.0/30", 1024, 65535)]),
             Err(ConfigError::DeterministicTooSmall { subscribers: 16_777_216, .. })

@@ -133,8 +133,8 @@ use crate::reason::SiitDrop;
 use crate::siit::{Out, Siit};
 use crate::{ConfigError, Error};
 
-pub(crate) use config::slice_of;
 pub use blocks::{BlockEvent, BlockEventKind, BLOCK_EVENTS};
+pub(crate) use config::slice_of;
 pub use config::{Allocation, Deterministic, Filtering, Nat64Config, Pool4Range, PortBlocks, Timers};
 pub use deterministic::{DeterministicMap, LookupError, Share};
 use fragments::Fragments;

@@ -156,9 +156,9 @@ impl Allocation {
     /// Checks the allocation's parameters against pool4.
     pub(super) fn validate(&self, pool4: &[Pool4Range]) -> Result<(), ConfigError> {
         match self {
-            Allocation::Dynamic => Ok(()),
-            Allocation::Blocks(b) => b.validate(pool4),
-            Allocation::Deterministic(d) => DeterministicMap::new(d, pool4).map(|_| ()),
+            Self::Dynamic => Ok(()),
+            Self::Blocks(b) => b.validate(pool4),
+            Self::Deterministic(d) => DeterministicMap::new(d, pool4).map(|_| ()),
         }
     }
 }
@@ -176,9 +176,9 @@ impl Alloc {
     /// The allocator of `a` (validated) over `pool4`.
     pub(super) fn new(a: &Allocation, pool4: &[Pool4Range]) -> Result<Self, ConfigError> {
         Ok(match a {
-            Allocation::Dynamic => Alloc::Dynamic,
-            Allocation::Blocks(b) => Alloc::Blocks(Box::new(Blocks::new(*b, pool4, TICK_MS))),
-            Allocation::Deterministic(d) => Alloc::Deterministic(DeterministicMap::new(d, pool4)?),
+            Allocation::Dynamic => Self::Dynamic,
+            Allocation::Blocks(b) => Self::Blocks(Box::new(Blocks::new(*b, pool4, TICK_MS))),
+            Allocation::Deterministic(d) => Self::Deterministic(DeterministicMap::new(d, pool4)?),
         })
     }
 
@@ -189,9 +189,9 @@ impl Alloc {
     #[inline]
     pub(super) fn source_key(&self, c: &[u8; 16]) -> [u8; 16] {
         let len = match self {
-            Alloc::Dynamic => return *c,
-            Alloc::Blocks(b) => b.cfg.prefix_len,
-            Alloc::Deterministic(m) => m.params().prefix_len,
+            Self::Dynamic => return *c,
+            Self::Blocks(b) => b.cfg.prefix_len,
+            Self::Deterministic(m) => m.params().prefix_len,
         };
         super::blocks::mask(u128::from_be_bytes(*c), len).to_be_bytes()
     }
@@ -199,16 +199,16 @@ impl Alloc {
     /// The parameters it was made with.
     pub(super) fn config(&self) -> Allocation {
         match self {
-            Alloc::Dynamic => Allocation::Dynamic,
-            Alloc::Blocks(b) => Allocation::Blocks(b.cfg),
-            Alloc::Deterministic(m) => Allocation::Deterministic(*m.params()),
+            Self::Dynamic => Allocation::Dynamic,
+            Self::Blocks(b) => Allocation::Blocks(b.cfg),
+            Self::Deterministic(m) => Allocation::Deterministic(*m.params()),
         }
     }
 
     /// The earliest block hold time that ends (ticks).
     pub(super) fn deadline(&self) -> Option<u32> {
         match self {
-            Alloc::Blocks(b) => b.deadline(),
+            Self::Blocks(b) => b.deadline(),
             _ => None,
         }
     }
@@ -216,7 +216,7 @@ impl Alloc {
     /// Bytes the allocator holds beyond the tables.
     pub(super) fn bytes(&self) -> usize {
         match self {
-            Alloc::Blocks(b) => b.bytes(),
+            Self::Blocks(b) => b.bytes(),
             _ => 0,
         }
     }
@@ -226,10 +226,11 @@ impl Alloc {
 const RANGE_BUDGET: u32 = 4096;
 
 impl Pool {
-    /// A free port for `proto` on pool address `a4` in `lo..lo + n`: the client's `want`
+    /// A free port for `proto` in `range` = (pool address `a4`, ports `lo..lo + n`): the client's `want`
     /// if it is in there and free (RFC 4787 REQ-3), else one of its parity (REQ-4; ICMP
     /// identifiers have none) from a start hashed from `h`, else any; bounded probing.
-    pub(super) fn in_range(&self, t: &Tables, proto: u8, a4: u16, lo: u16, n: u16, want: u16, h: u64) -> Option<u16> {
+    pub(super) fn in_range(&self, t: &Tables, proto: u8, range: (u16, u16, u16), want: u16, h: u64) -> Option<u16> {
+        let (a4, lo, n) = range;
         let free = |p: u32| t.find_b4(proto, a4, p as u16).is_none();
         let (lo, n) = (u32::from(lo), u32::from(n.max(1)));
         if (lo..lo + n).contains(&u32::from(want)) && free(u32::from(want)) {
@@ -283,7 +284,7 @@ impl Nat64 {
                 let (a, p) = m.index_of(c).and_then(|i| m.slot_of(i)).ok_or(Nat64Drop::NotSubscriber)?;
                 let n = m.params().ports;
                 let a4 = self.pool.idx(a).ok_or(Nat64Drop::NotSubscriber)?;
-                let port = self.pool.in_range(&self.t, key.proto, a4, p, n, key.port, h);
+                let port = self.pool.in_range(&self.t, key.proto, (a4, p, n), key.port, h);
                 port.map(|p| (a4, p)).ok_or(Nat64Drop::SubscriberPorts)
             }
             Alloc::Blocks(b) => {
@@ -297,7 +298,7 @@ impl Nat64 {
                     for id in order {
                         let (a4, lo) = b.block(id);
                         near.get_or_insert(a4);
-                        if let Some(p) = self.pool.in_range(&self.t, key.proto, a4, lo, size, key.port, h) {
+                        if let Some(p) = self.pool.in_range(&self.t, key.proto, (a4, lo, size), key.port, h) {
                             return Ok((a4, p));
                         }
                     }
@@ -313,7 +314,7 @@ impl Nat64 {
                 b.event(BlockEventKind::Allocated, now, sub, Ipv4Addr::from(self.pool.addr_of(a4)), lo);
                 // A block just taken holds no BIB entry (a block is given back only
                 // once it holds none), so this finds the client's port or its parity.
-                let p = self.pool.in_range(&self.t, key.proto, a4, lo, size, key.port, h);
+                let p = self.pool.in_range(&self.t, key.proto, (a4, lo, size), key.port, h);
                 p.map(|p| (a4, p)).ok_or(Nat64Drop::PoolExhausted)
             }
         }
