@@ -167,6 +167,12 @@ fn the_pool_runs_out_of_blocks() {
     let (v, _) = t.send(&udp6_ports("2001:db8:9::1", S, 5000, 53, b"q"), 0.1);
     assert!(matches!(v, Verdict::Reply(Side::V6) | Verdict::Drop(Nat64Drop::PoolExhausted)));
     assert_eq!(t.e.counters().answered(Nat64Drop::PoolExhausted) + t.e.counters().dropped(Nat64Drop::PoolExhausted), 1);
+    // A subscriber with room in its block is not refused because another found none.
+    assert!(t.udp("2001:db8:0::2", 6000, 0.1).is_some());
+    // The released block goes to the waiting subscriber once its hold time is over.
+    t.tick(0.1 + 300.0 + 61.0);
+    assert_eq!(t.e.block_stats(), (0, 0));
+    assert!(t.udp("2001:db8:9::1", 5000, 362.0).is_some());
 }
 
 #[test]

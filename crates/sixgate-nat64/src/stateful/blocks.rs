@@ -152,6 +152,8 @@ pub(super) struct Blocks {
     events: VecDeque<BlockEvent>,
     pub(super) events_dropped: u64,
     hold_ticks: u32,
+    /// Until when (ms) no block counts as free, after a search for one failed.
+    pub(super) full_until: u64,
 }
 
 impl Blocks {
@@ -181,6 +183,7 @@ impl Blocks {
             events: VecDeque::new(),
             events_dropped: 0,
             hold_ticks: hold.div_ceil(tick_ms).min(u64::from(u32::MAX)) as u32,
+            full_until: 0,
         }
     }
 
@@ -306,6 +309,7 @@ impl Blocks {
             }
             self.owned.remove(&id);
             self.taken[(id / 64) as usize] &= !(1 << (id % 64));
+            self.full_until = 0;
             if let Some(v) = self.subs.get_mut(&o.sub) {
                 v.retain(|&b| b != id);
                 if v.is_empty() {

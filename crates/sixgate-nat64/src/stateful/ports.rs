@@ -196,6 +196,12 @@ impl Alloc {
         super::blocks::mask(u128::from_be_bytes(*c), len).to_be_bytes()
     }
 
+    /// Whether ports are allocated per BIB entry anywhere in the pool.
+    #[inline]
+    pub(super) fn is_dynamic(&self) -> bool {
+        matches!(self, Self::Dynamic)
+    }
+
     /// The parameters it was made with.
     pub(super) fn config(&self) -> Allocation {
         match self {
@@ -309,7 +315,16 @@ impl Nat64 {
                         return Err(Nat64Drop::BlockLimit);
                     }
                 }
-                let id = b.take(sub, near, h).ok_or(Nat64Drop::PoolExhausted)?;
+                // No free block a moment ago: none still, until the next tick or a release
+                // (a flood of new subscribers would otherwise scan the bitset each time).
+                let ms = self.last_ms;
+                if ms < b.full_until {
+                    return Err(Nat64Drop::PoolExhausted);
+                }
+                let Some(id) = b.take(sub, near, h) else {
+                    b.full_until = ms + TICK_MS;
+                    return Err(Nat64Drop::PoolExhausted);
+                };
                 let (a4, lo) = b.block(id);
                 b.event(BlockEventKind::Allocated, now, sub, Ipv4Addr::from(self.pool.addr_of(a4)), lo);
                 // A block just taken holds no BIB entry (a block is given back only

@@ -109,7 +109,9 @@ impl Nat64 {
             }
             None => {
                 let (a4, p4) = self.allocate_port(&key, now).inspect_err(|&r| {
-                    if r == Nat64Drop::PoolExhausted {
+                    // Port blocks keep their own "no free block" mark: a subscriber with
+                    // room in its blocks is not refused because another found none.
+                    if r == Nat64Drop::PoolExhausted && self.alloc.is_dynamic() {
                         self.pool.full_until[pi] = ms + TICK_MS;
                     }
                 })?;
