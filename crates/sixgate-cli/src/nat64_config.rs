@@ -768,6 +768,39 @@ ipv4 = "203.0.113.0/24"
     }
 
     #[test]
+    fn port_block_keys() {
+        let base = "mode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\npool4 = [\"198.51.100.0/30\"]\n";
+        let config = |extra: &str| -> Result<Nat64Config, CliError> {
+            let mut f = FileConfig::parse(&format!("{base}{extra}"), "t.toml").unwrap();
+            let st = f.take_stateful()?.unwrap();
+            let mut o = EngineOpts::default();
+            f.merge_into(&mut o).unwrap();
+            st.to_config(o.to_config().unwrap())
+        };
+        assert_eq!(config("").unwrap().allocation, Allocation::Dynamic);
+        for (hold, secs) in [("block_hold = 300", 300), ("block_hold = \"2m\"", 120), ("block_hold = \"45s\"", 45)] {
+            let c =
+                config(&format!("port_block = 2016\nblock_prefix_len = 64\nmax_blocks_per_subscriber = 3\n{hold}\n"));
+            let Allocation::Blocks(b) = c.unwrap().allocation else { panic!("{hold}: not blocks") };
+            assert_eq!((b.size, b.prefix_len, b.max_per_subscriber, b.hold), (2016, 64, 3, Duration::from_secs(secs)));
+        }
+        let c = config("port_block = 1008\ndeterministic = true\nsubscribers = \"2001:db8:100::/50\"\n").unwrap();
+        let Allocation::Deterministic(d) = c.allocation else { panic!("not deterministic") };
+        assert_eq!((d.subscribers, d.prefix_len, d.ports), ("2001:db8:100::/50".parse().unwrap(), 56, 1008));
+        for (extra, says) in [
+            ("port_block = 1000\n", "does not divide"),
+            ("port_block = 2016\nblock_hold = \"soon\"\n", "block_hold \"soon\""),
+            ("block_hold = 5\n", "needs port_block"),
+            ("deterministic = true\n", "needs port_block"),
+            ("port_block = 1008\ndeterministic = true\n", "needs subscribers"),
+            ("port_block = 2016\nblock_prefix_len = 40\n", "56 to 128"),
+        ] {
+            let e = config(extra).unwrap_err().message;
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
+    }
+
+    #[test]
     fn stateful_keys() {
         let text = r#"
 mode = "stateful"

@@ -268,6 +268,12 @@ impl Nat64Shards {
         self.shared.shards.get(k).map(|m| f(&lock(m)))
     }
 
+    /// The oldest port-block event waiting in any shard (port-block mode;
+    /// [`Nat64::poll_block_event`]), shard by shard.
+    pub fn poll_block_event(&self) -> Option<crate::BlockEvent> {
+        self.shared.shards.iter().find_map(|m| lock(m).poll_block_event())
+    }
+
     /// Table statistics summed over the shards, all taken at one instant (every shard is
     /// locked, in order, while they are read; handles never hold two locks, so this
     /// cannot deadlock with them).

@@ -210,13 +210,20 @@ fn shards_keep_whole_blocks_and_reloads_keep_the_mode() {
             .all(|r| (r.first - 1024).is_multiple_of(1008) && (u32::from(r.last - r.first) + 1).is_multiple_of(1008)));
     }
     let sh = Nat64Shards::new(c.clone(), 3).unwrap();
-    let mut hs = sh.into_handles();
+    let mut hs = sh.clone().into_handles();
     let h = &mut hs[0];
     let t0 = Instant::now();
     for i in 0..30u16 {
         let mut b = PacketBuf::from_slice(&udp6_ports(&format!("2001:db8:{i:x}::1"), S, 4000, 53, b"q"));
         assert_eq!(h.process(&mut b, t0), Verdict::Forward(Side::V4));
     }
+    // Each of the 30 subscribers got one block, in whichever shard its source hashed to.
+    let mut n = 0;
+    while let Some(ev) = sh.poll_block_event() {
+        assert_eq!(ev.kind, BlockEventKind::Allocated);
+        n += 1;
+    }
+    assert_eq!(n, 30);
     // A reload that changes the blocks, or pool4 under blocks, needs a restart.
     let mut e = Nat64::new(c.clone()).unwrap();
     let r = e.reconfigure(cfg(2016, 4, 60, &[("198.51.100.0/30", 1024, 65535)]), t0).unwrap();
