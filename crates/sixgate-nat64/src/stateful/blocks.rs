@@ -284,6 +284,13 @@ impl Blocks {
         let Some(o) = self.owned.get_mut(&id) else { return };
         o.used[pk] = o.used[pk].saturating_sub(1);
         if o.used == [0; 3] {
+            self.idle(id, tick);
+        }
+    }
+
+    /// Block `id` holds no BIB entry since `tick`: its hold time starts.
+    pub(super) fn idle(&mut self, id: u32, tick: u32) {
+        if let Some(o) = self.owned.get_mut(&id) {
             let d = tick.saturating_add(self.hold_ticks).max(1);
             o.release_at = d;
             self.timers.push(Reverse((d, id)));

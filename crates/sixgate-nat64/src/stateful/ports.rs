@@ -330,6 +330,10 @@ impl Nat64 {
                 // A block just taken holds no BIB entry (a block is given back only
                 // once it holds none), so this finds the client's port or its parity.
                 let p = self.pool.in_range(&self.t, key.proto, (a4, lo, size), key.port, h);
+                if p.is_none() {
+                    // Not expected (see above); the block then goes back after its hold.
+                    b.idle(id, (ms / TICK_MS).min(u64::from(u32::MAX)) as u32);
+                }
                 p.map(|p| (a4, p)).ok_or(Nat64Drop::PoolExhausted)
             }
         }
