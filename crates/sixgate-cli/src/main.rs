@@ -13,6 +13,7 @@ mod error;
 mod fmt;
 mod nat64;
 mod nat64_config;
+mod nat64_lookup;
 mod nat64_translate;
 mod rdns;
 mod service;

@@ -46,6 +46,9 @@ pub(crate) enum Nat64Cmd {
     /// `stats_interval` and, in stateful mode, pool6 (and, with several queues, a pool4 that
     /// grows): those are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
+    /// Which subscriber held a pool4 address and port, or which address and ports a
+    /// subscriber has, under the RFC 7422 deterministic mapping of a gateway's file.
+    Lookup(Box<crate::nat64_lookup::LookupArgs>),
 }
 
 /// Arguments of `sixgate nat64 run`.
@@ -111,6 +114,7 @@ pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
     match cmd {
         Nat64Cmd::Translate(a) => translate(*a),
         Nat64Cmd::Run(a) => run_gateway(*a),
+        Nat64Cmd::Lookup(a) => crate::nat64_lookup::lookup(*a),
     }
 }
 

@@ -49,6 +49,19 @@
 //! new_sessions_burst = 10000        # are dropped silently (`new-flow-budget`) so that a
 //!                                   # flood of new flows leaves established ones room
 //! ```
+//!
+//! and, for carriers, port blocks per subscriber (one log line per block) or the RFC 7422
+//! deterministic mapping (no log; `sixgate nat64 lookup` answers from the file):
+//!
+//! ```toml
+//! port_block = 2016                 # ports per block; must divide every pool4 port range
+//! block_prefix_len = 56             # a subscriber: sources sharing this prefix (56-128)
+//! max_blocks_per_subscriber = 8     # then new flows are dropped (`block-limit`)
+//! block_hold = "120s"               # a block stays this long after its last session ("2m", 120)
+//! # or instead, deterministic (RFC 7422): each /56 of `subscribers` gets port_block ports
+//! # deterministic = true
+//! # subscribers = "2001:db8:100::/40"
+//! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -58,7 +71,10 @@ use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
-use sixgate_nat64::{Filtering, IcmpRateLimit, Nat64Config, Pool4Range, SiitConfig, Timers, TosPolicy};
+use sixgate_nat64::{
+    Allocation, Deterministic, Filtering, IcmpRateLimit, Nat64Config, Pool4Range, PortBlocks, SiitConfig, Timers,
+    TosPolicy,
+};
 use toml::Spanned;
 
 use crate::CliError;
@@ -159,6 +175,18 @@ pub(crate) struct FileConfig {
     /// Stateful mode: the session-creation budget (a rate and a burst; rate 0: none).
     new_sessions_per_second: Option<u32>,
     new_sessions_burst: Option<u32>,
+    /// Stateful mode: ports per block (port-block mode) or per subscriber (deterministic).
+    port_block: Option<u16>,
+    /// Stateful mode: a subscriber's prefix length (port blocks, deterministic).
+    block_prefix_len: Option<u8>,
+    /// Stateful mode: blocks a subscriber holds at most.
+    max_blocks_per_subscriber: Option<u16>,
+    /// Stateful mode: how long a block stays after its last session (seconds or "120s").
+    block_hold: Option<Spanned<TomlHold>>,
+    /// Stateful mode: the RFC 7422 deterministic mapping.
+    deterministic: Option<bool>,
+    /// Stateful mode, deterministic: the prefix the subscriber prefixes are cut from.
+    subscribers: Option<Spanned<String>>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -195,6 +223,14 @@ pub(crate) struct FileConfig {
     pub(crate) user: Option<String>,
     #[serde(default)]
     eam: Vec<EamToml>,
+}
+
+/// `block_hold`: seconds, or text such as `"120s"`.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(untagged)]
+enum TomlHold {
+    Num(u64),
+    Text(String),
 }
 
 /// `"copy"`, `"zero"` or a number.
@@ -343,10 +379,18 @@ impl FileConfig {
             || self.max_fragment_flows.is_some()
             || self.max_fragment_bytes.is_some()
             || self.new_sessions_per_second.is_some()
-            || self.new_sessions_burst.is_some();
+            || self.new_sessions_burst.is_some()
+            || self.port_block.is_some()
+            || self.block_prefix_len.is_some()
+            || self.max_blocks_per_subscriber.is_some()
+            || self.block_hold.is_some()
+            || self.deterministic.is_some()
+            || self.subscribers.is_some();
         if !stateful {
             return if any {
-                Err(CliError::input("pool4, filtering, session limits and timeouts need mode = \"stateful\""))
+                Err(CliError::input(
+                    "pool4, filtering, session limits, timeouts and port blocks need mode = \"stateful\"",
+                ))
             } else {
                 Ok(None)
             };
@@ -374,7 +418,9 @@ impl FileConfig {
         timers.tcp_est = secs(self.tcp_est_timeout, timers.tcp_est);
         timers.tcp_trans = secs(self.tcp_trans_timeout, timers.tcp_trans);
         timers.tcp_incoming_syn = secs(self.tcp_incoming_syn_timeout, timers.tcp_incoming_syn);
+        let allocation = self.allocation()?;
         Ok(Some(StatefulOpts {
+            allocation,
             pool4,
             filtering,
             max_sessions: self.max_sessions,
@@ -387,6 +433,61 @@ impl FileConfig {
             new_sessions_per_second: self.new_sessions_per_second,
             new_sessions_burst: self.new_sessions_burst,
         }))
+    }
+
+    /// The allocation keys: port blocks, deterministic, or neither (dynamic). Each
+    /// refusal names the key, what is wrong and what to write.
+    fn allocation(&mut self) -> Result<Allocation, CliError> {
+        let det = self.deterministic.unwrap_or(false);
+        let Some(size) = self.port_block else {
+            if det {
+                return Err(CliError::input(
+                    "deterministic = true needs port_block = N (the ports each subscriber gets)",
+                ));
+            }
+            for (key, set) in [
+                ("block_prefix_len", self.block_prefix_len.is_some()),
+                ("max_blocks_per_subscriber", self.max_blocks_per_subscriber.is_some()),
+                ("block_hold", self.block_hold.is_some()),
+                ("subscribers", self.subscribers.is_some()),
+            ] {
+                if set {
+                    return Err(CliError::input(format!("{key} needs port_block = N (ports per block)")));
+                }
+            }
+            return Ok(Allocation::Dynamic);
+        };
+        let len = self.block_prefix_len.unwrap_or(56);
+        if det {
+            for (key, set) in [
+                ("max_blocks_per_subscriber", self.max_blocks_per_subscriber.is_some()),
+                ("block_hold", self.block_hold.is_some()),
+            ] {
+                if set {
+                    return Err(CliError::input(format!(
+                        "{key}: only for port blocks; deterministic = true gives each subscriber one fixed range"
+                    )));
+                }
+            }
+            let subs = self
+                .subscribers
+                .take()
+                .ok_or_else(|| CliError::input(sixgate_nat64::ConfigError::SubscribersMissing.to_string()))?;
+            let subs = prefix6("subscribers", subs.get_ref())?;
+            return Ok(Allocation::Deterministic(Deterministic::new(subs, len, size)));
+        }
+        if self.subscribers.is_some() {
+            return Err(CliError::input("subscribers: only with deterministic = true; port blocks take any source"));
+        }
+        let mut b = PortBlocks::new(size);
+        b.prefix_len = len;
+        if let Some(n) = self.max_blocks_per_subscriber {
+            b.max_per_subscriber = n;
+        }
+        if let Some(h) = self.block_hold.take() {
+            b.hold = hold(&h.into_inner())?;
+        }
+        Ok(Allocation::Blocks(b))
     }
 
     /// Turns the file into flag values (flags given on the command line win).
@@ -417,9 +518,30 @@ impl FileConfig {
     }
 }
 
+/// `block_hold`: seconds, or a number with `s`, `m` or `h`.
+fn hold(v: &TomlHold) -> Result<Duration, CliError> {
+    let t = match v {
+        TomlHold::Num(n) => return Ok(Duration::from_secs(*n)),
+        TomlHold::Text(t) => t,
+    };
+    let bad = || CliError::input(format!("block_hold {t:?}: expected seconds, e.g. 120 or \"120s\", \"2m\", \"1h\""));
+    let (num, unit) = match t.trim().strip_suffix(['s', 'm', 'h']) {
+        Some(n) => (n, t.trim().chars().last().unwrap_or('s')),
+        None => (t.trim(), 's'),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| bad())?;
+    let mul = match unit {
+        'h' => 3600,
+        'm' => 60,
+        _ => 1,
+    };
+    n.checked_mul(mul).map(Duration::from_secs).ok_or_else(bad)
+}
+
 /// The stateful keys of the gateway's file.
 #[derive(Debug, Clone)]
 pub(crate) struct StatefulOpts {
+    pub(crate) allocation: Allocation,
     pool4: Vec<Pool4Range>,
     filtering: Filtering,
     max_sessions: Option<usize>,
@@ -467,6 +589,7 @@ impl StatefulOpts {
         if let Some(n) = self.new_sessions_burst {
             c.new_sessions_burst = n;
         }
+        c.allocation = self.allocation;
         c.validate().map_err(|e| CliError::input(e.to_string()))?;
         Ok(c)
     }
@@ -642,6 +765,39 @@ ipv4 = "203.0.113.0/24"
         assert_eq!(c.denylist4.len(), 1);
         assert_eq!(c.icmp_rate, IcmpRateLimit::new(10, 5));
         assert!(!c.answer_pings);
+    }
+
+    #[test]
+    fn port_block_keys() {
+        let base = "mode = \"stateful\"\npool6 = \"2001:db8:64::/96\"\npool4 = [\"198.51.100.0/30\"]\n";
+        let config = |extra: &str| -> Result<Nat64Config, CliError> {
+            let mut f = FileConfig::parse(&format!("{base}{extra}"), "t.toml").unwrap();
+            let st = f.take_stateful()?.unwrap();
+            let mut o = EngineOpts::default();
+            f.merge_into(&mut o).unwrap();
+            st.to_config(o.to_config().unwrap())
+        };
+        assert_eq!(config("").unwrap().allocation, Allocation::Dynamic);
+        for (hold, secs) in [("block_hold = 300", 300), ("block_hold = \"2m\"", 120), ("block_hold = \"45s\"", 45)] {
+            let c =
+                config(&format!("port_block = 2016\nblock_prefix_len = 64\nmax_blocks_per_subscriber = 3\n{hold}\n"));
+            let Allocation::Blocks(b) = c.unwrap().allocation else { panic!("{hold}: not blocks") };
+            assert_eq!((b.size, b.prefix_len, b.max_per_subscriber, b.hold), (2016, 64, 3, Duration::from_secs(secs)));
+        }
+        let c = config("port_block = 1008\ndeterministic = true\nsubscribers = \"2001:db8:100::/50\"\n").unwrap();
+        let Allocation::Deterministic(d) = c.allocation else { panic!("not deterministic") };
+        assert_eq!((d.subscribers, d.prefix_len, d.ports), ("2001:db8:100::/50".parse().unwrap(), 56, 1008));
+        for (extra, says) in [
+            ("port_block = 1000\n", "does not divide"),
+            ("port_block = 2016\nblock_hold = \"soon\"\n", "block_hold \"soon\""),
+            ("block_hold = 5\n", "needs port_block"),
+            ("deterministic = true\n", "needs port_block"),
+            ("port_block = 1008\ndeterministic = true\n", "needs subscribers"),
+            ("port_block = 2016\nblock_prefix_len = 40\n", "56 to 128"),
+        ] {
+            let e = config(extra).unwrap_err().message;
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
     }
 
     #[test]

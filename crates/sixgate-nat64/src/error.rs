@@ -156,6 +156,69 @@ pub enum ConfigError {
         /// Shards asked for.
         shards: usize,
     },
+    /// A subscriber prefix length out of range: 56 to 128, and in deterministic mode no
+    /// shorter than the subscriber prefix and at most 32 bits longer.
+    #[error("{}", subscriber_len_msg(*len, subscribers))]
+    SubscriberPrefixLen {
+        /// The length given (`block_prefix_len`).
+        len: u8,
+        /// The subscriber prefix (deterministic mode).
+        subscribers: Option<Ipv6Net>,
+    },
+    /// A port block (or deterministic port range) larger than a pool4 entry's ports.
+    #[error("port_block {size}: larger than pool4 {prefix} ports {first}-{last}; lower port_block or widen the range")]
+    BlockTooLarge {
+        /// Ports per block.
+        size: u16,
+        /// The entry's addresses.
+        prefix: Ipv4Net,
+        /// Its first port.
+        first: u16,
+        /// Its last port.
+        last: u16,
+    },
+    /// A port block size that does not divide a pool4 entry's port range.
+    #[error("port_block {size} does not divide pool4 {prefix} ports {first}-{last} ({} ports); pick a divisor of it or change the range", u32::from(*last - *first) + 1)]
+    BlockSizeNotDividing {
+        /// Ports per block.
+        size: u16,
+        /// The entry's addresses.
+        prefix: Ipv4Net,
+        /// Its first port.
+        first: u16,
+        /// Its last port.
+        last: u16,
+    },
+    /// Deterministic mapping: pool4 has room for fewer subscribers than the prefix holds.
+    #[error("deterministic: {subscribers} subscribers of port_block {ports} ports need more than pool4 holds (room for {room}); add pool4 addresses, lower port_block or lengthen the subscriber prefix")]
+    DeterministicTooSmall {
+        /// Subscribers in the subscriber prefix.
+        subscribers: u64,
+        /// Subscribers pool4 has room for.
+        room: u64,
+        /// Ports per subscriber.
+        ports: u16,
+    },
+    /// Deterministic mapping asked of a translator cut into several shards (queues).
+    #[error("deterministic = true with {shards} queues: a subscriber's fixed port range cannot be split between queues; set queues = 1")]
+    DeterministicSharded {
+        /// Shards asked for.
+        shards: usize,
+    },
+    /// Deterministic mapping without a subscriber prefix.
+    #[error(
+        "deterministic = true needs subscribers = \"PREFIX\" (the IPv6 prefix the subscriber prefixes are cut from)"
+    )]
+    SubscribersMissing,
+}
+
+fn subscriber_len_msg(len: u8, subscribers: &Option<Ipv6Net>) -> String {
+    match subscribers {
+        None => format!("block_prefix_len {len}: must be 56 to 128"),
+        Some(s) => format!(
+            "block_prefix_len {len}: must be 56 to 128, at least the length of subscribers {s} and at most 32 more"
+        ),
+    }
 }
 
 impl ConfigError {

@@ -165,6 +165,9 @@ impl Nat64Shards {
     pub fn new(cfg: Nat64Config, n: usize) -> Result<Self, Error> {
         cfg.validate()?;
         let n = n.max(1);
+        if n > 1 && matches!(cfg.allocation, crate::Allocation::Deterministic(_)) {
+            return Err(ConfigError::DeterministicSharded { shards: n }.into());
+        }
         if let Some(r) = cfg.pool4.iter().find(|r| usize::from(r.last - r.first) + 1 < n) {
             return Err(ConfigError::TooFewPortsForShards {
                 prefix: r.prefix,
@@ -263,6 +266,12 @@ impl Nat64Shards {
     /// [`Engine::counters`] stay zero: the handles count (see the module docs).
     pub fn with_shard<T>(&self, k: usize, f: impl FnOnce(&Nat64) -> T) -> Option<T> {
         self.shared.shards.get(k).map(|m| f(&lock(m)))
+    }
+
+    /// The oldest port-block event waiting in any shard (port-block mode;
+    /// [`Nat64::poll_block_event`]), shard by shard.
+    pub fn poll_block_event(&self) -> Option<crate::BlockEvent> {
+        self.shared.shards.iter().find_map(|m| lock(m).poll_block_event())
     }
 
     /// Table statistics summed over the shards, all taken at one instant (every shard is

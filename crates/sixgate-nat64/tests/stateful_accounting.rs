@@ -397,7 +397,7 @@ fn drop_reason_names_and_indices() {
     for (i, r) in all.iter().enumerate() {
         assert_eq!(r.index(), i, "{r:?}");
     }
-    let names: Vec<&str> = all.iter().take(14).map(|r| r.name()).collect();
+    let names: Vec<&str> = all.iter().take(17).map(|r| r.name()).collect();
     assert_eq!(
         names,
         [
@@ -415,11 +415,14 @@ fn drop_reason_names_and_indices() {
             "fragment-timeout",
             "unsupported-protocol",
             "new-flow-budget",
+            "block-limit",
+            "subscriber-ports",
+            "not-subscriber",
         ]
     );
     let xlate = Nat64Drop::Xlate(sixgate_nat64::SiitDrop::Malformed);
-    assert_eq!((xlate.name(), all[14 + sixgate_nat64::SiitDrop::Malformed.index()]), ("malformed", xlate));
-    assert_eq!(all.len(), 14 + sixgate_nat64::SiitDrop::ALL.len());
+    assert_eq!((xlate.name(), all[17 + sixgate_nat64::SiitDrop::Malformed.index()]), ("malformed", xlate));
+    assert_eq!(all.len(), 17 + sixgate_nat64::SiitDrop::ALL.len());
 }
 
 /// A reload that lowers the bounds lets held SYNs and waiting fragments go: each still

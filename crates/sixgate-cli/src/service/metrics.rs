@@ -104,12 +104,14 @@ pub(crate) fn start_dns64(
 pub(crate) type QueueSnapshot<R> = (u64, u64, Counters<R>, Vec<Gauge>);
 
 /// The drop reasons that mean a configured limit was hit, with the key that sets it.
-const LIMITS: [(&str, &str); 5] = [
+const LIMITS: [(&str, &str); 7] = [
     ("session-limit", "max_sessions"),
     ("source-limit", "max_sessions_per_source"),
     ("pool-exhausted", "pool4"),
     ("new-flow-budget", "new_sessions_per_second"),
     ("fragment", "max_fragment_bytes"),
+    ("block-limit", "max_blocks_per_subscriber"),
+    ("subscriber-ports", "port_block"),
 ];
 
 /// Reads every queue's published counters.

@@ -8,8 +8,24 @@ use ipnet::Ipv4Net;
 use sixgate_core::class::is_forbidden_v4;
 use sixgate_core::rfc6052::Pool6;
 
+pub use super::blocks::PortBlocks;
+pub use super::deterministic::Deterministic;
 use crate::config::SiitConfig;
 use crate::ConfigError;
+
+/// How pool4 ports are handed to IPv6 subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocation {
+    /// Port by port for each BIB entry, anywhere in the pool (RFC 6146 §3.5.1.1): the
+    /// most out of the pool, a log line per BIB entry.
+    #[default]
+    Dynamic,
+    /// In blocks of ports per subscriber ([`PortBlocks`]): a log line per block.
+    Blocks(PortBlocks),
+    /// A fixed address and port range per subscriber (RFC 7422, [`Deterministic`]): no
+    /// log at all. Needs one shard (queue).
+    Deterministic(Deterministic),
+}
 
 /// A slice of the IPv4 pool: every address of `prefix`, ports `first..=last` (for ICMP:
 /// identifiers).
@@ -84,7 +100,8 @@ pub struct Nat64Config {
     pub timers: Timers,
     /// Sessions in all (every protocol).
     pub max_sessions: usize,
-    /// Sessions per IPv6 source address.
+    /// Sessions per IPv6 source address (per subscriber prefix under port blocks and the
+    /// deterministic mapping, [`Nat64Config::allocation`]).
     pub max_sessions_per_source: usize,
     /// Seed of the port-choice hash (so ports are not predictable from outside).
     pub seed: u64,
@@ -107,6 +124,9 @@ pub struct Nat64Config {
     pub max_new_sessions_per_second: u32,
     /// Sessions that may be created at once above that rate (the token bucket's depth).
     pub new_sessions_burst: u32,
+    /// How pool4 ports are handed out: dynamically (the default), in port blocks per
+    /// subscriber, or deterministically (RFC 7422).
+    pub allocation: Allocation,
 }
 
 impl Nat64Config {
@@ -132,6 +152,7 @@ impl Nat64Config {
             max_fragment_bytes: 256 * 1024,
             max_new_sessions_per_second: 100_000,
             new_sessions_burst: 10_000,
+            allocation: Allocation::Dynamic,
         }
     }
 
@@ -180,6 +201,7 @@ impl Nat64Config {
         if self.max_sessions_per_source > 65535 {
             return Err(ConfigError::SessionsPerSourceTooLarge { value: self.max_sessions_per_source, max: 65535 });
         }
+        self.allocation.validate(&self.pool4)?;
         Ok(())
     }
 
@@ -194,6 +216,11 @@ impl Nat64Config {
             .iter()
             .filter_map(|r| {
                 let (a, b) = slice(r.first, r.last, k, n)?;
+                // Port blocks: each shard keeps the whole blocks of its slice.
+                let (a, b) = match self.allocation {
+                    Allocation::Blocks(pb) if n > 1 => whole_blocks(r.first, a, b, pb.size)?,
+                    _ => (a, b),
+                };
                 Some(Pool4Range { prefix: r.prefix, first: a, last: b })
             })
             .collect();
@@ -222,6 +249,14 @@ pub(crate) fn slice_of(first: u16, last: u16, port: u16, n: usize) -> usize {
         k -= 1;
     }
     k
+}
+
+/// The whole blocks of `size` ports (counted from `first`) inside `a..=b`.
+fn whole_blocks(first: u16, a: u16, b: u16, size: u16) -> Option<(u16, u16)> {
+    let size = u32::from(size.max(1));
+    let lo = u32::from(first) + (u32::from(a - first)).div_ceil(size) * size;
+    let hi = u32::from(first) + (u32::from(b - first) + 1) / size * size;
+    (hi > lo).then(|| (lo as u16, (hi - 1) as u16))
 }
 
 fn slice(first: u16, last: u16, k: usize, n: usize) -> Option<(u16, u16)> {

@@ -94,15 +94,19 @@
 //! | `reconfigure.rs` | [`Nat64::reconfigure`]: a new configuration live, pool4 renumbering, sessions on removed pool4 addresses ended | RFC 6146 §3.5 (lifetimes set by packets) |
 //! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
 //! | `sessions.rs` | creating and deleting sessions and BIB entries, the session timer queue | RFC 6146 §3.5.1, §3.5.2.2 (expiry) |
-//! | `ports.rs` | pool4 addresses and port allocation, port rewriting | RFC 6146 §3.5.1.1, RFC 4787 REQ-1..4, RFC 1624 |
+//! | `ports.rs` | pool4 addresses and port allocation (dispatching to the allocation mode), port rewriting | RFC 6146 §3.5.1.1, RFC 4787 REQ-1..4, RFC 1624 |
+//! | `blocks.rs` | port blocks per subscriber, their hold timer queue, [`BlockEvent`]s | RFC 6888 REQ-2, REQ-4, §5; RFC 7422 §1 |
+//! | `deterministic.rs` | the RFC 7422 mapping of subscriber prefixes to an address and port range, [`DeterministicMap`] | RFC 7422 §2 |
 //! | `tcp.rs` | the TCP state machine, session refresh, probes | RFC 6146 §3.5.2.2 |
 //! | `held.rs` | held unsolicited IPv4 SYNs, simultaneous open, their Port Unreachable | RFC 6146 §3.5.2.2 |
 //! | `fragments.rs` | fragments without reassembly, and their timer queues | RFC 6146 §3.4, §3.5, §4 (FRAGMENT_MIN) |
 //! | `outbound.rs` | IPv6 → IPv4, ICMPv6 errors, the answer to a refused new flow | RFC 6146 §3.5, §3.5.1.1, §3.5.3, §3.5.4, §3.8 |
 //! | `inbound.rs` | IPv4 → IPv6, filtering, ICMPv4 errors | RFC 6146 §3.5, §3.5.1, §3.5.4, §3.8 |
 
+mod blocks;
 mod census;
 mod config;
+mod deterministic;
 mod fragments;
 mod held;
 mod inbound;
@@ -129,11 +133,13 @@ use crate::reason::SiitDrop;
 use crate::siit::{Out, Siit};
 use crate::{ConfigError, Error};
 
+pub use blocks::{BlockEvent, BlockEventKind, BLOCK_EVENTS};
 pub(crate) use config::slice_of;
-pub use config::{Filtering, Nat64Config, Pool4Range, Timers};
+pub use config::{Allocation, Deterministic, Filtering, Nat64Config, Pool4Range, PortBlocks, Timers};
+pub use deterministic::{DeterministicMap, LookupError, Share};
 use fragments::Fragments;
 use held::HeldSyns;
-use ports::Pool;
+use ports::{Alloc, Pool};
 pub use reason::Nat64Drop;
 use sessions::SessionTimers;
 pub use tables::TableStats;
@@ -218,6 +224,12 @@ pub struct Nat64 {
     /// What reloads left behind: sessions ended by a pool4 change, limits lowered below
     /// what the tables held ([`Nat64::reconfigure`]).
     reload: reconfigure::ReloadState,
+    /// How pool4 ports are handed out (`ports.rs`: dynamic, `blocks.rs`,
+    /// `deterministic.rs`).
+    alloc: Alloc,
+    /// The last time seen (ms since the time base), for the block hold times of
+    /// deletions.
+    last_ms: u64,
 }
 
 impl Nat64 {
@@ -226,6 +238,7 @@ impl Nat64 {
         cfg.validate()?;
         let pool6 = cfg.xlate.pool6.ok_or(ConfigError::StatefulNeedsPool6)?;
         let icmp_rate = cfg.xlate.icmp_rate;
+        let alloc = Alloc::new(&cfg.allocation, &cfg.pool4)?;
         Ok(Self {
             siit: Siit::new(cfg.xlate)?,
             pool6,
@@ -253,6 +266,8 @@ impl Nat64 {
             refused: None,
             local_hairpin: true,
             reload: reconfigure::ReloadState::default(),
+            alloc,
+            last_ms: 0,
         })
     }
 
@@ -268,7 +283,7 @@ impl Nat64 {
     /// rounded up to a power of two, each 4 bytes plus one control byte; the timer queue
     /// is a vector). Excludes the allocator's own overhead.
     pub fn table_bytes(&self) -> usize {
-        self.t.bytes() + self.expiry.bytes()
+        self.t.bytes() + self.expiry.bytes() + self.alloc.bytes()
     }
 
     /// Gives back memory the tables no longer need (see [`Tables::shrink`]) and the room
@@ -341,6 +356,7 @@ impl Nat64 {
     /// found, which is a bug in the translator.
     pub fn check_invariants(&self) -> Result<(), String> {
         self.check_tables()?;
+        self.check_alloc()?;
         self.frags.check()?;
         self.held.check()?;
         self.outbox.check()?;
@@ -350,7 +366,9 @@ impl Nat64 {
     /// Milliseconds since the time base (the first instant the engine saw).
     fn now_ms(&mut self, now: Instant) -> u64 {
         let base = *self.base.get_or_insert(now);
-        now.saturating_duration_since(base).as_millis().min(u128::from(u64::MAX / 2)) as u64
+        let ms = now.saturating_duration_since(base).as_millis().min(u128::from(u64::MAX / 2)) as u64;
+        self.last_ms = self.last_ms.max(ms);
+        ms
     }
 
     /// The deadline (ticks, rounded up) `life` after `ms`.
@@ -475,8 +493,11 @@ impl Engine for Nat64 {
             // Memory to give back: at once (the time base has passed).
             return Some(base);
         }
-        // Each subsystem's own timer queue: sessions, held SYNs, fragments.
-        let d = [self.expiry.deadline(), self.held.deadline(), self.frags.deadline()].into_iter().flatten().min()?;
+        // Each subsystem's own timer queue: sessions, held SYNs, fragments, port blocks.
+        let d = [self.expiry.deadline(), self.held.deadline(), self.frags.deadline(), self.alloc.deadline()]
+            .into_iter()
+            .flatten()
+            .min()?;
         Some(base + Duration::from_millis(u64::from(d) * TICK_MS))
     }
 
@@ -500,6 +521,7 @@ impl Engine for Nat64 {
         for _ in 0..self.frags.expire(tick) {
             self.counters.release_dropped(Nat64Drop::FragmentTimeout);
         }
+        self.expire_blocks(tick, now);
     }
 
     fn counters(&self) -> &Counters<Nat64Drop> {

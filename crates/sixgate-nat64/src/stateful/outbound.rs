@@ -38,7 +38,14 @@ impl Nat64 {
     /// sent error as a reply. Other refusals (the creation budget: congestion, RFC 4443
     /// §3.1) send nothing.
     pub(super) fn refuse(&mut self, buf: &mut PacketBuf, now: Instant, r: Nat64Drop) -> Result<Out, Nat64Drop> {
-        if !matches!(r, Nat64Drop::PoolExhausted | Nat64Drop::SessionLimit | Nat64Drop::SourceLimit) {
+        if !matches!(
+            r,
+            Nat64Drop::PoolExhausted
+                | Nat64Drop::SessionLimit
+                | Nat64Drop::SourceLimit
+                | Nat64Drop::BlockLimit
+                | Nat64Drop::SubscriberPorts
+        ) {
             return Err(r);
         }
         let p = buf.as_slice();

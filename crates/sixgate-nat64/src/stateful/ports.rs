@@ -4,13 +4,18 @@
 //! from outside, in the spirit of RFC 6056), and rewriting a port with an RFC 1624
 //! checksum update.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Instant;
 
 use sixgate_core::checksum::{self, add};
 use sixgate_core::wire::{be16, fragment, ipv6, proto, Ipv6Packet};
 
-use super::tables::{Tables, ICMP, TCP};
-use super::Pool4Range;
+use super::blocks::{BlockEvent, BlockEventKind, Blocks};
+use super::deterministic::DeterministicMap;
+use super::tables::{SKey, Tables, ICMP, TCP};
+use super::{Allocation, Nat64, Nat64Drop, Pool4Range, TICK_MS};
+use crate::ConfigError;
 
 /// The index of `proto` (UDP, TCP, ICMP) in [`Pool::full_until`].
 #[inline]
@@ -72,7 +77,7 @@ impl Pool {
         self.nth_addr(u32::from(i)).map_or(0, |(a, _, _)| a)
     }
 
-    fn mix(&self, a: u64, b: u64) -> u64 {
+    pub(super) fn mix(&self, a: u64, b: u64) -> u64 {
         let mut x = a ^ self.seed ^ b.rotate_left(29);
         x = (x ^ (x >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         x = (x ^ (x >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -147,6 +152,277 @@ impl Pool {
         None
     }
 }
+impl Allocation {
+    /// Checks the allocation's parameters against pool4.
+    pub(super) fn validate(&self, pool4: &[Pool4Range]) -> Result<(), ConfigError> {
+        match self {
+            Self::Dynamic => Ok(()),
+            Self::Blocks(b) => b.validate(pool4),
+            Self::Deterministic(d) => DeterministicMap::new(d, pool4).map(|_| ()),
+        }
+    }
+}
+
+/// How this engine hands out pool4 ports: per BIB entry anywhere in the pool, in blocks
+/// per subscriber, or in each subscriber's fixed range.
+#[derive(Debug)]
+pub(super) enum Alloc {
+    Dynamic,
+    Blocks(Box<Blocks>),
+    Deterministic(DeterministicMap),
+}
+
+impl Alloc {
+    /// The allocator of `a` (validated) over `pool4`.
+    pub(super) fn new(a: &Allocation, pool4: &[Pool4Range]) -> Result<Self, ConfigError> {
+        Ok(match a {
+            Allocation::Dynamic => Self::Dynamic,
+            Allocation::Blocks(b) => Self::Blocks(Box::new(Blocks::new(*b, pool4, TICK_MS))),
+            Allocation::Deterministic(d) => Self::Deterministic(DeterministicMap::new(d, pool4)?),
+        })
+    }
+
+    /// What the per-source session count is kept for: the source address (dynamic
+    /// mode), or its subscriber prefix (port blocks, deterministic), so that
+    /// `max_sessions_per_source` bounds a subscriber's sessions and the table holds one
+    /// count per subscriber, not per host.
+    #[inline]
+    pub(super) fn source_key(&self, c: &[u8; 16]) -> [u8; 16] {
+        let len = match self {
+            Self::Dynamic => return *c,
+            Self::Blocks(b) => b.cfg.prefix_len,
+            Self::Deterministic(m) => m.params().prefix_len,
+        };
+        super::blocks::mask(u128::from_be_bytes(*c), len).to_be_bytes()
+    }
+
+    /// Whether ports are allocated per BIB entry anywhere in the pool.
+    #[inline]
+    pub(super) fn is_dynamic(&self) -> bool {
+        matches!(self, Self::Dynamic)
+    }
+
+    /// The parameters it was made with.
+    pub(super) fn config(&self) -> Allocation {
+        match self {
+            Self::Dynamic => Allocation::Dynamic,
+            Self::Blocks(b) => Allocation::Blocks(b.cfg),
+            Self::Deterministic(m) => Allocation::Deterministic(*m.params()),
+        }
+    }
+
+    /// The earliest block hold time that ends (ticks).
+    pub(super) fn deadline(&self) -> Option<u32> {
+        match self {
+            Self::Blocks(b) => b.deadline(),
+            _ => None,
+        }
+    }
+
+    /// Bytes the allocator holds beyond the tables.
+    pub(super) fn bytes(&self) -> usize {
+        match self {
+            Self::Blocks(b) => b.bytes(),
+            _ => 0,
+        }
+    }
+}
+
+/// Ports (or identifiers) tried at most per search of a block or a subscriber's range.
+const RANGE_BUDGET: u32 = 4096;
+
+impl Pool {
+    /// A free port for `proto` in `range` = (pool address `a4`, ports `lo..lo + n`): the client's `want`
+    /// if it is in there and free (RFC 4787 REQ-3), else one of its parity (REQ-4; ICMP
+    /// identifiers have none) from a start hashed from `h`, else any; bounded probing.
+    pub(super) fn in_range(&self, t: &Tables, proto: u8, range: (u16, u16, u16), want: u16, h: u64) -> Option<u16> {
+        let (a4, lo, n) = range;
+        let free = |p: u32| t.find_b4(proto, a4, p as u16).is_none();
+        let (lo, n) = (u32::from(lo), u32::from(n.max(1)));
+        if (lo..lo + n).contains(&u32::from(want)) && free(u32::from(want)) {
+            return Some(want);
+        }
+        let off = (self.mix(h, u64::from(want)) % u64::from(n)) as u32;
+        let mut budget = RANGE_BUDGET;
+        for pass in 0..2 {
+            let stride = if pass == 0 && proto != ICMP && n > 1 { 2 } else { 1 };
+            let mut o = off;
+            if stride == 2 && ((lo + o) & 1) != u32::from(want & 1) {
+                o += 1;
+            }
+            for _ in 0..n.div_ceil(stride) {
+                if o >= n {
+                    o -= n;
+                    if stride == 2 && ((lo + o) & 1) != u32::from(want & 1) {
+                        o += 1;
+                        if o >= n {
+                            break;
+                        }
+                    }
+                }
+                if free(lo + o) {
+                    return Some((lo + o) as u16);
+                }
+                o += stride;
+                budget -= 1;
+                if budget == 0 {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+impl Nat64 {
+    /// A pool4 transport address (address index, port) for the new BIB entry of `key`, by
+    /// the engine's allocation mode. Port-block mode may take a new block for the
+    /// subscriber (an [`BlockEvent`] at `now`).
+    pub(super) fn allocate_port(&mut self, key: &SKey, now: Instant) -> Result<(u16, u16), Nat64Drop> {
+        let c = u128::from_be_bytes(key.client);
+        let h = self.pool.mix((c >> 64) as u64 ^ (c as u64).rotate_left(17), u64::from(key.proto));
+        match &mut self.alloc {
+            Alloc::Dynamic => {
+                self.pool.allocate(&self.t, key.proto, &key.client, key.port).ok_or(Nat64Drop::PoolExhausted)
+            }
+            Alloc::Deterministic(m) => {
+                // RFC 7422 §2: the subscriber's one address and port range, nothing else.
+                let (a, p) = m.index_of(c).and_then(|i| m.slot_of(i)).ok_or(Nat64Drop::NotSubscriber)?;
+                let n = m.params().ports;
+                let a4 = self.pool.idx(a).ok_or(Nat64Drop::NotSubscriber)?;
+                let port = self.pool.in_range(&self.t, key.proto, (a4, p, n), key.port, h);
+                port.map(|p| (a4, p)).ok_or(Nat64Drop::SubscriberPorts)
+            }
+            Alloc::Blocks(b) => {
+                let sub = b.subscriber(&key.client);
+                let pk = pool_kind(key.proto);
+                let size = b.cfg.size;
+                let mut near = None;
+                if let Some(list) = b.subs.get(&sub) {
+                    // The client's own port first, in whichever of its blocks holds it.
+                    let order = list.iter().copied().filter(|&id| b.owned.get(&id).is_some_and(|o| o.used[pk] < size));
+                    for id in order {
+                        let (a4, lo) = b.block(id);
+                        near.get_or_insert(a4);
+                        if let Some(p) = self.pool.in_range(&self.t, key.proto, (a4, lo, size), key.port, h) {
+                            return Ok((a4, p));
+                        }
+                    }
+                    if near.is_none() {
+                        near = list.first().map(|&id| b.block(id).0);
+                    }
+                    if list.len() >= usize::from(b.cfg.max_per_subscriber) {
+                        return Err(Nat64Drop::BlockLimit);
+                    }
+                }
+                // No free block a moment ago: none still, until the next tick or a release
+                // (a flood of new subscribers would otherwise scan the bitset each time).
+                let ms = self.last_ms;
+                if ms < b.full_until {
+                    return Err(Nat64Drop::PoolExhausted);
+                }
+                let Some(id) = b.take(sub, near, h) else {
+                    b.full_until = ms + TICK_MS;
+                    return Err(Nat64Drop::PoolExhausted);
+                };
+                let (a4, lo) = b.block(id);
+                b.event(BlockEventKind::Allocated, now, sub, Ipv4Addr::from(self.pool.addr_of(a4)), lo);
+                // A block just taken holds no BIB entry (a block is given back only
+                // once it holds none), so this finds the client's port or its parity.
+                let p = self.pool.in_range(&self.t, key.proto, (a4, lo, size), key.port, h);
+                if p.is_none() {
+                    // Not expected (see above); the block then goes back after its hold.
+                    b.idle(id, (ms / TICK_MS).min(u64::from(u32::MAX)) as u32);
+                }
+                p.map(|p| (a4, p)).ok_or(Nat64Drop::PoolExhausted)
+            }
+        }
+    }
+
+    /// A BIB entry was created on (`a4`, `p4`).
+    #[inline]
+    pub(super) fn port_taken(&mut self, proto: u8, a4: u16, p4: u16) {
+        if let Alloc::Blocks(b) = &mut self.alloc {
+            b.bib_added(a4, p4, pool_kind(proto));
+        }
+    }
+
+    /// The BIB entry on (`a4`, `p4`) ended at `ms`.
+    #[inline]
+    pub(super) fn port_freed(&mut self, proto: u8, a4: u16, p4: u16, ms: u64) {
+        if let Alloc::Blocks(b) = &mut self.alloc {
+            b.bib_removed(a4, p4, pool_kind(proto), (ms / TICK_MS).min(u64::from(u32::MAX)) as u32);
+        }
+    }
+
+    /// Releases port blocks whose hold time ended by `tick`.
+    pub(super) fn expire_blocks(&mut self, tick: u32, now: Instant) {
+        if let Alloc::Blocks(b) = &mut self.alloc {
+            let pool = &self.pool;
+            b.expire(tick, now, |a4| pool.addr_of(a4));
+        }
+    }
+
+    /// The oldest port-block event not yet taken (port-block mode only; at most
+    /// [`super::BLOCK_EVENTS`] wait, more are counted in
+    /// [`Nat64::block_events_dropped`]). The engine writes no log itself: the caller
+    /// drains these into its log.
+    pub fn poll_block_event(&mut self) -> Option<BlockEvent> {
+        match &mut self.alloc {
+            Alloc::Blocks(b) => b.poll_event(),
+            _ => None,
+        }
+    }
+
+    /// Port-block events dropped because nobody took them out in time.
+    pub fn block_events_dropped(&self) -> u64 {
+        match &self.alloc {
+            Alloc::Blocks(b) => b.events_dropped,
+            _ => 0,
+        }
+    }
+
+    /// Port blocks held (port-block mode) and subscribers holding them.
+    pub fn block_stats(&self) -> (usize, usize) {
+        match &self.alloc {
+            Alloc::Blocks(b) => (b.owned.len(), b.subs.len()),
+            _ => (0, 0),
+        }
+    }
+
+    /// The allocation's part of the self-check: in port-block mode every BIB entry lies
+    /// in a block of its subscriber and the blocks' counts agree; in deterministic mode
+    /// every BIB entry lies in its subscriber's range.
+    pub(super) fn check_alloc(&self) -> Result<(), String> {
+        match &self.alloc {
+            Alloc::Dynamic => Ok(()),
+            Alloc::Blocks(b) => {
+                let mut used: HashMap<u32, [u16; 3]> = HashMap::new();
+                for (_, e) in self.t.bib.slots().filter(|(_, e)| e.proto != 0) {
+                    let id = b.id_of(e.a4, e.p4).ok_or_else(|| format!("bib {e:?} outside the block grid"))?;
+                    if b.owned.get(&id).map(|o| o.sub) != Some(b.subscriber(&e.client)) {
+                        return Err(format!("bib {e:?} in a block of another subscriber"));
+                    }
+                    used.entry(id).or_default()[pool_kind(e.proto)] += 1;
+                }
+                b.check(&used)
+            }
+            Alloc::Deterministic(m) => {
+                for (_, e) in self.t.bib.slots().filter(|(_, e)| e.proto != 0) {
+                    let (a, p) = m
+                        .index_of(u128::from_be_bytes(e.client))
+                        .and_then(|i| m.slot_of(i))
+                        .ok_or_else(|| format!("bib {e:?} of no subscriber"))?;
+                    if self.pool.addr_of(e.a4) != a || !(p..=p + (m.params().ports - 1)).contains(&e.p4) {
+                        return Err(format!("bib {e:?} outside its subscriber's range"));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Where the upper-layer header starts in an IPv6 packet the translator built: after the
 /// IPv6 header and the Fragment Header, if it added one (RFC 7915 §4.1; it adds no
 /// other extension header). Never panics: a buffer shorter than the IPv6 header gets the

@@ -55,5 +55,15 @@ sixgate_core::drop_reasons! {
         /// ([`Nat64Config::max_new_sessions_per_second`]): refused before any table work,
         /// without an ICMP error (RFC 4443 §3.1: none for a packet dropped for congestion).
         NewFlowBudget = "new-flow-budget",
+        /// Port-block mode: a new flow whose subscriber's blocks are full and who holds
+        /// `max_blocks_per_subscriber` already (with an ICMPv6 Address Unreachable,
+        /// rate-limited, like the per-source limit).
+        BlockLimit = "block-limit",
+        /// Deterministic mode (RFC 7422): a new flow whose subscriber's fixed port range
+        /// is full (with an ICMPv6 Address Unreachable, rate-limited).
+        SubscriberPorts = "subscriber-ports",
+        /// Deterministic mode: a new flow from a source outside the subscriber prefix,
+        /// which has no port range.
+        NotSubscriber = "not-subscriber",
     }
 }

@@ -8,7 +8,7 @@ use hashbrown::HashTable;
 
 use super::ports::Pool;
 use super::tables::{hash_a, hash_b4, hash_s4_of, Adf, Slab, Tables};
-use super::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, QUEUE_SLACK};
+use super::{Allocation, Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, QUEUE_SLACK};
 use crate::reload::ReloadReport;
 use crate::ConfigError;
 
@@ -108,7 +108,19 @@ impl Nat64 {
         if self.pool.seed != new.seed {
             r.mark_changed("seed");
         }
-        if self.pool.ranges != new.pool4 {
+        // The allocation mode and its parameters (and, outside the dynamic mode, pool4,
+        // which the blocks and the RFC 7422 mapping are cut from) are kept: changing
+        // them would move subscribers' ports under their sessions and make the block log
+        // or the deterministic mapping lie. They need a restart.
+        if self.alloc.config() != new.allocation {
+            r.mark_restart(match new.allocation {
+                Allocation::Deterministic(_) => "deterministic",
+                _ => "port_block",
+            });
+        }
+        if self.alloc.config() != Allocation::Dynamic && self.pool.ranges != new.pool4 {
+            r.mark_restart("pool4");
+        } else if self.pool.ranges != new.pool4 {
             r.mark_changed("pool4");
             self.repool(new.pool4, new.seed, &mut r);
         } else if self.pool.seed != new.seed {
@@ -304,7 +316,7 @@ impl Nat64 {
     fn end_all(&mut self, gone: &[u32], bib: &[u32], adf: &[u32]) {
         let t = &mut self.t;
         for &i in gone {
-            let client = t.sess.get(i).client;
+            let client = self.alloc.source_key(&t.sess.get(i).client);
             if let Some(c) = t.find_client(&client) {
                 let e = t.clients.get_mut(c);
                 e.n -= 1;

@@ -84,7 +84,8 @@ impl Nat64 {
         if self.n_sessions >= self.max_sessions {
             return Err(Nat64Drop::SessionLimit);
         }
-        let ci = self.t.find_client(&key.client);
+        let source = self.alloc.source_key(&key.client);
+        let ci = self.t.find_client(&source);
         if ci.is_some_and(|c| usize::from(self.t.clients.get(c).n) >= self.max_per_source) {
             return Err(Nat64Drop::SourceLimit);
         }
@@ -107,18 +108,22 @@ impl Nat64 {
                 (e.a4, e.p4)
             }
             None => {
-                let Some((a4, p4)) = self.pool.allocate(&self.t, key.proto, &key.client, key.port) else {
-                    self.pool.full_until[pi] = ms + TICK_MS;
-                    return Err(Nat64Drop::PoolExhausted);
-                };
+                let (a4, p4) = self.allocate_port(&key, now).inspect_err(|&r| {
+                    // Port blocks keep their own "no free block" mark: a subscriber with
+                    // room in its blocks is not refused because another found none.
+                    if r == Nat64Drop::PoolExhausted && self.alloc.is_dynamic() {
+                        self.pool.full_until[pi] = ms + TICK_MS;
+                    }
+                })?;
                 self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
+                self.port_taken(key.proto, a4, p4);
                 (a4, p4)
             }
         };
         match ci {
             Some(c) => self.t.clients.get_mut(c).n += 1,
             None => {
-                self.t.insert_client(Client { addr: key.client, n: 1 });
+                self.t.insert_client(Client { addr: source, n: 1 });
             }
         }
         if self.filtering == Filtering::AddressDependent {
@@ -149,13 +154,14 @@ impl Nat64 {
 
     /// Deletes the session in slot `i` (and its BIB entry when it was the last one).
     pub(super) fn remove(&mut self, i: u32) {
+        let ms = self.last_ms;
         let s = *self.t.sess.get(i);
         if s.proto == 0 {
             return;
         }
         self.t.remove_sess(i);
         self.n_sessions -= 1;
-        if let Some(c) = self.t.find_client(&s.client) {
+        if let Some(c) = self.t.find_client(&self.alloc.source_key(&s.client)) {
             let e = self.t.clients.get_mut(c);
             e.n -= 1;
             if e.n == 0 {
@@ -177,6 +183,7 @@ impl Nat64 {
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
                 self.t.remove_bib(b);
+                self.port_freed(s.proto, s.a4, s.p4, ms);
                 // Its port is free: the pool is worth searching again.
                 self.pool.full_until[pool_kind(s.proto)] = 0;
             }
@@ -223,7 +230,7 @@ impl Nat64 {
             }
             *per_bib.entry(b).or_default() += 1;
             *adf.entry((s.proto, s.a4, s.p4, s.remote)).or_default() += 1;
-            *per_source.entry(s.client).or_default() += 1;
+            *per_source.entry(self.alloc.source_key(&s.client)).or_default() += 1;
         }
         if n != t.sidx.len() || n != t.s4idx.len() {
             return Err(format!("{n} sessions, indexed {} and {}", t.sidx.len(), t.s4idx.len()));

@@ -12,7 +12,10 @@ use sixgate_core::wire::{icmpv4, proto, tcp};
 /// packets from both sides and time steps through one [`sixgate_nat64::Nat64`].
 ///
 /// Byte 0 configures (bit 0 endpoint-independent filtering, bit 1 a small pool of 2
-/// addresses × 12 ports, bit 2 small session limits). Then records, by the low two bits
+/// addresses × 12 ports, bit 2 small session limits, bit 3 two shards; bits 4–5 the port
+/// allocation: 1 port blocks — 4 ports (small pool) or 1,008, subscribers /127, 2 blocks
+/// each, held 1 s —, 2 the RFC 7422 deterministic mapping — the 4 clients are 4 /128
+/// subscribers of 3 or 1,024 ports —, else dynamic). Then records, by the low two bits
 /// of a tag byte `t`:
 /// - 0: time passes, `b << (t >> 2 & 15)` milliseconds for the next byte `b`; timers run
 ///   the way a driver runs them (at each [`Engine::poll_timeout`] deadline);
@@ -55,6 +58,22 @@ pub fn stateful(data: &[u8]) {
         cfg.max_sessions = 6;
         cfg.max_sessions_per_source = 3;
     }
+    let small = c0 & 2 != 0;
+    cfg.allocation = match (c0 >> 4) & 3 {
+        1 => {
+            let mut b = sixgate_nat64::PortBlocks::new(if small { 4 } else { 1008 });
+            b.prefix_len = 127;
+            b.max_per_subscriber = 2;
+            b.hold = Duration::from_secs(1);
+            sixgate_nat64::Allocation::Blocks(b)
+        }
+        2 => sixgate_nat64::Allocation::Deterministic(sixgate_nat64::Deterministic::new(
+            "2001:db8:9::/126".parse().expect("literal"),
+            128,
+            if small { 3 } else { 1024 },
+        )),
+        _ => sixgate_nat64::Allocation::Dynamic,
+    };
     // With bit 3 of the first byte, the tables are cut into two shards and each packet
     // goes in through the worker that bit 7 of its step byte names.
     let mut eng = if c0 & 8 != 0 {
@@ -325,7 +344,8 @@ pub fn seeds_stateful() -> Vec<Vec<u8>> {
     let tcp_open = [1u8, 0, 0, 0, 0x10, 0, 2, 0, 0x10, 0x03, 0xe8, 1 | 16];
     let mut out = Vec::new();
     // Bit 3 of `cfg`: two shards; a step byte with bit 7 goes in through worker 1.
-    for cfg in 0u8..16 {
+    // Bits 4–5: port blocks, deterministic mapping.
+    for cfg in (0u8..16).chain([0x10, 0x12, 0x15, 0x16, 0x18, 0x20, 0x22, 0x25, 0x26]) {
         let mut s = vec![cfg];
         s.extend_from_slice(&tcp_open);
         if cfg & 8 != 0 {
