@@ -99,8 +99,8 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let prefix = r.dns64.prefix;
     let dns64 = Dns64::new(r.dns64.clone()).map_err(CliError::input)?;
     let mut opts = ServerOptions::new(r.listen, r.upstream);
-    opts.max_tcp_connections = r.max_tcp;
-    opts.udp_workers = r.workers;
+    opts.listen.max_tcp_connections = r.max_tcp;
+    opts.listen.workers = r.workers;
     if a.check {
         let mut errs = crate::service::preflight::dns64(r.listen);
         errs.extend(r.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
@@ -161,7 +161,7 @@ fn reloader(a: &Dns64Args, path: PathBuf, text: String, live: LiveSettings) -> c
     let a = a.clone();
     let apply: crate::service::reload::Apply = Box::new(move |text, name| {
         let r = resolve(&a, Some((text, name)))?;
-        live.reconfigure(r.dns64, r.upstream).map_err(|e| vec![format!("{name}: {e}")])
+        live.reconfigure(r.dns64, vec![r.upstream]).map_err(|e| vec![format!("{name}: {e}")])
     });
     crate::service::Reloader::new(path, text, validate).live(DNS64_RESTART, apply)
 }
