@@ -5,8 +5,9 @@
 //!   (a repeated query is answered without touching the DNS64 engine), and the upstream's
 //!   answers keyed by question, RD, DO and CD (what the upstream said, given back to
 //!   [`Dns64::handle_upstream`] as if it had just said it, so the rules stay in one place).
-//!   A reload keeps the upstream answers and forgets the whole answers when a DNS64 setting
-//!   changed (they were made under the old settings).
+//!   A reload keeps the cache, but forgets the whole answers when a DNS64 setting changed
+//!   (they were made under the old settings), and everything when the upstreams changed
+//!   (the operator asked for another resolver's answers).
 //! - **Coalescing**: while an upstream question is being asked, an identical one waits for
 //!   its answer instead of being asked again.
 //! - **Bounded**: every query waiting for the upstream ends by its deadline (SERVFAIL, from
@@ -23,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use sixgate_nat64::dns64::cache::{client_key, upstream_key};
-use sixgate_nat64::dns64::{Action, Cache, CacheConfig, Dns64, Dns64Config, Dns64Error, Pending, Transport};
+use sixgate_nat64::dns64::{Action, Cache, CacheConfig, Dns64, Dns64Config, Dns64Error, Insert, Pending, Transport};
 use sixgate_nat64::ReloadReport;
 use tokio::sync::oneshot;
 
@@ -72,6 +73,7 @@ struct Settings {
 pub struct LiveSettings {
     swap: Arc<Swap<Settings>>,
     answers: Arc<Cache>,
+    upstream_cache: Arc<Cache>,
 }
 
 impl std::fmt::Debug for Swap<Settings> {
@@ -93,7 +95,8 @@ impl LiveSettings {
 
     /// Takes `cfg` and `upstreams` live for the queries that arrive from now on; what
     /// changed, by name (the DNS64's settings and `upstream`). A `cfg` that fails changes
-    /// nothing. When a DNS64 setting changed, the cached whole answers are forgotten.
+    /// nothing. When a DNS64 setting changed, the cached whole answers are forgotten;
+    /// when the upstreams changed, the cached upstream answers too.
     pub fn reconfigure(&self, cfg: Dns64Config, upstreams: Vec<SocketAddr>) -> Result<ReloadReport, Dns64Error> {
         let mut report = None;
         self.swap.update(|old| {
@@ -106,8 +109,11 @@ impl LiveSettings {
             Ok(Arc::new(Settings { dns64, resolvers }))
         })?;
         let report = report.expect("set by the update");
-        if report.changed.iter().any(|c| *c != "upstream") {
+        if !report.changed.is_empty() {
             self.answers.clear();
+        }
+        if report.changed.contains(&"upstream") {
+            self.upstream_cache.clear();
         }
         Ok(report)
     }
@@ -123,7 +129,6 @@ type Inflight = Mutex<HashMap<Vec<u8>, Waiters>>;
 struct Inner {
     live: LiveSettings,
     upstreams: Upstreams,
-    upstream_cache: Cache,
     inflight: Box<[Inflight]>,
     hasher: std::collections::hash_map::RandomState,
     pending: AtomicUsize,
@@ -154,6 +159,7 @@ impl Dns64Server {
         let live = LiveSettings {
             swap: Arc::new(Swap::new(Arc::new(Settings { dns64, resolvers }))),
             answers: Arc::new(Cache::new(opts.cache, shards)),
+            upstream_cache: Arc::new(Cache::new(opts.cache, shards)),
         };
         Ok(Self { listeners, live, opts })
     }
@@ -180,7 +186,6 @@ impl Dns64Server {
         let inner = Inner {
             live: self.live,
             upstreams: Upstreams::default(),
-            upstream_cache: Cache::new(self.opts.cache, shards),
             inflight: (0..shards).map(|_| Mutex::default()).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
             pending: AtomicUsize::new(0),
@@ -248,13 +253,20 @@ impl Service for Dns64Service {
 }
 
 impl Inner {
+    fn count_insert(&self, r: Insert) {
+        if r == Insert::Evicted {
+            self.stats.cache_evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Counts and caches a whole answer.
     fn finish(&self, key: Option<Vec<u8>>, reply: &[u8], synthesized: bool, now: Instant) {
         if synthesized {
             self.stats.synthesized.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(k) = key {
-            self.live.answers.insert(k, reply, if synthesized { SYNTHESIZED } else { 0 }, now);
+            let r = self.live.answers.insert(k, reply, if synthesized { SYNTHESIZED } else { 0 }, now);
+            self.count_insert(r);
         }
     }
 
@@ -294,11 +306,11 @@ impl Inner {
             return self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
         };
         let now = Instant::now();
-        if let Some((a, _)) = self.upstream_cache.get(&key, p.upstream_id(), now) {
+        if let Some((a, _)) = self.live.upstream_cache.get(&key, p.upstream_id(), now) {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(a);
         }
-        if self.upstream_cache.enabled() {
+        if self.live.upstream_cache.enabled() {
             self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
         }
         let shard = &self.inflight[self.hasher.hash_one(&key) as usize % self.inflight.len()];
@@ -345,7 +357,8 @@ impl Inner {
         self.stats.upstream_queries.fetch_add(1, Ordering::Relaxed);
         let r = self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
         if let Ok(a) = &r {
-            self.upstream_cache.insert(key.clone(), a, 0, Instant::now());
+            let r = self.live.upstream_cache.insert(key.clone(), a, 0, Instant::now());
+            self.count_insert(r);
         }
         let waiters = shard.lock().unwrap_or_else(|e| e.into_inner()).remove(&key).unwrap_or_default();
         // Removed already: a new leader of the same key may be in the map by now.

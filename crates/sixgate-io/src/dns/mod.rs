@@ -61,6 +61,8 @@ pub struct ServerStats {
     pub cache_hits: AtomicUsize,
     /// Cache lookups that found nothing usable.
     pub cache_misses: AtomicUsize,
+    /// Live cached answers removed to make room for new ones.
+    pub cache_evictions: AtomicUsize,
     /// Upstream questions that waited for an identical one already asked, instead of being
     /// asked again.
     pub coalesced: AtomicUsize,

@@ -66,6 +66,17 @@ impl Default for CacheConfig {
     }
 }
 
+/// What [`Cache::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Not stored: the cache is off, or the answer must not be cached.
+    Skipped,
+    /// Stored, in free room, over an expired answer or the one under the same key.
+    Stored,
+    /// Stored in the place of a live answer (evicted).
+    Evicted,
+}
+
 /// Counters of a cache.
 #[derive(Debug, Default)]
 pub struct CacheStats {
@@ -303,12 +314,12 @@ impl Cache {
     }
 
     /// Stores `answer` under `key` at `now` for as long as RFC 2308 allows (see the module
-    /// documentation), with a byte of the caller's; whether it was stored.
-    pub fn insert(&self, key: Vec<u8>, answer: &[u8], meta: u8, now: Instant) -> bool {
+    /// documentation), with a byte of the caller's.
+    pub fn insert(&self, key: Vec<u8>, answer: &[u8], meta: u8, now: Instant) -> Insert {
         if !self.enabled() || answer.len() < 12 {
-            return false;
+            return Insert::Skipped;
         }
-        let Some((secs, ttls)) = lifetime(answer, &self.config) else { return false };
+        let Some((secs, ttls)) = lifetime(answer, &self.config) else { return Insert::Skipped };
         let hash = self.hasher.hash_one(&key[..]);
         let slot = Slot {
             hash,
@@ -322,6 +333,7 @@ impl Cache {
         };
         let mut s = self.lock(hash);
         let Shard { index, slots, hand } = &mut *s;
+        let mut done = Insert::Stored;
         if let Some(&i) = index.find(hash, |&i| slots[i].key == slot.key) {
             slots[i] = slot;
         } else if slots.len() < self.per_shard {
@@ -342,6 +354,7 @@ impl Cache {
             *hand = (victim + 1) % n;
             if slots[victim].expires > now {
                 self.stats.evictions.fetch_add(1, Ordering::Relaxed);
+                done = Insert::Evicted;
             }
             if let Ok(e) = index.find_entry(slots[victim].hash, |&i| i == victim) {
                 e.remove();
@@ -350,7 +363,7 @@ impl Cache {
             slots[victim] = slot;
         }
         self.stats.inserts.fetch_add(1, Ordering::Relaxed);
-        true
+        done
     }
 
     /// Answers stored (live or expired, not yet replaced).
@@ -444,7 +457,10 @@ mod tests {
     fn positive_answers_live_for_their_lowest_ttl_and_count_down() {
         let c = Cache::new(CacheConfig::new(10), 4);
         let t0 = Instant::now();
-        assert!(c.insert(b"k".to_vec(), &answer("a.test.", ResponseCode::NoError, &[300, 100], vec![]), 5, t0));
+        assert_ne!(
+            c.insert(b"k".to_vec(), &answer("a.test.", ResponseCode::NoError, &[300, 100], vec![]), 5, t0),
+            Insert::Skipped
+        );
         let (got, meta) = c.get(b"k", 0xabcd, t0 + Duration::from_secs(30)).unwrap();
         assert_eq!((got[0], got[1], meta), (0xab, 0xcd, 5));
         assert_eq!(ttls(&got), [270, 70]);
@@ -463,21 +479,39 @@ mod tests {
         let c = Cache::new(cfg, 1);
         let t0 = Instant::now();
         // NXDOMAIN: min(SOA TTL, MINIMUM), capped.
-        assert!(c.insert(b"nx".to_vec(), &answer("n.test.", ResponseCode::NXDomain, &[], vec![soa(40, 30)]), 0, t0));
+        assert_ne!(
+            c.insert(b"nx".to_vec(), &answer("n.test.", ResponseCode::NXDomain, &[], vec![soa(40, 30)]), 0, t0),
+            Insert::Skipped
+        );
         assert!(c.get(b"nx", 1, t0 + Duration::from_secs(29)).is_some());
         assert!(c.get(b"nx", 1, t0 + Duration::from_secs(30)).is_none());
-        assert!(c.insert(b"nd".to_vec(), &answer("n.test.", ResponseCode::NoError, &[], vec![soa(900, 900)]), 0, t0));
+        assert_ne!(
+            c.insert(b"nd".to_vec(), &answer("n.test.", ResponseCode::NoError, &[], vec![soa(900, 900)]), 0, t0),
+            Insert::Skipped
+        );
         assert!(c.get(b"nd", 1, t0 + Duration::from_secs(49)).is_some());
         assert!(c.get(b"nd", 1, t0 + Duration::from_secs(50)).is_none());
         // Without an SOA: not cached. SERVFAIL: not cached. Positive: capped by max_ttl.
-        assert!(!c.insert(b"x".to_vec(), &answer("n.test.", ResponseCode::NXDomain, &[], vec![]), 0, t0));
-        assert!(!c.insert(b"x".to_vec(), &answer("n.test.", ResponseCode::ServFail, &[60], vec![]), 0, t0));
-        assert!(c.insert(b"p".to_vec(), &answer("n.test.", ResponseCode::NoError, &[9000], vec![]), 0, t0));
+        assert_eq!(
+            c.insert(b"x".to_vec(), &answer("n.test.", ResponseCode::NXDomain, &[], vec![]), 0, t0),
+            Insert::Skipped
+        );
+        assert_eq!(
+            c.insert(b"x".to_vec(), &answer("n.test.", ResponseCode::ServFail, &[60], vec![]), 0, t0),
+            Insert::Skipped
+        );
+        assert_ne!(
+            c.insert(b"p".to_vec(), &answer("n.test.", ResponseCode::NoError, &[9000], vec![]), 0, t0),
+            Insert::Skipped
+        );
         assert!(c.get(b"p", 1, t0 + Duration::from_secs(200)).is_none());
         let mut tc = answer("n.test.", ResponseCode::NoError, &[60], vec![]);
         tc[2] |= 0x02;
-        assert!(!c.insert(b"t".to_vec(), &tc, 0, t0));
-        assert!(!c.insert(b"z".to_vec(), &answer("n.test.", ResponseCode::NoError, &[0], vec![]), 0, t0));
+        assert_eq!(c.insert(b"t".to_vec(), &tc, 0, t0), Insert::Skipped);
+        assert_eq!(
+            c.insert(b"z".to_vec(), &answer("n.test.", ResponseCode::NoError, &[0], vec![]), 0, t0),
+            Insert::Skipped
+        );
     }
 
     #[test]
@@ -486,11 +520,11 @@ mod tests {
         let t0 = Instant::now();
         let a = answer("a.test.", ResponseCode::NoError, &[60], vec![]);
         for k in [b"1", b"2", b"3"] {
-            assert!(c.insert(k.to_vec(), &a, 0, t0));
+            assert_ne!(c.insert(k.to_vec(), &a, 0, t0), Insert::Skipped);
         }
         // "1" and "3" were read: "2" goes first.
         assert!(c.get(b"1", 0, t0).is_some() && c.get(b"3", 0, t0).is_some());
-        assert!(c.insert(b"4".to_vec(), &a, 0, t0));
+        assert_eq!(c.insert(b"4".to_vec(), &a, 0, t0), Insert::Evicted);
         assert_eq!(c.len(), 3);
         assert!(c.get(b"2", 0, t0).is_none());
         assert!(c.get(b"1", 0, t0).is_some() && c.get(b"4", 0, t0).is_some());
@@ -503,7 +537,7 @@ mod tests {
         assert!(c.is_empty());
         let off = Cache::new(CacheConfig::new(0), 8);
         assert!(!off.enabled());
-        assert!(!off.insert(b"1".to_vec(), &a, 0, t0));
+        assert_eq!(off.insert(b"1".to_vec(), &a, 0, t0), Insert::Skipped);
         assert!(off.get(b"1", 0, t0).is_none());
     }
 
