@@ -676,4 +676,147 @@ mod tests {
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
     }
+
+    /// RFC 5452: an answer counts only from the address asked, with the query's ID and
+    /// question; a forged one from another port and one for another question are ignored.
+    /// A resolver that does not answer is tried after the others for a while.
+    #[test]
+    fn forged_answers_are_ignored_and_a_dead_upstream_is_tried_last() {
+        let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        let dead_count = Arc::new(AtomicUsize::new(0));
+        {
+            let n = Arc::clone(&dead_count);
+            thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while dead.recv_from(&mut buf).is_ok() {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let tricky = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tricky_addr = tricky.local_addr().unwrap();
+        let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = tricky.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+                let query = q.queries[0].clone();
+                let reply = |name: &Name, a: Option<[u8; 4]>| {
+                    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                    m.add_query(Query::query(name.clone(), query.query_type));
+                    match (query.query_type, a) {
+                        (RecordType::A, Some(a)) => {
+                            m.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A(a.into()))));
+                        }
+                        (RecordType::AAAA, Some(_)) => {
+                            let bad = "2001:db8::bad".parse::<std::net::Ipv6Addr>().unwrap();
+                            m.add_answer(Record::from_rdata(name.clone(), 60, RData::AAAA(bad.into())));
+                        }
+                        _ => {}
+                    }
+                    m.to_vec().unwrap()
+                };
+                // Right ID and question, wrong source port.
+                let _ = forger.send_to(&reply(&query.name, Some([6, 6, 6, 6])), peer);
+                // Right source and ID, another question.
+                let _ = tricky.send_to(&reply(&Name::from_ascii("other.test.").unwrap(), Some([7, 7, 7, 7])), peer);
+                // The answer.
+                let real = if query.query_type == RecordType::A { Some([8, 8, 4, 4]) } else { None };
+                let _ = tricky.send_to(&reply(&query.name, real), peer);
+            }
+        });
+        let mut cfg = Dns64Config::new("2001:db8:64::/96".parse().unwrap());
+        cfg.upstream_timeout = Duration::from_millis(1000);
+        let mut opts = ServerOptions::new("127.0.0.1:0".parse().unwrap(), dead_addr);
+        opts.upstreams.push(tricky_addr);
+        let server = Dns64Server::bind(Dns64::new(cfg).unwrap(), opts).unwrap();
+        let addr = server.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let want = "2001:db8:64::808:404".parse::<std::net::Ipv6Addr>().unwrap();
+        for name in ["a.test.", "b.test.", "c.test."] {
+            let m = ask(addr, name, false);
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+            assert!(matches!(&m.answers[..], [r] if matches!(&r.data, RData::AAAA(a) if a.0 == want)), "{m:?}");
+        }
+        // The dead resolver was asked once: then it went to the back of the line.
+        assert_eq!(dead_count.load(Ordering::Relaxed), 1);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
+    /// Answers are served from the cache: the upstream is asked once per question, and a
+    /// cache of size 0 asks every time.
+    #[test]
+    fn repeated_queries_come_from_the_cache_unless_it_is_off() {
+        for size in [1000, 0] {
+            let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let upstream = up.local_addr().unwrap();
+            let asked = Arc::new(AtomicUsize::new(0));
+            {
+                let asked = Arc::clone(&asked);
+                thread::spawn(move || {
+                    let mut buf = [0u8; 1500];
+                    while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                        asked.fetch_add(1, Ordering::Relaxed);
+                        let q = Message::from_vec(&buf[..n]).unwrap();
+                        let query = q.queries[0].clone();
+                        let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                        m.add_query(query.clone());
+                        if query.query_type == RecordType::A {
+                            m.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A([8, 8, 4, 4].into()))));
+                        } else {
+                            let soa = hickory_proto::rr::rdata::SOA::new(
+                                Name::from_ascii("ns.test.").unwrap(),
+                                Name::from_ascii("h.test.").unwrap(),
+                                1,
+                                2,
+                                3,
+                                4,
+                                30,
+                            );
+                            m.add_authority(Record::from_rdata(
+                                Name::from_ascii("test.").unwrap(),
+                                30,
+                                RData::SOA(soa),
+                            ));
+                        }
+                        let _ = up.send_to(&m.to_vec().unwrap(), peer);
+                    }
+                });
+            }
+            let mut opts = ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream);
+            opts.cache = CacheConfig::new(size);
+            let server = Dns64Server::bind(Dns64::new(Dns64Config::default()).unwrap(), opts).unwrap();
+            let (addr, stats) = (server.local_addr().unwrap(), server.stats());
+            let stop = Arc::new(AtomicBool::new(false));
+            let runner = {
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || server.run(stop))
+            };
+            for _ in 0..5 {
+                let m = ask(addr, "cached.test.", false);
+                assert_eq!(m.answers.len(), 1);
+                // RFC 6147 §5.1.7: the A record's TTL capped by the SOA of the NODATA.
+                assert!(m.answers[0].ttl <= 30, "{m:?}");
+            }
+            // Over TCP the whole answer is cached apart, the upstream answers are shared.
+            assert_eq!(ask(addr, "cached.test.", true).answers.len(), 1);
+            stop.store(true, Ordering::Relaxed);
+            runner.join().unwrap().unwrap();
+            if size == 0 {
+                assert_eq!(asked.load(Ordering::Relaxed), 12);
+                assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 0);
+            } else {
+                assert_eq!(asked.load(Ordering::Relaxed), 2);
+                // Four whole answers over UDP, then the AAAA and A upstream answers for TCP.
+                assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 6);
+                assert_eq!(stats.synthesized.load(Ordering::Relaxed), 6);
+            }
+        }
+    }
 }

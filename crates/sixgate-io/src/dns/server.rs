@@ -362,11 +362,13 @@ async fn tcp_conn<S: Service>(
         done(stats, start, answer.is_some());
         // A query we will not answer (a response, or no header): close (RFC 7766 §6.2.4).
         let Some(Ok(out)) = answer.map(|a| framed(&a)) else { return };
+        // Idle from the moment the answer is ready: the client may send its next query on
+        // another connection as soon as it reads this one.
+        *conn.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        conn.busy.store(false, Ordering::Relaxed);
         if !matches!(tokio::time::timeout(idle, wr.write_all(&out)).await, Ok(Ok(()))) {
             return;
         }
-        *conn.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        conn.busy.store(false, Ordering::Relaxed);
     }
 }
 
