@@ -48,11 +48,11 @@ server:
     logfile: ""
     verbosity: 0
     access-control: 127.0.0.0/8 allow
-    local-zone: "bench.test." static
-    local-data: "bench.test. 3600 IN SOA ns.bench.test. h.bench.test. 1 3600 600 86400 3600"
+    local-zone: "bench.example." static
+    local-data: "bench.example. 3600 IN SOA ns.bench.example. h.bench.example. 1 3600 600 86400 3600"
 EOF
     for i in $(seq 0 $((COLD + 2000 - 1))); do
-        echo "    local-data: \"n$i.bench.test. 3600 IN A 198.51.$((i / 250 % 250)).$((i % 250 + 1))\""
+        echo "    local-data: \"n$i.bench.example. 3600 IN A 198.51.$((i / 250 % 250)).$((i % 250 + 1))\""
     done
 } >"$WORK/up.conf"
 
@@ -81,8 +81,8 @@ forward-zone:
     forward-addr: 127.0.0.1@$UP
 EOF
 
-for i in $(seq 0 1999); do echo "n$i.bench.test AAAA"; done >"$WORK/warm.txt"
-for i in $(seq 2000 $((COLD + 2000 - 1))); do echo "n$i.bench.test AAAA"; done >"$WORK/cold.txt"
+for i in $(seq 0 1999); do echo "n$i.bench.example AAAA"; done >"$WORK/warm.txt"
+for i in $(seq 2000 $((COLD + 2000 - 1))); do echo "n$i.bench.example AAAA"; done >"$WORK/cold.txt"
 
 wait_port() {
     for _ in $(seq 1 100); do
@@ -103,7 +103,7 @@ wait_port "$UP"
 SIXGATE_PID="" UNBOUND_PID=""
 start_sixgate() {
     "$BIN" dns64 --listen "127.0.0.1:$S64" --upstream "127.0.0.1:$UP" --workers "$WORKERS" \
-        --cache-size 250000 2>"$WORK/sixgate.log" &
+        --cache-size 500000 2>"$WORK/sixgate.log" &
     SIXGATE_PID=$!
     PIDS+=("$SIXGATE_PID")
     wait_port "$S64"
@@ -116,50 +116,82 @@ start_unbound() {
 }
 stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 
-# dnsperf's queries/s and average latency (ms).
+# CPU time (user + system) of a process, in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# dnsperf's queries/s, average latency (ms), queries lost, and the server's CPU time per
+# answered query (µs).
 perf() {
+    local pid=$1
+    shift
+    local t0 t1
+    t0=$(ticks "$pid")
     local out
     out=$(dnsperf -s 127.0.0.1 -p "$1" -c 8 -q 200 "${@:2}" 2>&1)
+    [ -n "${VERBOSE:-}" ] && echo "$out" | grep -E "Response codes|Queries per|Run time" >&2
     local qps lat lost
     qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
     lat=$(echo "$out" | awk '/Average Latency/ {printf "%.3f", $4 * 1000}')
     lost=$(echo "$out" | awk '/Queries lost:/ {print $3}')
-    echo "$qps $lat $lost"
+    t1=$(ticks "$pid")
+    local done_
+    done_=$(echo "$out" | awk '/Queries completed:/ {print $3}')
+    local cpu
+    cpu=$(awk -v a="$t0" -v b="$t1" -v n="$done_" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')
+    echo "$qps $lat $lost $cpu"
 }
 
 declare -A R
-run() { # name port what
+run() { # name port what pid
+    local pid=$4
     case $3 in
     warm)
-        perf "$2" -d "$WORK/warm.txt" -n 1 >/dev/null
-        R[$1-warm]=$(perf "$2" -d "$WORK/warm.txt" -l "$SECS")
+        perf "$pid" "$2" -d "$WORK/warm.txt" -n 1 >/dev/null
+        R[$1-warm]=$(perf "$pid" "$2" -d "$WORK/warm.txt" -l "$SECS")
         ;;
-    cold) R[$1-cold]=$(perf "$2" -d "$WORK/cold.txt" -n 1 -t 5) ;;
+    cold)
+        local before after
+        before=$(rss "$pid")
+        R[$1-cold]=$(perf "$pid" "$2" -d "$WORK/cold.txt" -n 1 -t 5)
+        after=$(rss "$pid")
+        R[$1-rss]="$before $after"
+        ;;
     esac
 }
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 echo "# sixgate dns64 vs unbound dns64, $WORKERS workers each, dnsperf -c 8 -q 200; $(nproc) CPUs, $(date -u +%F)"
 for what in cold warm; do
     for round in 1 2; do
         start_sixgate
-        run "sixgate$round" "$S64" "$what"
+        run "sixgate$round" "$S64" "$what" "$SIXGATE_PID"
         stop "$SIXGATE_PID"
         start_unbound
-        run "unbound$round" "$U64" "$what"
+        run "unbound$round" "$U64" "$what" "$UNBOUND_PID"
         stop "$UNBOUND_PID"
     done
 done
 
-printf '%-6s %-8s %12s %14s %8s\n' case server "queries/s" "avg lat (ms)" lost
+printf '%-6s %-8s %12s %14s %8s %16s\n' case server "queries/s" "avg lat (ms)" lost "CPU µs/query"
 for what in warm cold; do
     for round in 1 2; do
         for who in sixgate unbound; do
-            read -r q l lost <<<"${R[$who$round-$what]}"
-            printf '%-6s %-8s %12s %14s %8s\n' "$what" "$who$round" "$q" "$l" "$lost"
+            read -r q l lost cpu <<<"${R[$who$round-$what]}"
+            printf '%-6s %-8s %12.0f %14s %8s %16s\n' "$what" "$who$round" "$q" "$l" "$lost" "$cpu"
         done
-        read -r sq sl _ <<<"${R[sixgate$round-$what]}"
-        read -r uq ul _ <<<"${R[unbound$round-$what]}"
-        awk -v w="$what" -v r="$round" -v sq="$sq" -v uq="$uq" -v sl="$sl" -v ul="$ul" 'BEGIN {
-            printf "%-6s ratio%-3s q/s sixgate/unbound %.2f, latency sixgate/unbound %.2f\n", w, r, sq / uq, sl / ul }'
+        read -r sq sl _ sc <<<"${R[sixgate$round-$what]}"
+        read -r uq ul _ uc <<<"${R[unbound$round-$what]}"
+        awk -v w="$what" -v r="$round" -v sq="$sq" -v uq="$uq" -v sl="$sl" -v ul="$ul" -v sc="$sc" -v uc="$uc" 'BEGIN {
+            printf "%-6s ratio%-3s sixgate/unbound: q/s %.2f, latency %.2f, CPU per query %.2f\n", w, r, sq / uq, sl / ul, sc / uc }'
+    done
+done
+
+# Memory: the resident size grown over the cold run, per cached entry (each cold name
+# leaves three with sixgate: the synthesized answer, the upstream's NODATA and its A).
+for round in 1 2; do
+    for who in sixgate unbound; do
+        read -r b a <<<"${R[$who$round-rss]}"
+        awk -v w="$who$round" -v b="$b" -v a="$a" -v n="$COLD" 'BEGIN {
+            printf "memory %-8s RSS %d -> %d KiB over %d names: %.0f bytes per name\n", w, b, a, n, (a - b) * 1024 / n }'
     done
 done
