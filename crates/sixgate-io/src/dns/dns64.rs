@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -134,7 +134,6 @@ struct Inner {
     pending: AtomicUsize,
     max_pending: usize,
     stats: Arc<ServerStats>,
-    sent: AtomicU64,
 }
 
 /// The DNS64 as a [`Service`] of the listeners.
@@ -191,7 +190,6 @@ impl Dns64Server {
             pending: AtomicUsize::new(0),
             max_pending: self.opts.max_pending.max(1),
             stats: self.listeners.stats(),
-            sent: AtomicU64::new(0),
         };
         self.listeners.run(Arc::new(Dns64Service(Arc::new(inner))), stop)
     }
@@ -303,7 +301,10 @@ impl Inner {
     /// identical question in flight, or asked.
     async fn upstream_answer(&self, settings: &Settings, p: &Pending) -> Result<Vec<u8>, Failure> {
         let Some(key) = upstream_key(p.query()) else {
-            return self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
+            return self
+                .upstreams
+                .exchange(&settings.resolvers, p.query(), p.deadline(), &self.stats.upstream_queries)
+                .await;
         };
         let now = Instant::now();
         if let Some((a, _)) = self.live.upstream_cache.get(&key, p.upstream_id(), now) {
@@ -354,8 +355,8 @@ impl Inner {
             }
         }
         let release = Release { shard, key: &key };
-        self.stats.upstream_queries.fetch_add(1, Ordering::Relaxed);
-        let r = self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
+        let r =
+            self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.stats.upstream_queries).await;
         if let Ok(a) = &r {
             let r = self.live.upstream_cache.insert(key.clone(), a, 0, Instant::now());
             self.count_insert(r);

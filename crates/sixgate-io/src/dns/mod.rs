@@ -66,7 +66,8 @@ pub struct ServerStats {
     /// Upstream questions that waited for an identical one already asked, instead of being
     /// asked again.
     pub coalesced: AtomicUsize,
-    /// Upstream queries sent (UDP and TCP).
+    /// Upstream queries sent over UDP (each attempt, after the cache and coalescing; a
+    /// retry over TCP after a truncated answer is not counted again).
     pub upstream_queries: AtomicUsize,
 }
 
