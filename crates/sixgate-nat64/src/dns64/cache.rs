@@ -43,7 +43,8 @@ pub const ENTRY_OVERHEAD: usize = size_of::<Slot>() + 8 + 16 + 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Answers kept at most; 0 disables the cache.
+    /// Answers kept at most (rounded up to a whole number per shard); 0 disables the
+    /// cache.
     pub max_entries: usize,
     /// Positive answers are kept at most this long, whatever their TTL (seconds).
     pub max_ttl: u32,
@@ -555,5 +556,37 @@ mod tests {
         loop_[12] = 0xc0;
         loop_[13] = 12;
         let _ = c.insert(b"l".to_vec(), &loop_, 0, t0);
+    }
+
+    proptest::proptest! {
+        /// Whatever the sequence of inserts and lookups: the cache never holds more than
+        /// its size, and a lookup finds either nothing or the answer last stored under
+        /// that key (the ID set, the TTLs counted down, nothing else changed).
+        #[test]
+        fn bounded_and_faithful(ops in proptest::collection::vec((0u8..12, 0u32..100, 0u64..200, proptest::bool::ANY), 1..200)) {
+            let c = Cache::new(CacheConfig::new(5), 2);
+            let t0 = Instant::now();
+            let mut last: std::collections::HashMap<u8, (u32, u64)> = Default::default();
+            let mut clock = 0u64;
+            for (key, ttl, step, insert) in ops {
+                clock += step % 3;
+                let now = t0 + Duration::from_secs(clock);
+                if insert {
+                    let a = answer("a.test.", ResponseCode::NoError, &[ttl], vec![]);
+                    if c.insert(vec![key], &a, key, now) != Insert::Skipped {
+                        last.insert(key, (ttl, clock));
+                    } else {
+                        proptest::prop_assert_eq!(ttl, 0);
+                    }
+                } else if let Some((got, meta)) = c.get(&[key], 0x4242, now) {
+                    let (ttl, at) = last[&key];
+                    proptest::prop_assert_eq!(meta, key);
+                    proptest::prop_assert!(clock < at + u64::from(ttl), "served after it expired");
+                    proptest::prop_assert_eq!(ttls(&got), vec![ttl - (clock - at) as u32]);
+                    proptest::prop_assert_eq!(&got[..2], &[0x42, 0x42]);
+                }
+                proptest::prop_assert!(c.len() <= 6, "at most its size (5, rounded up per shard)");
+            }
+        }
     }
 }
