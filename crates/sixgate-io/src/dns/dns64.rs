@@ -5,6 +5,8 @@
 //!   (a repeated query is answered without touching the DNS64 engine), and the upstream's
 //!   answers keyed by question, RD, DO and CD (what the upstream said, given back to
 //!   [`Dns64::handle_upstream`] as if it had just said it, so the rules stay in one place).
+//!   Upstream queries go without the client's EDNS options (RFC 6891 §6.1.1, see
+//!   [`upstream_query`]), so that one client's cookie is never answered to another.
 //!   A reload keeps the cache, but forgets the whole answers when a DNS64 setting changed
 //!   (they were made under the old settings), and everything when the upstreams changed
 //!   (the operator asked for another resolver's answers).
@@ -23,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sixgate_nat64::dns64::cache::{client_key, upstream_key};
+use sixgate_nat64::dns64::cache::{client_key, upstream_key, upstream_query};
 use sixgate_nat64::dns64::{Action, Cache, CacheConfig, Dns64, Dns64Config, Dns64Error, Insert, Pending, Transport};
 use sixgate_nat64::ReloadReport;
 use tokio::sync::oneshot;
@@ -300,7 +302,8 @@ impl Inner {
     /// The upstream's answer to `p`'s query (with its ID): from the cache, from an
     /// identical question in flight, or asked.
     async fn upstream_answer(&self, settings: &Settings, p: &Pending) -> Result<Vec<u8>, Failure> {
-        let Some(key) = upstream_key(p.query()) else {
+        let rewritten = upstream_query(p.query());
+        let Some((query, key)) = rewritten.and_then(|q| upstream_key(&q).map(|k| (q, k))) else {
             return self
                 .upstreams
                 .exchange(&settings.resolvers, p.query(), p.deadline(), &self.stats.upstream_queries)
@@ -355,8 +358,7 @@ impl Inner {
             }
         }
         let release = Release { shard, key: &key };
-        let r =
-            self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.stats.upstream_queries).await;
+        let r = self.upstreams.exchange(&settings.resolvers, &query, p.deadline(), &self.stats.upstream_queries).await;
         if let Ok(a) = &r {
             let r = self.live.upstream_cache.insert(key.clone(), a, 0, Instant::now());
             self.count_insert(r);

@@ -346,6 +346,8 @@ async fn tcp_conn<S: Service>(
         // The whole message must arrive within the idle timeout: a client trickling bytes
         // cannot hold a connection for long.
         let query = tokio::select! {
+            // Closed for another: even if a query is waiting too.
+            biased;
             () = conn.close.notified() => return,
             r = tokio::time::timeout(idle, read_framed(&mut rd)) => match r {
                 Ok(Ok(Some(q))) => q,

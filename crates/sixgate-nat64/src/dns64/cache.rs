@@ -174,6 +174,41 @@ fn dnssec_ok(m: &[u8], mut at: usize) -> Option<bool> {
     Some(false)
 }
 
+/// The query to send upstream for `query` (a client's, or one the DNS64 built): the same,
+/// with the options of its OPT record removed. RFC 6891 §6.1.1: the OPT record is
+/// hop-by-hop, never forwarded; its options (a cookie, RFC 7873; a client subnet; padding)
+/// belong to the client's hop, and the upstream's answer to them would be served to other
+/// clients from the cache. The OPT's UDP size, extended RCODE, version and flags (DO) stay.
+/// `None` when the query is not one question followed by additional records only, or the
+/// OPT record is not the last one (e.g. before a TSIG): then it must go as it is, and its
+/// answer is neither cached nor shared.
+pub fn upstream_query(query: &[u8]) -> Option<Vec<u8>> {
+    let end = question_end(query)?;
+    if u16_at(query, 6)? != 0 || u16_at(query, 8)? != 0 {
+        return None;
+    }
+    let ar = u16_at(query, 10)?;
+    let mut at = end;
+    for i in 0..ar {
+        let owner_end = skip_name(query, at)?;
+        let ty = u16_at(query, owner_end)?;
+        let next = owner_end + 10 + usize::from(u16_at(query, owner_end + 8)?);
+        if next > query.len() {
+            return None;
+        }
+        if ty == TYPE_OPT {
+            if i + 1 != ar || next != query.len() {
+                return None;
+            }
+            let mut q = query[..owner_end + 8].to_vec();
+            q.extend_from_slice(&[0, 0]);
+            return Some(q);
+        }
+        at = next;
+    }
+    (at == query.len()).then(|| query.to_vec())
+}
+
 /// The key of a query sent upstream: the question (name lower-cased, type, class) and the
 /// RD, CD and DO bits. `None` for a message that is not one well-formed question.
 pub fn upstream_key(query: &[u8]) -> Option<Vec<u8>> {
@@ -452,6 +487,34 @@ mod tests {
         assert_ne!(client_key(&q, false), client_key(&query("www.example.", RecordType::AAAA, false), false));
         assert!(upstream_key(&[0; 12]).is_none());
         assert!(client_key(&[0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0x40], false).is_none());
+    }
+
+    #[test]
+    fn upstream_queries_lose_the_edns_options_only() {
+        let plain = query("a.test.", RecordType::AAAA, false);
+        assert_eq!(upstream_query(&plain).unwrap(), plain);
+        let mut m = Message::from_vec(&query("a.test.", RecordType::AAAA, true)).unwrap();
+        let mut e = m.edns.clone().unwrap();
+        e.set_max_payload(1400);
+        e.options_mut().insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        m.edns = Some(e);
+        let cookie = m.to_vec().unwrap();
+        let q = upstream_query(&cookie).unwrap();
+        assert_eq!(q.len(), cookie.len() - 12);
+        let back = Message::from_vec(&q).unwrap();
+        let e = back.edns.unwrap();
+        assert!(e.flags().dnssec_ok && e.max_payload() == 1400 && e.options().as_ref().is_empty());
+        assert_eq!(back.queries, m.queries);
+        // Two clients with their own cookies ask the same upstream question.
+        let mut other = cookie.clone();
+        let n = other.len();
+        other[n - 1] ^= 0xff;
+        assert_eq!(upstream_query(&other), Some(q));
+        // Trailing bytes, a record after the OPT, truncation: not rewritten.
+        let mut trailing = cookie.clone();
+        trailing.push(0);
+        assert!(upstream_query(&trailing).is_none());
+        assert!(upstream_query(&cookie[..cookie.len() - 1]).is_none());
     }
 
     #[test]
