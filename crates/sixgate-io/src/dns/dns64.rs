@@ -314,12 +314,18 @@ impl Inner {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(a);
         }
-        if self.live.upstream_cache.enabled() {
-            self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
-        }
         let shard = &self.inflight[self.hasher.hash_one(&key) as usize % self.inflight.len()];
         let waiter = {
             let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            // Again under the lock: a leader stores its answer before it leaves the map,
+            // so a question finds either the leader or its answer, and is never asked twice.
+            if let Some((a, _)) = self.live.upstream_cache.get(&key, p.upstream_id(), Instant::now()) {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(a);
+            }
+            if self.live.upstream_cache.enabled() {
+                self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+            }
             match map.get_mut(&key) {
                 Some(w) => {
                     let (tx, rx) = oneshot::channel();
