@@ -212,7 +212,14 @@ impl Service for Dns64Service {
         let inner = &self.0;
         let now = Instant::now();
         let answers = &inner.live.answers;
-        let key = if answers.enabled() { client_key(query, tcp) } else { None };
+        inner.live.swap.refresh(local);
+        // The settings' generation leads the key: an answer made under settings since
+        // replaced (a query in flight across a reload) is never found.
+        let key = if answers.enabled() {
+            client_key(query, tcp).map(|k| [&local.0.to_be_bytes()[..], &k].concat())
+        } else {
+            None
+        };
         if let Some(k) = &key {
             let id = u16::from_be_bytes([query[0], query[1]]);
             if let Some((a, meta)) = answers.get(k, id, now) {
@@ -224,7 +231,7 @@ impl Service for Dns64Service {
             }
             inner.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
         }
-        let settings = inner.live.swap.refresh(local);
+        let settings = &local.1;
         let transport = if tcp { Transport::Tcp } else { Transport::Udp };
         match settings.dns64.handle_query(query, transport, now) {
             Action::Drop => Answer::Now(None),
@@ -614,6 +621,8 @@ mod tests {
         release.send(()).unwrap();
         assert_eq!(aaaa(&held.join().unwrap()), "2001:db8:1::808:404".parse::<std::net::Ipv6Addr>().unwrap());
         assert_eq!(aaaa(&ask(addr, "next.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        // The held query's answer, made under the old prefix, is not served from the cache.
+        assert_eq!(aaaa(&ask(addr, "held.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
         assert_eq!(live.upstreams(), [upstream]);
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();

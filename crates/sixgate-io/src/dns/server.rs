@@ -108,17 +108,17 @@ impl<T: ?Sized> Swap<T> {
         Ok(old)
     }
 
-    /// A reader's copy: `(generation, value)`.
+    /// A reader's copy: `(generation, value)`, read together (the generation changes only
+    /// under the lock).
     pub(crate) fn local(&self) -> (u64, Arc<T>) {
-        let g = self.generation.load(Ordering::Acquire);
-        (g, self.get())
+        let slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        (self.generation.load(Ordering::Acquire), Arc::clone(&slot))
     }
 
     /// Refreshes a reader's copy if the value changed since.
     pub(crate) fn refresh<'a>(&self, local: &'a mut (u64, Arc<T>)) -> &'a Arc<T> {
-        let g = self.generation.load(Ordering::Acquire);
-        if g != local.0 {
-            *local = (g, self.get());
+        if self.generation.load(Ordering::Acquire) != local.0 {
+            *local = self.local();
         }
         &local.1
     }
