@@ -40,7 +40,8 @@ pub struct ListenOptions {
     /// TCP connections in all; when all are taken, the one idle for longest is closed for
     /// a new one.
     pub max_tcp_connections: usize,
-    /// TCP connections of one client address; beyond it new ones are closed at once.
+    /// TCP connections of one client (an IPv4 address, an IPv6 /64); beyond it new ones
+    /// are closed at once.
     pub max_tcp_per_client: usize,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
@@ -303,6 +304,19 @@ impl Conns {
     }
 }
 
+/// The client a connection counts against: its IPv4 address, or the /64 of its IPv6
+/// address (one host is given a whole /64 with SLAAC and can pick any address in it,
+/// RFC 4862 §5.5.3).
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 async fn tcp_accept<S: Service>(
     listener: tokio::net::TcpListener,
     service: Arc<S>,
@@ -316,7 +330,7 @@ async fn tcp_accept<S: Service>(
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let admitted = conns.lock().unwrap_or_else(|e| e.into_inner()).admit(peer.ip(), &opts, &stats);
+        let admitted = conns.lock().unwrap_or_else(|e| e.into_inner()).admit(client_of(peer.ip()), &opts, &stats);
         let Some((id, conn)) = admitted else {
             stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
             continue; // dropping `stream` closes it
@@ -528,6 +542,15 @@ mod tests {
     /// One client holding all its connections cannot keep another out: its own are
     /// capped, and when every connection is taken the one idle for longest is closed for
     /// the newcomer; connections busy with nothing are all idle, so none is refused then.
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let c = |s: &str| client_of(s.parse().unwrap());
+        assert_eq!(c("2001:db8:1:2:aaaa::1"), c("2001:db8:1:2:bbbb::2"));
+        assert_ne!(c("2001:db8:1:2::1"), c("2001:db8:1:3::1"));
+        assert_eq!(c("::ffff:192.0.2.1"), c("192.0.2.1"));
+        assert_ne!(c("192.0.2.1"), c("192.0.2.2"));
+    }
+
     #[test]
     fn tcp_per_client_cap_and_oldest_idle_closed_first() {
         let mut opts = ListenOptions::new("127.0.0.1:0".parse().unwrap());
