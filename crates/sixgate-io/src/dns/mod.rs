@@ -10,7 +10,7 @@
 //!   upstream) never holds up the next query.
 //! - **TCP** (RFC 7766): two-byte length framing (RFC 1035 §4.2.2), an idle timeout that
 //!   also bounds the time a whole message may take to arrive (§6.2.3), a cap on the
-//!   connections of one client address and on all of them; when all are taken, the
+//!   connections of one client (an IPv4 address, an IPv6 /64) and on all of them; when all are taken, the
 //!   connection idle for longest is closed for the new one (§6.2.3 lets a server close idle
 //!   connections at any time), and only if none is idle is the new one refused.
 //!
