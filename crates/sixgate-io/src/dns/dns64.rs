@@ -837,4 +837,86 @@ mod tests {
             }
         }
     }
+
+    /// Answers to queries with the DO bit or the CD bit are cached apart from plain ones:
+    /// an upstream that answers each kind differently is seen so by every client, asked
+    /// twice each (the second time from the cache).
+    #[test]
+    fn do_and_cd_answers_are_never_mixed_with_plain_ones() {
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream = up.local_addr().unwrap();
+        let asked = Arc::new(AtomicUsize::new(0));
+        {
+            let asked = Arc::clone(&asked);
+            thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                    asked.fetch_add(1, Ordering::Relaxed);
+                    let q = Message::from_vec(&buf[..n]).unwrap();
+                    let query = q.queries[0].clone();
+                    let dnssec = q.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+                    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                    m.metadata.checking_disabled = q.metadata.checking_disabled;
+                    m.add_query(query.clone());
+                    let name = query.name.clone();
+                    match query.query_type {
+                        // A real AAAA for DNSSEC-aware queries only.
+                        RecordType::AAAA if dnssec => {
+                            let a = "2001:db8::d0".parse::<std::net::Ipv6Addr>().unwrap();
+                            m.add_answer(Record::from_rdata(name, 60, RData::AAAA(a.into())));
+                        }
+                        RecordType::A => {
+                            let last = if q.metadata.checking_disabled { 6 } else { 4 };
+                            m.add_answer(Record::from_rdata(name, 60, RData::A(A([8, 8, 4, last].into()))));
+                        }
+                        _ => {}
+                    }
+                    let _ = up.send_to(&m.to_vec().unwrap(), peer);
+                }
+            });
+        }
+        let server = Dns64Server::bind(
+            Dns64::new(Dns64Config::default()).unwrap(),
+            ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream),
+        )
+        .unwrap();
+        let (addr, stats) = (server.local_addr().unwrap(), server.stats());
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let ask_with = |dnssec: bool, cd: bool| {
+            let mut m = Message::new(0x7777, MessageType::Query, OpCode::Query);
+            m.metadata.recursion_desired = true;
+            m.metadata.checking_disabled = cd;
+            m.add_query(Query::query(Name::from_ascii("mixed.test.").unwrap(), RecordType::AAAA));
+            let mut e = hickory_proto::op::Edns::new();
+            e.set_dnssec_ok(dnssec);
+            m.edns = Some(e);
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.send_to(&m.to_vec().unwrap(), addr).unwrap();
+            let mut buf = [0u8; 1500];
+            let n = s.recv(&mut buf).unwrap();
+            let a = Message::from_vec(&buf[..n]).unwrap();
+            match &a.answers[..] {
+                [r] => match &r.data {
+                    RData::AAAA(x) => x.0.to_string(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        };
+        for _ in 0..2 {
+            assert_eq!(ask_with(false, false), "64:ff9b::808:404");
+            assert_eq!(ask_with(true, false), "2001:db8::d0");
+            assert_eq!(ask_with(false, true), "64:ff9b::808:406");
+        }
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+        // Plain: AAAA and A; DO: AAAA; CD: AAAA and A. The second round from the cache.
+        assert_eq!(asked.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 3);
+    }
 }
