@@ -219,10 +219,13 @@ pub fn upstream_key(query: &[u8]) -> Option<Vec<u8>> {
     Some(k)
 }
 
-/// The key of a client's whole query, for its whole answer: every byte but the ID, the
-/// question's name lower-cased, and the transport (it bounds the answer's size). `None`
-/// for a message that is not one well-formed question.
+/// The key of a client's whole query, for its whole answer: every byte but the ID and the
+/// EDNS options, the question's name lower-cased, and the transport (it bounds the
+/// answer's size). The options are left out because the answer never depends on them: they
+/// are not passed upstream ([`upstream_query`]) nor echoed. `None` for a message that is
+/// not one well-formed question with additional records only, the OPT record last.
 pub fn client_key(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    let query = &upstream_query(query)?;
     let end = question_end(query)?;
     let mut k = Vec::with_capacity(query.len() - 1);
     k.push(u8::from(tcp));
@@ -505,10 +508,13 @@ mod tests {
         let e = back.edns.unwrap();
         assert!(e.flags().dnssec_ok && e.max_payload() == 1400 && e.options().as_ref().is_empty());
         assert_eq!(back.queries, m.queries);
-        // Two clients with their own cookies ask the same upstream question.
+        // Two clients with their own cookies ask the same upstream question, and get the
+        // same whole answer.
         let mut other = cookie.clone();
         let n = other.len();
         other[n - 1] ^= 0xff;
+        assert_eq!(client_key(&other, false), client_key(&cookie, false));
+        assert_ne!(client_key(&other, false), client_key(&plain, false));
         assert_eq!(upstream_query(&other), Some(q));
         // Trailing bytes, a record after the OPT, truncation: not rewritten.
         let mut trailing = cookie.clone();
