@@ -2,7 +2,8 @@
 //! with an answer cache, request coalescing and a hardened upstream client.
 //!
 //! - **Cache** ([`sixgate_nat64::dns64::Cache`]): whole answers keyed by the client's query
-//!   (a repeated query is answered without touching the DNS64 engine), and the upstream's
+//!   but its ID and EDNS options (a repeated query is answered without touching the DNS64
+//!   engine), and the upstream's
 //!   answers keyed by question, RD, DO and CD (what the upstream said, given back to
 //!   [`Dns64::handle_upstream`] as if it had just said it, so the rules stay in one place).
 //!   Upstream queries go without the client's EDNS options (RFC 6891 §6.1.1, see
