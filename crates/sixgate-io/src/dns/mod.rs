@@ -6,8 +6,9 @@
 //!
 //! - **UDP**: one socket per worker, all bound to the same address with `SO_REUSEPORT`, so
 //!   the kernel spreads the clients over the workers and no lock is shared between them;
-//!   the workers are the threads of one runtime, so an answer that must wait (the DNS64's
-//!   upstream) never holds up the next query.
+//!   each socket has its own thread, blocked in the kernel until a datagram comes, and an
+//!   answer that must wait (the DNS64's upstream) is a task of a runtime, so it never holds
+//!   up the next query.
 //! - **TCP** (RFC 7766): two-byte length framing (RFC 1035 §4.2.2), an idle timeout that
 //!   also bounds the time a whole message may take to arrive (§6.2.3), a cap on the
 //!   connections of one client (an IPv4 address, an IPv6 /64) and on all of them; when all are taken, the

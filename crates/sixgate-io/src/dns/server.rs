@@ -35,7 +35,8 @@ impl<F: Fn(&[u8], bool) -> Option<Vec<u8>> + Send + Sync + 'static> Responder fo
 pub struct ListenOptions {
     /// Where to listen (UDP and TCP, same address; port 0 picks one).
     pub listen: SocketAddr,
-    /// Worker threads, and UDP sockets (one per worker, `SO_REUSEPORT`).
+    /// UDP sockets (`SO_REUSEPORT`), each read by its own thread, and the threads of the
+    /// runtime that serves TCP and the answers that must wait.
     pub workers: usize,
     /// TCP connections in all; when all are taken, the one idle for longest is closed for
     /// a new one.
@@ -149,7 +150,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(s.into())
 }
 
-/// How often the runtime looks at the stop flag.
+/// How often the UDP workers look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
 impl Listeners {
@@ -185,21 +186,34 @@ impl Listeners {
             .enable_time()
             .build()?;
         let Self { udp, tcp, opts, stats } = self;
-        let r = rt.block_on(async {
+        rt.block_on(async {
             service.start();
-            for sock in udp {
-                let sock = Arc::new(tokio::net::UdpSocket::from_std(sock)?);
-                tokio::spawn(udp_loop(sock, Arc::clone(&service), Arc::clone(&stats)));
-            }
             let tcp = tokio::net::TcpListener::from_std(tcp)?;
             tokio::spawn(tcp_accept(tcp, Arc::clone(&service), opts, Arc::clone(&stats)));
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(POLL).await;
-            }
             io::Result::Ok(())
-        });
+        })?;
+        // UDP: one thread per socket, blocked in the kernel until a datagram comes (no
+        // readiness round trip per query); an answer that must wait is a task of the
+        // runtime, so the thread goes on reading.
+        let mut workers = Vec::new();
+        for sock in udp {
+            sock.set_nonblocking(false)?;
+            sock.set_read_timeout(Some(POLL))?;
+            // A full send buffer holds a sender this long at most (then the answer is
+            // dropped, as a congested network would: the client asks again).
+            sock.set_write_timeout(Some(Duration::from_millis(10)))?;
+            let (service, stats, stop, rt) =
+                (Arc::clone(&service), Arc::clone(&stats), Arc::clone(&stop), rt.handle().clone());
+            let w = std::thread::Builder::new()
+                .name("sixgate-dns-udp".into())
+                .spawn(move || udp_worker(Arc::new(sock), &service, &stats, &stop, &rt))?;
+            workers.push(w);
+        }
+        for w in workers {
+            let _ = w.join();
+        }
         rt.shutdown_timeout(Duration::from_secs(1));
-        r
+        Ok(())
     }
 }
 
@@ -212,16 +226,24 @@ fn done(stats: &ServerStats, start: Instant, answered: bool) {
     }
 }
 
-async fn udp_loop<S: Service>(sock: Arc<tokio::net::UdpSocket>, service: Arc<S>, stats: Arc<ServerStats>) {
+/// One UDP socket until `stop` is set.
+fn udp_worker<S: Service>(
+    sock: Arc<std::net::UdpSocket>,
+    service: &Arc<S>,
+    stats: &Arc<ServerStats>,
+    stop: &AtomicBool,
+    rt: &tokio::runtime::Handle,
+) {
     let mut buf = vec![0u8; 65535];
     let mut local = service.local();
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(v) => v,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
             // ICMP errors from earlier sends surface here on Linux; keep serving.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
             Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
@@ -229,16 +251,17 @@ async fn udp_loop<S: Service>(sock: Arc<tokio::net::UdpSocket>, service: Arc<S>,
         let start = Instant::now();
         match service.serve(&mut local, &buf[..n], false) {
             Answer::Now(Some(a)) => {
-                let _ = sock.send_to(&a, peer).await;
-                done(&stats, start, true);
+                let _ = sock.send_to(&a, peer);
+                done(stats, start, true);
             }
-            Answer::Now(None) => done(&stats, start, false),
+            Answer::Now(None) => done(stats, start, false),
             Answer::Later(f) => {
-                let (sock, stats) = (Arc::clone(&sock), Arc::clone(&stats));
-                tokio::spawn(async move {
+                let (sock, stats) = (Arc::clone(&sock), Arc::clone(stats));
+                rt.spawn(async move {
                     let a = f.await;
                     if let Some(a) = &a {
-                        let _ = sock.send_to(a, peer).await;
+                        // Bounded by the socket's send timeout (10 ms).
+                        let _ = sock.send_to(a, peer);
                     }
                     done(&stats, start, a.is_some());
                 });
