@@ -49,6 +49,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::rfc6052::{embed, extract, Pool6};
 
+pub mod cache;
+pub use cache::{Cache, CacheConfig, Insert};
 mod message;
 use message::{
     alias_chain, bare_error, build_query, dnssec_failed, error, header_answers, in_addr_arpa, local_soa, negative_ttl,
