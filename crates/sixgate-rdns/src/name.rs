@@ -254,7 +254,23 @@ fn parse_octet(name: &str, l: &str) -> Result<u8, RdnsError> {
 }
 
 fn parse_v4_labels(name: &str, head: &str) -> Result<ReverseName, RdnsError> {
-    let labels = labels(name, head)?;
+    let mut labels = labels(name, head)?;
+    // RFC 2317 §4: inside the child zone `FIRST/LEN.C.B.A.in-addr.arpa.` an address's owner is
+    // `D.FIRST/LEN.C.B.A.in-addr.arpa.` (the target of the parent's CNAME): five labels, the
+    // fourth from the right a FIRST/LEN label, and D inside that block.
+    if labels.len() == 5 && labels[1].contains('/') {
+        let host = labels.remove(0);
+        let ReverseName::Classless(net) = parse_v4_labels(name, &format!("{}.", labels.join(".")))? else {
+            return Err(RdnsError::arpa(name, ArpaReason::BadClassless { label: labels[0].to_owned() }));
+        };
+        let d = parse_octet(name, host)?;
+        let [a, b, c, _] = net.addr().octets();
+        let addr = Ipv4Addr::new(a, b, c, d);
+        if !net.contains(&addr) {
+            return Err(RdnsError::arpa(name, ArpaReason::OutsideClassless { label: host.to_owned(), net }));
+        }
+        return Ok(ReverseName::Addr(IpAddr::V4(addr)));
+    }
     if labels.len() > 4 {
         return Err(RdnsError::arpa(name, ArpaReason::TooManyLabels { count: labels.len(), max: 4 }));
     }
@@ -326,6 +342,22 @@ mod tests {
         );
     }
 
+    /// Owners inside an RFC 2317 child zone (the targets of the parent's CNAMEs) parse back
+    /// to their address.
+    #[test]
+    fn classless_child_owners() {
+        assert_eq!(parse_arpa("70.64/26.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.70".parse().unwrap()));
+        assert_eq!(parse_arpa("64.64/26.2.0.192.IN-ADDR.ARPA").unwrap(), ReverseName::Addr("192.0.2.64".parse().unwrap()));
+        assert_eq!(parse_arpa("127.64/26.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.127".parse().unwrap()));
+        assert_eq!(parse_arpa("7.7/32.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.7".parse().unwrap()));
+        // Every CNAME target the delegation writes parses back to the address it stands for.
+        for line in crate::plan::delegations("192.0.2.128/27".parse().unwrap(), &["ns.example.".into()]) {
+            if let Some((owner, target)) = line.split_once("\tIN\tCNAME\t") {
+                assert_eq!(parse_arpa(target).unwrap(), parse_arpa(owner).unwrap(), "{line}");
+            }
+        }
+    }
+
     #[test]
     fn malformed_names() {
         let reason = |s: &str| match parse_arpa(s) {
@@ -347,6 +379,13 @@ mod tests {
         assert_eq!(reason("1/25.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "1/25".into() });
         assert_eq!(reason("0/24.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "0/24".into() });
         assert_eq!(reason("0/25.0.192.in-addr.arpa."), ArpaReason::BadOctet { label: "0/25".into() });
+        assert_eq!(
+            reason("200.64/26.2.0.192.in-addr.arpa."),
+            ArpaReason::OutsideClassless { label: "200".into(), net: "192.0.2.64/26".parse().unwrap() }
+        );
+        assert_eq!(reason("1.1.64/26.2.0.192.in-addr.arpa."), ArpaReason::TooManyLabels { count: 6, max: 4 });
+        assert_eq!(reason("01.64/26.2.0.192.in-addr.arpa."), ArpaReason::BadOctet { label: "01".into() });
+        assert_eq!(reason("1.65/26.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "65/26".into() });
         // A multi-byte character never panics the suffix check.
         assert_eq!(reason("é"), ArpaReason::WrongSuffix);
         assert_eq!(reason("ééééééééé"), ArpaReason::WrongSuffix);
