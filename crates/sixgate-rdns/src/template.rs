@@ -227,8 +227,9 @@ impl Template {
     }
 }
 
-/// The offset of `a` from the first address of `net` (`a` inside `net`).
-fn offset(net: IpNet, a: IpAddr) -> u128 {
+/// The offset of `a` from the first address of `net` (`a` inside `net`): the value of
+/// `{index}` when the range is the whole of `net`.
+pub(crate) fn offset(net: IpNet, a: IpAddr) -> u128 {
     match (net, a) {
         (IpNet::V6(n), IpAddr::V6(a)) => u128::from(a).wrapping_sub(u128::from(n.network())),
         (IpNet::V4(n), IpAddr::V4(a)) => u128::from(u32::from(a).wrapping_sub(u32::from(n.network()))),
