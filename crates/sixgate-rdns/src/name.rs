@@ -346,10 +346,22 @@ mod tests {
     /// to their address.
     #[test]
     fn classless_child_owners() {
-        assert_eq!(parse_arpa("70.64/26.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.70".parse().unwrap()));
-        assert_eq!(parse_arpa("64.64/26.2.0.192.IN-ADDR.ARPA").unwrap(), ReverseName::Addr("192.0.2.64".parse().unwrap()));
-        assert_eq!(parse_arpa("127.64/26.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.127".parse().unwrap()));
-        assert_eq!(parse_arpa("7.7/32.2.0.192.in-addr.arpa.").unwrap(), ReverseName::Addr("192.0.2.7".parse().unwrap()));
+        assert_eq!(
+            parse_arpa("70.64/26.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.70".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("64.64/26.2.0.192.IN-ADDR.ARPA").unwrap(),
+            ReverseName::Addr("192.0.2.64".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("127.64/26.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.127".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("7.7/32.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.7".parse().unwrap())
+        );
         // Every CNAME target the delegation writes parses back to the address it stands for.
         for line in crate::plan::delegations("192.0.2.128/27".parse().unwrap(), &["ns.example.".into()]) {
             if let Some((owner, target)) = line.split_once("\tIN\tCNAME\t") {

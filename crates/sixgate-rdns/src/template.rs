@@ -201,8 +201,10 @@ impl Template {
         let first = self.parts.iter().position(|p| !matches!(p, Part::Lit(_)))?;
         let prefix: usize = self.parts[..first].iter().map(|p| if let Part::Lit(s) = p { s.len() } else { 0 }).sum();
         let head = name.get(..prefix)?;
-        let want_head: String =
-            self.parts[..first].iter().filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None }).collect();
+        let want_head: String = self.parts[..first]
+            .iter()
+            .filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None })
+            .collect();
         if !head.eq_ignore_ascii_case(&want_head) {
             return None;
         }

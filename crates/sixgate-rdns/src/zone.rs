@@ -475,7 +475,14 @@ impl PtrSet {
         }
         match name {
             Ok(name) => {
-                let e = Entry { key: (addr.is_ipv4(), canonical_key(addr)), addr, name, file: self.current, line, what: what.to_owned() };
+                let e = Entry {
+                    key: (addr.is_ipv4(), canonical_key(addr)),
+                    addr,
+                    name,
+                    file: self.current,
+                    line,
+                    what: what.to_owned(),
+                };
                 self.entries.push(e);
             }
             Err(e) => {

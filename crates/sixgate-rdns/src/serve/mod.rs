@@ -298,7 +298,11 @@ impl Authority {
                     };
                     return Err(ServeError::DuplicateZone { origin, first, second: net });
                 }
-                zones.push(ZoneEntry { labels: labels_of(&origin), origin, role: ZoneRole::Reverse { zone: z, prefix: i } });
+                zones.push(ZoneEntry {
+                    labels: labels_of(&origin),
+                    origin,
+                    role: ZoneRole::Reverse { zone: z, prefix: i },
+                });
             }
             prefixes.push(Prefix { net, template: p.template.clone(), forward });
         }

@@ -4,7 +4,8 @@ use hickory_proto::rr::{RData, RecordType};
 use proptest::prelude::*;
 
 fn header() -> ZoneHeader {
-    let mut h = ZoneHeader::new(vec!["ns1.example.net.".into(), "ns2.example.net.".into()], "hostmaster.example.net.".into());
+    let mut h =
+        ZoneHeader::new(vec!["ns1.example.net.".into(), "ns2.example.net.".into()], "hostmaster.example.net.".into());
     h.serial = 2026010100;
     h.ttl = 3600;
     h.minimum = 300;
@@ -175,7 +176,9 @@ fn apex_soa_ns_and_refused_outside() {
         assert_eq!(ask(&a, apex, 255).answers.len(), 3);
         assert_negative(&ask(&a, apex, 1), ResponseCode::NoError, apex);
     }
-    for outside in ["example.org.", "8.b.d.0.1.0.0.2.ip6.arpa.", "ip6.arpa.", ".", "70.100.51.198.in-addr.arpa.", "net."] {
+    for outside in
+        ["example.org.", "8.b.d.0.1.0.0.2.ip6.arpa.", "ip6.arpa.", ".", "70.100.51.198.in-addr.arpa.", "net."]
+    {
         let m = ask(&a, outside, 12);
         assert_eq!(rcode(&m), ResponseCode::Refused, "{outside}");
         assert!(!m.metadata.authoritative && m.answers.is_empty() && m.authorities.is_empty());
@@ -336,7 +339,16 @@ fn configurations_refused() {
     let e = Authority::new(c).unwrap_err();
     assert!(matches!(e, ServeError::NotInjective { .. }), "{e}");
     let mut c = config();
-    c.prefixes.push(prefix("2001:db8:6::/64", &format!("{}.{}.{}.{}.x{{dashed}}.example.net.", "a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(30))));
+    c.prefixes.push(prefix(
+        "2001:db8:6::/64",
+        &format!(
+            "{}.{}.{}.{}.x{{dashed}}.example.net.",
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(30)
+        ),
+    ));
     assert!(matches!(Authority::new(c), Err(ServeError::TemplateTooLong { .. })));
     let mut c = config();
     c.max_udp_payload = 100;
