@@ -197,6 +197,9 @@ fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
 /// assert!(parse_arpa("10.2.0.192.ip6.arpa.").is_err());
 /// ```
 pub fn parse_arpa(name: &str) -> Result<ReverseName, RdnsError> {
+    if let Some(a) = full_v6_name(name) {
+        return Ok(ReverseName::Addr(IpAddr::V6(a)));
+    }
     let s = name.strip_suffix('.').unwrap_or(name);
     if let Some(head) = strip_suffix_ci(s, "ip6.arpa") {
         parse_v6_labels(name, head)
@@ -205,6 +208,26 @@ pub fn parse_arpa(name: &str) -> Result<ReverseName, RdnsError> {
     } else {
         Err(RdnsError::arpa(name, ArpaReason::WrongSuffix))
     }
+}
+
+/// The address of a full `ip6.arpa.` name (32 nibble labels, RFC 3596 §2.5) without
+/// allocating: the common case of [`parse_arpa`], which an authoritative server meets on
+/// every PTR query. `None` for any other text (the general path then decides).
+fn full_v6_name(name: &str) -> Option<Ipv6Addr> {
+    let b = name.as_bytes();
+    let b = b.strip_suffix(b".").unwrap_or(b);
+    if b.len() != 64 + IP6_ARPA.len() - 1 || !b[64..].eq_ignore_ascii_case(&IP6_ARPA.as_bytes()[..8]) {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for i in (0..32).rev() {
+        let nib = (b[2 * i] as char).to_digit(16)?;
+        if b[2 * i + 1] != b'.' {
+            return None;
+        }
+        v = (v << 4) | u128::from(nib);
+    }
+    Some(Ipv6Addr::from(v))
 }
 
 /// Splits the labels before the suffix; `head` is empty or ends with the dot before it.

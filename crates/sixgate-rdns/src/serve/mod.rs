@@ -507,13 +507,19 @@ impl Authority {
     /// Writes the synthesized PTR target of `addr` (wire form) into `out`.
     fn synthesize(&self, prefix: usize, addr: IpAddr, out: &mut Vec<u8>) {
         let p = &self.prefixes[prefix];
-        let mut text = Vec::with_capacity(96);
-        p.template.render_bytes(addr, offset(p.net, addr), &mut text);
-        out.clear();
-        if !wire::push_name(std::str::from_utf8(&text).unwrap_or("."), out) {
-            out.clear();
-            out.push(0);
+        p.template.render_bytes(addr, offset(p.net, addr), out);
+        // The rendering is an absolute LDH name (checked at start for the longest one):
+        // its wire form is the same bytes behind one length octet, each dot the length of
+        // the label after it, the last dot the root (RFC 1035 §3.1).
+        out.insert(0, b'.');
+        let mut len_at = 0;
+        for i in 1..out.len() {
+            if out[i] == b'.' {
+                out[len_at] = (i - len_at - 1) as u8;
+                len_at = i;
+            }
         }
+        out[len_at] = 0;
     }
 
     /// What the question name is in `zone`.
