@@ -22,11 +22,13 @@ use crate::CliError;
 #[derive(Args, Clone)]
 pub(crate) struct Dns64Args {
     /// TOML configuration file; every flag is also a key, named as the flag with `_` for
-    /// `-` (`listen`, `upstream`, `prefix`, `exclude_aaaa = [..]`, `exclude_a = [..]`,
-    /// `ptr = false` for --no-ptr, `timeout_ms`, `max_tcp`, `workers`, `metrics_listen`);
-    /// unknown keys are refused and a flag wins over its key. SIGHUP reads it again:
-    /// `prefix`, the exclusions, `ptr`, `timeout_ms` and `upstream` change live, `listen`,
-    /// `workers`, `max_tcp` and `metrics_listen` need a restart.
+    /// `-` (`listen`, `upstream` or `upstreams = [..]`, `prefix`, `exclude_aaaa = [..]`,
+    /// `exclude_a = [..]`, `ptr = false` for --no-ptr, `timeout_ms`, `max_tcp`,
+    /// `max_tcp_per_client`, `workers`, `cache_size`, `max_ttl`, `max_negative_ttl`,
+    /// `metrics_listen`); unknown keys are refused and a flag wins over its key. SIGHUP
+    /// reads it again: `prefix`, the exclusions, `ptr`, `timeout_ms` and the upstreams
+    /// change live (the cache is kept, its synthesized answers forgotten when a DNS64
+    /// setting changed); the other keys need a restart.
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
     /// Address to serve DNS on, UDP and TCP: `[::]:53`, `[2001:db8::53]:5353`,
@@ -35,9 +37,11 @@ pub(crate) struct Dns64Args {
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
     pub(crate) listen: Option<SocketAddr>,
     /// The recursive resolver to ask (UDP; TCP for truncated answers): `[2001:db8::1]:53`,
-    /// `127.0.0.1`; without a port, port 53. Required, here or in the file.
+    /// `127.0.0.1`; without a port, port 53. Repeat for more: they are tried in order, one
+    /// that failed lately last. Required, here or in the file; never this server's own
+    /// address.
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = dns_socket_addr)]
-    pub(crate) upstream: Option<SocketAddr>,
+    pub(crate) upstream: Vec<SocketAddr>,
     /// RFC 6052 prefix to synthesize under; must be the translator's pool6
     /// [default: 64:ff9b::/96].
     #[arg(long, value_name = "PREFIX")]
@@ -53,15 +57,30 @@ pub(crate) struct Dns64Args {
     /// in-addr.arpa (RFC 6147 §5.3.1).
     #[arg(long)]
     pub(crate) no_ptr: bool,
-    /// Upstream timeout per query, in milliseconds [default: 2000].
+    /// Upstream timeout per query, in milliseconds, shared by the upstreams tried; past
+    /// it the client gets SERVFAIL [default: 2000].
     #[arg(long, value_name = "MS")]
     pub(crate) timeout_ms: Option<u64>,
-    /// Concurrent TCP connections [default: 64].
+    /// Concurrent TCP connections in all; when all are taken, the one idle for longest is
+    /// closed for a new one [default: 1024].
     #[arg(long, value_name = "N")]
     pub(crate) max_tcp: Option<usize>,
-    /// Threads answering UDP queries [default: 8].
+    /// Concurrent TCP connections of one client address [default: 16].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_tcp_per_client: Option<usize>,
+    /// Worker threads, one UDP socket each (SO_REUSEPORT) [default: one per CPU].
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
+    /// Answers cached, for each of the two caches (upstream answers, synthesized
+    /// answers); 0 turns caching off [default: 100000].
+    #[arg(long, value_name = "N")]
+    pub(crate) cache_size: Option<usize>,
+    /// Longest a positive answer is cached, in seconds, whatever its TTL [default: 86400].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_ttl: Option<u32>,
+    /// Longest a negative answer is cached, in seconds (RFC 2308 §5) [default: 3600].
+    #[arg(long, value_name = "SECS")]
+    pub(crate) max_negative_ttl: Option<u32>,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9164).
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) metrics_listen: Option<SocketAddr>,
@@ -98,14 +117,18 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     let r = resolve(&a, running.as_deref().map(|t| (t, name.as_str()))).map_err(|e| CliError::input(e.join("\n")))?;
     let prefix = r.dns64.prefix;
     let dns64 = Dns64::new(r.dns64.clone()).map_err(CliError::input)?;
-    let mut opts = ServerOptions::new(r.listen, r.upstream);
-    opts.max_tcp_connections = r.max_tcp;
-    opts.udp_workers = r.workers;
+    let mut opts = ServerOptions::new(r.listen, r.upstreams[0]);
+    opts.upstreams = r.upstreams.clone();
+    opts.listen.max_tcp_connections = r.max_tcp;
+    opts.listen.max_tcp_per_client = r.max_tcp_per_client;
+    opts.listen.workers = r.workers;
+    opts.cache = r.cache;
+    let upstreams = r.upstreams.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
     if a.check {
         let mut errs = crate::service::preflight::dns64(r.listen);
         errs.extend(r.metrics_listen.map(sixgate_io::host::check_listen).unwrap_or_default());
         crate::service::preflight::refuse("dns64", errs)?;
-        println!("ok: listen {} (UDP, TCP), upstream {}, prefix {prefix}", r.listen, r.upstream);
+        println!("ok: listen {} (UDP, TCP), upstream {upstreams}, prefix {prefix}", r.listen);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -120,7 +143,12 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     })?;
     let stats = server.stats();
     let reloader = a.config.clone().zip(running).map(|(path, text)| reloader(&a, path, text, server.live()));
-    log!("sixgate dns64: listening on {} (UDP, TCP), upstream {}, prefix {prefix}", server.local_addr()?, r.upstream);
+    log!(
+        "sixgate dns64: listening on {} (UDP, TCP), {} workers, upstream {upstreams}, prefix {prefix}, cache {} answers",
+        server.local_addr()?,
+        r.workers,
+        r.cache.max_entries
+    );
     let stop = Arc::new(AtomicBool::new(false));
     crate::service::metrics::start_dns64(r.metrics_listen, &stats, &stop)?;
     crate::service::privilege::drop_to(a.user.as_deref(), "sixgate dns64")?;
@@ -134,8 +162,12 @@ pub(crate) fn run(a: Dns64Args) -> Result<ExitCode, CliError> {
     };
     let report = || {
         format!(
-            "{} queries, {} upstream failures, {} UDP queries dropped (busy), {} TCP connections refused",
+            "{} queries, {} cache hits, {} upstream queries, {} coalesced, {} upstream failures, \
+             {} answered SERVFAIL at once (too many pending), {} TCP connections refused",
             stats.queries.load(Ordering::Relaxed),
+            stats.cache_hits.load(Ordering::Relaxed),
+            stats.upstream_queries.load(Ordering::Relaxed),
+            stats.coalesced.load(Ordering::Relaxed),
             stats.upstream_failures.load(Ordering::Relaxed),
             stats.udp_dropped.load(Ordering::Relaxed),
             stats.tcp_refused.load(Ordering::Relaxed),
@@ -161,7 +193,7 @@ fn reloader(a: &Dns64Args, path: PathBuf, text: String, live: LiveSettings) -> c
     let a = a.clone();
     let apply: crate::service::reload::Apply = Box::new(move |text, name| {
         let r = resolve(&a, Some((text, name)))?;
-        live.reconfigure(r.dns64, r.upstream).map_err(|e| vec![format!("{name}: {e}")])
+        live.reconfigure(r.dns64, r.upstreams).map_err(|e| vec![format!("{name}: {e}")])
     });
     crate::service::Reloader::new(path, text, validate).live(DNS64_RESTART, apply)
 }

@@ -59,7 +59,7 @@ enum Cmd {
     #[command(subcommand)]
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
-    Dns64(dns64::Dns64Args),
+    Dns64(Box<dns64::Dns64Args>),
     /// Shell completion script on standard output (e.g. `sixgate completions bash`).
     Completions(service::docs::CompletionsArgs),
     /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         Cmd::Rdns(c) => rdns::run(c),
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
-        Cmd::Dns64(a) => dns64::run(a),
+        Cmd::Dns64(a) => dns64::run(*a),
         Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
         Cmd::Man(a) => service::docs::man(&a, Cli::command()),
         Cmd::Doctor(a) => doctor::run(a),

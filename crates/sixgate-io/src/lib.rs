@@ -6,18 +6,20 @@
 //!
 //! Engines never see a device: they see bytes, a time and a verdict.
 //!
-//! Feature `dns64` (off by default) adds `dns`, the DNS64 server: UDP and TCP listeners
-//! and an upstream client around the sans-IO `sixgate_nat64::dns64::Dns64`. Without it this
-//! crate does not depend on `sixgate-nat64` or any DNS code.
+//! Feature `dns` (off by default) adds `dns`, the DNS server core: UDP and TCP listeners
+//! around a responder (an authoritative server). Feature `dns64` (implies `dns`) adds the
+//! DNS64 server on the same listeners: a cache, request coalescing and an upstream client
+//! around the sans-IO `sixgate_nat64::dns64::Dns64`. Without them this crate does not
+//! depend on `sixgate-nat64` or any DNS code.
 //!
-//! [`TunOptions`] and `dns::ServerOptions` are `#[non_exhaustive]`: build them with `new`
+//! [`TunOptions`], `dns::ListenOptions` and `dns::ServerOptions` are `#[non_exhaustive]`: build them with `new`
 //! and the setters (or set the public fields).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 mod batch;
-#[cfg(feature = "dns64")]
-#[cfg_attr(docsrs, doc(cfg(feature = "dns64")))]
+#[cfg(feature = "dns")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dns")))]
 pub mod dns;
 pub mod driver;
 pub mod host;

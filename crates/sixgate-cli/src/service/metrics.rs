@@ -43,8 +43,26 @@ impl Collector for Dns64Collector {
                 "Upstream exchanges that got no answer by the deadline (part of the failures)",
                 &s.upstream_timeouts,
             ),
-            ("sixgate_dns64_udp_dropped", "UDP queries dropped because every worker was busy", &s.udp_dropped),
-            ("sixgate_dns64_tcp_refused", "TCP connections refused over the connection cap", &s.tcp_refused),
+            (
+                "sixgate_dns64_udp_dropped",
+                "Queries answered SERVFAIL at once: too many waiting for the upstream",
+                &s.udp_dropped,
+            ),
+            ("sixgate_dns64_tcp_refused", "TCP connections refused over the connection caps", &s.tcp_refused),
+            ("sixgate_dns64_tcp_evicted", "Idle TCP connections closed to make room for new ones", &s.tcp_evicted),
+            (
+                "sixgate_dns64_cache_hits",
+                "Answers found in the cache (whole answers and upstream answers)",
+                &s.cache_hits,
+            ),
+            ("sixgate_dns64_cache_misses", "Cache lookups that found nothing usable", &s.cache_misses),
+            ("sixgate_dns64_cache_evictions", "Live cached answers removed to make room", &s.cache_evictions),
+            ("sixgate_dns64_coalesced", "Upstream questions that waited for an identical one in flight", &s.coalesced),
+            (
+                "sixgate_dns64_upstream_queries",
+                "Upstream questions asked (after cache and coalescing)",
+                &s.upstream_queries,
+            ),
         ] {
             let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;

@@ -42,6 +42,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use sixgate_core::class::is_global_v4;
 use sixgate_core::rfc6052::{embed, extract, Pool6};
 
+pub mod cache;
+pub use cache::{Cache, CacheConfig, Insert};
 mod message;
 use message::{
     bare_error, build_answer, build_query, chain_records, cname_chain, finish, header_answers, in_addr_arpa, relay,
