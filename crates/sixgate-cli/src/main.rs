@@ -14,6 +14,7 @@ mod fmt;
 mod nat64;
 mod nat64_config;
 mod rdns;
+mod rdns_serve;
 mod service;
 mod sixto4;
 mod tunnel;
@@ -72,7 +73,13 @@ enum Cmd {
 impl Cmd {
     /// The long-running subcommands, which log through `tracing`.
     fn is_daemon(&self) -> bool {
-        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_))
+        matches!(
+            self,
+            Self::Nat64(nat64::Nat64Cmd::Run(_))
+                | Self::Tunnel(_)
+                | Self::Dns64(_)
+                | Self::Rdns(rdns::RdnsCmd::Serve(_))
+        )
     }
 }
 
