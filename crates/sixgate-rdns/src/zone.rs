@@ -393,9 +393,11 @@ pub fn write_template<W: Write>(
     Ok(n)
 }
 
+/// IPv4 after IPv6, then canonical order within the family.
+type Key = (bool, u128);
+
 struct Entry {
-    /// IPv4 after IPv6, then canonical order within the family.
-    key: (bool, u128),
+    key: Key,
     addr: IpAddr,
     name: String,
     /// Index into `PtrSet::files`.
@@ -573,7 +575,7 @@ impl PtrSet {
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by_key(|e| e.key);
         let mut out: Vec<Ptr> = Vec::with_capacity(entries.len());
-        let mut first: Option<((bool, u128), Option<usize>, Option<usize>)> = None;
+        let mut first: Option<(Key, Option<usize>, Option<usize>)> = None;
         for e in entries {
             if let (Some(last), Some((key, first_file, first_line))) = (out.last(), first) {
                 if key == e.key {

@@ -41,7 +41,7 @@
 //! let answer = auth.respond(&q, false).unwrap();
 //! assert_eq!(&answer[..2], &[0x12, 0x34]);
 //! assert_eq!(answer[3] & 0xf, 0); // NOERROR
-//! assert!(answer.windows(7).any(|w| w == b"\x0dhost-2001-db8"));
+//! assert!(answer.windows(17).any(|w| w == b"\x10host-2001-db8--5"));
 //! ```
 
 mod wire;
@@ -309,7 +309,7 @@ impl Authority {
         if let Some(f) = &forward_zone {
             zones.push(ZoneEntry { origin: f.clone(), labels: labels_of(f), role: ZoneRole::Forward });
         }
-        zones.sort_by(|a, b| b.labels.cmp(&a.labels));
+        zones.sort_by_key(|z| std::cmp::Reverse(z.labels));
 
         let mut ptr = HashMap::new();
         let mut names: HashMap<String, Vec<IpAddr>> = HashMap::new();
