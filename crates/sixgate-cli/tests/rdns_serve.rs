@@ -154,13 +154,18 @@ fn config(port: u16, ns: &[&str], hosts: &Path) -> String {
 }
 
 fn sixgate(dir: &Path, ns: &[&str]) -> (Guard, u16) {
+    sixgate_with(dir, ns, "")
+}
+
+/// [`sixgate`] with `extra` keys in the file.
+fn sixgate_with(dir: &Path, ns: &[&str], extra: &str) -> (Guard, u16) {
     let port = free_port();
     let hosts = dir.join("hosts");
     if !hosts.exists() {
         std::fs::write(&hosts, "2001:db8:1::53 ns1\n192.0.2.53 ns1\n").unwrap();
     }
     let conf = dir.join("rdns.toml");
-    std::fs::write(&conf, config(port, ns, &hosts)).unwrap();
+    std::fs::write(&conf, format!("{extra}{}", config(port, ns, &hosts))).unwrap();
     let child = Command::new(SIXGATE)
         .args(["rdns", "serve", "--config"])
         .arg(&conf)
@@ -314,7 +319,8 @@ fn axfr_of_small_zones_passes_named_checkzone() {
 fn sighup_reloads_the_hosts_file_and_sigterm_prints_counters() {
     skip_without!("dig");
     let dir = tempfile::tempdir().unwrap();
-    let (mut s, p) = sixgate(dir.path(), &["ns1.example.net."]);
+    let metrics = free_port();
+    let (mut s, p) = sixgate_with(dir.path(), &["ns1.example.net."], &format!("metrics_listen = \"127.0.0.1:{metrics}\"\n"));
     let ptr = |p| ask(p, &["-x", "192.0.2.53"]).answer;
     assert_eq!(ptr(p), ["53.2.0.192.in-addr.arpa. 3600 IN PTR ns1.example.net."]);
     std::fs::write(dir.path().join("hosts"), "192.0.2.53 resolver\n").unwrap();
@@ -330,6 +336,24 @@ fn sighup_reloads_the_hosts_file_and_sigterm_prints_counters() {
     assert!(soa[0].contains(" 2026010100 "), "{soa:?}");
     // Synthesis goes on.
     assert_eq!(ask(p, &["-x", "192.0.2.7"]).answer, ["7.2.0.192.in-addr.arpa. 3600 IN PTR v4-192-0-2-7.example.net."]);
+    // The metrics: queries counted, the reload applied.
+    let scrape = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = c.read_to_string(&mut body);
+        body
+    };
+    let queries: u64 = scrape
+        .lines()
+        .find_map(|l| l.strip_prefix("sixgate_rdns_queries_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{scrape}"));
+    assert!(queries >= 4, "{scrape}");
+    assert!(scrape.contains("sixgate_reloads_total{result=\"applied\"} 1"), "{scrape}");
+    assert!(scrape.contains("sixgate_rdns_response_seconds_count"), "{scrape}");
     let log = s.term();
     assert!(log.contains("reload of") && log.contains("applied: zones"), "{log}");
     assert!(log.contains("stopped; final counters:") && log.contains("queries"), "{log}");

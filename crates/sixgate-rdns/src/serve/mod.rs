@@ -17,6 +17,9 @@
 //!   §4.2.1; capped by [`ServeConfig::max_udp_payload`]) are truncated (TC, no records) so the
 //!   client retries over TCP.
 //! * AXFR (TCP only) of a zone of at most [`ServeConfig::axfr_limit`] names; REFUSED otherwise.
+//!   [`Authority::respond`] gives one message, so it transfers a zone that fits in one (up
+//!   to about a thousand names, a /120 or a /24); [`Authority::respond_all`] gives the
+//!   messages of any transfer within the limit, for a server that can send several.
 //!
 //! ```
 //! use sixgate_rdns::serve::{Authority, ServeConfig, ServedPrefix};
