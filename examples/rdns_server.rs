@@ -56,17 +56,27 @@ fn main() -> Result<()> {
     });
     let auth = Authority::new(cfg)?;
 
-    for (name, qtype, what) in [
-        (reverse_name("2001:db8:1::abcd".parse()?), 12, "PTR of 2001:db8:1::abcd"),
-        ("host-2001-db8-1--abcd.example.net.".into(), 28, "AAAA of its name"),
-        ("0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".into(), 6, "SOA of the zone"),
-        ("0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".into(), 12, "an empty non-terminal"),
-        ("nothing.example.net.".into(), 28, "a name that does not exist"),
-        ("www.example.org.".into(), 1, "a name outside the zones"),
+    for (name, qtype, what, want) in [
+        (reverse_name("2001:db8:1::abcd".parse()?), 12, "PTR of 2001:db8:1::abcd", "NOERROR, 1 answer(s)"),
+        ("host-2001-db8-1--abcd.example.net.".into(), 28, "AAAA of its name", "NOERROR, 1 answer(s)"),
+        ("0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".into(), 6, "SOA of the zone", "NOERROR, 1 answer(s)"),
+        (
+            "0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.".into(),
+            12,
+            "an empty non-terminal",
+            "NOERROR, 0 answer(s)",
+        ),
+        ("nothing.example.net.".into(), 28, "a name that does not exist", "NXDOMAIN, 0 answer(s)"),
+        ("www.example.org.".into(), 1, "a name outside the zones", "REFUSED, 0 answer(s)"),
     ] {
         let answer = auth.respond(&query(&name, qtype), false).ok_or("no answer")?;
-        println!("{what:28} {}", summary(&answer));
+        let got = summary(&answer);
+        println!("{what:28} {got}");
+        assert!(got.starts_with(want), "{what}: expected {want}");
     }
+    // The PTR target is the name whose AAAA is the address.
+    let ptr = auth.respond(&query(&reverse_name("2001:db8:1::abcd".parse()?), 12), false).ok_or("no answer")?;
+    assert!(ptr.windows(22).any(|w| w == b"\x15host-2001-db8-1--abcd"));
 
     let mut args = std::env::args().skip(1);
     if let (Some(flag), Some(addr)) = (args.next(), args.next()) {
