@@ -635,6 +635,15 @@ mod tests {
         assert_eq!(r.serve.records.len(), 1);
         assert_eq!(r.warnings.len(), 1);
         assert!(r.warnings[0].starts_with(&format!("{h}:2:")), "{:?}", r.warnings);
+        // A forward zone file's AAAA records are explicit records too.
+        let zone = dir.path().join("fwd.zone");
+        std::fs::write(&zone, "$ORIGIN example.net.\n$TTL 300\nwww IN AAAA 2001:db8::80\nmx IN MX 10 www\n").unwrap();
+        let z = zone.display().to_string();
+        let mut with_zone = a.clone();
+        with_zone.zone_file = vec![zone.clone()];
+        let r = resolve(&with_zone, None).unwrap();
+        let names: Vec<&str> = r.serve.records.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["ns1.example.net.", "www.example.net."], "{z}");
         let before = fingerprint(&a, "");
         std::fs::write(&hosts, "2001:db8::53 ns2\n").unwrap();
         assert_ne!(fingerprint(&a, ""), before, "a changed hosts file is a change");
