@@ -161,7 +161,8 @@ pub(crate) fn parse(b: &[u8]) -> Result<Query<'_>, Verdict> {
         }
         name.push('.');
         i += 1 + usize::from(len);
-        if i - HEADER > 255 {
+        // RFC 1035 §2.3.4: 255 octets at most, the root's zero octet included.
+        if i - HEADER + 1 > 255 {
             return Err(err(FORMERR, None));
         }
     }
@@ -394,5 +395,27 @@ mod tests {
         assert_eq!(p.suffix_offset(0), 16);
         q[12] = 0xc0;
         assert!(matches!(parse(&q), Err(Verdict::Error { rcode: FORMERR, .. })), "pointer in the question");
+        // 255 octets with the root: read; 256: FORMERR (found by the fuzzer).
+        for (labels, ok) in [(128, false), (127, true)] {
+            let mut q = vec![0u8; 12];
+            q[5] = 1;
+            let name: Vec<u8> = (0..labels).flat_map(|_| [1u8, b'0']).chain([0]).collect();
+            let n = name.len();
+            q.extend_from_slice(&name);
+            q.extend_from_slice(&[0, 12, 0, 1]);
+            assert_eq!(parse(&q).is_ok(), ok, "{n} octets");
+        }
+        let mut q = vec![0u8; 12];
+        q[5] = 1;
+        q.extend_from_slice(&[63; 1]);
+        q.extend_from_slice(&[b'a'; 63]);
+        q.extend_from_slice(&[63; 1]);
+        q.extend_from_slice(&[b'a'; 63]);
+        q.extend_from_slice(&[63; 1]);
+        q.extend_from_slice(&[b'a'; 63]);
+        q.extend_from_slice(&[61; 1]);
+        q.extend_from_slice(&[b'a'; 61]);
+        q.extend_from_slice(&[0, 0, 12, 0, 1]);
+        assert!(parse(&q).is_ok(), "255 octets");
     }
 }
