@@ -8,7 +8,8 @@
 //! the network-specific prefix `2001:db8:64::/96` (RFC 6052 §2.2).
 //!
 //! `cargo run --example dns64_server` (feature `dns64`, on by default). For a ready
-//! server with TCP, worker threads and timeouts, see `sixgate::io::dns::Dns64Server`.
+//! server with TCP, worker threads, an answer cache, request coalescing, several upstreams
+//! and timeouts, see `sixgate::io::dns::Dns64Server`.
 
 use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};

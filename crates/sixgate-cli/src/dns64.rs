@@ -65,7 +65,7 @@ pub(crate) struct Dns64Args {
     /// closed for a new one [default: 1024].
     #[arg(long, value_name = "N")]
     pub(crate) max_tcp: Option<usize>,
-    /// Concurrent TCP connections of one client address [default: 16].
+    /// Concurrent TCP connections of one client (an IPv4 address, an IPv6 /64) [default: 16].
     #[arg(long, value_name = "N")]
     pub(crate) max_tcp_per_client: Option<usize>,
     /// Worker threads, one UDP socket each (SO_REUSEPORT) [default: one per CPU].

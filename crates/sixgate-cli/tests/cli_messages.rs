@@ -159,7 +159,7 @@ fn permission_failures_name_the_capability() {
         .and_then(|s| s.trim().parse::<u16>().ok())
         .unwrap_or(1024);
     if unpriv > 53 {
-        let e = stderr(&as_nobody(&["dns64", "--listen", "127.0.0.1:53", "--upstream", "127.0.0.1"]));
+        let e = stderr(&as_nobody(&["dns64", "--listen", "127.0.0.1:53", "--upstream", "127.0.0.2"]));
         assert!(e.contains("CAP_NET_BIND_SERVICE") && e.contains("setcap"), "{e}");
     } else {
         eprintln!("skipping the port 53 case: ip_unprivileged_port_start is {unpriv}");

@@ -1,5 +1,6 @@
 //! The checks of the fuzz targets, by library crate. See the crate documentation.
 
+pub mod dns64_cache;
 pub mod nat64;
 pub mod rdns;
 pub mod sit;

@@ -2,9 +2,12 @@
 //! with an answer cache, request coalescing and a hardened upstream client.
 //!
 //! - **Cache** ([`sixgate_nat64::dns64::Cache`]): whole answers keyed by the client's query
-//!   (a repeated query is answered without touching the DNS64 engine), and the upstream's
+//!   but its ID and EDNS options (a repeated query is answered without touching the DNS64
+//!   engine), and the upstream's
 //!   answers keyed by question, RD, DO and CD (what the upstream said, given back to
 //!   [`Dns64::handle_upstream`] as if it had just said it, so the rules stay in one place).
+//!   Upstream queries go without the client's EDNS options (RFC 6891 §6.1.1, see
+//!   [`upstream_query`]), so that one client's cookie is never answered to another.
 //!   A reload keeps the cache, but forgets the whole answers when a DNS64 setting changed
 //!   (they were made under the old settings), and everything when the upstreams changed
 //!   (the operator asked for another resolver's answers).
@@ -19,11 +22,11 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use sixgate_nat64::dns64::cache::{client_key, upstream_key};
+use sixgate_nat64::dns64::cache::{client_key, upstream_key, upstream_query};
 use sixgate_nat64::dns64::{Action, Cache, CacheConfig, Dns64, Dns64Config, Dns64Error, Insert, Pending, Transport};
 use sixgate_nat64::ReloadReport;
 use tokio::sync::oneshot;
@@ -134,7 +137,6 @@ struct Inner {
     pending: AtomicUsize,
     max_pending: usize,
     stats: Arc<ServerStats>,
-    sent: AtomicU64,
 }
 
 /// The DNS64 as a [`Service`] of the listeners.
@@ -191,7 +193,6 @@ impl Dns64Server {
             pending: AtomicUsize::new(0),
             max_pending: self.opts.max_pending.max(1),
             stats: self.listeners.stats(),
-            sent: AtomicU64::new(0),
         };
         self.listeners.run(Arc::new(Dns64Service(Arc::new(inner))), stop)
     }
@@ -212,7 +213,14 @@ impl Service for Dns64Service {
         let inner = &self.0;
         let now = Instant::now();
         let answers = &inner.live.answers;
-        let key = if answers.enabled() { client_key(query, tcp) } else { None };
+        inner.live.swap.refresh(local);
+        // The settings' generation leads the key: an answer made under settings since
+        // replaced (a query in flight across a reload) is never found.
+        let key = if answers.enabled() {
+            client_key(query, tcp).map(|k| [&local.0.to_be_bytes()[..], &k].concat())
+        } else {
+            None
+        };
         if let Some(k) = &key {
             let id = u16::from_be_bytes([query[0], query[1]]);
             if let Some((a, meta)) = answers.get(k, id, now) {
@@ -224,7 +232,7 @@ impl Service for Dns64Service {
             }
             inner.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
         }
-        let settings = inner.live.swap.refresh(local);
+        let settings = &local.1;
         let transport = if tcp { Transport::Tcp } else { Transport::Udp };
         match settings.dns64.handle_query(query, transport, now) {
             Action::Drop => Answer::Now(None),
@@ -302,20 +310,30 @@ impl Inner {
     /// The upstream's answer to `p`'s query (with its ID): from the cache, from an
     /// identical question in flight, or asked.
     async fn upstream_answer(&self, settings: &Settings, p: &Pending) -> Result<Vec<u8>, Failure> {
-        let Some(key) = upstream_key(p.query()) else {
-            return self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
+        let rewritten = upstream_query(p.query());
+        let Some((query, key)) = rewritten.and_then(|q| upstream_key(&q).map(|k| (q, k))) else {
+            return self
+                .upstreams
+                .exchange(&settings.resolvers, p.query(), p.deadline(), &self.stats.upstream_queries)
+                .await;
         };
         let now = Instant::now();
         if let Some((a, _)) = self.live.upstream_cache.get(&key, p.upstream_id(), now) {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(a);
         }
-        if self.live.upstream_cache.enabled() {
-            self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
-        }
         let shard = &self.inflight[self.hasher.hash_one(&key) as usize % self.inflight.len()];
         let waiter = {
             let mut map = shard.lock().unwrap_or_else(|e| e.into_inner());
+            // Again under the lock: a leader stores its answer before it leaves the map,
+            // so a question finds either the leader or its answer, and is never asked twice.
+            if let Some((a, _)) = self.live.upstream_cache.get(&key, p.upstream_id(), Instant::now()) {
+                self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(a);
+            }
+            if self.live.upstream_cache.enabled() {
+                self.stats.cache_misses.fetch_add(1, Ordering::Relaxed);
+            }
             match map.get_mut(&key) {
                 Some(w) => {
                     let (tx, rx) = oneshot::channel();
@@ -354,8 +372,7 @@ impl Inner {
             }
         }
         let release = Release { shard, key: &key };
-        self.stats.upstream_queries.fetch_add(1, Ordering::Relaxed);
-        let r = self.upstreams.exchange(&settings.resolvers, p.query(), p.deadline(), &self.sent).await;
+        let r = self.upstreams.exchange(&settings.resolvers, &query, p.deadline(), &self.stats.upstream_queries).await;
         if let Ok(a) = &r {
             let r = self.live.upstream_cache.insert(key.clone(), a, 0, Instant::now());
             self.count_insert(r);
@@ -605,6 +622,8 @@ mod tests {
         release.send(()).unwrap();
         assert_eq!(aaaa(&held.join().unwrap()), "2001:db8:1::808:404".parse::<std::net::Ipv6Addr>().unwrap());
         assert_eq!(aaaa(&ask(addr, "next.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
+        // The held query's answer, made under the old prefix, is not served from the cache.
+        assert_eq!(aaaa(&ask(addr, "held.test.", false)), "2001:db8:2::808:404".parse::<std::net::Ipv6Addr>().unwrap());
         assert_eq!(live.upstreams(), [upstream]);
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
@@ -675,5 +694,230 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(2));
         stop.store(true, Ordering::Relaxed);
         runner.join().unwrap().unwrap();
+    }
+
+    /// RFC 5452: an answer counts only from the address asked, with the query's ID and
+    /// question; a forged one from another port and one for another question are ignored.
+    /// A resolver that does not answer is tried after the others for a while.
+    #[test]
+    fn forged_answers_are_ignored_and_a_dead_upstream_is_tried_last() {
+        let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead_addr = dead.local_addr().unwrap();
+        let dead_count = Arc::new(AtomicUsize::new(0));
+        {
+            let n = Arc::clone(&dead_count);
+            thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while dead.recv_from(&mut buf).is_ok() {
+                    n.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        let tricky = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tricky_addr = tricky.local_addr().unwrap();
+        let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, peer)) = tricky.recv_from(&mut buf) {
+                let Ok(q) = Message::from_vec(&buf[..n]) else { continue };
+                let query = q.queries[0].clone();
+                let reply = |name: &Name, a: Option<[u8; 4]>| {
+                    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                    m.add_query(Query::query(name.clone(), query.query_type));
+                    match (query.query_type, a) {
+                        (RecordType::A, Some(a)) => {
+                            m.add_answer(Record::from_rdata(name.clone(), 60, RData::A(A(a.into()))));
+                        }
+                        (RecordType::AAAA, Some(_)) => {
+                            let bad = "2001:db8::bad".parse::<std::net::Ipv6Addr>().unwrap();
+                            m.add_answer(Record::from_rdata(name.clone(), 60, RData::AAAA(bad.into())));
+                        }
+                        _ => {}
+                    }
+                    m.to_vec().unwrap()
+                };
+                // Right ID and question, wrong source port.
+                let _ = forger.send_to(&reply(&query.name, Some([6, 6, 6, 6])), peer);
+                // Right source and ID, another question.
+                let _ = tricky.send_to(&reply(&Name::from_ascii("other.test.").unwrap(), Some([7, 7, 7, 7])), peer);
+                // The answer.
+                let real = if query.query_type == RecordType::A { Some([8, 8, 4, 4]) } else { None };
+                let _ = tricky.send_to(&reply(&query.name, real), peer);
+            }
+        });
+        let mut cfg = Dns64Config::new("2001:db8:64::/96".parse().unwrap());
+        cfg.upstream_timeout = Duration::from_millis(1000);
+        let mut opts = ServerOptions::new("127.0.0.1:0".parse().unwrap(), dead_addr);
+        opts.upstreams.push(tricky_addr);
+        let server = Dns64Server::bind(Dns64::new(cfg).unwrap(), opts).unwrap();
+        let addr = server.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let want = "2001:db8:64::808:404".parse::<std::net::Ipv6Addr>().unwrap();
+        for name in ["a.test.", "b.test.", "c.test."] {
+            let m = ask(addr, name, false);
+            assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+            assert!(matches!(&m.answers[..], [r] if matches!(&r.data, RData::AAAA(a) if a.0 == want)), "{m:?}");
+        }
+        // The dead resolver was asked once: then it went to the back of the line.
+        assert_eq!(dead_count.load(Ordering::Relaxed), 1);
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+    }
+
+    /// Answers are served from the cache: the upstream is asked once per question, and a
+    /// cache of size 0 asks every time.
+    #[test]
+    fn repeated_queries_come_from_the_cache_unless_it_is_off() {
+        for size in [1000, 0] {
+            let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let upstream = up.local_addr().unwrap();
+            let asked = Arc::new(AtomicUsize::new(0));
+            {
+                let asked = Arc::clone(&asked);
+                thread::spawn(move || {
+                    let mut buf = [0u8; 1500];
+                    while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                        asked.fetch_add(1, Ordering::Relaxed);
+                        let q = Message::from_vec(&buf[..n]).unwrap();
+                        let query = q.queries[0].clone();
+                        let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                        m.add_query(query.clone());
+                        if query.query_type == RecordType::A {
+                            m.add_answer(Record::from_rdata(query.name.clone(), 60, RData::A(A([8, 8, 4, 4].into()))));
+                        } else {
+                            let soa = hickory_proto::rr::rdata::SOA::new(
+                                Name::from_ascii("ns.test.").unwrap(),
+                                Name::from_ascii("h.test.").unwrap(),
+                                1,
+                                2,
+                                3,
+                                4,
+                                30,
+                            );
+                            m.add_authority(Record::from_rdata(
+                                Name::from_ascii("test.").unwrap(),
+                                30,
+                                RData::SOA(soa),
+                            ));
+                        }
+                        let _ = up.send_to(&m.to_vec().unwrap(), peer);
+                    }
+                });
+            }
+            let mut opts = ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream);
+            opts.cache = CacheConfig::new(size);
+            let server = Dns64Server::bind(Dns64::new(Dns64Config::default()).unwrap(), opts).unwrap();
+            let (addr, stats) = (server.local_addr().unwrap(), server.stats());
+            let stop = Arc::new(AtomicBool::new(false));
+            let runner = {
+                let stop = Arc::clone(&stop);
+                thread::spawn(move || server.run(stop))
+            };
+            for _ in 0..5 {
+                let m = ask(addr, "cached.test.", false);
+                assert_eq!(m.answers.len(), 1);
+                // RFC 6147 §5.1.7: the A record's TTL capped by the SOA of the NODATA.
+                assert!(m.answers[0].ttl <= 30, "{m:?}");
+            }
+            // Over TCP the whole answer is cached apart, the upstream answers are shared.
+            assert_eq!(ask(addr, "cached.test.", true).answers.len(), 1);
+            stop.store(true, Ordering::Relaxed);
+            runner.join().unwrap().unwrap();
+            if size == 0 {
+                assert_eq!(asked.load(Ordering::Relaxed), 12);
+                assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 0);
+            } else {
+                assert_eq!(asked.load(Ordering::Relaxed), 2);
+                // Four whole answers over UDP, then the AAAA and A upstream answers for TCP.
+                assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 6);
+                assert_eq!(stats.synthesized.load(Ordering::Relaxed), 6);
+            }
+        }
+    }
+
+    /// Answers to queries with the DO bit or the CD bit are cached apart from plain ones:
+    /// an upstream that answers each kind differently is seen so by every client, asked
+    /// twice each (the second time from the cache).
+    #[test]
+    fn do_and_cd_answers_are_never_mixed_with_plain_ones() {
+        let up = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream = up.local_addr().unwrap();
+        let asked = Arc::new(AtomicUsize::new(0));
+        {
+            let asked = Arc::clone(&asked);
+            thread::spawn(move || {
+                let mut buf = [0u8; 1500];
+                while let Ok((n, peer)) = up.recv_from(&mut buf) {
+                    asked.fetch_add(1, Ordering::Relaxed);
+                    let q = Message::from_vec(&buf[..n]).unwrap();
+                    let query = q.queries[0].clone();
+                    let dnssec = q.edns.as_ref().is_some_and(|e| e.flags().dnssec_ok);
+                    let mut m = Message::new(q.metadata.id, MessageType::Response, OpCode::Query);
+                    m.metadata.checking_disabled = q.metadata.checking_disabled;
+                    m.add_query(query.clone());
+                    let name = query.name.clone();
+                    match query.query_type {
+                        // A real AAAA for DNSSEC-aware queries only.
+                        RecordType::AAAA if dnssec => {
+                            let a = "2001:db8::d0".parse::<std::net::Ipv6Addr>().unwrap();
+                            m.add_answer(Record::from_rdata(name, 60, RData::AAAA(a.into())));
+                        }
+                        RecordType::A => {
+                            let last = if q.metadata.checking_disabled { 6 } else { 4 };
+                            m.add_answer(Record::from_rdata(name, 60, RData::A(A([8, 8, 4, last].into()))));
+                        }
+                        _ => {}
+                    }
+                    let _ = up.send_to(&m.to_vec().unwrap(), peer);
+                }
+            });
+        }
+        let server = Dns64Server::bind(
+            Dns64::new(Dns64Config::default()).unwrap(),
+            ServerOptions::new("127.0.0.1:0".parse().unwrap(), upstream),
+        )
+        .unwrap();
+        let (addr, stats) = (server.local_addr().unwrap(), server.stats());
+        let stop = Arc::new(AtomicBool::new(false));
+        let runner = {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || server.run(stop))
+        };
+        let ask_with = |dnssec: bool, cd: bool| {
+            let mut m = Message::new(0x7777, MessageType::Query, OpCode::Query);
+            m.metadata.recursion_desired = true;
+            m.metadata.checking_disabled = cd;
+            m.add_query(Query::query(Name::from_ascii("mixed.test.").unwrap(), RecordType::AAAA));
+            let mut e = hickory_proto::op::Edns::new();
+            e.set_dnssec_ok(dnssec);
+            m.edns = Some(e);
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.send_to(&m.to_vec().unwrap(), addr).unwrap();
+            let mut buf = [0u8; 1500];
+            let n = s.recv(&mut buf).unwrap();
+            let a = Message::from_vec(&buf[..n]).unwrap();
+            match &a.answers[..] {
+                [r] => match &r.data {
+                    RData::AAAA(x) => x.0.to_string(),
+                    other => panic!("{other:?}"),
+                },
+                other => panic!("{other:?}"),
+            }
+        };
+        for _ in 0..2 {
+            assert_eq!(ask_with(false, false), "64:ff9b::808:404");
+            assert_eq!(ask_with(true, false), "2001:db8::d0");
+            assert_eq!(ask_with(false, true), "64:ff9b::808:406");
+        }
+        stop.store(true, Ordering::Relaxed);
+        runner.join().unwrap().unwrap();
+        // Plain: AAAA and A; DO: AAAA; CD: AAAA and A. The second round from the cache.
+        assert_eq!(asked.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.cache_hits.load(Ordering::Relaxed), 3);
     }
 }

@@ -6,11 +6,12 @@
 //!
 //! - **UDP**: one socket per worker, all bound to the same address with `SO_REUSEPORT`, so
 //!   the kernel spreads the clients over the workers and no lock is shared between them;
-//!   the workers are the threads of one runtime, so an answer that must wait (the DNS64's
-//!   upstream) never holds up the next query.
+//!   each socket has its own thread, blocked in the kernel until a datagram comes, and an
+//!   answer that must wait (the DNS64's upstream) is a task of a runtime, so it never holds
+//!   up the next query.
 //! - **TCP** (RFC 7766): two-byte length framing (RFC 1035 §4.2.2), an idle timeout that
 //!   also bounds the time a whole message may take to arrive (§6.2.3), a cap on the
-//!   connections of one client address and on all of them; when all are taken, the
+//!   connections of one client (an IPv4 address, an IPv6 /64) and on all of them; when all are taken, the
 //!   connection idle for longest is closed for the new one (§6.2.3 lets a server close idle
 //!   connections at any time), and only if none is idle is the new one refused.
 //!
@@ -66,7 +67,8 @@ pub struct ServerStats {
     /// Upstream questions that waited for an identical one already asked, instead of being
     /// asked again.
     pub coalesced: AtomicUsize,
-    /// Upstream queries sent (UDP and TCP).
+    /// Upstream queries sent over UDP (each attempt, after the cache and coalescing; a
+    /// retry over TCP after a truncated answer is not counted again).
     pub upstream_queries: AtomicUsize,
 }
 

@@ -35,12 +35,14 @@ impl<F: Fn(&[u8], bool) -> Option<Vec<u8>> + Send + Sync + 'static> Responder fo
 pub struct ListenOptions {
     /// Where to listen (UDP and TCP, same address; port 0 picks one).
     pub listen: SocketAddr,
-    /// Worker threads, and UDP sockets (one per worker, `SO_REUSEPORT`).
+    /// UDP sockets (`SO_REUSEPORT`), each read by its own thread, and the threads of the
+    /// runtime that serves TCP and the answers that must wait.
     pub workers: usize,
     /// TCP connections in all; when all are taken, the one idle for longest is closed for
     /// a new one.
     pub max_tcp_connections: usize,
-    /// TCP connections of one client address; beyond it new ones are closed at once.
+    /// TCP connections of one client (an IPv4 address, an IPv6 /64); beyond it new ones
+    /// are closed at once.
     pub max_tcp_per_client: usize,
     /// A TCP connection with no complete query for this long is closed (RFC 7766 §6.2.3).
     pub tcp_idle_timeout: Duration,
@@ -108,17 +110,17 @@ impl<T: ?Sized> Swap<T> {
         Ok(old)
     }
 
-    /// A reader's copy: `(generation, value)`.
+    /// A reader's copy: `(generation, value)`, read together (the generation changes only
+    /// under the lock).
     pub(crate) fn local(&self) -> (u64, Arc<T>) {
-        let g = self.generation.load(Ordering::Acquire);
-        (g, self.get())
+        let slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        (self.generation.load(Ordering::Acquire), Arc::clone(&slot))
     }
 
     /// Refreshes a reader's copy if the value changed since.
     pub(crate) fn refresh<'a>(&self, local: &'a mut (u64, Arc<T>)) -> &'a Arc<T> {
-        let g = self.generation.load(Ordering::Acquire);
-        if g != local.0 {
-            *local = (g, self.get());
+        if self.generation.load(Ordering::Acquire) != local.0 {
+            *local = self.local();
         }
         &local.1
     }
@@ -148,7 +150,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(s.into())
 }
 
-/// How often the runtime looks at the stop flag.
+/// How often the UDP workers look at the stop flag.
 const POLL: Duration = Duration::from_millis(100);
 
 impl Listeners {
@@ -184,21 +186,34 @@ impl Listeners {
             .enable_time()
             .build()?;
         let Self { udp, tcp, opts, stats } = self;
-        let r = rt.block_on(async {
+        rt.block_on(async {
             service.start();
-            for sock in udp {
-                let sock = Arc::new(tokio::net::UdpSocket::from_std(sock)?);
-                tokio::spawn(udp_loop(sock, Arc::clone(&service), Arc::clone(&stats)));
-            }
             let tcp = tokio::net::TcpListener::from_std(tcp)?;
             tokio::spawn(tcp_accept(tcp, Arc::clone(&service), opts, Arc::clone(&stats)));
-            while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(POLL).await;
-            }
             io::Result::Ok(())
-        });
+        })?;
+        // UDP: one thread per socket, blocked in the kernel until a datagram comes (no
+        // readiness round trip per query); an answer that must wait is a task of the
+        // runtime, so the thread goes on reading.
+        let mut workers = Vec::new();
+        for sock in udp {
+            sock.set_nonblocking(false)?;
+            sock.set_read_timeout(Some(POLL))?;
+            // A full send buffer holds a sender this long at most (then the answer is
+            // dropped, as a congested network would: the client asks again).
+            sock.set_write_timeout(Some(Duration::from_millis(10)))?;
+            let (service, stats, stop, rt) =
+                (Arc::clone(&service), Arc::clone(&stats), Arc::clone(&stop), rt.handle().clone());
+            let w = std::thread::Builder::new()
+                .name("sixgate-dns-udp".into())
+                .spawn(move || udp_worker(Arc::new(sock), &service, &stats, &stop, &rt))?;
+            workers.push(w);
+        }
+        for w in workers {
+            let _ = w.join();
+        }
         rt.shutdown_timeout(Duration::from_secs(1));
-        r
+        Ok(())
     }
 }
 
@@ -211,16 +226,24 @@ fn done(stats: &ServerStats, start: Instant, answered: bool) {
     }
 }
 
-async fn udp_loop<S: Service>(sock: Arc<tokio::net::UdpSocket>, service: Arc<S>, stats: Arc<ServerStats>) {
+/// One UDP socket until `stop` is set.
+fn udp_worker<S: Service>(
+    sock: Arc<std::net::UdpSocket>,
+    service: &Arc<S>,
+    stats: &Arc<ServerStats>,
+    stop: &AtomicBool,
+    rt: &tokio::runtime::Handle,
+) {
     let mut buf = vec![0u8; 65535];
     let mut local = service.local();
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(v) => v,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
             // ICMP errors from earlier sends surface here on Linux; keep serving.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
             Err(_) => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
@@ -228,16 +251,17 @@ async fn udp_loop<S: Service>(sock: Arc<tokio::net::UdpSocket>, service: Arc<S>,
         let start = Instant::now();
         match service.serve(&mut local, &buf[..n], false) {
             Answer::Now(Some(a)) => {
-                let _ = sock.send_to(&a, peer).await;
-                done(&stats, start, true);
+                let _ = sock.send_to(&a, peer);
+                done(stats, start, true);
             }
-            Answer::Now(None) => done(&stats, start, false),
+            Answer::Now(None) => done(stats, start, false),
             Answer::Later(f) => {
-                let (sock, stats) = (Arc::clone(&sock), Arc::clone(&stats));
-                tokio::spawn(async move {
+                let (sock, stats) = (Arc::clone(&sock), Arc::clone(stats));
+                rt.spawn(async move {
                     let a = f.await;
                     if let Some(a) = &a {
-                        let _ = sock.send_to(a, peer).await;
+                        // Bounded by the socket's send timeout (10 ms).
+                        let _ = sock.send_to(a, peer);
                     }
                     done(&stats, start, a.is_some());
                 });
@@ -303,6 +327,19 @@ impl Conns {
     }
 }
 
+/// The client a connection counts against: its IPv4 address, or the /64 of its IPv6
+/// address (one host is given a whole /64 with SLAAC and can pick any address in it,
+/// RFC 4862 §5.5.3).
+fn client_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 async fn tcp_accept<S: Service>(
     listener: tokio::net::TcpListener,
     service: Arc<S>,
@@ -316,7 +353,7 @@ async fn tcp_accept<S: Service>(
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         };
-        let admitted = conns.lock().unwrap_or_else(|e| e.into_inner()).admit(peer.ip(), &opts, &stats);
+        let admitted = conns.lock().unwrap_or_else(|e| e.into_inner()).admit(client_of(peer.ip()), &opts, &stats);
         let Some((id, conn)) = admitted else {
             stats.tcp_refused.fetch_add(1, Ordering::Relaxed);
             continue; // dropping `stream` closes it
@@ -346,6 +383,8 @@ async fn tcp_conn<S: Service>(
         // The whole message must arrive within the idle timeout: a client trickling bytes
         // cannot hold a connection for long.
         let query = tokio::select! {
+            // Closed for another: even if a query is waiting too.
+            biased;
             () = conn.close.notified() => return,
             r = tokio::time::timeout(idle, read_framed(&mut rd)) => match r {
                 Ok(Ok(Some(q))) => q,
@@ -362,11 +401,13 @@ async fn tcp_conn<S: Service>(
         done(stats, start, answer.is_some());
         // A query we will not answer (a response, or no header): close (RFC 7766 §6.2.4).
         let Some(Ok(out)) = answer.map(|a| framed(&a)) else { return };
+        // Idle from the moment the answer is ready: the client may send its next query on
+        // another connection as soon as it reads this one.
+        *conn.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        conn.busy.store(false, Ordering::Relaxed);
         if !matches!(tokio::time::timeout(idle, wr.write_all(&out)).await, Ok(Ok(()))) {
             return;
         }
-        *conn.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
-        conn.busy.store(false, Ordering::Relaxed);
     }
 }
 
@@ -524,6 +565,15 @@ mod tests {
     /// One client holding all its connections cannot keep another out: its own are
     /// capped, and when every connection is taken the one idle for longest is closed for
     /// the newcomer; connections busy with nothing are all idle, so none is refused then.
+    #[test]
+    fn an_ipv6_client_is_its_64() {
+        let c = |s: &str| client_of(s.parse().unwrap());
+        assert_eq!(c("2001:db8:1:2:aaaa::1"), c("2001:db8:1:2:bbbb::2"));
+        assert_ne!(c("2001:db8:1:2::1"), c("2001:db8:1:3::1"));
+        assert_eq!(c("::ffff:192.0.2.1"), c("192.0.2.1"));
+        assert_ne!(c("192.0.2.1"), c("192.0.2.2"));
+    }
+
     #[test]
     fn tcp_per_client_cap_and_oldest_idle_closed_first() {
         let mut opts = ListenOptions::new("127.0.0.1:0".parse().unwrap());

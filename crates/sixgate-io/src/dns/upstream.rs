@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -143,7 +143,7 @@ impl Upstreams {
         resolvers: &[Resolver],
         query: &[u8],
         deadline: Instant,
-        sent: &AtomicU64,
+        sent: &AtomicUsize,
     ) -> Result<Vec<u8>, Failure> {
         let question = lower_question(query).ok_or(Failure::Failed)?;
         let now_ms = self.now_ms();

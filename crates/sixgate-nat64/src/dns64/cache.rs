@@ -43,7 +43,8 @@ pub const ENTRY_OVERHEAD: usize = size_of::<Slot>() + 8 + 16 + 32;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheConfig {
-    /// Answers kept at most; 0 disables the cache.
+    /// Answers kept at most (rounded up to a whole number per shard); 0 disables the
+    /// cache.
     pub max_entries: usize,
     /// Positive answers are kept at most this long, whatever their TTL (seconds).
     pub max_ttl: u32,
@@ -173,6 +174,41 @@ fn dnssec_ok(m: &[u8], mut at: usize) -> Option<bool> {
     Some(false)
 }
 
+/// The query to send upstream for `query` (a client's, or one the DNS64 built): the same,
+/// with the options of its OPT record removed. RFC 6891 §6.1.1: the OPT record is
+/// hop-by-hop, never forwarded; its options (a cookie, RFC 7873; a client subnet; padding)
+/// belong to the client's hop, and the upstream's answer to them would be served to other
+/// clients from the cache. The OPT's UDP size, extended RCODE, version and flags (DO) stay.
+/// `None` when the query is not one question followed by additional records only, or the
+/// OPT record is not the last one (e.g. before a TSIG): then it must go as it is, and its
+/// answer is neither cached nor shared.
+pub fn upstream_query(query: &[u8]) -> Option<Vec<u8>> {
+    let end = question_end(query)?;
+    if u16_at(query, 6)? != 0 || u16_at(query, 8)? != 0 {
+        return None;
+    }
+    let ar = u16_at(query, 10)?;
+    let mut at = end;
+    for i in 0..ar {
+        let owner_end = skip_name(query, at)?;
+        let ty = u16_at(query, owner_end)?;
+        let next = owner_end + 10 + usize::from(u16_at(query, owner_end + 8)?);
+        if next > query.len() {
+            return None;
+        }
+        if ty == TYPE_OPT {
+            if i + 1 != ar || next != query.len() {
+                return None;
+            }
+            let mut q = query[..owner_end + 8].to_vec();
+            q.extend_from_slice(&[0, 0]);
+            return Some(q);
+        }
+        at = next;
+    }
+    (at == query.len()).then(|| query.to_vec())
+}
+
 /// The key of a query sent upstream: the question (name lower-cased, type, class) and the
 /// RD, CD and DO bits. `None` for a message that is not one well-formed question.
 pub fn upstream_key(query: &[u8]) -> Option<Vec<u8>> {
@@ -183,10 +219,13 @@ pub fn upstream_key(query: &[u8]) -> Option<Vec<u8>> {
     Some(k)
 }
 
-/// The key of a client's whole query, for its whole answer: every byte but the ID, the
-/// question's name lower-cased, and the transport (it bounds the answer's size). `None`
-/// for a message that is not one well-formed question.
+/// The key of a client's whole query, for its whole answer: every byte but the ID and the
+/// EDNS options, the question's name lower-cased, and the transport (it bounds the
+/// answer's size). The options are left out because the answer never depends on them: they
+/// are not passed upstream ([`upstream_query`]) nor echoed. `None` for a message that is
+/// not one well-formed question with additional records only, the OPT record last.
 pub fn client_key(query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    let query = &upstream_query(query)?;
     let end = question_end(query)?;
     let mut k = Vec::with_capacity(query.len() - 1);
     k.push(u8::from(tcp));
@@ -454,6 +493,37 @@ mod tests {
     }
 
     #[test]
+    fn upstream_queries_lose_the_edns_options_only() {
+        let plain = query("a.test.", RecordType::AAAA, false);
+        assert_eq!(upstream_query(&plain).unwrap(), plain);
+        let mut m = Message::from_vec(&query("a.test.", RecordType::AAAA, true)).unwrap();
+        let mut e = m.edns.clone().unwrap();
+        e.set_max_payload(1400);
+        e.options_mut().insert(hickory_proto::rr::rdata::opt::EdnsOption::Unknown(10, vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        m.edns = Some(e);
+        let cookie = m.to_vec().unwrap();
+        let q = upstream_query(&cookie).unwrap();
+        assert_eq!(q.len(), cookie.len() - 12);
+        let back = Message::from_vec(&q).unwrap();
+        let e = back.edns.unwrap();
+        assert!(e.flags().dnssec_ok && e.max_payload() == 1400 && e.options().as_ref().is_empty());
+        assert_eq!(back.queries, m.queries);
+        // Two clients with their own cookies ask the same upstream question, and get the
+        // same whole answer.
+        let mut other = cookie.clone();
+        let n = other.len();
+        other[n - 1] ^= 0xff;
+        assert_eq!(client_key(&other, false), client_key(&cookie, false));
+        assert_ne!(client_key(&other, false), client_key(&plain, false));
+        assert_eq!(upstream_query(&other), Some(q));
+        // Trailing bytes, a record after the OPT, truncation: not rewritten.
+        let mut trailing = cookie.clone();
+        trailing.push(0);
+        assert!(upstream_query(&trailing).is_none());
+        assert!(upstream_query(&cookie[..cookie.len() - 1]).is_none());
+    }
+
+    #[test]
     fn positive_answers_live_for_their_lowest_ttl_and_count_down() {
         let c = Cache::new(CacheConfig::new(10), 4);
         let t0 = Instant::now();
@@ -555,5 +625,37 @@ mod tests {
         loop_[12] = 0xc0;
         loop_[13] = 12;
         let _ = c.insert(b"l".to_vec(), &loop_, 0, t0);
+    }
+
+    proptest::proptest! {
+        /// Whatever the sequence of inserts and lookups: the cache never holds more than
+        /// its size, and a lookup finds either nothing or the answer last stored under
+        /// that key (the ID set, the TTLs counted down, nothing else changed).
+        #[test]
+        fn bounded_and_faithful(ops in proptest::collection::vec((0u8..12, 0u32..100, 0u64..200, proptest::bool::ANY), 1..200)) {
+            let c = Cache::new(CacheConfig::new(5), 2);
+            let t0 = Instant::now();
+            let mut last: std::collections::HashMap<u8, (u32, u64)> = Default::default();
+            let mut clock = 0u64;
+            for (key, ttl, step, insert) in ops {
+                clock += step % 3;
+                let now = t0 + Duration::from_secs(clock);
+                if insert {
+                    let a = answer("a.test.", ResponseCode::NoError, &[ttl], vec![]);
+                    if c.insert(vec![key], &a, key, now) != Insert::Skipped {
+                        last.insert(key, (ttl, clock));
+                    } else {
+                        proptest::prop_assert_eq!(ttl, 0);
+                    }
+                } else if let Some((got, meta)) = c.get(&[key], 0x4242, now) {
+                    let (ttl, at) = last[&key];
+                    proptest::prop_assert_eq!(meta, key);
+                    proptest::prop_assert!(clock < at + u64::from(ttl), "served after it expired");
+                    proptest::prop_assert_eq!(ttls(&got), vec![ttl - (clock - at) as u32]);
+                    proptest::prop_assert_eq!(&got[..2], &[0x42, 0x42]);
+                }
+                proptest::prop_assert!(c.len() <= 6, "at most its size (5, rounded up per shard)");
+            }
+        }
     }
 }
