@@ -21,3 +21,23 @@ fn hosts_parse_corpus() {
 fn template_parse_corpus() {
     replay("template_parse", sixgate_testkit::fuzz::rdns::check_template);
 }
+
+#[test]
+fn rdns_serve_corpus() {
+    replay("rdns_serve", sixgate_testkit::fuzz::rdns::check_serve);
+}
+
+#[test]
+fn rdns_serve_seeds() {
+    for s in sixgate_testkit::fuzz::rdns::seeds_serve() {
+        sixgate_testkit::fuzz::rdns::check_serve(&s);
+    }
+}
+
+/// Writes the `rdns_serve` seeds into the corpus: `cargo test --test fuzz_corpus_rdns
+/// write_serve_seeds -- --ignored`.
+#[test]
+#[ignore = "regenerates the fuzz seeds; run on purpose"]
+fn write_serve_seeds() {
+    replay::write_seeds("rdns_serve", &sixgate_testkit::fuzz::rdns::seeds_serve());
+}

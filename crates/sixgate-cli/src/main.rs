@@ -16,6 +16,7 @@ mod nat64_config;
 mod nat64_lookup;
 mod nat64_translate;
 mod rdns;
+mod rdns_serve;
 mod service;
 mod sixto4;
 mod tunnel;
@@ -74,7 +75,13 @@ enum Cmd {
 impl Cmd {
     /// The long-running subcommands, which log through `tracing`.
     fn is_daemon(&self) -> bool {
-        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_))
+        matches!(
+            self,
+            Self::Nat64(nat64::Nat64Cmd::Run(_))
+                | Self::Tunnel(_)
+                | Self::Dns64(_)
+                | Self::Rdns(rdns::RdnsCmd::Serve(_))
+        )
     }
 }
 

@@ -47,6 +47,9 @@ pub(crate) enum RdnsCmd {
     },
     /// A complete reverse zone file for one zone: $ORIGIN, $TTL, SOA, NS and sorted PTR records.
     Zone(Box<ZoneArgs>),
+    /// Serve reverse DNS for whole prefixes without a zone file: an authoritative server (UDP
+    /// and TCP) that synthesizes each address's PTR from a template, and the name's AAAA/A.
+    Serve(Box<crate::rdns_serve::ServeArgs>),
 }
 
 /// Arguments of `sixgate rdns zone`.
@@ -131,6 +134,7 @@ pub(crate) fn run(cmd: RdnsCmd) -> Result<ExitCode, CliError> {
         }
         RdnsCmd::Zones { prefix, ns, domain } => zones(&prefix, &ns, domain.as_deref()),
         RdnsCmd::Zone(a) => zone(&a),
+        RdnsCmd::Serve(a) => crate::rdns_serve::run(*a),
     }
 }
 

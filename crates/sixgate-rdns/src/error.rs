@@ -136,6 +136,14 @@ pub enum ArpaReason {
         /// The label.
         label: String,
     },
+    /// A host label inside an RFC 2317 child zone that is not an address of its block.
+    #[error("label {label:?} is not an address of the RFC 2317 block {net}")]
+    OutsideClassless {
+        /// The label.
+        label: String,
+        /// The child zone's block.
+        net: ipnet::Ipv4Net,
+    },
     /// A malformed RFC 2317 `FIRST/LEN` label.
     #[error("label {label:?} is not an RFC 2317 FIRST/LEN label (LEN 25-32, FIRST aligned to it, after 3 octets)")]
     BadClassless {

@@ -7,7 +7,9 @@
 //! * [`hostname`]: host-name rules for PTR targets (RFC 1035 §2.3.1, RFC 1123 §2.1);
 //! * [`hosts`], [`template`]: PTR sources (hosts files, name templates over ranges; forward
 //!   zones are read with hickory-proto in [`zone::PtrSet::add_forward_zone`]);
-//! * [`zone`]: the zone header and a streaming writer.
+//! * [`zone`]: the zone header and a streaming writer;
+//! * [`serve`]: a sans-IO authoritative server that synthesizes PTR and matching A/AAAA
+//!   records for whole prefixes (no zone file).
 //!
 //! **Streaming.** A template source is generated in canonical order and written as it goes:
 //! memory is flat in the record count. Hosts files and forward zones have to be read whole and
@@ -39,6 +41,7 @@ pub mod hostname;
 pub mod hosts;
 pub mod name;
 pub mod plan;
+pub mod serve;
 pub mod template;
 pub mod zone;
 

@@ -197,6 +197,9 @@ fn strip_suffix_ci<'a>(s: &'a str, suffix: &str) -> Option<&'a str> {
 /// assert!(parse_arpa("10.2.0.192.ip6.arpa.").is_err());
 /// ```
 pub fn parse_arpa(name: &str) -> Result<ReverseName, RdnsError> {
+    if let Some(a) = full_v6_name(name) {
+        return Ok(ReverseName::Addr(IpAddr::V6(a)));
+    }
     let s = name.strip_suffix('.').unwrap_or(name);
     if let Some(head) = strip_suffix_ci(s, "ip6.arpa") {
         parse_v6_labels(name, head)
@@ -205,6 +208,26 @@ pub fn parse_arpa(name: &str) -> Result<ReverseName, RdnsError> {
     } else {
         Err(RdnsError::arpa(name, ArpaReason::WrongSuffix))
     }
+}
+
+/// The address of a full `ip6.arpa.` name (32 nibble labels, RFC 3596 §2.5) without
+/// allocating: the common case of [`parse_arpa`], which an authoritative server meets on
+/// every PTR query. `None` for any other text (the general path then decides).
+fn full_v6_name(name: &str) -> Option<Ipv6Addr> {
+    let b = name.as_bytes();
+    let b = b.strip_suffix(b".").unwrap_or(b);
+    if b.len() != 64 + IP6_ARPA.len() - 1 || !b[64..].eq_ignore_ascii_case(&IP6_ARPA.as_bytes()[..8]) {
+        return None;
+    }
+    let mut v: u128 = 0;
+    for i in (0..32).rev() {
+        let nib = (b[2 * i] as char).to_digit(16)?;
+        if b[2 * i + 1] != b'.' {
+            return None;
+        }
+        v = (v << 4) | u128::from(nib);
+    }
+    Some(Ipv6Addr::from(v))
 }
 
 /// Splits the labels before the suffix; `head` is empty or ends with the dot before it.
@@ -254,7 +277,23 @@ fn parse_octet(name: &str, l: &str) -> Result<u8, RdnsError> {
 }
 
 fn parse_v4_labels(name: &str, head: &str) -> Result<ReverseName, RdnsError> {
-    let labels = labels(name, head)?;
+    let mut labels = labels(name, head)?;
+    // RFC 2317 §4: inside the child zone `FIRST/LEN.C.B.A.in-addr.arpa.` an address's owner is
+    // `D.FIRST/LEN.C.B.A.in-addr.arpa.` (the target of the parent's CNAME): five labels, the
+    // fourth from the right a FIRST/LEN label, and D inside that block.
+    if labels.len() == 5 && labels[1].contains('/') {
+        let host = labels.remove(0);
+        let ReverseName::Classless(net) = parse_v4_labels(name, &format!("{}.", labels.join(".")))? else {
+            return Err(RdnsError::arpa(name, ArpaReason::BadClassless { label: labels[0].to_owned() }));
+        };
+        let d = parse_octet(name, host)?;
+        let [a, b, c, _] = net.addr().octets();
+        let addr = Ipv4Addr::new(a, b, c, d);
+        if !net.contains(&addr) {
+            return Err(RdnsError::arpa(name, ArpaReason::OutsideClassless { label: host.to_owned(), net }));
+        }
+        return Ok(ReverseName::Addr(IpAddr::V4(addr)));
+    }
     if labels.len() > 4 {
         return Err(RdnsError::arpa(name, ArpaReason::TooManyLabels { count: labels.len(), max: 4 }));
     }
@@ -326,6 +365,34 @@ mod tests {
         );
     }
 
+    /// Owners inside an RFC 2317 child zone (the targets of the parent's CNAMEs) parse back
+    /// to their address.
+    #[test]
+    fn classless_child_owners() {
+        assert_eq!(
+            parse_arpa("70.64/26.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.70".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("64.64/26.2.0.192.IN-ADDR.ARPA").unwrap(),
+            ReverseName::Addr("192.0.2.64".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("127.64/26.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.127".parse().unwrap())
+        );
+        assert_eq!(
+            parse_arpa("7.7/32.2.0.192.in-addr.arpa.").unwrap(),
+            ReverseName::Addr("192.0.2.7".parse().unwrap())
+        );
+        // Every CNAME target the delegation writes parses back to the address it stands for.
+        for line in crate::plan::delegations("192.0.2.128/27".parse().unwrap(), &["ns.example.".into()]) {
+            if let Some((owner, target)) = line.split_once("\tIN\tCNAME\t") {
+                assert_eq!(parse_arpa(target).unwrap(), parse_arpa(owner).unwrap(), "{line}");
+            }
+        }
+    }
+
     #[test]
     fn malformed_names() {
         let reason = |s: &str| match parse_arpa(s) {
@@ -347,6 +414,13 @@ mod tests {
         assert_eq!(reason("1/25.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "1/25".into() });
         assert_eq!(reason("0/24.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "0/24".into() });
         assert_eq!(reason("0/25.0.192.in-addr.arpa."), ArpaReason::BadOctet { label: "0/25".into() });
+        assert_eq!(
+            reason("200.64/26.2.0.192.in-addr.arpa."),
+            ArpaReason::OutsideClassless { label: "200".into(), net: "192.0.2.64/26".parse().unwrap() }
+        );
+        assert_eq!(reason("1.1.64/26.2.0.192.in-addr.arpa."), ArpaReason::TooManyLabels { count: 6, max: 4 });
+        assert_eq!(reason("01.64/26.2.0.192.in-addr.arpa."), ArpaReason::BadOctet { label: "01".into() });
+        assert_eq!(reason("1.65/26.2.0.192.in-addr.arpa."), ArpaReason::BadClassless { label: "65/26".into() });
         // A multi-byte character never panics the suffix check.
         assert_eq!(reason("é"), ArpaReason::WrongSuffix);
         assert_eq!(reason("ééééééééé"), ArpaReason::WrongSuffix);

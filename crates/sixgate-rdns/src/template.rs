@@ -140,6 +140,141 @@ impl Template {
     }
 }
 
+/// Longest text a placeholder can render to: `{dashed}` of an IPv6 address (39 characters,
+/// plus the `0` added at an end), `{index}` of a /0 (39 digits).
+const MAX_PLACEHOLDER_LEN: usize = 40;
+
+impl Template {
+    /// The longest name the template can render (the literal text plus the longest text of
+    /// each placeholder for this family).
+    pub fn max_len(&self, v6: bool) -> usize {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                Part::Lit(s) => s.len(),
+                Part::Dashed if v6 => MAX_PLACEHOLDER_LEN,
+                Part::Dashed | Part::V4 => 15,
+                Part::Hex if v6 => 32,
+                Part::Hex => 8,
+                Part::Index => MAX_PLACEHOLDER_LEN,
+            })
+            .sum()
+    }
+
+    /// Whether two addresses of `net` always get two different names, so that a name can be
+    /// read back to one address ([`Template::address_of`]): the template has `{dashed}`, `{hex}`
+    /// or `{index}`, or `{v4}` where `net` has at most 32 host bits.
+    pub fn is_injective(&self, net: IpNet) -> bool {
+        let host_bits = net.max_prefix_len() - net.prefix_len();
+        self.parts.iter().any(|p| match p {
+            Part::Dashed | Part::Hex | Part::Index => true,
+            Part::V4 => host_bits <= 32,
+            Part::Lit(_) => false,
+        })
+    }
+
+    /// The literal text after the last placeholder (`.example.net.` for
+    /// `host-{dashed}.example.net.`).
+    pub fn literal_suffix(&self) -> &str {
+        match self.parts.last() {
+            Some(Part::Lit(s)) => s,
+            _ => "",
+        }
+    }
+
+    /// The address of `net` whose name is `name` (an absolute name, any case), with
+    /// `{index}` counted from `net`'s first address: the forward lookup of a synthesized name,
+    /// so that forward and reverse agree (RFC 1912 §2.1). The candidate address is read from the
+    /// first placeholder's text and accepted only when the template renders it back to `name`
+    /// exactly (case aside), so a name that is not the canonical rendering of an address of
+    /// `net` (another spelling, leading zeros, an address outside `net`) gives `None`.
+    ///
+    /// ```
+    /// use sixgate_rdns::template::Template;
+    /// let t = Template::parse("host-{dashed}.example.net.", None).unwrap();
+    /// let net = "2001:db8::/64".parse().unwrap();
+    /// assert_eq!(t.address_of("HOST-2001-db8--5.example.net.", net), Some("2001:db8::5".parse().unwrap()));
+    /// assert_eq!(t.address_of("host-2001-db8-0-0-0-0-0-5.example.net.", net), None); // not canonical
+    /// assert_eq!(t.address_of("host-2001-db9--5.example.net.", net), None); // outside the prefix
+    /// ```
+    pub fn address_of(&self, name: &str, net: IpNet) -> Option<IpAddr> {
+        let first = self.parts.iter().position(|p| !matches!(p, Part::Lit(_)))?;
+        let prefix: usize = self.parts[..first].iter().map(|p| if let Part::Lit(s) = p { s.len() } else { 0 }).sum();
+        let head = name.get(..prefix)?;
+        let want_head: String = self.parts[..first]
+            .iter()
+            .filter_map(|p| if let Part::Lit(s) = p { Some(s.as_str()) } else { None })
+            .collect();
+        if !head.eq_ignore_ascii_case(&want_head) {
+            return None;
+        }
+        let rest = &name[prefix..];
+        let only_literals_after = self.parts[first + 1..].iter().all(|p| matches!(p, Part::Lit(_)));
+        let mut rendered = Vec::with_capacity(name.len());
+        let mut try_text = |text: &str| -> Option<IpAddr> {
+            let a = parse_placeholder(&self.parts[first], text, net)?;
+            let index = offset(net, a);
+            self.render_bytes(a, index, &mut rendered);
+            rendered.eq_ignore_ascii_case(name.as_bytes()).then_some(a)
+        };
+        if only_literals_after {
+            let suffix: usize =
+                self.parts[first + 1..].iter().map(|p| if let Part::Lit(s) = p { s.len() } else { 0 }).sum();
+            let text = rest.get(..rest.len().checked_sub(suffix)?)?;
+            return try_text(text);
+        }
+        // Another placeholder follows: every end the first one's text can have.
+        let run = rest.bytes().take(MAX_PLACEHOLDER_LEN).take_while(|b| b.is_ascii_hexdigit() || *b == b'-').count();
+        (1..=run).find_map(|end| try_text(&rest[..end]))
+    }
+}
+
+/// The offset of `a` from the first address of `net` (`a` inside `net`): the value of
+/// `{index}` when the range is the whole of `net`.
+pub(crate) fn offset(net: IpNet, a: IpAddr) -> u128 {
+    match (net, a) {
+        (IpNet::V6(n), IpAddr::V6(a)) => u128::from(a).wrapping_sub(u128::from(n.network())),
+        (IpNet::V4(n), IpAddr::V4(a)) => u128::from(u32::from(a).wrapping_sub(u32::from(n.network()))),
+        _ => 0,
+    }
+}
+
+/// Reads the address a placeholder's text stands for, inside `net`.
+fn parse_placeholder(p: &Part, text: &str, net: IpNet) -> Option<IpAddr> {
+    if text.is_empty() || text.len() > MAX_PLACEHOLDER_LEN {
+        return None;
+    }
+    let dashed_v4 = |t: &str| t.replace('-', ".").parse::<Ipv4Addr>().ok();
+    let a = match (p, net) {
+        (Part::Dashed, IpNet::V6(_)) => match text.get(..8) {
+            Some(h) if h.eq_ignore_ascii_case("0--ffff-") && text[8..].contains('-') && !text[8..].contains("--") => {
+                dashed_v4(&text[8..]).map(|v| IpAddr::V6(v.to_ipv6_mapped()))
+            }
+            _ => text.replace('-', ":").parse::<Ipv6Addr>().ok().map(IpAddr::V6),
+        },
+        (Part::Dashed | Part::V4, IpNet::V4(_)) => dashed_v4(text).map(IpAddr::V4),
+        (Part::V4, IpNet::V6(n)) => {
+            dashed_v4(text).map(|v| IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | u128::from(u32::from(v)))))
+        }
+        (Part::Hex, IpNet::V6(_)) if text.len() == 32 => {
+            u128::from_str_radix(text, 16).ok().map(|v| IpAddr::V6(Ipv6Addr::from(v)))
+        }
+        (Part::Hex, IpNet::V4(_)) if text.len() == 8 => {
+            u32::from_str_radix(text, 16).ok().map(|v| IpAddr::V4(Ipv4Addr::from(v)))
+        }
+        (Part::Index, IpNet::V6(n)) if text.bytes().all(|b| b.is_ascii_digit()) => {
+            let i: u128 = text.parse().ok()?;
+            (i <= u128::from(n.hostmask())).then(|| IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) + i)))
+        }
+        (Part::Index, IpNet::V4(n)) if text.bytes().all(|b| b.is_ascii_digit()) => {
+            let i: u32 = text.parse().ok()?;
+            (i <= u32::from(n.hostmask())).then(|| IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) + i)))
+        }
+        _ => None,
+    }?;
+    net.contains(&a).then_some(a)
+}
+
 impl fmt::Display for Template {
     /// The qualified template text, which [`Template::parse`] reads back to the same value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -419,6 +554,61 @@ mod tests {
             .unwrap();
         let want = [("192.0.2.10", 2), ("192.0.2.11", 3), ("192.0.2.12", 4), ("192.0.2.8", 0), ("192.0.2.9", 1)];
         assert_eq!(seen, want.map(|(a, i)| (a.to_owned(), i)));
+    }
+
+    #[test]
+    fn names_read_back() {
+        let v6: IpNet = "2001:db8:0:1::/64".parse().unwrap();
+        let v4: IpNet = "192.0.2.0/24".parse().unwrap();
+        let t = Template::parse("h-{hex}.x-{index}.example.", None).unwrap();
+        let a: IpAddr = "2001:db8:0:1::7".parse().unwrap();
+        let mut name = String::new();
+        t.render(a, 7, &mut name);
+        assert_eq!(t.address_of(&name, v6), Some(a));
+        assert_eq!(t.address_of(&name.replace("x-7", "x-8"), v6), None, "the index must agree");
+        let t = Template::parse("{index}.pool.example.", None).unwrap();
+        assert_eq!(t.address_of("255.pool.example.", v4), Some("192.0.2.255".parse().unwrap()));
+        assert_eq!(t.address_of("256.pool.example.", v4), None);
+        assert_eq!(t.address_of("01.pool.example.", v4), None);
+        let t = Template::parse("{v4}.v4.example.", None).unwrap();
+        assert!(t.is_injective("64:ff9b::/96".parse().unwrap()) && !t.is_injective(v6));
+        assert_eq!(
+            t.address_of("192-0-2-1.v4.example.", "64:ff9b::/96".parse().unwrap()),
+            Some("64:ff9b::c000:201".parse().unwrap())
+        );
+        let t = Template::parse("m-{dashed}.example.", None).unwrap();
+        let mapped: IpNet = "::ffff:0:0/96".parse().unwrap();
+        assert_eq!(t.address_of("m-0--ffff-192-0-2-1.example.", mapped), Some("::ffff:192.0.2.1".parse().unwrap()));
+        assert_eq!(t.address_of("m-0--1.example.", "::/120".parse().unwrap()), Some("::1".parse().unwrap()));
+        assert_eq!(t.address_of("m-.example.", v6), None);
+        assert_eq!(t.address_of("n-2001-db8-0-1--1.example.", v6), None);
+        assert_eq!(t.address_of("m-2001-db8-0-1--1.example.org.", v6), None);
+        assert_eq!(t.address_of("m", v6), None);
+        assert_eq!(t.literal_suffix(), ".example.");
+        assert!(t.max_len(true) >= "m-2001-db8-1111-2222-3333-4444-5555-6666.example.".len());
+    }
+
+    proptest! {
+        /// Every address's name reads back to that address, whatever the placeholders.
+        #[test]
+        fn address_of_inverts_render(bytes in any::<[u8; 16]>(), len in 64u8..=128, v4 in any::<bool>(), which in 0usize..5) {
+            let texts = ["a-{dashed}.example.", "{hex}.example.", "{dashed}-{index}.example.", "{index}.{hex}.example.", "x{v4}.example."];
+            let net: IpNet = if v4 {
+                IpNet::V4(ipnet::Ipv4Net::new(Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]), len % 33).unwrap().trunc())
+            } else {
+                IpNet::V6(ipnet::Ipv6Net::new(Ipv6Addr::from(bytes), len).unwrap().trunc())
+            };
+            let t = Template::parse(texts[which], None).unwrap();
+            prop_assume!(t.is_injective(net));
+            let a = match net {
+                IpNet::V6(n) => IpAddr::V6(Ipv6Addr::from(u128::from(n.network()) | (u128::from_be_bytes(bytes).rotate_left(7) & u128::from(n.hostmask())))),
+                IpNet::V4(n) => IpAddr::V4(Ipv4Addr::from(u32::from(n.network()) | (u32::from_be_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) & u32::from(n.hostmask())))),
+            };
+            let mut name = String::new();
+            t.render(a, offset(net, a), &mut name);
+            prop_assert_eq!(t.address_of(&name, net), Some(a), "{}", name);
+            prop_assert_eq!(t.address_of(&name.to_ascii_uppercase(), net), Some(a));
+        }
     }
 
     proptest! {

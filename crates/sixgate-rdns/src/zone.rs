@@ -393,8 +393,11 @@ pub fn write_template<W: Write>(
     Ok(n)
 }
 
+/// IPv4 after IPv6, then canonical order within the family.
+type Key = (bool, u128);
+
 struct Entry {
-    key: u128,
+    key: Key,
     addr: IpAddr,
     name: String,
     /// Index into `PtrSet::files`.
@@ -403,10 +406,11 @@ struct Entry {
     what: String,
 }
 
-/// PTR records gathered from hosts files and forward zones, checked against one zone, then
-/// sorted in canonical order and de-duplicated by [`PtrSet::finish`]. Holds every record.
+/// PTR records gathered from hosts files and forward zones, checked against one zone (or
+/// several, [`PtrSet::for_zones`]), then sorted in canonical order and de-duplicated by
+/// [`PtrSet::finish`]. Holds every record.
 pub struct PtrSet {
-    zone: Zone,
+    zones: Vec<Zone>,
     domain: Option<String>,
     entries: Vec<Entry>,
     problems: Vec<Diagnostic>,
@@ -419,7 +423,13 @@ pub struct PtrSet {
 impl PtrSet {
     /// An empty set for `zone`; `domain` qualifies relative names.
     pub fn new(zone: Zone, domain: Option<String>) -> Self {
-        Self { zone, domain, entries: Vec::new(), problems: Vec::new(), files: Vec::new(), current: None }
+        Self::for_zones(vec![zone], domain)
+    }
+
+    /// An empty set whose records may be in any of `zones` (both families allowed; IPv6
+    /// records come first from [`PtrSet::finish`]).
+    pub fn for_zones(zones: Vec<Zone>, domain: Option<String>) -> Self {
+        Self { zones, domain, entries: Vec::new(), problems: Vec::new(), files: Vec::new(), current: None }
     }
 
     /// Records a problem of the source being added.
@@ -456,14 +466,25 @@ impl PtrSet {
 
     fn add_named(&mut self, addr: IpAddr, name: Result<String, RdnsError>, line: Option<usize>, what: &str) {
         let at = |m: String| if line.is_some() { m } else { format!("{what}: {m}") };
-        if !self.zone.contains(addr) {
-            let m = at(format!("{addr} is outside zone {} ({})", self.zone.origin(), self.zone.net()));
+        if !self.zones.iter().any(|z| z.contains(addr)) {
+            let m = match self.zones.as_slice() {
+                [z] => format!("{addr} is outside zone {} ({})", z.origin(), z.net()),
+                _ => format!("{addr} is outside the served zones"),
+            };
+            let m = at(m);
             self.problem(Diagnostic::new(line, DiagKind::OutsideZone, m));
             return;
         }
         match name {
             Ok(name) => {
-                let e = Entry { key: canonical_key(addr), addr, name, file: self.current, line, what: what.to_owned() };
+                let e = Entry {
+                    key: (addr.is_ipv4(), canonical_key(addr)),
+                    addr,
+                    name,
+                    file: self.current,
+                    line,
+                    what: what.to_owned(),
+                };
                 self.entries.push(e);
             }
             Err(e) => {
@@ -554,7 +575,7 @@ impl PtrSet {
         let mut entries = std::mem::take(&mut self.entries);
         entries.sort_by_key(|e| e.key);
         let mut out: Vec<Ptr> = Vec::with_capacity(entries.len());
-        let mut first: Option<(u128, Option<usize>, Option<usize>)> = None;
+        let mut first: Option<(Key, Option<usize>, Option<usize>)> = None;
         for e in entries {
             if let (Some(last), Some((key, first_file, first_line))) = (out.last(), first) {
                 if key == e.key {

@@ -57,7 +57,14 @@ pub(crate) struct Reloader {
     apply: Option<Apply>,
     /// The text the engines run now, and the settings they keep until a restart.
     live: Mutex<(String, Vec<String>)>,
+    /// A fingerprint of the other files the configuration names (hosts files, zone files)
+    /// from its text, and the one the engines run: when it changes, the file is applied as
+    /// if a key had changed.
+    inputs: Option<(Inputs, Mutex<String>)>,
 }
+
+/// The fingerprint of the files a configuration text names.
+pub(crate) type Inputs = Box<dyn Fn(&str) -> String + Send>;
 
 /// What a reload found.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,7 +105,15 @@ impl Reloader {
             validate,
             restart: &[],
             apply: None,
+            inputs: None,
         }
+    }
+
+    /// Also applies the file when the files it names change (`inputs` of the text).
+    pub(crate) fn inputs(mut self, inputs: Inputs) -> Self {
+        let now = inputs(&self.started);
+        self.inputs = Some((inputs, Mutex::new(now)));
+        self
     }
 
     /// Applies changed keys other than `restart` with `apply`.
@@ -132,7 +147,13 @@ impl Reloader {
         let is_restart = |k: &String| self.restart.contains(&k.as_str());
         let mut restart: Vec<String> = changed_keys(&self.started, &text).into_iter().filter(is_restart).collect();
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        let to_apply: Vec<String> = changed_keys(&live.0, &text).into_iter().filter(|k| !is_restart(k)).collect();
+        let mut to_apply: Vec<String> = changed_keys(&live.0, &text).into_iter().filter(|k| !is_restart(k)).collect();
+        let inputs = self.inputs.as_ref().map(|(f, last)| (f(&text), last));
+        if let Some((now, last)) = &inputs {
+            if *now != *last.lock().unwrap_or_else(|e| e.into_inner()) {
+                to_apply.push("files".to_owned());
+            }
+        }
         if to_apply.is_empty() {
             let mut all = restart;
             all.extend(live.1.iter().filter(|k| !all.contains(k)).cloned().collect::<Vec<_>>());
@@ -140,6 +161,9 @@ impl Reloader {
         }
         match apply(&text, &name) {
             Ok(r) => {
+                if let Some((now, last)) = inputs {
+                    *last.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                }
                 let kept: Vec<String> = r.needs_restart.iter().map(|s| (*s).to_owned()).collect();
                 *live = (text, kept.clone());
                 for k in kept {
