@@ -432,9 +432,23 @@ pub(crate) fn run(a: ServeArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The server's responder: the authority's answers.
+/// The server's responder: the authority's answers, and over TCP every message of a zone
+/// transfer.
 fn responder(auth: Authority) -> Arc<dyn sixgate_io::dns::Responder> {
-    Arc::new(move |q: &[u8], tcp: bool| auth.respond(q, tcp))
+    Arc::new(Served(auth))
+}
+
+/// An [`Authority`] as the server core sees it.
+struct Served(Authority);
+
+impl sixgate_io::dns::Responder for Served {
+    fn respond(&self, query: &[u8], tcp: bool) -> Option<Vec<u8>> {
+        self.0.respond(query, tcp)
+    }
+
+    fn respond_stream(&self, query: &[u8]) -> Vec<Vec<u8>> {
+        self.0.respond_all(query, true)
+    }
 }
 
 /// SIGHUP: the file with the flags over it (and the files it names), validated as at

@@ -159,13 +159,18 @@ fn sixgate(dir: &Path, ns: &[&str]) -> (Guard, u16) {
 
 /// [`sixgate`] with `extra` keys in the file.
 fn sixgate_with(dir: &Path, ns: &[&str], extra: &str) -> (Guard, u16) {
+    sixgate_full(dir, ns, extra, "")
+}
+
+/// [`sixgate`] with `extra` keys at the top of the file and `tail` (tables) at its end.
+fn sixgate_full(dir: &Path, ns: &[&str], extra: &str, tail: &str) -> (Guard, u16) {
     let port = free_port();
     let hosts = dir.join("hosts");
     if !hosts.exists() {
         std::fs::write(&hosts, "2001:db8:1::53 ns1\n192.0.2.53 ns1\n").unwrap();
     }
     let conf = dir.join("rdns.toml");
-    std::fs::write(&conf, format!("{extra}{}", config(port, ns, &hosts))).unwrap();
+    std::fs::write(&conf, format!("{extra}{}{tail}", config(port, ns, &hosts))).unwrap();
     let child = Command::new(SIXGATE)
         .args(["rdns", "serve", "--config"])
         .arg(&conf)
@@ -312,6 +317,26 @@ fn axfr_of_small_zones_passes_named_checkzone() {
     // A /64 cannot be enumerated: refused.
     let out = dig(p, &["AXFR", APEX6]);
     assert!(out.contains("Transfer failed") || out.contains("REFUSED"), "{out}");
+    s.term();
+}
+
+/// A zone whose transfer fills several TCP messages (RFC 5936 §2.2): 4,096 PTR records.
+#[test]
+fn axfr_of_several_messages() {
+    skip_without!("dig", "named-checkzone");
+    const ZONE: &str = "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.";
+    let dir = tempfile::tempdir().unwrap();
+    let tail = "\n[[prefix]]\nnet = \"2001:db8:3::/116\"\ntemplate = \"m-{hex}\"\n";
+    let (mut s, p) = sixgate_full(dir.path(), &["ns1.example.net."], "", tail);
+    let out = dig(p, &["AXFR", ZONE]);
+    let records: Vec<&str> = out.lines().filter(|l| !l.starts_with(';') && !l.trim().is_empty()).collect();
+    assert_eq!(records.len(), 4096 + 3, "{}", &out[out.len().saturating_sub(2000)..]);
+    let messages: Vec<&str> = out.lines().filter(|l| l.starts_with(";; XFR size")).collect();
+    assert!(messages.iter().any(|l| !l.contains("messages 1,")), "one message only: {messages:?}");
+    let file = dir.path().join("axfr.zone");
+    std::fs::write(&file, records.join("\n") + "\n").unwrap();
+    let o = Command::new("named-checkzone").arg(ZONE).arg(&file).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     s.term();
 }
 

@@ -21,6 +21,13 @@ pub trait Responder: Send + Sync + 'static {
     /// The answer to `query` (a whole DNS message) received over TCP (`tcp`) or UDP; `None` drops it.
     /// The responder truncates UDP answers itself (it knows the client's EDNS size).
     fn respond(&self, query: &[u8], tcp: bool) -> Option<Vec<u8>>;
+
+    /// Every message of the answer to `query` received over TCP, sent in order on the
+    /// connection: one, except for a zone transfer, whose records may fill several
+    /// messages (RFC 5936 §2.2). Empty drops the query. By default, [`Responder::respond`].
+    fn respond_stream(&self, query: &[u8]) -> Vec<Vec<u8>> {
+        self.respond(query, true).into_iter().collect()
+    }
 }
 
 impl<F: Fn(&[u8], bool) -> Option<Vec<u8>> + Send + Sync + 'static> Responder for F {
@@ -69,6 +76,8 @@ pub(crate) enum Answer {
     /// Send what this gives, when it does; the next queries are read meanwhile.
     #[cfg_attr(not(feature = "dns64"), allow(dead_code))]
     Later(Pin<Box<dyn Future<Output = Option<Vec<u8>>> + Send>>),
+    /// Send these messages in order (TCP only: a zone transfer).
+    Many(Vec<Vec<u8>>),
 }
 
 /// What the listeners drive: an authoritative responder, or the DNS64.
@@ -254,7 +263,8 @@ fn udp_worker<S: Service>(
                 let _ = sock.send_to(&a, peer);
                 done(stats, start, true);
             }
-            Answer::Now(None) => done(stats, start, false),
+            // Several messages are a TCP answer; a UDP query never gets one.
+            Answer::Now(None) | Answer::Many(_) => done(stats, start, false),
             Answer::Later(f) => {
                 let (sock, stats) = (Arc::clone(&sock), Arc::clone(stats));
                 rt.spawn(async move {
@@ -394,13 +404,23 @@ async fn tcp_conn<S: Service>(
         conn.busy.store(true, Ordering::Relaxed);
         stats.queries.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
-        let answer = match service.serve(&mut local, &query, true) {
-            Answer::Now(a) => a,
-            Answer::Later(f) => f.await,
+        let answers = match service.serve(&mut local, &query, true) {
+            Answer::Now(a) => a.into_iter().collect(),
+            Answer::Later(f) => f.await.into_iter().collect(),
+            Answer::Many(v) => v,
         };
-        done(stats, start, answer.is_some());
+        done(stats, start, !answers.is_empty());
         // A query we will not answer (a response, or no header): close (RFC 7766 §6.2.4).
-        let Some(Ok(out)) = answer.map(|a| framed(&a)) else { return };
+        let mut out = Vec::new();
+        for a in &answers {
+            match framed(a) {
+                Ok(f) => out.extend_from_slice(&f),
+                Err(_) => return,
+            }
+        }
+        if out.is_empty() {
+            return;
+        }
         // Idle from the moment the answer is ready: the client may send its next query on
         // another connection as soon as it reads this one.
         *conn.last.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -447,7 +467,16 @@ impl Service for ResponderHandle {
     }
 
     fn serve(&self, local: &mut Self::Local, query: &[u8], tcp: bool) -> Answer {
-        Answer::Now(self.swap.refresh(local).respond(query, tcp))
+        let responder = self.swap.refresh(local);
+        if !tcp {
+            return Answer::Now(responder.respond(query, false));
+        }
+        let mut all = responder.respond_stream(query);
+        if all.len() > 1 {
+            Answer::Many(all)
+        } else {
+            Answer::Now(all.pop())
+        }
     }
 }
 
