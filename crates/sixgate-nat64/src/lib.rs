@@ -156,6 +156,9 @@ pub use reason::SiitDrop;
 pub use reload::{ReloadReport, POOL4_REMOVED};
 pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
-pub use stateful::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, TableStats, TcpState, Timers};
+pub use stateful::{
+    EventLevel, Filtering, Instance, Nat64, Nat64Config, Nat64Drop, NatEvent, NatEventKind, Pool4Range, TableStats,
+    TcpState, Timers,
+};
 
 pub use error::{ConfigError, Error};

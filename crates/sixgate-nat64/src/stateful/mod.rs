@@ -91,6 +91,7 @@
 //! | `mod.rs` | the engine, its [`Engine`] impl: verdicts, the outbox, the timers (the min of the subsystems' deadlines, and their `expire` calls) | |
 //! | `config.rs` | [`Nat64Config`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
 //! | `reason.rs` | [`Nat64Drop`] | |
+//! | `events.rs` | [`NatEvent`]s for traceability logs: BIB entries and sessions created and deleted | RFC 6888 REQ-12 |
 //! | `reconfigure.rs` | [`Nat64::reconfigure`]: a new configuration live, pool4 renumbering, sessions on removed pool4 addresses ended | RFC 6146 §3.5 (lifetimes set by packets) |
 //! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
 //! | `sessions.rs` | creating and deleting sessions and BIB entries, the session timer queue | RFC 6146 §3.5.1, §3.5.2.2 (expiry) |
@@ -103,6 +104,7 @@
 
 mod census;
 mod config;
+mod events;
 mod fragments;
 mod held;
 mod inbound;
@@ -130,7 +132,9 @@ use crate::siit::{Out, Siit};
 use crate::{ConfigError, Error};
 
 pub(crate) use config::slice_of;
-pub use config::{Filtering, Nat64Config, Pool4Range, Timers};
+pub use config::{Filtering, Instance, Nat64Config, Pool4Range, Timers};
+pub use events::{EventLevel, NatEvent, NatEventKind, Remote, MAX_QUEUED as MAX_QUEUED_EVENTS};
+use events::Events;
 use fragments::Fragments;
 use held::HeldSyns;
 use ports::Pool;
@@ -218,6 +222,8 @@ pub struct Nat64 {
     /// What reloads left behind: sessions ended by a pool4 change, limits lowered below
     /// what the tables held ([`Nat64::reconfigure`]).
     reload: reconfigure::ReloadState,
+    /// BIB and session events for the log (off by default).
+    events: Events,
 }
 
 impl Nat64 {
@@ -253,6 +259,7 @@ impl Nat64 {
             refused: None,
             local_hairpin: true,
             reload: reconfigure::ReloadState::default(),
+            events: Events::new(cfg.events),
         })
     }
 
@@ -350,6 +357,7 @@ impl Nat64 {
     /// Milliseconds since the time base (the first instant the engine saw).
     fn now_ms(&mut self, now: Instant) -> u64 {
         let base = *self.base.get_or_insert(now);
+        self.events.now = Some(now);
         now.saturating_duration_since(base).as_millis().min(u128::from(u64::MAX / 2)) as u64
     }
 

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::ports::pool_kind;
 use super::tables::{Adf, Bib, Client, SKey, Sess, SHRINK_MAX_LIVE, TCP};
+use super::events::NatEventKind;
 use super::{Filtering, Nat64, Nat64Drop, TcpState, TICK_MS};
 
 /// The sessions' timer queue: a heap of (deadline in ticks, session slot) with lazy
@@ -111,7 +112,9 @@ impl Nat64 {
                     self.pool.full_until[pi] = ms + TICK_MS;
                     return Err(Nat64Drop::PoolExhausted);
                 };
-                self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
+                let b = Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto };
+                self.t.insert_bib(b);
+                self.log_bib(NatEventKind::BibCreated, &b);
                 (a4, p4)
             }
         };
@@ -130,7 +133,7 @@ impl Nat64 {
             }
         }
         let expires = Self::deadline(ms, self.lifetime(key.proto, state));
-        let i = self.t.insert_sess(Sess {
+        let s = Sess {
             client: key.client,
             remote: key.remote,
             port: key.port,
@@ -141,7 +144,9 @@ impl Nat64 {
             queued: expires,
             proto: key.proto,
             state,
-        });
+        };
+        let i = self.t.insert_sess(s);
+        self.log_sess(NatEventKind::SessionCreated, &s);
         self.n_sessions += 1;
         self.expiry.push(expires, i);
         Ok((i, a4, p4))
@@ -154,6 +159,7 @@ impl Nat64 {
             return;
         }
         self.t.remove_sess(i);
+        self.log_sess(NatEventKind::SessionDeleted, &s);
         self.n_sessions -= 1;
         if let Some(c) = self.t.find_client(&s.client) {
             let e = self.t.clients.get_mut(c);
@@ -176,7 +182,9 @@ impl Nat64 {
             e.sessions -= 1;
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
+                let e = *e;
                 self.t.remove_bib(b);
+                self.log_bib(NatEventKind::BibDeleted, &e);
                 // Its port is free: the pool is worth searching again.
                 self.pool.full_until[pool_kind(s.proto)] = 0;
             }
