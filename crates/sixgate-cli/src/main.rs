@@ -13,6 +13,7 @@ mod error;
 mod fmt;
 mod nat64;
 mod nat64_config;
+mod nat64_log;
 mod rdns;
 mod service;
 mod sixto4;

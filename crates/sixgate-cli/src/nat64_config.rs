@@ -48,6 +48,15 @@
 //! new_sessions_per_second = 100000  # session-creation budget (0: none); new flows over it
 //! new_sessions_burst = 10000        # are dropped silently (`new-flow-budget`) so that a
 //!                                   # flood of new flows leaves established ones room
+//! instance = "1/2"                  # gateway 1 of 2 serving one pool6: keeps part 1 of
+//!                                   # pool4's addresses (docs/scaling-out.md)
+//!
+//! [log]                             # BIB and session events (off by default; a restart
+//! events = "bib"                    # changes this table): "off", "bib" or "session"
+//! file = "/var/log/sixgate/nat64.jsonl"  # JSON Lines, reopened on SIGHUP; or
+//! # syslog = true                   # RFC 5424 to /dev/log; or
+//! # syslog_server = "192.0.2.9:514" # RFC 5424 over UDP
+//! # queue = 65536                   # events waiting for the log thread; more are dropped
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -58,7 +67,9 @@ use clap::Args;
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
-use sixgate_nat64::{Filtering, IcmpRateLimit, Nat64Config, Pool4Range, SiitConfig, Timers, TosPolicy};
+use sixgate_nat64::{
+    EventLevel, Filtering, IcmpRateLimit, Instance, Nat64Config, Pool4Range, SiitConfig, Timers, TosPolicy,
+};
 use toml::Spanned;
 
 use crate::CliError;
@@ -159,6 +170,10 @@ pub(crate) struct FileConfig {
     /// Stateful mode: the session-creation budget (a rate and a burst; rate 0: none).
     new_sessions_per_second: Option<u32>,
     new_sessions_burst: Option<u32>,
+    /// Stateful mode: this gateway's part of pool4, `"k/n"`.
+    instance: Option<Spanned<String>>,
+    /// The event log (stateful mode).
+    pub(crate) log: Option<crate::nat64_log::LogToml>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -343,10 +358,14 @@ impl FileConfig {
             || self.max_fragment_flows.is_some()
             || self.max_fragment_bytes.is_some()
             || self.new_sessions_per_second.is_some()
-            || self.new_sessions_burst.is_some();
+            || self.new_sessions_burst.is_some()
+            || self.instance.is_some()
+            || self.log.as_ref().is_some_and(|l| l.level().is_ok_and(|l| l != EventLevel::Off));
         if !stateful {
             return if any {
-                Err(CliError::input("pool4, filtering, session limits and timeouts need mode = \"stateful\""))
+                Err(CliError::input(
+                    "pool4, filtering, session limits, timeouts, instance and [log] events need mode = \"stateful\"",
+                ))
             } else {
                 Ok(None)
             };
@@ -367,6 +386,14 @@ impl FileConfig {
                 )))
             }
         };
+        let instance = match self.instance.take() {
+            Some(i) => Some(i.get_ref().parse::<Instance>().map_err(|e| CliError::input(e.to_string()))?),
+            None => None,
+        };
+        let events = match &self.log {
+            Some(l) => l.level()?,
+            None => EventLevel::Off,
+        };
         let mut timers = Timers::default();
         let secs = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_secs);
         timers.udp = secs(self.udp_timeout, timers.udp);
@@ -386,6 +413,8 @@ impl FileConfig {
             max_fragment_bytes: self.max_fragment_bytes,
             new_sessions_per_second: self.new_sessions_per_second,
             new_sessions_burst: self.new_sessions_burst,
+            instance,
+            events,
         }))
     }
 
@@ -431,6 +460,8 @@ pub(crate) struct StatefulOpts {
     max_fragment_bytes: Option<usize>,
     new_sessions_per_second: Option<u32>,
     new_sessions_burst: Option<u32>,
+    instance: Option<Instance>,
+    events: EventLevel,
 }
 
 impl StatefulOpts {
@@ -467,7 +498,11 @@ impl StatefulOpts {
         if let Some(n) = self.new_sessions_burst {
             c.new_sessions_burst = n;
         }
+        c.events = self.events;
         c.validate().map_err(|e| CliError::input(e.to_string()))?;
+        if let Some(i) = self.instance {
+            c = c.instance(i).map_err(|e| CliError::input(e.to_string()))?;
+        }
         Ok(c)
     }
 }

@@ -141,6 +141,22 @@ fn text(code: u16, body: String, content_type: &str) -> tiny_http::Response<io::
     r
 }
 
+/// Whether network device `name` is up and running (`IFF_UP` and `IFF_RUNNING` in
+/// `/sys/class/net/NAME/flags`: a TUN device runs while a program has it open), or why not.
+pub fn link_is_up(name: &str) -> Result<(), String> {
+    const IFF_UP: u32 = 0x1;
+    const IFF_RUNNING: u32 = 0x40;
+    let path = format!("/sys/class/net/{name}/flags");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{name}: cannot read {path}: {e}"))?;
+    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
+        .map_err(|_| format!("{name}: {path} says {:?}", text.trim()))?;
+    match (flags & IFF_UP != 0, flags & IFF_RUNNING != 0) {
+        (true, true) => Ok(()),
+        (false, _) => Err(format!("{name} is down")),
+        (true, false) => Err(format!("{name} is up but not running")),
+    }
+}
+
 /// Binds the endpoint and serves it on a new thread until `stop` is set; the address it
 /// listens on.
 pub fn spawn(addr: SocketAddr, registry: Registry, stop: &Arc<AtomicBool>) -> io::Result<SocketAddr> {

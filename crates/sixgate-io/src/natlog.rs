@@ -62,6 +62,8 @@ pub enum Record {
     Nat(NatEvent),
     /// Reopen the file (sent by [`NatLog::reopen`], in order with the events).
     Reopen,
+    /// Stop once what came before is written ([`NatLog::shutdown`]).
+    Stop,
 }
 
 /// The log's counters, shared by the workers and the logging thread.
@@ -107,6 +109,17 @@ impl EventSender {
     }
 }
 
+/// Has the log file reopened ([`NatLog::reopener`]).
+#[derive(Debug, Clone)]
+pub struct Reopener(SyncSender<Record>);
+
+impl Reopener {
+    /// As [`NatLog::reopen`].
+    pub fn reopen(&self) {
+        let _ = self.0.send(Record::Reopen);
+    }
+}
+
 /// The event log: the channel, its counters and (once started) the logging thread.
 #[derive(Debug)]
 pub struct NatLog {
@@ -141,7 +154,7 @@ impl NatLog {
     pub fn start(&mut self) -> io::Result<()> {
         let (Some(rx), Some(out)) = (self.rx.take(), self.out.take()) else { return Ok(()) };
         let stats = Arc::clone(&self.stats);
-        self.thread = Some(std::thread::Builder::new().name("natlog".into()).spawn(move || run(rx, out, &stats))?);
+        self.thread = Some(std::thread::Builder::new().name("natlog".into()).spawn(move || run(rx, out, &stats, false))?);
         Ok(())
     }
 
@@ -154,18 +167,27 @@ impl NatLog {
         }
     }
 
-    /// Writes what the channel holds and stops the thread, once every worker's sender has
-    /// gone too (the workers have stopped).
+    /// A handle that does [`NatLog::reopen`] from another thread (the signal handler's).
+    /// The thread ends only once it has gone too.
+    pub fn reopener(&self) -> Option<Reopener> {
+        self.tx.clone().map(Reopener)
+    }
+
+    /// Writes what the channel holds (stop the workers first: what they send later is
+    /// dropped and counted) and stops the thread.
     pub fn shutdown(mut self) {
         self.finish();
     }
 
     fn finish(&mut self) {
-        self.tx = None;
+        if let (Some(tx), Some(_)) = (self.tx.take(), &self.thread) {
+            // Senders may remain (a reopener): the thread is told to stop.
+            let _ = tx.send(Record::Stop);
+        }
         if self.thread.is_none() {
             // Never started: write what waits, here.
             if let (Some(rx), Some(out)) = (self.rx.take(), self.out.take()) {
-                run(rx, out, &self.stats);
+                run(rx, out, &self.stats, true);
             }
         }
         if let Some(t) = self.thread.take() {
@@ -176,21 +198,19 @@ impl NatLog {
 
 impl Drop for NatLog {
     fn drop(&mut self) {
-        self.tx = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.finish();
     }
 }
 
-/// The logging thread: writes records until every sender has gone, flushing whenever the
-/// channel is empty.
-fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats) {
+/// The logging thread: writes records until told to stop or every sender has gone (with
+/// `until_empty`, until the channel is empty), flushing whenever the channel is empty.
+fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats, until_empty: bool) {
     let mut line = String::with_capacity(256);
     let mut clock = Clock::now();
     loop {
         let r = match rx.try_recv() {
             Ok(r) => r,
+            Err(_) if until_empty => break,
             Err(_) => {
                 out.flush(stats);
                 match rx.recv_timeout(Duration::from_secs(1)) {
@@ -218,6 +238,7 @@ fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats) {
                     stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            Record::Stop => break,
         }
     }
     out.flush(stats);
@@ -395,19 +416,66 @@ impl EventSource for Nat64Handle {
     }
 }
 
+/// A worker's sign of life: the time of its latest publication of counters (the worker
+/// loop publishes at least every 100 ms, busy or idle), for a health check.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeat(Arc<AtomicU64>);
+
+/// The time base of heartbeats (the first use).
+fn beat_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+impl Heartbeat {
+    /// A heartbeat that has not beaten yet.
+    pub fn new() -> Self {
+        beat_base();
+        Self::default()
+    }
+
+    /// Now.
+    pub fn beat(&self) {
+        let ms = beat_base().elapsed().as_millis() as u64;
+        self.0.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Time since the latest beat (none: it never beat).
+    pub fn age(&self) -> Option<Duration> {
+        let at = self.0.load(Ordering::Relaxed);
+        (at != 0).then(|| beat_base().elapsed().saturating_sub(Duration::from_millis(at)))
+    }
+}
+
+/// The stateless translator records nothing.
+impl EventSource for sixgate_nat64::Siit {
+    #[inline]
+    fn poll_event(&mut self) -> Option<NatEvent> {
+        None
+    }
+}
+
 /// An engine whose events go to the log: after each [`Engine::process`] and
 /// [`Engine::handle_timeout`], what the engine recorded is handed to the logging thread
-/// (never waiting). Without a sender it is the engine alone (one branch per call).
+/// (never waiting). Without a sender it is the engine alone (one branch per call). With a
+/// [`Heartbeat`], each publication of the worker's counters beats it.
 #[derive(Debug)]
 pub struct Logged<E> {
     engine: E,
     log: Option<EventSender>,
+    beat: Option<Heartbeat>,
 }
 
 impl<E: Engine + EventSource> Logged<E> {
     /// `engine`, its events sent to `log` (none: not logged).
     pub fn new(engine: E, log: Option<EventSender>) -> Self {
-        Self { engine, log }
+        Self { engine, log, beat: None }
+    }
+
+    /// Beats `beat` at each publication of the worker's counters.
+    pub fn with_heartbeat(mut self, beat: Heartbeat) -> Self {
+        self.beat = Some(beat);
+        self
     }
 
     /// The engine (to reconfigure it on a reload).
@@ -460,6 +528,9 @@ impl<E: Engine + EventSource> Engine for Logged<E> {
         self.engine.sync_counters();
         // Events a transmit-time hairpin recorded.
         self.drain();
+        if let Some(b) = &self.beat {
+            b.beat();
+        }
     }
 
     fn gauges(&self, out: &mut Vec<Gauge>) {

@@ -57,6 +57,8 @@ pub(crate) struct Reloader {
     apply: Option<Apply>,
     /// The text the engines run now, and the settings they keep until a restart.
     live: Mutex<(String, Vec<String>)>,
+    /// Run at every SIGHUP before the file is read (reopening a log file).
+    on_hup: Option<Box<dyn Fn() + Send>>,
 }
 
 /// What a reload found.
@@ -98,7 +100,14 @@ impl Reloader {
             validate,
             restart: &[],
             apply: None,
+            on_hup: None,
         }
+    }
+
+    /// Runs `f` at every reload, before the file is read, whatever it holds.
+    pub(crate) fn on_hup(mut self, f: Box<dyn Fn() + Send>) -> Self {
+        self.on_hup = Some(f);
+        self
     }
 
     /// Applies changed keys other than `restart` with `apply`.
@@ -111,6 +120,9 @@ impl Reloader {
     /// Reads and validates the file, compares it with the running configuration and
     /// applies what can be applied.
     pub(crate) fn reload(&self) -> Outcome {
+        if let Some(f) = &self.on_hup {
+            f();
+        }
         let o = self.check_file();
         COUNTS[o.index()].fetch_add(1, Ordering::Relaxed);
         o
