@@ -562,9 +562,10 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let metrics_listen = a.metrics_listen.or(file.metrics_listen);
     let user = a.user.clone().or_else(|| file.user.clone());
     let prefix_warnings = file.prefix_warnings();
+    let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
+    // After the stateful keys, which take the event level from it.
     let log_table = file.log.take();
     let log_line = log_table.as_ref().map(|l| l.describe()).transpose()?.flatten();
-    let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
     let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;

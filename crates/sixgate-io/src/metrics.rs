@@ -141,19 +141,25 @@ fn text(code: u16, body: String, content_type: &str) -> tiny_http::Response<io::
     r
 }
 
-/// Whether network device `name` is up and running (`IFF_UP` and `IFF_RUNNING` in
-/// `/sys/class/net/NAME/flags`: a TUN device runs while a program has it open), or why not.
+/// Whether network device `name` is up (`IFF_UP` in `/sys/class/net/NAME/flags`) with
+/// its carrier on (`/sys/class/net/NAME/carrier`: a TUN device has it while a program holds
+/// it open), or why not.
 pub fn link_is_up(name: &str) -> Result<(), String> {
     const IFF_UP: u32 = 0x1;
-    const IFF_RUNNING: u32 = 0x40;
-    let path = format!("/sys/class/net/{name}/flags");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{name}: cannot read {path}: {e}"))?;
-    let flags = u32::from_str_radix(text.trim().trim_start_matches("0x"), 16)
-        .map_err(|_| format!("{name}: {path} says {:?}", text.trim()))?;
-    match (flags & IFF_UP != 0, flags & IFF_RUNNING != 0) {
-        (true, true) => Ok(()),
-        (false, _) => Err(format!("{name} is down")),
-        (true, false) => Err(format!("{name} is up but not running")),
+    let read = |what: &str| {
+        let path = format!("/sys/class/net/{name}/{what}");
+        std::fs::read_to_string(&path).map(|t| t.trim().to_owned()).map_err(|e| format!("{name}: cannot read {path}: {e}"))
+    };
+    let flags = read("flags")?;
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16)
+        .map_err(|_| format!("{name}: its flags are {flags:?}"))?;
+    if flags & IFF_UP == 0 {
+        return Err(format!("{name} is down"));
+    }
+    // Reading the carrier of a device that is down fails (EINVAL): it is up here.
+    match read("carrier")?.as_str() {
+        "1" => Ok(()),
+        _ => Err(format!("{name} is up but has no carrier")),
     }
 }
 
