@@ -29,6 +29,7 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
         "2001:db8:a2::2",
     ]);
     s.start_server();
+    s.resolve_neighbours();
 
     // 1. Both gateways carry flows; every flow completes intact.
     let failed = s.flows();

@@ -182,6 +182,17 @@ impl Scale {
         }
     }
 
+    /// Resolves the router's neighbours (both gateways) and the gateways' (the router):
+    /// Linux IPv6 multipath sends a flow hashed to a nexthop whose neighbour entry is not
+    /// resolved yet to another one, so a flow that starts then would change gateway
+    /// mid-way (and lose its session), as in a network where a gateway just appeared.
+    pub fn resolve_neighbours(&self) {
+        for k in 1..=2 {
+            must(&["ip", "netns", "exec", &self.t.ns("rt"), "ping", "-6", "-c1", "-W2", &format!("2001:db8:a{k}::2")]);
+            must(&["ip", "netns", "exec", &self.t.ns("cl"), "ping", "-6", "-c1", "-W2", "2001:db8:6::1"]);
+        }
+    }
+
     /// The peers the server saw so far: (protocol, pool4 address) in order.
     pub fn peers(&self) -> Vec<(String, String)> {
         self.t
