@@ -64,6 +64,17 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
     let log = s.stop_gateway(1);
     assert!(log.contains("final counters"), "{log}");
     must(&["ip", "-n", &rt, "-6", "route", "replace", POOL6, "via", "2001:db8:a2::2"]);
+    // logrotate on gateway 2: the log moved, SIGHUP; what follows goes to a new file.
+    let dir = s.t.dir.path().to_owned();
+    std::fs::rename(dir.join("gw2.jsonl"), dir.join("gw2.jsonl.1")).unwrap();
+    let logged_before = s.t.log("gw2.jsonl.1").lines().count();
+    let gw2 = s.gw[1].unwrap();
+    must(&["kill", "-HUP", &s.t.children[gw2].id().to_string()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !dir.join("gw2.jsonl").exists() {
+        assert!(std::time::Instant::now() < deadline, "no new log after SIGHUP: {}", s.t.log("gw2.log"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let before = s.peers().len();
     let failed = s.flows();
     assert!(failed.is_empty(), "{failed:?}\ngw2: {}", s.t.log("gw2.log"));
@@ -71,4 +82,10 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
     assert_eq!(after.len(), before + 2 * CLIENTS);
     let spread = Scale::spread(&after[before..]);
     assert_eq!(spread.into_iter().collect::<Vec<_>>(), vec![(2, 2 * CLIENTS)]);
+    // The new file has the new sessions, the moved one only the old.
+    let log = s.stop_gateway(2);
+    assert!(log.contains("events_logged="), "{log}");
+    assert_eq!(s.t.log("gw2.jsonl.1").lines().count(), logged_before);
+    let adds = s.events(2).iter().filter(|e| e["event"] == "session-add").count();
+    assert_eq!(adds, 2 * CLIENTS);
 }

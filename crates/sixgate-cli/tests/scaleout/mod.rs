@@ -50,6 +50,12 @@ impl Scale {
     /// router yet: the test adds it, by hand or by BGP).
     pub fn new(prefix: &str) -> Self {
         let t = Netns::new(prefix, &["cl", "rt", "gw1", "gw2", "h4"]);
+        // No duplicate address detection on the links made below: their link-local
+        // addresses are usable at once (while tentative, the first flows could go astray
+        // between the multipath nexthops).
+        for n in ["cl", "rt", "gw1", "gw2", "h4"] {
+            t.sysctl(n, &["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]);
+        }
         t.link("cl", "c0", "rt", "r0");
         t.addr("cl", "c0", "2001:db8:6::2/64").addr("rt", "r0", "2001:db8:6::1/64");
         for i in 0..CLIENTS {
