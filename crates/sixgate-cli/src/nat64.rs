@@ -680,7 +680,13 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                     (_, None) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, extras, move |x, k| Traced::new(x.wrap(k, handles[k].take().expect("one handle per queue"))), apply)
+            serve(
+                devs,
+                s,
+                extras,
+                move |x, k| Traced::new(x.wrap(k, handles[k].take().expect("one handle per queue"))),
+                apply,
+            )
         }
         (Some(st), None) => {
             type Engine = Traced<Logged<sixgate_nat64::Nat64>>;
@@ -702,7 +708,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                 devs,
                 s,
                 extras,
-                move |x, k| Traced::new(x.wrap(k, sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration"))),
+                move |x, k| {
+                    Traced::new(x.wrap(k, sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")))
+                },
                 apply,
             )
         }
@@ -718,7 +726,13 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                     (_, Some(_)) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, extras, move |x, k| Traced::new(x.wrap(k, Siit::new(cfg.clone()).expect("validated configuration"))), apply)
+            serve(
+                devs,
+                s,
+                extras,
+                move |x, k| Traced::new(x.wrap(k, Siit::new(cfg.clone()).expect("validated configuration"))),
+                apply,
+            )
         }
     }
 }

@@ -221,7 +221,10 @@ mod tests {
     fn levels_and_sinks() {
         assert_eq!(parse("").sink().unwrap(), None);
         assert_eq!(parse("events = \"bib\"\nfile = \"x.jsonl\"").sink().unwrap(), Some(Sink::File("x.jsonl".into())));
-        assert_eq!(parse("events = \"session\"\nsyslog = true").sink().unwrap(), Some(Sink::SyslogLocal(DEV_LOG.into())));
+        assert_eq!(
+            parse("events = \"session\"\nsyslog = true").sink().unwrap(),
+            Some(Sink::SyslogLocal(DEV_LOG.into()))
+        );
         assert_eq!(parse("events = \"off\"\nfile = \"x\"").sink().unwrap(), None);
         let e = parse("events = \"bib\"").sink().unwrap_err();
         assert!(e.message.contains("nowhere to go"), "{}", e.message);

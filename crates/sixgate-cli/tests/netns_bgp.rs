@@ -84,7 +84,11 @@ fn gateways_announce_pool6_by_bgp_and_a_stopped_one_is_withdrawn() {
         let path = format!("{dir}/bird-{ns}.conf");
         std::fs::write(&path, conf).unwrap();
         let ctl = format!("{dir}/bird-{ns}.ctl");
-        s.t.spawn(ns, &[BIRD, "-f", "-c", &path, "-s", &ctl, "-P", &format!("{dir}/bird-{ns}.pid")], &format!("bird-{ns}.log"));
+        s.t.spawn(
+            ns,
+            &[BIRD, "-f", "-c", &path, "-s", &ctl, "-P", &format!("{dir}/bird-{ns}.pid")],
+            &format!("bird-{ns}.log"),
+        );
     }
     wait_route(&s, &[1, 2]);
     s.start_server();

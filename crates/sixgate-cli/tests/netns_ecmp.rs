@@ -25,7 +25,18 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
     assert_eq!(s.health(1), (200, "ok".to_owned()));
     let rt = s.t.ns("rt");
     must(&[
-        "ip", "-n", &rt, "-6", "route", "add", POOL6, "nexthop", "via", "2001:db8:a1::2", "nexthop", "via",
+        "ip",
+        "-n",
+        &rt,
+        "-6",
+        "route",
+        "add",
+        POOL6,
+        "nexthop",
+        "via",
+        "2001:db8:a1::2",
+        "nexthop",
+        "via",
         "2001:db8:a2::2",
     ]);
     s.start_server();
@@ -40,11 +51,8 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
     assert!(spread.get(&1).is_some_and(|&n| n > 0) && spread.get(&2).is_some_and(|&n| n > 0), "{spread:?}");
     for k in 1..=2 {
         let line = s.counters(k);
-        let received: u64 = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("received="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+        let received: u64 =
+            line.split_whitespace().find_map(|w| w.strip_prefix("received=")).and_then(|n| n.parse().ok()).unwrap_or(0);
         assert!(received > 0, "gateway {k}: {line}");
         // Its log names only sessions on its own half of pool4, as many as reached it.
         let ev = s.events(k);

@@ -148,7 +148,9 @@ pub fn link_is_up(name: &str) -> Result<(), String> {
     const IFF_UP: u32 = 0x1;
     let read = |what: &str| {
         let path = format!("/sys/class/net/{name}/{what}");
-        std::fs::read_to_string(&path).map(|t| t.trim().to_owned()).map_err(|e| format!("{name}: cannot read {path}: {e}"))
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| format!("{name}: cannot read {path}: {e}"))
     };
     let flags = read("flags")?;
     let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16)
@@ -204,7 +206,8 @@ mod tests {
         let up = Arc::new(AtomicBool::new(true));
         let flag = Arc::clone(&up);
         let stop = Arc::new(AtomicBool::new(false));
-        let check: Health = Box::new(move || if flag.load(Ordering::Relaxed) { Ok(()) } else { Err("tun0 is down".into()) });
+        let check: Health =
+            Box::new(move || if flag.load(Ordering::Relaxed) { Ok(()) } else { Err("tun0 is down".into()) });
         let addr = spawn_with_health("127.0.0.1:0".parse().unwrap(), Registry::default(), Some(check), &stop).unwrap();
         let r = get(addr, "/health");
         assert!(r.starts_with("HTTP/1.0 200") && r.ends_with("ok\n"), "{r}");

@@ -6,7 +6,8 @@
 //! that it slow translation down): each worker's engine is wrapped in [`Logged`], which
 //! after every call to the engine moves its events into a bounded channel with a
 //! non-blocking send; when the channel is full the event is dropped and counted
-//! ([`NatLogStats::dropped`]). The logging thread maps each event's `Instant` to
+//! ([`NatLogStats::dropped`]). The logging thread runs at a lower priority (nice +10) and
+//! polls the channel (so a send never has to wake it); it maps each event's `Instant` to
 //! wall-clock time, formats it and writes it; a file is reopened by path on
 //! [`NatLog::reopen`] (SIGHUP, after logrotate moved it).
 //!
@@ -158,7 +159,10 @@ impl NatLog {
     pub fn start(&mut self) -> io::Result<()> {
         let (Some(rx), Some(out)) = (self.rx.take(), self.out.take()) else { return Ok(()) };
         let stats = Arc::clone(&self.stats);
-        self.thread = Some(std::thread::Builder::new().name("natlog".into()).spawn(move || run(rx, out, &stats, false))?);
+        self.thread = Some(std::thread::Builder::new().name("natlog".into()).spawn(move || {
+            yield_to_workers();
+            run(rx, out, &stats, false)
+        })?);
         Ok(())
     }
 
@@ -246,6 +250,16 @@ fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats, until_empty: boo
     out.flush(stats);
 }
 
+/// Lowers the calling thread's scheduling priority (nice +10): on a machine short of CPU
+/// the workers come first, and the log falls behind (and drops, counted) instead.
+fn yield_to_workers() {
+    #[allow(unsafe_code)]
+    // SAFETY: setpriority(2) takes plain integers and touches no memory of ours; on Linux
+    // `PRIO_PROCESS` with id 0 means the calling thread. Failure (EACCES) leaves the
+    // priority as it was, which is harmless.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
 /// `Instant` → wall-clock time, from one reading of both clocks.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -296,8 +310,11 @@ impl Out {
                 Self::Unix { sock, host: hostname() }
             }
             Sink::SyslogUdp(to) => {
-                let any: SocketAddr =
-                    if to.is_ipv4() { (std::net::Ipv4Addr::UNSPECIFIED, 0).into() } else { (std::net::Ipv6Addr::UNSPECIFIED, 0).into() };
+                let any: SocketAddr = if to.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
                 let sock = UdpSocket::bind(any)?;
                 sock.connect(to)?;
                 Self::Udp { sock, host: hostname() }

@@ -73,7 +73,10 @@ fn file_sink_writes_one_json_object_per_event_with_the_fields() {
         let t = x["time"].as_str().unwrap();
         assert!(t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
     }
-    assert_eq!((v[1]["dst4"].as_str(), v[1]["dst6"].as_str(), v[1]["dport"].as_u64()), (Some("203.0.113.5"), Some("64:ff9b:1::cb00:7105"), Some(53)));
+    assert_eq!(
+        (v[1]["dst4"].as_str(), v[1]["dst6"].as_str(), v[1]["dport"].as_u64()),
+        (Some("203.0.113.5"), Some("64:ff9b:1::cb00:7105"), Some(53))
+    );
     assert!(v[0].get("dst4").is_none());
     assert_eq!(stats.snapshot(), (2, 0, 0));
 }

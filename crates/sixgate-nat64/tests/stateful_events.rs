@@ -147,10 +147,7 @@ fn pool(entries: &[&str]) -> Nat64Config {
 }
 
 fn addrs(c: &Nat64Config) -> Vec<u32> {
-    c.pool4
-        .iter()
-        .flat_map(|r| u32::from(r.prefix.network())..=u32::from(r.prefix.broadcast()))
-        .collect()
+    c.pool4.iter().flat_map(|r| u32::from(r.prefix.network())..=u32::from(r.prefix.broadcast())).collect()
 }
 
 #[test]

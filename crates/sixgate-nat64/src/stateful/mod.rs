@@ -133,8 +133,8 @@ use crate::{ConfigError, Error};
 
 pub(crate) use config::slice_of;
 pub use config::{Filtering, Instance, Nat64Config, Pool4Range, Timers};
-pub use events::{EventLevel, NatEvent, NatEventKind, Remote, MAX_QUEUED as MAX_QUEUED_EVENTS};
 use events::Events;
+pub use events::{EventLevel, NatEvent, NatEventKind, Remote, MAX_QUEUED as MAX_QUEUED_EVENTS};
 use fragments::Fragments;
 use held::HeldSyns;
 use ports::Pool;

@@ -5,9 +5,9 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
+use super::events::NatEventKind;
 use super::ports::pool_kind;
 use super::tables::{Adf, Bib, Client, SKey, Sess, SHRINK_MAX_LIVE, TCP};
-use super::events::NatEventKind;
 use super::{Filtering, Nat64, Nat64Drop, TcpState, TICK_MS};
 
 /// The sessions' timer queue: a heap of (deadline in ticks, session slot) with lazy
