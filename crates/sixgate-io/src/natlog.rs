@@ -424,14 +424,14 @@ pub trait EventSource {
 impl EventSource for Nat64 {
     #[inline]
     fn poll_event(&mut self) -> Option<NatEvent> {
-        Nat64::poll_event(self)
+        Self::poll_event(self)
     }
 }
 
 impl EventSource for Nat64Handle {
     #[inline]
     fn poll_event(&mut self) -> Option<NatEvent> {
-        Nat64Handle::poll_event(self)
+        Self::poll_event(self)
     }
 }
 

@@ -193,3 +193,79 @@ proptest! {
         prop_assert_eq!(seen, all);
     }
 }
+
+/// One step of [`events_follow_the_tables`]: a UDP or TCP SYN packet from one of a few
+/// clients and ports to one of two servers, or time passing.
+#[derive(Debug, Clone)]
+enum Step {
+    Packet { client: u8, port: u8, server: bool, tcp: bool },
+    Wait(u16),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0u8..4, 0u8..4, any::<bool>(), any::<bool>())
+            .prop_map(|(client, port, server, tcp)| Step::Packet { client, port, server, tcp }),
+        1 => (0u16..400).prop_map(Step::Wait),
+    ]
+}
+
+/// (protocol, IPv6 address and port, remote IPv4 address and port).
+type SessionKey = (u8, Ipv6Addr, u16, Ipv4Addr, u16);
+
+proptest! {
+    /// Whatever the packets and timers, the event stream replays into the engine's tables:
+    /// every creation is of something not yet there, every deletion of something there,
+    /// each with the mapping the engine holds, and what the events leave alive is what the
+    /// tables hold.
+    #[test]
+    fn events_follow_the_tables(steps in proptest::collection::vec(step(), 1..60)) {
+        use std::collections::BTreeMap;
+        let mut e = Nat64::new(cfg(EventLevel::Session)).unwrap();
+        let t0 = Instant::now();
+        let mut now = t0;
+        let mut bib: BTreeMap<(u8, Ipv6Addr, u16), (Ipv4Addr, u16)> = BTreeMap::new();
+        let mut sess: BTreeMap<SessionKey, (Ipv4Addr, u16)> = BTreeMap::new();
+        for s in steps {
+            match s {
+                Step::Packet { client, port, server, tcp } => {
+                    let src = format!("2001:db8::{}", 0x10 + client);
+                    let dst = if server { "64:ff9b:1::cb00:7105" } else { "64:ff9b:1::cb00:7106" };
+                    let sport = 4000 + u16::from(port);
+                    let p = if tcp { tcp6_flags(&src, dst, sport, 80, 0x02) } else { udp6_ports(&src, dst, sport, 53, b"q") };
+                    let mut b = PacketBuf::from_slice(&p);
+                    let _ = e.process(&mut b, now);
+                }
+                Step::Wait(s) => {
+                    now += Duration::from_secs(u64::from(s));
+                    while e.poll_timeout().is_some_and(|d| d <= now) {
+                        e.handle_timeout(now);
+                    }
+                }
+            }
+            while let Some(ev) = e.poll_event() {
+                let proto = u8::from(ev.protocol);
+                let v4 = (ev.pool4, ev.pool4_port);
+                match (ev.kind, ev.remote) {
+                    (NatEventKind::BibCreated, None) => prop_assert!(bib.insert((proto, ev.ipv6, ev.ipv6_port), v4).is_none()),
+                    (NatEventKind::BibDeleted, None) => prop_assert_eq!(bib.remove(&(proto, ev.ipv6, ev.ipv6_port)), Some(v4)),
+                    (NatEventKind::SessionCreated, Some(r)) => {
+                        prop_assert_eq!(bib.get(&(proto, ev.ipv6, ev.ipv6_port)), Some(&v4));
+                        prop_assert!(sess.insert((proto, ev.ipv6, ev.ipv6_port, r.ipv4, r.port), v4).is_none());
+                    }
+                    (NatEventKind::SessionDeleted, Some(r)) => {
+                        prop_assert_eq!(sess.remove(&(proto, ev.ipv6, ev.ipv6_port, r.ipv4, r.port)), Some(v4));
+                    }
+                    other => prop_assert!(false, "event {other:?}"),
+                }
+                prop_assert!(ev.time <= now);
+            }
+            let st = e.stats();
+            prop_assert_eq!((st.bib, st.sessions), (bib.len(), sess.len()));
+            for (&(p, a, port), &v4) in &bib {
+                let proto = if p == 6 { Protocol::Tcp } else { Protocol::Udp };
+                prop_assert_eq!(e.binding(proto, a, port), Some(v4));
+            }
+        }
+    }
+}
