@@ -1,5 +1,5 @@
 //! The stateful NAT64's event log: BIB and session events
-//! ([`NatEvent`](sixgate_nat64::NatEvent)) from the workers to one logging thread, which
+//! ([`sixgate_nat64::NatEvent`]) from the workers to one logging thread, which
 //! writes them as JSON Lines to a file or as RFC 5424 syslog messages.
 //!
 //! The data path never waits for the log (RFC 6888 REQ-12 asks for logging; nothing asks
