@@ -55,11 +55,13 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
             line.split_whitespace().find_map(|w| w.strip_prefix("received=")).and_then(|n| n.parse().ok()).unwrap_or(0);
         assert!(received > 0, "gateway {k}: {line}");
         // Its log names only sessions on its own half of pool4, as many as reached it.
-        let ev = s.events(k);
-        let adds: Vec<_> = ev.iter().filter(|e| e["event"] == "session-add").collect();
+        let adds = s.session_adds(k, spread[&k]);
         assert_eq!(adds.len(), spread[&k], "gateway {k} logged {adds:?}");
         assert!(adds.iter().all(|e| owner(e["pool4"].as_str().unwrap()) == k), "{adds:?}");
         assert!(adds.iter().all(|e| e["dst4"] == SERVER4), "{adds:?}");
+        let m = s.metrics(k);
+        assert!(m.contains("sixgate_nat64_events_dropped_total 0"), "{m}");
+        assert!(m.lines().any(|l| l.starts_with("sixgate_nat64_events_logged_total ")), "{m}");
     }
 
     // 2. Gateway 1 fails its health check (as a routing daemon polling it would see), is
@@ -94,6 +96,5 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
     let log = s.stop_gateway(2);
     assert!(log.contains("events_logged="), "{log}");
     assert_eq!(s.t.log("gw2.jsonl.1").lines().count(), logged_before);
-    let adds = s.events(2).iter().filter(|e| e["event"] == "session-add").count();
-    assert_eq!(adds, 2 * CLIENTS);
+    assert_eq!(s.session_adds(2, 2 * CLIENTS).len(), 2 * CLIENTS);
 }

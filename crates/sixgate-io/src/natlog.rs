@@ -508,6 +508,8 @@ impl<E: Engine + EventSource> Logged<E> {
             while let Some(e) = self.engine.poll_event() {
                 log.send(e);
             }
+            // Hook: port-block allocation events (one line per block) join here, drained
+            // the same way into a `Record` variant of their own.
         }
     }
 }

@@ -113,6 +113,15 @@ impl Scale {
         }
     }
 
+    /// `GET /metrics` of gateway `k`.
+    pub fn metrics(&self, k: usize) -> String {
+        let o = self.t.exec(
+            ["gw1", "gw2"][k - 1],
+            &[PY, "-c", "import urllib.request\nprint(urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5).read().decode())"],
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// `GET /health` of gateway `k`: (status, body); (0, why) when nothing answers.
     pub fn health(&self, k: usize) -> (u16, String) {
         let o = self.t.exec(
@@ -240,5 +249,18 @@ impl Scale {
     /// The JSON lines gateway `k` logged.
     pub fn events(&self, k: usize) -> Vec<serde_json::Value> {
         self.t.log(&format!("gw{k}.jsonl")).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// The `session-add` lines of gateway `k`, once there are `n` (the log thread writes
+    /// a moment after the packets), or what there is after 10 s.
+    pub fn session_adds(&self, k: usize, n: usize) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let adds: Vec<_> = self.events(k).into_iter().filter(|e| e["event"] == "session-add").collect();
+            if adds.len() >= n || Instant::now() > deadline {
+                return adds;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

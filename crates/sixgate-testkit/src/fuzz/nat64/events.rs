@@ -97,7 +97,10 @@ pub fn stateful_events(data: &[u8]) {
             assert!(ev.time <= now, "an event from the future");
             match (ev.kind, ev.remote) {
                 (NatEventKind::BibCreated, None) => {
-                    assert!(bib.insert((proto, ev.ipv6, ev.ipv6_port), v4).is_none(), "BIB entry created twice: {ev:?}");
+                    assert!(
+                        bib.insert((proto, ev.ipv6, ev.ipv6_port), v4).is_none(),
+                        "BIB entry created twice: {ev:?}"
+                    );
                 }
                 (NatEventKind::BibDeleted, None) => {
                     assert_eq!(bib.remove(&(proto, ev.ipv6, ev.ipv6_port)), Some(v4), "BIB deletion: {ev:?}");
