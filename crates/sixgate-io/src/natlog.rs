@@ -283,8 +283,15 @@ impl Clock {
 #[derive(Debug)]
 enum Out {
     File { path: PathBuf, w: BufWriter<File> },
-    Unix { sock: UnixDatagram, host: String },
+    Unix { path: PathBuf, sock: UnixDatagram, host: String },
     Udp { sock: UdpSocket, host: String },
+}
+
+/// A datagram socket connected to the local syslog socket at `path`.
+fn local(path: &PathBuf) -> io::Result<UnixDatagram> {
+    let sock = UnixDatagram::unbound()?;
+    sock.connect(path)?;
+    Ok(sock)
 }
 
 fn append(path: &PathBuf) -> io::Result<BufWriter<File>> {
@@ -304,11 +311,7 @@ impl Out {
     fn open(sink: &Sink) -> io::Result<Self> {
         Ok(match sink {
             Sink::File(path) => Self::File { path: path.clone(), w: append(path)? },
-            Sink::SyslogLocal(path) => {
-                let sock = UnixDatagram::unbound()?;
-                sock.connect(path)?;
-                Self::Unix { sock, host: hostname() }
-            }
+            Sink::SyslogLocal(path) => Self::Unix { path: path.clone(), sock: local(path)?, host: hostname() },
             Sink::SyslogUdp(to) => {
                 let any: SocketAddr = if to.is_ipv4() {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -328,7 +331,15 @@ impl Out {
                 w.write_all(json.as_bytes())?;
                 w.write_all(b"\n")
             }
-            Self::Unix { sock, host } => sock.send(syslog(host, msgid, at, json).as_bytes()).map(drop),
+            Self::Unix { path, sock, host } => {
+                let m = syslog(host, msgid, at, json);
+                if sock.send(m.as_bytes()).is_ok() {
+                    return Ok(());
+                }
+                // The syslog daemon restarted (a new socket at the path): connect again, once.
+                *sock = local(path)?;
+                sock.send(m.as_bytes()).map(drop)
+            }
             Self::Udp { sock, host } => sock.send(syslog(host, msgid, at, json).as_bytes()).map(drop),
         }
     }

@@ -132,7 +132,7 @@ fn syslog_over_a_local_datagram_socket_is_rfc5424_with_the_json_message() {
     let sock_path = dir.path().join("log");
     let server = UnixDatagram::bind(&sock_path).unwrap();
     server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut log = NatLog::open(&Sink::SyslogLocal(sock_path), 16).unwrap();
+    let mut log = NatLog::open(&Sink::SyslogLocal(sock_path.clone()), 16).unwrap();
     log.start().unwrap();
     let tx = log.sender().unwrap();
     for e in events(2) {
@@ -144,8 +144,20 @@ fn syslog_over_a_local_datagram_socket_is_rfc5424_with_the_json_message() {
         let m = std::str::from_utf8(&buf[..n]).unwrap();
         check_syslog(m, want);
     }
+    // The syslog daemon restarts: a new socket at the same path gets the next messages.
+    drop(server);
+    std::fs::remove_file(&sock_path).unwrap();
+    let server = UnixDatagram::bind(&sock_path).unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for e in events(1) {
+        tx.send(e);
+    }
+    let n = server.recv(&mut buf).unwrap();
+    check_syslog(std::str::from_utf8(&buf[..n]).unwrap(), "bib-add");
     drop(tx);
+    let stats = log.stats();
     log.shutdown();
+    assert_eq!(stats.snapshot(), (3, 0, 0));
 }
 
 #[test]
