@@ -122,6 +122,26 @@ fn pool4_removed_by_a_reload_logs_the_ended_entries() {
 }
 
 #[test]
+fn a_reload_that_ends_more_sessions_than_the_queue_holds_records_them_all() {
+    let mut c = cfg(EventLevel::Bib);
+    c.max_new_sessions_per_second = 0;
+    c.max_sessions_per_source = 65535;
+    let mut e = Nat64::new(c.clone()).unwrap();
+    let t0 = Instant::now();
+    let n = sixgate_nat64::stateful::MAX_QUEUED_EVENTS + 100;
+    for p in 0..n {
+        send(&mut e, 1024 + p as u16, t0);
+        e.poll_event();
+    }
+    c.pool4 = vec![Pool4Range::new("198.51.100.2/32".parse().unwrap(), 1024, 65535)];
+    e.reconfigure(c, t0).unwrap();
+    let ev = drain(&mut e);
+    assert_eq!(ev.len(), n);
+    assert!(ev.iter().all(|x| x.kind == NatEventKind::BibDeleted));
+    assert_eq!(e.events_lost(), 0);
+}
+
+#[test]
 fn shard_handles_pass_on_the_events_of_the_shards_they_used() {
     let shards = Nat64Shards::new(cfg(EventLevel::Bib), 2).unwrap();
     let mut hs = shards.into_handles();

@@ -13,7 +13,9 @@
 //! time.
 //!
 //! The queue is bounded ([`MAX_QUEUED`]): a driver that does not drain it loses the
-//! newest events, counted ([`Nat64::events_lost`]), and the data path never waits.
+//! newest events, counted ([`Nat64::events_lost`]), and the data path never waits. The
+//! deletions a reload records (sessions on pool4 addresses it removed) are queued all,
+//! however many.
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -120,15 +122,19 @@ pub(super) struct Events {
     /// The latest `now` the engine was given.
     pub(super) now: Option<Instant>,
     lost: u64,
+    /// Set while a reload records the entries it ends: they are queued whatever their
+    /// number (a reload may end half a million sessions at once; the driver's channel
+    /// counts what it cannot take).
+    unbounded: bool,
 }
 
 impl Events {
     pub(super) fn new(level: EventLevel) -> Self {
-        Self { level, q: VecDeque::new(), now: None, lost: 0 }
+        Self { level, q: VecDeque::new(), now: None, lost: 0, unbounded: false }
     }
 
     fn push(&mut self, e: NatEvent) {
-        if self.q.len() >= MAX_QUEUED {
+        if self.q.len() >= MAX_QUEUED && !self.unbounded {
             self.lost += 1;
         } else {
             self.q.push_back(e);
@@ -196,6 +202,7 @@ impl Nat64 {
         if self.events.level == EventLevel::Off {
             return;
         }
+        self.events.unbounded = true;
         for &i in gone {
             let s = *self.t.sess.get(i);
             self.log_sess(NatEventKind::SessionDeleted, &s);
@@ -204,6 +211,7 @@ impl Nat64 {
             let b = *self.t.bib.get(i);
             self.log_bib(NatEventKind::BibDeleted, &b);
         }
+        self.events.unbounded = false;
     }
 
     /// The oldest event not yet taken (none while logging is off).
