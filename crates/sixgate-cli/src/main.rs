@@ -15,6 +15,7 @@ mod nat64;
 mod nat64_config;
 mod nat64_lookup;
 mod nat64_translate;
+mod nat64_log;
 mod rdns;
 mod rdns_serve;
 mod service;

@@ -121,6 +121,7 @@ pub(crate) fn run(cmd: Nat64Cmd) -> Result<ExitCode, CliError> {
 fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     // Each packet's outcome at `trace` (`--log-level trace`); nothing when off.
     use crate::service::logging::Traced;
+    use sixgate_io::natlog::Logged;
     use sixgate_io::signals::Signals;
     use sixgate_io::{TunDevice, TunOptions};
 
@@ -143,6 +144,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         a.daemon.clone().over_file(file.metrics_listen, file.user.clone(), file.routes);
     let prefix_warnings = file.prefix_warnings();
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
+    // After the stateful keys, which take the event level from it.
+    let log_table = file.log.take();
+    let log_line = log_table.as_ref().map(|l| l.describe()).transpose()?.flatten();
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
     let cfg = opts.to_config().map_err(|e| CliError::input(format!("{name}: {e}")))?;
@@ -200,6 +204,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                 println!("  pool4 {} ports {}-{}", r.prefix, r.first, r.last);
             }
         }
+        if let Some(l) = &log_line {
+            println!("  {l}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
@@ -222,6 +229,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     if installed.is_some() && user.is_some() {
         log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit (they go with a device the gateway created)");
     }
+    let extras = crate::nat64_log::Extras::open(log_table.as_ref(), &tun, queues)?;
+    let level = extras.level();
+    let reloader = reloader.on_hup(extras.reopener());
     let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed, user };
     use crate::service::reload::{apply_to_workers, nat64_configs, Apply};
     use sixgate_core::reload::ReloadReport;
@@ -241,7 +251,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             let mut handles: Vec<_> = shards.into_handles().into_iter().map(Some).collect();
             let apply = move |_| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
-                    (_, Some(st)) => {
+                    (_, Some(mut st)) => {
+                        // The event level goes with the log's sink, opened at start.
+                        st.events = level;
                         let r = live.reconfigure(st.clone(), queues, Instant::now()).map_err(|e| refused(name, &e))?;
                         hint.note(&st.xlate, &st.pool4);
                         Ok(r)
@@ -249,15 +261,23 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                     (_, None) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, move |k| Traced::new(handles[k].take().expect("one handle per queue")), apply)
+            serve(
+                devs,
+                s,
+                extras,
+                move |x, k| Traced::new(x.wrap(k, handles[k].take().expect("one handle per queue"))),
+                apply,
+            )
         }
         (Some(st), None) => {
-            let apply = move |workers: Vec<sixgate_io::Control<Traced<sixgate_nat64::Nat64>>>| -> Apply {
+            type Engine = Traced<Logged<sixgate_nat64::Nat64>>;
+            let apply = move |workers: Vec<sixgate_io::Control<Engine>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
-                    (_, Some(st)) => {
+                    (_, Some(mut st)) => {
+                        st.events = level;
                         let (xlate, pool4) = (st.xlate.clone(), st.pool4.clone());
-                        let r = apply_to_workers(&workers, move |e: &mut Traced<sixgate_nat64::Nat64>, now| {
-                            e.get_mut().reconfigure(st.clone(), now).map_err(|e| e.to_string())
+                        let r = apply_to_workers(&workers, move |e: &mut Engine, now| {
+                            e.get_mut().get_mut().reconfigure(st.clone(), now).map_err(|e| e.to_string())
                         })?;
                         hint.note(&xlate, &pool4);
                         Ok(r)
@@ -268,23 +288,32 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
             serve(
                 devs,
                 s,
-                move |_| Traced::new(sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")),
+                extras,
+                move |x, k| {
+                    Traced::new(x.wrap(k, sixgate_nat64::Nat64::new(st.clone()).expect("validated configuration")))
+                },
                 apply,
             )
         }
         (None, None) => {
-            let apply = move |workers: Vec<sixgate_io::Control<Traced<Siit>>>| -> Apply {
+            let apply = move |workers: Vec<sixgate_io::Control<Traced<Logged<Siit>>>>| -> Apply {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
                     (cfg, None) => {
                         hint.note(&cfg, &[]);
-                        apply_to_workers(&workers, move |e: &mut Traced<Siit>, _| {
-                            e.get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                        apply_to_workers(&workers, move |e: &mut Traced<Logged<Siit>>, _| {
+                            e.get_mut().get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
                         })
                     }
                     (_, Some(_)) => Ok(mode_change()),
                 })
             };
-            serve(devs, s, move |_| Traced::new(Siit::new(cfg.clone()).expect("validated configuration")), apply)
+            serve(
+                devs,
+                s,
+                extras,
+                move |x, k| Traced::new(x.wrap(k, Siit::new(cfg.clone()).expect("validated configuration"))),
+                apply,
+            )
         }
     }
 }
@@ -413,10 +442,16 @@ struct Serve<'a> {
 
 /// Runs one engine per queue until a signal asks to stop, logging counters; on SIGHUP
 /// applies the file through `apply`, given a control handle to every worker.
-fn serve<E, F, A>(devs: Vec<sixgate_io::TunDevice>, s: Serve<'_>, make: F, apply: A) -> Result<ExitCode, CliError>
+fn serve<E, F, A>(
+    devs: Vec<sixgate_io::TunDevice>,
+    s: Serve<'_>,
+    extras: crate::nat64_log::Extras,
+    mut make: F,
+    apply: A,
+) -> Result<ExitCode, CliError>
 where
     E: Engine + Send + 'static,
-    F: FnMut(usize) -> E + Send + 'static,
+    F: FnMut(&crate::nat64_log::Extras, usize) -> E + Send + 'static,
     A: FnOnce(Vec<sixgate_io::Control<E>>) -> crate::service::reload::Apply,
 {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -442,7 +477,8 @@ where
             published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
         }
     };
-    crate::service::metrics::start_engine("nat64", metrics_listen, Box::new(snapshot), &stop)?;
+    let (collector, health, log_line) = (extras.collector(), Some(extras.health()), extras.line());
+    crate::service::metrics::start_engine_with("nat64", metrics_listen, Box::new(snapshot), &stop, collector, health)?;
     crate::service::privilege::drop_to(user.as_deref(), "sixgate")?;
     let total = {
         let published = Arc::clone(&published);
@@ -466,8 +502,12 @@ where
             };
             let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
             format!(
-                "received={} {} write_errors={} gso_whole={}{kernel}{spread}",
-                sum.received, sum.counters, sum.write_errors, sum.whole
+                "received={} {} write_errors={} gso_whole={}{kernel}{spread}{}",
+                sum.received,
+                sum.counters,
+                sum.write_errors,
+                sum.whole,
+                log_line()
             )
         }
     };
@@ -475,7 +515,9 @@ where
         let stop = Arc::clone(&stop);
         let published = Arc::clone(&published);
         std::thread::spawn(move || {
-            let r = run_controlled_workers(devs, make, &stop, &published, mailboxes);
+            let r = run_controlled_workers(devs, |k| make(&extras, k), &stop, &published, mailboxes);
+            // Every worker's sender has gone: what the log holds is written.
+            extras.finish();
             // If the workers ended on their own (device error), wake the signal wait.
             if !stop.load(Ordering::Relaxed) {
                 Signals::wake();

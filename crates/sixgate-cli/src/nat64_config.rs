@@ -48,6 +48,15 @@
 //! new_sessions_per_second = 100000  # session-creation budget (0: none); new flows over it
 //! new_sessions_burst = 10000        # are dropped silently (`new-flow-budget`) so that a
 //!                                   # flood of new flows leaves established ones room
+//! instance = "1/2"                  # gateway 1 of 2 serving one pool6: keeps part 1 of
+//!                                   # pool4's addresses (docs/scaling-out.md)
+//!
+//! [log]                             # BIB and session events (off by default; a restart
+//! events = "bib"                    # changes this table): "off", "bib" or "session"
+//! file = "/var/log/sixgate/nat64.jsonl"  # JSON Lines, reopened on SIGHUP; or
+//! # syslog = true                   # RFC 5424 to /dev/log; or
+//! # syslog_server = "192.0.2.9:514" # RFC 5424 over UDP
+//! # queue = 65536                   # events waiting for the log thread; more are dropped
 //! ```
 //!
 //! and, for carriers, port blocks per subscriber (one log line per block) or the RFC 7422
@@ -72,8 +81,8 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde::Deserialize;
 use sixgate_core::rfc6052::{self, Pool6};
 use sixgate_nat64::{
-    Allocation, Deterministic, Filtering, IcmpRateLimit, Nat64Config, Pool4Range, PortBlocks, SiitConfig, Timers,
-    TosPolicy,
+    Allocation, Deterministic, EventLevel, Filtering, IcmpRateLimit, Instance, Nat64Config, Pool4Range, PortBlocks,
+    SiitConfig, Timers, TosPolicy,
 };
 use toml::Spanned;
 
@@ -187,6 +196,10 @@ pub(crate) struct FileConfig {
     deterministic: Option<bool>,
     /// Stateful mode, deterministic: the prefix the subscriber prefixes are cut from.
     subscribers: Option<Spanned<String>>,
+    /// Stateful mode: this gateway's part of pool4, `"k/n"`.
+    instance: Option<Spanned<String>>,
+    /// The event log (stateful mode).
+    pub(crate) log: Option<crate::nat64_log::LogToml>,
     pool6: Option<Spanned<String>>,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
@@ -385,11 +398,13 @@ impl FileConfig {
             || self.max_blocks_per_subscriber.is_some()
             || self.block_hold.is_some()
             || self.deterministic.is_some()
-            || self.subscribers.is_some();
+            || self.subscribers.is_some()
+            || self.instance.is_some()
+            || self.log.as_ref().is_some_and(|l| l.level().is_ok_and(|l| l != EventLevel::Off));
         if !stateful {
             return if any {
                 Err(CliError::input(
-                    "pool4, filtering, session limits, timeouts and port blocks need mode = \"stateful\"",
+                    "pool4, filtering, session limits, timeouts, port blocks, instance and [log] events need mode = \"stateful\"",
                 ))
             } else {
                 Ok(None)
@@ -410,6 +425,14 @@ impl FileConfig {
                     "filtering {f:?}: \"address-dependent\" or \"endpoint-independent\""
                 )))
             }
+        };
+        let instance = match self.instance.take() {
+            Some(i) => Some(i.get_ref().parse::<Instance>().map_err(|e| CliError::input(e.to_string()))?),
+            None => None,
+        };
+        let events = match &self.log {
+            Some(l) => l.level()?,
+            None => EventLevel::Off,
         };
         let mut timers = Timers::default();
         let secs = |v: Option<u64>, dflt: Duration| v.map_or(dflt, Duration::from_secs);
@@ -432,6 +455,8 @@ impl FileConfig {
             max_fragment_bytes: self.max_fragment_bytes,
             new_sessions_per_second: self.new_sessions_per_second,
             new_sessions_burst: self.new_sessions_burst,
+            instance,
+            events,
         }))
     }
 
@@ -553,6 +578,8 @@ pub(crate) struct StatefulOpts {
     max_fragment_bytes: Option<usize>,
     new_sessions_per_second: Option<u32>,
     new_sessions_burst: Option<u32>,
+    instance: Option<Instance>,
+    events: EventLevel,
 }
 
 impl StatefulOpts {
@@ -590,7 +617,11 @@ impl StatefulOpts {
             c.new_sessions_burst = n;
         }
         c.allocation = self.allocation;
+        c.events = self.events;
         c.validate().map_err(|e| CliError::input(e.to_string()))?;
+        if let Some(i) = self.instance {
+            c = c.instance(i).map_err(|e| CliError::input(e.to_string()))?;
+        }
         Ok(c)
     }
 }

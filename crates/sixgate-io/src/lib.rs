@@ -26,6 +26,9 @@ pub mod host;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
+#[cfg(feature = "natlog")]
+#[cfg_attr(docsrs, doc(cfg(feature = "natlog")))]
+pub mod natlog;
 pub mod notify;
 pub mod packet_io;
 pub mod raw;

@@ -24,10 +24,16 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// The Prometheus text format's content type.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// A health check for `GET /health`: `Ok` when the service is up (answered 200 `ok`),
+/// else why not (answered 503 with the reason), so that a routing daemon polling it can
+/// withdraw this instance's routes.
+pub type Health = Box<dyn Fn() -> Result<(), String> + Send + Sync>;
+
 /// A bound metrics endpoint; [`MetricsServer::run`] serves until the stop flag is set.
 pub struct MetricsServer {
     server: tiny_http::Server,
     registry: Registry,
+    health: Option<Health>,
 }
 
 impl std::fmt::Debug for MetricsServer {
@@ -40,7 +46,13 @@ impl MetricsServer {
     /// Listens on `addr` (TCP; port 0 picks one, see [`MetricsServer::local_addr`]).
     pub fn bind(addr: SocketAddr, registry: Registry) -> io::Result<Self> {
         let server = tiny_http::Server::http(addr).map_err(io::Error::other)?;
-        Ok(Self { server, registry })
+        Ok(Self { server, registry, health: None })
+    }
+
+    /// Answers `GET /health` with `check` (without one, `/health` is not served).
+    pub fn with_health(mut self, check: Health) -> Self {
+        self.health = Some(check);
+        self
     }
 
     /// The address the endpoint listens on.
@@ -76,6 +88,12 @@ impl MetricsServer {
                 }
             }
             (_, "/metrics") => text(405, "GET only\n".into(), "text/plain"),
+            (tiny_http::Method::Get | tiny_http::Method::Head, "/health") if self.health.is_some() => {
+                match self.health.as_ref().map(|h| h()) {
+                    Some(Err(why)) => text(503, format!("unhealthy: {why}\n"), "text/plain"),
+                    _ => text(200, "ok\n".into(), "text/plain"),
+                }
+            }
             _ => text(404, "not found: the metrics are at /metrics\n".into(), "text/plain"),
         };
         // A client that went away is no error of the server's.
@@ -123,10 +141,47 @@ fn text(code: u16, body: String, content_type: &str) -> tiny_http::Response<io::
     r
 }
 
+/// Whether network device `name` is up (`IFF_UP` in `/sys/class/net/NAME/flags`) with
+/// its carrier on (`/sys/class/net/NAME/carrier`: a TUN device has it while a program holds
+/// it open), or why not.
+pub fn link_is_up(name: &str) -> Result<(), String> {
+    const IFF_UP: u32 = 0x1;
+    let read = |what: &str| {
+        let path = format!("/sys/class/net/{name}/{what}");
+        std::fs::read_to_string(&path)
+            .map(|t| t.trim().to_owned())
+            .map_err(|e| format!("{name}: cannot read {path}: {e}"))
+    };
+    let flags = read("flags")?;
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16)
+        .map_err(|_| format!("{name}: its flags are {flags:?}"))?;
+    if flags & IFF_UP == 0 {
+        return Err(format!("{name} is down"));
+    }
+    // Reading the carrier of a device that is down fails (EINVAL): it is up here.
+    match read("carrier")?.as_str() {
+        "1" => Ok(()),
+        _ => Err(format!("{name} is up but has no carrier")),
+    }
+}
+
 /// Binds the endpoint and serves it on a new thread until `stop` is set; the address it
 /// listens on.
 pub fn spawn(addr: SocketAddr, registry: Registry, stop: &Arc<AtomicBool>) -> io::Result<SocketAddr> {
-    let server = MetricsServer::bind(addr, registry)?;
+    spawn_with_health(addr, registry, None, stop)
+}
+
+/// [`spawn`], also answering `GET /health` with `health` when given.
+pub fn spawn_with_health(
+    addr: SocketAddr,
+    registry: Registry,
+    health: Option<Health>,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<SocketAddr> {
+    let mut server = MetricsServer::bind(addr, registry)?;
+    if let Some(h) = health {
+        server = server.with_health(h);
+    }
     let local = server.local_addr().unwrap_or(addr);
     let stop = Arc::clone(stop);
     std::thread::Builder::new().name("metrics".into()).spawn(move || server.run(&stop))?;
@@ -136,6 +191,40 @@ pub fn spawn(addr: SocketAddr, registry: Registry, stop: &Arc<AtomicBool>) -> io
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        r
+    }
+
+    #[test]
+    fn health_answers_200_when_up_and_503_with_the_reason_when_not() {
+        let up = Arc::new(AtomicBool::new(true));
+        let flag = Arc::clone(&up);
+        let stop = Arc::new(AtomicBool::new(false));
+        let check: Health =
+            Box::new(move || if flag.load(Ordering::Relaxed) { Ok(()) } else { Err("tun0 is down".into()) });
+        let addr = spawn_with_health("127.0.0.1:0".parse().unwrap(), Registry::default(), Some(check), &stop).unwrap();
+        let r = get(addr, "/health");
+        assert!(r.starts_with("HTTP/1.0 200") && r.ends_with("ok\n"), "{r}");
+        up.store(false, Ordering::Relaxed);
+        let r = get(addr, "/health");
+        assert!(r.starts_with("HTTP/1.0 503") && r.ends_with("unhealthy: tun0 is down\n"), "{r}");
+        assert!(get(addr, "/metrics").starts_with("HTTP/1.0 200"));
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn without_a_check_health_is_not_served() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = spawn("127.0.0.1:0".parse().unwrap(), Registry::default(), &stop).unwrap();
+        assert!(get(addr, "/health").starts_with("HTTP/1.0 404"));
+        stop.store(true, Ordering::Relaxed);
+    }
 
     #[test]
     fn openmetrics_counters_become_total_families() {

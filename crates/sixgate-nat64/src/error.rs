@@ -210,6 +210,23 @@ pub enum ConfigError {
         "deterministic = true needs subscribers = \"PREFIX\" (the IPv6 prefix the subscriber prefixes are cut from)"
     )]
     SubscribersMissing,
+    /// An `instance` that is not `k/n` with 1 ≤ k ≤ n.
+    #[error("instance {text:?}: not k/n with 1 <= k <= n (e.g. \"1/2\" for the first of two gateways)")]
+    BadInstance {
+        /// What was given.
+        text: String,
+    },
+    /// More instances than pool4 addresses: each instance needs addresses of its own, so
+    /// that IPv4 routes reach it.
+    #[error("instance {k}/{n}: pool4 has {addresses} address(es), fewer than the {n} instances; give pool4 at least one address per instance")]
+    InstanceTooFewAddresses {
+        /// This instance.
+        k: u32,
+        /// Instances.
+        n: u32,
+        /// Addresses in pool4.
+        addresses: u64,
+    },
 }
 
 fn subscriber_len_msg(len: u8, subscribers: &Option<Ipv6Net>) -> String {

@@ -157,8 +157,9 @@ pub use reload::{ReloadReport, POOL4_REMOVED};
 pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
 pub use stateful::{
-    Allocation, BlockEvent, BlockEventKind, Deterministic, DeterministicMap, LookupError, PortBlocks, Share,
+    Allocation, BlockEvent, BlockEventKind, Deterministic, DeterministicMap, EventLevel, Filtering, Instance,
+    LookupError, Nat64, Nat64Config, Nat64Drop, NatEvent, NatEventKind, PortBlocks, Pool4Range, Share, TableStats,
+    TcpState, Timers,
 };
-pub use stateful::{Filtering, Nat64, Nat64Config, Nat64Drop, Pool4Range, TableStats, TcpState, Timers};
 
 pub use error::{ConfigError, Error};

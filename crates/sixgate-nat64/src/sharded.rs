@@ -89,7 +89,7 @@ use sixgate_core::wire::{
     UdpPacket,
 };
 
-use crate::stateful::{slice_of, Nat64, Nat64Config, Nat64Drop, TableStats};
+use crate::stateful::{slice_of, Nat64, Nat64Config, Nat64Drop, NatEvent, TableStats};
 use crate::{ConfigError, Error};
 
 mod reload;
@@ -257,6 +257,7 @@ impl Nat64Shards {
                 spare: PacketBuf::new(),
                 now: None,
                 counters: Counters::new(),
+                events: VecDeque::new(),
             })
             .collect()
     }
@@ -499,6 +500,8 @@ pub struct Nat64Handle {
     now: Option<Instant>,
     /// What this handle did (see the module docs).
     counters: Counters<Nat64Drop>,
+    /// BIB and session events of the shards this handle worked on, for [`Nat64Handle::poll_event`].
+    events: VecDeque<NatEvent>,
 }
 
 impl Nat64Handle {
@@ -511,8 +514,19 @@ impl Nat64Handle {
         while let Some(side) = e.poll_transmit(&mut self.spare) {
             self.out.push_back((side, self.spare.as_slice().to_vec()));
         }
+        // Events go with the handle (taken under the shard's lock, like its packets).
+        while let Some(ev) = e.poll_event() {
+            self.events.push_back(ev);
+        }
         e.swap_counters(&mut self.counters);
         v
+    }
+
+    /// The oldest BIB or session event not yet taken, of the shards this handle worked on
+    /// (see [`Nat64::poll_event`]; none while logging is off).
+    #[inline]
+    pub fn poll_event(&mut self) -> Option<NatEvent> {
+        self.events.pop_front()
     }
 
     fn frags(&self) -> MutexGuard<'_, FragSteer> {

@@ -262,10 +262,25 @@ pub(crate) fn start_engine<R: Reason>(
     snapshot: Snapshot<R>,
     stop: &Arc<AtomicBool>,
 ) -> Result<(), CliError> {
+    start_engine_with(daemon, listen, snapshot, stop, None, None)
+}
+
+/// [`start_engine`] with more series (`extra`) and a `GET /health` check.
+pub(crate) fn start_engine_with<R: Reason>(
+    daemon: &'static str,
+    listen: Option<SocketAddr>,
+    snapshot: Snapshot<R>,
+    stop: &Arc<AtomicBool>,
+    extra: Option<Box<dyn Collector>>,
+    health: Option<sixgate_io::metrics::Health>,
+) -> Result<(), CliError> {
     let Some(listen) = listen else { return Ok(()) };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(EngineCollector { daemon, snapshot }));
-    let at = sixgate_io::metrics::spawn(listen, registry, stop)
+    if let Some(c) = extra {
+        registry.register_collector(c);
+    }
+    let at = sixgate_io::metrics::spawn_with_health(listen, registry, health, stop)
         .map_err(|e| CliError::failure(format!("cannot serve metrics on {listen}: {e}")))?;
     log!("sixgate: metrics on http://{at}/metrics");
     Ok(())

@@ -61,6 +61,8 @@ pub(crate) struct Reloader {
     /// from its text, and the one the engines run: when it changes, the file is applied as
     /// if a key had changed.
     inputs: Option<(Inputs, Mutex<String>)>,
+    /// Run at every SIGHUP before the file is read (reopening a log file).
+    on_hup: Option<Box<dyn Fn() + Send>>,
 }
 
 /// The fingerprint of the files a configuration text names.
@@ -106,6 +108,7 @@ impl Reloader {
             restart: &[],
             apply: None,
             inputs: None,
+            on_hup: None,
         }
     }
 
@@ -113,6 +116,12 @@ impl Reloader {
     pub(crate) fn inputs(mut self, inputs: Inputs) -> Self {
         let now = inputs(&self.started);
         self.inputs = Some((inputs, Mutex::new(now)));
+        self
+    }
+
+    /// Runs `f` at every reload, before the file is read, whatever it holds.
+    pub(crate) fn on_hup(mut self, f: Box<dyn Fn() + Send>) -> Self {
+        self.on_hup = Some(f);
         self
     }
 
@@ -126,6 +135,9 @@ impl Reloader {
     /// Reads and validates the file, compares it with the running configuration and
     /// applies what can be applied.
     pub(crate) fn reload(&self) -> Outcome {
+        if let Some(f) = &self.on_hup {
+            f();
+        }
         let o = self.check_file();
         COUNTS[o.index()].fetch_add(1, Ordering::Relaxed);
         o

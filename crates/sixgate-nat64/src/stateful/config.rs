@@ -127,6 +127,9 @@ pub struct Nat64Config {
     /// How pool4 ports are handed out: dynamically (the default), in port blocks per
     /// subscriber, or deterministically (RFC 7422).
     pub allocation: Allocation,
+    /// Which BIB and session events the engine records for the log
+    /// ([`super::EventLevel::Off`] by default; drained with [`super::Nat64::poll_event`]).
+    pub events: super::EventLevel,
 }
 
 impl Nat64Config {
@@ -153,6 +156,7 @@ impl Nat64Config {
             max_new_sessions_per_second: 100_000,
             new_sessions_burst: 10_000,
             allocation: Allocation::Dynamic,
+            events: super::EventLevel::Off,
         }
     }
 
@@ -203,6 +207,36 @@ impl Nat64Config {
         }
         self.allocation.validate(&self.pool4)?;
         Ok(())
+    }
+
+    /// The configuration of gateway `inst` (`k/n`) of several that serve one pool6 side by
+    /// side: pool4's addresses (all its entries, in order) cut into `n` contiguous parts,
+    /// this one keeping part `k` (with each entry's ports), as prefixes, so that ordinary
+    /// IPv4 routes to its part bring each instance its own return traffic. The same
+    /// arithmetic as the workers' port slices ([`Nat64Config::shard`]), over addresses.
+    /// Fails when pool4 has fewer addresses than instances.
+    pub fn instance(&self, inst: Instance) -> Result<Self, ConfigError> {
+        let total: u64 = self.pool4.iter().map(|r| 1u64 << (32 - r.prefix.prefix_len())).sum();
+        let (k, n) = (inst.k as usize - 1, inst.n as usize);
+        if total < u64::from(inst.n) {
+            return Err(ConfigError::InstanceTooFewAddresses { k: inst.k, n: inst.n, addresses: total });
+        }
+        let (lo, hi) = span_slice(total as usize, k, n).ok_or(ConfigError::BadInstance { text: inst.to_string() })?;
+        let mut c = self.clone();
+        c.pool4.clear();
+        let mut at = 0usize;
+        for r in &self.pool4 {
+            let size = 1usize << (32 - r.prefix.prefix_len());
+            let (a, b) = (lo.max(at), hi.min(at + size));
+            if a < b {
+                let base = u32::from(r.prefix.network());
+                for p in cidrs(base + (a - at) as u32, base + (b - at) as u32 - 1) {
+                    c.pool4.push(Pool4Range::new(p, r.first, r.last));
+                }
+            }
+            at += size;
+        }
+        Ok(c)
     }
 
     /// The configuration of worker `k` of `n`: the same pool addresses with every port
@@ -260,8 +294,61 @@ fn whole_blocks(first: u16, a: u16, b: u16, size: u16) -> Option<(u16, u16)> {
 }
 
 fn slice(first: u16, last: u16, k: usize, n: usize) -> Option<(u16, u16)> {
-    let span = usize::from(last - first) + 1;
-    let a = first as usize + span * k / n;
-    let b = first as usize + span * (k + 1) / n;
-    (k < n && b > a).then(|| (a as u16, (b - 1) as u16))
+    let (a, b) = span_slice(usize::from(last - first) + 1, k, n)?;
+    Some(((first as usize + a) as u16, (first as usize + b - 1) as u16))
+}
+
+/// Slice `k` of `n` of `0..span`: `span·k/n .. span·(k+1)/n` (none when empty or `k ≥ n`).
+/// The one cut of pool4: ports between workers, addresses between instances.
+fn span_slice(span: usize, k: usize, n: usize) -> Option<(usize, usize)> {
+    let a = span * k / n;
+    let b = span * (k + 1) / n;
+    (k < n && b > a).then_some((a, b))
+}
+
+/// The fewest prefixes that cover the addresses `a..=b` exactly.
+fn cidrs(mut a: u32, b: u32) -> Vec<Ipv4Net> {
+    let mut out = Vec::new();
+    loop {
+        // The largest aligned block at `a` that stays within `b`.
+        let mut len = 32 - a.trailing_zeros().min(32);
+        while len < 32 && u64::from(a) + (1u64 << (32 - len)) - 1 > u64::from(b) {
+            len += 1;
+        }
+        out.push(Ipv4Net::new(Ipv4Addr::from(a), len as u8).expect("length at most 32"));
+        let next = u64::from(a) + (1u64 << (32 - len));
+        if next > u64::from(b) {
+            return out;
+        }
+        a = next as u32;
+    }
+}
+
+/// Which of several gateways this one is: `k` of `n` (`"k/n"`, 1 ≤ k ≤ n), for
+/// [`Nat64Config::instance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instance {
+    /// This instance (from 1).
+    pub k: u32,
+    /// Instances in all.
+    pub n: u32,
+}
+
+impl std::str::FromStr for Instance {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        let bad = || ConfigError::BadInstance { text: s.to_owned() };
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (k, n): (u32, u32) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if k == 0 || k > n {
+            return Err(bad());
+        }
+        Ok(Self { k, n })
+    }
+}
+
+impl std::fmt::Display for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.k, self.n)
+    }
 }

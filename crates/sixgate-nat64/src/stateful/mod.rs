@@ -91,6 +91,7 @@
 //! | `mod.rs` | the engine, its [`Engine`] impl: verdicts, the outbox, the timers (the min of the subsystems' deadlines, and their `expire` calls) | |
 //! | `config.rs` | [`Nat64Config`], [`Pool4Range`], [`Filtering`], [`Timers`], validation, shard slices | RFC 6146 §4 (timers), RFC 7915 §4.1 (pool4 addresses) |
 //! | `reason.rs` | [`Nat64Drop`] | |
+//! | `events.rs` | [`NatEvent`]s for traceability logs: BIB entries and sessions created and deleted | RFC 6888 REQ-12 |
 //! | `reconfigure.rs` | [`Nat64::reconfigure`]: a new configuration live, pool4 renumbering, sessions on removed pool4 addresses ended | RFC 6146 §3.5 (lifetimes set by packets) |
 //! | `tables.rs` | slabs, hash indices, [`TableStats`] | |
 //! | `sessions.rs` | creating and deleting sessions and BIB entries, the session timer queue | RFC 6146 §3.5.1, §3.5.2.2 (expiry) |
@@ -107,6 +108,7 @@ mod blocks;
 mod census;
 mod config;
 mod deterministic;
+mod events;
 mod fragments;
 mod held;
 mod inbound;
@@ -135,8 +137,10 @@ use crate::{ConfigError, Error};
 
 pub use blocks::{BlockEvent, BlockEventKind, BLOCK_EVENTS};
 pub(crate) use config::slice_of;
-pub use config::{Allocation, Deterministic, Filtering, Nat64Config, Pool4Range, PortBlocks, Timers};
+pub use config::{Allocation, Deterministic, Filtering, Instance, Nat64Config, Pool4Range, PortBlocks, Timers};
 pub use deterministic::{DeterministicMap, LookupError, Share};
+use events::Events;
+pub use events::{EventLevel, NatEvent, NatEventKind, Remote, MAX_QUEUED as MAX_QUEUED_EVENTS};
 use fragments::Fragments;
 use held::HeldSyns;
 use ports::{Alloc, Pool};
@@ -230,6 +234,8 @@ pub struct Nat64 {
     /// The last time seen (ms since the time base), for the block hold times of
     /// deletions.
     last_ms: u64,
+    /// BIB and session events for the log (off by default).
+    events: Events,
 }
 
 impl Nat64 {
@@ -268,6 +274,7 @@ impl Nat64 {
             reload: reconfigure::ReloadState::default(),
             alloc,
             last_ms: 0,
+            events: Events::new(cfg.events),
         })
     }
 
@@ -366,6 +373,7 @@ impl Nat64 {
     /// Milliseconds since the time base (the first instant the engine saw).
     fn now_ms(&mut self, now: Instant) -> u64 {
         let base = *self.base.get_or_insert(now);
+        self.events.now = Some(now);
         let ms = now.saturating_duration_since(base).as_millis().min(u128::from(u64::MAX / 2)) as u64;
         self.last_ms = self.last_ms.max(ms);
         ms

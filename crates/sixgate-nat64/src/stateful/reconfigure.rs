@@ -126,6 +126,10 @@ impl Nat64 {
         } else if self.pool.seed != new.seed {
             self.pool = Pool::new(new.pool4, new.seed);
         }
+        if self.event_level() != new.events {
+            r.mark_changed("events");
+            self.set_event_level(new.events);
+        }
         self.note_over_limit();
         Ok(r)
     }
@@ -264,6 +268,7 @@ impl Nat64 {
             self.t.adf.slots().filter(|(_, a)| a.proto != 0 && !keeps(a.a4, a.p4)).map(|(i, _)| i).collect();
         let held_gone: Vec<_> = self.held.map.keys().filter(|k| !keeps(k.a4, k.p4)).copied().collect();
         let flows_gone: Vec<_> = self.frags.flows.iter().filter(|(_, f)| gone_addr(f.a4)).map(|(k, _)| *k).collect();
+        self.log_ended(&gone, &bib_gone);
         self.end_all(&gone, &bib_gone, &adf_gone);
         let bib_ended = bib_gone.len();
         r.sessions_ended += gone.len();

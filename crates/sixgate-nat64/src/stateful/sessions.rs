@@ -5,6 +5,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
+use super::events::NatEventKind;
 use super::ports::pool_kind;
 use super::tables::{Adf, Bib, Client, SKey, Sess, SHRINK_MAX_LIVE, TCP};
 use super::{Filtering, Nat64, Nat64Drop, TcpState, TICK_MS};
@@ -115,8 +116,10 @@ impl Nat64 {
                         self.pool.full_until[pi] = ms + TICK_MS;
                     }
                 })?;
-                self.t.insert_bib(Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto });
+                let b = Bib { client: key.client, port: key.port, a4, p4, sessions: 1, proto: key.proto };
+                self.t.insert_bib(b);
                 self.port_taken(key.proto, a4, p4);
+                self.log_bib(NatEventKind::BibCreated, &b);
                 (a4, p4)
             }
         };
@@ -135,7 +138,7 @@ impl Nat64 {
             }
         }
         let expires = Self::deadline(ms, self.lifetime(key.proto, state));
-        let i = self.t.insert_sess(Sess {
+        let s = Sess {
             client: key.client,
             remote: key.remote,
             port: key.port,
@@ -146,7 +149,9 @@ impl Nat64 {
             queued: expires,
             proto: key.proto,
             state,
-        });
+        };
+        let i = self.t.insert_sess(s);
+        self.log_sess(NatEventKind::SessionCreated, &s);
         self.n_sessions += 1;
         self.expiry.push(expires, i);
         Ok((i, a4, p4))
@@ -160,6 +165,7 @@ impl Nat64 {
             return;
         }
         self.t.remove_sess(i);
+        self.log_sess(NatEventKind::SessionDeleted, &s);
         self.n_sessions -= 1;
         if let Some(c) = self.t.find_client(&self.alloc.source_key(&s.client)) {
             let e = self.t.clients.get_mut(c);
@@ -182,8 +188,10 @@ impl Nat64 {
             e.sessions -= 1;
             // RFC 6146 §3.5.1: a BIB entry lives as long as it has sessions.
             if e.sessions == 0 {
+                let e = *e;
                 self.t.remove_bib(b);
                 self.port_freed(s.proto, s.a4, s.p4, ms);
+                self.log_bib(NatEventKind::BibDeleted, &e);
                 // Its port is free: the pool is worth searching again.
                 self.pool.full_until[pool_kind(s.proto)] = 0;
             }

@@ -52,9 +52,11 @@ use sixgate_core::wire::{icmpv4, icmpv6, proto};
 use sixgate_nat64::{IcmpRateLimit, Siit, SiitConfig, TosPolicy};
 
 mod dns64;
+mod events;
 mod stateful;
 
 pub use dns64::{dns64, seeds_dns64};
+pub use events::{seeds_stateful_events, stateful_events};
 pub use stateful::{seeds_stateful, stateful};
 
 /// Runs an IPv4 fuzz input through the translator and checks the outputs.

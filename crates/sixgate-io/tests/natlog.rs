@@ -1,0 +1,210 @@
+//! The event log's sinks: JSON Lines to a file (valid JSON, one object per event, the
+//! file reopened after a rename), drops counted when the channel is full, RFC 5424
+//! syslog over a local datagram socket and over UDP; an engine wrapped in `Logged`
+//! hands its events over as it translates.
+
+use std::net::UdpSocket;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use sixgate_core::buf::PacketBuf;
+use sixgate_core::engine::{Engine, Side, Verdict};
+use sixgate_core::rfc6052::Pool6;
+use sixgate_io::natlog::{Logged, NatLog, Sink};
+use sixgate_nat64::{EventLevel, Nat64, Nat64Config, NatEvent, Pool4Range};
+use sixgate_testkit::packets::udp6_ports;
+
+fn engine(level: EventLevel) -> Nat64 {
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    c.events = level;
+    c.max_new_sessions_per_second = 0;
+    Nat64::new(c).unwrap()
+}
+
+/// `n` events from a real engine (a new BIB entry and session each, at session level).
+fn events(n: usize) -> Vec<NatEvent> {
+    let mut e = engine(EventLevel::Session);
+    let now = Instant::now();
+    let mut out = Vec::new();
+    let mut port = 1024u16;
+    while out.len() < n {
+        let mut b = PacketBuf::from_slice(&udp6_ports("2001:db8::10", "64:ff9b:1::cb00:7105", port, 53, b"q"));
+        assert_eq!(e.process(&mut b, now), Verdict::Forward(Side::V4));
+        out.extend(std::iter::from_fn(|| e.poll_event()));
+        port += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn file_sink_writes_one_json_object_per_event_with_the_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    let mut log = NatLog::open(&Sink::File(path.clone()), 1024).unwrap();
+    log.start().unwrap();
+    let tx = log.sender().unwrap();
+    for e in events(2) {
+        tx.send(e);
+    }
+    drop(tx);
+    let stats = log.stats();
+    log.shutdown();
+    let v = lines(&path);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[0]["event"], "bib-add");
+    assert_eq!(v[1]["event"], "session-add");
+    for x in &v {
+        assert_eq!(x["proto"], "udp");
+        assert_eq!(x["src6"], "2001:db8::10");
+        assert_eq!(x["sport6"], 1024);
+        assert_eq!(x["pool4"], "198.51.100.1");
+        assert!(x["port4"].as_u64().is_some_and(|p| (1024..=65535).contains(&p)));
+        let t = x["time"].as_str().unwrap();
+        assert!(t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
+    assert_eq!(
+        (v[1]["dst4"].as_str(), v[1]["dst6"].as_str(), v[1]["dport"].as_u64()),
+        (Some("203.0.113.5"), Some("64:ff9b:1::cb00:7105"), Some(53))
+    );
+    assert!(v[0].get("dst4").is_none());
+    assert_eq!(stats.snapshot(), (2, 0, 0));
+}
+
+#[test]
+fn reopen_after_a_rename_writes_to_a_new_file_and_keeps_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    let moved = dir.path().join("nat.jsonl.1");
+    let mut log = NatLog::open(&Sink::File(path.clone()), 1024).unwrap();
+    log.start().unwrap();
+    let tx = log.sender().unwrap();
+    let ev = events(6);
+    for e in &ev[..4] {
+        tx.send(*e);
+    }
+    // logrotate: the file is moved, then the daemon told (SIGHUP).
+    std::fs::rename(&path, &moved).unwrap();
+    log.reopen();
+    for e in &ev[4..] {
+        tx.send(*e);
+    }
+    drop(tx);
+    log.shutdown();
+    assert_eq!(lines(&moved).len(), 4);
+    let new = lines(&path);
+    assert_eq!(new.len(), 2);
+    assert_eq!(new[0]["sport6"], 1026);
+}
+
+#[test]
+fn a_full_channel_drops_and_counts_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    // Not started yet: nothing takes from the channel of 4.
+    let mut log = NatLog::open(&Sink::File(path.clone()), 4).unwrap();
+    let tx = log.sender().unwrap();
+    for e in events(10) {
+        tx.send(e);
+    }
+    let stats = log.stats();
+    assert_eq!(stats.snapshot(), (0, 6, 0));
+    log.start().unwrap();
+    drop(tx);
+    log.shutdown();
+    assert_eq!(lines(&path).len(), 4);
+    assert_eq!(stats.snapshot(), (4, 6, 0));
+}
+
+#[test]
+fn syslog_over_a_local_datagram_socket_is_rfc5424_with_the_json_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("log");
+    let server = UnixDatagram::bind(&sock_path).unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut log = NatLog::open(&Sink::SyslogLocal(sock_path.clone()), 16).unwrap();
+    log.start().unwrap();
+    let tx = log.sender().unwrap();
+    for e in events(2) {
+        tx.send(e);
+    }
+    let mut buf = [0u8; 2048];
+    for want in ["bib-add", "session-add"] {
+        let n = server.recv(&mut buf).unwrap();
+        let m = std::str::from_utf8(&buf[..n]).unwrap();
+        check_syslog(m, want);
+    }
+    // The syslog daemon restarts: a new socket at the same path gets the next messages.
+    drop(server);
+    std::fs::remove_file(&sock_path).unwrap();
+    let server = UnixDatagram::bind(&sock_path).unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for e in events(1) {
+        tx.send(e);
+    }
+    let n = server.recv(&mut buf).unwrap();
+    check_syslog(std::str::from_utf8(&buf[..n]).unwrap(), "bib-add");
+    drop(tx);
+    let stats = log.stats();
+    log.shutdown();
+    assert_eq!(stats.snapshot(), (3, 0, 0));
+}
+
+#[test]
+fn syslog_over_udp_reaches_the_collector() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut log = NatLog::open(&Sink::SyslogUdp(server.local_addr().unwrap()), 16).unwrap();
+    log.start().unwrap();
+    let tx = log.sender().unwrap();
+    for e in events(1) {
+        tx.send(e);
+    }
+    let mut buf = [0u8; 2048];
+    let n = server.recv(&mut buf).unwrap();
+    check_syslog(std::str::from_utf8(&buf[..n]).unwrap(), "bib-add");
+    drop(tx);
+    log.shutdown();
+}
+
+/// `<134>1 TIMESTAMP HOST sixgate PID MSGID - {json}`.
+fn check_syslog(m: &str, msgid: &str) {
+    let f: Vec<&str> = m.splitn(8, ' ').collect();
+    assert_eq!(f.len(), 8, "{m}");
+    assert_eq!(f[0], "<134>1");
+    assert!(f[1].ends_with('Z'), "{m}");
+    assert_eq!((f[3], f[4], f[5], f[6]), ("sixgate", std::process::id().to_string().as_str(), msgid, "-"));
+    let j: serde_json::Value = serde_json::from_str(f[7]).unwrap();
+    assert_eq!(j["event"], msgid);
+}
+
+#[test]
+fn a_logged_engine_hands_over_its_events_as_it_translates_and_at_its_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    let mut log = NatLog::open(&Sink::File(path.clone()), 1024).unwrap();
+    log.start().unwrap();
+    let mut e = Logged::new(engine(EventLevel::Bib), log.sender());
+    let t0 = Instant::now();
+    for port in [4000, 4001, 4000] {
+        let mut b = PacketBuf::from_slice(&udp6_ports("2001:db8::10", "64:ff9b:1::cb00:7105", port, 53, b"q"));
+        assert_eq!(e.process(&mut b, t0), Verdict::Forward(Side::V4));
+    }
+    // UDP_DEFAULT later both BIB entries go.
+    e.handle_timeout(t0 + Duration::from_secs(400));
+    drop(e);
+    log.shutdown();
+    let v = lines(&path);
+    let kinds: Vec<_> = v.iter().map(|x| x["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["bib-add", "bib-add", "bib-del", "bib-del"]);
+}
