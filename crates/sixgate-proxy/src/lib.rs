@@ -21,3 +21,8 @@ pub enum Peek<T> {
     /// The value, parsed from a prefix of the bytes.
     Done(T),
 }
+
+// The proxy around the parsers: routing (sans-IO) and, with feature `server`, the I/O.
+#[cfg(all(feature = "server", target_os = "linux"))]
+pub mod io;
+pub mod route;
