@@ -13,6 +13,7 @@ mod error;
 mod fmt;
 mod nat64;
 mod nat64_config;
+mod proxy;
 mod rdns;
 mod service;
 mod sixto4;
@@ -60,6 +61,9 @@ enum Cmd {
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
     Dns64(dns64::Dns64Args),
+    /// IPv4 clients to IPv6-only web servers: TLS routed by SNI, HTTP by Host, the
+    /// client's address in a PROXY header or a NAT46 source.
+    Proxy(proxy::ProxyArgs),
     /// Shell completion script on standard output (e.g. `sixgate completions bash`).
     Completions(service::docs::CompletionsArgs),
     /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
@@ -72,7 +76,7 @@ enum Cmd {
 impl Cmd {
     /// The long-running subcommands, which log through `tracing`.
     fn is_daemon(&self) -> bool {
-        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_))
+        matches!(self, Self::Nat64(nat64::Nat64Cmd::Run(_)) | Self::Tunnel(_) | Self::Dns64(_) | Self::Proxy(_))
     }
 }
 
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
         Cmd::Dns64(a) => dns64::run(a),
+        Cmd::Proxy(a) => proxy::run(a),
         Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
         Cmd::Man(a) => service::docs::man(&a, Cli::command()),
         Cmd::Doctor(a) => doctor::run(a),

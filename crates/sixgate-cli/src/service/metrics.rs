@@ -70,7 +70,7 @@ impl Collector for Dns64Collector {
 }
 
 /// `sixgate_reloads_total{result=...}`: SIGHUP reloads by outcome.
-fn encode_reloads(enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+pub(crate) fn encode_reloads(enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
     let mut family = enc.encode_descriptor(
         "sixgate_reloads",
         "Configuration reloads (SIGHUP) by result",
