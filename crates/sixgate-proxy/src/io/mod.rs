@@ -208,8 +208,10 @@ pub fn check_nat46(prefix: &Pool6) -> Result<(), String> {
 }
 
 impl Proxy {
-    /// Binds every listener.
+    /// Binds every listener; raises the soft limit on open files to the hard one (each
+    /// connection holds two descriptors).
     pub fn bind(specs: Vec<ListenerSpec>, opts: Options) -> io::Result<Self> {
+        raise_nofile();
         let mut listeners = Vec::with_capacity(specs.len());
         for s in specs {
             let socket =
@@ -272,6 +274,16 @@ impl Proxy {
             t.abort();
         }
         Ok(())
+    }
+}
+
+/// The soft `RLIMIT_NOFILE` up to the hard limit; left as it is when that fails.
+fn raise_nofile() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
     }
 }
 
