@@ -192,18 +192,28 @@ fn listen(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(s.into())
 }
 
-/// Checks that the host takes addresses under `prefix` as local, as NAT46 sources need: a
-/// socket binds to one without `IPV6_FREEBIND` only when a local route covers it.
+/// Checks that the host takes addresses under `prefix` as local, as NAT46 sources need:
+/// a listener bound (with `IPV6_FREEBIND`) to an address under it must be reachable from
+/// this host, which only a local route for the prefix gives (binding alone always works
+/// with `IPV6_FREEBIND`; without the route the backends' answers would never come back).
 pub fn check_nat46(prefix: &Pool6) -> Result<(), String> {
     let probe = sixgate_core::rfc6052::embed(prefix, Ipv4Addr::new(192, 0, 2, 1));
-    let s = Socket::new(Domain::IPV6, Type::STREAM, None).map_err(|e| format!("cannot open a socket: {e}"))?;
-    match s.bind(&SocketAddr::V6(SocketAddrV6::new(probe, 0, 0, 0)).into()) {
-        Ok(()) => Ok(()),
-        Err(e) => Err(format!(
-            "nat46_prefix {prefix}: the host does not take {probe} as local ({e}): add a local route for the prefix, \
-             `ip -6 route add local {} dev lo`, and make sure replies to it come back to this host",
+    let fail = |why: String| {
+        format!(
+            "nat46_prefix {prefix}: {why}: add a local route for the prefix, `ip -6 route add local {} dev lo`, \
+             and route it from the backends to this host",
             prefix.net()
-        )),
+        )
+    };
+    let l = Socket::new(Domain::IPV6, Type::STREAM, None).map_err(|e| fail(format!("cannot open a socket: {e}")))?;
+    l.set_freebind_v6(true).map_err(|e| fail(format!("IPV6_FREEBIND: {e}")))?;
+    l.bind(&SocketAddr::V6(SocketAddrV6::new(probe, 0, 0, 0)).into())
+        .and_then(|()| l.listen(1))
+        .map_err(|e| fail(format!("cannot bind {probe}: {e}")))?;
+    let at = l.local_addr().ok().and_then(|a| a.as_socket()).ok_or_else(|| fail("no local address".into()))?;
+    match std::net::TcpStream::connect_timeout(&at, Duration::from_secs(1)) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(fail(format!("{probe} is not local to this host ({e})"))),
     }
 }
 
