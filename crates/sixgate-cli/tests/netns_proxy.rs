@@ -222,8 +222,19 @@ fn counter(log: &str, name: &str) -> u64 {
 #[test]
 fn routes_by_sni_and_host_with_the_clients_address_and_refusals() {
     skip!();
+    routes_and_refusals(PROXY_TOML);
+}
+
+/// The same with the splice(2) copy.
+#[test]
+fn routes_by_sni_and_host_with_splice() {
+    skip!();
+    routes_and_refusals(&format!("splice = true\n{PROXY_TOML}"));
+}
+
+fn routes_and_refusals(toml: &str) {
     let mut t = world();
-    let pid = proxy(&mut t, PROXY_TOML);
+    let pid = proxy(&mut t, toml);
     // SNI routing over IPv4 to the IPv6-only servers.
     assert_eq!(curl(&t, "a.example", 443, "https").1, "site-a\n");
     assert_eq!(curl(&t, "b.example", 443, "https").1, "site-b\n");
@@ -268,7 +279,7 @@ fn routes_by_sni_and_host_with_the_clients_address_and_refusals() {
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "421");
     // SIGHUP: a new route takes effect without a restart.
-    let new = PROXY_TOML.replace("\"b.example\" = \"[2001:db8:100::2]:80\"", "\"b.example\" = \"[2001:db8:100::2]:80\"\n\"c.example\" = \"[2001:db8:100::2]:80\"");
+    let new = toml.replace("\"b.example\" = \"[2001:db8:100::2]:80\"", "\"b.example\" = \"[2001:db8:100::2]:80\"\n\"c.example\" = \"[2001:db8:100::2]:80\"");
     std::fs::write(t.dir.path().join("proxy.toml"), new).unwrap();
     let _ = sh(&["kill", "-HUP", &pid.to_string()]);
     let t0 = Instant::now();

@@ -8,6 +8,7 @@ use std::net::Shutdown;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 use super::Stats;
@@ -90,6 +91,62 @@ async fn pump(from: &TcpStream, to: &TcpStream, act: &Activity<'_>, idle: Durati
     }
 }
 
+/// Waits until `s` is ready for `interest`, giving up after `idle` of no activity on the
+/// connection.
+async fn ready(s: &TcpStream, interest: Interest, act: &Activity<'_>, idle: Duration) -> io::Result<()> {
+    loop {
+        match tokio::time::timeout(idle, s.ready(interest)).await {
+            Ok(r) => return r.map(drop),
+            Err(_) if act.idle_for(idle) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(_) => {}
+        }
+    }
+}
+
+/// [`pump`] with splice(2): socket → pipe → socket, the bytes never copied to user space.
+/// The pipe is made at the first byte (an idle connection holds none).
+async fn pump_splice(
+    from: &TcpStream,
+    to: &TcpStream,
+    act: &Activity<'_>,
+    idle: Duration,
+    bytes: &AtomicU64,
+) -> io::Result<()> {
+    use nix::fcntl::{splice, OFlag, SpliceFFlags};
+    let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    let mut pipe = None;
+    loop {
+        ready(from, Interest::READABLE, act, idle).await?;
+        let (pr, pw) = match &pipe {
+            Some(p) => p,
+            None => pipe.insert(nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?),
+        };
+        // The pipe is empty here: EAGAIN can only mean the socket has nothing.
+        let n = match from.try_io(Interest::READABLE, || {
+            splice(from, None, &*pw, None, CHUNK, flags).map_err(io::Error::from)
+        }) {
+            Ok(0) => {
+                shutdown_write(to);
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        act.touch();
+        let mut left = n;
+        while left > 0 {
+            match to.try_io(Interest::WRITABLE, || splice(&*pr, None, to, None, left, flags).map_err(io::Error::from)) {
+                Ok(m) => left -= m,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(to, Interest::WRITABLE, act, idle).await?,
+                Err(e) => return Err(e),
+            }
+        }
+        bytes.fetch_add(n as u64, Ordering::Relaxed);
+        act.touch();
+    }
+}
+
 /// Copies both ways until both have ended; the first error (or the idle timeout,
 /// `TimedOut`) ends both.
 pub(super) async fn bidirectional(
@@ -98,9 +155,17 @@ pub(super) async fn bidirectional(
     idle: Duration,
     epoch: &Instant,
     stats: &Stats,
+    zero_copy: bool,
 ) -> io::Result<()> {
     let act = Activity { epoch, last: AtomicU64::new(0) };
     act.touch();
+    if zero_copy {
+        return tokio::try_join!(
+            pump_splice(client, backend, &act, idle, &stats.bytes_to_backend),
+            pump_splice(backend, client, &act, idle, &stats.bytes_to_client),
+        )
+        .map(|_| ());
+    }
     tokio::try_join!(
         pump(client, backend, &act, idle, &stats.bytes_to_backend),
         pump(backend, client, &act, idle, &stats.bytes_to_client),

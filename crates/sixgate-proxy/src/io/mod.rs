@@ -69,6 +69,9 @@ pub struct Options {
     pub resolver: Option<SocketAddr>,
     /// Threads running connections; 0: one per CPU.
     pub workers: usize,
+    /// Copy with splice(2) (socket → pipe → socket, no copy to user space) instead of
+    /// read/write through a buffer.
+    pub splice: bool,
 }
 
 impl Default for Options {
@@ -81,6 +84,7 @@ impl Default for Options {
             max_per_source: 512,
             resolver: None,
             workers: 0,
+            splice: false,
         }
     }
 }
@@ -535,7 +539,7 @@ async fn connection(
     }
     stats.bytes_to_backend.fetch_add(head.len() as u64, Ordering::Relaxed);
     drop(head);
-    match copy::bidirectional(&client, &upstream, idle, &shared.epoch, stats).await {
+    match copy::bidirectional(&client, &upstream, idle, &shared.epoch, stats, shared.opts.splice).await {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::TimedOut => {
             stats.idle_closed.fetch_add(1, Ordering::Relaxed);
