@@ -67,22 +67,14 @@ pub fn parse_backend(s: &str, default_port: u16) -> Result<SocketAddrV6, RouteEr
     Ok(SocketAddrV6::new(ip, default_port, 0, 0))
 }
 
-/// A requested name as the table keys it: lower case, no trailing dot; `None` when it is
-/// not a host name (an address literal included: RFC 6066 §3 forbids those in SNI).
+/// A requested name as the table keys it ([`crate::normalize_host_name`]: lower case, no
+/// trailing dot); `None` when it is not a host name (an address literal included: RFC 6066
+/// §3 forbids those in SNI).
 pub fn normalize(name: &str) -> Option<String> {
-    let n = name.strip_suffix('.').unwrap_or(name);
-    if n.is_empty() || n.len() > 253 || n.parse::<IpAddr>().is_ok() {
+    if name.parse::<IpAddr>().is_ok() {
         return None;
     }
-    for label in n.split('.') {
-        if label.is_empty()
-            || label.len() > 63
-            || !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            return None;
-        }
-    }
-    Some(n.to_ascii_lowercase())
+    crate::normalize_host_name(name.as_bytes()).ok()
 }
 
 /// DNS mode: a name not in the map is looked up (AAAA) and connected to only when the
