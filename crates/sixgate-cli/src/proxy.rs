@@ -280,9 +280,9 @@ fn group(g: GroupText<'_>) -> Result<Group, Vec<String>> {
         let mut prefixes = Vec::new();
         for p in &g.backend_prefixes {
             match p.parse::<Ipv6Net>() {
-                Ok(n) if n.prefix_len() == 0 => {
-                    errs.push(format!("backend_prefixes {p:?}: ::/0 would make an open relay; name your servers' prefixes"))
-                }
+                Ok(n) if n.prefix_len() == 0 => errs.push(format!(
+                    "backend_prefixes {p:?}: ::/0 would make an open relay; name your servers' prefixes"
+                )),
                 Ok(n) => prefixes.push(n.trunc()),
                 Err(_) => errs.push(format!("backend_prefixes {p:?}: not an IPv6 prefix (2001:db8:100::/48)")),
             }
@@ -323,7 +323,9 @@ pub(crate) fn resolve(a: &ProxyArgs, file: Option<(&str, &str)>) -> Result<Resol
         for s in texts {
             match s.parse::<SocketAddr>() {
                 Ok(x) => listen.push(x),
-                Err(_) => errs.push(format!("{name}:{at}: listen {s:?}: not ADDR:PORT (\"0.0.0.0:443\", \"[::]:443\")")),
+                Err(_) => {
+                    errs.push(format!("{name}:{at}: listen {s:?}: not ADDR:PORT (\"0.0.0.0:443\", \"[::]:443\")"))
+                }
             }
         }
         let routes = l
@@ -380,7 +382,9 @@ pub(crate) fn resolve(a: &ProxyArgs, file: Option<(&str, &str)>) -> Result<Resol
         v.as_ref().and_then(|s| {
             s.get_ref()
                 .parse::<SocketAddr>()
-                .map_err(|_| errs.push(format!("{name}:{}: {key} {:?}: not ADDR:PORT", line(s.span().start), s.get_ref())))
+                .map_err(|_| {
+                    errs.push(format!("{name}:{}: {key} {:?}: not ADDR:PORT", line(s.span().start), s.get_ref()))
+                })
                 .ok()
         })
     };
@@ -500,7 +504,11 @@ pub(crate) fn run(a: ProxyArgs) -> Result<ExitCode, CliError> {
     let specs = r.specs();
     if a.check {
         crate::service::preflight::refuse("proxy", preflight(&r))?;
-        println!("ok: {} listeners, {} routed names", specs.len(), r.groups.iter().map(|g| g.routes.len()).sum::<usize>());
+        println!(
+            "ok: {} listeners, {} routed names",
+            specs.len(),
+            r.groups.iter().map(|g| g.routes.len()).sum::<usize>()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for g in &r.groups {
@@ -556,9 +564,8 @@ fn reloader(
         Box::new(move |text, name| resolve(&a, Some((text, name))).map(drop))
     };
     let a = a.clone();
-    let shape = |r: &Resolved| -> Vec<(SocketAddr, Protocol)> {
-        r.specs().iter().map(|s| (s.listen, s.protocol)).collect()
-    };
+    let shape =
+        |r: &Resolved| -> Vec<(SocketAddr, Protocol)> { r.specs().iter().map(|s| (s.listen, s.protocol)).collect() };
     let apply: crate::service::reload::Apply = Box::new(move |text, name| {
         let r = resolve(&a, Some((text, name)))?;
         let mut report = sixgate_core::reload::ReloadReport::default();
@@ -602,8 +609,11 @@ mod tests {
     fn file_routes_and_flag_routes() {
         let text = "[[listener]]\nlisten = \"127.0.0.1:8443\"\nsend_proxy = \"v2\"\n[listener.routes]\n\
                     \"a.example\" = \"[2001:db8::1]:443\"\n\"*.b.example\" = { backend = \"2001:db8::2\", send_proxy = \"v1\" }\n";
-        let r = resolve(&args(&["--listen", "127.0.0.1:8080", "--protocol", "http", "--route", "c.example=[::1]:80"]), Some((text, "p.toml")))
-            .unwrap();
+        let r = resolve(
+            &args(&["--listen", "127.0.0.1:8080", "--protocol", "http", "--route", "c.example=[::1]:80"]),
+            Some((text, "p.toml")),
+        )
+        .unwrap();
         assert_eq!(r.groups.len(), 2);
         let Decision::Connect(b) = r.groups[0].routes.route(Some("x.b.example")) else { panic!() };
         assert_eq!((b.addr.port(), b.send_proxy), (8443, Some(SendProxy::V1)));

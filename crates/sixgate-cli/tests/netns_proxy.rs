@@ -275,11 +275,24 @@ fn routes_and_refusals(toml: &str) {
     assert!(err.to_lowercase().contains("unrecognized name"), "{err}");
     let o = t.exec(
         "cl",
-        &["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--resolve", "c.example:80:198.51.100.1", "http://c.example/"],
+        &[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--resolve",
+            "c.example:80:198.51.100.1",
+            "http://c.example/",
+        ],
     );
     assert_eq!(String::from_utf8_lossy(&o.stdout), "421");
     // SIGHUP: a new route takes effect without a restart.
-    let new = toml.replace("\"b.example\" = \"[2001:db8:100::2]:80\"", "\"b.example\" = \"[2001:db8:100::2]:80\"\n\"c.example\" = \"[2001:db8:100::2]:80\"");
+    let new = toml.replace(
+        "\"b.example\" = \"[2001:db8:100::2]:80\"",
+        "\"b.example\" = \"[2001:db8:100::2]:80\"\n\"c.example\" = \"[2001:db8:100::2]:80\"",
+    );
     std::fs::write(t.dir.path().join("proxy.toml"), new).unwrap();
     let _ = sh(&["kill", "-HUP", &pid.to_string()]);
     let t0 = Instant::now();

@@ -218,10 +218,9 @@ impl Routes {
             return self.fallback();
         }
         match addrs.iter().find(|a| dns.prefixes.iter().any(|p| p.contains(*a))) {
-            Some(a) => Decision::Connect(Backend {
-                addr: SocketAddrV6::new(*a, dns.port, 0, 0),
-                send_proxy: dns.send_proxy,
-            }),
+            Some(a) => {
+                Decision::Connect(Backend { addr: SocketAddrV6::new(*a, dns.port, 0, 0), send_proxy: dns.send_proxy })
+            }
             None => Decision::Refuse(Refusal::RefusedPrefix),
         }
     }

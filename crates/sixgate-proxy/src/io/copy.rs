@@ -57,7 +57,13 @@ impl Activity<'_> {
 }
 
 /// Copies `from` → `to` until end of stream (then shuts `to`'s write half) or an error.
-async fn pump(from: &TcpStream, to: &TcpStream, act: &Activity<'_>, idle: Duration, bytes: &AtomicU64) -> io::Result<()> {
+async fn pump(
+    from: &TcpStream,
+    to: &TcpStream,
+    act: &Activity<'_>,
+    idle: Duration,
+    bytes: &AtomicU64,
+) -> io::Result<()> {
     loop {
         // Wait for bytes; the idle timeout counts both directions' activity.
         loop {
@@ -122,9 +128,9 @@ async fn pump_splice(
             None => pipe.insert(nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?),
         };
         // The pipe is empty here: EAGAIN can only mean the socket has nothing.
-        let n = match from.try_io(Interest::READABLE, || {
-            splice(from, None, &*pw, None, CHUNK, flags).map_err(io::Error::from)
-        }) {
+        let n = match from
+            .try_io(Interest::READABLE, || splice(from, None, &*pw, None, CHUNK, flags).map_err(io::Error::from))
+        {
             Ok(0) => {
                 shutdown_write(to);
                 return Ok(());

@@ -228,9 +228,13 @@ impl Proxy {
         raise_nofile();
         let mut listeners = Vec::with_capacity(specs.len());
         for s in specs {
-            let socket =
-                listen(s.listen).map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", s.listen)))?;
-            listeners.push(Listener { socket, protocol: s.protocol, routes: Arc::new(RwLock::new(Arc::new(s.routes))) });
+            let socket = listen(s.listen)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", s.listen)))?;
+            listeners.push(Listener {
+                socket,
+                protocol: s.protocol,
+                routes: Arc::new(RwLock::new(Arc::new(s.routes))),
+            });
         }
         Ok(Self { listeners, opts, stats: Arc::new(Stats::default()) })
     }
@@ -408,7 +412,12 @@ enum FirstError {
 }
 
 /// Reads until the parser has a ClientHello or a request head, under the hello deadline.
-async fn first_bytes(stream: &TcpStream, buf: &mut Vec<u8>, protocol: Protocol, limit: usize) -> Result<First, FirstError> {
+async fn first_bytes(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    protocol: Protocol,
+    limit: usize,
+) -> Result<First, FirstError> {
     loop {
         let parsed = match protocol {
             Protocol::Tls => match tls::peek_client_hello(buf, limit) {
@@ -522,11 +531,8 @@ async fn connection(
     let mut head = match backend.send_proxy {
         Some(SendProxy::V1) => encode_v1(peer, local),
         Some(SendProxy::V2) => {
-            let tlvs: Vec<Tlv> = first
-                .name
-                .iter()
-                .map(|n| Tlv { kind: PP2_TYPE_AUTHORITY, value: n.as_bytes().to_vec() })
-                .collect();
+            let tlvs: Vec<Tlv> =
+                first.name.iter().map(|n| Tlv { kind: PP2_TYPE_AUTHORITY, value: n.as_bytes().to_vec() }).collect();
             encode_v2(peer, local, &tlvs)
         }
         None => Vec::new(),
