@@ -19,10 +19,12 @@
 #
 # Needs root, nginx, haproxy, h2load (nghttp2-client), curl, openssl, python3, a release build:
 #   cargo build --release -p sixgate-cli && sudo bench/proxy_race.sh
-# Environment: SIXGATE (binary), CONNS (TLS connections per round, default 1000), ROUNDS (3).
+# Environment: SIXGATE (binary), CONNS (TLS connections per round, default 1000), ROUNDS (3),
+# BIG_MB (the bulk file, default 1024), SPLICE=1 (sixgate copies with splice(2)).
 set -euo pipefail
 BIN=${SIXGATE:-$(dirname "$0")/../target/release/sixgate}
 CONNS=${CONNS:-1000}
+BIG_MB=${BIG_MB:-1024}
 ROUNDS=${ROUNDS:-3}
 P=pxb
 CL=${P}cl; PX=${P}px; BE=${P}be
@@ -49,7 +51,7 @@ ip -n "$BE" -6 addr add 2001:db8:100::2/64 dev b1 nodad; ip -n "$BE" link set b1
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=a.example \
     -addext subjectAltName=DNS:a.example -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
-truncate -s 1G "$WORK/big"
+truncate -s "${BIG_MB}M" "$WORK/big"
 mkdir -p "$WORK/tmp"
 cat > "$WORK/nginx.conf" <<EOF
 user root; worker_processes 1; daemon off; pid $WORK/nginx.pid; error_log $WORK/nginx.err;
@@ -69,6 +71,7 @@ ip netns exec "$BE" taskset -c 0 nginx -c "$WORK/nginx.conf" & PIDS+=($!)
 
 cat > "$WORK/proxy.toml" <<EOF
 workers = 1
+splice = $([ "${SPLICE:-0}" = 1 ] && echo true || echo false)
 max_per_source = 100000
 max_connections = 100000
 [[listener]]
@@ -87,7 +90,7 @@ ip netns exec "$PX" taskset -c 1 "$BIN" proxy --config "$WORK/proxy.toml" 2>"$WO
 cat > "$WORK/haproxy.cfg" <<EOF
 global
   nbthread 1
-  maxconn 100000
+  maxconn 9000
 defaults
   mode tcp
   timeout connect 5s
@@ -136,7 +139,7 @@ bulk() { # port streams
     done
     wait "${pids[@]}"
     s1=$(date +%s.%N)
-    awk -v n="$2" -v a="$s0" -v b="$s1" 'BEGIN { printf "%.0f", n * 1073.741824 / (b - a) }'
+    awk -v n="$2" -v mb="$BIG_MB" -v a="$s0" -v b="$s1" 'BEGIN { printf "%.0f", n * mb * 1.048576 / (b - a) }'
 }
 
 idle() { # port pid -> KiB per idle connection
@@ -174,7 +177,7 @@ for who in sixgate haproxy; do
     R[$who.one_MBps]=$(bulk $hp 1)
     R[$who.many_MBps]=$(bulk $hp 8)
     t1=$(ticks $pid)
-    R[$who.cpu_s_GB]=$(awk -v t=$((t1 - t0)) -v tck="$TCK" 'BEGIN { printf "%.2f", t / tck / (9 * 1.073741824) }')
+    R[$who.cpu_s_GB]=$(awk -v t=$((t1 - t0)) -v tck="$TCK" -v mb="$BIG_MB" 'BEGIN { printf "%.2f", t / tck / (9 * mb * 0.001048576) }')
     R[$who.idle_KiB]=$(idle $hp $pid)
     echo "$who: $n TLS connections; ${R[$who.tls_conn_s]} conn/s, ${R[$who.cpu_us_conn]} us CPU/conn;" \
         "bulk ${R[$who.one_MBps]} MB/s (1), ${R[$who.many_MBps]} MB/s (8), ${R[$who.cpu_s_GB]} s CPU/GB;" \
