@@ -20,7 +20,8 @@
 # Needs root, nginx, haproxy, h2load (nghttp2-client), curl, openssl, python3, a release build:
 #   cargo build --release -p sixgate-cli && sudo bench/proxy_race.sh
 # Environment: SIXGATE (binary), CONNS (TLS connections per round, default 1000), ROUNDS (3),
-# BIG_MB (the bulk file, default 1024), SPLICE=1 (sixgate copies with splice(2)).
+# BIG_MB (the bulk file, default 1024), SPLICE=0 (sixgate copies through a buffer, not with splice(2)), WORKERS
+# (sixgate's threads, default 1), ONLY_BULK=1 (three one-stream runs each, nothing else).
 set -euo pipefail
 BIN=${SIXGATE:-$(dirname "$0")/../target/release/sixgate}
 CONNS=${CONNS:-1000}
@@ -70,8 +71,8 @@ EOF
 ip netns exec "$BE" taskset -c 0 nginx -c "$WORK/nginx.conf" & PIDS+=($!)
 
 cat > "$WORK/proxy.toml" <<EOF
-workers = 1
-splice = $([ "${SPLICE:-0}" = 1 ] && echo true || echo false)
+workers = ${WORKERS:-1}
+splice = $([ "${SPLICE:-1}" = 1 ] && echo true || echo false)
 max_per_source = 100000
 max_connections = 100000
 [[listener]]
@@ -171,6 +172,11 @@ PY
 declare -A R
 for who in sixgate haproxy; do
     if [ $who = sixgate ]; then pid=$SG; tp=443; hp=80; else pid=$HA; tp=1443; hp=1080; fi
+    if [ "${ONLY_BULK:-0}" = 1 ]; then
+        for _ in 1 2 3; do echo "$who one stream: $(bulk $hp 1) MB/s" >&2; done
+        continue
+    fi
+    bulk $hp 1 >/dev/null # warm-up: the file into the page cache, the windows open
     read -r rate cpu n <<<"$(tls_rate $tp $pid)"
     R[$who.tls_conn_s]=$rate; R[$who.cpu_us_conn]=$cpu
     t0=$(ticks $pid)

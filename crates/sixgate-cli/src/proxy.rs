@@ -12,7 +12,7 @@
 //! max_connections = 20000
 //! max_per_source = 512
 //! workers = 0
-//! splice = false                    # copy with splice(2)
+//! splice = true                     # zero-copy splice(2); false: through a buffer
 //! resolver = "[2001:db8::53]:53"   # DNS mode's server; default /etc/resolv.conf
 //! metrics_listen = "127.0.0.1:9166"
 //!
@@ -123,9 +123,9 @@ pub(crate) struct ProxyArgs {
     /// Threads [default: 0, one per CPU].
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
-    /// Copy with splice(2) instead of through a buffer.
+    /// Copy through a buffer instead of with splice(2) (the default, zero-copy).
     #[arg(long)]
-    pub(crate) splice: bool,
+    pub(crate) no_splice: bool,
     /// DNS mode's server, `ADDR:PORT` [default: the system's, /etc/resolv.conf].
     #[arg(long, value_name = "ADDR:PORT")]
     pub(crate) resolver: Option<SocketAddr>,
@@ -398,7 +398,7 @@ pub(crate) fn resolve(a: &ProxyArgs, file: Option<(&str, &str)>) -> Result<Resol
     opts.max_connections = a.max_connections.or(f.max_connections).unwrap_or(20_000);
     opts.max_per_source = a.max_per_source.or(f.max_per_source).unwrap_or(512);
     opts.workers = a.workers.or(f.workers).unwrap_or(0);
-    opts.splice = a.splice || f.splice.unwrap_or(false);
+    opts.splice = !a.no_splice && f.splice.unwrap_or(true);
     opts.resolver = a.resolver.or(f_resolver);
     for (v, key) in [
         (opts.hello_timeout.as_millis() as usize, "hello_timeout_ms"),

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::Shutdown;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -109,8 +110,31 @@ async fn ready(s: &TcpStream, interest: Interest, act: &Activity<'_>, idle: Dura
     }
 }
 
+/// Empty pipes for the splice copy, shared by all connections: a connection takes one
+/// for a burst and gives it back empty, so idle connections hold no pipe (a pipe is two
+/// descriptors).
+static PIPES: std::sync::Mutex<Vec<(OwnedFd, OwnedFd)>> = std::sync::Mutex::new(Vec::new());
+
+/// The most empty pipes kept for reuse.
+const POOLED_PIPES: usize = 256;
+
+fn take_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::fcntl::OFlag;
+    if let Some(p) = PIPES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop() {
+        return Ok(p);
+    }
+    nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)
+}
+
+fn give_pipe(p: (OwnedFd, OwnedFd)) {
+    let mut pool = PIPES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if pool.len() < POOLED_PIPES {
+        pool.push(p);
+    }
+}
+
 /// [`pump`] with splice(2): socket → pipe → socket, the bytes never copied to user space.
-/// The pipe is made at the first byte (an idle connection holds none).
+/// A pipe is held only while a burst is in flight (see [`PIPES`]).
 async fn pump_splice(
     from: &TcpStream,
     to: &TcpStream,
@@ -118,36 +142,38 @@ async fn pump_splice(
     idle: Duration,
     bytes: &AtomicU64,
 ) -> io::Result<()> {
-    use nix::fcntl::{splice, OFlag, SpliceFFlags};
+    use nix::fcntl::{splice, SpliceFFlags};
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
-    let mut pipe = None;
     loop {
         ready(from, Interest::READABLE, act, idle).await?;
-        let (pr, pw) = match &pipe {
-            Some(p) => p,
-            None => pipe.insert(nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(io::Error::from)?),
-        };
+        let (pr, pw) = take_pipe()?;
         // The pipe is empty here: EAGAIN can only mean the socket has nothing.
         let n = match from
-            .try_io(Interest::READABLE, || splice(from, None, &*pw, None, CHUNK, flags).map_err(io::Error::from))
+            .try_io(Interest::READABLE, || splice(from, None, &pw, None, CHUNK, flags).map_err(io::Error::from))
         {
             Ok(0) => {
+                give_pipe((pr, pw));
                 shutdown_write(to);
                 return Ok(());
             }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                give_pipe((pr, pw));
+                continue;
+            }
             Err(e) => return Err(e),
         };
         act.touch();
         let mut left = n;
         while left > 0 {
-            match to.try_io(Interest::WRITABLE, || splice(&*pr, None, to, None, left, flags).map_err(io::Error::from)) {
+            // On an error the pipe (not empty) is closed with the connection.
+            match to.try_io(Interest::WRITABLE, || splice(&pr, None, to, None, left, flags).map_err(io::Error::from)) {
                 Ok(m) => left -= m,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => ready(to, Interest::WRITABLE, act, idle).await?,
                 Err(e) => return Err(e),
             }
         }
+        give_pipe((pr, pw));
         bytes.fetch_add(n as u64, Ordering::Relaxed);
         act.touch();
     }
