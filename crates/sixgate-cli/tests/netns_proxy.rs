@@ -414,3 +414,22 @@ fn slow_and_garbage_clients_are_closed_and_5000_idle_connections_do_not_leak() {
     assert!(counter(&log, "bad_input") >= 2, "{log}");
     assert!(counter(&log, "routed") >= 5000, "{log}");
 }
+
+#[test]
+fn the_per_source_limit_answers_503_over_it() {
+    skip!();
+    let mut t = world();
+    let pid = proxy(&mut t, &PROXY_TOML.replace("max_per_source = 6000", "max_per_source = 2"));
+    // Two connections held open (their requests answered), a third refused at once.
+    let out = py(
+        &t,
+        "import socket\nsocks = []\nfor i in range(2):\n    s = socket.create_connection(('198.51.100.1', 80))\n    \
+         s.settimeout(30)\n    s.sendall(b'GET / HTTP/1.1\\r\\nHost: a.example\\r\\n\\r\\n')\n    \
+         print('held', s.recv(4096)[:15])\n    socks.append(s)\n\
+         s = socket.create_connection(('198.51.100.1', 80))\ns.settimeout(30)\nprint('third', s.recv(4096)[:12])\n",
+    );
+    assert_eq!(out.matches("held b'HTTP/1.1 200").count(), 2, "{out}");
+    assert!(out.contains("third b'HTTP/1.1 503"), "{out}");
+    let log = stop_proxy(&mut t, pid);
+    assert_eq!(counter(&log, "limit"), 1, "{log}");
+}
