@@ -289,7 +289,7 @@ fn group(g: GroupText<'_>) -> Result<Group, Vec<String>> {
         }
         routes.set_dns(DnsMode { prefixes, port: g.backend_port.unwrap_or(port), send_proxy });
     }
-    if routes.is_empty() && routes.dns().is_none() && g.default_backend.is_none() {
+    if g.routes.is_empty() && g.backend_prefixes.is_empty() && g.default_backend.is_none() {
         errs.push("no route: give routes, backend_prefixes (DNS mode) or default_backend".to_owned());
     }
     if errs.is_empty() {
