@@ -11,6 +11,7 @@
 //! | DNS64 (RFC 6147, `ipv4only.arpa` RFC 7050), sans-IO; PREF64 (RFC 8781) | `nat64::dns64` (feature `dns64`), [`nat64::pref64`] | `examples/dns64_server.rs` |
 //! | 6in4 / sit tunnel endpoint (RFC 4213; 6to4 with RFC 3964 checks; RFC 6040 ECN; path MTU) | [`sixin4::SitTunnel`] | `examples/sit_endpoint.rs` |
 //! | 6to4, 6rd, ISATAP, Teredo arithmetic; address explanation; tunnel configuration | [`sixto4`] | `examples/quickstart.rs` |
+//! | IPv4 → IPv6-only web servers: TLS ClientHello (SNI, ALPN), HTTP Host, PROXY v1/v2 parsers; routing by name, wildcard, DNS within prefixes; NAT46 sources | [`proxy`] | `examples/proxy.rs` |
 //! | reverse DNS: `ip6.arpa`/`in-addr.arpa` names, zone planning (RFC 2317), zone files | [`rdns`] | `examples/reverse_zone.rs` |
 //! | Linux TUN devices, raw sockets, the worker loop, signals, the DNS64 server | `io` (Linux) | `examples/nat64_gateway.rs`, `examples/sit_tunnel.rs` (root) |
 //! | shared vocabulary: RFC 6052 / 6to4 arithmetic, address classes, checksums, [`PacketBuf`](prelude::PacketBuf), the engine contract | [`core`] | |
@@ -87,6 +88,7 @@ pub use sixgate_core as core;
 #[cfg(target_os = "linux")]
 pub use sixgate_io as io;
 pub use sixgate_nat64 as nat64;
+pub use sixgate_proxy as proxy;
 pub use sixgate_rdns as rdns;
 
 /// Any error of the sixgate crates, for applications that use several of them.

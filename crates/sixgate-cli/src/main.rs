@@ -13,9 +13,10 @@ mod error;
 mod fmt;
 mod nat64;
 mod nat64_config;
+mod nat64_log;
 mod nat64_lookup;
 mod nat64_translate;
-mod nat64_log;
+mod proxy;
 mod rdns;
 mod rdns_serve;
 mod service;
@@ -64,6 +65,9 @@ enum Cmd {
     Tunnel(tunnel::TunnelCmd),
     /// DNS64 server (RFC 6147) in front of an upstream resolver, UDP and TCP.
     Dns64(Box<dns64::Dns64Args>),
+    /// IPv4 clients to IPv6-only web servers: TLS routed by SNI, HTTP by Host, the
+    /// client's address in a PROXY header or a NAT46 source.
+    Proxy(Box<proxy::ProxyArgs>),
     /// Shell completion script on standard output (e.g. `sixgate completions bash`).
     Completions(service::docs::CompletionsArgs),
     /// Manual pages: every command's into DIR, or sixgate(1) on standard output.
@@ -82,6 +86,7 @@ impl Cmd {
                 | Self::Tunnel(_)
                 | Self::Dns64(_)
                 | Self::Rdns(rdns::RdnsCmd::Serve(_))
+                | Self::Proxy(_)
         )
     }
 }
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Cmd::Nat64(c) => nat64::run(c),
         Cmd::Tunnel(c) => tunnel::run(c),
         Cmd::Dns64(a) => dns64::run(*a),
+        Cmd::Proxy(a) => proxy::run(*a),
         Cmd::Completions(a) => service::docs::completions(&a, Cli::command()),
         Cmd::Man(a) => service::docs::man(&a, Cli::command()),
         Cmd::Doctor(a) => doctor::run(a),

@@ -158,7 +158,7 @@ pub use sharded::{Nat64Handle, Nat64Shards};
 pub use siit::Siit;
 pub use stateful::{
     Allocation, BlockEvent, BlockEventKind, Deterministic, DeterministicMap, EventLevel, Filtering, Instance,
-    LookupError, Nat64, Nat64Config, Nat64Drop, NatEvent, NatEventKind, PortBlocks, Pool4Range, Share, TableStats,
+    LookupError, Nat64, Nat64Config, Nat64Drop, NatEvent, NatEventKind, Pool4Range, PortBlocks, Share, TableStats,
     TcpState, Timers,
 };
 

@@ -2,6 +2,7 @@
 
 pub mod dns64_cache;
 pub mod nat64;
+pub mod proxy;
 pub mod rdns;
 pub mod sit;
 pub mod sixto4;
