@@ -4,14 +4,14 @@
 //! client would send it; no mode byte.
 //!
 //! Properties, besides "never panics":
-//! - [`tls`]: a ClientHello that parses parses the same with bytes appended, and the same
+//! - [`tls()`]: a ClientHello that parses parses the same with bytes appended, and the same
 //!   when its handshake message is cut into other records (sizes taken from the input);
 //!   its server name is a fixed point of the host-name normalization; the parse with a
 //!   smaller limit is the same or `TooLong`.
-//! - [`http`]: a head that parses is at most the input (and the limit) long, parses the
+//! - [`http()`]: a head that parses is at most the input (and the limit) long, parses the
 //!   same when cut at its end or with bytes appended, and any shorter prefix asks for
 //!   more; its host is lower-case.
-//! - [`proxy_protocol`]: a header that decodes decodes the same alone, and its addresses
+//! - [`proxy_protocol()`]: a header that decodes decodes the same alone, and its addresses
 //!   and TLVs encode (v2, and v1 without TLVs) to a header that decodes to the same.
 
 use std::net::SocketAddr;
