@@ -27,7 +27,8 @@ const STALE: Duration = Duration::from_secs(2);
 #[derive(Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogToml {
-    /// `"off"` (the default), `"bib"` or `"session"`.
+    /// `"off"` (the default), `"block"` (port blocks only), `"bib"` or `"session"`;
+    /// port-block allocations are logged at every level but `"off"`.
     events: Option<String>,
     /// JSON Lines to this file.
     file: Option<PathBuf>,
@@ -43,11 +44,13 @@ impl LogToml {
     /// `events`.
     pub(crate) fn level(&self) -> Result<EventLevel, CliError> {
         match self.events.as_deref() {
-            None | Some("off") => Ok(EventLevel::Off),
+            // "block": the engine records no BIB or session event, the log takes the
+            // port blocks alone.
+            None | Some("off") | Some("block") => Ok(EventLevel::Off),
             Some("bib") => Ok(EventLevel::Bib),
             Some("session") => Ok(EventLevel::Session),
             Some(e) => Err(CliError::input(format!(
-                "log.events {e:?}: \"off\", \"bib\" (one line per mapping) or \"session\" (and per session)"
+                "log.events {e:?}: \"off\", \"block\" (one line per port block), \"bib\" (and per mapping) or \"session\" (and per session)"
             ))),
         }
     }
@@ -65,8 +68,9 @@ impl LogToml {
             sinks.push(Sink::SyslogUdp(a));
         }
         let level = self.level()?;
+        let blocks = self.events.as_deref() == Some("block");
         match (level, sinks.len()) {
-            (EventLevel::Off, _) => Ok(None),
+            (EventLevel::Off, _) if !blocks => Ok(None),
             (_, 1) => Ok(sinks.pop()),
             (_, 0) => Err(CliError::input(
                 "log.events is on but has nowhere to go: set log.file, log.syslog = true or log.syslog_server",
@@ -86,7 +90,8 @@ impl LogToml {
                 Sink::SyslogLocal(p) => format!("syslog (RFC 5424) to {}", p.display()),
                 Sink::SyslogUdp(a) => format!("syslog (RFC 5424) over UDP to {a}"),
             };
-            format!("event log: {level:?} events, {to}")
+            let what = if self.events.as_deref() == Some("block") { "port-block".into() } else { format!("{level:?}") };
+            format!("event log: {what} events, {to}")
         }))
     }
 }
@@ -230,6 +235,12 @@ mod tests {
         assert!(e.message.contains("nowhere to go"), "{}", e.message);
         let e = parse("events = \"bib\"\nfile = \"x\"\nsyslog = true").sink().unwrap_err();
         assert!(e.message.contains("more than one"), "{}", e.message);
+        // Port blocks alone: no engine events, but a sink.
+        let b = parse("events = \"block\"\nfile = \"x\"");
+        assert_eq!(b.level().unwrap(), EventLevel::Off);
+        assert!(matches!(b.sink().unwrap(), Some(Sink::File(_))));
+        assert!(b.describe().unwrap().unwrap().contains("port-block events"));
+        assert!(parse("events = \"block\"").sink().unwrap_err().message.contains("nowhere to go"));
         let e = parse("events = \"all\"").level().unwrap_err();
         assert!(e.message.contains("\"all\""), "{}", e.message);
         assert!(toml::from_str::<LogToml>("evnts = \"bib\"").is_err());

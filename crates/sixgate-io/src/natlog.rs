@@ -40,7 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Gauge, Side, Verdict};
 use sixgate_core::Protocol;
-use sixgate_nat64::{Nat64, Nat64Handle, NatEvent};
+use sixgate_nat64::{BlockEvent, BlockEventKind, Nat64, Nat64Handle, NatEvent};
 
 /// Events waiting for the logging thread at most, by default; more are dropped and counted.
 pub const DEFAULT_CAPACITY: usize = 65_536;
@@ -61,10 +61,12 @@ pub enum Sink {
 }
 
 /// What the channel carries: an engine's event, or an order to the logging thread.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Record {
     /// A BIB or session event.
     Nat(NatEvent),
+    /// A port block allocated or released (port-block mode: one line per block).
+    Block(BlockEvent),
     /// Reopen the file (sent by [`NatLog::reopen`], in order with the events).
     Reopen,
     /// Stop once what came before is written ([`NatLog::shutdown`]).
@@ -105,7 +107,18 @@ impl EventSender {
     /// (or the thread has gone).
     #[inline]
     pub fn send(&self, e: NatEvent) {
-        match self.tx.try_send(Record::Nat(e)) {
+        self.record(Record::Nat(e));
+    }
+
+    /// Hands a port-block event to the logging thread, as [`EventSender::send`].
+    #[inline]
+    pub fn send_block(&self, e: BlockEvent) {
+        self.record(Record::Block(e));
+    }
+
+    #[inline]
+    fn record(&self, r: Record) {
+        match self.tx.try_send(r) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
@@ -234,6 +247,15 @@ fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats, until_empty: boo
                 let at = clock.wall(e.time);
                 json(&mut line, &e, at);
                 match out.write(&line, e.kind.name(), at) {
+                    Ok(()) => stats.logged.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => stats.write_errors.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            Record::Block(b) => {
+                line.clear();
+                let at = clock.wall(b.time);
+                json_block(&mut line, &b, at);
+                match out.write(&line, block_name(b.kind), at) {
                     Ok(()) => stats.logged.fetch_add(1, Ordering::Relaxed),
                     Err(_) => stats.write_errors.fetch_add(1, Ordering::Relaxed),
                 };
@@ -400,6 +422,31 @@ fn json(s: &mut String, e: &NatEvent, at: SystemTime) {
     s.push('}');
 }
 
+/// The stable name of a port-block event (the JSON `event` and the syslog MSGID).
+fn block_name(k: BlockEventKind) -> &'static str {
+    match k {
+        BlockEventKind::Allocated => "block-add",
+        BlockEventKind::Released => "block-del",
+    }
+}
+
+/// A port-block event as one JSON object: who (the subscriber prefix) held which pool4
+/// address and ports from when to when (RFC 7422 §1, RFC 6888 REQ-12).
+fn json_block(s: &mut String, e: &BlockEvent, at: SystemTime) {
+    use std::fmt::Write as _;
+    s.push_str("{\"time\":\"");
+    rfc3339(s, at);
+    let _ = write!(
+        s,
+        "\",\"event\":\"{}\",\"subscriber\":\"{}\",\"pool4\":\"{}\",\"ports\":\"{}-{}\"}}",
+        block_name(e.kind),
+        e.subscriber,
+        e.ipv4,
+        e.ports.start(),
+        e.ports.end()
+    );
+}
+
 /// `at` as RFC 3339 UTC with milliseconds (`2026-01-02T14:02:03.456Z`).
 fn rfc3339(s: &mut String, at: SystemTime) {
     use std::fmt::Write as _;
@@ -430,6 +477,11 @@ fn rfc3339(s: &mut String, at: SystemTime) {
 pub trait EventSource {
     /// The oldest event not yet taken.
     fn poll_event(&mut self) -> Option<NatEvent>;
+
+    /// The oldest port-block event not yet taken (none by default: no port blocks).
+    fn poll_block_event(&mut self) -> Option<BlockEvent> {
+        None
+    }
 }
 
 impl EventSource for Nat64 {
@@ -437,12 +489,20 @@ impl EventSource for Nat64 {
     fn poll_event(&mut self) -> Option<NatEvent> {
         Self::poll_event(self)
     }
+
+    fn poll_block_event(&mut self) -> Option<BlockEvent> {
+        Self::poll_block_event(self)
+    }
 }
 
 impl EventSource for Nat64Handle {
     #[inline]
     fn poll_event(&mut self) -> Option<NatEvent> {
         Self::poll_event(self)
+    }
+
+    fn poll_block_event(&mut self) -> Option<BlockEvent> {
+        Self::poll_block_event(self)
     }
 }
 
@@ -519,8 +579,16 @@ impl<E: Engine + EventSource> Logged<E> {
             while let Some(e) = self.engine.poll_event() {
                 log.send(e);
             }
-            // Hook: port-block allocation events (one line per block) join here, drained
-            // the same way into a `Record` variant of their own.
+        }
+    }
+
+    /// Port-block events, rarer than packets: taken at each counter publication and
+    /// timer (a sharded engine locks its shards for them).
+    fn drain_blocks(&mut self) {
+        if let Some(log) = &self.log {
+            while let Some(e) = self.engine.poll_block_event() {
+                log.send_block(e);
+            }
         }
     }
 }
@@ -549,6 +617,7 @@ impl<E: Engine + EventSource> Engine for Logged<E> {
     fn handle_timeout(&mut self, now: Instant) {
         self.engine.handle_timeout(now);
         self.drain();
+        self.drain_blocks();
     }
 
     #[inline]
@@ -560,6 +629,7 @@ impl<E: Engine + EventSource> Engine for Logged<E> {
         self.engine.sync_counters();
         // Events a transmit-time hairpin recorded.
         self.drain();
+        self.drain_blocks();
         if let Some(b) = &self.beat {
             b.beat();
         }

@@ -208,3 +208,45 @@ fn a_logged_engine_hands_over_its_events_as_it_translates_and_at_its_timers() {
     let kinds: Vec<_> = v.iter().map(|x| x["event"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["bib-add", "bib-add", "bib-del", "bib-del"]);
 }
+
+#[test]
+fn port_blocks_are_logged_one_line_per_block() {
+    use sixgate_nat64::{Allocation, PortBlocks};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blocks.jsonl");
+    let mut log = NatLog::open(&Sink::File(path.clone()), 1024).unwrap();
+    log.start().unwrap();
+    let pool6 = Pool6::new("64:ff9b:1::/96".parse().unwrap()).unwrap();
+    let pool4 = vec![Pool4Range::new("198.51.100.1/32".parse().unwrap(), 1024, 65535)];
+    let mut c = Nat64Config::new(pool6, pool4, "192.0.2.1".parse().unwrap(), "2001:db8:ffff::1".parse().unwrap());
+    c.max_new_sessions_per_second = 0;
+    let mut blocks = PortBlocks::new(512);
+    blocks.hold = Duration::from_secs(10);
+    c.allocation = Allocation::Blocks(blocks);
+    // Events off: the log takes the port blocks alone.
+    let mut e = Logged::new(Nat64::new(c).unwrap(), log.sender());
+    let t0 = Instant::now();
+    // Two hosts of one /56 subscriber, three flows: one block.
+    for (src, port) in [("2001:db8:0:1::10", 4000), ("2001:db8:0:1::11", 4001), ("2001:db8:0:1::10", 4002)] {
+        let mut b = PacketBuf::from_slice(&udp6_ports(src, "64:ff9b:1::cb00:7105", port, 53, b"q"));
+        assert_eq!(e.process(&mut b, t0), Verdict::Forward(Side::V4));
+    }
+    e.sync_counters();
+    // The sessions time out (UDP, 300 s), then the hold time passes.
+    e.handle_timeout(t0 + Duration::from_secs(400));
+    e.handle_timeout(t0 + Duration::from_secs(420));
+    drop(e);
+    let stats = log.stats();
+    log.shutdown();
+    let v = lines(&path);
+    let kinds: Vec<_> = v.iter().map(|x| x["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["block-add", "block-del"], "{v:?}");
+    assert_eq!(v[0]["subscriber"], "2001:db8::/56");
+    assert_eq!(v[0]["pool4"], "198.51.100.1");
+    let ports = v[0]["ports"].as_str().unwrap();
+    let (a, b) = ports.split_once('-').unwrap();
+    let (a, b): (u16, u16) = (a.parse().unwrap(), b.parse().unwrap());
+    assert_eq!(b - a + 1, 512, "{ports}");
+    assert_eq!(v[1]["ports"], v[0]["ports"]);
+    assert_eq!(stats.logged.load(std::sync::atomic::Ordering::Relaxed), 2);
+}

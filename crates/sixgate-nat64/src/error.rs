@@ -205,6 +205,15 @@ pub enum ConfigError {
         /// Shards asked for.
         shards: usize,
     },
+    /// Deterministic mapping with `instance = "k/n"`: the mapping is computed over the
+    /// whole pool4, so it cannot be cut between gateways.
+    #[error("deterministic = true with instance {k}/{n}: the RFC 7422 mapping spans the whole pool4 and cannot be cut between gateways; remove instance and give each gateway its own subscribers prefix and pool4")]
+    DeterministicInstance {
+        /// This instance.
+        k: u32,
+        /// Instances.
+        n: u32,
+    },
     /// Deterministic mapping without a subscriber prefix.
     #[error(
         "deterministic = true needs subscribers = \"PREFIX\" (the IPv6 prefix the subscriber prefixes are cut from)"

@@ -522,6 +522,13 @@ impl Nat64Handle {
         v
     }
 
+    /// The oldest port-block event waiting in any shard (port-block mode; see
+    /// [`Nat64Shards::poll_block_event`]). Locks the shards in turn: call it now and then
+    /// (at a counter publication), not per packet.
+    pub fn poll_block_event(&self) -> Option<crate::BlockEvent> {
+        self.shared.shards.iter().find_map(|m| lock(m).poll_block_event())
+    }
+
     /// The oldest BIB or session event not yet taken, of the shards this handle worked on
     /// (see [`Nat64::poll_event`]; none while logging is off).
     #[inline]

@@ -169,6 +169,9 @@ fn no_shards_and_no_remapping_reload() {
         Err(sixgate_nat64::Error::Config(ConfigError::DeterministicSharded { shards: 2 }))
     ));
     assert!(Nat64Shards::new(c.clone(), 1).is_ok());
+    // Nor cut between gateways: the mapping spans the whole pool4.
+    assert!(matches!(c.instance("1/2".parse().unwrap()), Err(ConfigError::DeterministicInstance { k: 1, n: 2 })));
+    assert!(c.instance("1/1".parse().unwrap()).is_ok());
     let mut e = Nat64::new(c.clone()).unwrap();
     let t0 = Instant::now();
     let r = e.reconfigure(cfg("2001:db8::/48", 56, 128, &[("198.51.100.0/28", 1024, 65535)]), t0).unwrap();

@@ -214,8 +214,14 @@ impl Nat64Config {
     /// this one keeping part `k` (with each entry's ports), as prefixes, so that ordinary
     /// IPv4 routes to its part bring each instance its own return traffic. The same
     /// arithmetic as the workers' port slices ([`Nat64Config::shard`]), over addresses.
-    /// Fails when pool4 has fewer addresses than instances.
+    /// Fails when pool4 has fewer addresses than instances, and in deterministic mode
+    /// (give each instance its own `subscribers` prefix and pool4 instead).
     pub fn instance(&self, inst: Instance) -> Result<Self, ConfigError> {
+        // RFC 7422 §2: the mapping is computed over the whole pool4 and subscriber prefix;
+        // cutting pool4 would move every subscriber's range.
+        if inst.n > 1 && matches!(self.allocation, Allocation::Deterministic(_)) {
+            return Err(ConfigError::DeterministicInstance { k: inst.k, n: inst.n });
+        }
         let total: u64 = self.pool4.iter().map(|r| 1u64 << (32 - r.prefix.prefix_len())).sum();
         let (k, n) = (inst.k as usize - 1, inst.n as usize);
         if total < u64::from(inst.n) {
