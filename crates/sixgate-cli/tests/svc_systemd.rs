@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (unit file, instance to verify it as, capabilities it must grant exactly).
-const UNITS: [(&str, &str, &[&str]); 4] = [
+const UNITS: [(&str, &str, &[&str]); 5] = [
     ("sixgate-nat64.service", "sixgate-nat64.service", &["CAP_NET_ADMIN"]),
     ("sixgate-tunnel@.service", "sixgate-tunnel@t1.service", &["CAP_NET_ADMIN", "CAP_NET_RAW"]),
     ("sixgate-dns64.service", "sixgate-dns64.service", &["CAP_NET_BIND_SERVICE"]),
     ("sixgate-rdns.service", "sixgate-rdns.service", &["CAP_NET_BIND_SERVICE"]),
+    ("sixgate-proxy.service", "sixgate-proxy.service", &["CAP_NET_BIND_SERVICE"]),
 ];
 
 fn dist() -> PathBuf {
