@@ -513,21 +513,7 @@ impl prometheus_client::collector::Collector for Collector {
             let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let (sum, count, cumulative) = s.response_time.snapshot();
-        let mut buckets = Vec::with_capacity(cumulative.len() + 1);
-        let mut below = 0;
-        for (le, n) in cumulative {
-            buckets.push((le, n - below));
-            below = n;
-        }
-        buckets.push((f64::MAX, count - below));
-        let mut m = enc.encode_descriptor(
-            "sixgate_rdns_response",
-            "Time from a query read to its answer ready",
-            Some(&prometheus_client::registry::Unit::Seconds),
-            prometheus_client::metrics::MetricType::Histogram,
-        )?;
-        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
+        crate::service::metrics::encode_response_times(&mut enc, "sixgate_rdns_response", &s.response_time)?;
         crate::service::metrics::encode_reloads(&mut enc)
     }
 }

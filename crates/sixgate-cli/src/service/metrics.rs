@@ -67,24 +67,34 @@ impl Collector for Dns64Collector {
             let c = ConstCounter::new(v.load(Ordering::Relaxed) as u64);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        // The encoder sums the buckets itself and names the last one `+Inf` by f64::MAX.
-        let (sum, count, cumulative) = s.response_time.snapshot();
-        let mut buckets = Vec::with_capacity(cumulative.len() + 1);
-        let mut below = 0;
-        for (le, n) in cumulative {
-            buckets.push((le, n - below));
-            below = n;
-        }
-        buckets.push((f64::MAX, count - below));
-        let mut m = enc.encode_descriptor(
-            "sixgate_dns64_response",
-            "Time from a query read to its answer ready",
-            Some(&prometheus_client::registry::Unit::Seconds),
-            prometheus_client::metrics::MetricType::Histogram,
-        )?;
-        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
+        encode_response_times(&mut enc, "sixgate_dns64_response", &s.response_time)?;
         encode_reloads(&mut enc)
     }
+}
+
+/// A DNS server's response times as the histogram `name` (seconds): time from a query
+/// read to its answer ready.
+pub(crate) fn encode_response_times(
+    enc: &mut DescriptorEncoder<'_>,
+    name: &str,
+    times: &sixgate_io::dns::ResponseTimes,
+) -> Result<(), std::fmt::Error> {
+    // The encoder sums the buckets itself and names the last one `+Inf` by f64::MAX.
+    let (sum, count, cumulative) = times.snapshot();
+    let mut buckets = Vec::with_capacity(cumulative.len() + 1);
+    let mut below = 0;
+    for (le, n) in cumulative {
+        buckets.push((le, n - below));
+        below = n;
+    }
+    buckets.push((f64::MAX, count - below));
+    let mut m = enc.encode_descriptor(
+        name,
+        "Time from a query read to its answer ready",
+        Some(&prometheus_client::registry::Unit::Seconds),
+        prometheus_client::metrics::MetricType::Histogram,
+    )?;
+    m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
 }
 
 /// `sixgate_reloads_total{result=...}`: SIGHUP reloads by outcome.
