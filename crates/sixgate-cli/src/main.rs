@@ -10,6 +10,7 @@ mod dns64;
 mod dns64_config;
 mod doctor;
 mod error;
+mod fast_path;
 mod fmt;
 mod nat64;
 mod nat64_config;

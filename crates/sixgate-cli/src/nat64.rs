@@ -42,8 +42,9 @@ pub(crate) enum Nat64Cmd {
     /// running configuration stays; a valid one is applied to the running workers at once
     /// (EAM entries, pool6 in stateless mode, denylists, MTUs, ICMP rate, timers, limits,
     /// filtering, pool4; sessions and BIB entries stay, except those on pool4 addresses
-    /// or ports the file removed), except `tun`, `queues`, `mode`, `offload`, `routes`,
-    /// `stats_interval` and, in stateful mode, pool6 (and, with several queues, a pool4 that
+    /// or ports the file removed; the fast path's maps too), except `tun`, `queues`, `mode`,
+    /// `offload`, `routes`, `stats_interval`, `fast_path`, `fast_path_interfaces` and, in
+    /// stateful mode, pool6 (and, with several queues, a pool4 that
     /// grows): those are reported as needing a restart and not applied.
     Run(Box<RunArgs>),
     /// Which subscriber held a pool4 address and port, or which address and ports a
@@ -55,7 +56,8 @@ pub(crate) enum Nat64Cmd {
 #[derive(Args)]
 pub(crate) struct RunArgs {
     /// TOML configuration (see `sixgate nat64 translate --help` for the keys, plus `tun`,
-    /// `mode`, `queues`, `stats_interval`, `routes`, `metrics_listen` and `user`; with `mode = "stateful"` (RFC 6146; with
+    /// `mode`, `queues`, `stats_interval`, `routes`, `metrics_listen`, `user`, and in stateless
+    /// mode `fast_path = "bpf"` with `fast_path_interfaces`, the kernel fast path; with `mode = "stateful"` (RFC 6146; with
     /// several queues the tables are cut into one shard per queue, each owning a slice of
     /// the pool4 ports, and a TCP simultaneous open or the client's own port is kept only
     /// within its shard's slice) also `pool4 = ["PREFIX [FIRST-LAST]"]`, `filtering`, `max_sessions`,
@@ -146,6 +148,9 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let stateful = file.take_stateful().map_err(|e| CliError::input(format!("{name}: {}", e.message)))?;
     // After the stateful keys, which take the event level from it.
     let log_table = file.log.take();
+    // Checked with the file's other lines above.
+    let fast_choice = crate::fast_path::choice(file.fast_path.as_deref(), &file.fast_path_interfaces)
+        .map_err(|e| CliError::input(format!("{name}: {e}")))?;
     let log_line = log_table.as_ref().map(|l| l.describe()).transpose()?.flatten();
     let mut opts = EngineOpts::default();
     file.merge_into(&mut opts)?;
@@ -207,6 +212,15 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
         if let Some(l) = &log_line {
             println!("  {l}");
         }
+        if let Some(ifaces) = &fast_choice {
+            match sixgate_bpf::probe() {
+                Ok(()) => println!("  fast path bpf on {}: this kernel loads and runs the programs", ifaces.join(", ")),
+                Err(e) => println!(
+                    "  fast path bpf on {}: not available ({e}): the TUN path alone would run",
+                    ifaces.join(", ")
+                ),
+            }
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let signals = Signals::block().map_err(|e| CliError::failure(format!("cannot block signals: {e}")))?;
@@ -232,7 +246,27 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
     let extras = crate::nat64_log::Extras::open(log_table.as_ref(), &tun, queues)?;
     let level = extras.level();
     let reloader = reloader.on_hup(extras.reopener());
-    let s = Serve { queues, interval, signals: &signals, tun_drops, reloader, metrics_listen, routes: installed, user };
+    // Stateless mode only (`--check` refuses it in stateful mode): the programs translate
+    // what they can in the kernel and hand the rest to the TUN device, unchanged.
+    let fast = crate::fast_path::FastPath::off();
+    if stateful.is_none() {
+        fast.start(fast_choice.as_deref(), |ifs| {
+            let mut f = sixgate_bpf::SiitFastPath::load(&cfg)?;
+            f.attach(ifs, &tun)?;
+            Ok(f)
+        });
+    }
+    let s = Serve {
+        queues,
+        interval,
+        signals: &signals,
+        tun_drops,
+        reloader,
+        metrics_listen,
+        routes: installed,
+        user,
+        fast: fast.clone(),
+    };
     use crate::service::reload::{apply_to_workers, nat64_configs, Apply};
     use sixgate_core::reload::ReloadReport;
     // A file that switches between stateless and stateful mode needs a restart: nothing
@@ -300,9 +334,13 @@ fn run_gateway(a: RunArgs) -> Result<ExitCode, CliError> {
                 Box::new(move |text, name| match nat64_configs(text, name, queues)? {
                     (cfg, None) => {
                         hint.note(&cfg, &[]);
-                        apply_to_workers(&workers, move |e: &mut Traced<Logged<Siit>>, _| {
-                            e.get_mut().get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
-                        })
+                        let for_workers = cfg.clone();
+                        let r = apply_to_workers(&workers, move |e: &mut Traced<Logged<Siit>>, _| {
+                            e.get_mut().get_mut().reconfigure(for_workers.clone()).map_err(|e| e.to_string())
+                        })?;
+                        // The maps follow the engine, in place.
+                        fast.reconfigure(&cfg);
+                        Ok(r)
                     }
                     (_, Some(_)) => Ok(mode_change()),
                 })
@@ -438,6 +476,8 @@ struct Serve<'a> {
     routes: Option<sixgate_io::routes::InstalledRoutes>,
     /// The user to become once the device and the metrics socket are open (`user`).
     user: Option<String>,
+    /// The kernel fast path (stateless mode, `fast_path = "bpf"`), for the counters.
+    fast: crate::fast_path::FastPath<sixgate_bpf::SiitFastPath>,
 }
 
 /// Runs one engine per queue until a signal asks to stop, logging counters; on SIGHUP
@@ -462,7 +502,7 @@ where
     use sixgate_io::{run_controlled_workers, WorkerStats};
 
     let stop = Arc::new(AtomicBool::new(false));
-    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes, user } = s;
+    let Serve { queues, interval, signals, tun_drops, reloader, metrics_listen, routes, user, fast } = s;
     let (controls, mailboxes): (Vec<_>, Vec<_>) = (0..queues).map(|_| sixgate_io::control::<E>()).unzip();
     let reloader = reloader.live(crate::service::reload::NAT64_RESTART, apply(controls));
     let published: sixgate_io::Published<E::Reason> =
@@ -477,8 +517,9 @@ where
             published.iter().filter_map(|s| s.lock().ok().map(|s| q(&s))).collect()
         }
     };
-    let (collector, health, log_line) = (extras.collector(), Some(extras.health()), extras.line());
-    crate::service::metrics::start_engine_with("nat64", metrics_listen, Box::new(snapshot), &stop, collector, health)?;
+    let (health, log_line) = (Some(extras.health()), extras.line());
+    let collectors = extras.collector().into_iter().chain(fast.collector("nat64")).collect();
+    crate::service::metrics::start_engine_with("nat64", metrics_listen, Box::new(snapshot), &stop, collectors, health)?;
     crate::service::privilege::drop_to(user.as_deref(), "sixgate")?;
     let total = {
         let published = Arc::clone(&published);
@@ -502,11 +543,12 @@ where
             };
             let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
             format!(
-                "received={} {} write_errors={} gso_whole={}{kernel}{spread}{}",
+                "received={} {} write_errors={} gso_whole={}{kernel}{spread}{}{}",
                 sum.received,
                 sum.counters,
                 sum.write_errors,
                 sum.whole,
+                fast.line(),
                 log_line()
             )
         }

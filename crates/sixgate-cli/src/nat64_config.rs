@@ -28,6 +28,15 @@
 //! ipv4 = "198.18.0.0/24"
 //! ```
 //!
+//! The gateway in stateless mode also takes the kernel fast path (a binary built with the
+//! `bpf` feature; without it, or on a kernel that cannot, one line says so and the TUN path
+//! carries everything):
+//!
+//! ```toml
+//! fast_path = "bpf"                 # or "none" (the default); a restart changes it
+//! fast_path_interfaces = ["eth0", "eth1"]  # where the packets to translate arrive
+//! ```
+//!
 //! The gateway (`sixgate nat64 run`) also takes, with `mode = "stateful"` (RFC 6146):
 //!
 //! ```toml
@@ -234,6 +243,12 @@ pub(crate) struct FileConfig {
     pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     /// The user to run as after setup when started as root (the gateway; `--user` wins).
     pub(crate) user: Option<String>,
+    /// The kernel fast path (the gateway, stateless mode): `"bpf"` or `"none"` (the default).
+    pub(crate) fast_path: Option<String>,
+    /// The interfaces the fast path's programs attach to: where the packets to translate
+    /// arrive.
+    #[serde(default)]
+    pub(crate) fast_path_interfaces: Vec<String>,
     #[serde(default)]
     eam: Vec<EamToml>,
 }
@@ -348,6 +363,14 @@ impl FileConfig {
         }
         if self.queues == Some(0) {
             errs.push(format!("{name}: queues: must be at least 1"));
+        }
+        if let Err(e) = crate::fast_path::choice(self.fast_path.as_deref(), &self.fast_path_interfaces) {
+            errs.push(format!("{name}: {e}"));
+        } else if self.fast_path.as_deref() == Some("bpf") && self.mode.as_deref() == Some("stateful") {
+            errs.push(format!(
+                "{name}: fast_path: the BPF fast path translates in stateless mode (SIIT) only; remove it or \
+                 set fast_path = \"none\" (stateful NAT64 keeps its sessions in the engine)"
+            ));
         }
         errs
     }

@@ -23,6 +23,8 @@
 //! routes = false                # install the printed routes, remove them on exit
 //! metrics_listen = "127.0.0.1:9165"  # Prometheus metrics at http://ADDR:PORT/metrics
 //! user = "sixgate"              # started as root: run as this user once the sockets are open
+//! fast_path = "bpf"             # kernel fast path (binary built with the `bpf` feature)
+//! fast_path_interfaces = ["eth0"]  # the IPv4 interfaces the outer packets arrive on
 //! ```
 
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -49,9 +51,10 @@ pub(crate) enum TunnelCmd {
     /// SIGTERM (SIGUSR1 prints the counters): a TUN device for IPv6, a raw IPv4 socket for
     /// the encapsulated packets. SIGHUP re-reads and validates the `--config` file (flags
     /// still win): a bad one is refused and the running configuration stays; a valid one
-    /// is applied at once (remote, relay, TTL, DSCP, ECN, MTUs, path-MTU cache, ICMP rate),
-    /// except `tun`, `address`, `local`, `mode`, `offload`, `pmtu`, `routes` and
-    /// `stats_interval`, which are reported as needing a restart and not applied.
+    /// is applied at once (remote, relay, TTL, DSCP, ECN, MTUs, path-MTU cache, ICMP rate,
+    /// the fast path's maps), except `tun`, `address`, `local`, `mode`, `offload`, `pmtu`,
+    /// `routes`, `stats_interval`, `fast_path` and `fast_path_interfaces`, which are reported
+    /// as needing a restart and not applied.
     Run(Box<RunArgs>),
 }
 
@@ -116,6 +119,14 @@ pub(crate) struct RunArgs {
     /// Seconds between counter lines on standard error, 0 for none [default: 10].
     #[arg(long, value_name = "N")]
     stats_interval: Option<u64>,
+    /// Kernel fast path: bpf (TC-BPF programs decapsulate at the ingress of the
+    /// --fast-path-interface interfaces and encapsulate at the egress of the TUN device;
+    /// what they do not handle, unchanged, takes the TUN path) or none [default: none].
+    #[arg(long, value_name = "KIND")]
+    fast_path: Option<String>,
+    /// An IPv4 interface the outer packets arrive on, for the fast path (repeatable).
+    #[arg(long = "fast-path-interface", value_name = "IFACE")]
+    fast_path_interfaces: Vec<String>,
     #[command(flatten)]
     daemon: crate::service::DaemonArgs,
 }
@@ -143,6 +154,9 @@ struct FileConfig {
     routes: Option<bool>,
     metrics_listen: Option<std::net::SocketAddr>,
     user: Option<String>,
+    fast_path: Option<String>,
+    #[serde(default)]
+    fast_path_interfaces: Vec<String>,
 }
 
 /// Everything `run` needs, resolved.
@@ -156,6 +170,8 @@ pub(crate) struct Resolved {
     routes: bool,
     metrics_listen: Option<std::net::SocketAddr>,
     user: Option<String>,
+    /// The fast path's interfaces (`fast_path = "bpf"`), or none.
+    fast_path: Option<Vec<String>>,
 }
 
 /// Resolves a `tunnel run` configuration file alone (no flags), as `sixgate doctor` reads it.
@@ -193,7 +209,13 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         a.no_offload = a.no_offload || f.offload == Some(false);
         a.stats_interval = a.stats_interval.or(f.stats_interval);
         a.daemon = a.daemon.over_file(f.metrics_listen, f.user, f.routes);
+        a.fast_path = a.fast_path.or(f.fast_path);
+        if a.fast_path_interfaces.is_empty() {
+            a.fast_path_interfaces = f.fast_path_interfaces;
+        }
     }
+    let fast_path =
+        crate::fast_path::choice(a.fast_path.as_deref(), &a.fast_path_interfaces).map_err(CliError::input)?;
     let tun = a.tun.ok_or_else(|| CliError::input("--tun (or `tun`) is missing"))?;
     let local = a.local.ok_or_else(|| CliError::input("--local (or `local`) is missing"))?;
     let mut cfg = match a.mode.as_deref().unwrap_or("static") {
@@ -258,6 +280,7 @@ fn resolve(mut a: RunArgs) -> Result<Resolved, CliError> {
         routes: a.daemon.routes,
         metrics_listen: a.daemon.metrics_listen,
         user: a.daemon.user,
+        fast_path,
     })
 }
 
@@ -301,6 +324,8 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     let flags = a.clone();
     let r = resolve(a)?;
     let address = r.cfg.address;
+    let fast = crate::fast_path::FastPath::<sixgate_bpf::SitFastPath>::off();
+    let reload_fast = fast.clone();
     let reloader = flags.config.clone().zip(running).map(|(path, text)| {
         let validate: crate::service::reload::Validate = {
             let flags = flags.clone();
@@ -313,12 +338,16 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         let apply: crate::service::reload::Apply = Box::new(move |_, _| {
             let mut cfg = resolve(flags.clone()).map_err(|e| vec![e.message])?.cfg;
             cfg.address = address;
-            crate::service::reload::apply_to_workers(
+            let for_worker = cfg.clone();
+            let r = crate::service::reload::apply_to_workers(
                 std::slice::from_ref(&control),
                 move |e: &mut crate::service::logging::Traced<SitTunnel>, _| {
-                    e.get_mut().reconfigure(cfg.clone()).map_err(|e| e.to_string())
+                    e.get_mut().reconfigure(for_worker.clone()).map_err(|e| e.to_string())
                 },
-            )
+            )?;
+            // The maps follow the engine, in place.
+            reload_fast.reconfigure(&cfg);
+            Ok(r)
         });
         crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
     });
@@ -335,6 +364,15 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         println!("ok: {}", describe(&r));
         if let Some(m) = r.metrics_listen {
             println!("  metrics http://{m}/metrics");
+        }
+        if let Some(ifaces) = &r.fast_path {
+            match sixgate_bpf::probe() {
+                Ok(()) => println!("  fast path bpf on {}: this kernel loads and runs the programs", ifaces.join(", ")),
+                Err(e) => println!(
+                    "  fast path bpf on {}: not available ({e}): the TUN path alone would run",
+                    ifaces.join(", ")
+                ),
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -360,6 +398,11 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         log!("  {}", rt.command());
     }
     let installed = crate::nat64::install_routes(r.routes, &routes)?;
+    fast.start(r.fast_path.as_deref(), |ifs| {
+        let mut f = sixgate_bpf::SitFastPath::load(&r.cfg)?;
+        f.attach(ifs, &r.tun)?;
+        Ok(f)
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let slot: Arc<Mutex<WorkerStats<Counters<SitDrop>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
@@ -372,7 +415,15 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
                 .unwrap_or_default()
         }
     };
-    crate::service::metrics::start_engine("tunnel", r.metrics_listen, Box::new(snapshot), &stop)?;
+    let collectors = fast.collector("tunnel").into_iter().collect();
+    crate::service::metrics::start_engine_with(
+        "tunnel",
+        r.metrics_listen,
+        Box::new(snapshot),
+        &stop,
+        collectors,
+        None,
+    )?;
     if installed.is_some() && r.user.is_some() {
         log!("sixgate: warning: routes and user: once root is dropped the routes cannot be removed on exit");
     }
@@ -382,7 +433,13 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         move || {
             let kernel = tun_drops.as_ref().map(|t| t.line()).unwrap_or_default();
             match slot.lock() {
-                Ok(s) => format!("received={} {} write_errors={}{kernel}", s.received, s.counters, s.write_errors),
+                Ok(s) => format!(
+                    "received={} {} write_errors={}{kernel}{}",
+                    s.received,
+                    s.counters,
+                    s.write_errors,
+                    fast.line()
+                ),
                 Err(_) => "counters unavailable".to_owned(),
             }
         }

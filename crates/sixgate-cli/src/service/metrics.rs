@@ -264,30 +264,21 @@ fn encode_gauges<R: Reason>(
     Ok(())
 }
 
-/// Serves a packet engine's series on `listen` until `stop` is set; `daemon` names them
-/// (`sixgate_DAEMON_received_total`, ...).
-pub(crate) fn start_engine<R: Reason>(
-    daemon: &'static str,
-    listen: Option<SocketAddr>,
-    snapshot: Snapshot<R>,
-    stop: &Arc<AtomicBool>,
-) -> Result<(), CliError> {
-    start_engine_with(daemon, listen, snapshot, stop, None, None)
-}
-
-/// [`start_engine`] with more series (`extra`) and a `GET /health` check.
+/// Serves a packet engine's series on `listen` until `stop` is set, with more series
+/// (`extra`: the event log's, the fast path's) and, when given, a `GET /health` check;
+/// `daemon` names them (`sixgate_DAEMON_received_total`, ...).
 pub(crate) fn start_engine_with<R: Reason>(
     daemon: &'static str,
     listen: Option<SocketAddr>,
     snapshot: Snapshot<R>,
     stop: &Arc<AtomicBool>,
-    extra: Option<Box<dyn Collector>>,
+    extra: Vec<Box<dyn Collector>>,
     health: Option<sixgate_io::metrics::Health>,
 ) -> Result<(), CliError> {
     let Some(listen) = listen else { return Ok(()) };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(EngineCollector { daemon, snapshot }));
-    if let Some(c) = extra {
+    for c in extra {
         registry.register_collector(c);
     }
     let at = sixgate_io::metrics::spawn_with_health(listen, registry, health, stop)

@@ -294,16 +294,36 @@ pub(crate) fn changed_keys(old: &str, new: &str) -> Vec<String> {
 }
 
 /// The keys of `sixgate nat64 run` that only a restart changes: the device and its
-/// queues, the mode (stateless or stateful), offload, routes, the metrics address and
-/// the counter-line interval.
-pub(crate) const NAT64_RESTART: &[&str] =
-    &["tun", "queues", "mode", "offload", "routes", "metrics_listen", "stats_interval"];
+/// queues, the mode (stateless or stateful), offload, routes, the metrics address, the
+/// counter-line interval and the fast path's kind and interfaces (the programs' maps are
+/// reloaded; their attachments are not).
+pub(crate) const NAT64_RESTART: &[&str] = &[
+    "tun",
+    "queues",
+    "mode",
+    "offload",
+    "routes",
+    "metrics_listen",
+    "stats_interval",
+    "fast_path",
+    "fast_path_interfaces",
+];
 
 /// The keys of `sixgate tunnel run` that only a restart changes: the device, its address
 /// and prefix, offload, path MTU discovery (a socket), routes, the metrics address and the
-/// counter-line interval (`local` and `mode` the engine itself keeps until a restart).
-pub(crate) const TUNNEL_RESTART: &[&str] =
-    &["tun", "address", "offload", "pmtu", "routes", "metrics_listen", "stats_interval"];
+/// counter-line interval, the fast path's kind and interfaces (`local` and `mode` the engine
+/// itself keeps until a restart).
+pub(crate) const TUNNEL_RESTART: &[&str] = &[
+    "tun",
+    "address",
+    "offload",
+    "pmtu",
+    "routes",
+    "metrics_listen",
+    "stats_interval",
+    "fast_path",
+    "fast_path_interfaces",
+];
 
 /// The engine configurations a `sixgate nat64 run` file gives, as at start: parse,
 /// per-line checks, the stateful part, the engine configuration and, with several
