@@ -6,6 +6,12 @@
 //!  h6 (2001:db8:6::2) ── v6 link ── rt [TUN nat64: sixgate] ── v4 link ── h4 (198.51.100.2)
 //!  EAM 2001:db8:6::/120 = 203.0.113.0/24, pool6 2001:db8:64::/96
 //! ```
+//!
+//! `the_fast_path_*` runs the gateway with `fast_path = "bpf"` on the router's two links:
+//! built with the `bpf` feature, the kernel's TC programs translate the common packets and
+//! the engine what they punt (a packet too big for the other side, a TTL about to expire);
+//! built without it the gateway says in one line that it runs on the TUN path alone, and
+//! the same checks hold.
 
 mod common;
 
@@ -755,4 +761,79 @@ fn a_topology_failing_mid_set_up_leaves_no_namespace_behind() {
     }
     let (a, b) = (Netns::new("sgsame", &["x"]), Netns::new("sgsame", &["x"]));
     assert_ne!(a.ns("x"), b.ns("x"));
+}
+
+/// A TCP upload of `n` bytes from the IPv6 host to the IPv4 host and its echo digest:
+/// (what the client sent, what the server got), each as "LEN SHA256".
+fn upload_digests(t: &Topo, n: usize) -> (String, String) {
+    let server = t.python(
+        "h4",
+        "import socket,hashlib\n\
+         s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+         s.bind(('0.0.0.0',5002));s.listen(1);s.settimeout(30);c,_=s.accept();c.settimeout(30)\n\
+         h=hashlib.sha256();n=0\n\
+         while True:\n  d=c.recv(65536)\n  if not d: break\n  h.update(d);n+=len(d)\n\
+         print(n,h.hexdigest())",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let client = t.python(
+        "h6",
+        &format!(
+            "import socket,hashlib,os\n\
+             d=os.urandom({n})\n\
+             for i in range(50):\n  \
+               try:\n    c=socket.create_connection(('{H4_V6}',5002),timeout=5);break\n  \
+               except OSError:\n    import time;time.sleep(0.1)\n\
+             c.settimeout(30);c.sendall(d);c.shutdown(socket.SHUT_WR);c.recv(1);c.close()\n\
+             print(len(d),hashlib.sha256(d).hexdigest())"
+        ),
+    );
+    let c = wait_output(client, Duration::from_secs(60));
+    let s = wait_output(server, Duration::from_secs(60));
+    assert!(c.status.success(), "client: {}", text(&c));
+    assert!(s.status.success(), "server: {}", text(&s));
+    (String::from_utf8_lossy(&c.stdout).trim().to_owned(), String::from_utf8_lossy(&s.stdout).trim().to_owned())
+}
+
+#[test]
+fn the_fast_path_translates_ping_and_tcp_and_punts_what_needs_an_icmp_error() {
+    skip_unless_root!();
+    let t = Topo::new("k", "fast_path = \"bpf\"\nfast_path_interfaces = [\"v6b\", \"v4b\"]");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.log_text().contains("fast path: ") {
+        assert!(Instant::now() < deadline, "the gateway said nothing of its fast path: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let bpf = cfg!(feature = "bpf");
+    if bpf {
+        assert!(t.log_text().contains("fast path: BPF programs attached to v6b, v4b"), "{}", t.log_text());
+    } else {
+        assert!(t.log_text().contains("fast path: not used (built without BPF programs"), "{}", t.log_text());
+    }
+    let o = t.exec("h6", &["ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", H4_V6]);
+    assert!(o.status.success(), "ping6 through the gateway: {}", text(&o));
+    let o = t.exec("h4", &["ping", "-c", "3", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "ping4 through the gateway: {}", text(&o));
+    // The hosts keep their checksum offloads: the router gets partially checksummed packets.
+    let (sent, got) = upload_digests(&t, 2_000_000);
+    assert!(sent.starts_with("2000000 "), "{sent}");
+    assert_eq!(sent, got, "bytes through the translator");
+    // 1500 bytes of IPv4 with DF are 1520 of IPv6 over a 1500-byte link: the engine answers
+    // Fragmentation Needed with the MTU that fits (RFC 7915 §4), whichever path got it first.
+    let o = t.exec("h4", &["ping", "-c", "1", "-W", "2", "-M", "do", "-s", "1472", H6_V4]);
+    assert!(text(&o).contains("mtu = 1480"), "no Fragmentation Needed (MTU 1480): {}", text(&o));
+    // Hop limit 1 must not cross: the fast path leaves it to the router's stack, which
+    // answers Time Exceeded.
+    let o = t.exec("h6", &["ping", "-6", "-c", "1", "-W", "2", "-t", "1", H4_V6]);
+    assert!(!o.status.success(), "hop limit 1 must not cross the translator: {}", text(&o));
+    let c = t.counters();
+    eprintln!("gateway: {c}");
+    if bpf {
+        // 2 MB are at least 31 packets of 64 KiB (more without GRO), translated in the kernel.
+        assert!(counter(&c, "fast_path_forwarded") > 30, "{c}");
+        assert!(counter(&c, "fast_path_punted") >= 1, "{c}");
+    } else {
+        assert!(!c.contains("fast_path_"), "{c}");
+        assert!(counter(&c, "forwarded") > 30, "{c}");
+    }
 }

@@ -4,7 +4,10 @@
 //!
 //! The endpoints run the batched loop (TUN GSO/GRO offload, `recvmmsg`/`sendmmsg`) by
 //! default; the `_plain` tests repeat the transfer and path-MTU cases with `--no-offload`
-//! (one packet per syscall).
+//! (one packet per syscall), the `_fast_path` ones with `--fast-path bpf` on the IPv4 links:
+//! built with the `bpf` feature the kernel's TC programs carry the common packets and the
+//! engine what they punt (packets too big, path-MTU signals); built without it the
+//! endpoints say in one line that they run on the TUN path alone, and the same checks hold.
 //!
 //! ```text
 //!  ha 2001:db8:a::2 ─ sa [TUN: sixgate 10.1.0.1 → 10.2.0.1] ─ md (IPv4 router) ─ sb [TUN: sixgate 10.2.0.1 → 10.1.0.1] ─ hb 2001:db8:b::2
@@ -33,6 +36,8 @@ macro_rules! skip_unless_able {
 struct Topo {
     net: Netns,
     offload: bool,
+    /// `--fast-path bpf --fast-path-interface e4` on both endpoints.
+    fast_path: bool,
     eps: Vec<(Child, PathBuf)>,
 }
 
@@ -46,7 +51,11 @@ impl std::ops::Deref for Topo {
 impl Topo {
     /// `mid_mtu`: MTU of the md–sb link; `offload`: the endpoints' batched loop.
     fn new(tag: &str, mid_mtu: u16, offload: bool) -> Self {
-        let mut t = Self { net: Netns::two_sites(&format!("sit{tag}")), offload, eps: Vec::new() };
+        Self::with_fast_path(tag, mid_mtu, offload, false)
+    }
+
+    fn with_fast_path(tag: &str, mid_mtu: u16, offload: bool, fast_path: bool) -> Self {
+        let mut t = Self { net: Netns::two_sites(&format!("sit{tag}")), offload, fast_path, eps: Vec::new() };
         let mtu = mid_mtu.to_string();
         must(&["ip", "-n", &t.ns("md"), "link", "set", "m2", "mtu", &mtu]);
         must(&["ip", "-n", &t.ns("sb"), "link", "set", "e4", "mtu", &mtu]);
@@ -76,6 +85,7 @@ impl Topo {
             .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_sixgate"), "tunnel", "run", "--tun", "sit0x"])
             .args(["--local", local, "--remote", remote, "--address", addr, "--stats-interval", "0"])
             .args(if self.offload { &[][..] } else { &["--no-offload"][..] })
+            .args(if self.fast_path { &["--fast-path", "bpf", "--fast-path-interface", "e4"][..] } else { &[][..] })
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -90,6 +100,18 @@ impl Topo {
         while !self.log(n).contains(want) {
             assert!(Instant::now() < deadline, "endpoint did not report {want}: {}", self.log(n));
             std::thread::sleep(Duration::from_millis(50));
+        }
+        if self.fast_path {
+            while !self.log(n).contains("fast path: ") {
+                assert!(Instant::now() < deadline, "endpoint said nothing of its fast path: {}", self.log(n));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let log = self.log(n);
+            if cfg!(feature = "bpf") {
+                assert!(log.contains("fast path: BPF programs attached to e4"), "{log}");
+            } else {
+                assert!(log.contains("fast path: not used (built without BPF programs"), "{log}");
+            }
         }
         must(&["ip", "-n", &ns, "-6", "route", "add", far, "dev", "sit0x"]);
     }
@@ -172,8 +194,22 @@ fn ping_tcp_and_mtu_plain() {
     ping_tcp_and_mtu_with("e", false);
 }
 
+#[test]
+fn ping_tcp_and_mtu_fast_path() {
+    skip_unless_able!();
+    ping_tcp_and_mtu_on(Topo::with_fast_path("k", 1500, true, true));
+}
+
 fn ping_tcp_and_mtu_with(tag: &str, offload: bool) {
-    let t = Topo::new(tag, 1500, offload);
+    ping_tcp_and_mtu_on(Topo::new(tag, 1500, offload));
+}
+
+/// The packets the endpoint sent on, by itself or through its fast path.
+fn forwarded(c: &str) -> u64 {
+    field(c, "forwarded") + if c.contains("fast_path_forwarded=") { field(c, "fast_path_forwarded") } else { 0 }
+}
+
+fn ping_tcp_and_mtu_on(t: Topo) {
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}\n{}", text(&o), t.log("sa"));
     let (sent, got) = tcp_transfer(&t, 2_000_000);
@@ -191,10 +227,15 @@ fn ping_tcp_and_mtu_with(tag: &str, offload: bool) {
     eprintln!("sa: {c}");
     // 2 MB one way is at least 1,400 encapsulated segments (MSS 1420 under MTU 1480);
     // how many ACKs come back depends on the receiver's delayed ACKs and GRO.
-    assert!(field(&c, "forwarded") > 1400, "{c}");
+    assert!(forwarded(&c) > 1400, "{c}");
     // A raw socket may refuse a burst (ENOBUFS) on a loaded machine: allow a trace of
     // write errors, never a pattern.
-    assert!(field(&c, "write_errors") * 100 <= field(&c, "forwarded"), "{c}");
+    assert!(field(&c, "write_errors") * 100 <= forwarded(&c), "{c}");
+    if t.fast_path && cfg!(feature = "bpf") {
+        // The kernel carried the bulk; the engine answered the packet too big for the tunnel.
+        assert!(field(&c, "fast_path_forwarded") > 1400, "{c}");
+        assert!(field(&c, "fast_path_punted") >= 1, "{c}");
+    }
 }
 
 fn field(line: &str, key: &str) -> u64 {
@@ -265,8 +306,17 @@ fn path_mtu_converges_through_a_1400_byte_link_plain() {
     path_mtu_through_1400_with("f", false);
 }
 
+#[test]
+fn path_mtu_converges_through_a_1400_byte_link_fast_path() {
+    skip_unless_able!();
+    path_mtu_through_1400_on(Topo::with_fast_path("l", 1400, true, true));
+}
+
 fn path_mtu_through_1400_with(tag: &str, offload: bool) {
-    let t = Topo::new(tag, 1400, offload);
+    path_mtu_through_1400_on(Topo::new(tag, 1400, offload));
+}
+
+fn path_mtu_through_1400_on(t: Topo) {
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}", text(&o));
     let (sent, got) = tcp_transfer(&t, 4_000_000);
@@ -278,7 +328,7 @@ fn path_mtu_through_1400_with(tag: &str, offload: bool) {
     assert!(c.contains("pmtu-learned="), "{c}");
     // With IP_PMTUDISC_PROBE on the raw socket the kernel's own path-MTU cache no longer
     // refuses the packets that teach the engine (it used to: EMSGSIZE while converging).
-    assert!(field(&c, "write_errors") * 100 <= field(&c, "forwarded"), "{c}");
+    assert!(field(&c, "write_errors") * 100 <= forwarded(&c), "{c}");
     assert!(c.contains("too-big=") || c.contains("pmtu-learned="), "{c}");
     // Later senders: 1380 passes, 1381 does not.
     assert!(t.ping_ok(1380 - 48).status.success());

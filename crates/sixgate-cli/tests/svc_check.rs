@@ -165,17 +165,24 @@ fn the_fast_path_keys_are_checked_and_check_says_whether_the_kernel_takes_the_pr
     let dir = tempfile::tempdir().unwrap();
     let st = "tun = \"nat64\"\nmode = \"stateful\"\npool4 = [\"198.51.100.0/30\"]\nfast_path = \"bpf\"\nfast_path_interfaces = [\"eth0\"]\n";
     let cfg = nat64_conf(dir.path(), st);
-    refused(&sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]), &["fast_path", "stateless mode (SIIT) only"]);
+    refused(
+        &sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]),
+        &["fast_path", "stateless mode (SIIT) only"],
+    );
     let cfg = nat64_conf(dir.path(), "tun = \"nat64\"\nfast_path = \"bpf\"\n");
     refused(&sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]), &["needs fast_path_interfaces"]);
     let cfg = nat64_conf(dir.path(), "tun = \"nat64\"\nfast_path = \"xdp\"\nfast_path_interfaces = [\"eth0\"]\n");
-    refused(&sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]), &["\"xdp\"", "expected \"bpf\" or \"none\""]);
+    refused(
+        &sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]),
+        &["\"xdp\"", "expected \"bpf\" or \"none\""],
+    );
     let tun = tunnel_conf(dir.path(), "sit9");
     let o = sixgate(&[], &["tunnel", "run", "--check", "--config", &tun, "--fast-path", "bpf"]);
     refused(&o, &["needs fast_path_interfaces"]);
 
     // A good file: --check names the interfaces and what this binary and kernel can do.
-    let cfg = nat64_conf(dir.path(), "tun = \"nat64\"\nfast_path = \"bpf\"\nfast_path_interfaces = [\"eth0\", \"eth1\"]\n");
+    let cfg =
+        nat64_conf(dir.path(), "tun = \"nat64\"\nfast_path = \"bpf\"\nfast_path_interfaces = [\"eth0\", \"eth1\"]\n");
     let o = sixgate(&[], &["nat64", "run", "--check", "--config", &cfg]);
     let out = String::from_utf8_lossy(&o.stdout);
     if !o.status.success() {
