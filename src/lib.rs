@@ -84,6 +84,7 @@
 
 pub use sixgate_6in4 as sixin4;
 pub use sixgate_6to4 as sixto4;
+pub use sixgate_bpf as bpf;
 pub use sixgate_core as core;
 #[cfg(target_os = "linux")]
 pub use sixgate_io as io;
@@ -133,6 +134,9 @@ pub enum Error {
     /// A PREF64 option that does not decode, or a prefix it cannot carry.
     #[error(transparent)]
     Pref64(#[from] sixgate_nat64::pref64::Pref64Error),
+    /// The kernel fast path could not be loaded, attached or updated.
+    #[error(transparent)]
+    Bpf(#[from] sixgate_bpf::BpfError),
     /// A device, socket or system call failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),

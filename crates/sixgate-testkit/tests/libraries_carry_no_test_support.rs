@@ -13,6 +13,8 @@ const LIBRARIES: &[&str] = &[
     "crates/sixgate-6in4",
     "crates/sixgate-rdns",
     "crates/sixgate-io",
+    "crates/sixgate-proxy",
+    "crates/sixgate-bpf",
 ];
 
 /// Hidden items allowed to stay public: none. An item public enough for the integration
