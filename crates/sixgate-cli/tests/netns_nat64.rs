@@ -763,36 +763,9 @@ fn a_topology_failing_mid_set_up_leaves_no_namespace_behind() {
     assert_ne!(a.ns("x"), b.ns("x"));
 }
 
-/// A TCP upload of `n` bytes from the IPv6 host to the IPv4 host and its echo digest:
-/// (what the client sent, what the server got), each as "LEN SHA256".
+/// A TCP upload of `n` bytes from the IPv6 host to the IPv4 host through the translator.
 fn upload_digests(t: &Topo, n: usize) -> (String, String) {
-    let server = t.python(
-        "h4",
-        "import socket,hashlib\n\
-         s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-         s.bind(('0.0.0.0',5002));s.listen(1);s.settimeout(30);c,_=s.accept();c.settimeout(30)\n\
-         h=hashlib.sha256();n=0\n\
-         while True:\n  d=c.recv(65536)\n  if not d: break\n  h.update(d);n+=len(d)\n\
-         print(n,h.hexdigest())",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let client = t.python(
-        "h6",
-        &format!(
-            "import socket,hashlib,os\n\
-             d=os.urandom({n})\n\
-             for i in range(50):\n  \
-               try:\n    c=socket.create_connection(('{H4_V6}',5002),timeout=5);break\n  \
-               except OSError:\n    import time;time.sleep(0.1)\n\
-             c.settimeout(30);c.sendall(d);c.shutdown(socket.SHUT_WR);c.recv(1);c.close()\n\
-             print(len(d),hashlib.sha256(d).hexdigest())"
-        ),
-    );
-    let c = wait_output(client, Duration::from_secs(60));
-    let s = wait_output(server, Duration::from_secs(60));
-    assert!(c.status.success(), "client: {}", text(&c));
-    assert!(s.status.success(), "server: {}", text(&s));
-    (String::from_utf8_lossy(&c.stdout).trim().to_owned(), String::from_utf8_lossy(&s.stdout).trim().to_owned())
+    t.tcp_upload("h6", "h4", "0.0.0.0", H4_V6, n)
 }
 
 #[test]

@@ -153,33 +153,7 @@ impl Drop for Topo {
 
 /// A TCP transfer of `n` random bytes from ha to hb; returns (sent digest, received digest).
 fn tcp_transfer(t: &Topo, n: usize) -> (String, String) {
-    let server = t.python(
-        "hb",
-        "import socket,hashlib\n\
-         s=socket.socket(socket.AF_INET6);s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
-         s.bind(('2001:db8:b::2',5001));s.listen(1);s.settimeout(30);c,_=s.accept();c.settimeout(30)\n\
-         h=hashlib.sha256();n=0\n\
-         while True:\n  d=c.recv(65536)\n  if not d: break\n  h.update(d);n+=len(d)\n\
-         print(n,h.hexdigest())",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let client = t.python(
-        "ha",
-        &format!(
-            "import socket,hashlib,os\n\
-             d=os.urandom({n})\n\
-             for i in range(50):\n  \
-               try:\n    c=socket.create_connection(('2001:db8:b::2',5001),timeout=5);break\n  \
-               except OSError:\n    import time;time.sleep(0.1)\n\
-             c.settimeout(30);c.sendall(d);c.shutdown(socket.SHUT_WR);c.recv(1);c.close()\n\
-             print(len(d),hashlib.sha256(d).hexdigest())"
-        ),
-    );
-    let c = wait_output(client, Duration::from_secs(60));
-    let s = wait_output(server, Duration::from_secs(60));
-    assert!(c.status.success(), "client: {}", text(&c));
-    assert!(s.status.success(), "server: {}", text(&s));
-    (String::from_utf8_lossy(&c.stdout).trim().to_owned(), String::from_utf8_lossy(&s.stdout).trim().to_owned())
+    t.tcp_upload("ha", "hb", "2001:db8:b::2", "2001:db8:b::2", n)
 }
 
 #[test]

@@ -290,6 +290,42 @@ impl Netns {
     }
 
     /// Starts a Python script in namespace `n`, output captured.
+    /// A TCP upload of `n` random bytes from namespace `from` to a server in `to` bound to
+    /// `bind` (an IPv4 or IPv6 literal), the client connecting to `connect`: (what the client
+    /// sent, what the server got), each as "LEN SHA256".
+    pub fn tcp_upload(&self, from: &str, to: &str, bind: &str, connect: &str, n: usize) -> (String, String) {
+        let family = if bind.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let server = self.python(
+            to,
+            &format!(
+                "import socket,hashlib\n\
+                 s=socket.socket(socket.{family});s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n\
+                 s.bind(('{bind}',5001));s.listen(1);s.settimeout(30);c,_=s.accept();c.settimeout(30)\n\
+                 h=hashlib.sha256();n=0\n\
+                 while True:\n  d=c.recv(65536)\n  if not d: break\n  h.update(d);n+=len(d)\n\
+                 print(n,h.hexdigest())"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let client = self.python(
+            from,
+            &format!(
+                "import socket,hashlib,os,time\n\
+                 d=os.urandom({n})\n\
+                 for i in range(50):\n  \
+                   try:\n    c=socket.create_connection(('{connect}',5001),timeout=5);break\n  \
+                   except OSError:\n    time.sleep(0.1)\n\
+                 c.settimeout(30);c.sendall(d);c.shutdown(socket.SHUT_WR);c.recv(1);c.close()\n\
+                 print(len(d),hashlib.sha256(d).hexdigest())"
+            ),
+        );
+        let c = wait_output(client, Duration::from_secs(60));
+        let s = wait_output(server, Duration::from_secs(60));
+        assert!(c.status.success(), "client: {}", text(&c));
+        assert!(s.status.success(), "server: {}", text(&s));
+        (String::from_utf8_lossy(&c.stdout).trim().to_owned(), String::from_utf8_lossy(&s.stdout).trim().to_owned())
+    }
+
     pub fn python(&self, n: &str, script: &str) -> Child {
         let ns = self.ns(n);
         Command::new("ip")
