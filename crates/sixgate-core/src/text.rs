@@ -214,7 +214,85 @@ pub fn parse_prefix_strict(s: &str) -> Result<IpNet, TextError> {
 /// longest run of two or more zero groups compressed, the first on a tie; §5: IPv4-mapped
 /// addresses in dotted-quad form).
 pub fn canonical_v6(a: Ipv6Addr) -> String {
-    a.to_string()
+    let mut out = Vec::with_capacity(39);
+    push_v6(&mut out, a);
+    out.into_iter().map(char::from).collect()
+}
+
+/// Appends the RFC 5952 canonical text of `a` ([`canonical_v6`]) to `out`, without
+/// allocating beyond `out`'s growth: for writers of many addresses (event logs). The text
+/// is that of [`std::net::Ipv6Addr`]'s `Display`.
+pub fn push_v6(out: &mut Vec<u8>, a: Ipv6Addr) {
+    // RFC 5952 §5: IPv4-mapped addresses end in dotted-quad form.
+    if let Some(v4) = a.to_ipv4_mapped() {
+        out.extend_from_slice(b"::ffff:");
+        push_v4(out, v4);
+        return;
+    }
+    // §4.2.1–§4.2.3: the longest run of zero groups, the first on a tie, and only a run of
+    // two or more, becomes `::`.
+    let g = a.segments();
+    let (mut best, mut best_len, mut cur, mut cur_len) = (0, 0, 0, 0);
+    for (i, &x) in g.iter().enumerate() {
+        if x == 0 {
+            if cur_len == 0 {
+                cur = i;
+            }
+            cur_len += 1;
+            if cur_len > best_len {
+                (best, best_len) = (cur, cur_len);
+            }
+        } else {
+            cur_len = 0;
+        }
+    }
+    if best_len > 1 {
+        push_groups(out, &g[..best]);
+        out.extend_from_slice(b"::");
+        push_groups(out, &g[best + best_len..]);
+    } else {
+        push_groups(out, &g);
+    }
+}
+
+/// Groups separated by `:`, each in lowercase hex without leading zeros (RFC 5952 §4.1,
+/// §4.3).
+fn push_groups(out: &mut Vec<u8>, groups: &[u16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, &x) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(b':');
+        }
+        let digits = (16 - x.leading_zeros()).div_ceil(4).max(1);
+        for k in (0..digits).rev() {
+            out.push(HEX[usize::from((x >> (4 * k)) as u8 & 0xf)]);
+        }
+    }
+}
+
+/// Appends the dotted-decimal text of `a` (what [`std::net::Ipv4Addr`]'s `Display` prints).
+pub fn push_v4(out: &mut Vec<u8>, a: Ipv4Addr) {
+    for (i, o) in a.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push(b'.');
+        }
+        push_decimal(out, u64::from(o));
+    }
+}
+
+/// Appends `n` in decimal without leading zeros (what `Display` prints for an integer).
+pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let (mut n, mut at) = (n, digits.len());
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// An address as people paste it: bare, with a zone, with a port, as a prefix, or inside a
@@ -457,6 +535,30 @@ mod tests {
         assert_eq!(expanded_v6("2001:db8::1".parse().unwrap()), "2001:0db8:0000:0000:0000:0000:0000:0001");
     }
 
+    #[test]
+    fn writers_agree_with_display_at_the_edges() {
+        for a in [
+            "::",
+            "::1",
+            "1::",
+            "1:0:0:1::",
+            "0:1::1:0",
+            "::ffff:0.0.0.0",
+            "::ffff:0:0:0",
+            "::fffe:1.2.3.4",
+            "1:2:3:4:5:6:7:8",
+        ] {
+            let a: Ipv6Addr = a.parse().unwrap();
+            let mut out = Vec::new();
+            push_v6(&mut out, a);
+            assert_eq!(String::from_utf8(out).unwrap(), a.to_string());
+        }
+        let mut out = Vec::new();
+        push_decimal(&mut out, 0);
+        push_decimal(&mut out, u64::MAX);
+        assert_eq!(out, format!("0{}", u64::MAX).as_bytes());
+    }
+
     proptest! {
         /// Printing then parsing any address, zone and port gives back the same value.
         #[test]
@@ -475,6 +577,24 @@ mod tests {
             } else {
                 prop_assert_eq!(parse_host_port(&text).map_err(|e| e.to_string()), Ok(hp));
             }
+        }
+
+        /// The allocation-free writers print exactly what `Display` prints, for any address
+        /// (zero runs of every length and place, IPv4-mapped ones) and any integer.
+        #[test]
+        fn writers_print_what_display_prints(g in proptest::array::uniform8(prop_oneof![Just(0u16), Just(0xffff), any::<u16>()]),
+                                             v4 in any::<[u8; 4]>(), n in any::<u64>()) {
+            for a in [Ipv6Addr::from(g), Ipv4Addr::from(v4).to_ipv6_mapped()] {
+                let mut out = Vec::new();
+                push_v6(&mut out, a);
+                prop_assert_eq!(String::from_utf8(out).unwrap(), a.to_string());
+                prop_assert_eq!(canonical_v6(a), a.to_string());
+            }
+            let mut out = Vec::new();
+            push_v4(&mut out, Ipv4Addr::from(v4));
+            out.push(b' ');
+            push_decimal(&mut out, n);
+            prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{} {n}", Ipv4Addr::from(v4)));
         }
 
         #[test]

@@ -8,7 +8,8 @@
 //!   (no event; what logging costs there is the check for events after each packet).
 //! * Printed first: 100,000 new sessions a second sustained for two seconds (paced in
 //!   batches of 100 per millisecond), the data path's busy time per new session with
-//!   logging off and at `session`, and the events logged and dropped.
+//!   logging off and at `session`, and the events logged and dropped; then 150,000,
+//!   200,000 and 250,000 a second at `session`.
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -59,9 +60,9 @@ fn thread_cpu() -> Duration {
     Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
 }
 
-/// 100,000 new sessions a second for two seconds: busy time per session (wall and the
-/// thread's own CPU time), logged, dropped.
-fn sustained(level: EventLevel, dir: &std::path::Path) -> (f64, f64, u64, u64) {
+/// `per_ms` × 1,000 new sessions a second for two seconds: busy time per session (wall and
+/// the thread's own CPU time), logged, dropped.
+fn sustained(level: EventLevel, dir: &std::path::Path, per_ms: u32) -> (f64, f64, u64, u64) {
     let (mut e, log) = logged(level, dir);
     let t = template6();
     let mut buf = PacketBuf::new();
@@ -72,7 +73,7 @@ fn sustained(level: EventLevel, dir: &std::path::Path) -> (f64, f64, u64, u64) {
     for ms in 0..2000u32 {
         let t0 = Instant::now();
         let c0 = thread_cpu();
-        for _ in 0..100 {
+        for _ in 0..per_ms {
             let _ = buf.set(&t);
             patch6(&mut buf, i);
             let _ = black_box(e.process(&mut buf, t0));
@@ -101,10 +102,20 @@ fn sustained(level: EventLevel, dir: &std::path::Path) -> (f64, f64, u64, u64) {
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     for level in [EventLevel::Off, EventLevel::Session] {
-        let (ns, cpu, logged, dropped) = sustained(level, dir.path());
+        let (ns, cpu, logged, dropped) = sustained(level, dir.path(), 100);
         println!(
             "natlog sustained 100,000 new sessions/s for 2 s, {level:?}: {ns:.0} ns wall, {cpu:.0} ns CPU \
              per new session; {logged} events logged, {dropped} dropped"
+        );
+    }
+    // Higher rates, at `session` level (two events each), until the data path itself no
+    // longer keeps the pace (its busy time per millisecond reaches the millisecond).
+    for per_ms in [150, 200, 250] {
+        let (ns, cpu, logged, dropped) = sustained(EventLevel::Session, dir.path(), per_ms);
+        println!(
+            "natlog sustained {per_ms},000 new sessions/s for 2 s, Session: {ns:.0} ns wall, {cpu:.0} ns CPU \
+             per new session (busy {:.0} % of each ms); {logged} events logged, {dropped} dropped",
+            ns * f64::from(per_ms) / 10_000.0
         );
     }
     let now = Instant::now();

@@ -4,12 +4,15 @@
 //!
 //! The data path never waits for the log (RFC 6888 REQ-12 asks for logging; nothing asks
 //! that it slow translation down): each worker's engine is wrapped in [`Logged`], which
-//! after every call to the engine moves its events into a bounded channel with a
-//! non-blocking send; when the channel is full the event is dropped and counted
-//! ([`NatLogStats::dropped`]). The logging thread runs at a lower priority (nice +10) and
-//! polls the channel (so a send never has to wake it); it maps each event's `Instant` to
-//! wall-clock time, formats it and writes it; a file is reopened by path on
-//! [`NatLog::reopen`] (SIGHUP, after logrotate moved it).
+//! after every call to the engine takes its events into the worker's batch and hands a
+//! batch ([`BATCH`] events, or what there is at each publication of the worker's counters)
+//! to a bounded channel with a non-blocking send; what the channel has no room for is
+//! dropped and counted, event by event ([`NatLogStats::dropped`]). Each worker's events
+//! keep their order. The logging thread runs at a lower priority (nice +10) and polls the
+//! channel (so a send never has to wake it); it maps each event's `Instant` to wall-clock
+//! time, formats it without allocating (the date worked out once a second) and writes it
+//! (a file through a 256 KiB buffer); a file is reopened by path on [`NatLog::reopen`]
+//! (SIGHUP, after logrotate moved it).
 //!
 //! One JSON object per event, the fields of RFC 6888 REQ-12 and of Jool's BIB and session
 //! logs (session events also name the remote side, as the IPv6 client addressed it and as
@@ -24,14 +27,14 @@
 //! socket or UDP to a collector.
 //!
 //! Port-block events (one line per block) take the same way once the engine records them:
-//! a [`Record`] is what the channel carries.
+//! a batch of [`Record`]s is what the channel carries.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,15 +42,28 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Counters, Engine, Gauge, Side, Verdict};
+use sixgate_core::text::{push_decimal, push_v4, push_v6};
 use sixgate_core::Protocol;
 use sixgate_nat64::{BlockEvent, BlockEventKind, Nat64, Nat64Handle, NatEvent};
 
 /// Events waiting for the logging thread at most, by default; more are dropped and counted.
 pub const DEFAULT_CAPACITY: usize = 65_536;
 
+/// Events a [`Logged`] engine gathers before it hands them over as one batch (it also
+/// hands over what it holds at each publication of the worker's counters, at each timer
+/// and when it is dropped). One channel operation per batch, not per event.
+pub const BATCH: usize = 256;
+
 /// How long the logging thread sleeps when the channel is empty: at 1,000,000 events a
 /// second, 20,000 arrive meanwhile, well within [`DEFAULT_CAPACITY`].
 const POLL: Duration = Duration::from_millis(20);
+
+/// How long it sleeps instead when the round before took at least an eighth of the
+/// capacity: the events come fast, the queue is given less time to fill.
+const POLL_BUSY: Duration = Duration::from_millis(2);
+
+/// Bytes the file sink gathers before a write(2) (and whenever the channel is empty).
+const FILE_BUFFER: usize = 256 * 1024;
 
 /// Where the log goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,14 +76,21 @@ pub enum Sink {
     SyslogUdp(SocketAddr),
 }
 
-/// What the channel carries: an engine's event, or an order to the logging thread.
+/// One event of a batch, as the channel carries it.
 #[derive(Debug, Clone)]
 pub enum Record {
     /// A BIB or session event.
     Nat(NatEvent),
     /// A port block allocated or released (port-block mode: one line per block).
     Block(BlockEvent),
-    /// Reopen the file (sent by [`NatLog::reopen`], in order with the events).
+}
+
+/// What the channel carries: a worker's batch of events (in its order), or an order to
+/// the logging thread.
+#[derive(Debug)]
+enum Msg {
+    Batch(Vec<Record>),
+    /// Reopen the file (sent by [`NatLog::reopen`], in order with the batches).
     Reopen,
     /// Stop once what came before is written ([`NatLog::shutdown`]).
     Stop,
@@ -78,7 +101,8 @@ pub enum Record {
 pub struct NatLogStats {
     /// Events written.
     pub logged: AtomicU64,
-    /// Events dropped because the channel to the logging thread was full.
+    /// Events dropped because the channel to the logging thread was full (a batch that
+    /// did not fit counts each event it lost).
     pub dropped: AtomicU64,
     /// Events the sink refused (a write error; the thread goes on with the next one).
     pub write_errors: AtomicU64,
@@ -95,56 +119,98 @@ impl NatLogStats {
     }
 }
 
+/// The bound on events in the channel, counted in events whatever the batches: room is
+/// taken by a worker before it sends and given back by the logging thread once the
+/// batch is written, so the memory held stays bounded by the capacity.
+#[derive(Debug)]
+struct Gate {
+    queued: AtomicUsize,
+    capacity: usize,
+}
+
+impl Gate {
+    /// Takes room for up to `n` events: how many it got (the first ones of a batch).
+    #[inline]
+    fn reserve(&self, n: usize) -> usize {
+        let mut got = 0;
+        let _ = self.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+            got = n.min(self.capacity.saturating_sub(q));
+            (got > 0).then_some(q + got)
+        });
+        got
+    }
+
+    #[inline]
+    fn release(&self, n: usize) {
+        self.queued.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// A worker's end of the channel: sends never block.
 #[derive(Debug, Clone)]
 pub struct EventSender {
-    tx: SyncSender<Record>,
+    tx: SyncSender<Msg>,
     stats: Arc<NatLogStats>,
+    gate: Arc<Gate>,
 }
 
 impl EventSender {
     /// Hands `e` to the logging thread, or drops and counts it when the channel is full
-    /// (or the thread has gone).
+    /// (or the thread has gone). A batch of one: a worker with many events sends them
+    /// with [`EventSender::send_batch`] (as [`Logged`] does).
     #[inline]
     pub fn send(&self, e: NatEvent) {
-        self.record(Record::Nat(e));
+        self.send_batch(vec![Record::Nat(e)]);
     }
 
     /// Hands a port-block event to the logging thread, as [`EventSender::send`].
     #[inline]
     pub fn send_block(&self, e: BlockEvent) {
-        self.record(Record::Block(e));
+        self.send_batch(vec![Record::Block(e)]);
     }
 
-    #[inline]
-    fn record(&self, r: Record) {
-        match self.tx.try_send(r) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+    /// Hands `batch` to the logging thread, which writes its events in their order after
+    /// those of the batches this sender sent before. As many of its first events as the
+    /// channel has room for go; the rest are dropped and counted, one by one.
+    pub fn send_batch(&self, mut batch: Vec<Record>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let room = self.gate.reserve(n);
+        if room < n {
+            self.stats.dropped.fetch_add((n - room) as u64, Ordering::Relaxed);
+            if room == 0 {
+                return;
             }
+            batch.truncate(room);
+        }
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.tx.try_send(Msg::Batch(batch)) {
+            self.gate.release(room);
+            self.stats.dropped.fetch_add(room as u64, Ordering::Relaxed);
         }
     }
 }
 
 /// Has the log file reopened ([`NatLog::reopener`]).
 #[derive(Debug, Clone)]
-pub struct Reopener(SyncSender<Record>);
+pub struct Reopener(SyncSender<Msg>);
 
 impl Reopener {
     /// As [`NatLog::reopen`].
     pub fn reopen(&self) {
-        let _ = self.0.send(Record::Reopen);
+        let _ = self.0.send(Msg::Reopen);
     }
 }
 
 /// The event log: the channel, its counters and (once started) the logging thread.
 #[derive(Debug)]
 pub struct NatLog {
-    tx: Option<SyncSender<Record>>,
-    rx: Option<Receiver<Record>>,
+    tx: Option<SyncSender<Msg>>,
+    rx: Option<Receiver<Msg>>,
     out: Option<Out>,
     stats: Arc<NatLogStats>,
+    gate: Arc<Gate>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -154,13 +220,23 @@ impl NatLog {
     /// [`NatLog::start`] wait in the channel.
     pub fn open(sink: &Sink, capacity: usize) -> io::Result<Self> {
         let out = Out::open(sink)?;
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        Ok(Self { tx: Some(tx), rx: Some(rx), out: Some(out), stats: Arc::default(), thread: None })
+        let capacity = capacity.max(1);
+        // Every batch holds at least one event: as many slots as events never run out
+        // first (but for the few orders a control thread sends, which wait for room).
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        Ok(Self {
+            tx: Some(tx),
+            rx: Some(rx),
+            out: Some(out),
+            stats: Arc::default(),
+            gate: Arc::new(Gate { queued: AtomicUsize::new(0), capacity }),
+            thread: None,
+        })
     }
 
     /// A sender for a worker.
     pub fn sender(&self) -> Option<EventSender> {
-        Some(EventSender { tx: self.tx.clone()?, stats: Arc::clone(&self.stats) })
+        Some(EventSender { tx: self.tx.clone()?, stats: Arc::clone(&self.stats), gate: Arc::clone(&self.gate) })
     }
 
     /// The counters.
@@ -171,20 +247,21 @@ impl NatLog {
     /// Starts the logging thread (once).
     pub fn start(&mut self) -> io::Result<()> {
         let (Some(rx), Some(out)) = (self.rx.take(), self.out.take()) else { return Ok(()) };
-        let stats = Arc::clone(&self.stats);
+        let (stats, gate) = (Arc::clone(&self.stats), Arc::clone(&self.gate));
         self.thread = Some(std::thread::Builder::new().name("natlog".into()).spawn(move || {
             yield_to_workers();
-            run(rx, out, &stats, false)
+            run(rx, out, &stats, &gate, false)
         })?);
         Ok(())
     }
 
     /// Has the file reopened by its path after the events sent so far (logrotate moved
     /// it; SIGHUP). Waits for room in the channel: call it from a control thread, not a
-    /// worker. Nothing for syslog.
+    /// worker. Nothing for syslog. Events a worker still gathers for its next batch go
+    /// to the new file.
     pub fn reopen(&self) {
         if let Some(tx) = &self.tx {
-            let _ = tx.send(Record::Reopen);
+            let _ = tx.send(Msg::Reopen);
         }
     }
 
@@ -203,12 +280,12 @@ impl NatLog {
     fn finish(&mut self) {
         if let (Some(tx), Some(_)) = (self.tx.take(), &self.thread) {
             // Senders may remain (a reopener): the thread is told to stop.
-            let _ = tx.send(Record::Stop);
+            let _ = tx.send(Msg::Stop);
         }
         if self.thread.is_none() {
             // Never started: write what waits, here.
             if let (Some(rx), Some(out)) = (self.rx.take(), self.out.take()) {
-                run(rx, out, &self.stats, true);
+                run(rx, out, &self.stats, &self.gate, true);
             }
         }
         if let Some(t) = self.thread.take() {
@@ -223,50 +300,64 @@ impl Drop for NatLog {
     }
 }
 
-/// The logging thread: writes records until told to stop or every sender has gone (with
+/// The logging thread: writes batches until told to stop or every sender has gone (with
 /// `until_empty`, until the channel is empty), flushing whenever the channel is empty.
-fn run(rx: Receiver<Record>, mut out: Out, stats: &NatLogStats, until_empty: bool) {
-    let mut line = String::with_capacity(256);
+fn run(rx: Receiver<Msg>, mut out: Out, stats: &NatLogStats, gate: &Gate, until_empty: bool) {
+    let mut line = Vec::with_capacity(512);
     let mut clock = Clock::now();
+    let mut stamp = Stamp::default();
+    // Events taken since the last sleep.
+    let mut round = 0usize;
     loop {
-        let r = match rx.try_recv() {
-            Ok(r) => r,
+        let m = match rx.try_recv() {
+            Ok(m) => m,
             Err(TryRecvError::Empty) if !until_empty => {
                 // Polled, never parked: a worker's send then never has to wake this thread
-                // (a futex call per event, on the data path).
+                // (a futex call per batch, on the data path).
                 out.flush(stats);
-                std::thread::sleep(POLL);
+                let busy = round >= gate.capacity / 8;
+                std::thread::sleep(if busy { POLL_BUSY } else { POLL });
+                round = 0;
                 clock = Clock::now();
                 continue;
             }
             Err(_) => break,
         };
-        match r {
-            Record::Nat(e) => {
-                line.clear();
-                let at = clock.wall(e.time);
-                json(&mut line, &e, at);
-                match out.write(&line, e.kind.name(), at) {
-                    Ok(()) => stats.logged.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => stats.write_errors.fetch_add(1, Ordering::Relaxed),
-                };
+        match m {
+            Msg::Batch(batch) => {
+                let (mut ok, mut failed) = (0u64, 0u64);
+                for r in &batch {
+                    line.clear();
+                    let (at, msgid) = match r {
+                        Record::Nat(e) => (clock.wall(e.time), e.kind.name()),
+                        Record::Block(b) => (clock.wall(b.time), block_name(b.kind)),
+                    };
+                    if out.is_syslog() {
+                        syslog_head(&mut line, &mut stamp, at, out.tail(), msgid);
+                    }
+                    match r {
+                        Record::Nat(e) => json(&mut line, &mut stamp, e, at),
+                        Record::Block(b) => json_block(&mut line, &mut stamp, b, at),
+                    }
+                    match out.write(&mut line) {
+                        Ok(()) => ok += 1,
+                        Err(_) => failed += 1,
+                    }
+                }
+                round += batch.len();
+                gate.release(batch.len());
+                stats.logged.fetch_add(ok, Ordering::Relaxed);
+                if failed > 0 {
+                    stats.write_errors.fetch_add(failed, Ordering::Relaxed);
+                }
             }
-            Record::Block(b) => {
-                line.clear();
-                let at = clock.wall(b.time);
-                json_block(&mut line, &b, at);
-                match out.write(&line, block_name(b.kind), at) {
-                    Ok(()) => stats.logged.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => stats.write_errors.fetch_add(1, Ordering::Relaxed),
-                };
-            }
-            Record::Reopen => {
+            Msg::Reopen => {
                 out.flush(stats);
                 if out.reopen().is_err() {
                     stats.write_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Record::Stop => break,
+            Msg::Stop => break,
         }
     }
     out.flush(stats);
@@ -305,8 +396,8 @@ impl Clock {
 #[derive(Debug)]
 enum Out {
     File { path: PathBuf, w: BufWriter<File> },
-    Unix { path: PathBuf, sock: UnixDatagram, host: String },
-    Udp { sock: UdpSocket, host: String },
+    Unix { path: PathBuf, sock: UnixDatagram, tail: Vec<u8> },
+    Udp { sock: UdpSocket, tail: Vec<u8> },
 }
 
 /// A datagram socket connected to the local syslog socket at `path`.
@@ -317,7 +408,7 @@ fn local(path: &PathBuf) -> io::Result<UnixDatagram> {
 }
 
 fn append(path: &PathBuf) -> io::Result<BufWriter<File>> {
-    Ok(BufWriter::with_capacity(64 * 1024, OpenOptions::new().create(true).append(true).open(path)?))
+    Ok(BufWriter::with_capacity(FILE_BUFFER, OpenOptions::new().create(true).append(true).open(path)?))
 }
 
 /// This host's name for syslog's HOSTNAME field (RFC 5424 §6.2.4: `-` when unknown).
@@ -329,11 +420,19 @@ fn hostname() -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The part of a syslog header after the timestamp that is the same for every message:
+/// ` HOSTNAME APP-NAME PROCID ` (RFC 5424 §6.2.4–§6.2.6).
+fn syslog_tail(host: &str) -> Vec<u8> {
+    format!(" {host} sixgate {} ", std::process::id()).into_bytes()
+}
+
 impl Out {
     fn open(sink: &Sink) -> io::Result<Self> {
         Ok(match sink {
             Sink::File(path) => Self::File { path: path.clone(), w: append(path)? },
-            Sink::SyslogLocal(path) => Self::Unix { path: path.clone(), sock: local(path)?, host: hostname() },
+            Sink::SyslogLocal(path) => {
+                Self::Unix { path: path.clone(), sock: local(path)?, tail: syslog_tail(&hostname()) }
+            }
             Sink::SyslogUdp(to) => {
                 let any: SocketAddr = if to.is_ipv4() {
                     (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -342,27 +441,40 @@ impl Out {
                 };
                 let sock = UdpSocket::bind(any)?;
                 sock.connect(to)?;
-                Self::Udp { sock, host: hostname() }
+                Self::Udp { sock, tail: syslog_tail(&hostname()) }
             }
         })
     }
 
-    fn write(&mut self, json: &str, msgid: &str, at: SystemTime) -> io::Result<()> {
+    fn is_syslog(&self) -> bool {
+        !matches!(self, Self::File { .. })
+    }
+
+    /// The constant part of the syslog header (empty for a file).
+    fn tail(&self) -> &[u8] {
+        match self {
+            Self::File { .. } => &[],
+            Self::Unix { tail, .. } | Self::Udp { tail, .. } => tail,
+        }
+    }
+
+    /// Writes one formatted record: a file gets it with a newline into its buffer, a
+    /// syslog socket one datagram.
+    fn write(&mut self, m: &mut Vec<u8>) -> io::Result<()> {
         match self {
             Self::File { w, .. } => {
-                w.write_all(json.as_bytes())?;
-                w.write_all(b"\n")
+                m.push(b'\n');
+                w.write_all(m)
             }
-            Self::Unix { path, sock, host } => {
-                let m = syslog(host, msgid, at, json);
-                if sock.send(m.as_bytes()).is_ok() {
+            Self::Unix { path, sock, .. } => {
+                if sock.send(m).is_ok() {
                     return Ok(());
                 }
                 // The syslog daemon restarted (a new socket at the path): connect again, once.
                 *sock = local(path)?;
-                sock.send(m.as_bytes()).map(drop)
+                sock.send(m).map(drop)
             }
-            Self::Udp { sock, host } => sock.send(syslog(host, msgid, at, json).as_bytes()).map(drop),
+            Self::Udp { sock, .. } => sock.send(m).map(drop),
         }
     }
 
@@ -382,14 +494,15 @@ impl Out {
     }
 }
 
-/// An RFC 5424 message (§6): `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG`, with
-/// facility local0 (16) and severity informational (6): PRI 134.
-fn syslog(host: &str, msgid: &str, at: SystemTime, msg: &str) -> String {
-    let mut s = String::with_capacity(msg.len() + 80);
-    s.push_str("<134>1 ");
-    rfc3339(&mut s, at);
-    s.push_str(&format!(" {host} sixgate {} {msgid} - {msg}", std::process::id()));
-    s
+/// The header of an RFC 5424 message (§6): `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID
+/// MSGID - ` (the MSG follows), with facility local0 (16) and severity informational (6):
+/// PRI 134. `tail` is [`syslog_tail`].
+fn syslog_head(s: &mut Vec<u8>, stamp: &mut Stamp, at: SystemTime, tail: &[u8], msgid: &str) {
+    s.extend_from_slice(b"<134>1 ");
+    stamp.push(s, at);
+    s.extend_from_slice(tail);
+    s.extend_from_slice(msgid.as_bytes());
+    s.extend_from_slice(b" - ");
 }
 
 fn proto_name(p: Protocol) -> &'static str {
@@ -402,24 +515,30 @@ fn proto_name(p: Protocol) -> &'static str {
 
 /// The event as one JSON object (every value is an address, a number or a fixed name:
 /// nothing to escape).
-fn json(s: &mut String, e: &NatEvent, at: SystemTime) {
-    use std::fmt::Write as _;
-    s.push_str("{\"time\":\"");
-    rfc3339(s, at);
-    let _ = write!(
-        s,
-        "\",\"event\":\"{}\",\"proto\":\"{}\",\"src6\":\"{}\",\"sport6\":{},\"pool4\":\"{}\",\"port4\":{}",
-        e.kind.name(),
-        proto_name(e.protocol),
-        e.ipv6,
-        e.ipv6_port,
-        e.pool4,
-        e.pool4_port
-    );
+fn json(s: &mut Vec<u8>, stamp: &mut Stamp, e: &NatEvent, at: SystemTime) {
+    s.extend_from_slice(b"{\"time\":\"");
+    stamp.push(s, at);
+    s.extend_from_slice(b"\",\"event\":\"");
+    s.extend_from_slice(e.kind.name().as_bytes());
+    s.extend_from_slice(b"\",\"proto\":\"");
+    s.extend_from_slice(proto_name(e.protocol).as_bytes());
+    s.extend_from_slice(b"\",\"src6\":\"");
+    push_v6(s, e.ipv6);
+    s.extend_from_slice(b"\",\"sport6\":");
+    push_decimal(s, u64::from(e.ipv6_port));
+    s.extend_from_slice(b",\"pool4\":\"");
+    push_v4(s, e.pool4);
+    s.extend_from_slice(b"\",\"port4\":");
+    push_decimal(s, u64::from(e.pool4_port));
     if let Some(r) = e.remote {
-        let _ = write!(s, ",\"dst6\":\"{}\",\"dst4\":\"{}\",\"dport\":{}", r.ipv6, r.ipv4, r.port);
+        s.extend_from_slice(b",\"dst6\":\"");
+        push_v6(s, r.ipv6);
+        s.extend_from_slice(b"\",\"dst4\":\"");
+        push_v4(s, r.ipv4);
+        s.extend_from_slice(b"\",\"dport\":");
+        push_decimal(s, u64::from(r.port));
     }
-    s.push('}');
+    s.push(b'}');
 }
 
 /// The stable name of a port-block event (the JSON `event` and the syslog MSGID).
@@ -432,26 +551,51 @@ fn block_name(k: BlockEventKind) -> &'static str {
 
 /// A port-block event as one JSON object: who (the subscriber prefix) held which pool4
 /// address and ports from when to when (RFC 7422 §1, RFC 6888 REQ-12).
-fn json_block(s: &mut String, e: &BlockEvent, at: SystemTime) {
-    use std::fmt::Write as _;
-    s.push_str("{\"time\":\"");
-    rfc3339(s, at);
-    let _ = write!(
-        s,
-        "\",\"event\":\"{}\",\"subscriber\":\"{}\",\"pool4\":\"{}\",\"ports\":\"{}-{}\"}}",
-        block_name(e.kind),
-        e.subscriber,
-        e.ipv4,
-        e.ports.start(),
-        e.ports.end()
-    );
+fn json_block(s: &mut Vec<u8>, stamp: &mut Stamp, e: &BlockEvent, at: SystemTime) {
+    s.extend_from_slice(b"{\"time\":\"");
+    stamp.push(s, at);
+    s.extend_from_slice(b"\",\"event\":\"");
+    s.extend_from_slice(block_name(e.kind).as_bytes());
+    s.extend_from_slice(b"\",\"subscriber\":\"");
+    push_v6(s, e.subscriber.addr());
+    s.push(b'/');
+    push_decimal(s, u64::from(e.subscriber.prefix_len()));
+    s.extend_from_slice(b"\",\"pool4\":\"");
+    push_v4(s, e.ipv4);
+    s.extend_from_slice(b"\",\"ports\":\"");
+    push_decimal(s, u64::from(*e.ports.start()));
+    s.push(b'-');
+    push_decimal(s, u64::from(*e.ports.end()));
+    s.extend_from_slice(b"\"}");
 }
 
-/// `at` as RFC 3339 UTC with milliseconds (`2026-01-02T14:02:03.456Z`).
-fn rfc3339(s: &mut String, at: SystemTime) {
-    use std::fmt::Write as _;
-    let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
+/// RFC 3339 timestamps, the text up to the second kept from the event before (events come
+/// thousands a second: the date is worked out once a second).
+#[derive(Debug, Default)]
+struct Stamp {
+    /// The second `text` is of (none yet).
+    secs: Option<u64>,
+    /// `2026-01-02T14:02:03.`
+    text: Vec<u8>,
+}
+
+impl Stamp {
+    /// Appends `at` as RFC 3339 UTC with milliseconds (`2026-01-02T14:02:03.456Z`).
+    fn push(&mut self, s: &mut Vec<u8>, at: SystemTime) {
+        let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+        if self.secs != Some(d.as_secs()) {
+            self.secs = Some(d.as_secs());
+            self.text.clear();
+            date_time(&mut self.text, d.as_secs());
+        }
+        s.extend_from_slice(&self.text);
+        let ms = d.subsec_millis();
+        s.extend_from_slice(&[b'0' + (ms / 100) as u8, b'0' + (ms / 10 % 10) as u8, b'0' + (ms % 10) as u8, b'Z']);
+    }
+}
+
+/// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SS.` (RFC 3339 §5.6, UTC).
+fn date_time(s: &mut Vec<u8>, secs: u64) {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
     let z = days + 719_468;
@@ -462,15 +606,17 @@ fn rfc3339(s: &mut String, at: SystemTime) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let _ = write!(
-        s,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60,
-        d.subsec_millis()
-    );
+    let year = (yoe + era * 400 + i64::from(month <= 2)) as u64;
+    for _ in (year.max(1).ilog10() + 1)..4 {
+        s.push(b'0');
+    }
+    push_decimal(s, year);
+    for (sep, v) in
+        [(b'-', month as u64), (b'-', day as u64), (b'T', rem / 3600), (b':', rem / 60 % 60), (b':', rem % 60)]
+    {
+        s.extend_from_slice(&[sep, b'0' + (v / 10) as u8, b'0' + (v % 10) as u8]);
+    }
+    s.push(b'.');
 }
 
 /// An engine that records BIB and session events.
@@ -546,20 +692,67 @@ impl EventSource for sixgate_nat64::Siit {
 }
 
 /// An engine whose events go to the log: after each [`Engine::process`] and
-/// [`Engine::handle_timeout`], what the engine recorded is handed to the logging thread
-/// (never waiting). Without a sender it is the engine alone (one branch per call). With a
-/// [`Heartbeat`], each publication of the worker's counters beats it.
+/// [`Engine::handle_timeout`], what the engine recorded is taken into the worker's batch,
+/// which goes to the logging thread (never waiting) once it holds [`BATCH`] events, and at
+/// each timer, each publication of the worker's counters ([`Engine::sync_counters`], at
+/// least every 100 ms) and when the engine is dropped. Without a sender it is the engine
+/// alone (one branch per call). With a [`Heartbeat`], each publication of the worker's
+/// counters beats it.
 #[derive(Debug)]
 pub struct Logged<E> {
     engine: E,
-    log: Option<EventSender>,
+    log: Option<Batcher>,
     beat: Option<Heartbeat>,
+}
+
+/// A worker's batch in the making.
+#[derive(Debug)]
+struct Batcher {
+    tx: EventSender,
+    pending: Vec<Record>,
+}
+
+impl Batcher {
+    #[inline]
+    fn push(&mut self, r: Record) {
+        if self.pending.capacity() == 0 {
+            self.pending.reserve_exact(BATCH);
+        }
+        self.pending.push(r);
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Sends what the batch holds: a full one as it is, a part of one in a buffer of its
+    /// size (what the channel holds stays bounded by its events, not by batch buffers).
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = if self.pending.len() == self.pending.capacity() {
+            std::mem::take(&mut self.pending)
+        } else {
+            let b = self.pending.clone();
+            self.pending.clear();
+            b
+        };
+        self.tx.send_batch(batch);
+    }
+}
+
+impl<E> Drop for Logged<E> {
+    fn drop(&mut self) {
+        if let Some(b) = &mut self.log {
+            b.flush();
+        }
+    }
 }
 
 impl<E: Engine + EventSource> Logged<E> {
     /// `engine`, its events sent to `log` (none: not logged).
     pub fn new(engine: E, log: Option<EventSender>) -> Self {
-        Self { engine, log, beat: None }
+        Self { engine, log: log.map(|tx| Batcher { tx, pending: Vec::new() }), beat: None }
     }
 
     /// Beats `beat` at each publication of the worker's counters.
@@ -575,20 +768,21 @@ impl<E: Engine + EventSource> Logged<E> {
 
     #[inline]
     fn drain(&mut self) {
-        if let Some(log) = &self.log {
+        if let Some(log) = &mut self.log {
             while let Some(e) = self.engine.poll_event() {
-                log.send(e);
+                log.push(Record::Nat(e));
             }
         }
     }
 
     /// Port-block events, rarer than packets: taken at each counter publication and
-    /// timer (a sharded engine locks its shards for them).
+    /// timer (a sharded engine locks its shards for them); then the batch goes.
     fn drain_blocks(&mut self) {
-        if let Some(log) = &self.log {
+        if let Some(log) = &mut self.log {
             while let Some(e) = self.engine.poll_block_event() {
-                log.send_block(e);
+                log.push(Record::Block(e));
             }
+            log.flush();
         }
     }
 }
@@ -643,20 +837,172 @@ impl<E: Engine + EventSource> Engine for Logged<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use sixgate_nat64::stateful::{NatEventKind, Remote};
+    use std::fmt::Write as _;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn text(f: impl FnOnce(&mut Vec<u8>, &mut Stamp)) -> String {
+        let mut v = Vec::new();
+        f(&mut v, &mut Stamp::default());
+        String::from_utf8(v).unwrap()
+    }
 
     #[test]
     fn rfc3339_dates() {
-        let mut s = String::new();
-        rfc3339(&mut s, UNIX_EPOCH + Duration::from_millis(1_767_362_523_456));
-        assert_eq!(s, "2026-01-02T14:02:03.456Z");
-        s.clear();
-        rfc3339(&mut s, UNIX_EPOCH + Duration::from_secs(951_782_400)); // a leap day
-        assert_eq!(s, "2000-02-29T00:00:00.000Z");
+        let t = |at| text(|s, st| st.push(s, at));
+        assert_eq!(t(UNIX_EPOCH + Duration::from_millis(1_767_362_523_456)), "2026-01-02T14:02:03.456Z");
+        assert_eq!(t(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00.000Z"); // a leap day
+        assert_eq!(t(UNIX_EPOCH + Duration::from_millis(1_767_225_599_007)), "2025-12-31T23:59:59.007Z");
+        // The second kept from the event before, the milliseconds not.
+        let mut st = Stamp::default();
+        let mut v = Vec::new();
+        for ms in [1_767_362_523_456, 1_767_362_523_999, 1_767_362_524_000, 1_767_362_523_001] {
+            st.push(&mut v, UNIX_EPOCH + Duration::from_millis(ms));
+            v.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "2026-01-02T14:02:03.456Z 2026-01-02T14:02:03.999Z 2026-01-02T14:02:04.000Z 2026-01-02T14:02:03.001Z "
+        );
     }
 
     #[test]
     fn syslog_header_is_rfc5424() {
-        let m = syslog("gw1", "bib-add", UNIX_EPOCH, "{}");
+        let m = text(|s, st| {
+            syslog_head(s, st, UNIX_EPOCH, &syslog_tail("gw1"), "bib-add");
+            s.extend_from_slice(b"{}");
+        });
         assert_eq!(m, format!("<134>1 1970-01-01T00:00:00.000Z gw1 sixgate {} bib-add - {{}}", std::process::id()));
+    }
+
+    /// The formatting of the log's first version (`fmt`, a `String` per event): what the
+    /// lines must stay, byte for byte.
+    mod reference {
+        use super::*;
+
+        pub(super) fn rfc3339(s: &mut String, at: SystemTime) {
+            let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+            let secs = d.as_secs();
+            let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+            let z = days + 719_468;
+            let era = z.div_euclid(146_097);
+            let doe = z - era * 146_097;
+            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+            let mp = (5 * doy + 2) / 153;
+            let day = doy - (153 * mp + 2) / 5 + 1;
+            let month = if mp < 10 { mp + 3 } else { mp - 9 };
+            let year = yoe + era * 400 + i64::from(month <= 2);
+            let _ = write!(
+                s,
+                "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rem / 3600,
+                rem / 60 % 60,
+                rem % 60,
+                d.subsec_millis()
+            );
+        }
+
+        pub(super) fn json(e: &NatEvent, at: SystemTime) -> String {
+            let mut s = String::from("{\"time\":\"");
+            rfc3339(&mut s, at);
+            let _ = write!(
+                s,
+                "\",\"event\":\"{}\",\"proto\":\"{}\",\"src6\":\"{}\",\"sport6\":{},\"pool4\":\"{}\",\"port4\":{}",
+                e.kind.name(),
+                proto_name(e.protocol),
+                e.ipv6,
+                e.ipv6_port,
+                e.pool4,
+                e.pool4_port
+            );
+            if let Some(r) = e.remote {
+                let _ = write!(s, ",\"dst6\":\"{}\",\"dst4\":\"{}\",\"dport\":{}", r.ipv6, r.ipv4, r.port);
+            }
+            s.push('}');
+            s
+        }
+
+        pub(super) fn json_block(e: &BlockEvent, at: SystemTime) -> String {
+            let mut s = String::from("{\"time\":\"");
+            rfc3339(&mut s, at);
+            let _ = write!(
+                s,
+                "\",\"event\":\"{}\",\"subscriber\":\"{}\",\"pool4\":\"{}\",\"ports\":\"{}-{}\"}}",
+                block_name(e.kind),
+                e.subscriber,
+                e.ipv4,
+                e.ports.start(),
+                e.ports.end()
+            );
+            s
+        }
+
+        pub(super) fn syslog(host: &str, msgid: &str, at: SystemTime, msg: &str) -> String {
+            let mut s = String::from("<134>1 ");
+            rfc3339(&mut s, at);
+            s.push_str(&format!(" {host} sixgate {} {msgid} - {msg}", std::process::id()));
+            s
+        }
+    }
+
+    fn v6() -> impl Strategy<Value = Ipv6Addr> {
+        prop_oneof![
+            proptest::array::uniform8(prop_oneof![Just(0u16), any::<u16>()]).prop_map(Ipv6Addr::from),
+            any::<[u8; 4]>().prop_map(|a| Ipv4Addr::from(a).to_ipv6_mapped()),
+        ]
+    }
+
+    fn kind() -> impl Strategy<Value = NatEventKind> {
+        prop_oneof![
+            Just(NatEventKind::BibCreated),
+            Just(NatEventKind::BibDeleted),
+            Just(NatEventKind::SessionCreated),
+            Just(NatEventKind::SessionDeleted)
+        ]
+    }
+
+    proptest! {
+        /// Any event, at any time from 1970 to the year 9999, prints byte for byte as the
+        /// first version printed it, as a JSON line and inside a syslog message; a stamp
+        /// kept from an earlier event changes nothing.
+        #[test]
+        fn lines_are_byte_identical_to_the_first_version(
+            k in kind(), proto in prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Icmp)],
+            ipv6 in v6(), ipv6_port in any::<u16>(), pool4 in any::<[u8; 4]>(), pool4_port in any::<u16>(),
+            remote in proptest::option::of((v6(), any::<[u8; 4]>(), any::<u16>())),
+            ms in 0u64..253_402_300_800_000, before in 0u64..2_000,
+            sub in v6(), len in 0u8..=128, lo in any::<u16>(), hi in any::<u16>(), alloc in any::<bool>(),
+        ) {
+            let e = NatEvent {
+                kind: k, time: Instant::now(), protocol: proto, ipv6, ipv6_port, pool4: pool4.into(), pool4_port,
+                remote: remote.map(|(ipv6, v4, port)| Remote { ipv6, ipv4: v4.into(), port }),
+            };
+            let at = UNIX_EPOCH + Duration::from_millis(ms);
+            let mut st = Stamp::default();
+            let mut s = Vec::new();
+            st.push(&mut s, UNIX_EPOCH + Duration::from_millis(ms.saturating_sub(before)));
+            s.clear();
+            json(&mut s, &mut st, &e, at);
+            prop_assert_eq!(std::str::from_utf8(&s).unwrap(), reference::json(&e, at));
+
+            let mut m = Vec::new();
+            syslog_head(&mut m, &mut st, at, &syslog_tail("gw1"), e.kind.name());
+            m.extend_from_slice(&s);
+            let want = reference::syslog("gw1", e.kind.name(), at, &reference::json(&e, at));
+            prop_assert_eq!(std::str::from_utf8(&m).unwrap(), want);
+
+            let b = BlockEvent {
+                kind: if alloc { BlockEventKind::Allocated } else { BlockEventKind::Released },
+                time: Instant::now(),
+                subscriber: ipnet::Ipv6Net::new(sub, len).unwrap(),
+                ipv4: pool4.into(),
+                ports: lo..=hi,
+            };
+            s.clear();
+            json_block(&mut s, &mut st, &b, at);
+            prop_assert_eq!(std::str::from_utf8(&s).unwrap(), reference::json_block(&b, at));
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
 use sixgate_core::rfc6052::Pool6;
-use sixgate_io::natlog::{Logged, NatLog, Sink};
+use sixgate_io::natlog::{Logged, NatLog, Record, Sink, BATCH};
 use sixgate_nat64::{EventLevel, Nat64, Nat64Config, NatEvent, Pool4Range};
 use sixgate_testkit::packets::udp6_ports;
 
@@ -249,4 +249,125 @@ fn port_blocks_are_logged_one_line_per_block() {
     assert_eq!(b - a + 1, 512, "{ports}");
     assert_eq!(v[1]["ports"], v[0]["ports"]);
     assert_eq!(stats.logged.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
+
+/// `n` events numbered by their IPv6 port, 0 to `n - 1`.
+fn numbered(n: usize) -> Vec<NatEvent> {
+    let base = events(1)[0];
+    (0..n).map(|i| NatEvent { ipv6_port: i as u16, ..base }).collect()
+}
+
+#[test]
+fn a_burst_against_a_stalled_writer_drops_exactly_the_overflow_and_keeps_the_rest_in_order() {
+    // A syslog daemon that does not read: the logging thread's send blocks once the
+    // socket's queue is full, inside the first batch, so the channel gives back no room
+    // while the burst comes.
+    let qlen: usize = std::fs::read_to_string("/proc/sys/net/unix/max_dgram_qlen")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(512);
+    const CAP: usize = 3000;
+    const N: usize = 9000;
+    let first = qlen + 500;
+    if first >= CAP {
+        eprintln!("skipped: net.unix.max_dgram_qlen {qlen} is too large for this test's channel of {CAP}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("log");
+    let server = UnixDatagram::bind(&sock_path).unwrap();
+    let mut log = NatLog::open(&Sink::SyslogLocal(sock_path.clone()), CAP).unwrap();
+    log.start().unwrap();
+    let tx = log.sender().unwrap();
+    let ev = numbered(N);
+    tx.send_batch(ev[..first].iter().map(|e| Record::Nat(*e)).collect());
+    // Then batches of every size up to BATCH, and single events.
+    let mut at = first;
+    let mut size = 1;
+    while at < N {
+        let end = (at + size).min(N);
+        if size == 1 {
+            tx.send(ev[at]);
+        } else {
+            tx.send_batch(ev[at..end].iter().map(|e| Record::Nat(*e)).collect());
+        }
+        at = end;
+        size = size % BATCH + 1;
+    }
+    let stats = log.stats();
+    assert_eq!(stats.snapshot().1, (N - CAP) as u64, "dropped exactly the overflow");
+    // The daemon reads: the first CAP events arrive, in order, and nothing else.
+    server.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut buf = [0u8; 2048];
+    for want in 0..CAP {
+        let n = server.recv(&mut buf).unwrap();
+        let m = std::str::from_utf8(&buf[..n]).unwrap();
+        let j: serde_json::Value = serde_json::from_str(m.splitn(8, ' ').nth(7).unwrap()).unwrap();
+        assert_eq!(j["sport6"], want, "{m}");
+    }
+    drop(tx);
+    log.shutdown();
+    server.set_nonblocking(true).unwrap();
+    assert!(server.recv(&mut buf).is_err(), "more than the channel held");
+    assert_eq!(stats.snapshot(), (CAP as u64, (N - CAP) as u64, 0));
+}
+
+#[test]
+fn each_workers_events_keep_their_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    let mut log = NatLog::open(&Sink::File(path.clone()), 1 << 20).unwrap();
+    log.start().unwrap();
+    const FLOWS: u16 = 3000;
+    std::thread::scope(|s| {
+        for k in 0..4u16 {
+            let tx = log.sender();
+            s.spawn(move || {
+                let mut e = Logged::new(engine(EventLevel::Bib), tx);
+                let now = Instant::now();
+                for i in 0..FLOWS {
+                    let src = format!("2001:db8:{}::10", k + 1);
+                    let mut b = PacketBuf::from_slice(&udp6_ports(&src, "64:ff9b:1::cb00:7105", 1024 + i, 53, b"q"));
+                    assert_eq!(e.process(&mut b, now), Verdict::Forward(Side::V4));
+                    // Publications at odd points: partial batches between full ones.
+                    if i % 97 == 0 {
+                        e.sync_counters();
+                    }
+                }
+            });
+        }
+    });
+    let stats = log.stats();
+    log.shutdown();
+    assert_eq!(stats.snapshot(), (4 * u64::from(FLOWS), 0, 0));
+    let mut next = [1024u64; 4];
+    for x in lines(&path) {
+        let src = x["src6"].as_str().unwrap();
+        let k: usize = src.trim_start_matches("2001:db8:").split(':').next().unwrap().parse::<usize>().unwrap() - 1;
+        assert_eq!(x["sport6"], next[k], "worker {k} out of order");
+        next[k] += 1;
+    }
+    assert_eq!(next, [1024 + u64::from(FLOWS); 4]);
+}
+
+#[test]
+fn a_logged_engine_hands_its_batch_over_at_each_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nat.jsonl");
+    // Not started, room for one event: what reaches the channel shows in the counters.
+    let log = NatLog::open(&Sink::File(path.clone()), 1).unwrap();
+    let stats = log.stats();
+    let mut e = Logged::new(engine(EventLevel::Bib), log.sender());
+    let t0 = Instant::now();
+    for port in [4000, 4001] {
+        let mut b = PacketBuf::from_slice(&udp6_ports("2001:db8::10", "64:ff9b:1::cb00:7105", port, 53, b"q"));
+        assert_eq!(e.process(&mut b, t0), Verdict::Forward(Side::V4));
+    }
+    assert_eq!(stats.snapshot(), (0, 0, 0), "still in the worker's batch");
+    e.sync_counters();
+    assert_eq!(stats.snapshot(), (0, 1, 0), "the batch of two went; one fit");
+    drop(e);
+    log.shutdown();
+    assert_eq!(stats.snapshot(), (1, 1, 0));
+    assert_eq!(lines(&path)[0]["sport6"], 4000);
 }
