@@ -177,7 +177,7 @@ impl RawIpv4 {
 
 /// A zeroed `mmsghdr` array: no name, no iovecs, no control data.
 #[allow(unsafe_code)]
-fn mmsg_headers() -> [libc::mmsghdr; MMSG_BATCH] {
+pub(crate) fn mmsg_headers() -> [libc::mmsghdr; MMSG_BATCH] {
     // SAFETY: `mmsghdr` is a plain C struct of integers and raw pointers (plus padding on
     // some targets), for all of which all-zero bytes are a valid value.
     unsafe { std::mem::zeroed() }

@@ -6,9 +6,10 @@
 //!
 //! - **UDP**: one socket per worker, all bound to the same address with `SO_REUSEPORT`, so
 //!   the kernel spreads the clients over the workers and no lock is shared between them;
-//!   each socket has its own thread, blocked in the kernel until a datagram comes, and an
-//!   answer that must wait (the DNS64's upstream) is a task of a runtime, so it never holds
-//!   up the next query.
+//!   each socket has its own thread, blocked in the kernel until a datagram comes; it then
+//!   reads every datagram waiting with one `recvmmsg` and sends the answers ready with one
+//!   `sendmmsg`. An answer that must wait (the DNS64's upstream) is a task of a runtime, so
+//!   it never holds up the next query.
 //! - **TCP** (RFC 7766): two-byte length framing (RFC 1035 §4.2.2), an idle timeout that
 //!   also bounds the time a whole message may take to arrive (§6.2.3), a cap on the
 //!   connections of one client (an IPv4 address, an IPv6 /64) and on all of them; when all are taken, the
@@ -21,6 +22,7 @@ use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod mmsg;
 mod server;
 pub use server::{AuthServer, ListenOptions, Responder, ResponderHandle};
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::AsyncWriteExt;
 
+use super::mmsg::{self, Batch, Peer};
 use super::{framed, read_framed, ServerStats};
 
 /// A responder that answers every query itself, at once (an authoritative server).
@@ -235,7 +236,9 @@ fn done(stats: &ServerStats, start: Instant, answered: bool) {
     }
 }
 
-/// One UDP socket until `stop` is set.
+/// One UDP socket until `stop` is set: every query waiting is read by one `recvmmsg`, the
+/// answers ready at once go back by one `sendmmsg` (see [`super::mmsg`]), and an answer
+/// that must wait is sent by its task when it is ready.
 fn udp_worker<S: Service>(
     sock: Arc<std::net::UdpSocket>,
     service: &Arc<S>,
@@ -243,39 +246,52 @@ fn udp_worker<S: Service>(
     stop: &AtomicBool,
     rt: &tokio::runtime::Handle,
 ) {
-    let mut buf = vec![0u8; 65535];
+    let mut batch = Batch::new();
+    let mut ready: Vec<(Vec<u8>, Peer)> = Vec::with_capacity(mmsg::BATCH);
     let mut local = service.local();
     while !stop.load(Ordering::Relaxed) {
-        let (n, peer) = match sock.recv_from(&mut buf) {
-            Ok(v) => v,
+        let n = match batch.recv(&sock) {
+            Ok(n) => n,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
             // ICMP errors from earlier sends surface here on Linux; keep serving.
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
         };
-        stats.queries.fetch_add(1, Ordering::Relaxed);
+        stats.queries.fetch_add(n, Ordering::Relaxed);
         let start = Instant::now();
-        match service.serve(&mut local, &buf[..n], false) {
-            Answer::Now(Some(a)) => {
-                let _ = sock.send_to(&a, peer);
+        for i in 0..n {
+            let (query, peer) = batch.get(i);
+            match service.serve(&mut local, query, false) {
+                Answer::Now(Some(a)) => ready.push((a, peer)),
+                // Several messages are a TCP answer; a UDP query never gets one.
+                Answer::Now(None) | Answer::Many(_) => done(stats, start, false),
+                Answer::Later(f) => {
+                    let Some(peer) = peer.socket_addr() else {
+                        done(stats, start, false);
+                        continue;
+                    };
+                    let (sock, stats) = (Arc::clone(&sock), Arc::clone(stats));
+                    rt.spawn(async move {
+                        let a = f.await;
+                        if let Some(a) = &a {
+                            // Bounded by the socket's send timeout (10 ms).
+                            let _ = sock.send_to(a, peer);
+                        }
+                        done(&stats, start, a.is_some());
+                    });
+                }
+            }
+        }
+        if !ready.is_empty() {
+            mmsg::send_all(&sock, &mut ready);
+            for _ in 0..ready.len() {
                 done(stats, start, true);
             }
-            // Several messages are a TCP answer; a UDP query never gets one.
-            Answer::Now(None) | Answer::Many(_) => done(stats, start, false),
-            Answer::Later(f) => {
-                let (sock, stats) = (Arc::clone(&sock), Arc::clone(stats));
-                rt.spawn(async move {
-                    let a = f.await;
-                    if let Some(a) = &a {
-                        // Bounded by the socket's send timeout (10 ms).
-                        let _ = sock.send_to(a, peer);
-                    }
-                    done(&stats, start, a.is_some());
-                });
-            }
+            ready.clear();
         }
     }
 }
