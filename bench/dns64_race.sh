@@ -12,11 +12,22 @@
 # queries/s and average latency for each, and sixgate's ratio to unbound.
 # Needs unbound, dnsperf and a release build of sixgate:
 #   cargo build --release -p sixgate-cli && bench/dns64_race.sh [SECS]
-# WORKERS (default 2) is both servers' thread count; COLD (default 200000) the cold names.
+# WORKERS (default 2) is both servers' thread count; COLD (default 200000) the cold names;
+# ROUNDS (default 2) the turns each server gets per case. PIN=1 gives the servers CPU 1 and
+# dnsperf and the upstream CPU 0 (taskset), so that neither server's rate depends on how
+# the scheduler shares the CPUs with the load generator (use WORKERS=1 with it on two CPUs).
+# SIXGATE_BEFORE=path races a second sixgate binary too (as "before"), to compare builds.
 set -euo pipefail
 SECS=${1:-15}
 WORKERS=${WORKERS:-2}
 COLD=${COLD:-200000}
+ROUNDS=${ROUNDS:-2}
+SERVER_CPU=() CLIENT_CPU=()
+if [ -n "${PIN:-}" ]; then
+    command -v taskset >/dev/null || { echo "missing: taskset" >&2; exit 2; }
+    SERVER_CPU=(taskset -c 1) CLIENT_CPU=(taskset -c 0)
+fi
+BEFORE=${SIXGATE_BEFORE:-}
 BIN=${SIXGATE:-$(dirname "${BASH_SOURCE[0]}")/../target/release/sixgate}
 for t in unbound dnsperf "$BIN"; do
     command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 2; }
@@ -96,20 +107,20 @@ wait_port() {
     exit 1
 }
 
-unbound -d -c "$WORK/up.conf" &
+"${CLIENT_CPU[@]}" unbound -d -c "$WORK/up.conf" &
 PIDS+=($!)
 wait_port "$UP"
 
 SIXGATE_PID="" UNBOUND_PID=""
 start_sixgate() {
-    "$BIN" dns64 --listen "127.0.0.1:$S64" --upstream "127.0.0.1:$UP" --workers "$WORKERS" \
+    "${SERVER_CPU[@]}" "${1:-$BIN}" dns64 --listen "127.0.0.1:$S64" --upstream "127.0.0.1:$UP" --workers "$WORKERS" \
         --cache-size 500000 2>"$WORK/sixgate.log" &
     SIXGATE_PID=$!
     PIDS+=("$SIXGATE_PID")
     wait_port "$S64"
 }
 start_unbound() {
-    unbound -d -c "$WORK/u64.conf" &
+    "${SERVER_CPU[@]}" unbound -d -c "$WORK/u64.conf" &
     UNBOUND_PID=$!
     PIDS+=("$UNBOUND_PID")
     wait_port "$U64"
@@ -127,7 +138,7 @@ perf() {
     local t0 t1
     t0=$(ticks "$pid")
     local out
-    out=$(dnsperf -s 127.0.0.1 -p "$1" -c 8 -q 200 "${@:2}" 2>&1)
+    out=$("${CLIENT_CPU[@]}" dnsperf -s 127.0.0.1 -p "$1" -c 8 -q 200 "${@:2}" 2>&1)
     [ -n "${VERBOSE:-}" ] && echo "$out" | grep -E "Response codes|Queries per|Run time" >&2
     local qps lat lost
     qps=$(echo "$out" | awk '/Queries per second:/ {print $4}')
@@ -160,12 +171,19 @@ run() { # name port what pid
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-echo "# sixgate dns64 vs unbound dns64, $WORKERS workers each, dnsperf -c 8 -q 200; $(nproc) CPUs, $(date -u +%F)"
+WHO=(sixgate unbound)
+[ -n "$BEFORE" ] && WHO+=(before)
+echo "# sixgate dns64 vs unbound dns64, $WORKERS workers each, dnsperf -c 8 -q 200; $(nproc) CPUs, pinned: ${PIN:-no}, $(date -u +%F)"
 for what in cold warm; do
-    for round in 1 2; do
+    for round in $(seq 1 "$ROUNDS"); do
         start_sixgate
         run "sixgate$round" "$S64" "$what" "$SIXGATE_PID"
         stop "$SIXGATE_PID"
+        if [ -n "$BEFORE" ]; then
+            start_sixgate "$BEFORE"
+            run "before$round" "$S64" "$what" "$SIXGATE_PID"
+            stop "$SIXGATE_PID"
+        fi
         start_unbound
         run "unbound$round" "$U64" "$what" "$UNBOUND_PID"
         stop "$UNBOUND_PID"
@@ -174,8 +192,8 @@ done
 
 printf '%-6s %-8s %12s %14s %8s %16s\n' case server "queries/s" "avg lat (ms)" lost "CPU µs/query"
 for what in warm cold; do
-    for round in 1 2; do
-        for who in sixgate unbound; do
+    for round in $(seq 1 "$ROUNDS"); do
+        for who in "${WHO[@]}"; do
             read -r q l lost cpu <<<"${R[$who$round-$what]}"
             printf '%-6s %-8s %12.0f %14s %8s %16s\n' "$what" "$who$round" "$q" "$l" "$lost" "$cpu"
         done
@@ -188,8 +206,8 @@ done
 
 # Memory: the resident size grown over the cold run, per cached entry (each cold name
 # leaves three with sixgate: the synthesized answer, the upstream's NODATA and its A).
-for round in 1 2; do
-    for who in sixgate unbound; do
+for round in $(seq 1 "$ROUNDS"); do
+    for who in "${WHO[@]}"; do
         read -r b a <<<"${R[$who$round-rss]}"
         awk -v w="$who$round" -v b="$b" -v a="$a" -v n="$COLD" 'BEGIN {
             printf "memory %-8s RSS %d -> %d KiB over %d names: %.0f bytes per name\n", w, b, a, n, (a - b) * 1024 / n }'
