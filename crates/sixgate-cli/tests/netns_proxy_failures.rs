@@ -1,7 +1,8 @@
 //! `sixgate proxy` when the backend fails, in network namespaces (the world of
 //! `common::proxy`): a backend that refuses (RST), one that cannot be reached (no route,
 //! an `unreachable` route) or whose packets are silently dropped (nftables), a connection
-//! left idle, and DNS mode's names with several AAAA records. Each test reads the
+//! left idle, and DNS mode's names with several AAAA records (one refusing, one dropping
+//! packets, more than three). Each test reads the
 //! outcome counters from the metrics endpoint before and after and asserts their exact
 //! deltas (and that the final counters line agrees), with the splice(2) copy and with
 //! `--no-splice`. Durations are asserted only against the configured timeouts, with a
@@ -185,17 +186,21 @@ fn a_backend_without_a_route_is_unreachable_at_once_without_splice() {
     no_route(false);
 }
 
-fn dropped(splice: bool) {
-    let (mut t, pid) = start(splice);
-    // The backend silently drops every packet to its port 9443: no RST, no ICMP.
+/// The backend silently drops every packet matching `what` (nftables words): no RST, no ICMP.
+fn drop_at_backend(t: &Netns, what: &[&str]) {
     for rule in [
         &["add", "table", "inet", "sixgate_test"][..],
         &["add", "chain", "inet", "sixgate_test", "input", "{ type filter hook input priority 0; }"],
-        &["add", "rule", "inet", "sixgate_test", "input", "tcp", "dport", "9443", "drop"],
+        &[&["add", "rule", "inet", "sixgate_test", "input"][..], what, &["drop"]].concat(),
     ] {
-        let o = t.exec("be", &[&["nft"][..], rule].concat());
+        let o = t.exec("be", &[&["nft"][..], &rule].concat());
         assert!(o.status.success(), "nft {rule:?}: {}", common::text(&o));
     }
+}
+
+fn dropped(splice: bool) {
+    let (mut t, pid) = start(splice);
+    drop_at_backend(&t, &["tcp", "dport", "9443"]);
     let before = outcomes(&t, METRICS);
     let out = clients(&t, "tls('dropped.example')\nhttp('dropped.example')");
     assert_eq!(out.len(), 2, "{out:?}");
@@ -328,4 +333,37 @@ fn dns_mode_tries_the_next_address_of_a_name_up_to_three() {
 fn dns_mode_tries_the_next_address_of_a_name_up_to_three_without_splice() {
     skip_proxy!();
     several_aaaa(false);
+}
+
+fn dns_share(splice: bool) {
+    let (mut t, pid) = start(splice);
+    // slow.example: 2001:db8:100::6, whose packets the backend drops, then the backend.
+    drop_at_backend(&t, &["ip6", "daddr", "2001:db8:100::6"]);
+    let before = outcomes(&t, METRICS);
+    let t0 = Instant::now();
+    let (code, body, err) = curl(&t, "slow.example", 443, "https");
+    let took = t0.elapsed();
+    // The first attempt had half the connect timeout, so the second had time to succeed
+    // (had the first taken all of it, the connection would have failed).
+    assert_eq!((code, body.as_str()), (0, "site-a\n"), "{err}");
+    let timeout = Duration::from_millis(TIMEOUT_MS);
+    assert!(took >= timeout / 2 - Duration::from_millis(50), "the first address was tried: {took:?}");
+    assert!(took < timeout + Duration::from_secs(3), "{took:?}");
+    let after = outcomes(&t, METRICS);
+    assert_deltas(&before, &after, &[("routed", 1)]);
+    stop_and_agree(&mut t, pid, &after);
+}
+
+#[test]
+fn dns_mode_gives_each_address_a_share_of_the_connect_timeout() {
+    skip_proxy!();
+    skip_without!("nft");
+    dns_share(true);
+}
+
+#[test]
+fn dns_mode_gives_each_address_a_share_of_the_connect_timeout_without_splice() {
+    skip_proxy!();
+    skip_without!("nft");
+    dns_share(false);
 }

@@ -9,8 +9,8 @@
 //! nginx serves `a.example` and `b.example` over TLS (a self-signed certificate made by
 //! openssl here) and HTTP, a PROXY-protocol listener logging `$proxy_protocol_addr`, and
 //! logs `$remote_addr` for the NAT46 listener; unbound answers the DNS-mode names. The
-//! backend namespace also holds 2001:db8:100::3 to ::5, on which nothing listens (every
-//! connection to them is refused). Needs root, `ip`, `nginx`, `openssl`, `curl`, `unbound`
+//! backend namespace also holds 2001:db8:100::3 to ::6, on which nothing listens (every
+//! connection to them is refused, unless a test drops it). Needs root, `ip`, `nginx`, `openssl`, `curl`, `unbound`
 //! and `/usr/bin/python3`; otherwise each test prints why it skips and passes. Every wait
 //! is bounded.
 
@@ -61,7 +61,7 @@ pub fn world() -> Netns {
     t.addr("cl", "c0", &format!("{CL4}/24")).addr("px", "c1", &format!("{PX4}/24"));
     t.addr("px", "b0", "2001:db8:100::1/64").addr("be", "b1", &format!("{BE}/64"));
     // Addresses of the backend on which nothing listens: connections to them are refused.
-    for a in ["2001:db8:100::3/64", "2001:db8:100::4/64", "2001:db8:100::5/64"] {
+    for a in ["2001:db8:100::3/64", "2001:db8:100::4/64", "2001:db8:100::5/64", "2001:db8:100::6/64"] {
         t.addr("be", "b1", a);
     }
     // NAT46: the proxy takes the prefix as local; the backend routes it back to the proxy.
@@ -137,7 +137,9 @@ pub fn world() -> Netns {
          local-data: \"four.example. 60 IN AAAA 2001:db8:100::3\"\n    \
          local-data: \"four.example. 60 IN AAAA 2001:db8:100::4\"\n    \
          local-data: \"four.example. 60 IN AAAA 2001:db8:100::5\"\n    \
-         local-data: \"four.example. 60 IN AAAA {BE}\"\nremote-control:\n    control-enable: no\n",
+         local-data: \"four.example. 60 IN AAAA {BE}\"\n    \
+         local-data: \"slow.example. 60 IN AAAA 2001:db8:100::6\"\n    \
+         local-data: \"slow.example. 60 IN AAAA {BE}\"\nremote-control:\n    control-enable: no\n",
         d = d.display()
     );
     std::fs::write(d.join("unbound.conf"), unbound).unwrap();

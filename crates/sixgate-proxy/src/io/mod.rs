@@ -515,6 +515,7 @@ async fn connection(
     let (upstream, backend) = match Box::pin(connect_any(&tries, source, shared.opts.connect_timeout)).await {
         Ok(x) => x,
         Err(failure) => {
+            tracing::debug!("{peer}: no backend of {} accepted: {failure:?}", tries.len());
             let (counter, status) = match failure {
                 Failure::Refused => (&stats.backend_refused, 502),
                 Failure::Unreachable => (&stats.backend_unreachable, 502),
