@@ -193,7 +193,7 @@ fn drop_at_backend(t: &Netns, what: &[&str]) {
         &["add", "chain", "inet", "sixgate_test", "input", "{ type filter hook input priority 0; }"],
         &[&["add", "rule", "inet", "sixgate_test", "input"][..], what, &["drop"]].concat(),
     ] {
-        let o = t.exec("be", &[&["nft"][..], &rule].concat());
+        let o = t.exec("be", &[&["nft"][..], rule].concat());
         assert!(o.status.success(), "nft {rule:?}: {}", common::text(&o));
     }
 }
