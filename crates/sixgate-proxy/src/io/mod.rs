@@ -1,8 +1,9 @@
 //! The proxy's I/O (feature `server`, Linux): tokio listeners, the first bytes read under
 //! a deadline and parsed by the sans-IO parsers, the route decided by [`Routes`], a DNS
 //! lookup (hickory-resolver) in DNS mode, the connection to the IPv6 backend (with a PROXY
-//! header or from a NAT46 source), then a bidirectional copy with half-close and an idle
-//! timeout.
+//! header or from a NAT46 source; in DNS mode up to three of the name's addresses in turn,
+//! [`Routes::candidates`], all within the connect timeout), then a bidirectional copy with
+//! half-close and an idle timeout.
 //!
 //! NAT46 sources need the host to accept the prefix as local: `ip -6 route add local
 //! PREFIX dev lo` (the outgoing sockets also set `IPV6_FREEBIND`); [`check_nat46`] tells.
@@ -103,9 +104,10 @@ pub struct Stats {
     pub refused_prefix: AtomicU64,
     /// The ClientHello or request head did not arrive in time.
     pub timeout: AtomicU64,
-    /// The backend refused the connection (RST).
+    /// The backend refused the connection (RST); in DNS mode, the last address tried did.
     pub backend_refused: AtomicU64,
-    /// The backend did not answer in time, or could not be reached.
+    /// The backend did not answer in time, or could not be reached; in DNS mode, the last
+    /// address tried.
     pub backend_unreachable: AtomicU64,
     /// Closed at once: a connection limit was reached.
     pub limit: AtomicU64,
