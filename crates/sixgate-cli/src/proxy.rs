@@ -29,6 +29,11 @@
 //! "*.example.com" = { backend = "[2001:db8::2]:8443", send_proxy = "v1" }
 //! ```
 //!
+//! In DNS mode a name with several AAAA records inside `backend_prefixes` is tried at up to
+//! three of them, in the order the resolver gives, each attempt with an equal share of what
+//! is left of `connect_timeout_ms`; the connection is counted once (`routed`, or the last
+//! attempt's failure: `backend_refused`, `backend_unreachable`).
+//!
 //! On SIGHUP every listener's routes (`routes`, `default_backend`, `backend_prefixes`,
 //! `backend_port`, `send_proxy`, `nat46_prefix`) change live, for new connections;
 //! connections open keep going. The listening addresses and protocols, the limits, the
@@ -89,7 +94,8 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "NAME=[V6]:PORT")]
     pub(crate) route: Vec<String>,
     /// DNS mode for the flags' listeners: connect to a name's AAAA address only inside
-    /// this prefix; repeat for more.
+    /// this prefix (up to three of its addresses tried, in the resolver's order); repeat
+    /// for more.
     #[arg(long, value_name = "PREFIX")]
     pub(crate) backend_prefix: Vec<Ipv6Net>,
     /// DNS mode's backend port [default: the listener's port].
@@ -111,7 +117,7 @@ pub(crate) struct ProxyArgs {
     /// Close a connection idle in both directions this long [default: 300000].
     #[arg(long, value_name = "MS")]
     pub(crate) idle_timeout_ms: Option<u64>,
-    /// The time a backend has to accept [default: 5000].
+    /// The time a backend has to accept, all of a DNS name's attempts together [default: 5000].
     #[arg(long, value_name = "MS")]
     pub(crate) connect_timeout_ms: Option<u64>,
     /// Connections at once, all listeners [default: 20000].

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::time::Duration;
 
 use ipnet::Ipv6Net;
 use sixgate_core::rfc6052::{embed, Pool6};
@@ -211,18 +212,34 @@ impl Routes {
 
     /// Judges the AAAA answer for a [`Decision::Resolve`]: the first address inside the
     /// allowed prefixes; none inside is a refusal; no address at all falls back to the
-    /// default backend.
+    /// default backend. [`Routes::candidates`] gives the addresses to try after it.
     pub fn admit(&self, addrs: &[Ipv6Addr]) -> Decision {
-        let Some(dns) = &self.dns else { return self.fallback() };
-        if addrs.is_empty() {
+        if self.dns.is_none() || addrs.is_empty() {
             return self.fallback();
         }
-        match addrs.iter().find(|a| dns.prefixes.iter().any(|p| p.contains(*a))) {
-            Some(a) => {
-                Decision::Connect(Backend { addr: SocketAddrV6::new(*a, dns.port, 0, 0), send_proxy: dns.send_proxy })
-            }
+        match self.candidates(addrs).first() {
+            Some(b) => Decision::Connect(*b),
             None => Decision::Refuse(Refusal::RefusedPrefix),
         }
+    }
+
+    /// DNS mode: the backends to try, in turn, for the AAAA answer `addrs` — the addresses
+    /// inside the allowed prefixes, in the order the resolver gave them, each once, at most
+    /// [`MAX_DNS_TRIES`]. Empty when DNS mode is off or no address is inside (then
+    /// [`Routes::admit`] says what to do).
+    pub fn candidates(&self, addrs: &[Ipv6Addr]) -> Vec<Backend> {
+        let Some(dns) = &self.dns else { return Vec::new() };
+        let mut v: Vec<Backend> = Vec::with_capacity(MAX_DNS_TRIES.min(addrs.len()));
+        for a in addrs.iter().filter(|a| dns.prefixes.iter().any(|p| p.contains(*a))) {
+            if v.len() == MAX_DNS_TRIES {
+                break;
+            }
+            let b = Backend { addr: SocketAddrV6::new(*a, dns.port, 0, 0), send_proxy: dns.send_proxy };
+            if !v.contains(&b) {
+                v.push(b);
+            }
+        }
+        v
     }
 
     fn fallback(&self) -> Decision {
@@ -241,6 +258,20 @@ impl Routes {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The most addresses of one name that DNS mode tries, in the resolver's order, before it
+/// gives up on the connection.
+pub const MAX_DNS_TRIES: usize = 3;
+
+/// The time one connection attempt may take when `remaining` of the connect timeout is
+/// left and `left` attempts (this one included) remain: an equal share of what is left,
+/// so a first address whose packets are silently dropped leaves time for the others and
+/// all attempts together stay within the connect timeout. An attempt that fails early
+/// leaves its unused time to the next ones.
+pub fn attempt_budget(remaining: Duration, left: usize) -> Duration {
+    let left = u32::try_from(left.max(1)).unwrap_or(u32::MAX);
+    remaining / left
 }
 
 /// The source address of the connection to the backend for a client at `client`: the
@@ -296,6 +327,43 @@ mod tests {
         );
         assert_eq!(r.admit(&[outside]), Decision::Refuse(Refusal::RefusedPrefix));
         assert_eq!(r.admit(&[]), Decision::Refuse(Refusal::UnknownName));
+    }
+
+    #[test]
+    fn dns_tries_up_to_three_inside_addresses_in_the_resolvers_order() {
+        let mut r = Routes::new();
+        r.set_dns(DnsMode {
+            prefixes: vec!["2001:db8:100::/48".parse().unwrap()],
+            port: 443,
+            send_proxy: Some(SendProxy::V2),
+        });
+        let a = |s: &str| -> Ipv6Addr { s.parse().unwrap() };
+        let bk = |s: &str| Backend { addr: SocketAddrV6::new(a(s), 443, 0, 0), send_proxy: Some(SendProxy::V2) };
+        let answer = [
+            a("2001:db8:100::9"),
+            a("2001:db8:200::1"),
+            a("2001:db8:100::3"),
+            a("2001:db8:100::9"),
+            a("2001:db8:100::1"),
+            a("2001:db8:100::2"),
+        ];
+        // Outside addresses and repeats left out, the order kept, the fourth inside one not tried.
+        assert_eq!(r.candidates(&answer), vec![bk("2001:db8:100::9"), bk("2001:db8:100::3"), bk("2001:db8:100::1")]);
+        assert_eq!(r.admit(&answer), Decision::Connect(bk("2001:db8:100::9")));
+        assert_eq!(r.candidates(&answer[..2]), vec![bk("2001:db8:100::9")]);
+        assert!(r.candidates(&[a("2001:db8:200::1")]).is_empty());
+        assert!(r.candidates(&[]).is_empty());
+        assert!(Routes::new().candidates(&answer).is_empty());
+    }
+
+    #[test]
+    fn attempts_share_the_connect_timeout() {
+        let t = Duration::from_millis(3000);
+        assert_eq!(attempt_budget(t, 3), Duration::from_millis(1000));
+        assert_eq!(attempt_budget(t, 1), t);
+        assert_eq!(attempt_budget(t, 0), t);
+        // A first attempt refused at once leaves the rest to the other two.
+        assert_eq!(attempt_budget(t - Duration::from_millis(2), 2), Duration::from_millis(1499));
     }
 
     #[test]
@@ -357,6 +425,35 @@ mod tests {
                 Decision::Connect(x) => prop_assert_eq!(x, b("::2")),
                 d => prop_assert_eq!(d, Decision::Refuse(Refusal::UnknownName)),
             }
+        }
+
+        /// The candidates are the answer's inside addresses, in its order, each once, at most three;
+        /// together the attempts' budgets never exceed the connect timeout.
+        #[test]
+        fn candidates_keep_the_answers_order(addrs in prop::collection::vec(0u128..8, 0..10), ms in 0u64..100_000) {
+            let net: Ipv6Net = "2001:db8:100::/125".parse().unwrap();
+            let mut r = Routes::new();
+            r.set_dns(DnsMode { prefixes: vec![net], port: 443, send_proxy: None });
+            let addrs: Vec<Ipv6Addr> =
+                addrs.into_iter().map(|n| Ipv6Addr::from(u128::from(net.network()) + n * 3)).collect();
+            let mut want: Vec<Ipv6Addr> = Vec::new();
+            for a in addrs.iter().filter(|a| net.contains(*a)) {
+                if !want.contains(a) {
+                    want.push(*a);
+                }
+            }
+            want.truncate(MAX_DNS_TRIES);
+            let got: Vec<Ipv6Addr> = r.candidates(&addrs).iter().map(|b| *b.addr.ip()).collect();
+            prop_assert_eq!(got, want);
+            let total = Duration::from_millis(ms);
+            let mut left = total;
+            let mut spent = Duration::ZERO;
+            for n in (1..=MAX_DNS_TRIES).rev() {
+                let b = attempt_budget(left, n);
+                spent += b;
+                left -= b;
+            }
+            prop_assert!(spent <= total);
         }
 
         /// DNS answers are admitted only inside the prefixes.

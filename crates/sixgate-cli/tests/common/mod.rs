@@ -2,6 +2,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::process::{Child, Command, Output};
+
+pub mod proxy;
 use std::time::{Duration, Instant};
 
 /// Debian's Python, which has scapy (a pyenv `python3` on PATH may not).

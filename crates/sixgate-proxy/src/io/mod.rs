@@ -1,8 +1,9 @@
 //! The proxy's I/O (feature `server`, Linux): tokio listeners, the first bytes read under
 //! a deadline and parsed by the sans-IO parsers, the route decided by [`Routes`], a DNS
 //! lookup (hickory-resolver) in DNS mode, the connection to the IPv6 backend (with a PROXY
-//! header or from a NAT46 source), then a bidirectional copy with half-close and an idle
-//! timeout.
+//! header or from a NAT46 source; in DNS mode up to three of the name's addresses in turn,
+//! [`Routes::candidates`], all within the connect timeout), then a bidirectional copy with
+//! half-close and an idle timeout.
 //!
 //! NAT46 sources need the host to accept the prefix as local: `ip -6 route add local
 //! PREFIX dev lo` (the outgoing sockets also set `IPV6_FREEBIND`); [`check_nat46`] tells.
@@ -23,7 +24,7 @@ use socket2::{Domain, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::proxy_protocol::{encode_v1, encode_v2, Tlv};
-use crate::route::{nat46_source, Backend, Decision, Refusal, Routes, SendProxy};
+use crate::route::{attempt_budget, nat46_source, Backend, Decision, Refusal, Routes, SendProxy};
 use crate::{http, tls, Peek};
 
 mod copy;
@@ -103,9 +104,10 @@ pub struct Stats {
     pub refused_prefix: AtomicU64,
     /// The ClientHello or request head did not arrive in time.
     pub timeout: AtomicU64,
-    /// The backend refused the connection (RST).
+    /// The backend refused the connection (RST); in DNS mode, the last address tried did.
     pub backend_refused: AtomicU64,
-    /// The backend did not answer in time, or could not be reached.
+    /// The backend did not answer in time, or could not be reached; in DNS mode, the last
+    /// address tried.
     pub backend_unreachable: AtomicU64,
     /// Closed at once: a connection limit was reached.
     pub limit: AtomicU64,
@@ -484,14 +486,17 @@ async fn connection(
         }
     };
     let mut decision = routes.route(first.name.as_deref());
+    let mut tries = Vec::new();
     if let Decision::Resolve { name } = &decision {
         // Boxed: the resolver's future is large, and would otherwise enlarge every
         // connection's task for its whole life.
         let addrs = Box::pin(lookup(shared, name)).await;
+        tries = routes.candidates(&addrs);
         decision = routes.admit(&addrs);
     }
-    let backend = match decision {
-        Decision::Connect(b) => b,
+    match decision {
+        Decision::Connect(b) if tries.is_empty() => tries.push(b),
+        Decision::Connect(_) => {}
         Decision::Resolve { .. } => return,
         Decision::Refuse(r) => {
             match r {
@@ -507,27 +512,22 @@ async fn connection(
             copy::shutdown_write(&client);
             return;
         }
-    };
+    }
     let source = routes.nat46().and_then(|p| nat46_source(&p, peer.ip()));
-    let upstream = match tokio::time::timeout(shared.opts.connect_timeout, Box::pin(connect(&backend, source))).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            let (counter, status) = match e.kind() {
-                io::ErrorKind::ConnectionRefused => (&stats.backend_refused, 502),
-                _ => (&stats.backend_unreachable, 502),
+    let (upstream, backend) = match Box::pin(connect_any(&tries, source, shared.opts.connect_timeout)).await {
+        Ok(x) => x,
+        Err(failure) => {
+            tracing::debug!("{peer}: no backend of {} accepted: {failure:?}", tries.len());
+            let (counter, status) = match failure {
+                Failure::Refused => (&stats.backend_refused, 502),
+                Failure::Unreachable => (&stats.backend_unreachable, 502),
+                Failure::TimedOut => (&stats.backend_unreachable, 504),
             };
-            tracing::debug!("{peer}: backend {}: {e}", backend.addr);
             counter.fetch_add(1, Ordering::Relaxed);
             if protocol == Protocol::Http {
                 let _ = copy::write_all(&client, &http::error_response(status), shared.opts.hello_timeout).await;
             }
-            return;
-        }
-        Err(_) => {
-            stats.backend_unreachable.fetch_add(1, Ordering::Relaxed);
-            if protocol == Protocol::Http {
-                let _ = copy::write_all(&client, &http::error_response(504), shared.opts.hello_timeout).await;
-            }
+            copy::shutdown_write(&client);
             return;
         }
     };
@@ -577,6 +577,51 @@ async fn lookup(shared: &Shared, name: &str) -> Vec<Ipv6Addr> {
         }
         Err(_) => Vec::new(),
     }
+}
+
+/// Why no backend of a connection could be reached: the last attempt's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// Refused (RST).
+    Refused,
+    /// No route, or an ICMPv6 error.
+    Unreachable,
+    /// No answer within the attempt's share of the connect timeout.
+    TimedOut,
+}
+
+/// The first of `tries` that accepts, tried in turn, all within `timeout` (each attempt
+/// gets its share, [`attempt_budget`]); the backend that accepted, or the last failure.
+async fn connect_any(
+    tries: &[Backend],
+    source: Option<Ipv6Addr>,
+    timeout: Duration,
+) -> Result<(TcpStream, Backend), Failure> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = Failure::TimedOut;
+    for (i, backend) in tries.iter().enumerate() {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(Failure::TimedOut);
+        }
+        let budget = attempt_budget(remaining, tries.len() - i);
+        last = match tokio::time::timeout(budget, connect(backend, source)).await {
+            Ok(Ok(s)) => return Ok((s, *backend)),
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                tracing::debug!("backend {}: {e}", backend.addr);
+                Failure::Refused
+            }
+            Ok(Err(e)) => {
+                tracing::debug!("backend {}: {e}", backend.addr);
+                Failure::Unreachable
+            }
+            Err(_) => {
+                tracing::debug!("backend {}: no answer within {budget:?}", backend.addr);
+                Failure::TimedOut
+            }
+        };
+    }
+    Err(last)
 }
 
 /// A TCP connection to `backend`, from `source` (any port) when given.
