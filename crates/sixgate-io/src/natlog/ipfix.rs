@@ -8,9 +8,9 @@
 //!
 //! | template | natEvent (230) | fields, in order |
 //! | --- | --- | --- |
-//! | [`SESSION_TEMPLATE`] 256 | 4 NAT64 session create, 5 delete | observationTimeMilliseconds (323), natEvent (230), protocolIdentifier (4), sourceIPv6Address (27), sourceTransportPort (7), postNATSourceIPv4Address (225), postNAPTSourceTransportPort (227), destinationIPv6Address (28), postNATDestinationIPv4Address (226), destinationTransportPort (11), postNAPTDestinationTransportPort (228) |
-//! | [`BIB_TEMPLATE`] 257 | 8 NAT64 BIB create, 9 delete | 323, 230, 4, 27, 7, 225, 227 |
-//! | [`BLOCK_TEMPLATE`] 258 | 14 port block allocation, 15 de-allocation | 323, 230, sourceIPv6Address (27, the subscriber prefix), sourceIPv6PrefixLength (170), postNATSourceIPv4Address (225), portRangeStart (361), portRangeEnd (362), portRangeStepSize (363), portRangeNumPorts (364) |
+//! | [`SESSION_TEMPLATE`] 256 | 6 NAT64 session create, 7 delete | observationTimeMilliseconds (323), natEvent (230), protocolIdentifier (4), sourceIPv6Address (27), sourceTransportPort (7), postNATSourceIPv4Address (225), postNAPTSourceTransportPort (227), destinationIPv6Address (28), postNATDestinationIPv4Address (226), destinationTransportPort (11), postNAPTDestinationTransportPort (228) |
+//! | [`BIB_TEMPLATE`] 257 | 10 NAT64 BIB create, 11 delete | 323, 230, 4, 27, 7, 225, 227 |
+//! | [`BLOCK_TEMPLATE`] 258 | 16 port block allocation, 17 de-allocation | 323, 230, sourceIPv6Address (27, the subscriber prefix), sourceIPv6PrefixLength (29), postNATSourceIPv4Address (225), portRangeStart (361), portRangeEnd (362), portRangeStepSize (363), portRangeNumPorts (364) |
 //!
 //! The templates go in a message of their own at the first event and again every
 //! [`TEMPLATE_REFRESH`] (RFC 7011 §8.4: over UDP, templates are re-sent periodically);
@@ -55,7 +55,7 @@ mod ie {
     pub(super) const DESTINATION_TRANSPORT_PORT: (u16, u16) = (11, 2);
     pub(super) const SOURCE_IPV6_ADDRESS: (u16, u16) = (27, 16);
     pub(super) const DESTINATION_IPV6_ADDRESS: (u16, u16) = (28, 16);
-    pub(super) const SOURCE_IPV6_PREFIX_LENGTH: (u16, u16) = (170, 1);
+    pub(super) const SOURCE_IPV6_PREFIX_LENGTH: (u16, u16) = (29, 1);
     pub(super) const POST_NAT_SOURCE_IPV4_ADDRESS: (u16, u16) = (225, 4);
     pub(super) const POST_NAT_DESTINATION_IPV4_ADDRESS: (u16, u16) = (226, 4);
     pub(super) const POST_NAPT_SOURCE_TRANSPORT_PORT: (u16, u16) = (227, 2);
@@ -120,20 +120,22 @@ const fn record_len(fields: &[(u16, u16)]) -> usize {
     n
 }
 
-/// natEvent values (RFC 8158 §4.1.1, IANA "NAT Event Type" registry).
+/// natEvent values (RFC 8158 §4.1.1 Table 1, the IANA "NAT Event Type" registry; 1 and 2
+/// are the historic NAT translation create/delete, 4 and 5 NAT44 sessions, 8 and 9 NAT44
+/// BIB entries; older drafts numbered these differently).
 pub mod nat_event {
     /// NAT64 session create.
-    pub const NAT64_SESSION_CREATE: u8 = 4;
+    pub const NAT64_SESSION_CREATE: u8 = 6;
     /// NAT64 session delete.
-    pub const NAT64_SESSION_DELETE: u8 = 5;
+    pub const NAT64_SESSION_DELETE: u8 = 7;
     /// NAT64 BIB create.
-    pub const NAT64_BIB_CREATE: u8 = 8;
+    pub const NAT64_BIB_CREATE: u8 = 10;
     /// NAT64 BIB delete.
-    pub const NAT64_BIB_DELETE: u8 = 9;
+    pub const NAT64_BIB_DELETE: u8 = 11;
     /// Port block allocation.
-    pub const PORT_BLOCK_ALLOCATION: u8 = 14;
+    pub const PORT_BLOCK_ALLOCATION: u8 = 16;
     /// Port block de-allocation.
-    pub const PORT_BLOCK_DEALLOCATION: u8 = 15;
+    pub const PORT_BLOCK_DEALLOCATION: u8 = 17;
 }
 
 /// Milliseconds since 1970 (0 before it).
@@ -405,7 +407,7 @@ mod tests {
              0100 000b  0143 0008  00e6 0001  0004 0001  001b 0010  0007 0002  00e1 0004  00e3 0002
                         001c 0010  00e2 0004  000b 0002  00e4 0002
              0101 0007  0143 0008  00e6 0001  0004 0001  001b 0010  0007 0002  00e1 0004  00e3 0002
-             0102 0009  0143 0008  00e6 0001  001b 0010  00aa 0001  00e1 0004  0169 0002  016a 0002
+             0102 0009  0143 0008  00e6 0001  001b 0010  001d 0001  00e1 0004  0169 0002  016a 0002
                         016b 0002  016c 0002",
         );
         assert_eq!(hex(&t), hex(&want));
@@ -418,7 +420,7 @@ mod tests {
         let mut s = Vec::new();
         encode_record(&mut s, &session(NatEventKind::SessionCreated), t);
         let want = unhex(
-            "0000019b7f03f140 04 06 20010db8000000000000000000000010 9c40 c6336401 9cbb
+            "0000019b7f03f140 06 06 20010db8000000000000000000000010 9c40 c6336401 9cbb
              0064ff9b0000000000000000cb007105 cb007105 01bb 01bb",
         );
         assert_eq!(hex(&s), hex(&want));
@@ -426,14 +428,14 @@ mod tests {
 
         s.clear();
         encode_record(&mut s, &bib(), t);
-        assert_eq!(hex(&s), hex(&unhex("0000019b7f03f140 08 11 20010db8000000000000000000000010 9c40 c6336401 9cbb")));
+        assert_eq!(hex(&s), hex(&unhex("0000019b7f03f140 0a 11 20010db8000000000000000000000010 9c40 c6336401 9cbb")));
         assert_eq!(s.len(), record_len(&BIB_FIELDS));
 
         s.clear();
         encode_record(&mut s, &block(BlockEventKind::Released), t);
         assert_eq!(
             hex(&s),
-            hex(&unhex("0000019b7f03f140 0f 20010db8000001000000000000000000 38 c0000207 07e0 0fbf 0001 07e0"))
+            hex(&unhex("0000019b7f03f140 11 20010db8000001000000000000000000 38 c0000207 07e0 0fbf 0001 07e0"))
         );
         assert_eq!(s.len(), record_len(&BLOCK_FIELDS));
     }
