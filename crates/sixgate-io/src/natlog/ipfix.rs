@@ -12,6 +12,10 @@
 //! | [`BIB_TEMPLATE`] 257 | 10 NAT64 BIB create, 11 delete | 323, 230, 4, 27, 7, 225, 227 |
 //! | [`BLOCK_TEMPLATE`] 258 | 16 port block allocation, 17 de-allocation | 323, 230, sourceIPv6Address (27, the subscriber prefix), sourceIPv6PrefixLength (29), postNATSourceIPv4Address (225), portRangeStart (361), portRangeEnd (362), portRangeStepSize (363), portRangeNumPorts (364) |
 //!
+//! protocolIdentifier is the IPv4 side's protocol (ICMP queries: 1, whose identifier the
+//! port fields carry, as in the JSON lines); the destination port is the same before and
+//! after translation (a NAT64 rewrites only the source).
+//!
 //! The templates go in a message of their own at the first event and again every
 //! [`TEMPLATE_REFRESH`] (RFC 7011 §8.4: over UDP, templates are re-sent periodically);
 //! data records are gathered into messages of at most [`MAX_MESSAGE`] bytes, a data set
@@ -507,6 +511,21 @@ mod tests {
             seq += n;
         }
         assert_eq!(seq, 22);
+    }
+
+    #[test]
+    fn resend_templates_makes_them_go_before_the_next_record() {
+        let out = messages(|enc, emit| {
+            enc.push(&bib(), at(), at(), emit);
+            enc.resend_templates();
+            enc.push(&bib(), at(), at(), emit);
+            enc.finish(at(), emit);
+        });
+        let sets: Vec<u16> = out.iter().map(|(m, _)| u16::from_be_bytes([m[16], m[17]])).collect();
+        assert_eq!(sets, [2, BIB_TEMPLATE, 2, BIB_TEMPLATE]);
+        // The data record before the second templates went first; the count goes on.
+        assert_eq!(out[2].0[8..12], 1u32.to_be_bytes());
+        assert_eq!(out[3].0[8..12], 1u32.to_be_bytes());
     }
 
     #[test]
