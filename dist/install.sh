@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs sixgate: the binary, the systemd units, the manual pages, the shell completions
+# Installs sixgate: the binary (and sixgate-bgp-health), the systemd units, the manual pages, the shell completions
 # and example configurations (never over existing ones).
 #
 #   cargo build --release -p sixgate-cli
@@ -15,6 +15,8 @@ BIN=${SIXGATE_BIN:-$here/../target/release/sixgate}
 root=$DESTDIR$PREFIX
 
 install -D -m 0755 "$BIN" "$root/bin/sixgate"
+# The health-driven BGP withdrawal loop (docs/scaling-out.md).
+install -m 0755 "$here/sixgate-bgp-health" "$root/bin/sixgate-bgp-health"
 sixgate=$root/bin/sixgate
 
 # Units name /usr/bin/sixgate; point them at the installed binary's final place.

@@ -65,6 +65,8 @@
 //! file = "/var/log/sixgate/nat64.jsonl"  # JSON Lines, reopened on SIGHUP; or
 //! # syslog = true                   # RFC 5424 to /dev/log; or
 //! # syslog_server = "192.0.2.9:514" # RFC 5424 over UDP
+//! # ipfix = "192.0.2.9:4739"        # and/or IPFIX NAT events (RFC 8158) over UDP
+//! # ipfix_domain = 1                # its observation domain: one per instance
 //! # queue = 65536                   # events waiting for the log thread; more are dropped
 //! ```
 //!

@@ -1,5 +1,5 @@
 //! `sixgate nat64 run`'s event log (`[log]`: BIB and session events to a file or
-//! syslog, `sixgate_io::natlog`) and its health check (`GET /health` on the metrics
+//! syslog, and/or as IPFIX NAT events to a collector, `sixgate_io::natlog`) and its health check (`GET /health` on the metrics
 //! listener: the workers publish and the TUN device is up and running).
 
 use std::net::SocketAddr;
@@ -36,6 +36,11 @@ pub(crate) struct LogToml {
     syslog: Option<bool>,
     /// RFC 5424 messages over UDP to this collector.
     syslog_server: Option<SocketAddr>,
+    /// IPFIX NAT events (RFC 8158) over UDP to this collector (`HOST:PORT`), alone or
+    /// besides one of the above.
+    ipfix: Option<String>,
+    /// The IPFIX Observation Domain ID (RFC 7011 §3.1; default 1): one per instance.
+    ipfix_domain: Option<u32>,
     /// Events waiting for the logging thread at most.
     queue: Option<usize>,
 }
@@ -55,8 +60,18 @@ impl LogToml {
         }
     }
 
-    /// Where the events go (none when they are off); exactly one sink when they are on.
-    pub(crate) fn sink(&self) -> Result<Option<Sink>, CliError> {
+    /// The IPFIX collector, resolved.
+    fn collector(&self) -> Result<Option<SocketAddr>, CliError> {
+        let Some(to) = &self.ipfix else { return Ok(None) };
+        let bad =
+            |why: String| CliError::input(format!("log.ipfix {to:?}: {why}; give HOST:PORT, e.g. \"192.0.2.9:4739\""));
+        let mut addrs = std::net::ToSocketAddrs::to_socket_addrs(to.as_str()).map_err(|e| bad(e.to_string()))?;
+        addrs.next().map(Some).ok_or_else(|| bad("no address".into()))
+    }
+
+    /// Where the events go (none when they are off): one of file, syslog and
+    /// syslog_server, and/or IPFIX.
+    pub(crate) fn sinks(&self) -> Result<Vec<Sink>, CliError> {
         let mut sinks = Vec::new();
         if let Some(f) = &self.file {
             sinks.push(Sink::File(f.clone()));
@@ -69,30 +84,45 @@ impl LogToml {
         }
         let level = self.level()?;
         let blocks = self.events.as_deref() == Some("block");
-        match (level, sinks.len()) {
-            (EventLevel::Off, _) if !blocks => Ok(None),
-            (_, 1) => Ok(sinks.pop()),
-            (_, 0) => Err(CliError::input(
-                "log.events is on but has nowhere to go: set log.file, log.syslog = true or log.syslog_server",
-            )),
-            _ => Err(CliError::input(
-                "log: more than one of file, syslog and syslog_server: keep one (a syslog daemon can fan out)",
-            )),
+        if level == EventLevel::Off && !blocks {
+            return Ok(Vec::new());
         }
+        if sinks.len() > 1 {
+            return Err(CliError::input(
+                "log: more than one of file, syslog and syslog_server: keep one (a syslog daemon can fan out; log.ipfix may go with any)",
+            ));
+        }
+        if let Some(collector) = self.collector()? {
+            sinks.push(Sink::Ipfix { collector, domain: self.ipfix_domain.unwrap_or(1) });
+        }
+        if sinks.is_empty() {
+            return Err(CliError::input(
+                "log.events is on but has nowhere to go: set log.file, log.syslog = true, log.syslog_server or log.ipfix",
+            ));
+        }
+        Ok(sinks)
     }
 
     /// What `--check` prints.
     pub(crate) fn describe(&self) -> Result<Option<String>, CliError> {
         let level = self.level()?;
-        Ok(self.sink()?.map(|s| {
-            let to = match s {
+        let sinks = self.sinks()?;
+        if sinks.is_empty() {
+            return Ok(None);
+        }
+        let to: Vec<String> = sinks
+            .iter()
+            .map(|s| match s {
                 Sink::File(p) => format!("JSON Lines to {}", p.display()),
                 Sink::SyslogLocal(p) => format!("syslog (RFC 5424) to {}", p.display()),
                 Sink::SyslogUdp(a) => format!("syslog (RFC 5424) over UDP to {a}"),
-            };
-            let what = if self.events.as_deref() == Some("block") { "port-block".into() } else { format!("{level:?}") };
-            format!("event log: {what} events, {to}")
-        }))
+                Sink::Ipfix { collector, domain } => {
+                    format!("IPFIX (RFC 8158) over UDP to {collector}, observation domain {domain}")
+                }
+            })
+            .collect();
+        let what = if self.events.as_deref() == Some("block") { "port-block".into() } else { format!("{level:?}") };
+        Ok(Some(format!("event log: {what} events, {}", to.join(" and "))))
     }
 }
 
@@ -111,9 +141,10 @@ impl Extras {
     pub(crate) fn open(log: Option<&LogToml>, tun: &str, queues: usize) -> Result<Self, CliError> {
         let (mut natlog, mut level) = (None, EventLevel::Off);
         if let Some(l) = log {
-            if let Some(sink) = l.sink()? {
-                let mut n = NatLog::open(&sink, l.queue.unwrap_or(DEFAULT_CAPACITY))
-                    .map_err(|e| CliError::failure(format!("log: cannot open {sink:?}: {e}")))?;
+            let sinks = l.sinks()?;
+            if !sinks.is_empty() {
+                let mut n = NatLog::open_all(&sinks, l.queue.unwrap_or(DEFAULT_CAPACITY))
+                    .map_err(|e| CliError::failure(format!("log: cannot open {sinks:?}: {e}")))?;
                 n.start().map_err(|e| CliError::failure(format!("log: cannot start the logging thread: {e}")))?;
                 natlog = Some(n);
                 level = l.level()?;
@@ -224,23 +255,34 @@ mod tests {
 
     #[test]
     fn levels_and_sinks() {
-        assert_eq!(parse("").sink().unwrap(), None);
-        assert_eq!(parse("events = \"bib\"\nfile = \"x.jsonl\"").sink().unwrap(), Some(Sink::File("x.jsonl".into())));
-        assert_eq!(
-            parse("events = \"session\"\nsyslog = true").sink().unwrap(),
-            Some(Sink::SyslogLocal(DEV_LOG.into()))
-        );
-        assert_eq!(parse("events = \"off\"\nfile = \"x\"").sink().unwrap(), None);
-        let e = parse("events = \"bib\"").sink().unwrap_err();
+        assert_eq!(parse("").sinks().unwrap(), []);
+        assert_eq!(parse("events = \"bib\"\nfile = \"x.jsonl\"").sinks().unwrap(), [Sink::File("x.jsonl".into())]);
+        assert_eq!(parse("events = \"session\"\nsyslog = true").sinks().unwrap(), [Sink::SyslogLocal(DEV_LOG.into())]);
+        assert_eq!(parse("events = \"off\"\nfile = \"x\"").sinks().unwrap(), []);
+        let e = parse("events = \"bib\"").sinks().unwrap_err();
         assert!(e.message.contains("nowhere to go"), "{}", e.message);
-        let e = parse("events = \"bib\"\nfile = \"x\"\nsyslog = true").sink().unwrap_err();
+        let e = parse("events = \"bib\"\nfile = \"x\"\nsyslog = true").sinks().unwrap_err();
         assert!(e.message.contains("more than one"), "{}", e.message);
         // Port blocks alone: no engine events, but a sink.
         let b = parse("events = \"block\"\nfile = \"x\"");
         assert_eq!(b.level().unwrap(), EventLevel::Off);
-        assert!(matches!(b.sink().unwrap(), Some(Sink::File(_))));
+        assert!(matches!(b.sinks().unwrap()[..], [Sink::File(_)]));
         assert!(b.describe().unwrap().unwrap().contains("port-block events"));
-        assert!(parse("events = \"block\"").sink().unwrap_err().message.contains("nowhere to go"));
+        assert!(parse("events = \"block\"").sinks().unwrap_err().message.contains("nowhere to go"));
+        // IPFIX alone, or besides a file; its domain.
+        let collector: SocketAddr = "192.0.2.9:4739".parse().unwrap();
+        assert_eq!(
+            parse("events = \"session\"\nipfix = \"192.0.2.9:4739\"").sinks().unwrap(),
+            [Sink::Ipfix { collector, domain: 1 }]
+        );
+        let both = parse("events = \"block\"\nfile = \"x\"\nipfix = \"192.0.2.9:4739\"\nipfix_domain = 7");
+        assert_eq!(both.sinks().unwrap(), [Sink::File("x".into()), Sink::Ipfix { collector, domain: 7 }]);
+        assert_eq!(
+            both.describe().unwrap().unwrap(),
+            "event log: port-block events, JSON Lines to x and IPFIX (RFC 8158) over UDP to 192.0.2.9:4739, observation domain 7"
+        );
+        let e = parse("events = \"bib\"\nipfix = \"collector\"").sinks().unwrap_err();
+        assert!(e.message.contains("log.ipfix \"collector\"") && e.message.contains("HOST:PORT"), "{}", e.message);
         let e = parse("events = \"all\"").level().unwrap_err();
         assert!(e.message.contains("\"all\""), "{}", e.message);
         assert!(toml::from_str::<LogToml>("evnts = \"bib\"").is_err());

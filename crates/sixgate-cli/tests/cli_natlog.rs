@@ -1,7 +1,7 @@
 //! `nat64 run --check` with the scale-out and event-log keys: the part of pool4 an
 //! instance keeps and where its events go are shown; a bad `instance`, too few pool4
-//! addresses for the instances, events with nowhere to go and event logging in stateless
-//! mode are refused in one line naming the value and the fix.
+//! addresses for the instances, events with nowhere to go, an IPFIX collector that is not
+//! HOST:PORT and event logging in stateless mode are refused in one line naming the value and the fix.
 
 use std::process::{Command, Output};
 
@@ -43,6 +43,18 @@ fn check_shows_the_instance_part_and_the_event_log() {
     assert!(out.contains("pool4 192.0.2.6/31 ports 1024-65535"), "{out}");
     assert!(!out.contains("192.0.2.4/31"), "{out}");
     assert!(out.contains("event log: Session events, JSON Lines to /var/log/x.jsonl"), "{out}");
+    // IPFIX besides the file, with its observation domain.
+    let o = check(&format!(
+        "{STATEFUL}[log]\nevents = \"bib\"\nfile = \"/var/log/x.jsonl\"\nipfix = \"127.0.0.1:4739\"\nipfix_domain = 2\n"
+    ));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains(
+            "event log: Bib events, JSON Lines to /var/log/x.jsonl and IPFIX (RFC 8158) over UDP to 127.0.0.1:4739, observation domain 2"
+        ),
+        "{out}"
+    );
 }
 
 #[test]
@@ -59,5 +71,9 @@ fn bad_instances_and_logs_are_refused_with_the_fix() {
         &["log.events \"every\"", "\"bib\""],
     );
     refused(&check("[log]\nevents = \"bib\"\nfile = \"x\"\n"), &["need mode = \"stateful\""]);
+    refused(
+        &check(&format!("{STATEFUL}[log]\nevents = \"bib\"\nipfix = \"nowhere\"\n")),
+        &["log.ipfix \"nowhere\"", "HOST:PORT"],
+    );
     refused(&check("instance = \"1/2\"\n"), &["need mode = \"stateful\""]);
 }

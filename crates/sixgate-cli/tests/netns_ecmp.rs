@@ -2,7 +2,8 @@
 //! `"2/2"`, one pool6, disjoint halves of pool4) behind a router with a Linux ECMP route
 //! (L4 hash) to both. 32 IPv6 sources open TCP and UDP flows: the flows spread over both
 //! gateways (the server sees both halves of pool4; each gateway counts packets and logs
-//! only sessions on its own half) and every byte arrives intact. Then one gateway's
+//! only sessions on its own half, in JSON Lines and as IPFIX NAT events to a collector)
+//! and every byte arrives intact. Then one gateway's
 //! health check fails (its TUN device down), it is stopped and its route withdrawn: new
 //! flows all go through the survivor, intact. Needs root; otherwise it prints why it
 //! skips and passes.
@@ -59,6 +60,15 @@ fn flows_spread_over_two_instances_and_move_to_the_survivor_when_one_is_withdraw
         assert_eq!(adds.len(), spread[&k], "gateway {k} logged {adds:?}");
         assert!(adds.iter().all(|e| owner(e["pool4"].as_str().unwrap()) == k), "{adds:?}");
         assert!(adds.iter().all(|e| e["dst4"] == SERVER4), "{adds:?}");
+        // The same sessions as IPFIX NAT events (RFC 8158) to the gateway's collector.
+        let mut ipfix = s.ipfix_sessions(k, adds.len());
+        let mut json: Vec<(String, u16)> = adds
+            .iter()
+            .map(|e| (e["pool4"].as_str().unwrap().to_owned(), e["port4"].as_u64().unwrap() as u16))
+            .collect();
+        ipfix.sort();
+        json.sort();
+        assert_eq!(ipfix, json, "gateway {k}: IPFIX and JSON Lines disagree");
         let m = s.metrics(k);
         assert!(m.contains("sixgate_nat64_events_dropped_total 0"), "{m}");
         assert!(m.lines().any(|l| l.starts_with("sixgate_nat64_events_logged_total ")), "{m}");

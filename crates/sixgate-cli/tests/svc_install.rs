@@ -103,6 +103,9 @@ fn install_script_into_a_temporary_root() {
     ] {
         assert!(at(f).is_file(), "{f} not installed");
     }
+    let health = at("/usr/bin/sixgate-bgp-health");
+    let o = Command::new("sh").arg(&health).arg("--help").output().unwrap();
+    assert!(ok(&o).contains("--protocol NAME"), "{health:?}");
     if on_path("man") {
         let o =
             Command::new("man").arg("-w").arg("sixgate-dns64").env("MANPATH", at("/usr/share/man")).output().unwrap();

@@ -28,6 +28,13 @@
 //!
 //! Port-block events (one line per block) take the same way once the engine records them:
 //! a batch of [`Record`]s is what the channel carries.
+//!
+//! A third sink, alone or besides one of those, sends the events as IPFIX NAT events
+//! (RFC 7011 messages with RFC 8158's information elements, [`ipfix`]) over UDP to a
+//! collector: the logging thread encodes them into messages of at most 512 bytes and
+//! sends one whenever it is full or the channel is empty.
+
+pub mod ipfix;
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -74,6 +81,13 @@ pub enum Sink {
     SyslogLocal(PathBuf),
     /// RFC 5424 messages over UDP to this collector (RFC 5426).
     SyslogUdp(SocketAddr),
+    /// IPFIX NAT events (RFC 7011, RFC 8158) over UDP to this collector.
+    Ipfix {
+        /// The collector.
+        collector: SocketAddr,
+        /// The Observation Domain ID of the messages (RFC 7011 §3.1).
+        domain: u32,
+    },
 }
 
 /// One event of a batch, as the channel carries it.
@@ -99,7 +113,8 @@ enum Msg {
 /// The log's counters, shared by the workers and the logging thread.
 #[derive(Debug, Default)]
 pub struct NatLogStats {
-    /// Events written.
+    /// Events written (by every sink; an IPFIX message that could not be sent counts its
+    /// events as write errors too).
     pub logged: AtomicU64,
     /// Events dropped because the channel to the logging thread was full (a batch that
     /// did not fit counts each event it lost).
@@ -208,7 +223,7 @@ impl Reopener {
 pub struct NatLog {
     tx: Option<SyncSender<Msg>>,
     rx: Option<Receiver<Msg>>,
-    out: Option<Out>,
+    out: Option<Vec<Out>>,
     stats: Arc<NatLogStats>,
     gate: Arc<Gate>,
     thread: Option<JoinHandle<()>>,
@@ -219,7 +234,16 @@ impl NatLog {
     /// reached fails at start) with a channel of `capacity` events. Events sent before
     /// [`NatLog::start`] wait in the channel.
     pub fn open(sink: &Sink, capacity: usize) -> io::Result<Self> {
-        let out = Out::open(sink)?;
+        Self::open_all(std::slice::from_ref(sink), capacity)
+    }
+
+    /// [`NatLog::open`] with several sinks, each getting every event (a file or syslog,
+    /// and IPFIX to a collector).
+    pub fn open_all(sinks: &[Sink], capacity: usize) -> io::Result<Self> {
+        if sinks.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "no sink for the event log"));
+        }
+        let out = sinks.iter().map(Out::open).collect::<io::Result<Vec<_>>>()?;
         let capacity = capacity.max(1);
         // Every batch holds at least one event: as many slots as events never run out
         // first (but for the few orders a control thread sends, which wait for room).
@@ -257,7 +281,7 @@ impl NatLog {
 
     /// Has the file reopened by its path after the events sent so far (logrotate moved
     /// it; SIGHUP). Waits for room in the channel: call it from a control thread, not a
-    /// worker. Nothing for syslog. Events a worker still gathers for its next batch go
+    /// worker. Nothing for syslog; an IPFIX collector gets the templates again. Events a worker still gathers for its next batch go
     /// to the new file.
     pub fn reopen(&self) {
         if let Some(tx) = &self.tx {
@@ -302,7 +326,7 @@ impl Drop for NatLog {
 
 /// The logging thread: writes batches until told to stop or every sender has gone (with
 /// `until_empty`, until the channel is empty), flushing whenever the channel is empty.
-fn run(rx: Receiver<Msg>, mut out: Out, stats: &NatLogStats, gate: &Gate, until_empty: bool) {
+fn run(rx: Receiver<Msg>, mut outs: Vec<Out>, stats: &NatLogStats, gate: &Gate, until_empty: bool) {
     let mut line = Vec::with_capacity(512);
     let mut clock = Clock::now();
     let mut stamp = Stamp::default();
@@ -314,7 +338,9 @@ fn run(rx: Receiver<Msg>, mut out: Out, stats: &NatLogStats, gate: &Gate, until_
             Err(TryRecvError::Empty) if !until_empty => {
                 // Polled, never parked: a worker's send then never has to wake this thread
                 // (a futex call per batch, on the data path).
-                out.flush(stats);
+                for out in &mut outs {
+                    out.flush(stats);
+                }
                 let busy = round >= gate.capacity / 8;
                 std::thread::sleep(if busy { POLL_BUSY } else { POLL });
                 round = 0;
@@ -327,21 +353,18 @@ fn run(rx: Receiver<Msg>, mut out: Out, stats: &NatLogStats, gate: &Gate, until_
             Msg::Batch(batch) => {
                 let (mut ok, mut failed) = (0u64, 0u64);
                 for r in &batch {
-                    line.clear();
                     let (at, msgid) = match r {
                         Record::Nat(e) => (clock.wall(e.time), e.kind.name()),
                         Record::Block(b) => (clock.wall(b.time), block_name(b.kind)),
                     };
-                    if out.is_syslog() {
-                        syslog_head(&mut line, &mut stamp, at, out.tail(), msgid);
+                    let mut good = true;
+                    for out in &mut outs {
+                        good &= out.put(r, at, msgid, &mut line, &mut stamp, stats).is_ok();
                     }
-                    match r {
-                        Record::Nat(e) => json(&mut line, &mut stamp, e, at),
-                        Record::Block(b) => json_block(&mut line, &mut stamp, b, at),
-                    }
-                    match out.write(&mut line) {
-                        Ok(()) => ok += 1,
-                        Err(_) => failed += 1,
+                    if good {
+                        ok += 1;
+                    } else {
+                        failed += 1;
                     }
                 }
                 round += batch.len();
@@ -352,15 +375,19 @@ fn run(rx: Receiver<Msg>, mut out: Out, stats: &NatLogStats, gate: &Gate, until_
                 }
             }
             Msg::Reopen => {
-                out.flush(stats);
-                if out.reopen().is_err() {
-                    stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                for out in &mut outs {
+                    out.flush(stats);
+                    if out.reopen().is_err() {
+                        stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             Msg::Stop => break,
         }
     }
-    out.flush(stats);
+    for out in &mut outs {
+        out.flush(stats);
+    }
 }
 
 /// Lowers the calling thread's scheduling priority (nice +10): on a machine short of CPU
@@ -398,6 +425,26 @@ enum Out {
     File { path: PathBuf, w: BufWriter<File> },
     Unix { path: PathBuf, sock: UnixDatagram, tail: Vec<u8> },
     Udp { sock: UdpSocket, tail: Vec<u8> },
+    Ipfix { sock: UdpSocket, enc: ipfix::Encoder },
+}
+
+/// A UDP socket connected to `to`.
+fn udp_to(to: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(any)?;
+    sock.connect(to)?;
+    Ok(sock)
+}
+
+/// Sends one IPFIX message; one that cannot go counts its `records` as write errors.
+fn send_ipfix(sock: &UdpSocket, m: &[u8], records: u32, stats: &NatLogStats) {
+    if sock.send(m).is_err() {
+        stats.write_errors.fetch_add(u64::from(records), Ordering::Relaxed);
+    }
 }
 
 /// A datagram socket connected to the local syslog socket at `path`.
@@ -433,29 +480,49 @@ impl Out {
             Sink::SyslogLocal(path) => {
                 Self::Unix { path: path.clone(), sock: local(path)?, tail: syslog_tail(&hostname()) }
             }
-            Sink::SyslogUdp(to) => {
-                let any: SocketAddr = if to.is_ipv4() {
-                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-                } else {
-                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-                };
-                let sock = UdpSocket::bind(any)?;
-                sock.connect(to)?;
-                Self::Udp { sock, tail: syslog_tail(&hostname()) }
+            Sink::SyslogUdp(to) => Self::Udp { sock: udp_to(*to)?, tail: syslog_tail(&hostname()) },
+            Sink::Ipfix { collector, domain } => {
+                Self::Ipfix { sock: udp_to(*collector)?, enc: ipfix::Encoder::new(*domain) }
             }
         })
     }
 
     fn is_syslog(&self) -> bool {
-        !matches!(self, Self::File { .. })
+        matches!(self, Self::Unix { .. } | Self::Udp { .. })
     }
 
     /// The constant part of the syslog header (empty for a file).
     fn tail(&self) -> &[u8] {
         match self {
-            Self::File { .. } => &[],
+            Self::File { .. } | Self::Ipfix { .. } => &[],
             Self::Unix { tail, .. } | Self::Udp { tail, .. } => tail,
         }
+    }
+
+    /// Formats and writes one event (`line` and `stamp` are the thread's, reused): a JSON
+    /// line or syslog message, or a data record into the IPFIX message being filled.
+    fn put(
+        &mut self,
+        r: &Record,
+        at: SystemTime,
+        msgid: &str,
+        line: &mut Vec<u8>,
+        stamp: &mut Stamp,
+        stats: &NatLogStats,
+    ) -> io::Result<()> {
+        if let Self::Ipfix { sock, enc } = self {
+            enc.push(r, at, SystemTime::now(), &mut |m, n| send_ipfix(sock, m, n, stats));
+            return Ok(());
+        }
+        line.clear();
+        if self.is_syslog() {
+            syslog_head(line, stamp, at, self.tail(), msgid);
+        }
+        match r {
+            Record::Nat(e) => json(line, stamp, e, at),
+            Record::Block(b) => json_block(line, stamp, b, at),
+        }
+        self.write(line)
     }
 
     /// Writes one formatted record: a file gets it with a newline into its buffer, a
@@ -475,20 +542,30 @@ impl Out {
                 sock.send(m).map(drop)
             }
             Self::Udp { sock, .. } => sock.send(m).map(drop),
+            // Records go into messages (`put`).
+            Self::Ipfix { .. } => Ok(()),
         }
     }
 
     fn flush(&mut self, stats: &NatLogStats) {
-        if let Self::File { w, .. } = self {
-            if w.flush().is_err() {
-                stats.write_errors.fetch_add(1, Ordering::Relaxed);
+        match self {
+            Self::File { w, .. } => {
+                if w.flush().is_err() {
+                    stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
+            Self::Ipfix { sock, enc } => enc.finish(SystemTime::now(), &mut |m, n| send_ipfix(sock, m, n, stats)),
+            Self::Unix { .. } | Self::Udp { .. } => {}
         }
     }
 
+    /// A file is opened again by its path; an IPFIX collector gets the templates again
+    /// with the next event (SIGHUP after a collector restart).
     fn reopen(&mut self) -> io::Result<()> {
-        if let Self::File { path, w } = self {
-            *w = append(path)?;
+        match self {
+            Self::File { path, w } => *w = append(path)?,
+            Self::Ipfix { enc, .. } => enc.resend_templates(),
+            Self::Unix { .. } | Self::Udp { .. } => {}
         }
         Ok(())
     }

@@ -84,10 +84,12 @@ impl Scale {
     }
 
     /// Starts gateway `k` (1 or 2): stateful, instance `k/2`, session events to
-    /// `gw{k}.jsonl`, metrics and health on 127.0.0.1:9464 in its namespace; waits until
-    /// `/health` says ok.
+    /// `gw{k}.jsonl` and as IPFIX (observation domain `k`) to a collector on 127.0.0.1:4739
+    /// in its namespace ([`Scale::ipfix_sessions`]), metrics and health on 127.0.0.1:9464;
+    /// waits until `/health` says ok.
     pub fn start_gateway(&mut self, k: usize) {
         let dir = self.t.dir.path().display().to_string();
+        self.start_ipfix_collector(k);
         let cfg = self.t.dir.path().join(format!("gw{k}.toml"));
         std::fs::write(
             &cfg,
@@ -95,7 +97,7 @@ impl Scale {
                 "tun = \"nat64\"\nmode = \"stateful\"\npool6 = \"{POOL6}\"\nipv4 = \"192.0.2.10{k}\"\n\
                  ipv6 = \"2001:db8:ff::{k}\"\npool4 = [\"192.0.2.4/30\"]\ninstance = \"{k}/2\"\nroutes = true\n\
                  stats_interval = 0\nmetrics_listen = \"127.0.0.1:9464\"\n\
-                 [log]\nevents = \"session\"\nfile = \"{dir}/gw{k}.jsonl\"\n"
+                 [log]\nevents = \"session\"\nfile = \"{dir}/gw{k}.jsonl\"\nipfix = \"127.0.0.1:4739\"\nipfix_domain = {k}\n"
             ),
         )
         .unwrap();
@@ -109,6 +111,65 @@ impl Scale {
                 return;
             }
             assert!(Instant::now() < deadline, "gateway {k} never healthy: {}", self.t.log(&format!("gw{k}.log")));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A UDP collector on 127.0.0.1:4739 in gateway `k`'s namespace: each datagram, in hex,
+    /// a line of `ipfix-gw{k}.txt`.
+    fn start_ipfix_collector(&mut self, k: usize) {
+        let ns = ["gw1", "gw2"][k - 1];
+        let out = self.t.dir.path().join(format!("ipfix-gw{k}.txt")).display().to_string();
+        let script = format!(
+            "import socket\nf=open('{out}','a',buffering=1)\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+             s.bind(('127.0.0.1',4739))\nwhile True:\n  f.write(s.recv(65535).hex()+'\\n')\n"
+        );
+        self.t.spawn(ns, &[PY, "-c", &script], &format!("ipfix-gw{k}.log"));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.t.exec(ns, &["ss", "-Hlun", "sport = :4739"]).stdout.is_empty() {
+            assert!(Instant::now() < deadline, "no IPFIX collector: {}", self.t.log(&format!("ipfix-gw{k}.log")));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The IPFIX messages gateway `k` exported so far: the (pool4 address, port) of each
+    /// NAT64 session create record (template 256, natEvent 6, RFC 8158), once there are
+    /// `n`, or what there is after 10 s. Every message is IPFIX (version 10) of
+    /// observation domain `k`, and the templates come first.
+    pub fn ipfix_sessions(&self, k: usize, n: usize) -> Vec<(String, u16)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut out = Vec::new();
+            let msgs: Vec<Vec<u8>> = self
+                .t
+                .log(&format!("ipfix-gw{k}.txt"))
+                .lines()
+                .map(|l| (0..l.len()).step_by(2).map(|i| u8::from_str_radix(&l[i..i + 2], 16).unwrap()).collect())
+                .collect();
+            for (i, m) in msgs.iter().enumerate() {
+                let be16 = |at: usize| usize::from(u16::from_be_bytes([m[at], m[at + 1]]));
+                assert_eq!((be16(0), be16(2)), (10, m.len()), "message {i}");
+                assert_eq!(u32::from_be_bytes([m[12], m[13], m[14], m[15]]), k as u32, "observation domain");
+                if i == 0 {
+                    assert_eq!(be16(16), 2, "the templates first");
+                }
+                let mut at = 16;
+                while at + 4 <= m.len() {
+                    let (id, len) = (be16(at), be16(at + 2));
+                    if id == 256 {
+                        for r in m[at + 4..at + len].chunks_exact(58) {
+                            if r[8] == 6 {
+                                let a = std::net::Ipv4Addr::new(r[28], r[29], r[30], r[31]);
+                                out.push((a.to_string(), u16::from_be_bytes([r[32], r[33]])));
+                            }
+                        }
+                    }
+                    at += len.max(4);
+                }
+            }
+            if out.len() >= n || Instant::now() > deadline {
+                return out;
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
