@@ -360,6 +360,8 @@ int sixgate_sit_encap(struct __sk_buff *skb)
 	__u32 total = ilen + 20;
 
 	// The route before any change: a packet the kernel cannot send goes to the engine.
+	// The lookup is the forwarding one, from the TUN device (the helper asks IPv4
+	// forwarding of that device: SitFastPath::attach turns it on for the TUN alone).
 	struct bpf_fib_lookup fib = {};
 	fib.family = AF_INET;
 	fib.l4_protocol = PROTO_IPV6;

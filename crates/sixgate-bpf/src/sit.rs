@@ -216,6 +216,21 @@ mod imp {
         Ok(())
     }
 
+    /// Turns IPv4 forwarding on for the TUN device `name` alone: the FIB lookup helper
+    /// (`bpf_fib_lookup`) answers "forwarding disabled" for a lookup from a device without
+    /// it. The device carries IPv6 only (the engine writes no IPv4 to it), so no IPv4
+    /// packet is forwarded from it either way; it goes with the device.
+    pub(super) fn enable_forwarding(name: &str) -> Result<(), BpfError> {
+        let path = format!("/proc/sys/net/ipv4/conf/{name}/forwarding");
+        match std::fs::read_to_string(&path) {
+            Ok(v) if v.trim() == "1" => Ok(()),
+            _ => std::fs::write(&path, "1").map_err(|e| BpfError::Attach {
+                iface: name.to_string(),
+                detail: format!("turning IPv4 forwarding on for the FIB lookup ({path}): {e}"),
+            }),
+        }
+    }
+
     /// The interface index of `name`, from sysfs.
     pub(super) fn ifindex(name: &str) -> Result<u32, BpfError> {
         let attach_err = |detail: String| BpfError::Attach { iface: name.to_string(), detail };
@@ -259,11 +274,15 @@ impl SitFastPath {
     /// `ifaces` and the encapsulation program to the egress hook of `tunnel` (the engine's
     /// TUN device, which stays the tunnel interface: decapsulated packets enter the stack
     /// through it, and what the programs do not handle reaches the engine through it).
+    ///
+    /// Turns on IPv4 forwarding (`net.ipv4.conf.TUNNEL.forwarding`) for the TUN device
+    /// alone, which the kernel's FIB lookup helper requires of the device it looks up from.
     pub fn attach(&mut self, ifaces: &[&str], tunnel: &str) -> Result<(), BpfError> {
         #[cfg(all(feature = "programs", target_os = "linux"))]
         {
             let l = &mut self.inner;
             l.tun_ifindex = imp::ifindex(tunnel)?;
+            imp::enable_forwarding(tunnel)?;
             l.write_cfg()?;
             for iface in ifaces {
                 crate::loader::attach_tc(&mut l.ebpf, imp::DECAP, iface, Direction::Ingress)?;

@@ -321,6 +321,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
     let (control, mailbox) = sixgate_io::control::<crate::service::logging::Traced<SitTunnel>>();
+    let pmtu_control = control.clone();
     let flags = a.clone();
     let r = resolve(a)?;
     let address = r.cfg.address;
@@ -404,6 +405,10 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         Ok(f)
     });
     let stop = Arc::new(AtomicBool::new(false));
+    if fast.is_on() {
+        let (stop, fast) = (Arc::clone(&stop), fast.clone());
+        std::thread::spawn(move || mirror_path_mtus(&pmtu_control, &fast, &stop));
+    }
     let slot: Arc<Mutex<WorkerStats<Counters<SitDrop>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
@@ -467,6 +472,38 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     log!("sixgate: stopped; final counters: {}", total());
     res.map_err(|e| CliError::failure(format!("tunnel failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the engine's learned path MTUs are compared with the fast path's map.
+const PMTU_MIRROR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Mirrors the engine's learned path MTUs (RFC 4213 §3.2) into the encapsulation program's
+/// map until `stop`: every [`PMTU_MIRROR_INTERVAL`], asks the worker for its table
+/// ([`SitTunnel::path_mtus`]) and writes what changed, so that the kernel sends the packets
+/// too big for a path to the engine, which answers Packet Too Big.
+fn mirror_path_mtus(
+    control: &sixgate_io::Control<crate::service::logging::Traced<SitTunnel>>,
+    fast: &crate::fast_path::FastPath<sixgate_bpf::SitFastPath>,
+    stop: &AtomicBool,
+) {
+    let mut last: Option<(u64, Vec<(Ipv4Addr, u16)>)> = None;
+    while !stop.load(Ordering::Relaxed) && fast.is_on() {
+        std::thread::sleep(PMTU_MIRROR_INTERVAL);
+        let Ok(reply) = control.send(|e: &mut crate::service::logging::Traced<SitTunnel>, now| {
+            let t = e.get_mut();
+            let mut table: Vec<(Ipv4Addr, u16)> = t.path_mtus(now).collect();
+            table.sort_unstable();
+            (t.path_mtu_version(), table)
+        }) else {
+            return;
+        };
+        // A busy or stopping worker answers at the next round.
+        let Ok(now) = reply.wait(std::time::Duration::from_secs(1)) else { continue };
+        if last.as_ref() != Some(&now) {
+            fast.set_path_mtus(&now.1);
+            last = Some(now);
+        }
+    }
 }
 
 #[cfg(test)]

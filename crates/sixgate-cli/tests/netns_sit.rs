@@ -199,16 +199,21 @@ fn ping_tcp_and_mtu_on(t: Topo) {
     assert!(text(&r).contains("mtu 1480"), "ha learned no MTU 1480: {} / {}", text(&r), text(&o));
     let c = t.counters("sa");
     eprintln!("sa: {c}");
-    // 2 MB one way is at least 1,400 encapsulated segments (MSS 1420 under MTU 1480);
-    // how many ACKs come back depends on the receiver's delayed ACKs and GRO.
-    assert!(forwarded(&c) > 1400, "{c}");
     // A raw socket may refuse a burst (ENOBUFS) on a loaded machine: allow a trace of
     // write errors, never a pattern.
     assert!(field(&c, "write_errors") * 100 <= forwarded(&c), "{c}");
     if t.fast_path && cfg!(feature = "bpf") {
-        // The kernel carried the bulk; the engine answered the packet too big for the tunnel.
-        assert!(field(&c, "fast_path_forwarded") > 1400, "{c}");
+        // The kernel carried the bulk. Its programs count a GSO super-packet (up to 64 KB)
+        // once, so their count says little of the bytes; the TUN path's count says it all:
+        // the 2 MB there would be at least 1,400 segments, and it saw less than a tenth.
+        assert!(field(&c, "fast_path_forwarded") >= 20, "{c}");
+        assert!(field(&c, "forwarded") < 140, "the TUN path carried the transfer: {c}");
+        // What the programs leave (neighbour discovery, ICMPv4) is counted by reason.
         assert!(field(&c, "fast_path_punted") >= 1, "{c}");
+    } else {
+        // 2 MB one way is at least 1,400 encapsulated segments (MSS 1420 under MTU 1480);
+        // how many ACKs come back depends on the receiver's delayed ACKs and GRO.
+        assert!(forwarded(&c) > 1400, "{c}");
     }
 }
 
