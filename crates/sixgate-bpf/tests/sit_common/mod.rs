@@ -65,7 +65,7 @@ pub(crate) fn enter_netns() -> Result<(), String> {
     ip(&["neigh", "add", "192.0.2.254", "lladdr", &mac(GW_MAC), "dev", "d0", "nud", "permanent"])?;
     ip(&["route", "add", "default", "via", "192.0.2.254", "dev", "d0"])?;
     ip(&["route", "add", "blackhole", &format!("{NO_ROUTE}/32")])?;
-    ip(&["route", "add", &format!("{ROUTE_1300}/32"), "via", "192.0.2.254", "dev", "d0", "mtu", "1300"])?;
+    ip(&["route", "add", &format!("{ROUTE_1300}/32"), "via", "192.0.2.254", "dev", "d0", "mtu", "lock", "1300"])?;
     std::fs::write("/proc/sys/net/ipv4/conf/all/forwarding", "1").map_err(|e| format!("forwarding: {e}"))?;
     std::fs::write("/proc/sys/net/ipv4/conf/lo/forwarding", "1").map_err(|e| format!("forwarding: {e}"))?;
     Ok(())
