@@ -346,8 +346,14 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
                     e.get_mut().reconfigure(for_worker.clone()).map_err(|e| e.to_string())
                 },
             )?;
-            // The maps follow the engine, in place.
-            reload_fast.reconfigure(&cfg);
+            // The maps follow the engine, in place: its configuration as it took it (it
+            // keeps `local` and `mode` until a restart).
+            let taken = control
+                .send(|e: &mut crate::service::logging::Traced<SitTunnel>, _| e.get_mut().config().clone())
+                .ok()
+                .and_then(|r| r.wait(crate::service::reload::APPLY_WAIT).ok())
+                .unwrap_or(cfg);
+            reload_fast.reconfigure(&taken);
             Ok(r)
         });
         crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
