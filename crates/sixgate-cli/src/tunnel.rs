@@ -26,6 +26,13 @@
 //! fast_path = "bpf"             # kernel fast path (binary built with the `bpf` feature)
 //! fast_path_interfaces = ["eth0"]  # the IPv4 interfaces the outer packets arrive on
 //! ```
+//!
+//! With `fast_path = "bpf"` the kernel encapsulates and decapsulates the packets within the
+//! tunnel and path MTUs (`sixgate_bpf::SitFastPath`); the engine's learned path MTUs are
+//! mirrored into the programs' map every 100 ms, and the fast path turns IPv4 forwarding on
+//! for the TUN device alone (the kernel's FIB lookup helper asks it of the device it looks
+//! up from; the device carries no IPv4). Route MTUs count for the fast path when locked
+//! (`ip route ... mtu lock N`), as for any forwarded packet.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
