@@ -137,18 +137,28 @@ fn decapsulation_equals_the_engine() {
     let strategy = (
         (0usize..4, 0..OUTER_SRC.len(), any::<bool>(), any::<u8>(), any::<bool>()),
         (0..INNER_SRC.len(), 0..INNER_DST.len(), 0u8..2, any::<u8>(), 0usize..1400),
-        (prop::collection::vec((0usize..80, any::<u8>()), 0..3), any::<bool>()),
+        (prop::collection::vec((0usize..80, any::<u8>()), 0..3), any::<bool>(), any::<bool>()),
     );
     runner
-        .run(&strategy, |((c, s4, ours, tos, df), (s6, d6, nh, tc, len), (flips, fix_sum))| {
+        .run(&strategy, |((c, s4, ours, tos, df), (s6, d6, nh, tc, len), (flips, fix_sum, good))| {
             let mut all = all.borrow_mut();
             let (cfg, fp) = &mut all[c];
             let now = Instant::now();
-            let dst4 = if ours { cfg.local } else { Ipv4Addr::new(192, 0, 2, 2) };
-            let inn = inner(INNER_SRC[s6], INNER_DST[d6], nh, tc, len);
-            let mut p = ipv4_header(OUTER_SRC[s4], dst4, 41, inn.len(), tos, df).to_vec();
+            // Half the cases a packet the engine should take: source and destination its
+            // mode accepts, no damage (the ECN fields and lengths still vary).
+            let (src6, dst6, src4) = match (good, cfg.mode) {
+                (true, sixgate_6in4::Mode::Static { remote }) => (INNER_SRC[s6 % 5], INNER_DST[d6], remote),
+                (true, sixgate_6in4::Mode::SixToFour { relay }) => match relay {
+                    Some(r) if s6 % 2 == 0 => ("2001:db8:b::2", "2002:b00:1::1", r),
+                    _ => ("2002:d00:1::1", "2002:b00:1::7", Ipv4Addr::new(13, 0, 0, 1)),
+                },
+                (false, _) => (INNER_SRC[s6], INNER_DST[d6], OUTER_SRC[s4]),
+            };
+            let dst4 = if ours || good { cfg.local } else { Ipv4Addr::new(192, 0, 2, 2) };
+            let inn = inner(src6, dst6, nh, tc, len);
+            let mut p = ipv4_header(src4, dst4, 41, inn.len(), tos, df).to_vec();
             p.extend_from_slice(&inn);
-            for (at, x) in &flips {
+            for (at, x) in flips.iter().filter(|_| !good) {
                 if let Some(b) = p.get_mut(*at) {
                     *b ^= x;
                 }
@@ -164,7 +174,8 @@ fn decapsulation_equals_the_engine() {
         })
         .unwrap();
     // The generator reaches the handled class often, and not only it.
-    assert!(taken.get() > 40 && taken.get() < 3800, "{} of 4000 decapsulated", taken.get());
+    eprintln!("{} of 4000 decapsulated by the program", taken.get());
+    assert!(taken.get() > 1000 && taken.get() < 3800, "{} of 4000 decapsulated", taken.get());
 }
 
 #[test]
@@ -180,6 +191,8 @@ fn encapsulation_equals_the_engine() {
     );
     runner
         .run(&strategy, |((c, m), (s6, d6, nh, tc, len), (trailing, flips))| {
+            // Flipped bytes in a third of the cases only.
+            let flips = if trailing == 1 { flips } else { Vec::new() };
             let mut all = all.borrow_mut();
             let (cfg, fp) = &mut all[c];
             let now = Instant::now();
@@ -199,6 +212,7 @@ fn encapsulation_equals_the_engine() {
             Ok(())
         })
         .unwrap();
+    eprintln!("{} of 4000 encapsulated by the program", taken.get());
     assert!(taken.get() > 200 && taken.get() < 3800, "{} of 4000 encapsulated", taken.get());
 }
 
