@@ -281,3 +281,26 @@ fn one_packet_each_way() {
     assert!(check_decap(fp, &mut e, &outer, true, now), "decapsulated");
     assert_eq!(counter(fp, "forwarded"), 2);
 }
+
+/// SIGHUP: the configuration map is rewritten in place and the programs follow the new
+/// configuration at once; a configuration the engine refuses leaves the old one.
+#[test]
+fn reconfigure_rewrites_the_maps_in_place() {
+    let Some(mut all) = load_all() else { return };
+    let (cfg, fp) = &mut all[0];
+    let now = Instant::now();
+    let p = inner("2001:db8:a::2", "2001:db8:b::2", 0, 0xb9, 100);
+    let mut new = cfg.clone();
+    new.ttl = 9;
+    new.copy_dscp = true;
+    new.mtu = Some(1300);
+    fp.reconfigure(&new).unwrap();
+    let mut e = SitTunnel::new(new.clone()).unwrap();
+    assert!(check_encap(fp, &mut e, &p, true, now), "encapsulated with the new TTL and DSCP");
+    let big = inner("2001:db8:a::2", "2001:db8:b::2", 0, 0, 1301 - 40);
+    assert!(!check_encap(fp, &mut SitTunnel::new(new.clone()).unwrap(), &big, true, now), "the new tunnel MTU");
+    let mut bad = new.clone();
+    bad.ttl = 0;
+    assert!(matches!(fp.reconfigure(&bad), Err(sixgate_bpf::BpfError::Config(_))));
+    assert!(check_encap(fp, &mut SitTunnel::new(new).unwrap(), &p, true, now), "the refused one left the old");
+}
