@@ -76,6 +76,7 @@ impl SitTunnel {
             fresh.pmtu.remove(&k);
         }
         fresh.next_expiry = fresh.pmtu.values().map(|e| e.expires).min();
+        fresh.pmtu_version = self.pmtu_version.wrapping_add(1);
         *self = fresh;
         Ok(r)
     }

@@ -104,6 +104,8 @@ pub struct SitTunnel {
     next_id: u16,
     bucket: TokenBucket,
     pmtu: HashMap<Ipv4Addr, PathMtu>,
+    /// Changes whenever `pmtu` does (see [`SitTunnel::path_mtu_version`]).
+    pmtu_version: u64,
     next_expiry: Option<Instant>,
     pending: Pending,
     scratch: Vec<u8>,
@@ -138,6 +140,7 @@ impl SitTunnel {
             next_id: 0,
             bucket: TokenBucket::default(),
             pmtu: HashMap::new(),
+            pmtu_version: 0,
             next_expiry: None,
             pending: Pending { active: false, hdr: [0; 20], data: Vec::new(), pos: 0, chunk: 0 },
             scratch: Vec::with_capacity(1280),
@@ -159,6 +162,31 @@ impl SitTunnel {
     /// The path MTU (outer, IPv4 terms) learned for `dst` and still valid at `now`.
     pub fn path_mtu(&self, dst: Ipv4Addr, now: Instant) -> Option<u16> {
         self.pmtu.get(&dst).filter(|e| e.expires > now).map(|e| e.mtu)
+    }
+
+    /// The learned path MTUs still valid at `now`: (destination, MTU in outer IPv4 terms,
+    /// as [`Self::path_mtu`] answers), in no particular order. A kernel fast path that
+    /// encapsulates beside the engine mirrors this table, on change
+    /// ([`Self::path_mtu_version`]) and as entries expire.
+    ///
+    /// ```
+    /// # use std::time::Instant;
+    /// # use sixgate_6in4::{SitConfig, SitTunnel};
+    /// let cfg = SitConfig::new_static("192.0.2.1".parse().unwrap(), "198.51.100.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
+    /// let t = SitTunnel::new(cfg).unwrap();
+    /// assert_eq!(t.path_mtus(Instant::now()).count(), 0);
+    /// ```
+    pub fn path_mtus(&self, now: Instant) -> impl Iterator<Item = (Ipv4Addr, u16)> + '_ {
+        self.pmtu.iter().filter(move |(_, e)| e.expires > now).map(|(d, e)| (*d, e.mtu))
+    }
+
+    /// A number that changes whenever the path-MTU table does: an entry learned, lowered
+    /// or refreshed, entries expired ([`Engine::handle_timeout`]) or let go on
+    /// [`SitTunnel::reconfigure`]. Compare it with the last one seen to mirror
+    /// [`Self::path_mtus`] only on change (entries also stop being valid at their expiry,
+    /// before the timeout removes them).
+    pub fn path_mtu_version(&self) -> u64 {
+        self.pmtu_version
     }
 
     /// Number of destinations with a learned path MTU (expired ones included until
@@ -562,6 +590,7 @@ impl SitTunnel {
         }
         e.expires = expires;
         self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
+        self.pmtu_version = self.pmtu_version.wrapping_add(1);
     }
 }
 
@@ -633,7 +662,11 @@ impl Engine for SitTunnel {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        let before = self.pmtu.len();
         self.pmtu.retain(|_, e| e.expires > now);
+        if self.pmtu.len() != before {
+            self.pmtu_version = self.pmtu_version.wrapping_add(1);
+        }
         self.next_expiry = self.pmtu.values().map(|e| e.expires).min();
     }
 
@@ -703,6 +736,35 @@ mod tests {
                 prop_assert!(!checked || p[0] != 0x45, "an IHL-5 packet missed the fast path");
             }
         }
+    }
+
+    #[test]
+    fn the_path_mtu_table_is_listed_and_its_version_moves_on_change() {
+        use sixgate_testkit::packets::sit::{frag_needed, ipv4_header, udp6};
+        let cfg = config(0);
+        let far = sixgate_testkit::fuzz::sit::REMOTE;
+        let mut e = SitTunnel::new(cfg.clone()).unwrap();
+        let now = Instant::now();
+        let v0 = e.path_mtu_version();
+        let mut q = ipv4_header(cfg.local, far, proto::IPV6, 1400, 0, true).to_vec();
+        q.extend_from_slice(&udp6("2001:db8:a::2", "2001:db8:b::2", &[0; 1300])[..40]);
+        let fne = frag_needed("203.0.113.9", &cfg.local.to_string(), 1300, &q, q.len());
+        let _ = e.process(&mut PacketBuf::from_slice(&fne), now);
+        assert_eq!(e.path_mtus(now).collect::<Vec<_>>(), vec![(far, 1300)]);
+        let v1 = e.path_mtu_version();
+        assert_ne!(v1, v0, "learning changes the version");
+        // A packet that teaches nothing leaves it.
+        let _ = e.process(&mut PacketBuf::from_slice(&udp6("2001:db8:a::2", "2001:db8:b::2", b"x")), now);
+        assert_eq!(e.path_mtu_version(), v1);
+        // Expired: no longer listed; the timeout removes it and the version moves.
+        let later = now + cfg.pmtu_expiry;
+        assert_eq!(e.path_mtus(later).count(), 0);
+        e.handle_timeout(later);
+        assert_eq!((e.path_mtu_entries(), e.path_mtu_version() != v1), (0, true));
+        // A reload moves it too (entries may have been let go).
+        let v2 = e.path_mtu_version();
+        e.reconfigure(cfg).unwrap();
+        assert_ne!(e.path_mtu_version(), v2);
     }
 
     #[test]

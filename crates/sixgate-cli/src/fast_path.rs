@@ -152,6 +152,19 @@ impl<A: Accelerator> FastPath<A> {
     }
 }
 
+impl FastPath<SitFastPath> {
+    /// Makes the encapsulation program's path-MTU map hold `entries` (the engine's learned
+    /// path MTUs). When that fails the programs are detached (a packet too big for its path
+    /// must reach the engine): the line says so and every packet takes the TUN path.
+    pub(crate) fn set_path_mtus(&self, entries: &[(std::net::Ipv4Addr, u16)]) {
+        let mut slot = self.lock();
+        if let Some(Err(e)) = slot.as_mut().map(|a| a.set_path_mtus(entries)) {
+            *slot = None;
+            log!("sixgate: fast path stopped (path MTU map: {e}); every packet takes the TUN path");
+        }
+    }
+}
+
 struct FastPathCollector<A> {
     daemon: &'static str,
     fast: FastPath<A>,

@@ -26,6 +26,13 @@
 //! fast_path = "bpf"             # kernel fast path (binary built with the `bpf` feature)
 //! fast_path_interfaces = ["eth0"]  # the IPv4 interfaces the outer packets arrive on
 //! ```
+//!
+//! With `fast_path = "bpf"` the kernel encapsulates and decapsulates the packets within the
+//! tunnel and path MTUs (`sixgate_bpf::SitFastPath`); the engine's learned path MTUs are
+//! mirrored into the programs' map every 100 ms, and the fast path turns IPv4 forwarding on
+//! for the TUN device alone (the kernel's FIB lookup helper asks it of the device it looks
+//! up from; the device carries no IPv4). Route MTUs count for the fast path when locked
+//! (`ip route ... mtu lock N`), as for any forwarded packet.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -321,6 +328,7 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     // The file's text as read at start, and the same resolution for SIGHUP to validate.
     let running = a.config.as_ref().map(|p| std::fs::read_to_string(p).unwrap_or_default());
     let (control, mailbox) = sixgate_io::control::<crate::service::logging::Traced<SitTunnel>>();
+    let pmtu_control = control.clone();
     let flags = a.clone();
     let r = resolve(a)?;
     let address = r.cfg.address;
@@ -345,8 +353,14 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
                     e.get_mut().reconfigure(for_worker.clone()).map_err(|e| e.to_string())
                 },
             )?;
-            // The maps follow the engine, in place.
-            reload_fast.reconfigure(&cfg);
+            // The maps follow the engine, in place: its configuration as it took it (it
+            // keeps `local` and `mode` until a restart).
+            let taken = control
+                .send(|e: &mut crate::service::logging::Traced<SitTunnel>, _| e.get_mut().config().clone())
+                .ok()
+                .and_then(|r| r.wait(crate::service::reload::APPLY_WAIT).ok())
+                .unwrap_or(cfg);
+            reload_fast.reconfigure(&taken);
             Ok(r)
         });
         crate::service::Reloader::new(path, text, validate).live(crate::service::reload::TUNNEL_RESTART, apply)
@@ -404,6 +418,10 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
         Ok(f)
     });
     let stop = Arc::new(AtomicBool::new(false));
+    if fast.is_on() {
+        let (stop, fast) = (Arc::clone(&stop), fast.clone());
+        std::thread::spawn(move || mirror_path_mtus(&pmtu_control, &fast, &stop));
+    }
     let slot: Arc<Mutex<WorkerStats<Counters<SitDrop>>>> = Arc::new(Mutex::new(WorkerStats::default()));
     let tun_drops = crate::daemon::TunDrops::new(&io.tun);
     let final_read = tun_drops.clone();
@@ -467,6 +485,38 @@ fn run_endpoint(a: RunArgs) -> Result<ExitCode, CliError> {
     log!("sixgate: stopped; final counters: {}", total());
     res.map_err(|e| CliError::failure(format!("tunnel failed: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How often the engine's learned path MTUs are compared with the fast path's map.
+const PMTU_MIRROR_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Mirrors the engine's learned path MTUs (RFC 4213 §3.2) into the encapsulation program's
+/// map until `stop`: every [`PMTU_MIRROR_INTERVAL`], asks the worker for its table
+/// ([`SitTunnel::path_mtus`]) and writes what changed, so that the kernel sends the packets
+/// too big for a path to the engine, which answers Packet Too Big.
+fn mirror_path_mtus(
+    control: &sixgate_io::Control<crate::service::logging::Traced<SitTunnel>>,
+    fast: &crate::fast_path::FastPath<sixgate_bpf::SitFastPath>,
+    stop: &AtomicBool,
+) {
+    let mut last: Option<(u64, Vec<(Ipv4Addr, u16)>)> = None;
+    while !stop.load(Ordering::Relaxed) && fast.is_on() {
+        std::thread::sleep(PMTU_MIRROR_INTERVAL);
+        let Ok(reply) = control.send(|e: &mut crate::service::logging::Traced<SitTunnel>, now| {
+            let t = e.get_mut();
+            let mut table: Vec<(Ipv4Addr, u16)> = t.path_mtus(now).collect();
+            table.sort_unstable();
+            (t.path_mtu_version(), table)
+        }) else {
+            return;
+        };
+        // A busy or stopping worker answers at the next round.
+        let Ok(now) = reply.wait(std::time::Duration::from_secs(1)) else { continue };
+        if last.as_ref() != Some(&now) {
+            fast.set_path_mtus(&now.1);
+            last = Some(now);
+        }
+    }
 }
 
 #[cfg(test)]
