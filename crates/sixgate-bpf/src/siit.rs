@@ -321,10 +321,7 @@ mod imp {
         }
         let entries = cfg.eamt.entries();
         if entries.len() > MAX_ENTRIES {
-            return Err(BpfError::Config(format!(
-                "{} EAM entries; the fast path holds {MAX_ENTRIES}",
-                entries.len()
-            )));
+            return Err(BpfError::Config(format!("{} EAM entries; the fast path holds {MAX_ENTRIES}", entries.len())));
         }
         let mut eam6 = Vec::with_capacity(entries.len());
         let mut eam4 = Vec::with_capacity(entries.len());
@@ -366,8 +363,10 @@ mod imp {
                 }
             }
         }
-        let non_global: Vec<(u64, u64)> =
-            non_global_v4_ranges().into_iter().map(|(a, b)| (u64::from(u32::from(a)), u64::from(u32::from(b)))).collect();
+        let non_global: Vec<(u64, u64)> = non_global_v4_ranges()
+            .into_iter()
+            .map(|(a, b)| (u64::from(u32::from(a)), u64::from(u32::from(b))))
+            .collect();
         let deny: Vec<(u64, u64)> = cfg
             .denylist4
             .iter()
