@@ -810,3 +810,39 @@ fn the_fast_path_translates_ping_and_tcp_and_punts_what_needs_an_icmp_error() {
         assert!(counter(&c, "forwarded") > 30, "{c}");
     }
 }
+
+/// The hosts keep their offloads, so the translator gets TCP super-packets whose checksum
+/// field holds only the pseudo-header's sum (CHECKSUM_PARTIAL); the router's links
+/// checksum and segment in software, so the receiving hosts verify every checksum the
+/// translation left (a fast path that updated such a field as a complete checksum would
+/// stall both transfers). Without the `bpf` feature the engine does the same work.
+#[test]
+fn the_fast_path_keeps_partially_checksummed_tcp_right_both_ways() {
+    skip_unless_root!();
+    skip_without!("ethtool");
+    let t = Topo::new("p", "fast_path = \"bpf\"\nfast_path_interfaces = [\"v6b\", \"v4b\"]");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.log_text().contains("fast path: ") {
+        assert!(Instant::now() < deadline, "the gateway said nothing of its fast path: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for dev in ["v4b", "v6b"] {
+        must(&["ip", "netns", "exec", &t.ns("rt"), "ethtool", "-K", dev, "tx", "off"]);
+    }
+    for (host, dev) in [("h6", "v6a"), ("h4", "v4a")] {
+        let o = t.exec(host, &["ethtool", "-k", dev]);
+        assert!(text(&o).contains("tx-checksumming: on"), "{host} lost its offloads: {}", text(&o));
+    }
+    let (sent, got) = t.tcp_upload("h6", "h4", "0.0.0.0", H4_V6, 3_000_000);
+    assert!(sent.starts_with("3000000 "), "{sent}");
+    assert_eq!(sent, got, "IPv6 to IPv4 through the translator");
+    let (sent, got) = t.tcp_upload("h4", "h6", "::", H6_V4, 3_000_000);
+    assert!(sent.starts_with("3000000 "), "{sent}");
+    assert_eq!(sent, got, "IPv4 to IPv6 through the translator");
+    let c = t.counters();
+    eprintln!("gateway: {c}");
+    if cfg!(feature = "bpf") {
+        assert!(counter(&c, "fast_path_forwarded") > 60, "{c}");
+        assert_eq!(counter(&c, "forwarded"), 0, "the engine translated what the fast path should have: {c}");
+    }
+}
