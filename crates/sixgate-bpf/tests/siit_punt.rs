@@ -168,3 +168,16 @@ fn while_the_tables_change_every_packet_goes_to_the_engine_and_after_they_have_c
     let untranslatable = |v: &[(&str, u64)]| v.iter().find(|(n, _)| *n == "untranslatable_source").map(|x| x.1);
     assert_eq!(untranslatable(&after), untranslatable(&c).map(|n| n + 1));
 }
+
+#[test]
+fn a_configuration_the_tables_cannot_hold_is_refused_before_anything_is_loaded() {
+    let mut cfg = config();
+    // 5,000 separate /32s: more IPv4 ranges than the program's table holds.
+    cfg.denylist4 = (0..5000u32)
+        .map(|i| format!("{}/32", std::net::Ipv4Addr::from(0x0800_0000 + 2 * i)).parse().unwrap())
+        .collect();
+    match SiitFastPath::load(&cfg) {
+        Err(sixgate_bpf::BpfError::Config(why)) => assert!(why.contains("denylist"), "{why}"),
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+}
