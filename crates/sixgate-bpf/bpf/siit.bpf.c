@@ -63,6 +63,7 @@ enum reason {
 	R_NO_ROUTE,
 	R_HELPER_FAILED,
 	R_RECONFIGURING,
+	R_GSO_SHORT_TAIL,
 	R_COUNT,
 };
 
@@ -543,6 +544,15 @@ static __always_inline int from_v6(struct __sk_buff *skb, const struct siit_cfg 
 			l4h = (__u32)(l4[12] >> 4) * 4;
 		seg_total = 20 + l4h + skb->gso_size;
 		segs = skb->gso_segs;
+		// RFC 7915 §5.1: an IPv4 packet of 1260 bytes or less goes without DF, while
+		// segmentation copies DF to every segment: a super-packet whose last segment is
+		// that small and the others not is the engine's (it sends that one on its own).
+		__u32 payload = plen > l4h ? plen - l4h : 0;
+		__u32 gs = skb->gso_size ? skb->gso_size : 1;
+		__u32 count = (payload + gs - 1) / gs;
+		__u32 last = count ? payload - (count - 1) * gs : 0;
+		if (count > 1 && seg_total > 1260 && 20 + l4h + last <= 1260)
+			return punt(c, R_GSO_SHORT_TAIL);
 	}
 	// RFC 7915 §5.1: DF-set packets too big for the IPv4 side get Packet Too Big, DF-clear
 	// ones are fragmented: both the engine's.

@@ -40,6 +40,7 @@ pub const SIIT_PUNT_REASONS: &[&str] = &[
     "no_route",
     "helper_failed",
     "reconfiguring",
+    "gso_short_tail",
 ];
 
 /// The SIIT TC program, loaded, with its maps filled from a [`SiitConfig`].
