@@ -868,3 +868,39 @@ fn the_fast_path_keeps_partially_checksummed_tcp_and_udp_right() {
         assert!(counter(&c, "forwarded") <= 2 * counter(&c, "fast_path_punted"), "{c}");
     }
 }
+
+/// SIGHUP with the fast path attached: the engine takes the new configuration and the
+/// program's maps are rewritten in place (no detach, no "fast path stopped"); afterwards
+/// the program still translates, with the new table (a second EAM entry).
+#[test]
+fn the_fast_path_takes_a_reload_in_place() {
+    skip_unless_root!();
+    let t = Topo::new("h", "fast_path = \"bpf\"\nfast_path_interfaces = [\"v6b\", \"v4b\"]");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.log_text().contains("fast path: ") {
+        assert!(Instant::now() < deadline, "the gateway said nothing of its fast path: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    assert!(o.status.success(), "ping6 before the reload: {}", text(&o));
+    let before = counter(&t.counters(), if cfg!(feature = "bpf") { "fast_path_forwarded" } else { "forwarded" });
+    let cfg = t.dir.path().join("gw.toml");
+    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    text_cfg.push_str("[[eam]]\nipv6 = \"2001:db8:7::/120\"\nipv4 = \"203.0.114.0/24\"\n");
+    std::fs::write(&cfg, text_cfg).unwrap();
+    t.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !t.log_text().contains("SIGHUP: reload of") {
+        assert!(Instant::now() < deadline, "no reload line: {}", t.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!t.log_text().contains("fast path stopped"), "{}", t.log_text());
+    let o = t.exec("h6", &["ping", "-6", "-c", "2", "-i", "0.2", "-W", "2", H4_V6]);
+    assert!(o.status.success(), "ping6 after the reload: {}", text(&o));
+    let o = t.exec("h4", &["ping", "-c", "2", "-i", "0.2", "-W", "2", H6_V4]);
+    assert!(o.status.success(), "ping4 after the reload: {}", text(&o));
+    let c = t.counters();
+    eprintln!("gateway: {c}");
+    let after = counter(&c, if cfg!(feature = "bpf") { "fast_path_forwarded" } else { "forwarded" });
+    assert!(after >= before + 8, "the translations after the reload were not counted: {before} then {c}");
+}
