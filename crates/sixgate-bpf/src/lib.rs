@@ -21,7 +21,7 @@ pub mod sit;
 pub use counters::FastPathCounters;
 #[cfg(all(feature = "programs", target_os = "linux"))]
 pub use loader::{attach_tc, load_object, test_run};
-pub use siit::SiitFastPath;
+pub use siit::{SiitFastPath, SIIT_PUNT_REASONS};
 pub use sit::SitFastPath;
 
 /// Which `clsact` hook of an interface a program attaches to.

@@ -77,7 +77,6 @@ pub fn test_run(ebpf: &mut Ebpf, program: &str, frame: &[u8]) -> Result<TestOutc
 /// Writes `value` at `index` of the `BPF_MAP_TYPE_ARRAY` map `map`, whose values are `N`
 /// bytes (the programs declare their configuration as byte arrays laid out by the loader, so
 /// no Rust type has to mirror a C struct).
-#[allow(dead_code)] // until the fast paths use it
 pub(crate) fn set_array<const N: usize>(
     ebpf: &mut Ebpf,
     map: &str,
@@ -91,10 +90,29 @@ pub(crate) fn set_array<const N: usize>(
     array.set(index, value, 0).map_err(|e| map_err(e.to_string()))
 }
 
+/// Reads the `N`-byte value at `index` of the `BPF_MAP_TYPE_ARRAY` map `map`.
+pub(crate) fn get_array<const N: usize>(ebpf: &Ebpf, map: &str, index: u32) -> Result<[u8; N], BpfError> {
+    let map_err = |detail: String| BpfError::Map { map: map.to_string(), detail };
+    let array: Array<_, [u8; N]> =
+        Array::try_from(ebpf.map(map).ok_or_else(|| map_err("no such map in the object".to_string()))?)
+            .map_err(|e| map_err(e.to_string()))?;
+    array.get(&index, 0).map_err(|e| map_err(e.to_string()))
+}
+
+/// Writes one u32 per CPU (`values`, in CPU order) at `index` of the
+/// `BPF_MAP_TYPE_PERCPU_ARRAY` map `map`.
+pub(crate) fn set_percpu_u32(ebpf: &mut Ebpf, map: &str, index: u32, values: Vec<u32>) -> Result<(), BpfError> {
+    let map_err = |detail: String| BpfError::Map { map: map.to_string(), detail };
+    let mut array: PerCpuArray<_, u32> =
+        PerCpuArray::try_from(ebpf.map_mut(map).ok_or_else(|| map_err("no such map in the object".to_string()))?)
+            .map_err(|e| map_err(e.to_string()))?;
+    let values = aya::maps::PerCpuValues::try_from(values).map_err(|e| map_err(e.to_string()))?;
+    array.set(index, values, 0).map_err(|e| map_err(e.to_string()))
+}
+
 /// Reads the `BPF_MAP_TYPE_PERCPU_ARRAY` counter map `map` (u64 values): index 0 counts the
 /// packets forwarded, index `i ≥ 1` the packets punted for `punt_reasons[i - 1]`; each
 /// index summed over the CPUs.
-#[allow(dead_code)] // until the fast paths use it
 pub(crate) fn read_counters(
     ebpf: &Ebpf,
     map: &str,
