@@ -20,7 +20,7 @@
 //! The ECN rule of decapsulation (RFC 6040 §4.2) is the engine's table
 //! ([`sixgate_6in4::ecn_decap`]), written into the configuration map; the non-global IPv4
 //! blocks of RFC 3964 §5.1 are [`sixgate_core::class::non_global_v4_ranges`], written into
-//! an LPM map. Each punted packet is counted under one of [`PUNT_REASONS`].
+//! an LPM map. Each punted packet is counted under one of [`SIT_PUNT_REASONS`].
 
 use std::net::Ipv4Addr;
 
@@ -31,7 +31,7 @@ use crate::{BpfError, Direction, FastPathCounters, TestOutcome};
 /// Why the programs hand a packet to the engine (or, for `dropped`, lost it after a change
 /// the kernel refused), in the order of the counter map's indices from 1. The engine's drop
 /// reason names where one applies, in snake_case.
-pub const PUNT_REASONS: &[&str] = &[
+pub const SIT_PUNT_REASONS: &[&str] = &[
     // Decapsulation (ingress of the IPv4 interfaces).
     "not_ipv4",
     "malformed",
@@ -314,11 +314,11 @@ impl SitFastPath {
         }
     }
 
-    /// The counters since load: forwarded, and punted by [`PUNT_REASONS`].
+    /// The counters since load: forwarded, and punted by [`SIT_PUNT_REASONS`].
     pub fn counters(&self) -> Result<FastPathCounters, BpfError> {
         #[cfg(all(feature = "programs", target_os = "linux"))]
         {
-            crate::loader::read_counters(&self.inner.ebpf, "sit_counters", PUNT_REASONS)
+            crate::loader::read_counters(&self.inner.ebpf, "sit_counters", SIT_PUNT_REASONS)
         }
         #[cfg(not(all(feature = "programs", target_os = "linux")))]
         {

@@ -1,6 +1,6 @@
 //! Each punt class of the 6in4 programs, one packet each: the program answers `TC_ACT_OK`,
 //! leaves the frame unchanged and counts it once, under its reason and nothing else. Every
-//! reason of `PUNT_REASONS` a test run can reach is here (a test run has no GSO packet and
+//! reason of `SIT_PUNT_REASONS` a test run can reach is here (a test run has no GSO packet and
 //! no failing helper). Needs root; otherwise each test prints why it skips.
 #![cfg(all(feature = "programs", target_os = "linux"))]
 
@@ -9,7 +9,7 @@ mod sit_common;
 use std::net::Ipv4Addr;
 
 use sixgate_6in4::SitConfig;
-use sixgate_bpf::sit::PUNT_REASONS;
+use sixgate_bpf::sit::SIT_PUNT_REASONS;
 use sixgate_bpf::{Direction, SitFastPath, TC_ACT_OK};
 use sixgate_testkit::fuzz::sit::{config, LOCAL, REMOTE};
 use sixgate_testkit::packets::sit::{encap, frag_needed, ipv4_header, udp6};
@@ -126,7 +126,7 @@ fn each_punt_class_is_counted_once_under_its_reason() {
         case(&mut fp, eg, 0x86dd, &udp6("2001:db8:a::2", "2001:db8:b::2", &vec![0; len]), reason);
     }
 
-    let mut want: Vec<&str> = PUNT_REASONS.iter().copied().filter(|r| !NOT_BY_TEST_RUN.contains(r)).collect();
+    let mut want: Vec<&str> = SIT_PUNT_REASONS.iter().copied().filter(|r| !NOT_BY_TEST_RUN.contains(r)).collect();
     want.sort_unstable();
     covered.sort_unstable();
     covered.dedup();

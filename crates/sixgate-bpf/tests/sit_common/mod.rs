@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use sixgate_6in4::{Mode, SitConfig, SitTunnel};
-use sixgate_bpf::sit::PUNT_REASONS;
+use sixgate_bpf::sit::SIT_PUNT_REASONS;
 use sixgate_bpf::{BpfError, Direction, SitFastPath, TestOutcome, TC_ACT_OK, TC_ACT_REDIRECT};
 use sixgate_core::buf::PacketBuf;
 use sixgate_core::engine::{Engine, Side, Verdict};
@@ -266,6 +266,6 @@ pub(crate) fn counter(fp: &SitFastPath, reason: &str) -> u64 {
     if reason == "forwarded" {
         return c.forwarded;
     }
-    assert!(PUNT_REASONS.contains(&reason), "no reason {reason}");
+    assert!(SIT_PUNT_REASONS.contains(&reason), "no reason {reason}");
     c.punted.iter().find(|(r, _)| *r == reason).map_or(0, |(_, n)| *n)
 }
