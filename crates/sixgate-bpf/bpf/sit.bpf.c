@@ -16,7 +16,7 @@
 //
 // The rules are the engine's (sixgate_6in4::SitTunnel); the tests run both on the same
 // bytes and compare. Each handled packet counts at index 0 of sit_counters, each punted
-// one at its reason's index (the order of sixgate_bpf::sit::PUNT_REASONS, from 1).
+// one at its reason's index (the order of sixgate_bpf::sit::SIT_PUNT_REASONS, from 1).
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
@@ -38,7 +38,7 @@
 #define ECN_DROP 0xff
 
 // Punt reasons: the index in sit_counters (0 counts the packets handled). Keep in the
-// order of sixgate_bpf::sit::PUNT_REASONS.
+// order of sixgate_bpf::sit::SIT_PUNT_REASONS.
 enum {
 	P_NOT_IPV4 = 1,
 	P_MALFORMED,
