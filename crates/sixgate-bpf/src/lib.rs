@@ -22,7 +22,7 @@ pub use counters::FastPathCounters;
 #[cfg(all(feature = "programs", target_os = "linux"))]
 pub use loader::{attach_tc, load_object, test_run};
 pub use siit::{SiitFastPath, SIIT_PUNT_REASONS};
-pub use sit::SitFastPath;
+pub use sit::{SitFastPath, SIT_PUNT_REASONS};
 
 /// Which `clsact` hook of an interface a program attaches to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
