@@ -253,17 +253,19 @@ fn packet_of(cfg: &SiitConfig, g: &Gen) -> Vec<u8> {
 /// the program translated, so that a program that punts everything fails too.
 #[test]
 fn generated_packets_come_out_of_the_program_as_out_of_the_engine() {
+    let mut loaded = false;
+    with_programs(|_, _| loaded = true);
+    if !loaded {
+        return;
+    }
     let n_cfg = configs().len();
     let translated = std::cell::Cell::new(0u32);
     let total = std::cell::Cell::new(0u32);
-    let skipped = std::cell::Cell::new(false);
     let mut runner =
         proptest::test_runner::TestRunner::new(ProptestConfig { cases: 6000, ..ProptestConfig::default() });
     let result = runner.run(&gen(n_cfg), |g| {
         let mut failure = None;
-        let mut ran = false;
         with_programs(|cfgs, progs| {
-            ran = true;
             let cfg = &cfgs[g.ci];
             let p = packet_of(cfg, &g);
             match check_equal(&mut progs[g.ci], cfg, &p) {
@@ -274,15 +276,11 @@ fn generated_packets_come_out_of_the_program_as_out_of_the_engine() {
                 Err(e) => failure = Some(format!("configuration {}: {e}", g.ci)),
             }
         });
-        skipped.set(skipped.get() || !ran);
         prop_assert!(failure.is_none(), "{}", failure.unwrap_or_default());
         Ok(())
     });
     if let Err(e) = result {
         panic!("{e}");
-    }
-    if skipped.get() {
-        return;
     }
     eprintln!("{} generated packets, {} translated by both, the rest punted", total.get(), translated.get());
     assert!(translated.get() * 10 >= total.get(), "fewer than one packet in ten translated");
