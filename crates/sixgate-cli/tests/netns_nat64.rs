@@ -862,10 +862,13 @@ fn the_fast_path_keeps_partially_checksummed_tcp_and_udp_right() {
     let c = t.counters();
     eprintln!("gateway: {c}");
     if cfg!(feature = "bpf") {
-        // The engine gets only what the program punts (super-packets whose short last
-        // segment must leave without DF, RFC 7915 §5.1).
+        // The engine reads only what the program punts (super-packets whose short last
+        // segment must leave without DF, RFC 7915 §5.1), plus what the kernel routes into
+        // the TUN device past the program and the engine drops (link-local solicitations).
+        // Its `forwarded` counts the segments it cuts a punted super-packet into, so it is
+        // not compared.
         assert!(counter(&c, "fast_path_forwarded") > 120, "{c}");
-        assert!(counter(&c, "forwarded") <= 2 * counter(&c, "fast_path_punted"), "{c}");
+        assert!(counter(&c, "received") <= counter(&c, "fast_path_punted") + counter(&c, "dropped"), "{c}");
     }
 }
 
