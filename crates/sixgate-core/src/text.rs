@@ -295,6 +295,28 @@ pub fn push_decimal(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
+/// The proleptic Gregorian date `(year, month 1–12, day 1–31)` of `days` since 1970-01-01,
+/// the calendar of UTC timestamps (RFC 3339 §5.6) and of date serials (RFC 1912 §2.2); by
+/// H. Hinnant's `civil_from_days`, exact for every `i64` day a timestamp can name.
+///
+/// ```
+/// use sixgate_core::text::civil_from_days;
+/// assert_eq!(civil_from_days(0), (1970, 1, 1));
+/// assert_eq!(civil_from_days(19_675), (2023, 11, 14));
+/// assert_eq!(civil_from_days(-1), (1969, 12, 31));
+/// ```
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// An address as people paste it: bare, with a zone, with a port, as a prefix, or inside a
 /// URL. What [`parse_literal`] returns.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -557,6 +579,35 @@ mod tests {
         push_decimal(&mut out, 0);
         push_decimal(&mut out, u64::MAX);
         assert_eq!(out, format!("0{}", u64::MAX).as_bytes());
+    }
+
+    /// The day after any day is the next day of the calendar: month lengths and the leap
+    /// rule (every 4th year, not every 100th, every 400th) hold across four 400-year eras.
+    #[test]
+    fn civil_days_follow_the_calendar() {
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let len = |y: i64, m: u32| match m {
+            2 if leap(y) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let mut at = civil_from_days(-719_468 - 146_097); // 0000-03-01 minus one era
+        assert_eq!(at, (-400, 3, 1));
+        for days in (-719_468 - 146_097 + 1)..(-719_468 + 3 * 146_097) {
+            let (y, m, d) = at;
+            let next = if d < len(y, m) {
+                (y, m, d + 1)
+            } else if m < 12 {
+                (y, m + 1, 1)
+            } else {
+                (y + 1, 1, 1)
+            };
+            at = civil_from_days(days);
+            assert_eq!(at, next, "day {days}");
+        }
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(-25_508), (1900, 3, 1)); // 1900 is no leap year
     }
 
     proptest! {

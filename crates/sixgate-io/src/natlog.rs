@@ -674,16 +674,8 @@ impl Stamp {
 /// `secs` since 1970 as `YYYY-MM-DDTHH:MM:SS.` (RFC 3339 §5.6, UTC).
 fn date_time(s: &mut Vec<u8>, secs: u64) {
     let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as u64;
+    let (year, month, day) = sixgate_core::text::civil_from_days(days);
+    let year = year.max(0) as u64;
     for _ in (year.max(1).ilog10() + 1)..4 {
         s.push(b'0');
     }
@@ -962,15 +954,7 @@ mod tests {
             let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
             let secs = d.as_secs();
             let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-            let z = days + 719_468;
-            let era = z.div_euclid(146_097);
-            let doe = z - era * 146_097;
-            let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-            let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-            let mp = (5 * doy + 2) / 153;
-            let day = doy - (153 * mp + 2) / 5 + 1;
-            let month = if mp < 10 { mp + 3 } else { mp - 9 };
-            let year = yoe + era * 400 + i64::from(month <= 2);
+            let (year, month, day) = sixgate_core::text::civil_from_days(days);
             let _ = write!(
                 s,
                 "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",

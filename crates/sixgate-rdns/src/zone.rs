@@ -182,17 +182,8 @@ impl ZoneHeader {
 /// ```
 pub fn default_serial(now: SystemTime) -> u32 {
     let days = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86400) as i64;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    u32::try_from(y * 1_000_000 + m * 10_000 + d * 100).unwrap_or(u32::MAX)
+    let (y, m, d) = sixgate_core::text::civil_from_days(days);
+    u32::try_from(y * 1_000_000 + i64::from(m) * 10_000 + i64::from(d) * 100).unwrap_or(u32::MAX)
 }
 
 /// RFC 1982 §3.2 serial number comparison (SERIAL_BITS 32): whether `a` is after `b`. Two
