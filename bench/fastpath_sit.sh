@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
-# TCP over a 6in4 tunnel, one run, same topology:
+# 6in4 side by side, in one run, on one topology:
 #   ha (2001:db8:a::2) -- sa [endpoint] == IPv4 10.1.0.0/24 == sb [endpoint] -- hb
 # - the kernel's own sit tunnel (when this kernel has the sit module; otherwise plain
-#   kernel IPv4 forwarding between the same namespaces stands as the ceiling),
+#   kernel IPv4 forwarding between the same namespaces over the same links stands as the
+#   ceiling),
 # - `sixgate tunnel run` on the TUN path (batched loop, TUN GSO/GRO offload),
 # - `sixgate tunnel run --fast-path bpf` (the TC-BPF programs carry what they handle).
-# iperf3 on CPU 0, the endpoints on CPU 1; for sixgate, the endpoints' CPU time per GB
-# received (utime+stime from /proc: the TUN path's userspace work; the fast path's work is
-# in the kernel's softirq, not in it).
-# Needs root and iperf3:
-#   cargo build --release -p sixgate-cli --features bpf && sudo bench/fastpath_sit.sh [secs]
+# For each: TCP throughput (iperf3 ha -> hb, CPU 0) with, for sixgate, the endpoints' process
+# CPU time per GB received (utime+stime from /proc: the TUN path's userspace work; the fast
+# path's work is in softirq, not in it); the highest UDP 64-byte rate at ≤ 1 % loss (trafgen
+# on CPU 0 from ha, counted in hb) with the forwarding CPU per packet (whole-CPU method, see
+# bench/lib/udp.sh); ping RTT median / p99 ms, pinned to CPU 0 and unpinned. The endpoints
+# run on CPU 1. Each round starts with the load average.
+# Needs root, iperf3, netsniff-ng (trafgen), nftables:
+#   cargo build --release -p sixgate-cli --features bpf && sudo ROUNDS=3 bench/fastpath_sit.sh [secs]
+# ROUNDS (default 1) repeats the whole set, CONTENDERS (default "kernel sixgate bpf") picks
+# them; [secs] (default 5) is the TCP run, UDP_T (default 3) each UDP step.
 set -euo pipefail
 T=${1:-5}
 BIN=${SIXGATE:-$(dirname "$0")/../target/release/sixgate}
@@ -22,7 +28,10 @@ cleanup() {
     PIDS=
     for n in $NS; do ip netns del $P$n 2>/dev/null || true; done
 }
-trap cleanup EXIT
+WORK=$(mktemp -d)
+trap 'cleanup; rm -rf "$WORK"' EXIT
+# shellcheck source=lib/udp.sh
+. "$(dirname "$0")/lib/udp.sh"
 
 topo() {
     cleanup
@@ -36,7 +45,7 @@ topo() {
     ip -n ${P}ha -6 addr add 2001:db8:a::2/64 dev e0 nodad; ip -n ${P}ha -6 route add default via 2001:db8:a::1
     ip -n ${P}hb -6 addr add 2001:db8:b::2/64 dev e0 nodad; ip -n ${P}hb -6 route add default via 2001:db8:b::1
     ip -n ${P}sa -6 addr add 2001:db8:a::1/64 dev e6 nodad; ip -n ${P}sb -6 addr add 2001:db8:b::1/64 dev e6 nodad
-    DST=2001:db8:b::2
+    DST=2001:db8:b::2; UDP_SRC=2001:db8:a::2; UDP_SINK_HDR=48
 }
 
 start_sixgate() {  # [extra flags for both endpoints]
@@ -64,7 +73,7 @@ start_kernel() {
         ip -n ${P}sa addr add 10.2.0.1/24 dev e6; ip -n ${P}sb addr add 10.3.0.1/24 dev e6
         ip -n ${P}sa route add 10.3.0.0/24 via 10.1.0.2; ip -n ${P}sb route add 10.2.0.0/24 via 10.1.0.1
         for s in sa sb; do ip netns exec $P$s sysctl -qw net.ipv4.ip_forward=1; done
-        DST=10.3.0.2
+        DST=10.3.0.2; UDP_SRC=10.2.0.2; UDP_SINK_HDR=28
         KIND="kernel IPv4 forwarding (no sit module in this kernel)"
     fi
 }
@@ -75,7 +84,7 @@ cpu_ticks() {
     echo $t
 }
 
-measure() {  # label
+tcp() {  # -> "<Gbit/s> | <endpoints' CPU>"
     ip netns exec ${P}hb taskset -c 0 iperf3 -s -D -1 >/dev/null; sleep 0.3
     local t0 t1 gbps bytes
     t0=$(cpu_ticks)
@@ -83,11 +92,25 @@ measure() {  # label
     t1=$(cpu_ticks)
     local cpu="-"
     [ -z "$PIDS" ] || cpu="$(python3 -c "print(round(($t1 - $t0) / $(getconf CLK_TCK) / ($bytes / 1e9), 3))") CPU s/GB"
-    echo "| $1 | $gbps Gbit/s | $cpu |"
+    echo "$gbps | $cpu"
 }
 
-echo "| path | TCP | endpoints' CPU |"
-echo "| --- | ---: | ---: |"
-topo; start_kernel; measure "$KIND"
-topo; start_sixgate; measure "sixgate 6in4, TUN path (offload, batched)"
-topo; start_sixgate --fast-path bpf --fast-path-interface e4; measure "sixgate 6in4, BPF fast path"
+measure() {  # round label
+    local t u p q
+    t=$(tcp); u=$(udp_bisect $DST); p=$(ping_rtt ${P}ha $DST 0); q=$(ping_rtt ${P}ha $DST 0,1)
+    echo "| $1 | $2 | $t | $u | $p | $q |"
+}
+
+UDP_GEN_NS=${P}ha; UDP_GEN_DEV=e0; UDP_NH_NS=${P}sa; UDP_NH_DEV=e6; UDP_SINK_NS=${P}hb
+echo "| round | path | TCP Gbit/s | endpoints' CPU (TCP) | UDP 64 B at ≤ 1 % loss | ping RTT median / p99 ms, CPU 0 | unpinned |"
+echo "| ---: | --- | ---: | ---: | --- | ---: | ---: |"
+for round in $(seq "${ROUNDS:-1}"); do
+    echo "round $round: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    for c in ${CONTENDERS:-kernel sixgate bpf}; do
+        case $c in
+            kernel) topo; start_kernel; measure $round "$KIND" ;;
+            sixgate) topo; start_sixgate; measure $round "sixgate 6in4, TUN path (offload, batched)" ;;
+            bpf) topo; start_sixgate --fast-path bpf --fast-path-interface e4; measure $round "sixgate 6in4, BPF fast path" ;;
+        esac
+    done
+done
