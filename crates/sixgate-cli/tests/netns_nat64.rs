@@ -268,24 +268,8 @@ fn tcp_transfer_both_directions_and_udp() {
     let c = t.counters();
     assert!(gso_whole(&c) >= before + 2, "the UDP super-packets went segment by segment: {c}");
     // UDP: an echo server on the IPv4 host, datagrams of many sizes from the IPv6 host.
-    let server = t.python(
-        "h4",
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5003));s.settimeout(15)\n\
-         n=0\nwhile n<60:\n  b,a=s.recvfrom(65535);s.sendto(b,a);n+=1",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let client = t.python(
-        "h6",
-        &format!(
-            "import socket\nc=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);c.settimeout(1)\nok=0\n\
-             for i in range(60):\n  m=bytes([i%256])*(1+i*23)\n  c.sendto(m,('{H4_V6}',5003))\n  \
-             try:\n    b,_=c.recvfrom(65535);ok+=(b==m)\n  except socket.timeout: pass\nprint(ok)"
-        ),
-    );
-    let o = wait_output(client, Duration::from_secs(90));
-    let echoed: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0);
-    assert!(echoed >= 58, "UDP echoes: {echoed}/60; {}", String::from_utf8_lossy(&o.stderr));
-    let _ = server.wait_with_output();
+    let (echoed, err) = t.udp_echo("h6", "h4", "0.0.0.0", H4_V6, 60, 23);
+    assert!(echoed >= 58, "UDP echoes: {echoed}/60; {err}");
 }
 
 /// The `gso_whole=` counter of a counters line.
@@ -841,24 +825,8 @@ fn the_fast_path_keeps_partially_checksummed_tcp_and_udp_right() {
     assert_eq!(sent, got, "IPv4 to IPv6 through the translator");
     // UDP, partially checksummed too: an echo server on the IPv4 host, datagrams of many
     // sizes from the IPv6 host, each compared when it comes back.
-    let server = t.python(
-        "h4",
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',5003));s.settimeout(15)\n\
-         n=0\nwhile n<60:\n  b,a=s.recvfrom(65535);s.sendto(b,a);n+=1",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let client = t.python(
-        "h6",
-        &format!(
-            "import socket\nc=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);c.settimeout(1)\nok=0\n\
-             for i in range(60):\n  m=bytes([i%256])*(1+i*23)\n  c.sendto(m,('{H4_V6}',5003))\n  \
-             try:\n    b,_=c.recvfrom(65535);ok+=(b==m)\n  except socket.timeout: pass\nprint(ok)"
-        ),
-    );
-    let o = wait_output(client, Duration::from_secs(90));
-    let echoed: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0);
-    assert!(echoed >= 58, "UDP echoes: {echoed}/60; {}", String::from_utf8_lossy(&o.stderr));
-    let _ = server.wait_with_output();
+    let (echoed, err) = t.udp_echo("h6", "h4", "0.0.0.0", H4_V6, 60, 23);
+    assert!(echoed >= 58, "UDP echoes: {echoed}/60; {err}");
     let c = t.counters();
     eprintln!("gateway: {c}");
     if cfg!(feature = "bpf") {

@@ -183,34 +183,15 @@ fn forwarded(c: &str) -> u64 {
     field(c, "forwarded") + if c.contains("fast_path_forwarded=") { field(c, "fast_path_forwarded") } else { 0 }
 }
 
-/// UDP both ways through the tunnel: an echo server on hb, 40 datagrams of 1 to 1,405 bytes
-/// from ha (within the tunnel MTU), each compared when it comes back.
-fn udp_echo(t: &Topo) {
-    let server = t.python(
-        "hb",
-        "import socket\ns=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\ns.bind(('::',5003));s.settimeout(15)\n\
-         n=0\nwhile n<40:\n  b,a=s.recvfrom(65535);s.sendto(b,a);n+=1",
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let client = t.python(
-        "ha",
-        "import socket\nc=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);c.settimeout(1)\nok=0\n\
-         for i in range(40):\n  m=bytes([i])*(1+i*36)\n  c.sendto(m,('2001:db8:b::2',5003))\n  \
-         try:\n    b,_=c.recvfrom(65535);ok+=(b==m)\n  except socket.timeout: pass\nprint(ok)",
-    );
-    let o = wait_output(client, Duration::from_secs(60));
-    let echoed: u32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0);
-    assert!(echoed >= 38, "UDP echoes through the tunnel: {echoed}/40; {}", String::from_utf8_lossy(&o.stderr));
-    let _ = wait_output(server, Duration::from_secs(20));
-}
-
 fn ping_tcp_and_mtu_on(t: Topo) {
     let o = t.ping_ok(56);
     assert!(o.status.success(), "ping6 across: {}\n{}", text(&o), t.log("sa"));
     let (sent, got) = tcp_transfer(&t, 2_000_000);
     assert!(sent.starts_with("2000000 "), "{sent}");
     assert_eq!(sent, got, "bytes through the tunnel");
-    udp_echo(&t);
+    // UDP both ways: 40 datagrams of 1 to 1,405 bytes (within the tunnel MTU) echoed by hb.
+    let (echoed, err) = t.udp_echo("ha", "hb", "::", "2001:db8:b::2", 40, 36);
+    assert!(echoed >= 38, "UDP echoes through the tunnel: {echoed}/40; {err}");
     // Tunnel MTU 1480: 1432 bytes of ICMPv6 payload (+ 8 + 40 = 1480) pass with DF...
     let o = t.ping_ok(1432);
     assert!(o.status.success(), "1480-byte packets: {}", text(&o));

@@ -291,7 +291,6 @@ impl Netns {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
     }
 
-    /// Starts a Python script in namespace `n`, output captured.
     /// A TCP upload of `n` random bytes from namespace `from` to a server in `to` bound to
     /// `bind` (an IPv4 or IPv6 literal), the client connecting to `connect`: (what the client
     /// sent, what the server got), each as "LEN SHA256".
@@ -328,6 +327,37 @@ impl Netns {
         (String::from_utf8_lossy(&c.stdout).trim().to_owned(), String::from_utf8_lossy(&s.stdout).trim().to_owned())
     }
 
+    /// UDP echoed both ways: a server in namespace `to` bound to `bind` (an IPv4 or IPv6
+    /// literal) sends back each of `count` datagrams the client in `from` sends to `dst`
+    /// (an IPv6 literal), datagram `i` being `1 + i * step` bytes of `i`; each is compared
+    /// when it comes back. (datagrams echoed intact, the client's stderr).
+    pub fn udp_echo(&self, from: &str, to: &str, bind: &str, dst: &str, count: usize, step: usize) -> (u32, String) {
+        let family = if bind.contains(':') { "AF_INET6" } else { "AF_INET" };
+        let server = self.python(
+            to,
+            &format!(
+                "import socket\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\ns.bind(('{bind}',5003));s.settimeout(15)\n\
+                 n=0\nwhile n<{count}:\n  b,a=s.recvfrom(65535);s.sendto(b,a);n+=1"
+            ),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let client = self.python(
+            from,
+            &format!(
+                "import socket\nc=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM);c.settimeout(1)\nok=0\n\
+                 for i in range({count}):\n  m=bytes([i%256])*(1+i*{step})\n  c.sendto(m,('{dst}',5003))\n  \
+                 try:\n    b,_=c.recvfrom(65535);ok+=(b==m)\n  except socket.timeout: pass\nprint(ok)"
+            ),
+        );
+        let o = wait_output(client, Duration::from_secs(90));
+        let _ = wait_output(server, Duration::from_secs(20));
+        (
+            String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// Starts a Python script in namespace `n`, output captured.
     pub fn python(&self, n: &str, script: &str) -> Child {
         let ns = self.ns(n);
         Command::new("ip")
